@@ -1,0 +1,180 @@
+"""Schemas of catalog entries: one pydantic model per kind of part.
+
+Every figure in the catalog is stored in SI base units (bits/s, bytes, bytes/s,
+FLOP/s, watts, metres, seconds, US dollars) and its field name carries the unit
+(``hbm_bytes``, ``power_w``, ``price_usd``).  Every entry names where its figures
+come from:
+
+* ``source``      - the default citation for every figure of the entry (a seed file
+                    name, a datasheet, a paper and table);
+* ``sources``     - per-field citations that override ``source`` for that field;
+* ``assumptions`` - per-field labels for figures that are *assumptions* (no public
+                    figure found), with a one-line reason.
+
+``Entry.source_of(field)`` answers "where does this number come from?".
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PositiveFloat = float  # validated with Field(gt=0) where it matters
+
+
+class Entry(BaseModel):
+    """Fields common to every catalog entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="catalog key, lower-case with dashes, e.g. 'h100-sxm'")
+    description: str = ""
+    vendor: str = ""
+    source: str = Field(min_length=3, description="default citation for every figure")
+    sources: dict[str, str] = Field(default_factory=dict, description="per-field citations")
+    assumptions: dict[str, str] = Field(
+        default_factory=dict, description="fields that are assumptions, with the reason"
+    )
+
+    @model_validator(mode="after")
+    def _cited_fields_exist(self) -> "Entry":
+        known = set(type(self).model_fields)
+        for mapping_name in ("sources", "assumptions"):
+            for field in getattr(self, mapping_name):
+                if field not in known:
+                    raise ValueError(
+                        f"{mapping_name} names field {field!r}, which entries of this kind "
+                        f"do not have; valid fields: {', '.join(sorted(known))}"
+                    )
+        return self
+
+    def source_of(self, field: str) -> str:
+        """The citation for one figure; assumptions are returned labelled as such."""
+        if field in self.assumptions:
+            return f"ASSUMPTION: {self.assumptions[field]}"
+        return self.sources.get(field, self.source)
+
+
+class Gpu(Entry):
+    """An accelerator package (one GPU / XPU)."""
+
+    bf16_dense_flops: float = Field(gt=0, description="dense BF16 tensor FLOP/s")
+    fp8_dense_flops: float = Field(gt=0, description="dense FP8 tensor FLOP/s")
+    hbm_bytes: float = Field(gt=0)
+    hbm_bytes_per_s: float = Field(gt=0)
+    scale_up_bits_per_s: float = Field(gt=0, description="NVLink/UALink bandwidth per GPU, per direction")
+    scale_out_bits_per_s: float = Field(gt=0, description="scale-out NIC bandwidth per GPU, per direction")
+    default_nic: str = Field(description="catalog name of the NIC paired with this GPU")
+    default_scale_up: str = Field(description="catalog name of the usual scale-up system")
+    power_w: float = Field(gt=0, description="GPU board/module power")
+    price_usd: float = Field(gt=0, description="price per GPU")
+    server_overhead_power_w: float = Field(
+        ge=0, description="per-GPU share of host CPU, memory, fans, PSU losses (excludes NICs)"
+    )
+    server_overhead_price_usd: float = Field(
+        ge=0, description="per-GPU share of chassis, CPUs, memory, storage (excludes GPU and NICs)"
+    )
+    matmul_efficiency: float = Field(
+        gt=0, le=1, description="achievable fraction of dense peak on large GEMMs"
+    )
+
+
+class ScaleUpSystem(Entry):
+    """A scale-up domain: GPUs sharing one memory-semantic fabric (NVLink, UALink)."""
+
+    gpus: int = Field(gt=0, description="GPUs in one scale-up domain")
+    gpus_per_rack: int = Field(gt=0, description="GPUs in one physical rack")
+    switch_chips: int = Field(ge=0, description="scale-up switch chips per domain (NVSwitch...)")
+    copper_cables: int = Field(ge=0, description="copper cables in the scale-up spine per domain")
+    link_latency_s: float = Field(gt=0, description="one-way GPU-to-GPU latency inside the domain")
+    switch_chip_power_w: float = Field(ge=0)
+    price_usd: float = Field(ge=0, description="scale-up fabric price per domain (switch trays, cables)")
+    protocol: Literal["nvlink", "ualink", "pcie", "ici"] = "nvlink"
+
+
+class PortConfig(BaseModel):
+    """One way to group a switch's SerDes into ports."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    bits_per_s: float = Field(gt=0, description="port speed")
+    count: int = Field(gt=0, description="number of ports at this speed")
+
+
+class Switch(Entry):
+    """A scale-out switch (one ASIC, one box unless stated)."""
+
+    asic: str
+    capacity_bits_per_s: float = Field(gt=0, description="switching capacity, one direction")
+    serdes_lanes: int = Field(gt=0)
+    lane_bits_per_s: float = Field(gt=0)
+    port_configs: list[PortConfig] = Field(min_length=1)
+    protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec"]] = Field(min_length=1)
+    in_network_reduction: bool = False
+    power_w: float = Field(gt=0, description="switch system power without pluggable optics")
+    price_usd: float = Field(gt=0, description="switch system price without optics")
+    rack_units: float = Field(gt=0)
+    latency_s: float = Field(gt=0, description="port-to-port forwarding latency")
+    co_packaged_optics: bool = False
+
+    def radix(self, port_bits_per_s: float) -> int:
+        """Ports available at ``port_bits_per_s`` (0 if that speed is not offered)."""
+        return max(
+            (pc.count for pc in self.port_configs if abs(pc.bits_per_s - port_bits_per_s) < 1.0),
+            default=0,
+        )
+
+    @property
+    def port_speeds(self) -> list[float]:
+        return sorted({pc.bits_per_s for pc in self.port_configs})
+
+
+class Nic(Entry):
+    """A scale-out network adapter."""
+
+    ports: int = Field(gt=0)
+    port_bits_per_s: float = Field(gt=0)
+    protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec"]] = Field(min_length=1)
+    power_w: float = Field(gt=0)
+    price_usd: float = Field(gt=0)
+
+
+MediumKind = Literal["dac", "aec", "aoc", "dsp", "lpo", "lro", "cpo", "xpo", "ocs"]
+
+
+class Medium(Entry):
+    """A way to carry one link: a copper cable, an optical module (one end), or an OCS port.
+
+    For pluggable and co-packaged optics the figures are *per end* (per module or per
+    optical engine port); a link has two ends plus ``fiber`` between them.  For cables
+    with their ends built in (DAC, AEC, AOC) the figures are for the whole assembly.
+    """
+
+    kind: MediumKind
+    family: str = Field(description="optics family a scenario picks by name: dsp, lpo, cpo, copper...")
+    bits_per_s: float = Field(gt=0, description="link speed this part carries")
+    reach_m: float = Field(gt=0, description="maximum link length")
+    power_w: float = Field(ge=0, description="power per end (optics) or per cable assembly")
+    price_usd: float = Field(ge=0, description="price per end (optics) or per cable assembly")
+    per_end: bool = Field(description="True if power/price are per end (two per link)")
+    connection_points: int = Field(
+        ge=0, description="failure-prone connection points per link (connectors, wirebonds...)"
+    )
+    latency_s: float = Field(ge=0, default=0.0, description="added latency (DSP retiming)")
+    fiber_price_usd_per_m: float = Field(ge=0, default=0.0)
+    fit_per_end: float = Field(ge=0, default=0.0, description="failures per 1e9 hours per end")
+
+    @property
+    def pj_per_bit(self) -> float:
+        """Energy per bit of one end (or of the assembly), picojoules."""
+        return self.power_w / self.bits_per_s * 1e12
+
+
+KINDS: dict[str, type[Entry]] = {
+    "gpus": Gpu,
+    "scale_up": ScaleUpSystem,
+    "switches": Switch,
+    "nics": Nic,
+    "media": Medium,
+}
+"""Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""

@@ -1,0 +1,268 @@
+"""Bill of materials of a cluster's network: switches, ports, links, optics and cables, power, capex.
+
+Two paths give the same plan: from the design's arithmetic counts (any size, 1M+ GPUs in
+milliseconds) or from a materialised :class:`~fabricsim.topology.fabric.Fabric` (counted
+from its arrays).  Tests hold them equal.  Power is nameplate/typical power of each part;
+capex is the catalog price (or ``economics.prices`` overrides).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from fabricsim.errors import FabricsimError
+from fabricsim.scenario import OPTICS_FAMILIES, Scenario
+from fabricsim.topology.design import FabricDesign, design_fabric, scale_up_domains
+from fabricsim.topology.fabric import Fabric
+from fabricsim.topology.fat_tree import max_endpoints
+
+
+@dataclass(frozen=True)
+class MediaLine:
+    """One kind of part on one tier: how many, and their power and price."""
+
+    tier: str
+    name: str
+    kind: str
+    units: int  # optical ends, or cable assemblies
+    power_w: float
+    price_usd: float
+    connection_points: float  # failure-prone connection points contributed (per link share x links)
+
+
+@dataclass(frozen=True)
+class TierLine:
+    tier: str
+    switches: int
+    ports_available: int
+    ports_used: int
+    links: int
+    link_length_m: float
+    media: str
+
+
+@dataclass
+class Plan:
+    scenario: str
+    gpu: str
+    switch: str
+    nic: str
+    scale_up: str
+    gpus: int
+    servers: int
+    scale_up_domains: int
+    gpu_racks: int
+    nic_cards: int
+    nic_ports: int
+    tiers: int
+    planes: int
+    link_bits_per_s: float
+    radix: int
+    max_gpus_at_these_tiers: int
+    tier_lines: list[TierLine]
+    media_lines: list[MediaLine]
+    fiber_m: float
+    switch_racks: int
+    bisection_bits_per_s: float
+    switch_hops_worst: int
+    power_w: dict[str, float]
+    capex_usd: dict[str, float]
+    counted_from: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def switches(self) -> int:
+        return sum(t.switches for t in self.tier_lines)
+
+    @property
+    def optical_ends(self) -> int:
+        return sum(m.units for m in self.media_lines if m.kind in ("dsp", "lpo", "lro", "cpo", "xpo"))
+
+    def network_share(self, table: dict[str, float], include_scale_up: bool = True) -> float:
+        keys = ["switches", "optics_and_cables", "nics"] + (["scale_up_fabric"] if include_scale_up else [])
+        total = sum(table.values())
+        return sum(table.get(k, 0.0) for k in keys) / total if total else 0.0
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["switches_total"] = self.switches
+        out["optical_ends"] = self.optical_ends
+        out["network_power_share"] = self.network_share(self.power_w)
+        out["scale_out_power_share"] = self.network_share(self.power_w, include_scale_up=False)
+        out["network_capex_share"] = self.network_share(self.capex_usd)
+        out["scale_out_capex_share"] = self.network_share(self.capex_usd, include_scale_up=False)
+        return out
+
+
+def _price(scenario: Scenario, name: str, catalog_price: float) -> float:
+    return scenario.economics.prices.get(name, catalog_price)
+
+
+def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
+    """Bill of materials from the design's counts, or from a materialised fabric's arrays."""
+    scenario, shape = design.scenario, design.shape
+    catalog = scenario.catalog()
+    planes = design.planes
+    if fabric is None:
+        switches = [c * planes for c in shape.switches_per_tier]
+        links = [c * planes for c in shape.links_per_tier]
+        ports_used = [c * planes for c in shape.ports_used_per_tier()]
+        counted_from = "arithmetic counts"
+    else:
+        switches = [int(x) for x in fabric.switches_per_tier()]
+        links = [int(x) for x in fabric.links_per_tier()]
+        ports_used = [int(x) for x in fabric.ports_used_per_tier()]
+        counted_from = "materialised fabric arrays"
+    radix = shape.radix
+    names = design.tier_names
+    tier_lines = [
+        TierLine(
+            tier=names[t],
+            switches=switches[t],
+            ports_available=switches[t] * radix,
+            ports_used=ports_used[t],
+            links=links[t],
+            link_length_m=design.media[t].length_m,
+            media=design.media[t].label,
+        )
+        for t in range(shape.tiers)
+    ]
+    for line in tier_lines:
+        if line.ports_used > line.ports_available:
+            raise AssertionError(f"{line.tier}: {line.ports_used} ports used > {line.ports_available} available")
+
+    media_lines: list[MediaLine] = []
+    fiber_m = 0.0
+    for t in range(shape.tiers):
+        media, n_links = design.media[t], links[t]
+        parts = media.parts
+        for part in dict.fromkeys(parts):
+            medium = catalog.medium(part)
+            units = n_links * parts.count(part)
+            share = parts.count(part) / len(parts)
+            media_lines.append(
+                MediaLine(
+                    tier=names[t],
+                    name=part,
+                    kind=medium.kind,
+                    units=units,
+                    power_w=units * medium.power_w,
+                    price_usd=units * _price(scenario, part, medium.price_usd),
+                    connection_points=n_links * share * medium.connection_points,
+                )
+            )
+            if media.fiber and part == parts[-1]:
+                fiber_m += n_links * media.length_m
+                media_lines.append(
+                    MediaLine(names[t], "fiber", "fiber", n_links, 0.0,
+                              n_links * media.length_m * medium.fiber_price_usd_per_m, 0.0)
+                )
+
+    gpu, nic, switch, scale_up = design.gpu, design.nic, design.switch, design.scale_up
+    gpus = design.gpus
+    domains = scale_up_domains(gpus, scale_up)
+    nic_cards = math.ceil(gpus * design.nics_per_gpu - 1e-9)
+    nic_ports = int(round(gpus * design.nic_ports_per_gpu))
+    n_switches = sum(switches)
+    power = {
+        "gpus": gpus * gpu.power_w,
+        "servers": gpus * gpu.server_overhead_power_w,
+        "scale_up_fabric": domains * scale_up.switch_chips * scale_up.switch_chip_power_w,
+        "nics": nic_cards * nic.power_w,
+        "switches": n_switches * switch.power_w,
+        "optics_and_cables": sum(m.power_w for m in media_lines),
+    }
+    capex = {
+        "gpus": gpus * _price(scenario, gpu.name, gpu.price_usd),
+        "servers": gpus * gpu.server_overhead_price_usd,
+        "scale_up_fabric": domains * _price(scenario, scale_up.name, scale_up.price_usd),
+        "nics": nic_cards * _price(scenario, nic.name, nic.price_usd),
+        "switches": n_switches * _price(scenario, switch.name, switch.price_usd),
+        "optics_and_cables": sum(m.price_usd for m in media_lines),
+    }
+    narrowest = min(
+        [shape.endpoints] + ([shape.leaves * shape.leaf_up] if shape.tiers >= 2 else [])
+        + ([shape.spines * shape.spine_up] if shape.tiers >= 3 else [])
+    )
+    over = tuple(scenario.fabric.oversubscription) + (1.0,)
+    return Plan(
+        scenario=scenario.name,
+        gpu=gpu.name,
+        switch=switch.name,
+        nic=nic.name,
+        scale_up=scale_up.name,
+        gpus=gpus,
+        servers=math.ceil(gpus / scenario.cluster.gpus_per_server),
+        scale_up_domains=domains,
+        gpu_racks=math.ceil(gpus / design.gpus_per_rack),
+        nic_cards=nic_cards,
+        nic_ports=nic_ports,
+        tiers=shape.tiers,
+        planes=planes,
+        link_bits_per_s=design.link_bits_per_s,
+        radix=radix,
+        max_gpus_at_these_tiers=max_endpoints(radix, shape.tiers, over[:2]) // design.ports_per_gpu_per_plane,
+        tier_lines=tier_lines,
+        media_lines=media_lines,
+        fiber_m=fiber_m,
+        switch_racks=math.ceil(n_switches * switch.rack_units / scenario.layout.rack_units_per_rack),
+        bisection_bits_per_s=planes * narrowest * design.link_bits_per_s / 2,
+        switch_hops_worst=shape.switch_hops_worst,
+        power_w=power,
+        capex_usd=capex,
+        counted_from=counted_from,
+    )
+
+
+def plan_scenario(scenario: Scenario, materialise: bool | None = None) -> Plan:
+    """Plan a scenario; materialise the fabric arrays unless it is very large (>= 1M GPUs)."""
+    design = design_fabric(scenario)
+    if materialise is None:
+        materialise = design.gpus < 1_000_000
+    if not materialise:
+        return plan_design(design)
+    from fabricsim.topology.build import build_fabric
+
+    return plan_design(design, build_fabric(design))
+
+
+@dataclass(frozen=True)
+class OpticsOption:
+    family: str
+    optics_power_w: float
+    optics_capex_usd: float
+    optical_ends: int
+    connection_points: float
+    network_power_w: float
+    network_power_share: float
+    media: str
+    error: str = ""
+
+
+def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo", "lro", "cpo", "xpo")) -> list[OpticsOption]:
+    """The same fabric with each optics family: power, price and failure-prone connection points."""
+    out = []
+    for family in families:
+        if family not in OPTICS_FAMILIES:
+            raise FabricsimError(f"optics family {family!r}: valid families are {', '.join(OPTICS_FAMILIES)}")
+        variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": family})})
+        try:
+            plan = plan_design(design_fabric(variant))
+        except FabricsimError as exc:
+            out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, "", error=str(exc)))
+            continue
+        net_power = sum(plan.power_w[k] for k in ("switches", "optics_and_cables", "nics", "scale_up_fabric"))
+        out.append(
+            OpticsOption(
+                family=family,
+                optics_power_w=plan.power_w["optics_and_cables"],
+                optics_capex_usd=plan.capex_usd["optics_and_cables"],
+                optical_ends=plan.optical_ends,
+                connection_points=sum(m.connection_points for m in plan.media_lines),
+                network_power_w=net_power,
+                network_power_share=plan.network_share(plan.power_w),
+                media=", ".join(t.media for t in plan.tier_lines),
+            )
+        )
+    return out

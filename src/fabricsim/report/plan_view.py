@@ -1,0 +1,75 @@
+"""Rich tables for a plan and for an optics comparison."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from fabricsim.plan import OpticsOption, Plan
+from fabricsim.units import format_bits_per_s, format_speed_short, format_usd, format_watts
+
+
+def plan_tables(plan: Plan) -> Group:
+    head = Table(title=f"Plan: {plan.scenario}", show_header=False, title_justify="left")
+    head.add_column("what", style="bold")
+    head.add_column("value")
+    head.add_row("GPUs", f"{plan.gpus:,} × {plan.gpu} in {plan.scale_up_domains:,} {plan.scale_up} domains, "
+                 f"{plan.servers:,} servers, {plan.gpu_racks:,} GPU racks")
+    head.add_row("NICs", f"{plan.nic_cards:,} × {plan.nic} ({plan.nic_ports:,} ports)")
+    head.add_row("scale-out fabric",
+                 f"{plan.tiers}-tier fat-tree × {plan.planes} plane(s) of {plan.switch}, "
+                 f"{format_speed_short(plan.link_bits_per_s)} links, radix {plan.radix} "
+                 f"(max {plan.max_gpus_at_these_tiers:,} GPUs at {plan.tiers} tiers)")
+    head.add_row("switches", f"{plan.switches:,} in {plan.switch_racks:,} switch racks")
+    head.add_row("bisection bandwidth", format_bits_per_s(plan.bisection_bits_per_s))
+    head.add_row("worst-case path", f"{plan.switch_hops_worst} switch hops")
+    head.add_row("optical ends / fibre", f"{plan.optical_ends:,} / {plan.fiber_m / 1000:,.0f} km")
+
+    tiers = Table(title="Switch tiers (all planes)", title_justify="left")
+    for col in ("tier", "switches", "ports used / available", "idle ports", "links below", "length", "media"):
+        tiers.add_column(col, justify="right" if col not in ("tier", "media") else "left")
+    for t in plan.tier_lines:
+        tiers.add_row(t.tier, f"{t.switches:,}", f"{t.ports_used:,} / {t.ports_available:,}",
+                      f"{t.ports_available - t.ports_used:,}", f"{t.links:,}", f"{t.link_length_m:g} m", t.media)
+
+    media = Table(title="Optics and cables", title_justify="left")
+    for col in ("tier", "part", "kind", "units", "power", "price", "conn. points"):
+        media.add_column(col, justify="left" if col in ("tier", "part", "kind") else "right")
+    for m in plan.media_lines:
+        media.add_row(m.tier, m.name, m.kind, f"{m.units:,}", format_watts(m.power_w),
+                      format_usd(m.price_usd), f"{m.connection_points:,.0f}")
+
+    money = Table(title="Power and capex", title_justify="left")
+    for col in ("category", "power", "share", "capex", "share"):
+        money.add_column(col, justify="left" if col == "category" else "right")
+    total_w, total_usd = sum(plan.power_w.values()), sum(plan.capex_usd.values())
+    for key in plan.power_w:
+        money.add_row(key.replace("_", " "), format_watts(plan.power_w[key]), f"{plan.power_w[key] / total_w:.1%}",
+                      format_usd(plan.capex_usd[key]), f"{plan.capex_usd[key] / total_usd:.1%}")
+    money.add_row("[bold]total IT", f"[bold]{format_watts(total_w)}", "", f"[bold]{format_usd(total_usd)}", "")
+    money.add_row("network (scale-out + scale-up)",
+                  format_watts(plan.network_share(plan.power_w) * total_w), f"{plan.network_share(plan.power_w):.1%}",
+                  format_usd(plan.network_share(plan.capex_usd) * total_usd), f"{plan.network_share(plan.capex_usd):.1%}")
+    return Group(head, tiers, media, money)
+
+
+def optics_table(options: list[OpticsOption]) -> Table:
+    table = Table(title="Optics choices for the same fabric", title_justify="left")
+    for col in ("optics", "optical ends", "optics power", "optics capex", "conn. points", "network power", "share", "media"):
+        table.add_column(col, justify="left" if col in ("optics", "media") else "right")
+    for o in options:
+        if o.error:
+            reason = o.error.split(";")[0].split(": ", 1)[-1]
+            table.add_row(o.family, "-", "-", "-", "-", "-", "-", f"[dim]{reason}")
+            continue
+        table.add_row(o.family, f"{o.optical_ends:,}", format_watts(o.optics_power_w), format_usd(o.optics_capex_usd),
+                      f"{o.connection_points:,.0f}", format_watts(o.network_power_w), f"{o.network_power_share:.1%}",
+                      o.media)
+    return table
+
+
+def print_plan(plan: Plan, options: list[OpticsOption] | None = None, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(plan_tables(plan))
+    if options:
+        console.print(optics_table(options))

@@ -1,0 +1,246 @@
+"""The scenario: one validated input describing hardware, fabric, layout and economics.
+
+A scenario is YAML (or a dict) turned into :class:`Scenario` by :func:`load_scenario`.
+Every field has a default, so ``{}`` is a valid scenario (the built-in default); names
+refer to catalog entries and are checked against the catalog, with suggestions.
+``--set path=value`` overrides (:func:`apply_overrides`) reach any field.
+
+Units at this edge: link speeds may be written ``400G``/``1.6T`` or in bits/s;
+distances are metres; prices US dollars; energy price $/kWh.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fabricsim.catalog import Catalog, default_catalog
+from fabricsim.catalog.loader import unknown_name_message
+from fabricsim.errors import FabricsimError, format_validation_error, read_yaml_file
+from fabricsim.units import parse_bits_per_s
+
+TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
+LOAD_BALANCING = ("ecmp", "spray", "adaptive")
+OPTICS_FAMILIES = ("dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper")
+TIER_NAMES = ("leaf", "spine", "core")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ClusterSpec(_Strict):
+    gpu: str = Field("h100-sxm", description="catalog name of the accelerator")
+    gpus: int = Field(16384, gt=0, description="number of accelerators")
+    scale_up: str | None = Field(None, description="scale-up system; default: the GPU's usual one")
+    nic: str | None = Field(None, description="scale-out NIC; default: the GPU's usual one")
+    gpus_per_server: int = Field(8, gt=0, description="GPUs per host (sets the number of rails)")
+    scale_out_per_gpu: float | None = Field(
+        None, description="scale-out bandwidth per GPU in bits/s (or '800G'); default: the GPU's catalog figure"
+    )
+
+    @field_validator("scale_out_per_gpu", mode="before")
+    @classmethod
+    def _speed(cls, value: Any) -> Any:
+        return None if value is None else parse_bits_per_s(value, "cluster.scale_out_per_gpu")
+
+
+class FabricSpec(_Strict):
+    switch: str = Field("quantum-2", description="catalog name of the scale-out switch")
+    port_speed: float | None = Field(
+        None, description="link speed in bits/s (or '400G'); default: NIC bandwidth per plane"
+    )
+    tiers: Union[Literal["auto"], Literal[1, 2, 3]] = Field("auto", description="switch tiers: auto, 1, 2 or 3")
+    oversubscription: list[float] = Field(
+        default_factory=lambda: [1.0, 1.0],
+        description="downlink:uplink ratio at the leaf, then at the spine (1 = non-blocking)",
+    )
+    planes: int = Field(1, gt=0, description="independent parallel fabrics; each GPU's bandwidth is split over them")
+    rail_optimized: bool = True
+    transport: Literal["infiniband", "roce", "spectrum-x", "uec"] = "infiniband"
+    load_balancing: Literal["ecmp", "spray", "adaptive"] | None = Field(
+        None, description="default: the transport's usual policy"
+    )
+    optics: Literal["dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper"] = Field(
+        "dsp", description="optics family for links too long for copper"
+    )
+    nic_optics: Literal["dsp", "lpo", "lro", "xpo", "aoc", "aec", "copper"] = Field(
+        "dsp", description="family of the NIC-side module when the switch side is CPO"
+    )
+    copper_in_reach: bool = Field(True, description="use passive copper wherever its reach allows")
+    media: dict[Literal["leaf", "spine", "core"], str] = Field(
+        default_factory=dict, description="per-tier medium override (catalog names), e.g. {spine: lpo-800g}"
+    )
+
+    @field_validator("port_speed", mode="before")
+    @classmethod
+    def _speed(cls, value: Any) -> Any:
+        return None if value is None else parse_bits_per_s(value, "fabric.port_speed")
+
+    @field_validator("oversubscription")
+    @classmethod
+    def _oversubscription(cls, value: list[float]) -> list[float]:
+        if not 1 <= len(value) <= 2:
+            raise ValueError("give one ratio per tier above the leaf: [leaf] or [leaf, spine]")
+        if any(v < 1 for v in value):
+            raise ValueError("each ratio is downlinks:uplinks and must be >= 1 (1 = non-blocking)")
+        return value
+
+
+class LayoutSpec(_Strict):
+    """Physical layout: how far each tier's links run (sets copper vs optics and reach class)."""
+
+    gpus_per_rack: int | None = Field(None, gt=0, description="default: the scale-up system's figure")
+    host_to_leaf_m: float = Field(
+        20.0, gt=0, description="NIC-to-leaf cable length (ASSUMPTION: leaf in a network rack of the row)"
+    )
+    leaf_to_spine_m: float = Field(50.0, gt=0, description="ASSUMPTION: spines in the hall's network rows")
+    spine_to_core_m: float = Field(300.0, gt=0, description="ASSUMPTION: core across the building")
+    rack_units_per_rack: int = Field(42, gt=0, description="usable rack units in a switch rack")
+
+
+class EconomicsSpec(_Strict):
+    energy_usd_per_kwh: float = Field(0.08, ge=0, description="ASSUMPTION: US industrial power price")
+    pue: float = Field(1.25, ge=1.0, description="power usage effectiveness of the facility")
+    years: float = Field(4.0, gt=0, description="amortisation period")
+    prices: dict[str, float] = Field(
+        default_factory=dict, description="price overrides in USD by catalog name (gpu, switch, medium, nic)"
+    )
+
+    @field_validator("prices")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, price in value.items():
+            if price < 0:
+                raise ValueError(f"price of {name!r} is {price}; prices must be >= 0")
+        return value
+
+
+class Scenario(_Strict):
+    name: str = "default: 16,384 H100 on NDR InfiniBand, rail-optimized fat-tree"
+    catalog_files: list[str] = Field(default_factory=list, description="extra catalog YAML files")
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    fabric: FabricSpec = Field(default_factory=FabricSpec)
+    layout: LayoutSpec = Field(default_factory=LayoutSpec)
+    economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
+
+    def catalog(self) -> Catalog:
+        if not self.catalog_files:
+            return default_catalog()
+        from fabricsim.catalog import load_catalog
+
+        return load_catalog(self.catalog_files)
+
+
+SECTIONS_CHECKED = {
+    ("cluster", "gpu"): "gpus",
+    ("cluster", "scale_up"): "scale_up",
+    ("cluster", "nic"): "nics",
+    ("fabric", "switch"): "switches",
+}
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at ``loc`` (for typo suggestions)."""
+    model: type[BaseModel] = Scenario
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return None
+    return model
+
+
+def _explain(exc: ValidationError, where: str) -> str:
+    message = format_validation_error(exc, where=where)
+    hints = []
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden":
+            model = _model_at(err["loc"])
+            if model is not None:
+                valid = sorted(model.model_fields)
+                close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1, cutoff=0.5)
+                loc = ".".join(map(str, err["loc"]))
+                hint = f" did you mean {close[0]!r}?" if close else ""
+                hints.append(f"{loc} is not a field;{hint} valid fields here: {', '.join(valid)}")
+    return message + (". " + "; ".join(hints) if hints else "")
+
+
+def scenario_from_dict(data: dict | None, where: str = "scenario") -> Scenario:
+    """Validate a scenario dict and check its catalog names."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise FabricsimError(f"{where}: expected a mapping of sections (cluster, fabric...), got {type(data).__name__}")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise FabricsimError(_explain(exc, where)) from None
+    check_catalog_names(scenario)
+    return scenario
+
+
+def check_catalog_names(scenario: Scenario) -> None:
+    catalog = scenario.catalog()
+    for (section_name, field), catalog_section in SECTIONS_CHECKED.items():
+        value = getattr(getattr(scenario, section_name), field)
+        if value is not None and value not in catalog.sections[catalog_section]:
+            raise FabricsimError(
+                f"{section_name}.{field}: "
+                + unknown_name_message(catalog_section, value, catalog.sections[catalog_section])
+            )
+    for tier, medium in scenario.fabric.media.items():
+        if medium not in catalog.sections["media"]:
+            raise FabricsimError(
+                f"fabric.media.{tier}: " + unknown_name_message("media", medium, catalog.sections["media"])
+            )
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``path=value`` strings (value parsed as YAML) to a scenario dict; returns a copy."""
+    data = copy.deepcopy(data or {})
+    for item in overrides:
+        if "=" not in item:
+            raise FabricsimError(f"--set {item!r}: expected path=value, e.g. --set fabric.optics=cpo")
+        path, raw = item.split("=", 1)
+        keys = [k for k in path.strip().split(".") if k]
+        if not keys:
+            raise FabricsimError(f"--set {item!r}: empty path")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for key in keys[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise FabricsimError(f"--set {item!r}: {key!r} is a value, not a section")
+            node = child
+        node[keys[-1]] = value
+    return data
+
+
+def load_scenario(path: str | Path | None = None, overrides: list[str] = ()) -> Scenario:
+    """Read a scenario file (None = built-in default) and apply ``--set`` overrides."""
+    data: dict = {}
+    where = "the built-in default scenario"
+    if path is not None:
+        raw = read_yaml_file(path)
+        where = str(path)
+        if raw is not None and not isinstance(raw, dict):
+            raise FabricsimError(f"{path}: a scenario file must be a mapping (cluster:, fabric:...)")
+        data = raw or {}
+    if overrides:
+        data = apply_overrides(data, list(overrides))
+        where += " with --set " + " ".join(overrides)
+    return scenario_from_dict(data, where=where)

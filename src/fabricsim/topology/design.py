@@ -1,0 +1,177 @@
+"""Resolve a scenario against the catalog into a fabric design: parts, link speed, shape, media.
+
+The design holds counts only; :func:`fabricsim.topology.build.build_fabric` materialises
+it into arrays.  Everything a user may get wrong (a NIC speed no switch port serves, a
+transport the switch does not speak, a radix too small for the tiers) is caught here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fabricsim.catalog import Catalog
+from fabricsim.catalog.schema import Gpu, Nic, ScaleUpSystem, Switch
+from fabricsim.errors import FabricsimError
+from fabricsim.scenario import TIER_NAMES, Scenario
+from fabricsim.topology.fat_tree import FatTreeShape, size_fat_tree
+from fabricsim.topology.media import LinkMedia, choose_link_media
+from fabricsim.units import format_speed_short
+
+DEFAULT_LOAD_BALANCING = {"infiniband": "adaptive", "roce": "ecmp", "spectrum-x": "spray", "uec": "spray"}
+"""Usual policy per transport: IB adaptive routing; RoCEv2 ECMP hashing; Spectrum-X and UEC spray
+(seed 001_d75a99b56f43ca3a.txt, 'Congestion Control')."""
+
+FIBER_PROPAGATION_S_PER_M = 1.0 / 2.0e8  # light in glass / signal in copper, ~5 ns per metre
+
+
+@dataclass(frozen=True)
+class FabricDesign:
+    """A scale-out fabric resolved to catalog parts and counts (no per-link arrays)."""
+
+    scenario: Scenario
+    gpu: Gpu
+    nic: Nic
+    switch: Switch
+    scale_up: ScaleUpSystem
+    gpus: int
+    scale_out_bits_per_s: float  # NIC bandwidth per GPU, per direction
+    link_bits_per_s: float
+    ports_per_gpu_per_plane: int
+    planes: int
+    shape: FatTreeShape
+    media: tuple[LinkMedia, ...]  # per tier present: leaf, spine, core
+    load_balancing: str
+    gpus_per_rack: int
+
+    @property
+    def nics_per_gpu(self) -> float:
+        """NIC cards per GPU (e.g. 1 ConnectX-7 per H100; 1.6 Tb/s over 800G ports = 2 ports)."""
+        return self.nic_ports_per_gpu / self.nic.ports
+
+    @property
+    def nic_ports_per_gpu(self) -> float:
+        return self.scale_out_bits_per_s / self.nic.port_bits_per_s
+
+    @property
+    def endpoints_per_plane(self) -> int:
+        return self.gpus * self.ports_per_gpu_per_plane
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        return TIER_NAMES[: self.shape.tiers]
+
+    def link_latency_s(self, tier_index: int) -> float:
+        """Propagation plus media (DSP) latency of one link of a tier, seconds."""
+        media = self.media[tier_index]
+        catalog = self.scenario.catalog()
+        extra = sum(catalog.medium(part).latency_s for part in media.parts)
+        return media.length_m * FIBER_PROPAGATION_S_PER_M + extra
+
+
+def resolve_link_speed(
+    per_gpu_bits_per_s: float, nic: Nic, switch: Switch, planes: int, requested: float | None
+) -> tuple[float, int]:
+    """(link speed bits/s, endpoints per GPU per plane) for this NIC bandwidth/switch/plane choice."""
+    per_plane = per_gpu_bits_per_s / planes
+    nic_port = nic.port_bits_per_s
+
+    def serves(speed: float) -> bool:
+        return (
+            speed <= per_plane + 1
+            and speed <= nic_port + 1
+            and _divides(speed, nic_port)
+            and _divides(speed, per_plane)
+        )
+
+    if requested is not None:
+        if switch.radix(requested) == 0:
+            raise FabricsimError(
+                f"fabric.port_speed={format_speed_short(requested)}: {switch.name} has no ports at that speed; "
+                f"its port speeds are {', '.join(format_speed_short(s) for s in switch.port_speeds)}"
+            )
+        if not serves(requested):
+            raise FabricsimError(
+                f"fabric.port_speed={format_speed_short(requested)} does not divide the {nic.name} port "
+                f"({format_speed_short(nic_port)}) and the GPU's {format_speed_short(per_plane)} per plane"
+            )
+        speed = requested
+    else:
+        options = [s for s in switch.port_speeds if serves(s)]
+        if not options:
+            raise FabricsimError(
+                f"{nic.name} ports run at {format_speed_short(nic_port)} ({format_speed_short(per_plane)} per GPU "
+                f"per plane with fabric.planes={planes}), but {switch.name} offers "
+                f"{', '.join(format_speed_short(s) for s in switch.port_speeds)} ports and no breakout of the NIC "
+                f"port matches; choose another switch or NIC, or change fabric.planes"
+            )
+        speed = max(options)
+    return speed, int(round(per_plane / speed))
+
+
+def _divides(part: float, whole: float) -> bool:
+    ratio = whole / part
+    return abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
+
+
+def design_fabric(scenario: Scenario) -> FabricDesign:
+    """Resolve the scenario's scale-out fabric into parts, link speed, fat-tree shape and media."""
+    catalog: Catalog = scenario.catalog()
+    cluster, fabric, layout = scenario.cluster, scenario.fabric, scenario.layout
+    gpu = catalog.gpu(cluster.gpu)
+    nic = catalog.nic(cluster.nic or gpu.default_nic)
+    switch = catalog.switch(fabric.switch)
+    scale_up = catalog.scale_up(cluster.scale_up or gpu.default_scale_up)
+    for part, protocols in ((switch.name, switch.protocols), (nic.name, nic.protocols)):
+        if fabric.transport not in protocols:
+            raise FabricsimError(
+                f"fabric.transport={fabric.transport}: {part} speaks {', '.join(protocols)}; choose one of those "
+                f"or another part"
+            )
+    scale_out = cluster.scale_out_per_gpu or gpu.scale_out_bits_per_s
+    speed, per_gpu = resolve_link_speed(scale_out, nic, switch, fabric.planes, fabric.port_speed)
+    endpoints = cluster.gpus * per_gpu
+    shape = size_fat_tree(
+        endpoints,
+        switch.radix(speed),
+        fabric.tiers,
+        tuple(fabric.oversubscription),
+        rails=cluster.gpus_per_server * per_gpu,
+        rail_optimized=fabric.rail_optimized,
+        planes=fabric.planes,
+        endpoints_per_gpu=per_gpu,
+    )
+    lengths = (layout.host_to_leaf_m, layout.leaf_to_spine_m, layout.spine_to_core_m)
+    media = tuple(
+        choose_link_media(
+            catalog,
+            TIER_NAMES[t],
+            speed,
+            lengths[t],
+            fabric.optics,
+            fabric.nic_optics,
+            fabric.copper_in_reach,
+            fabric.media.get(TIER_NAMES[t]),
+        )
+        for t in range(shape.tiers)
+    )
+    return FabricDesign(
+        scenario=scenario,
+        gpu=gpu,
+        nic=nic,
+        switch=switch,
+        scale_up=scale_up,
+        gpus=cluster.gpus,
+        scale_out_bits_per_s=scale_out,
+        link_bits_per_s=speed,
+        ports_per_gpu_per_plane=per_gpu,
+        planes=fabric.planes,
+        shape=shape,
+        media=media,
+        load_balancing=fabric.load_balancing or DEFAULT_LOAD_BALANCING[fabric.transport],
+        gpus_per_rack=layout.gpus_per_rack or scale_up.gpus_per_rack,
+    )
+
+
+def scale_up_domains(gpus: int, scale_up: ScaleUpSystem) -> int:
+    return math.ceil(gpus / scale_up.gpus)
