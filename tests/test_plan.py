@@ -114,3 +114,18 @@ def test_non_blocking_three_tier_needs_about_three_times_an_oversubscribed_netwo
     optics_ratio = nonblocking.optical_ends / oversubscribed.optical_ends
     assert 2.0 < switch_ratio < 4.0
     assert 1.5 < optics_ratio < 4.0
+
+
+def test_optics_of_a_100k_gpu_cluster_draw_tens_of_megawatts_with_dsp_at_1_6t():
+    """Seed 004: optical modules of a 100,000-GPU cluster may draw up to 40 MW."""
+    rubin = {"cluster": {"gpus": 100_000, "gpu": "rubin"}, "fabric": {"switch": "quantum-x800"}}
+    dsp = plan_scenario(scenario_from_dict(rubin), materialise=False)
+    assert 15e6 < dsp.power_w["optics_and_cables"] < 40e6
+    lpo = plan_scenario(scenario_from_dict({**rubin, "fabric": {"switch": "quantum-x800", "optics": "lpo"}}),
+                        materialise=False)
+    assert lpo.power_w["optics_and_cables"] < 0.7 * dsp.power_w["optics_and_cables"]
+    # at 400G per GPU the same cluster's optics draw a quarter as much
+    h100 = plan_scenario(scenario_from_dict({"cluster": {"gpus": 100_000}, "fabric": {"switch": "tomahawk5",
+                                                                                         "transport": "roce"}}),
+                         materialise=False)
+    assert h100.power_w["optics_and_cables"] < 0.35 * dsp.power_w["optics_and_cables"]

@@ -84,9 +84,87 @@ def run(
     scenario: Optional[Path] = ScenarioArg,
     set_: list[str] = SetOpt,
     json_out: bool = JsonOpt,
+    html_out: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
 ) -> None:
-    """The main job on a scenario (the built-in default if none): plan of the fabric, with optics choices."""
-    plan(scenario=scenario, set_=set_, json_out=json_out, compare_optics=True, count_only=False)
+    """The main job on a scenario (the built-in default if none): plan, cost, collectives, optics choices."""
+    from fabricsim.api import run as run_scenario
+    from fabricsim.report.run_view import print_run
+
+    result = run_scenario(scenario, set_)
+    if json_out:
+        _print_json({"scenario": result.scenario, "plan": result.plan.to_dict(), "tco": result.tco,
+                     "tco_shares": {"network_capex": result.tco.network_capex_share,
+                                    "network_power": result.tco.network_power_share},
+                     "collectives": result.collectives, "optics_options": result.optics, "notes": result.notes})
+    else:
+        print_run(result, console)
+    if html_out is not None:
+        from fabricsim.report.html import write_html
+
+        write_html(result, html_out)
+        err_console.print(f"report written to {html_out}")
+
+
+def _size_sweep(spec: str) -> list[int]:
+    """'1MiB:8GiB' -> powers of two from 1 MiB to 8 GiB (nccl-tests -b/-e -f 2); '1GiB' -> one size;
+    '1MiB,64MiB' -> a list."""
+    from fabricsim.units import parse_bytes
+
+    if ":" in spec:
+        lo, hi = (parse_bytes(p, "--sizes") for p in spec.split(":", 1))
+        if hi < lo:
+            raise FabricsimError(f"--sizes {spec!r}: the end ({hi:,} B) is below the start ({lo:,} B)")
+        sizes, size = [], lo
+        while size <= hi:
+            sizes.append(size)
+            size *= 2
+        return sizes
+    return [parse_bytes(p, "--sizes") for p in spec.split(",")]
+
+
+@app.command()
+@user_errors
+def collective(
+    scenario: Optional[Path] = ScenarioArg,
+    set_: list[str] = SetOpt,
+    op: str = typer.Option("all_reduce", "--op", help="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, send_recv"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="auto (fastest), ring, tree, hierarchical, in_network; all_to_all: direct, hierarchical"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal (default: the transport's)"),
+    sizes: str = typer.Option("1MiB:1GiB", "--sizes", help="size sweep start:end (x2 steps), or a comma list"),
+    ranks: Optional[int] = typer.Option(None, "--ranks", help="ranks (default: every GPU)"),
+    placement: str = typer.Option("rail-aware", "--placement", help="contiguous, rail-aware, random"),
+    channels: Optional[int] = typer.Option(None, "--channels", help="parallel rings/channels (default: GPUs per server)"),
+    seed: int = typer.Option(0, "--seed", help="seed of ECMP hashing and random placement"),
+    fail_links: int = typer.Option(0, "--fail-links", help="take this many random links down first"),
+    fail_tier: int = typer.Option(2, "--fail-tier", help="tier of the failed links: 1 NIC-leaf, 2 leaf-spine, 3 spine-core"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
+    from fabricsim.collectives.algorithms import ALGORITHMS
+    from fabricsim.collectives.api import run_collective
+    from fabricsim.report.collective_view import print_collective
+    from fabricsim.scenario import load_scenario
+    from fabricsim.topology.build import fabric_from_scenario
+
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    algorithm = algo or "auto"
+    fabric = fabric_from_scenario(load_scenario(scenario, set_))
+    lost = {}
+    if fail_links:
+        from fabricsim.netsim.failures import lost_capacity, random_link_failures
+
+        if fail_tier not in (1, 2, 3) or fail_tier > fabric.design.shape.tiers:
+            raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
+        fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
+        lost = lost_capacity(fabric)
+    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed)
+    if json_out:
+        _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost})
+    else:
+        print_collective(report, console)
+        if lost:
+            console.print("lost capacity: " + ", ".join(f"{k} {v:.2%}" for k, v in lost.items()))
 
 
 @catalog_app.command("list")

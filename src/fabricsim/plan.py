@@ -262,7 +262,7 @@ def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo"
                 connection_points=sum(m.connection_points for m in plan.media_lines),
                 network_power_w=net_power,
                 network_power_share=plan.network_share(plan.power_w),
-                media=", ".join(t.media for t in plan.tier_lines),
+                media=", ".join(dict.fromkeys(m.name for m in plan.media_lines if m.kind != "fiber")),
             )
         )
     return out

@@ -91,6 +91,9 @@ class ScaleUpSystem(Entry):
     switch_chip_power_w: float = Field(ge=0)
     price_usd: float = Field(ge=0, description="scale-up fabric price per domain (switch trays, cables)")
     protocol: Literal["nvlink", "ualink", "pcie", "ici"] = "nvlink"
+    in_network_reduction: bool = Field(
+        False, description="scale-up switches reduce in the fabric (NVLink SHARP / NVLS, NVSwitch gen 3+)"
+    )
 
 
 class PortConfig(BaseModel):
@@ -170,11 +173,14 @@ class Medium(Entry):
         return self.power_w / self.bits_per_s * 1e12
 
 
+from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
+
 KINDS: dict[str, type[Entry]] = {
     "gpus": Gpu,
     "scale_up": ScaleUpSystem,
     "switches": Switch,
     "nics": Nic,
     "media": Medium,
+    "failures": FailureRate,
 }
 """Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""

@@ -1,0 +1,100 @@
+"""The Python API mirroring ``fabricsim run``: one call from a scenario to every layer's answer.
+
+    import fabricsim
+    result = fabricsim.run("examples/16k-h100-ndr.yaml")
+    result.plan.switches, result.tco.usd_per_gpu_hour, result.collectives[0].busbw_bytes_per_s
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fabricsim.collectives.api import run_collective
+from fabricsim.economics import Tco, total_cost_of_ownership
+from fabricsim.plan import OpticsOption, Plan, compare_optics, plan_design
+from fabricsim.scenario import Scenario, load_scenario
+from fabricsim.topology.build import build_fabric
+from fabricsim.topology.design import design_fabric
+
+MATERIALISE_LIMIT = 200_000
+"""Above this many GPUs ``run`` plans from counts and skips flow-level collectives."""
+
+
+@dataclass
+class CollectiveSummary:
+    label: str
+    op: str
+    algorithm: str
+    load_balancing: str
+    ranks: int
+    size_bytes: int
+    time_s: float
+    busbw_bytes_per_s: float
+    delivered: float
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    plan: Plan
+    optics: list[OpticsOption]
+    tco: Tco
+    collectives: list[CollectiveSummary] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _best(fabric, op, algorithms, size, lb, placement, ranks=None) -> tuple[str, object]:
+    best = None
+    for algorithm in algorithms:
+        r = run_collective(fabric, op, algorithm, [size], ranks=ranks, load_balancing=lb, placement=placement).results[0]
+        if best is None or r.time_s < best.time_s:
+            best = r
+    return best
+
+
+def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
+    """Headline collectives: the data-parallel all-reduce over every GPU (host-based under each load
+    balancing policy, and in-network where the switches reduce), and an expert-parallel-like
+    all-to-all among GPUs scattered over the cluster."""
+    gpus = fabric.design.gpus
+    out = []
+    host = ("ring", "tree", "hierarchical")
+    for lb in dict.fromkeys((policy, "ecmp", "spray")):
+        r = _best(fabric, "all_reduce", host, 2**30, lb, "rail-aware")
+        out.append(CollectiveSummary("all-reduce, host-based", "all_reduce", r.algorithm, lb, gpus, r.size_bytes,
+                                     r.time_s, r.busbw_bytes_per_s, r.delivered))
+    if fabric.design.switch.in_network_reduction:
+        r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "rail-aware")
+        out.append(CollectiveSummary("all-reduce, in-network", "all_reduce", r.algorithm, policy, gpus, r.size_bytes,
+                                     r.time_s, r.busbw_bytes_per_s, r.delivered))
+    ranks = min(1024, gpus)
+    for lb in dict.fromkeys(("ecmp", policy, "spray")):
+        r = _best(fabric, "send_recv", ("direct",), 2**28, lb, "random", ranks=ranks)
+        out.append(CollectiveSummary(f"send/recv, {ranks} scattered GPUs", "send_recv", r.algorithm, lb, ranks,
+                                     r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
+    ranks = min(256, gpus)
+    for lb in dict.fromkeys(("ecmp", policy, "spray")):
+        r = _best(fabric, "all_to_all", ("direct",), 2**28, lb, "random", ranks=ranks)
+        out.append(CollectiveSummary(f"all-to-all, {ranks} scattered GPUs", "all_to_all", r.algorithm, lb, ranks,
+                                     r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
+    return out
+
+
+def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()) -> RunResult:
+    """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default)."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, overrides)
+    design = design_fabric(scenario)
+    notes = []
+    if design.gpus <= MATERIALISE_LIMIT:
+        fabric = build_fabric(design)
+        plan = plan_design(design, fabric)
+        collectives = _collectives(fabric, design.load_balancing)
+    else:
+        plan = plan_design(design)
+        collectives = []
+        notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
+                     f"{MATERIALISE_LIMIT:,} GPUs")
+    tco = total_cost_of_ownership(plan, scenario.economics)
+    return RunResult(scenario, plan, compare_optics(scenario), tco, collectives, notes)

@@ -1,0 +1,131 @@
+"""Run a collective on a scenario's fabric, nccl-tests style: a size sweep with time, algbw, busbw.
+
+Every size is timed twice: with the requested load balancing, and with ``ideal`` routing (only
+NIC and scale-up links constrain).  ``delivered`` = ideal time / actual time: the fraction of
+the fabric's rated capability that the routing policy delivers to this collective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fabricsim.collectives.algorithms import ALGORITHMS, build_phases, check_op, padded_size
+from fabricsim.collectives.flowlevel import PhaseResult, time_phase
+from fabricsim.collectives.placement import place_ranks
+from fabricsim.errors import FabricsimError
+from fabricsim.netsim.routing import POLICIES
+from fabricsim.netsim.transport import get_transport
+from fabricsim.topology.fabric import Fabric
+
+NVLINK_PAYLOAD_EFFICIENCY = 0.9
+"""ASSUMPTION pending calibration: share of NVLink's per-direction rate that carries payload."""
+
+STEP_OVERHEAD_S = 2.0e-6
+"""ASSUMPTION: software/launch latency per algorithm step (NCCL's Simple-protocol base latency is a
+few microseconds, nccl src/graph/tuning.cc); it only matters for small messages."""
+
+
+def busbw_factor(op: str, ranks: int) -> float:
+    """nccl-tests' bus-bandwidth factor (nccl-tests doc/PERFORMANCE.md)."""
+    n = ranks
+    return {
+        "all_reduce": 2 * (n - 1) / n,
+        "reduce_scatter": (n - 1) / n,
+        "all_gather": (n - 1) / n,
+        "all_to_all": (n - 1) / n,
+        "broadcast": 1.0,
+        "send_recv": 1.0,
+    }[op]
+
+
+@dataclass
+class SizeResult:
+    algorithm: str
+    size_bytes: int
+    padded_bytes: int
+    time_s: float
+    ideal_time_s: float
+    algbw_bytes_per_s: float
+    busbw_bytes_per_s: float
+    delivered: float
+    phases: list[PhaseResult] = field(default_factory=list)
+
+
+@dataclass
+class CollectiveReport:
+    op: str
+    algorithm: str
+    load_balancing: str
+    placement: str
+    transport: str
+    ranks: int
+    channels: int
+    gpus: np.ndarray
+    results: list[SizeResult]
+
+
+def _time(fabric, phases, policy, transport, seed) -> tuple[float, list[PhaseResult]]:
+    out = [time_phase(fabric, p, policy, transport.payload_efficiency, NVLINK_PAYLOAD_EFFICIENCY, seed=seed,
+                      step_overhead_s=STEP_OVERHEAD_S) for p in phases]
+    return sum(p.time_s for p in out), out
+
+
+def auto_candidates(fabric: Fabric, op: str) -> tuple[str, ...]:
+    """Algorithms NCCL could choose for ``op`` on this fabric (in-network only where switches reduce)."""
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    allowed = ALGORITHMS[op]
+    if not fabric.design.switch.in_network_reduction:
+        allowed = tuple(a for a in allowed if a != "in_network")
+    return allowed
+
+
+def run_collective(
+    fabric: Fabric,
+    op: str = "all_reduce",
+    algorithm: str = "ring",
+    sizes: list[int] = (2**30,),
+    ranks: int | None = None,
+    load_balancing: str | None = None,
+    placement: str = "rail-aware",
+    channels: int | None = None,
+    seed: int = 0,
+) -> CollectiveReport:
+    """Time ``op`` with ``algorithm`` at each size on ``ranks`` GPUs of the fabric.
+
+    ``algorithm="auto"`` times every algorithm the fabric supports and keeps the fastest per size,
+    as NCCL's tuner does with its own cost model."""
+    design = fabric.design
+    candidates = auto_candidates(fabric, op) if algorithm == "auto" else (algorithm,)
+    for candidate in candidates:
+        check_op(op, candidate)
+    transport = get_transport(design.scenario.fabric.transport)
+    policy = load_balancing or design.load_balancing
+    if policy not in POLICIES:
+        raise FabricsimError(f"--lb {policy!r}: valid load-balancing policies are {', '.join(POLICIES)}")
+    for size in sizes:
+        if size <= 0:
+            raise FabricsimError(f"message size {size} bytes: sizes must be > 0")
+    ranks = design.gpus if ranks is None else ranks
+    gpus = place_ranks(ranks, design.gpus, placement, seed)
+    channels = channels or design.scenario.cluster.gpus_per_server
+    results = []
+    for size in sizes:
+        best = None
+        for candidate in candidates:
+            phases = build_phases(fabric, op, candidate, gpus, size, placement, channels)
+            time_s, detail = _time(fabric, phases, policy, transport, seed)
+            if best is None or time_s < best[1]:
+                best = (candidate, time_s, detail, phases)
+        chosen, time_s, detail, phases = best
+        ideal_s, _ = _time(fabric, phases, "ideal", transport, seed) if policy != "ideal" else (time_s, detail)
+        padded = padded_size(size, ranks)
+        algbw = padded / time_s if time_s > 0 else np.inf
+        results.append(SizeResult(chosen, size, padded, time_s, ideal_s, algbw, algbw * busbw_factor(op, ranks),
+                                  ideal_s / time_s if time_s > 0 else 1.0, detail))
+    return CollectiveReport(op, algorithm, policy, placement, transport.name, ranks, channels, gpus, results)
+
+
+__all__ = ["ALGORITHMS", "run_collective", "busbw_factor", "CollectiveReport", "SizeResult"]

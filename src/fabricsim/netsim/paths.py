@@ -1,0 +1,206 @@
+"""Fat-tree path arithmetic: the arcs a (sub)flow crosses, for each routing policy.
+
+See :mod:`fabricsim.topology.fabric` for the link numbering this relies on and
+:mod:`fabricsim.netsim.routing` for the policies.  Everything is vectorised over flows
+except adaptive routing, which places flows one at a time by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_MAX_REHASH = 24
+
+
+def scale_up_paths(arcs, rows: np.ndarray, src: np.ndarray, dst: np.ndarray):
+    """Scale-up flows: out of the source GPU's scale-up port, into the destination's."""
+    base = arcs.scale_up_base
+    r = np.repeat(rows, 2)
+    c = np.column_stack([base + 2 * src, base + 2 * dst + 1]).ravel()
+    return r, c, np.ones(r.size)
+
+
+class _Geometry:
+    """Per-subflow indices: plane, endpoints, leaves, pods."""
+
+    def __init__(self, arcs, rows, src, dst):
+        fabric = arcs.fabric
+        design = fabric.design
+        self.shape = shape = design.shape
+        self.ppg = design.ports_per_gpu_per_plane
+        k = shape.planes * self.ppg
+        self.weight = 1.0 / k
+        self.rows = np.repeat(rows, k)
+        sub = np.tile(np.arange(k), rows.size)
+        self.plane, port = np.divmod(sub, self.ppg)
+        self.src_gpu = np.repeat(src, k)
+        self.dst_gpu = np.repeat(dst, k)
+        e_s = self.src_gpu * self.ppg + port
+        e_d = self.dst_gpu * self.ppg + port
+        self.leaf_s = fabric.endpoint_leaf[e_s].astype(np.int64)
+        self.leaf_d = fabric.endpoint_leaf[e_d].astype(np.int64)
+        lb = fabric.link_base
+        self.link_base = lb
+        self.shape_link_bits = design.link_bits_per_s
+        E, L = shape.endpoints, shape.leaves
+        self.host_s = lb[1] + self.plane * E + e_s
+        self.host_d = lb[1] + self.plane * E + e_d
+        self.leaf_link0_s = lb[2] + (self.plane * L + self.leaf_s) * shape.leaf_up
+        self.leaf_link0_d = lb[2] + (self.plane * L + self.leaf_d) * shape.leaf_up
+        if shape.tiers == 3:
+            self.pod_s = self.leaf_s // shape.spine_down
+            self.pod_d = self.leaf_d // shape.spine_down
+        else:
+            self.pod_s = self.pod_d = np.zeros_like(self.leaf_s)
+        self.case = np.where(
+            self.leaf_s == self.leaf_d, 0, np.where(self.pod_s == self.pod_d, 1, 2)
+        )  # 0 same leaf, 1 same pod, 2 across pods
+
+
+def _latency(arcs, case: np.ndarray) -> np.ndarray:
+    design = arcs.fabric.design
+    tiers = design.shape.tiers
+    link = [design.link_latency_s(t) for t in range(tiers)] + [0.0] * (3 - tiers)
+    switch = design.switch.latency_s
+    return np.select(
+        [case == 0, case == 1],
+        [2 * link[0] + switch, 2 * (link[0] + link[1]) + 3 * switch],
+        2 * (link[0] + link[1] + link[2]) + 5 * switch,
+    )
+
+
+def _hashed(geo, flow_id, salt, seed, choices):
+    from fabricsim.netsim.routing import flow_hash
+
+    h = flow_hash(geo.src_gpu * 64 + geo.plane, geo.dst_gpu, flow_id, salt, seed)
+    return (h % np.uint64(max(choices, 1))).astype(np.int64)
+
+
+def _ecmp_arcs(geo, flow_id, seed, salt_offset):
+    """Arc matrix (subflows x 6, -1 = unused) of one hashing round."""
+    s = geo.shape
+    n = geo.rows.size
+    out = np.full((n, 6), -1, dtype=np.int64)
+    out[:, 0] = 2 * geo.host_s
+    out[:, 5] = 2 * geo.host_d + 1
+    if s.tiers == 1:
+        return out
+    u = _hashed(geo, flow_id, 11 + salt_offset, seed, s.leaf_up)
+    k1 = _hashed(geo, flow_id, 13 + salt_offset, seed, s.bundle_leaf)
+    up = geo.case >= 1
+    spine_in_pod = u // s.bundle_leaf
+    out[up, 1] = 2 * (geo.leaf_link0_s + u)[up]
+    out[up, 4] = 2 * (geo.leaf_link0_d + spine_in_pod * s.bundle_leaf + k1)[up] + 1
+    if s.tiers == 3:
+        cross = geo.case == 2
+        v = _hashed(geo, flow_id, 17 + salt_offset, seed, s.spine_up)
+        k2 = _hashed(geo, flow_id, 19 + salt_offset, seed, s.bundle_spine)
+        lb3, SP = geo.link_base[3], s.spines
+        spine_s = geo.pod_s * s.spines_per_pod + spine_in_pod
+        spine_d = geo.pod_d * s.spines_per_pod + spine_in_pod
+        core_in_group = v // s.bundle_spine
+        out[cross, 2] = 2 * (lb3 + (geo.plane * SP + spine_s) * s.spine_up + v)[cross]
+        out[cross, 3] = 2 * (lb3 + (geo.plane * SP + spine_d) * s.spine_up + core_in_group * s.bundle_spine + k2)[cross] + 1
+    return out
+
+
+def _spray_arcs(arcs, geo):
+    s = geo.shape
+    n = geo.rows.size
+    out = np.full((n, 6), -1, dtype=np.int64)
+    out[:, 0] = 2 * geo.host_s
+    out[:, 5] = 2 * geo.host_d + 1
+    up = geo.case >= 1
+    leaf_s = geo.plane * s.leaves + geo.leaf_s
+    leaf_d = geo.plane * s.leaves + geo.leaf_d
+    out[up, 1] = (arcs.leaf_trunk_base + 2 * leaf_s)[up]
+    out[up, 4] = (arcs.leaf_trunk_base + 2 * leaf_d + 1)[up]
+    if s.tiers == 3:
+        cross = geo.case == 2
+        out[cross, 2] = (arcs.pod_trunk_base + 2 * (geo.plane * s.pods + geo.pod_s))[cross]
+        out[cross, 3] = (arcs.pod_trunk_base + 2 * (geo.plane * s.pods + geo.pod_d) + 1)[cross]
+    return out
+
+
+def _adaptive_arcs(geo, capacity, seed):
+    """Greedy local adaptive routing: flows placed in random order, least-loaded port at each choice."""
+    s = geo.shape
+    n = geo.rows.size
+    out = np.full((n, 6), -1, dtype=np.int64)
+    out[:, 0] = 2 * geo.host_s
+    out[:, 5] = 2 * geo.host_d + 1
+    load = np.zeros(capacity.size)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    width = max(s.leaf_up, s.spine_up, 1)
+    jitter = rng.random((n, width)) * 1e-6  # random tie-break, different for every flow
+    dead = 1e30  # a dead link: never chosen while a live one exists (and no 0 x inf = nan)
+    cost = np.full(capacity.shape, dead)
+    np.divide(geo.shape_link_bits, capacity, out=cost, where=capacity > 0)
+    lb3 = geo.link_base[3]
+    w = geo.weight
+    for i in order:
+        case = geo.case[i]
+        if case == 0:
+            continue
+        cand = 2 * (geo.leaf_link0_s[i] + np.arange(s.leaf_up))
+        score = (load[cand] + w) * cost[cand] + jitter[i, : s.leaf_up]
+        if s.bundle_leaf == 1:  # a spine with a dead link into the destination leaf is no use
+            down_cost = cost[2 * (geo.leaf_link0_d[i] + np.arange(s.leaf_up)) + 1]
+            score = score + np.where(down_cost >= dead, dead, 0.0)
+        u = int(np.argmin(score))
+        spine_in_pod = u // s.bundle_leaf
+        down = 2 * (geo.leaf_link0_d[i] + spine_in_pod * s.bundle_leaf + np.arange(s.bundle_leaf)) + 1
+        k1 = int(np.argmin((load[down] + w) * cost[down]))
+        out[i, 1], out[i, 4] = cand[u], down[k1]
+        if case == 2:
+            plane = geo.plane[i]
+            spine_s = geo.pod_s[i] * s.spines_per_pod + spine_in_pod
+            spine_d = geo.pod_d[i] * s.spines_per_pod + spine_in_pod
+            cand = 2 * (lb3 + (plane * s.spines + spine_s) * s.spine_up + np.arange(s.spine_up))
+            v = int(np.argmin((load[cand] + w) * cost[cand] + jitter[i, : s.spine_up]))
+            core = v // s.bundle_spine
+            down = 2 * (lb3 + (plane * s.spines + spine_d) * s.spine_up + core * s.bundle_spine
+                        + np.arange(s.bundle_spine)) + 1
+            k2 = int(np.argmin((load[down] + w) * cost[down]))
+            out[i, 2], out[i, 3] = cand[v], down[k2]
+        used = out[i][out[i] >= 0]
+        load[used] += w
+    return out
+
+
+def fabric_paths(arcs, rows, src, dst, flow_id, policy, seed, capacity):
+    """(rows, cols, weights, latency per flow) of flows that cross the scale-out fabric."""
+    if rows.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0), np.zeros(0)
+    geo = _Geometry(arcs, rows, src, dst)
+    fid = np.repeat(flow_id, geo.rows.size // rows.size)
+    if policy == "ideal":
+        matrix = np.full((geo.rows.size, 6), -1, dtype=np.int64)
+        matrix[:, 0] = 2 * geo.host_s
+        matrix[:, 5] = 2 * geo.host_d + 1
+    elif policy == "spray":
+        matrix = _spray_arcs(arcs, geo)
+    elif policy == "adaptive":
+        matrix = _adaptive_arcs(geo, capacity, seed)
+    else:
+        matrix = _ecmp_arcs(geo, fid, seed, 0)
+        for attempt in range(1, _MAX_REHASH + 1):  # failed links: re-hash onto live ports
+            bad = np.any((matrix >= 0) & (capacity[np.maximum(matrix, 0)] <= 0), axis=1)
+            bad &= ~_host_dead(matrix, capacity)
+            if not bad.any():
+                break
+            retry = _ecmp_arcs(geo, fid, seed, 1000 * attempt)
+            matrix[bad] = retry[bad]
+    valid = matrix >= 0
+    r = np.repeat(geo.rows, valid.sum(axis=1))
+    c = matrix[valid]
+    latency = np.zeros(rows.size)
+    np.maximum.at(latency, np.searchsorted(rows, geo.rows), _latency(arcs, geo.case))
+    return r, c, np.full(c.size, geo.weight), latency
+
+
+def _host_dead(matrix, capacity):
+    """Subflows whose own NIC link is down: no re-hash can help (reported as a partition)."""
+    return (capacity[matrix[:, 0]] <= 0) | (capacity[matrix[:, 5]] <= 0)

@@ -1,0 +1,61 @@
+"""Transport presets: routing policy and wire efficiency of InfiniBand, RoCEv2, Spectrum-X and UEC.
+
+What is *simulated* is routing (ECMP collisions, spraying, adaptive choice) and max-min
+sharing.  What is a *parameter* is the payload efficiency of the wire format, computed here
+from header sizes at the MTU (not fitted), and nothing else: incast loss, PFC pauses and
+congestion-control dynamics are not modelled (a fluid model has no queues); seed
+000_3aeaf96e063beb99.txt puts RoCE's congestion/ordering cost at up to ~30%, which this
+model does NOT include and reports as a caveat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fabricsim.errors import FabricsimError
+
+
+@dataclass(frozen=True)
+class Transport:
+    name: str
+    default_load_balancing: str
+    mtu_bytes: int
+    header_bytes: int  # per packet on the wire, including framing where the link has it
+    lossless: str
+    source: str
+
+    @property
+    def payload_efficiency(self) -> float:
+        """Fraction of the link rate that carries payload at full-MTU packets."""
+        return self.mtu_bytes / (self.mtu_bytes + self.header_bytes)
+
+
+_ETHERNET_OVERHEAD = 8 + 14 + 4 + 12  # preamble+SFD, MAC header, FCS, inter-frame gap
+_ROCE_HEADERS = 20 + 8 + 12 + 4  # IPv4, UDP, IB BTH, ICRC
+
+TRANSPORTS: dict[str, Transport] = {
+    "infiniband": Transport(
+        "infiniband", "adaptive", 4096, 8 + 12 + 4 + 2, "credit-based link-level flow control",
+        "IBTA spec vol.1: LRH 8 B, BTH 12 B, ICRC 4 B, VCRC 2 B; MTU 4096; adaptive routing on Quantum-2",
+    ),
+    "roce": Transport(
+        "roce", "ecmp", 4096, _ETHERNET_OVERHEAD + _ROCE_HEADERS, "PFC + ECN/DCQCN (not simulated)",
+        "RoCEv2 (IBTA annex A17): Ethernet framing 38 B + IPv4 20 + UDP 8 + BTH 12 + ICRC 4; ECMP per-flow hashing",
+    ),
+    "spectrum-x": Transport(
+        "spectrum-x", "spray", 4096, _ETHERNET_OVERHEAD + _ROCE_HEADERS, "PFC/ECN + NVIDIA congestion control",
+        "RoCEv2 headers as roce; packet spraying + adaptive routing with reorder at the SuperNIC "
+        "(seed 001_d75a99b56f43ca3a.txt)",
+    ),
+    "uec": Transport(
+        "uec", "spray", 4096, _ETHERNET_OVERHEAD + 20 + 8 + 12 + 4, "UET credit-based incast control",
+        "Ultra Ethernet 1.0: packet spraying, reorder-tolerant transport (seed 001); header size ASSUMED equal "
+        "to RoCEv2's",
+    ),
+}
+
+
+def get_transport(name: str) -> Transport:
+    if name not in TRANSPORTS:
+        raise FabricsimError(f"transport {name!r}: valid transports are {', '.join(TRANSPORTS)}")
+    return TRANSPORTS[name]

@@ -1,0 +1,35 @@
+"""nccl-tests-style table of a collective size sweep."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from fabricsim.collectives.api import CollectiveReport
+from fabricsim.units import format_bytes
+
+
+def collective_tables(report: CollectiveReport) -> Group:
+    title = (f"{report.op} · {report.algorithm} · {report.ranks:,} ranks ({report.placement}) · "
+             f"{report.load_balancing} on {report.transport} · {report.channels} channels")
+    table = Table(title=title, title_justify="left")
+    for col in ("size", "algorithm", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "ideal busbw", "delivered", "method"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for r in report.results:
+        ideal_busbw = r.busbw_bytes_per_s * r.time_s / r.ideal_time_s if r.ideal_time_s > 0 else 0.0
+        table.add_row(format_bytes(r.size_bytes), r.algorithm, f"{r.time_s * 1e6:,.1f}", f"{r.algbw_bytes_per_s / 1e9:,.2f}",
+                      f"{r.busbw_bytes_per_s / 1e9:,.2f}", f"{ideal_busbw / 1e9:,.2f}", f"{r.delivered:.1%}",
+                      ", ".join(sorted({p.method.split()[0] for p in r.phases})))
+    links = Table(title="Most loaded links (largest size, rate share at the start)", title_justify="left")
+    links.add_column("phase")
+    links.add_column("link")
+    links.add_column("utilisation", justify="right")
+    if report.results:
+        for phase in report.results[-1].phases:
+            for label, util in phase.busiest_arcs[:3]:
+                links.add_row(phase.name, label, f"{util:.1%}")
+    return Group(table, links)
+
+
+def print_collective(report: CollectiveReport, console: Console | None = None) -> None:
+    (console or Console()).print(collective_tables(report))

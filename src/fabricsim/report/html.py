@@ -1,0 +1,109 @@
+"""Self-contained HTML report of ``fabricsim run`` (plotly inlined once; no network needed to view)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from fabricsim.api import RunResult
+from fabricsim.io import write_atomic
+from fabricsim.units import format_bits_per_s, format_usd, format_watts
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;color:#1d2330;
+background:#fafbfc}
+h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #dde;padding-bottom:4px}
+.sub{color:#667;margin-top:0}.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
+.card{background:#fff;border:1px solid #e3e6ec;border-radius:8px;padding:10px 14px;min-width:150px}
+.card .v{font-size:20px;font-weight:600}.card .k{font-size:12px;color:#667;text-transform:uppercase}
+table{border-collapse:collapse;background:#fff;font-size:13px;margin:8px 0}
+td,th{border:1px solid #e3e6ec;padding:4px 8px;text-align:right}th{background:#f0f2f6}
+td:first-child,th:first-child{text-align:left}.grid{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+.note{color:#667;font-size:12px}
+"""
+
+
+def _figure(fig: go.Figure, first: bool) -> str:
+    fig.update_layout(margin=dict(l=50, r=20, t=50, b=40), height=360, template="plotly_white")
+    return fig.to_html(full_html=False, include_plotlyjs="inline" if first else False)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cards(result: RunResult) -> str:
+    plan, tco = result.plan, result.tco
+    items = [
+        ("GPUs", f"{plan.gpus:,} {plan.gpu}"),
+        ("fabric", f"{plan.tiers}-tier × {plan.planes} plane"),
+        ("switches", f"{plan.switches:,} {plan.switch}"),
+        ("optical ends", f"{plan.optical_ends:,}"),
+        ("IT power", format_watts(tco.it_power_w)),
+        ("capex", format_usd(tco.capex_usd)),
+        ("network share of capex", f"{tco.network_capex_share:.1%}"),
+        ("$/GPU-hour", f"${tco.usd_per_gpu_hour:.2f}"),
+        ("bisection", format_bits_per_s(plan.bisection_bits_per_s)),
+    ]
+    for extra in getattr(result, "headline", lambda: [])():
+        items.append(extra)
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="k">{html.escape(k)}</div><div class="v">{html.escape(v)}</div></div>'
+        for k, v in items) + "</div>"
+
+
+def build_html(result: RunResult) -> str:
+    plan = result.plan
+    sections = [f"<h1>{html.escape(plan.scenario)}</h1>",
+                f'<p class="sub">fabricsim report · {plan.gpus:,} × {plan.gpu} · {plan.switch} · '
+                f"{result.scenario.fabric.transport}, {result.scenario.fabric.optics} optics</p>", _cards(result)]
+    first = True
+
+    categories = list(plan.power_w)
+    fig = go.Figure([go.Bar(name="power (MW)", x=categories, y=[plan.power_w[c] / 1e6 for c in categories]),
+                     go.Bar(name="capex ($100M)", x=categories, y=[plan.capex_usd[c] / 1e8 for c in categories])])
+    fig.update_layout(title="Power and capex by category", barmode="group")
+    sections.append("<h2>Where the power and the money go</h2>" + _figure(fig, first))
+    first = False
+
+    tiers = _table(["tier", "switches", "ports used / available", "links", "length", "media"],
+                   [[t.tier, f"{t.switches:,}", f"{t.ports_used:,} / {t.ports_available:,}", f"{t.links:,}",
+                     f"{t.link_length_m:g} m", t.media] for t in plan.tier_lines])
+    sections.append("<h2>Fabric</h2>" + tiers)
+
+    options = [o for o in result.optics if not o.error]
+    if options:
+        fig = go.Figure([
+            go.Bar(name="optics power (MW)", x=[o.family for o in options], y=[o.optics_power_w / 1e6 for o in options]),
+            go.Bar(name="optics capex ($10M)", x=[o.family for o in options], y=[o.optics_capex_usd / 1e7 for o in options]),
+            go.Bar(name="connection points (100k)", x=[o.family for o in options],
+                   y=[o.connection_points / 1e5 for o in options]),
+        ])
+        fig.update_layout(title="Optics choices for the same fabric", barmode="group")
+        sections.append("<h2>Optics</h2>" + _figure(fig, first))
+
+    if result.collectives:
+        labels = [f"{c.label}<br>{c.algorithm}, {c.load_balancing}" for c in result.collectives]
+        fig = go.Figure(go.Bar(x=[c.busbw_bytes_per_s / 1e9 for c in result.collectives], y=labels, orientation="h",
+                               text=[f"{c.delivered:.0%} of ideal" for c in result.collectives]))
+        fig.update_layout(title="Collective bus bandwidth (GB/s) on this fabric", height=420,
+                          yaxis=dict(autorange="reversed"))
+        sections.append("<h2>Collectives</h2>" + _figure(fig, first))
+
+    for builder in getattr(result, "html_sections", lambda: [])():
+        sections.append(builder(first))
+        first = False
+
+    if result.notes:
+        sections.append("".join(f'<p class="note">{html.escape(n)}</p>' for n in result.notes))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(plan.scenario)}</title>"
+            f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>")
+
+
+def write_html(result: RunResult, path: str | Path) -> None:
+    """Write the report atomically (a crash leaves the previous file or none, never half a page)."""
+    write_atomic(path, build_html(result))
