@@ -13,6 +13,7 @@ from pathlib import Path
 from fabricsim.collectives.api import run_collective
 from fabricsim.economics import Tco, total_cost_of_ownership
 from fabricsim.plan import OpticsOption, Plan, compare_optics, plan_design
+from fabricsim.reliability.from_plan import ReliabilityResult, assess
 from fabricsim.scenario import Scenario, load_scenario
 from fabricsim.topology.build import build_fabric
 from fabricsim.topology.design import design_fabric
@@ -41,7 +42,10 @@ class RunResult:
     optics: list[OpticsOption]
     tco: Tco
     collectives: list[CollectiveSummary] = field(default_factory=list)
+    reliability: ReliabilityResult | None = None
+    scaling: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    optics_failures: dict[str, float] = field(default_factory=dict)
 
 
 def _best(fabric, op, algorithms, size, lb, placement, ranks=None) -> tuple[str, object]:
@@ -81,7 +85,7 @@ def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
     return out
 
 
-def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()) -> RunResult:
+def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None) -> RunResult:
     """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
@@ -97,4 +101,39 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
                      f"{MATERIALISE_LIMIT:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
-    return RunResult(scenario, plan, compare_optics(scenario), tco, collectives, notes)
+    reliability = assess(plan, scenario, progress=progress)
+    optics = compare_optics(scenario)
+    return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
+                     optics_failures_per_month(scenario, optics))
+
+
+def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:
+    """Optics and cable failures per 30 days for each optics family of the comparison."""
+    out = {}
+    for option in options:
+        if option.error:
+            continue
+        variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": option.family})})
+        result = assess(plan_design(design_fabric(variant)), variant, monte_carlo=False)
+        per_hour = result.interruptions_per_hour_by_class
+        out[option.family] = 720.0 * (per_hour["transceiver"] + per_hour["cable"])
+    return out
+
+
+def reliability_vs_size(scenario: Scenario, sizes=(1024, 4096, 16384, 32768, 65536, 100_000, 262_144, 1_048_576)):
+    """Interruption interval and expected goodput of the same hardware at other cluster sizes
+    (each size planned from counts with the scenario's switch; sizes its fabric cannot reach are skipped)."""
+    from fabricsim.errors import FabricsimError
+
+    rows = []
+    for gpus in sorted(set(sizes) | {scenario.cluster.gpus}):
+        variant = scenario.model_copy(update={"cluster": scenario.cluster.model_copy(update={"gpus": gpus}),
+                                              "fabric": scenario.fabric.model_copy(update={"tiers": "auto"})})
+        try:
+            plan = plan_design(design_fabric(variant))
+        except FabricsimError:
+            continue
+        result = assess(plan, variant, monte_carlo=False)
+        rows.append({"gpus": gpus, "tiers": plan.tiers, "mtbi_s": result.mtbi_s,
+                     "interruptions_per_day": 86400.0 / result.mtbi_s, "expected_goodput": result.expected_goodput})
+    return rows

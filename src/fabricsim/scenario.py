@@ -121,6 +121,29 @@ class EconomicsSpec(_Strict):
         return value
 
 
+class ReliabilitySpec(_Strict):
+    """Run length, checkpointing and restart (figures default to the Llama-3-like reference)."""
+
+    days: float = Field(54.0, gt=0, description="length of the training run")
+    runs: int = Field(1000, gt=0, description="Monte Carlo runs")
+    seed: int = 0
+    parameters: float = Field(
+        405e9, gt=0, description="model parameters for the checkpoint size (the training model's, once set)"
+    )
+    checkpoint_interval_s: float | None = Field(None, gt=0, description="None: Daly's optimum")
+    storage_write_bytes_per_s: float = Field(2e12, gt=0, description="Llama 3 paper 3.3.1: 2 TB/s sustained")
+    blocking_fraction: float = Field(1.0, ge=0, le=1, description="share of a checkpoint write that pauses training")
+    job_restart_s: float = Field(300.0, ge=0, description="ASSUMPTION: detection + relaunch + init")
+    rewarm_s: float = Field(60.0, ge=0, description="ASSUMPTION: until steps run at full speed")
+    spare_hosts: int | None = Field(None, ge=0, description="None: unlimited hot spares")
+    spare_swap_s: float = Field(120.0, ge=0, description="ASSUMPTION: swap a failed host for a spare")
+    planned_per_day: float = Field(47 / 54, ge=0, description="planned stops per day (Llama 3: 47 in 54 days)")
+    rates: dict[str, float] = Field(default_factory=dict, description="per-unit-hour failure rate overrides by class")
+    network_failures_stop_job: bool = Field(
+        True, description="False: link/optic/switch failures are rerouted and only slow the step"
+    )
+
+
 class Scenario(_Strict):
     name: str = "default: 16,384 H100 on NDR InfiniBand, rail-optimized fat-tree"
     catalog_files: list[str] = Field(default_factory=list, description="extra catalog YAML files")
@@ -128,6 +151,7 @@ class Scenario(_Strict):
     fabric: FabricSpec = Field(default_factory=FabricSpec)
     layout: LayoutSpec = Field(default_factory=LayoutSpec)
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
+    reliability: ReliabilitySpec = Field(default_factory=ReliabilitySpec)
 
     def catalog(self) -> Catalog:
         if not self.catalog_files:

@@ -27,7 +27,8 @@ td:first-child,th:first-child{text-align:left}.grid{display:grid;grid-template-c
 
 def _figure(fig: go.Figure, first: bool) -> str:
     fig.update_layout(margin=dict(l=50, r=20, t=50, b=40), height=360, template="plotly_white")
-    return fig.to_html(full_html=False, include_plotlyjs="inline" if first else False)
+    return fig.to_html(full_html=False, include_plotlyjs="inline" if first else False,
+                       config={"displayModeBar": False})
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -94,9 +95,30 @@ def build_html(result: RunResult) -> str:
                           yaxis=dict(autorange="reversed"))
         sections.append("<h2>Collectives</h2>" + _figure(fig, first))
 
-    for builder in getattr(result, "html_sections", lambda: [])():
-        sections.append(builder(first))
+    if result.scaling:
+        gpus = [r["gpus"] for r in result.scaling]
+        fig = go.Figure(go.Scatter(x=gpus, y=[r["mtbi_s"] / 60 for r in result.scaling], mode="lines+markers",
+                                   name="minutes between interruptions"))
+        fig.update_layout(title="Interruption interval vs cluster size (same hardware)", xaxis_type="log",
+                          yaxis_type="log", xaxis_title="GPUs", yaxis_title="minutes")
+        left = _figure(fig, first)
         first = False
+        fig = go.Figure(go.Scatter(x=gpus, y=[100 * r["expected_goodput"] for r in result.scaling],
+                                   mode="lines+markers", name="goodput"))
+        fig.update_layout(title="Expected goodput vs cluster size", xaxis_type="log", xaxis_title="GPUs",
+                          yaxis_title="% effective training time")
+        rel = result.reliability
+        text = ""
+        if rel is not None and rel.monte_carlo is not None:
+            g = rel.monte_carlo.summary()["goodput"]
+            text = (f"<p>This cluster: an interruption every {rel.mtbi_s / 60:,.1f} min; over {rel.days:g} days, "
+                    f"goodput {g['p50']:.1%} median ({g['p5']:.1%}-{g['p95']:.1%}, {rel.monte_carlo.runs:,} runs).</p>")
+        sections.append("<h2>Reliability</h2>" + text + f'<div class="grid"><div>{left}</div><div>'
+                        f"{_figure(fig, first)}</div></div>")
+    if result.optics_failures:
+        rows = [[o.family, format_watts(o.optics_power_w), format_usd(o.optics_capex_usd),
+                 f"{result.optics_failures.get(o.family, 0):,.1f}"] for o in result.optics if not o.error]
+        sections.append("<h3>Optics side by side</h3>" + _table(["optics", "power", "capex", "failures / month"], rows))
 
     if result.notes:
         sections.append("".join(f'<p class="note">{html.escape(n)}</p>' for n in result.notes))

@@ -53,18 +53,22 @@ def plan_tables(plan: Plan) -> Group:
     return Group(head, tiers, media, money)
 
 
-def optics_table(options: list[OpticsOption]) -> Table:
+def optics_table(options: list[OpticsOption], failures_per_month: dict[str, float] | None = None) -> Table:
     table = Table(title="Optics choices for the same fabric", title_justify="left")
-    for col in ("optics", "optical ends", "optics power", "optics capex", "conn. points", "network power", "share", "media"):
+    columns = ["optics", "optical ends", "optics power", "optics capex", "conn. points"]
+    columns += ["failures/month"] if failures_per_month else []
+    columns += ["network power", "share", "media"]
+    for col in columns:
         table.add_column(col, justify="left" if col in ("optics", "media") else "right")
     for o in options:
         if o.error:
             reason = o.error.split(";")[0].split(": ", 1)[-1]
-            table.add_row(o.family, "-", "-", "-", "-", "-", "-", f"[dim]{reason}")
+            table.add_row(o.family, *["-"] * (len(columns) - 2), f"[dim]{reason}")
             continue
+        failures = [f"{failures_per_month[o.family]:,.1f}"] if failures_per_month else []
         table.add_row(o.family, f"{o.optical_ends:,}", format_watts(o.optics_power_w), format_usd(o.optics_capex_usd),
-                      f"{o.connection_points:,.0f}", format_watts(o.network_power_w), f"{o.network_power_share:.1%}",
-                      o.media)
+                      f"{o.connection_points:,.0f}", *failures, format_watts(o.network_power_w),
+                      f"{o.network_power_share:.1%}", o.media)
     return table
 
 

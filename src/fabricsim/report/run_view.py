@@ -30,7 +30,24 @@ def run_tables(result: RunResult) -> Group:
             table.add_row(c.label, c.algorithm, c.load_balancing, format_bytes(c.size_bytes), f"{c.time_s * 1e3:,.2f}",
                           f"{c.busbw_bytes_per_s / 1e9:,.1f}", f"{c.delivered:.1%}")
         parts.append(table)
-    parts.append(optics_table(result.optics))
+    rel = result.reliability
+    if rel is not None:
+        table = Table(title=f"Reliability of a {rel.days:g}-day run", title_justify="left", show_header=False)
+        table.add_column("what", style="bold")
+        table.add_column("value")
+        table.add_row("interruption every", f"{rel.mtbi_s / 60:,.1f} min ({86400 / rel.mtbi_s:,.1f} per day)")
+        top = sorted(rel.interruptions_per_hour_by_class.items(), key=lambda kv: -kv[1])[:4]
+        table.add_row("largest causes", ", ".join(f"{k} {v * 24:.1f}/day" for k, v in top))
+        table.add_row("checkpoint", f"{rel.policy.size_bytes / 1e12:,.2f} TB every "
+                      f"{rel.policy.interval_for(rel.mtbi_s) / 60:,.1f} min ({rel.policy.blocking_s:,.1f} s pause)")
+        if rel.monte_carlo is not None:
+            g = rel.monte_carlo.summary()["goodput"]
+            lost = rel.monte_carlo.summary()["lost_gpu_hours"]["p50"]
+            table.add_row("goodput (effective training time)",
+                          f"{g['p50']:.1%} median, {g['p5']:.1%}-{g['p95']:.1%} (p5-p95 of {rel.monte_carlo.runs:,} runs)")
+            table.add_row("GPU-hours lost", f"{lost:,.0f} median")
+        parts.append(table)
+    parts.append(optics_table(result.optics, result.optics_failures))
     for note in result.notes:
         parts.append(f"[dim]note: {note}")
     return Group(*parts)
