@@ -122,50 +122,80 @@ def _spray_arcs(arcs, geo):
     return out
 
 
+def _rank_within(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2... for successive members of each group (in array order)."""
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    starts = np.r_[0, np.nonzero(np.diff(sorted_groups))[0] + 1]
+    run = np.arange(groups.size) - np.repeat(starts, np.diff(np.r_[starts, groups.size]))
+    rank = np.empty_like(run)
+    rank[order] = run
+    return rank
+
+
+def _least_loaded(first_arc, step, width, load, cost, w, jitter, group, extra=None):
+    """Each flow's choice among ``width`` arcs ``first_arc + step * k``: flows of one group (same
+    switch) in the same round take distinct ports in increasing order of load, like a switch
+    spreading simultaneous arrivals over its least-loaded ports."""
+    cand = first_arc[:, None] + step * np.arange(width)[None, :]
+    score = (load[cand] + w) * cost[cand] + jitter[cand]
+    if extra is not None:
+        score = score + extra
+    ranked = np.argsort(score, axis=1)
+    pick = ranked[np.arange(cand.shape[0]), _rank_within(group) % width]
+    return cand[np.arange(cand.shape[0]), pick], pick
+
+
 def _adaptive_arcs(geo, capacity, seed):
-    """Greedy local adaptive routing: flows placed in random order, least-loaded port at each choice."""
+    """Local adaptive routing: flows arrive in random order in rounds; at each switch with a choice a
+    flow takes the least-loaded live port given the flows of earlier rounds (and distinct ports for
+    flows arriving at the same switch in the same round).  Destination-side downlinks follow from the
+    spine chosen, so they can still collide, as with real per-switch adaptive routing."""
     s = geo.shape
     n = geo.rows.size
     out = np.full((n, 6), -1, dtype=np.int64)
     out[:, 0] = 2 * geo.host_s
     out[:, 5] = 2 * geo.host_d + 1
     load = np.zeros(capacity.size)
+    np.add.at(load, out[:, 0], geo.weight)
+    np.add.at(load, out[:, 5], geo.weight)
+    if s.tiers == 1:
+        return out
     rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    width = max(s.leaf_up, s.spine_up, 1)
-    jitter = rng.random((n, width)) * 1e-6  # random tie-break, different for every flow
     dead = 1e30  # a dead link: never chosen while a live one exists (and no 0 x inf = nan)
     cost = np.full(capacity.shape, dead)
     np.divide(geo.shape_link_bits, capacity, out=cost, where=capacity > 0)
-    lb3 = geo.link_base[3]
-    w = geo.weight
-    for i in order:
-        case = geo.case[i]
-        if case == 0:
-            continue
-        cand = 2 * (geo.leaf_link0_s[i] + np.arange(s.leaf_up))
-        score = (load[cand] + w) * cost[cand] + jitter[i, : s.leaf_up]
+    lb3, w = geo.link_base[3], geo.weight
+    movers = rng.permutation(np.nonzero(geo.case >= 1)[0])
+    round_size = max(64, s.leaves * s.planes * s.leaf_up // 4)
+    for lo in range(0, movers.size, round_size):
+        idx = movers[lo : lo + round_size]
+        jitter = rng.random(capacity.size) * 1e-6  # per-port tie-break, the same for every flow of a round
+        extra = None
         if s.bundle_leaf == 1:  # a spine with a dead link into the destination leaf is no use
-            down_cost = cost[2 * (geo.leaf_link0_d[i] + np.arange(s.leaf_up)) + 1]
-            score = score + np.where(down_cost >= dead, dead, 0.0)
-        u = int(np.argmin(score))
+            down_first = 2 * geo.leaf_link0_d[idx] + 1
+            down_cost = cost[down_first[:, None] + 2 * np.arange(s.leaf_up)[None, :]]
+            extra = np.where(down_cost >= dead, dead, 0.0)
+        up, u = _least_loaded(2 * geo.leaf_link0_s[idx], 2, s.leaf_up, load, cost, w, jitter, geo.leaf_link0_s[idx],
+                              extra)
         spine_in_pod = u // s.bundle_leaf
-        down = 2 * (geo.leaf_link0_d[i] + spine_in_pod * s.bundle_leaf + np.arange(s.bundle_leaf)) + 1
-        k1 = int(np.argmin((load[down] + w) * cost[down]))
-        out[i, 1], out[i, 4] = cand[u], down[k1]
-        if case == 2:
-            plane = geo.plane[i]
-            spine_s = geo.pod_s[i] * s.spines_per_pod + spine_in_pod
-            spine_d = geo.pod_d[i] * s.spines_per_pod + spine_in_pod
-            cand = 2 * (lb3 + (plane * s.spines + spine_s) * s.spine_up + np.arange(s.spine_up))
-            v = int(np.argmin((load[cand] + w) * cost[cand] + jitter[i, : s.spine_up]))
+        down_first = 2 * (geo.leaf_link0_d[idx] + spine_in_pod * s.bundle_leaf) + 1
+        down, _ = _least_loaded(down_first, 2, s.bundle_leaf, load, cost, w, jitter, down_first)
+        out[idx, 1], out[idx, 4] = up, down
+        cross = geo.case[idx] == 2
+        if s.tiers == 3 and cross.any():
+            c = idx[cross]
+            plane, j = geo.plane[c], spine_in_pod[cross]
+            spine_s = geo.pod_s[c] * s.spines_per_pod + j
+            spine_d = geo.pod_d[c] * s.spines_per_pod + j
+            first = 2 * (lb3 + (plane * s.spines + spine_s) * s.spine_up)
+            up3, v = _least_loaded(first, 2, s.spine_up, load, cost, w, jitter, first)
             core = v // s.bundle_spine
-            down = 2 * (lb3 + (plane * s.spines + spine_d) * s.spine_up + core * s.bundle_spine
-                        + np.arange(s.bundle_spine)) + 1
-            k2 = int(np.argmin((load[down] + w) * cost[down]))
-            out[i, 2], out[i, 3] = cand[v], down[k2]
-        used = out[i][out[i] >= 0]
-        load[used] += w
+            down_first = 2 * (lb3 + (plane * s.spines + spine_d) * s.spine_up + core * s.bundle_spine) + 1
+            down3, _ = _least_loaded(down_first, 2, s.bundle_spine, load, cost, w, jitter, down_first)
+            out[c, 2], out[c, 3] = up3, down3
+        chosen = out[idx, 1:5]
+        np.add.at(load, chosen[chosen >= 0], w)
     return out
 
 
