@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import builtins
+import functools
 import multiprocessing as mp
 import resource
 import time
@@ -19,12 +21,15 @@ def _case(args, queue):
     from fabricsim.topology.build import fabric_from_scenario
 
     t0 = time.perf_counter()
-    switch = "quantum-2" if gpus <= 65536 else "quantum-x800"
-    gpu = "h100-sxm" if gpus <= 65536 else "gb300"
-    fabric = fabric_from_scenario(scenario_from_dict({"cluster": {"gpus": gpus, "gpu": gpu}, "fabric": {"switch": switch}}))
-    t1 = time.perf_counter()
-    report = run_collective(fabric, op, algo, [size], ranks=ranks, load_balancing=lb)
-    t2 = time.perf_counter()
+    fabric_spec = {"switch": "quantum-2"} if gpus <= 65536 else {"switch": "tomahawk5", "transport": "roce"}
+    try:
+        fabric = fabric_from_scenario(scenario_from_dict({"cluster": {"gpus": gpus}, "fabric": fabric_spec}))
+        t1 = time.perf_counter()
+        report = run_collective(fabric, op, algo, [size], ranks=ranks, load_balancing=lb)
+        t2 = time.perf_counter()
+    except Exception as exc:  # report and go on with the other cases
+        queue.put(exc)
+        return
     r = report.results[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put((t1 - t0, t2 - t1, peak, r.busbw_bytes_per_s / 1e9, r.delivered, fabric.design.shape.tiers,
@@ -42,6 +47,7 @@ def run(args):
 
 
 def main() -> None:
+    print = functools.partial(builtins.print, flush=True)  # noqa: A001
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     opts = parser.parse_args()
@@ -62,7 +68,11 @@ def main() -> None:
         cases = [c for c in cases if c[2] <= 4096]
     for case in cases:
         op, algo, gpus, ranks, lb, size = case
-        build, sim, peak, busbw, delivered, tiers, method = run(case)
+        out = run(case)
+        if isinstance(out, Exception):
+            print(f"{op} {algo} {gpus:,} GPUs: {out}")
+            continue
+        build, sim, peak, busbw, delivered, tiers, method = out
         label = f"{op} {algo} {gpus:,} GPUs ({tiers}-tier) {lb} {size / 2**20:,.0f} MiB"
         print(f"{label:58s} {build:8.2f} {sim:10.2f} {peak:9.0f} {busbw:10.1f} {delivered:9.1%}  {','.join(method)}")
 
