@@ -19,10 +19,14 @@ def _scenario(gpus):
 
 def _materialise(gpus, queue):
     from fabricsim.plan import plan_design
+    from fabricsim.scenario import scenario_from_dict
     from fabricsim.topology.build import build_fabric
     from fabricsim.topology.design import design_fabric
 
-    scenario = _scenario(gpus)
+    if gpus > 65536:  # beyond Quantum-2's 3-tier reach: 400G on Tomahawk 5 (128 ports)
+        scenario = scenario_from_dict({"cluster": {"gpus": gpus}, "fabric": {"switch": "tomahawk5", "transport": "roce"}})
+    else:
+        scenario = _scenario(gpus)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     design = design_fabric(scenario)
@@ -57,7 +61,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     for gpus in (1024, 8192, 32768, 131072):
         queue = ctx.Queue()
-        proc = ctx.Process(target=_materialise_any, args=(gpus, queue))
+        proc = ctx.Process(target=_materialise, args=(gpus, queue))
         proc.start()
         build, count, peak, _, links, array_mib, _ = queue.get()
         proc.join()
@@ -69,28 +73,6 @@ def _big(gpus):
 
     return scenario_from_dict({"cluster": {"gpus": gpus, "gpu": "gb300"},
                                "fabric": {"switch": "tomahawk6", "transport": "roce", "planes": 4}})
-
-
-def _materialise_any(gpus, queue):
-    if gpus > 65536:
-        from fabricsim.plan import plan_design
-        from fabricsim.scenario import scenario_from_dict
-        from fabricsim.topology.build import build_fabric
-        from fabricsim.topology.design import design_fabric
-
-        scenario = scenario_from_dict({"cluster": {"gpus": gpus}, "fabric": {"switch": "tomahawk5",
-                                                                            "transport": "roce"}})
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        t0 = time.perf_counter()
-        design = design_fabric(scenario)
-        fabric = build_fabric(design)
-        t1 = time.perf_counter()
-        plan = plan_design(design, fabric)
-        t2 = time.perf_counter()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        queue.put((t1 - t0, t2 - t1, peak, peak - base, fabric.n_links, fabric.nbytes() / 2**20, plan.switches))
-    else:
-        _materialise(gpus, queue)
 
 
 if __name__ == "__main__":
