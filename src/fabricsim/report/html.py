@@ -64,11 +64,15 @@ def build_html(result: RunResult) -> str:
                 f"{result.scenario.fabric.transport}, {result.scenario.fabric.optics} optics</p>", _cards(result)]
     first = True
 
-    categories = list(plan.power_w)
-    fig = go.Figure([go.Bar(name="power (MW)", x=categories, y=[plan.power_w[c] / 1e6 for c in categories]),
-                     go.Bar(name="capex ($100M)", x=categories, y=[plan.capex_usd[c] / 1e8 for c in categories])])
-    fig.update_layout(title="Power and capex by category", barmode="group")
-    sections.append("<h2>Where the power and the money go</h2>" + _figure(fig, first))
+    categories = [c.replace("_", " ") for c in plan.power_w]
+    power = go.Figure(go.Pie(labels=categories, values=[v / 1e6 for v in plan.power_w.values()], sort=False,
+                             hole=0.4, texttemplate="%{label}<br>%{value:.2f} MW"))
+    power.update_layout(title=f"IT power: {format_watts(sum(plan.power_w.values()))}", showlegend=False)
+    capex = go.Figure(go.Pie(labels=categories, values=[v / 1e6 for v in plan.capex_usd.values()], sort=False,
+                             hole=0.4, texttemplate="%{label}<br>$%{value:,.0f}M"))
+    capex.update_layout(title=f"Capex: {format_usd(sum(plan.capex_usd.values()))}", showlegend=False)
+    sections.append("<h2>Where the power and the money go</h2>"
+                    f'<div class="grid"><div>{_figure(power, first)}</div><div>{_figure(capex, False)}</div></div>')
     first = False
 
     tiers = _table(["tier", "switches", "ports used / available", "links", "length", "media"],
