@@ -101,7 +101,14 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
                      f"{MATERIALISE_LIMIT:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
-    reliability = assess(plan, scenario, progress=progress)
+    factors = None
+    if not scenario.reliability.network_failures_stop_job and design.gpus <= MATERIALISE_LIMIT:
+        from fabricsim.reliability.degraded import degraded_factors
+
+        factors = degraded_factors(fabric)
+        notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
+                     + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
+    reliability = assess(plan, scenario, progress=progress, degraded_step_factor=factors)
     optics = compare_optics(scenario)
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
                      optics_failures_per_month(scenario, optics))

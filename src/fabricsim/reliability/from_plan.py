@@ -78,7 +78,7 @@ class ReliabilityResult:
 
 
 def assess(plan: Plan, scenario: Scenario, parameters: float | None = None, monte_carlo: bool = True,
-           progress=None) -> ReliabilityResult:
+           progress=None, degraded_step_factor: dict[str, float] | None = None) -> ReliabilityResult:
     """Failure rates, interval, expected goodput and (optionally) the Monte Carlo of the scenario's run."""
     spec = scenario.reliability
     check_class_names(spec.rates, "reliability.rates")
@@ -90,10 +90,11 @@ def assess(plan: Plan, scenario: Scenario, parameters: float | None = None, mont
     by_class = failure_rates(counts, rates, catalog)
     mtbi = mean_time_between_interruptions(counts, rates, stops, catalog)
     expected = expected_goodput(counts, policy, spec.days, rates=rates, stops_job=stops,
-                                planned_per_day=spec.planned_per_day, catalog=catalog)
+                                degraded_step_factor=degraded_step_factor, planned_per_day=spec.planned_per_day,
+                                catalog=catalog)
     results = None
     if monte_carlo:
         results = simulate_run(counts, policy, spec.days, runs=spec.runs, rng=spec.seed, rates=rates,
-                               stops_job=stops, planned_per_day=spec.planned_per_day, progress=progress,
-                               catalog=catalog)
+                               stops_job=stops, degraded_step_factor=degraded_step_factor,
+                               planned_per_day=spec.planned_per_day, progress=progress, catalog=catalog)
     return ReliabilityResult(counts, policy, spec.days, by_class, mtbi, expected, results)
