@@ -77,7 +77,7 @@ def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
         r = _best(fabric, "send_recv", ("direct",), 2**28, lb, "random", ranks=ranks)
         out.append(CollectiveSummary(f"send/recv, {ranks} scattered GPUs", "send_recv", r.algorithm, lb, ranks,
                                      r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
-    ranks = min(256, gpus)
+    ranks = min(128, gpus)
     for lb in dict.fromkeys(("ecmp", policy, "spray")):
         r = _best(fabric, "all_to_all", ("direct",), 2**28, lb, "random", ranks=ranks)
         out.append(CollectiveSummary(f"all-to-all, {ranks} scattered GPUs", "all_to_all", r.algorithm, lb, ranks,

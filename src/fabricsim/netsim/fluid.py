@@ -131,7 +131,8 @@ def simulate_flows(
         if t_arrival < end:
             end = t_arrival
         step = end - now
-        finished = need <= step * (1.0 + TIE)
+        # compare absolute times too: a residue below the clock's resolution must still finish
+        finished = (now + need <= end) | (need <= step * (1.0 + TIE))
         if record:
             stops = np.where(finished, now + need, end)
             history.append((now, end, active.copy(), rates.copy(), stops))
