@@ -133,6 +133,13 @@ def _ranges(ptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return pos, lengths
 
 
+def _dedupe(values: np.ndarray, mark: np.ndarray, counter: np.ndarray) -> np.ndarray:
+    """Distinct entries of ``values`` (ids < mark.size), in O(n) without sorting (np.unique sorts)."""
+    ids = counter[: values.size]
+    mark[values] = ids
+    return values[mark[values] == ids]
+
+
 def max_min_rates(
     incidence: sp.csr_matrix,
     capacity: np.ndarray,
@@ -158,8 +165,14 @@ def max_min_rates(
     return fill(matrix, capacity, demand, epsilon)[0]
 
 
-def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None, epsilon: float):
-    """Progressive filling on prepared inputs (see :func:`prepare_incidence`): (rates, iterations)."""
+def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None, epsilon: float,
+         frozen_in: np.ndarray | None = None):
+    """Progressive filling on prepared inputs (see :func:`prepare_incidence`): (rates, iterations).
+
+    ``frozen_in`` (optional int array, one per flow) receives the iteration (1, 2, ...) that froze
+    each flow (0 for flows crossing no link).  The first k-1 iterations do not depend on flows
+    frozen in iteration k or later, which lets the fluid loop re-solve only those when they leave.
+    """
     n_flows, n_links = matrix.shape
     rates = np.empty(n_flows)
     if n_flows == 0:
@@ -168,6 +181,8 @@ def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None,
     row_nnz = np.diff(indptr)
     free = row_nnz == 0
     rates[free] = np.inf if demand is None else demand[free]
+    if frozen_in is not None:
+        frozen_in[free] = 0
     active = ~free
     n_active = int(active.sum())
     if n_active == 0:
@@ -181,6 +196,9 @@ def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None,
     alive = np.flatnonzero(count > 0)
     share[alive] = remaining[alive] / weight[alive]
     frozen_share = np.full(n_links, np.inf)  # s_l of links frozen this iteration, inf elsewhere
+    flow_mark = np.empty(n_flows, dtype=np.int64)  # scratch for sort-free de-duplication
+    link_mark = np.empty(n_links, dtype=np.int64)
+    counter = np.arange(max(n_flows, indices.size) + 1, dtype=np.int64)
 
     if demand is not None:
         capped = np.flatnonzero(active & np.isfinite(demand))
@@ -227,7 +245,7 @@ def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None,
             stop = int(np.searchsorted(sorted_demand, threshold, side="right"))
             capped_now = order[ptr:stop]
             flows = np.concatenate([flows, capped_now[active[capped_now]]])
-        flows = np.unique(flows)
+        flows = _dedupe(flows, flow_mark, counter)
         frozen_share[links] = share[links]
         entries, lengths = _ranges(indptr, flows)
         cols = indices[entries]
@@ -237,13 +255,15 @@ def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None,
             np.minimum(rate, demand[flows], out=rate)
         frozen_share[links] = np.inf
         rates[flows] = rate
+        if frozen_in is not None:
+            frozen_in[flows] = iterations
         active[flows] = False
         n_active -= flows.size
         w = data[entries]
-        touched, inverse = np.unique(cols, return_inverse=True)
-        remaining[touched] -= np.bincount(inverse, weights=w * np.repeat(rate, lengths), minlength=touched.size)
-        weight[touched] -= np.bincount(inverse, weights=w, minlength=touched.size)
-        count[touched] -= np.bincount(inverse, minlength=touched.size)
+        np.subtract.at(remaining, cols, w * np.repeat(rate, lengths))
+        np.subtract.at(weight, cols, w)
+        np.subtract.at(count, cols, 1)
+        touched = _dedupe(cols, link_mark, counter)
         live = count[touched] > 0
         done = touched[~live]
         share[done] = np.inf
