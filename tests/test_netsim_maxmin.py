@@ -182,7 +182,7 @@ def test_exact_is_max_min_fair_and_matches_the_textbook_algorithm(inst):
 @given(instances(), st.sampled_from([0.01, 0.1, 0.5, 2.0]))
 def test_epsilon_guarantees(inst, eps):
     """Points 1-4 of the maxmin module docstring: feasible, eps-bottlenecked, leximin sandwich,
-    smallest rate exact, iterations <= 1 + log(max/min)/log(1+eps) (+1 for the demand-only level)."""
+    smallest rate exact, iterations <= 1 + log(max/min)/log(1+eps)."""
     dense, capacity, demand = inst
     matrix, cap, dem = prepare_incidence(csr(dense), capacity, demand)
     rates, iterations = fill(matrix, cap, dem, eps)

@@ -15,7 +15,9 @@ it finishes at its own predicted time, having sent exactly its bytes; the others
   With ``epsilon -> 0`` this is the exact fluid model (ties closer than 1e-12 are still batched).
 
 The number of allocations is about the number of distinct completion times, at most
-``log(t_last / t_first) / log(1 + epsilon)`` for flows that all start together.
+``log(t_last / t_first) / log(1 + epsilon)`` for flows that all start together.  After departures
+only the flows frozen at or after the departed flows' progressive-filling iteration are re-solved
+(see ``_allocate``; exact, not an approximation); an arrival re-solves everything.
 
 Each flow's finish time is its transfer completion plus ``latency_s`` (the alpha term).  A flow of
 zero bytes finishes at ``start + latency``; a flow crossing no link moves at its demand (instantly
@@ -27,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.maxmin import TIE, _check_epsilon, fill, prepare_incidence
@@ -60,6 +63,46 @@ def _per_flow(name: str, value, n_flows: int, default: float) -> np.ndarray:
     return arr
 
 
+def _used_columns(sub: sp.csr_matrix, capacity: np.ndarray):
+    """Drop the links no flow of ``sub`` crosses (fill's per-call work is then O(links used))."""
+    n_links = capacity.size
+    used = np.flatnonzero(np.bincount(sub.indices, minlength=n_links))  # np.unique is far slower
+    if used.size > 0.8 * n_links:
+        return sub, capacity
+    relabel = np.empty(n_links, dtype=sub.indices.dtype)
+    relabel[used] = np.arange(used.size, dtype=sub.indices.dtype)
+    out = sp.csr_matrix((sub.data, relabel[sub.indices], sub.indptr), shape=(sub.shape[0], used.size))
+    return out, capacity[used]
+
+
+def _allocate(matrix, capacity, demand, epsilon, active, rates, frozen, stale_from):
+    """Max-min rates of the ``active`` flows: (rates, iteration that froze each, iterations run).
+
+    After departures only, flows frozen before iteration ``stale_from`` (the earliest iteration that
+    froze a departed flow) keep their rates: the first ``stale_from - 1`` iterations of progressive
+    filling do not depend on flows frozen later (a removed flow only raises its links' shares), so
+    continuing from their state, i.e. filling the other flows on the capacity they leave, gives
+    exactly the from-scratch allocation.
+    """
+    kept = frozen < stale_from if stale_from > 0 else np.zeros(active.size, dtype=bool)
+    redo = np.flatnonzero(~kept)
+    sub = matrix[active[redo]] if kept.any() else matrix[active]
+    residual = capacity
+    if kept.any():
+        kept_rates = np.where(np.isfinite(rates[kept]), rates[kept], 0.0)
+        residual = np.maximum(capacity - matrix[active[kept]].T @ kept_rates, 0.0)
+    sub, residual = _used_columns(sub, residual)
+    frozen_new = np.zeros(redo.size, dtype=np.int64)
+    new, its = fill(sub, residual, None if demand is None else demand[active[redo]], epsilon, frozen_new)
+    if not kept.any():
+        return new, frozen_new, its
+    rates = rates.copy()
+    frozen = frozen.copy()
+    rates[redo] = new
+    frozen[redo] = np.where(frozen_new > 0, frozen_new + stale_from - 1, 0)
+    return rates, frozen, its
+
+
 def simulate_flows(
     incidence,
     capacity,
@@ -69,13 +112,15 @@ def simulate_flows(
     demand=None,
     epsilon: float = 0.01,
     record: bool = False,
+    incremental: bool = True,
 ) -> FluidResult:
     """Fluid event loop: flows start at start_s (default 0), share links max-min fairly, and the loop
     jumps to the next event (a flow arrival or completion), re-allocating rates; completions within
     epsilon (relative, see module docstring) of the next one are batched.  latency_s (per flow, the
     alpha term: hops x per-hop latency + serialization) is added to each finish time.  Sizes are
     bytes (int64 or float); rates bits/s.  ``record=True`` keeps the rate schedule in
-    ``rates_history`` (for checks; memory grows with events x flows).
+    ``rates_history`` (for checks; memory grows with events x flows).  ``incremental=False``
+    re-solves every allocation from scratch (same result; for checking the incremental path).
     """
     epsilon = _check_epsilon(epsilon)
     matrix, capacity, demand = prepare_incidence(incidence, capacity, demand)
@@ -109,16 +154,20 @@ def simulate_flows(
     now = origin
     events = iterations = 0
     grow = 1.0 + max(epsilon, TIE)
+    rates = np.zeros(0)
+    frozen = np.zeros(0, dtype=np.int64)  # progressive-filling iteration that froze each active flow
+    stale_from = 0  # re-solve flows frozen in this iteration or later (0: everything)
     while active.size or next_arrival < arrival_order.size:
         if next_arrival < arrival_order.size and arrival_times[next_arrival] <= now:
             stop = int(np.searchsorted(arrival_times, now, side="right"))
             active = np.concatenate([active, arrival_order[next_arrival:stop]])
             next_arrival = stop
+            stale_from = 0  # a new flow can change every level
         if not active.size:
             now = arrival_times[next_arrival]
             continue
-        sub = matrix[active]
-        rates, its = fill(sub, capacity, None if demand is None else demand[active], epsilon)
+        rates, frozen, its = _allocate(matrix, capacity, demand, epsilon, active, rates, frozen,
+                                       stale_from if incremental else 0)
         events += 1
         iterations += its
         with np.errstate(divide="ignore"):
@@ -139,9 +188,10 @@ def simulate_flows(
         flows = active[finished]
         done_at[flows] = now + need[finished]
         remaining[flows] = 0.0
+        stale_from = int(frozen[finished].min()) if finished.any() else stale_from
         keep = ~finished
         left = active[keep]
         remaining[left] = np.maximum(remaining[left] - rates[keep] * step, 0.0)
-        active = left
+        active, rates, frozen = left, rates[keep], frozen[keep]
         now = end
     return FluidResult(done_at + latency, history, events, iterations)

@@ -198,7 +198,7 @@ def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None,
     frozen_share = np.full(n_links, np.inf)  # s_l of links frozen this iteration, inf elsewhere
     flow_mark = np.empty(n_flows, dtype=np.int64)  # scratch for sort-free de-duplication
     link_mark = np.empty(n_links, dtype=np.int64)
-    counter = np.arange(max(n_flows, indices.size) + 1, dtype=np.int64)
+    counter = np.arange(n_flows + indices.size + 1, dtype=np.int64)
 
     if demand is not None:
         capped = np.flatnonzero(active & np.isfinite(demand))
@@ -232,9 +232,9 @@ def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None,
             alive_share = share[alive]
             t = min(alive_share.min() if alive.size else np.inf, t_demand)
             threshold = t * grow
-            k = min(alive.size, max(_FRONT, alive.size // 64))
-            kth = np.partition(alive_share, k - 1)[k - 1] if k else np.inf
-            cutoff = max(kth, threshold)
+            above = alive_share[alive_share > threshold]  # the front = this level + the next k links
+            k = min(above.size, max(_FRONT, alive.size // 64))
+            cutoff = np.partition(above, k - 1)[k - 1] if k else threshold
             front = alive[alive_share <= cutoff]
             front_share = share[front]
         links = front[front_share <= threshold]
