@@ -9,22 +9,9 @@ import numpy as np
 
 from fabricsim.collectives.api import run_collective
 from fabricsim.collectives.stragglers import straggler_cost
-from fabricsim.netsim.maxmin import max_min_rates
-from fabricsim.netsim.routing import route
+from fabricsim.netsim.patterns import permutation_throughput as permutation
 from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
-
-
-def permutation(fabric, policy, flows_per_pair=1, seed=0):
-    rng = np.random.default_rng(seed)
-    src = np.arange(fabric.design.gpus)
-    dst = rng.permutation(src)
-    keep = src != dst
-    s, d = np.repeat(src[keep], flows_per_pair), np.repeat(dst[keep], flows_per_pair)
-    channel = np.tile(np.arange(flows_per_pair), keep.sum())
-    routed = route(fabric, s, d, policy, seed=seed, flow_id=channel, use_scale_up=False)
-    rates = max_min_rates(routed.incidence, routed.capacity_bits_per_s).reshape(-1, flows_per_pair).sum(axis=1)
-    return float(np.mean(rates / fabric.design.link_bits_per_s))
 
 
 def main() -> None:

@@ -1,7 +1,5 @@
 """Failures the fabric reroutes around slow the job by what the simulator measures, not by a constant."""
 
-import pytest
-
 from fabricsim.api import run
 from fabricsim.reliability.degraded import degraded_factors
 from fabricsim.scenario import scenario_from_dict

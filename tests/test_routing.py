@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.failures import fail_links, lost_capacity, random_link_failures
 from fabricsim.netsim.maxmin import max_min_rates
+from fabricsim.netsim.patterns import permutation_throughput
 from fabricsim.netsim.routing import route
 from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
@@ -20,20 +21,6 @@ def fabric(gpus, **fabric_fields):
     if key not in _FABRICS:
         _FABRICS[key] = fabric_from_scenario(scenario_from_dict({"cluster": {"gpus": gpus}, "fabric": fabric_fields}))
     return _FABRICS[key]
-
-
-def permutation_throughput(fab, policy, flows_per_pair=1, seed=0):
-    """Mean max-min rate of a random permutation (one pair per GPU, fabric-only), as a share of the NIC."""
-    rng = np.random.default_rng(seed)
-    src = np.arange(fab.design.gpus)
-    dst = rng.permutation(src)
-    keep = src != dst
-    s, d = np.repeat(src[keep], flows_per_pair), np.repeat(dst[keep], flows_per_pair)
-    channel = np.tile(np.arange(flows_per_pair), keep.sum())
-    routed = route(fab, s, d, policy, seed=seed, flow_id=channel, use_scale_up=False)
-    rates = max_min_rates(routed.incidence, routed.capacity_bits_per_s)
-    per_pair = rates.reshape(-1, flows_per_pair).sum(axis=1)
-    return float(np.mean(per_pair / fab.design.link_bits_per_s))
 
 
 @pytest.mark.parametrize("policy", ["ecmp", "spray", "adaptive", "ideal"])

@@ -188,7 +188,7 @@ def fill(matrix: sp.csr_matrix, capacity: np.ndarray, demand: np.ndarray | None,
     if n_active == 0:
         return rates, 0
     by_link = matrix.tocsc()
-    cptr, crow, cdata = by_link.indptr, by_link.indices, by_link.data
+    cptr, crow = by_link.indptr, by_link.indices
     remaining = capacity.copy()
     weight = np.bincount(indices, weights=data, minlength=n_links)
     count = np.diff(cptr).astype(np.int64)
