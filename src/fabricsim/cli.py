@@ -267,6 +267,9 @@ def catalog_show(
     console.print(table)
 
 
+from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)
+
+
 def main() -> None:
     app()
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
 from fabricsim.errors import FabricsimError, format_validation_error, read_yaml_file
+from fabricsim.scenario_workload import WorkloadSpec
 from fabricsim.units import parse_bits_per_s
 
 TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
@@ -152,6 +153,7 @@ class Scenario(_Strict):
     layout: LayoutSpec = Field(default_factory=LayoutSpec)
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
     reliability: ReliabilitySpec = Field(default_factory=ReliabilitySpec)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
 
     def catalog(self) -> Catalog:
         if not self.catalog_files:

@@ -1,0 +1,97 @@
+"""``fabricsim train`` and ``fabricsim infer``: thin wrappers over :mod:`fabricsim.workload`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fabricsim.cli import JsonOpt, ScenarioArg, SetOpt, _print_json, app, console, user_errors
+
+
+def _train_json(result) -> dict:
+    return {
+        "model": result.model, "gpus": result.gpus, "parallelism": result.parallelism,
+        "micro_batches": result.micro_batches, "recompute": result.recompute,
+        "communication": result.communication, "load_balancing": result.load_balancing,
+        "step_time_s": result.step_time_s, "breakdown_s": result.breakdown_s,
+        "tokens_per_s": result.tokens_per_s, "model_flops_per_s_per_gpu": result.model_flops_per_s_per_gpu,
+        "mfu": result.mfu, "memory_bytes": result.memory.as_dict(), "notes": result.notes,
+        "collectives": [{"kind": c.kind, "what": c.what, "op": c.op, "algorithm": c.timing.algorithm,
+                         "groups": c.timing.groups, "ranks": c.timing.ranks, "size_bytes": c.size_bytes,
+                         "per_micro_batch": c.per_micro_batch, "per_step": c.per_step, "time_s": c.timing.time_s,
+                         "busbw_bytes_per_s": c.timing.busbw_bytes_per_s, "delivered": c.timing.delivered}
+                        for c in result.calls],
+    }
+
+
+@app.command()
+@user_errors
+def train(
+    scenario: Optional[Path] = ScenarioArg,
+    set_: list[str] = SetOpt,
+    model: Optional[str] = typer.Option(None, "--model", help="catalog model, e.g. llama3-405b"),
+    tp: Optional[int] = typer.Option(None, "--tp", help="tensor-parallel degree"),
+    pp: Optional[int] = typer.Option(None, "--pp", help="pipeline stages"),
+    cp: Optional[int] = typer.Option(None, "--cp", help="context-parallel degree"),
+    dp: Optional[int] = typer.Option(None, "--dp", help="data-parallel degree (default: GPUs / (tp pp cp))"),
+    ep: Optional[int] = typer.Option(None, "--ep", help="expert-parallel degree (MoE)"),
+    vpp: Optional[int] = typer.Option(None, "--vpp", help="virtual pipeline stages (interleaved 1F1B)"),
+    gbs: Optional[int] = typer.Option(None, "--gbs", help="global batch, sequences"),
+    seq: Optional[int] = typer.Option(None, "--seq", help="sequence length, tokens"),
+    micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="sequences per micro-batch"),
+    zero: Optional[int] = typer.Option(None, "--zero", help="ZeRO stage 0-3"),
+    recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal (default: the fabric's)"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="DP collective algorithm: auto, ring, tree, hierarchical, in_network"),
+    communication: Optional[str] = typer.Option(None, "--communication", help="auto, flow, analytic"),
+    what_if: bool = typer.Option(False, "--what-if", help="also rerun with spraying, in-network reduction, 2:1 oversubscription"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """One training step on the scenario's fabric: step time and its breakdown, tokens/s, MFU."""
+    from fabricsim.report.training_view import training_tables
+    from fabricsim.scenario import load_scenario
+    from fabricsim.workload import train as train_step
+    from fabricsim.workload.what_if import fabric_what_ifs
+
+    spec = load_scenario(scenario, set_)
+    overrides = dict(model=model, tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, virtual_stages=vpp, global_batch=gbs, seq=seq,
+                     micro_batch=micro_batch, zero=zero, recompute=recompute, load_balancing=lb, algorithm=algo,
+                     communication=communication)
+    result = train_step(spec, **overrides)
+    rows = fabric_what_ifs(spec, overrides, result) if what_if else None
+    if json_out:
+        _print_json({**_train_json(result), **({"what_ifs": rows} if rows else {})})
+    else:
+        console.print(training_tables(result, rows))
+
+
+@app.command()
+@user_errors
+def infer(
+    scenario: Optional[Path] = ScenarioArg,
+    set_: list[str] = SetOpt,
+    model: Optional[str] = typer.Option(None, "--model", help="catalog model, e.g. deepseek-v3"),
+    prefill_gpus: Optional[int] = typer.Option(None, "--prefill-gpus", help="GPUs of one prefill instance"),
+    decode_gpus: Optional[int] = typer.Option(None, "--decode-gpus", help="GPUs of one decode instance"),
+    tp: Optional[int] = typer.Option(None, "--tp", help="attention tensor-parallel degree"),
+    ep: Optional[int] = typer.Option(None, "--ep", help="expert-parallel degree of decode"),
+    batch: Optional[int] = typer.Option(None, "--batch", help="sequences decoded together"),
+    context: Optional[int] = typer.Option(None, "--context", help="prompt tokens per request"),
+    output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="generated tokens per request"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Disaggregated serving: KV-cache hand-over, decode step with MoE all-to-all, TTFT, TPOT, tokens/s/GPU."""
+    from fabricsim.report.inference_view import inference_table
+    from fabricsim.scenario import load_scenario
+    from fabricsim.workload import infer as serve
+
+    spec = load_scenario(scenario, set_)
+    result = serve(spec, model=model, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, tp=tp, ep=ep, batch=batch,
+                   context=context, output_tokens=output_tokens, load_balancing=lb)
+    if json_out:
+        _print_json(result.as_dict())
+    else:
+        console.print(inference_table(result))

@@ -1,0 +1,142 @@
+"""The collectives one training step really issues, and their times on the fabric.
+
+Per micro-batch and layer (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
+Transformer Models", section 4.2.2): tensor parallelism with sequence parallelism issues two
+all-gathers and two reduce-scatters of the layer's activations in the forward pass and again in
+the backward pass (plain TP: two all-reduces each way); full recomputation repeats the forward
+ones.  Context parallelism all-gathers keys and values per layer forward and reduce-scatters their
+gradients backward (the Llama 3 paper's all-gather CP, section 3.3.2).  MoE layers dispatch and
+combine tokens with two all-to-alls forward and two backward.  Pipeline stages send activations
+forward and gradients backward per micro-batch and model chunk.  Data parallelism reduce-scatters
+gradients and all-gathers parameters once per step (ZeRO-1/2), per micro-batch and layer (ZeRO-3),
+or all-reduces gradients (no ZeRO).
+
+Every call is timed on *all* of its groups at once (:func:`fabricsim.collectives.concurrent.time_groups`),
+so DP groups that share spine links under ECMP slow each other as they do in a real step.
+Sizes in bytes (nccl-tests convention), times in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_transfers
+from fabricsim.workload.parallelism import Parallelism, RankGroups
+
+ACTIVATION_BYTES = 2  # BF16 activations on the wire
+
+
+@dataclass
+class CommCall:
+    """One kind of collective of the step: what, on which groups, how big, how often, how long."""
+
+    kind: str  # tp | cp | ep | pp | dp
+    what: str
+    op: str
+    groups: np.ndarray
+    size_bytes: float
+    per_micro_batch: float  # calls per micro-batch on the busiest stage (0: per step)
+    per_step: float  # calls per step outside the micro-batch loop
+    timing: GroupTiming | None = None
+
+    @property
+    def time_s(self) -> float:
+        return self.timing.time_s if self.timing else 0.0
+
+
+def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batch: int, recompute: str,
+               layers_here: int, moe_layers_here: int, dense_params: float, expert_params: float,
+               gradient_bytes: int) -> list[CommCall]:
+    """Every collective of one step, sized for the scenario (bytes)."""
+    calls = []
+    tokens = micro_batch * seq / par.cp  # tokens of one micro-batch on one CP rank (before TP/SP split)
+    hidden = model.hidden_size
+    if par.tp > 1:
+        buffer = tokens * hidden * ACTIVATION_BYTES
+        passes = 3 if recompute == "full" else 2  # forward, backward (+ recomputed forward)
+        if par.sequence_parallel:
+            calls.append(CommCall("tp", "activations all-gather (SP)", "all_gather", groups.tp, buffer,
+                                  2 * passes * layers_here, 0))
+            calls.append(CommCall("tp", "activations reduce-scatter (SP)", "reduce_scatter", groups.tp, buffer,
+                                  2 * passes * layers_here, 0))
+        else:
+            calls.append(CommCall("tp", "activations all-reduce", "all_reduce", groups.tp, buffer,
+                                  2 * passes * layers_here, 0))
+    if par.cp > 1:
+        kv = micro_batch * seq * 2 * max(1, model.kv_heads // par.tp) * model.head_dim * ACTIVATION_BYTES
+        calls.append(CommCall("cp", "keys/values all-gather", "all_gather", groups.cp, kv, layers_here, 0))
+        calls.append(CommCall("cp", "key/value gradients reduce-scatter", "reduce_scatter", groups.cp, kv,
+                              layers_here, 0))
+    if par.ep > 1 and moe_layers_here:
+        per_rank = tokens / par.tp * model.experts_per_token * hidden * ACTIVATION_BYTES
+        calls.append(CommCall("ep", "MoE dispatch + combine all-to-all", "all_to_all", groups.ep, per_rank,
+                              4 * moe_layers_here, 0))
+    if par.pp > 1:
+        activation = tokens * hidden * ACTIVATION_BYTES / (par.tp if par.sequence_parallel else 1)
+        calls.append(CommCall("pp", "stage activations / gradients send-recv", "send_recv", groups.pp, activation,
+                              2 * par.virtual_stages, 0))
+    if par.dp * par.cp > 1:
+        dp_groups = groups.dp_cp
+        _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense")
+        if expert_params and par.ep > 1:
+            edp = _expert_dp_groups(groups, par)
+            if edp.shape[1] > 1:
+                _dp_calls(calls, par, edp, expert_params, gradient_bytes, "expert")
+        elif expert_params:
+            _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert")
+    return calls
+
+
+def _expert_dp_groups(groups: RankGroups, par: Parallelism) -> np.ndarray:
+    """Replicas of the same experts: the members with equal position across EP groups."""
+    per_row = (par.dp * par.cp) // par.ep
+    return groups.dp_cp.reshape(-1, per_row, par.ep).transpose(0, 2, 1).reshape(-1, per_row)
+
+
+def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label) -> None:
+    if par.zero == 0:
+        calls.append(CommCall("dp", f"{label} gradients all-reduce", "all_reduce", dp_groups,
+                              params * gradient_bytes, 0, 1))
+        return
+    if par.zero == 3:
+        layers = 1.0  # sized per step; ZeRO-3 re-gathers weights each micro-batch (forward and backward)
+        calls.append(CommCall("dp", f"{label} weights all-gather (ZeRO-3, fwd + bwd)", "all_gather", dp_groups,
+                              params * 2 * layers, 2, 0))
+        calls.append(CommCall("dp", f"{label} gradients reduce-scatter (ZeRO-3)", "reduce_scatter", dp_groups,
+                              params * gradient_bytes, 1, 0))
+        return
+    calls.append(CommCall("dp", f"{label} gradients reduce-scatter", "reduce_scatter", dp_groups,
+                          params * gradient_bytes, 0, 1))
+    calls.append(CommCall("dp", f"{label} weights all-gather", "all_gather", dp_groups, params * 2, 0, 1))
+
+
+def time_calls(design, fabric, calls: list[CommCall], algorithm: str, load_balancing: str | None, method: str,
+               seed: int = 0) -> None:
+    """Time every call on the fabric (flow-level, or analytic per group) and store its timing."""
+    for call in calls:
+        size = max(1, int(round(call.size_bytes)))
+        if call.op == "send_recv":
+            src, dst = pipeline_boundaries_from(call.groups)
+            call.timing = time_transfers(fabric, src, dst, size, load_balancing, seed=seed) if method == "flow" \
+                else _analytic(design, "send_recv", "direct", np.stack([src, dst], 1), size, load_balancing)
+            continue
+        algo = algorithm if call.kind == "dp" else "auto"
+        if method == "flow":
+            call.timing = time_groups(fabric, call.op, algo, call.groups, size, load_balancing, seed=seed)
+        else:
+            call.timing = _analytic(design, call.op, algo, call.groups, size, load_balancing)
+
+
+def pipeline_boundaries_from(pp_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return pp_groups[:, :-1].ravel(), pp_groups[:, 1:].ravel()
+
+
+def _analytic(design, op, algorithm, groups, size, load_balancing) -> GroupTiming:
+    from fabricsim.collectives.analytic import time_groups_analytic
+
+    return time_groups_analytic(design, op, algorithm, groups, size, load_balancing)
+
+
+__all__ = ["CommCall", "plan_calls", "time_calls"]
