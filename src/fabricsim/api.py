@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fabricsim.collectives.api import run_collective
-from fabricsim.economics import Tco, total_cost_of_ownership
+from fabricsim.economics import BandwidthTax, Tco, bandwidth_tax, total_cost_of_ownership, usd_per_million_tokens
+from fabricsim.errors import FabricsimError
 from fabricsim.plan import OpticsOption, Plan, compare_optics, plan_design
 from fabricsim.reliability.from_plan import ReliabilityResult, assess
 from fabricsim.scenario import Scenario, load_scenario
@@ -46,6 +47,33 @@ class RunResult:
     scaling: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     optics_failures: dict[str, float] = field(default_factory=dict)
+    training: object | None = None  # fabricsim.workload.training.TrainingResult
+    step_time_by_load_balancing: dict[str, float] = field(default_factory=dict)
+    bandwidth_tax: BandwidthTax | None = None
+    usd_per_million_tokens: float | None = None
+
+
+def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
+    """The scenario's training step, the same step under ECMP and spraying, the bandwidth tax between
+    them and the cost per million tokens.  A defaulted workload that does not fit this cluster is
+    skipped with a note; one the user wrote raises."""
+    from fabricsim.workload import train
+
+    user_set = "train" in scenario.workload.model_fields_set
+    try:
+        step = train(scenario, fabric=fabric)
+    except FabricsimError as exc:
+        if user_set:
+            raise
+        notes.append(f"training step of the default workload skipped: {exc}")
+        return None, {}, None, None
+    by_policy = {step.load_balancing: step.step_time_s}
+    for policy in ("ecmp", "spray"):
+        if policy not in by_policy:
+            by_policy[policy] = train(scenario, fabric=fabric, load_balancing=policy).step_time_s
+    tax = bandwidth_tax(tco, by_policy["ecmp"], by_policy["spray"])
+    cost = usd_per_million_tokens(tco, step.tokens_per_s)
+    return step, by_policy, tax, cost
 
 
 def _best(fabric, op, algorithms, size, lb, placement, ranks=None) -> tuple[str, object]:
@@ -108,10 +136,18 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
+    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT else None, tco,
+                                               notes)
+    if training is not None and "parameters" not in scenario.reliability.model_fields_set:
+        from fabricsim.workload.model import parameter_counts
+
+        params = parameter_counts(scenario.catalog().get("models", training.model)).total
+        scenario = scenario.model_copy(update={"reliability": scenario.reliability.model_copy(
+            update={"parameters": params})})
     reliability = assess(plan, scenario, progress=progress, degraded_step_factor=factors)
     optics = compare_optics(scenario)
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
-                     optics_failures_per_month(scenario, optics))
+                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost)
 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:

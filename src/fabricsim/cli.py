@@ -88,6 +88,7 @@ def run(
 ) -> None:
     """The main job on a scenario (the built-in default if none): plan, cost, collectives, optics choices."""
     from fabricsim.api import run as run_scenario
+    from fabricsim.cli_workload import training_json
     from fabricsim.report.run_view import print_run
 
     result = run_scenario(scenario, set_)
@@ -95,7 +96,10 @@ def run(
         _print_json({"scenario": result.scenario, "plan": result.plan.to_dict(), "tco": result.tco,
                      "tco_shares": {"network_capex": result.tco.network_capex_share,
                                     "network_power": result.tco.network_power_share},
-                     "collectives": result.collectives, "optics_options": result.optics, "notes": result.notes})
+                     "collectives": result.collectives, "optics_options": result.optics, "notes": result.notes,
+                     "training": training_json(result.training) if result.training else None,
+                     "step_time_by_load_balancing": result.step_time_by_load_balancing,
+                     "bandwidth_tax": result.bandwidth_tax, "usd_per_million_tokens": result.usd_per_million_tokens})
     else:
         print_run(result, console)
     if html_out is not None:

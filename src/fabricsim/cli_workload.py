@@ -10,7 +10,7 @@ import typer
 from fabricsim.cli import JsonOpt, ScenarioArg, SetOpt, _print_json, app, console, user_errors
 
 
-def _train_json(result) -> dict:
+def training_json(result) -> dict:
     return {
         "model": result.model, "gpus": result.gpus, "parallelism": result.parallelism,
         "micro_batches": result.micro_batches, "recompute": result.recompute,
@@ -62,7 +62,7 @@ def train(
     result = train_step(spec, **overrides)
     rows = fabric_what_ifs(spec, overrides, result) if what_if else None
     if json_out:
-        _print_json({**_train_json(result), **({"what_ifs": rows} if rows else {})})
+        _print_json({**training_json(result), **({"what_ifs": rows} if rows else {})})
     else:
         console.print(training_tables(result, rows))
 

@@ -64,6 +64,16 @@ def _domains(fabric: Fabric, gpus: np.ndarray) -> tuple[np.ndarray, int]:
     return gpus[order].reshape(counts.size, counts[0]), int(counts[0])
 
 
+def _tree_id(fabric: Fabric, first_gpu: int) -> int:
+    """Aggregation tree of a communicator, from its first member: its server's slot on the leaf picks
+    the leaf uplink (spine) and its rail the spine uplink, so concurrent communicators that share a
+    leaf or a spine use different links, as a topology-aware aggregation manager assigns them."""
+    per_server = fabric.design.scenario.cluster.gpus_per_server
+    shape = fabric.design.shape
+    slot = (first_gpu // per_server) % max(1, shape.leaf_down)
+    return slot + max(1, shape.leaf_up) * (first_gpu % per_server)
+
+
 def _sharp_arcs(fabric: Fabric, gpus: np.ndarray, tree: int) -> tuple[np.ndarray, np.ndarray]:
     """Arcs (and weights) of an in-network reduction tree over ``gpus``: every NIC link up and
     down once, and one uplink per participating switch toward the root (each byte crosses each
@@ -87,7 +97,8 @@ def _sharp_arcs(fabric: Fabric, gpus: np.ndarray, tree: int) -> tuple[np.ndarray
                 pods = np.unique(leaves // shape.spine_down)
                 if pods.size > 1:
                     spine = pods * shape.spines_per_pod + (tree % shape.leaf_up) // shape.bundle_leaf
-                    up = fabric.link_base[3] + (plane * shape.spines + spine) * shape.spine_up + tree % shape.spine_up
+                    up = fabric.link_base[3] + (plane * shape.spines + spine) * shape.spine_up \
+                        + (tree // shape.leaf_up) % shape.spine_up
                     arcs += [2 * up, 2 * up + 1]
     arcs = np.concatenate(arcs)
     weights.append(np.full(arcs.size, 1.0 / k))
@@ -144,7 +155,7 @@ def build_phases(
         for j in range(m):
             rail = matrix[:, j]
             if algorithm == "in_network":
-                arcs, weights = _sharp_arcs(fabric, rail, tree=j)
+                arcs, weights = _sharp_arcs(fabric, rail, tree=_tree_id(fabric, int(rail[0])))
                 empty = np.zeros(0, dtype=np.int64)
                 coflows.append(Coflow(empty, empty, S / m, 2, channel=j, extra_arcs=arcs, extra_weights=weights))
             else:

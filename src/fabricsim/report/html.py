@@ -99,6 +99,10 @@ def build_html(result: RunResult) -> str:
                           yaxis=dict(autorange="reversed"))
         sections.append("<h2>Collectives</h2>" + _figure(fig, first))
 
+    if result.training is not None:
+        sections.append(_training_section(result, first))
+        first = False
+
     if result.scaling:
         gpus = [r["gpus"] for r in result.scaling]
         fig = go.Figure(go.Scatter(x=gpus, y=[r["mtbi_s"] / 60 for r in result.scaling], mode="lines+markers",
@@ -128,6 +132,26 @@ def build_html(result: RunResult) -> str:
         sections.append("".join(f'<p class="note">{html.escape(n)}</p>' for n in result.notes))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(plan.scenario)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>")
+
+
+def _training_section(result: RunResult, first: bool) -> str:
+    step = result.training
+    parts = [(k, v) for k, v in step.breakdown_s.items() if v > 0]
+    fig = go.Figure([go.Bar(name=k, x=[v], y=["step"], orientation="h", text=[f"{k}<br>{v:,.2f} s"])
+                     for k, v in parts])
+    fig.update_layout(title=f"Step time breakdown: {step.step_time_s:,.2f} s, MFU {step.mfu:.1%}",
+                      barmode="stack", height=260, xaxis_title="seconds", legend=dict(orientation="h"))
+    rows = [[k, f"{v:,.2f} s"] for k, v in result.step_time_by_load_balancing.items()]
+    text = (f"<p>{html.escape(step.model)} on {step.gpus:,} GPUs: {step.tokens_per_s:,.0f} tokens/s, "
+            f"{step.model_flops_per_s_per_gpu / 1e12:,.0f} TFLOP/s per GPU.")
+    if result.bandwidth_tax is not None:
+        tax = result.bandwidth_tax
+        text += (f" Bandwidth tax of ECMP vs packet spraying: {tax.wasted_share:.1%} of GPU time, "
+                 f"{format_usd(tax.usd_per_year)} per year.")
+    if result.usd_per_million_tokens is not None:
+        text += f" ${result.usd_per_million_tokens:,.2f} per million tokens trained."
+    return ("<h2>Training step</h2>" + text + "</p>" + _figure(fig, first)
+            + _table(["load balancing", "step time"], rows))
 
 
 def write_html(result: RunResult, path: str | Path) -> None:

@@ -30,6 +30,8 @@ def run_tables(result: RunResult) -> Group:
             table.add_row(c.label, c.algorithm, c.load_balancing, format_bytes(c.size_bytes), f"{c.time_s * 1e3:,.2f}",
                           f"{c.busbw_bytes_per_s / 1e9:,.1f}", f"{c.delivered:.1%}")
         parts.append(table)
+    if result.training is not None:
+        parts.append(training_run_table(result))
     rel = result.reliability
     if rel is not None:
         table = Table(title=f"Reliability of a {rel.days:g}-day run", title_justify="left", show_header=False)
@@ -51,6 +53,29 @@ def run_tables(result: RunResult) -> Group:
     for note in result.notes:
         parts.append(f"[dim]note: {note}")
     return Group(*parts)
+
+
+def training_run_table(result: RunResult) -> Table:
+    step = result.training
+    table = Table(title=f"Training step: {step.model}, TP {step.parallelism.tp} x CP {step.parallelism.cp} x "
+                  f"PP {step.parallelism.pp} x DP {step.parallelism.dp} (`fabricsim train` for details)",
+                  title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("step time", f"{step.step_time_s:,.2f} s, {step.tokens_per_s:,.0f} tokens/s, "
+                  f"{step.model_flops_per_s_per_gpu / 1e12:,.0f} TFLOP/s per GPU, MFU {step.mfu:.1%}")
+    top = sorted(((v, k) for k, v in step.breakdown_s.items() if v > 0), reverse=True)[:4]
+    table.add_row("where it goes", ", ".join(f"{k} {v / step.step_time_s:.0%}" for v, k in top))
+    if result.step_time_by_load_balancing:
+        table.add_row("step by load balancing", ", ".join(
+            f"{k} {v:,.2f} s" for k, v in result.step_time_by_load_balancing.items()))
+    tax = result.bandwidth_tax
+    if tax is not None:
+        table.add_row("bandwidth tax (ECMP vs spraying)", f"{tax.wasted_share:.1%} of GPU time = "
+                      f"{format_usd(tax.usd_per_year)} per year")
+    if result.usd_per_million_tokens is not None:
+        table.add_row("cost per million tokens trained", f"${result.usd_per_million_tokens:,.2f} (before goodput)")
+    return table
 
 
 def print_run(result: RunResult, console: Console | None = None) -> None:

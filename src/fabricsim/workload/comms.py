@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fabricsim.collectives.algorithms import ALGORITHMS
 from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_transfers
 from fabricsim.workload.parallelism import Parallelism, RankGroups
 
@@ -48,8 +49,11 @@ class CommCall:
 
 def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batch: int, recompute: str,
                layers_here: int, moe_layers_here: int, dense_params: float, expert_params: float,
-               gradient_bytes: int) -> list[CommCall]:
-    """Every collective of one step, sized for the scenario (bytes)."""
+               gradient_bytes: int, in_network: bool = False) -> list[CommCall]:
+    """Every collective of one step, sized for the scenario (bytes).
+
+    ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
+    (each shard owner then updates its part of the optimizer state, so memory is unchanged)."""
     calls = []
     tokens = micro_batch * seq / par.cp  # tokens of one micro-batch on one CP rank (before TP/SP split)
     hidden = model.hidden_size
@@ -79,13 +83,13 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                               2 * par.virtual_stages, 0))
     if par.dp * par.cp > 1:
         dp_groups = groups.dp_cp
-        _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense")
+        _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense", in_network)
         if expert_params and par.ep > 1:
             edp = _expert_dp_groups(groups, par)
             if edp.shape[1] > 1:
-                _dp_calls(calls, par, edp, expert_params, gradient_bytes, "expert")
+                _dp_calls(calls, par, edp, expert_params, gradient_bytes, "expert", in_network)
         elif expert_params:
-            _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert")
+            _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert", in_network)
     return calls
 
 
@@ -95,10 +99,12 @@ def _expert_dp_groups(groups: RankGroups, par: Parallelism) -> np.ndarray:
     return groups.dp_cp.reshape(-1, per_row, par.ep).transpose(0, 2, 1).reshape(-1, per_row)
 
 
-def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label) -> None:
-    if par.zero == 0:
+def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network) -> None:
+    if par.zero == 0 or (in_network and par.zero < 3):
         calls.append(CommCall("dp", f"{label} gradients all-reduce", "all_reduce", dp_groups,
                               params * gradient_bytes, 0, 1))
+        if par.zero:
+            calls.append(CommCall("dp", f"{label} weights all-gather", "all_gather", dp_groups, params * 2, 0, 1))
         return
     if par.zero == 3:
         layers = 1.0  # sized per step; ZeRO-3 re-gathers weights each micro-batch (forward and backward)
@@ -122,7 +128,7 @@ def time_calls(design, fabric, calls: list[CommCall], algorithm: str, load_balan
             call.timing = time_transfers(fabric, src, dst, size, load_balancing, seed=seed) if method == "flow" \
                 else _analytic(design, "send_recv", "direct", np.stack([src, dst], 1), size, load_balancing)
             continue
-        algo = algorithm if call.kind == "dp" else "auto"
+        algo = algorithm if call.kind == "dp" and algorithm in ALGORITHMS[call.op] else "auto"
         if method == "flow":
             call.timing = time_groups(fabric, call.op, algo, call.groups, size, load_balancing, seed=seed)
         else:

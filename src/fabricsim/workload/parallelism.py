@@ -64,11 +64,13 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
         raise FabricsimError(
             f"workload.train.tp={par.tp} does not divide {model.name}'s {model.attention_heads} attention heads; "
             f"valid tp: {', '.join(str(d) for d in _divisors(model.attention_heads) if d <= 64)}")
-    layers_needed = par.pp * par.virtual_stages
-    if model.layers < layers_needed:
+    if model.layers < par.pp:
+        raise FabricsimError(f"workload.train.pp={par.pp}: {model.name} has only {model.layers} layers")
+    per_stage = -(-model.layers // par.pp)
+    if par.virtual_stages > per_stage:
         raise FabricsimError(
-            f"workload.train: pp={par.pp} x virtual_stages={par.virtual_stages} = {layers_needed} model chunks "
-            f"but {model.name} has only {model.layers} layers")
+            f"workload.train.virtual_stages={par.virtual_stages}: the busiest of pp={par.pp} stages holds "
+            f"{per_stage} of {model.name}'s {model.layers} layers, so at most {per_stage} model chunks per stage")
     if par.ep > 1:
         experts = model.routed_experts or 0
         if experts == 0:

@@ -114,7 +114,8 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
     dense, experts = parameters_per_gpu(model, par)
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server)
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
-                       dense, experts, spec.gradient_reduce_bytes)
+                       dense, experts, spec.gradient_reduce_bytes,
+                       in_network=spec.algorithm == "in_network")
     policy = spec.load_balancing or design.load_balancing
     time_calls(design, fabric, calls, spec.algorithm, policy, method)
     exposed = {kind: 0.0 for kind in ("tp", "cp", "ep", "pp", "dp")}
