@@ -25,7 +25,9 @@ class TrainSpec(_Strict):
     cp: int = Field(1, ge=1, description="context-parallel degree (sequence split for attention)")
     dp: int | None = Field(None, ge=1, description="data-parallel degree; default: GPUs / (tp x pp x cp)")
     ep: int = Field(1, ge=1, description="expert-parallel degree (MoE models), folded into dp x cp")
-    virtual_stages: int = Field(1, ge=1, description="interleaved 1F1B: model chunks per pipeline stage")
+    virtual_stages: int | None = Field(
+        None, ge=1, description="interleaved 1F1B: model chunks per pipeline stage; default: one layer per chunk "
+        "where the micro-batch count allows (smallest bubble), else 1")
     global_batch: int = Field(2048, ge=1, description="sequences per optimizer step")
     seq: int = Field(8192, ge=1, description="tokens per sequence")
     micro_batch: int = Field(1, ge=1, description="sequences per micro-batch")

@@ -174,6 +174,7 @@ class Medium(Entry):
 
 
 from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
+from fabricsim.catalog.model_schema import LlmModel  # noqa: E402
 
 KINDS: dict[str, type[Entry]] = {
     "gpus": Gpu,
@@ -182,5 +183,6 @@ KINDS: dict[str, type[Entry]] = {
     "nics": Nic,
     "media": Medium,
     "failures": FailureRate,
+    "models": LlmModel,
 }
 """Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""

@@ -56,13 +56,14 @@ def parameters_per_gpu(model, par: Parallelism) -> tuple[float, float]:
     """(dense, expert) parameters held by one GPU of the first stage before ZeRO sharding.
 
     Dense parameters (attention, dense MLPs, shared experts, embeddings) split over TP and PP;
-    routed experts also over EP.  The first stage also holds the input embedding; its share of
-    layers is the ceiling of layers / pp."""
+    routed experts also over EP.  The first stage also holds the input embedding (and, without
+    pipelining, the output projection); its share of layers is the ceiling of layers / pp."""
     counts = parameter_counts(model)
     layers_here = -(-model.layers // par.pp)
     dense_layer = (counts.total - counts.embedding - counts.routed_experts_total) / model.layers
     expert_layer = counts.routed_experts_total / model.layers
-    dense = (dense_layer * layers_here + counts.input_embedding) / par.tp
+    embeddings = counts.input_embedding + (counts.output_embedding if par.pp == 1 else 0.0)
+    dense = (dense_layer * layers_here + embeddings) / par.tp
     experts = expert_layer * layers_here / (par.tp * par.ep)
     return dense, experts
 

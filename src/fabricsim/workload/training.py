@@ -20,7 +20,7 @@ MFU = model FLOPs per step / (step time x GPUs x dense BF16 peak), model FLOPs f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
@@ -101,10 +101,13 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
     ``method`` is analytic)."""
     gpus = spec_gpus = design.gpus
     dp = spec.dp or gpus // (spec.tp * spec.pp * spec.cp)
-    par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages, spec.zero, spec.sequence_parallel)
+    par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
+                      spec.sequence_parallel)
     check_parallelism(par, spec_gpus, model, design.scale_up.gpus)
     gpu = design.gpu
     m = _micro_batches(spec, par)
+    if spec.virtual_stages is None and par.pp > 1 and m % par.pp == 0:
+        par = replace(par, virtual_stages=_layers_on_busiest_stage(model, par.pp))
     memory = choose_recompute(model, gpu, par, spec.seq, spec.micro_batch, m, spec.recompute,
                               spec.gradient_reduce_bytes)
     layers_here = _layers_on_busiest_stage(model, par.pp)
