@@ -42,19 +42,19 @@ def breakdown_table(result) -> Table:
 
 def calls_table(result) -> Table:
     table = Table(title="Collectives of one step (timed on the fabric, all groups at once)", title_justify="left")
-    for col in ("kind", "collective", "algorithm", "groups x ranks", "size", "per micro-batch", "per step",
-                "time (ms)", "busbw (GB/s)", "delivered"):
-        table.add_column(col, justify="left" if col in ("kind", "collective", "algorithm") else "right")
+    for col in ("collective", "groups x ranks", "size", "calls", "ms each", "busbw GB/s", "delivered"):
+        table.add_column(col, justify="left" if col == "collective" else "right")
     for call in result.calls:
         t = call.timing
-        table.add_row(call.kind.upper(), call.what, t.algorithm, f"{t.groups:,} x {t.ranks}",
-                      format_bytes(call.size_bytes), f"{call.per_micro_batch:g}", f"{call.per_step:g}",
-                      f"{t.time_s * 1e3:,.3f}", f"{t.busbw_bytes_per_s / 1e9:,.1f}", f"{t.delivered:.1%}")
+        calls = call.per_micro_batch * result.micro_batches + call.per_step
+        table.add_row(f"{call.kind.upper()} {call.what}, {t.algorithm}", f"{t.groups:,} x {t.ranks}",
+                      format_bytes(call.size_bytes), f"{calls:,.0f}", f"{t.time_s * 1e3:,.2f}",
+                      f"{t.busbw_bytes_per_s / 1e9:,.1f}", f"{t.delivered:.0%}")
     return table
 
 
 def memory_table(result) -> Table:
-    table = Table(title="Memory per GPU (first pipeline stage)", title_justify="left", show_header=False)
+    table = Table(title="Memory per GPU, first pipeline stage", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("bytes", justify="right")
     for part, value in result.memory.as_dict().items():

@@ -61,25 +61,25 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
         buffer = tokens * hidden * ACTIVATION_BYTES
         passes = 3 if recompute == "full" else 2  # forward, backward (+ recomputed forward)
         if par.sequence_parallel:
-            calls.append(CommCall("tp", "activations all-gather (SP)", "all_gather", groups.tp, buffer,
+            calls.append(CommCall("tp", "all-gather (SP)", "all_gather", groups.tp, buffer,
                                   2 * passes * layers_here, 0))
-            calls.append(CommCall("tp", "activations reduce-scatter (SP)", "reduce_scatter", groups.tp, buffer,
+            calls.append(CommCall("tp", "reduce-scatter (SP)", "reduce_scatter", groups.tp, buffer,
                                   2 * passes * layers_here, 0))
         else:
-            calls.append(CommCall("tp", "activations all-reduce", "all_reduce", groups.tp, buffer,
+            calls.append(CommCall("tp", "all-reduce", "all_reduce", groups.tp, buffer,
                                   2 * passes * layers_here, 0))
     if par.cp > 1:
         kv = micro_batch * seq * 2 * max(1, model.kv_heads // par.tp) * model.head_dim * ACTIVATION_BYTES
-        calls.append(CommCall("cp", "keys/values all-gather", "all_gather", groups.cp, kv, layers_here, 0))
-        calls.append(CommCall("cp", "key/value gradients reduce-scatter", "reduce_scatter", groups.cp, kv,
+        calls.append(CommCall("cp", "K/V all-gather", "all_gather", groups.cp, kv, layers_here, 0))
+        calls.append(CommCall("cp", "dK/dV reduce-scatter", "reduce_scatter", groups.cp, kv,
                               layers_here, 0))
     if par.ep > 1 and moe_layers_here:
         per_rank = tokens / par.tp * model.experts_per_token * hidden * ACTIVATION_BYTES
-        calls.append(CommCall("ep", "MoE dispatch + combine all-to-all", "all_to_all", groups.ep, per_rank,
+        calls.append(CommCall("ep", "MoE all-to-all", "all_to_all", groups.ep, per_rank,
                               4 * moe_layers_here, 0))
     if par.pp > 1:
         activation = tokens * hidden * ACTIVATION_BYTES / (par.tp if par.sequence_parallel else 1)
-        calls.append(CommCall("pp", "stage activations / gradients send-recv", "send_recv", groups.pp, activation,
+        calls.append(CommCall("pp", "send/recv", "send_recv", groups.pp, activation,
                               2 * par.virtual_stages, 0))
     if par.dp * par.cp > 1:
         dp_groups = groups.dp_cp
@@ -101,21 +101,21 @@ def _expert_dp_groups(groups: RankGroups, par: Parallelism) -> np.ndarray:
 
 def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network) -> None:
     if par.zero == 0 or (in_network and par.zero < 3):
-        calls.append(CommCall("dp", f"{label} gradients all-reduce", "all_reduce", dp_groups,
+        calls.append(CommCall("dp", f"{label} grad all-reduce", "all_reduce", dp_groups,
                               params * gradient_bytes, 0, 1))
         if par.zero:
-            calls.append(CommCall("dp", f"{label} weights all-gather", "all_gather", dp_groups, params * 2, 0, 1))
+            calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, params * 2, 0, 1))
         return
     if par.zero == 3:
         layers = 1.0  # sized per step; ZeRO-3 re-gathers weights each micro-batch (forward and backward)
-        calls.append(CommCall("dp", f"{label} weights all-gather (ZeRO-3, fwd + bwd)", "all_gather", dp_groups,
+        calls.append(CommCall("dp", f"{label} weight all-gather (ZeRO-3)", "all_gather", dp_groups,
                               params * 2 * layers, 2, 0))
-        calls.append(CommCall("dp", f"{label} gradients reduce-scatter (ZeRO-3)", "reduce_scatter", dp_groups,
+        calls.append(CommCall("dp", f"{label} grad reduce-scatter (ZeRO-3)", "reduce_scatter", dp_groups,
                               params * gradient_bytes, 1, 0))
         return
-    calls.append(CommCall("dp", f"{label} gradients reduce-scatter", "reduce_scatter", dp_groups,
+    calls.append(CommCall("dp", f"{label} grad reduce-scatter", "reduce_scatter", dp_groups,
                           params * gradient_bytes, 0, 1))
-    calls.append(CommCall("dp", f"{label} weights all-gather", "all_gather", dp_groups, params * 2, 0, 1))
+    calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, params * 2, 0, 1))
 
 
 def time_calls(design, fabric, calls: list[CommCall], algorithm: str, load_balancing: str | None, method: str,

@@ -146,8 +146,8 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
     peak = gpu.bf16_dense_flops
     notes = []
     if memory.recompute != "none":
-        notes.append(f"activation recomputation '{memory.recompute}' chosen so memory fits "
-                     f"({memory.total / 1e9:.0f} of {memory.hbm / 1e9:.0f} GB); recomputed FLOPs are not model FLOPs")
+        notes.append(f"activation recomputation '{memory.recompute}' ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
+                     f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
     return TrainingResult(model.name, gpus, par, m, memory.recompute, method, policy, step, breakdown, tokens, flops,
                           peak, memory, calls, notes)
 

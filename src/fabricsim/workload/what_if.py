@@ -20,8 +20,10 @@ def _explain(base, other) -> str:
     busbw = []
     for a, b in zip(base.calls, other.calls):
         if a.timing and b.timing and abs(b.timing.time_s - a.timing.time_s) > 0.02 * a.timing.time_s:
-            busbw.append(f"{a.kind.upper()} {a.op} {a.timing.algorithm}->{b.timing.algorithm} "
-                         f"busbw {a.timing.busbw_bytes_per_s / 1e9:,.0f}->{b.timing.busbw_bytes_per_s / 1e9:,.0f} GB/s")
+            how = a.timing.algorithm if (a.op, a.timing.algorithm) == (b.op, b.timing.algorithm) else \
+                f"{a.op} {a.timing.algorithm} -> {b.op} {b.timing.algorithm}"
+            busbw.append(f"{a.kind.upper()} {a.what} ({how}) {a.timing.time_s * 1e3:.3g} -> "
+                         f"{b.timing.time_s * 1e3:.3g} ms")
     return "; ".join(moved + busbw[:2])
 
 
