@@ -78,7 +78,9 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
         calls.append(CommCall("ep", "MoE all-to-all", "all_to_all", groups.ep, per_rank,
                               4 * moe_layers_here, 0))
     if par.pp > 1:
-        activation = tokens * hidden * ACTIVATION_BYTES / (par.tp if par.sequence_parallel else 1)
+        # each TP rank sends 1/tp of the activation: sequence parallelism shards it, and without SP
+        # Megatron's scatter/gather optimisation does the same (Narayanan et al. 2021, section 4.1)
+        activation = tokens * hidden * ACTIVATION_BYTES / par.tp
         calls.append(CommCall("pp", "send/recv", "send_recv", groups.pp, activation,
                               2 * par.virtual_stages, 0))
     if par.dp * par.cp > 1:

@@ -5,7 +5,8 @@ Three kinds of work, each at the rate that bounds it:
 * GEMMs (every weight matrix the token meets: 2 FLOPs per active weight per token forward, twice
   that backward) at dense peak x the GPU's achievable matmul efficiency (catalog ``matmul_efficiency``,
   measured maximum achievable matmul FLOPS);
-* attention scores and values (FLOPs grow with the sequence) at dense peak x ``ATTENTION_EFFICIENCY``;
+* attention scores and values (FLOPs grow with the sequence) at dense peak x the flash-attention
+  efficiency (``ATTENTION_EFFICIENCY`` by default);
 * memory-bound elementwise work (norms, residual adds, rotary embedding, the gated activation)
   at HBM bandwidth: bytes read and written per token per layer are counted from the shapes.
 
@@ -22,11 +23,11 @@ from dataclasses import dataclass
 from fabricsim.workload.model import attention_flops_per_token_per_layer, parameter_counts
 from fabricsim.workload.parallelism import Parallelism
 
-ATTENTION_EFFICIENCY = 0.5
-"""ASSUMPTION: fraction of dense BF16 peak that flash attention sustains, forward and backward.
-Dao 2023 (FlashAttention-2, abstract) reaches 50-73% of peak on A100; Shah et al. 2024
-(FlashAttention-3, section 1) report FlashAttention-2 at 35% of H100 peak and FlashAttention-3 at
-up to 75% forward; 0.5 sits between the generations a 2024 training run would use."""
+ATTENTION_EFFICIENCY = 0.35
+"""Default fraction of dense BF16 peak that flash attention sustains (``workload.train.attention_efficiency``
+overrides it): Shah et al. 2024 (FlashAttention-3, section 1) measure FlashAttention-2 -- the kernel of
+2023-24 training runs -- at 35% of H100 peak, and FlashAttention-3 at up to 75% forward; Dao 2023
+(FlashAttention-2, abstract) reaches 50-73% of peak on A100."""
 ATTENTION_BACKWARD_FACTOR = 2.5
 """Flash attention backward FLOPs / forward FLOPs (Dao 2023: 5 matmuls backward vs 2 forward)."""
 ACTIVATION_BYTES = 2
@@ -65,13 +66,13 @@ def gemm_flops_per_token_per_layer(model) -> float:
 
 
 def stage_compute(model, gpu, par: Parallelism, seq: int, micro_batch: int, layers: int, recompute: str,
-                  precision: str, head: bool) -> StageCompute:
+                  precision: str, head: bool, attention_efficiency: float = ATTENTION_EFFICIENCY) -> StageCompute:
     """Forward and backward time of one micro-batch through ``layers`` layers on one GPU.
 
     ``head``: the stage also computes the output projection to the vocabulary (the last stage)."""
     tokens = micro_batch * seq / par.cp
     gemm_rate = (gpu.fp8_dense_flops if precision == "fp8" else gpu.bf16_dense_flops) * gpu.matmul_efficiency
-    attention_rate = gpu.bf16_dense_flops * ATTENTION_EFFICIENCY
+    attention_rate = gpu.bf16_dense_flops * attention_efficiency
     gemm = gemm_flops_per_token_per_layer(model) * tokens * layers / par.tp
     if head:
         gemm += 2.0 * model.hidden_size * model.vocab_size * tokens / par.tp

@@ -47,6 +47,7 @@ class TrainingResult:
     breakdown_s: dict[str, float]  # compute, exposed tp/cp/ep/pp/dp comm, bubble, optimizer, stragglers
     tokens_per_step: int
     model_flops_per_step: float
+    hardware_flops_per_step: float  # model FLOPs + recomputed forward passes (Megatron's "achieved TFLOP/s")
     peak_flops_per_gpu: float
     memory: MemoryUse
     calls: list[CommCall] = field(default_factory=list)
@@ -59,6 +60,12 @@ class TrainingResult:
     @property
     def model_flops_per_s_per_gpu(self) -> float:
         return self.model_flops_per_step / (self.step_time_s * self.gpus)
+
+    @property
+    def hardware_flops_per_s_per_gpu(self) -> float:
+        """Achieved FLOP/s including recomputation, as Narayanan et al. 2021 report it (their eq. 3
+        counts four passes with activation recomputation)."""
+        return self.hardware_flops_per_step / (self.step_time_s * self.gpus)
 
     @property
     def mfu(self) -> float:
@@ -113,7 +120,7 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
     layers_here = _layers_on_busiest_stage(model, par.pp)
     moe_here = round(layers_here * model.moe_layers / model.layers) if model.routed_experts else 0
     stage = stage_compute(model, gpu, par, spec.seq, spec.micro_batch, layers_here, memory.recompute, spec.precision,
-                          head=par.pp == 1)
+                          head=par.pp == 1, attention_efficiency=spec.attention_efficiency)
     dense, experts = parameters_per_gpu(model, par)
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server)
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
@@ -143,13 +150,15 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
     step = pipeline + exposed["dp"] + optimizer + stragglers
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
+    recomputed = {"full": 1 / 3, "selective": 0.0, "none": 0.0}[memory.recompute]  # one extra forward of three passes
+    hardware = flops * (1 + recomputed)
     peak = gpu.bf16_dense_flops
     notes = []
     if memory.recompute != "none":
         notes.append(f"activation recomputation '{memory.recompute}' ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
     return TrainingResult(model.name, gpus, par, m, memory.recompute, method, policy, step, breakdown, tokens, flops,
-                          peak, memory, calls, notes)
+                          hardware, peak, memory, calls, notes)
 
 
 def _exposed_data_parallel(calls: list[CommCall], stage, overlapped: bool, micro_batches: int) -> float:
