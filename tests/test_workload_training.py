@@ -28,11 +28,16 @@ def test_compute_time_is_flops_over_achievable_rates(small):
                    recompute="none")
     step = stage_compute(model, gpu, result.parallelism, 4096, 1, 32, "none", "bf16", head=True)
     counts = parameter_counts(model)
-    gemm = 2 * (counts.active - counts.embedding) * 4096 / 8 + 2 * model.hidden_size * model.vocab_size * 4096 / 8
-    # forward: GEMMs at peak x matmul efficiency, then attention and elementwise work on top
-    assert step.forward_s > gemm / (gpu.bf16_dense_flops * gpu.matmul_efficiency)
-    assert step.forward_s < 1.25 * gemm / (gpu.bf16_dense_flops * gpu.matmul_efficiency)
-    assert step.backward_s == pytest.approx(2 * step.forward_s, rel=0.1)
+    tokens, tp, h, f = 4096, 8, 4096, 14336
+    gemm = (2 * (counts.active - counts.embedding) + 2 * h * model.vocab_size) * tokens / tp
+    attention = 2 * 4096 * 32 * (128 + 128) / 2 * 32 * tokens / tp  # causal half of QK^T and AV, 32 layers
+    elementwise = 2 * (10 * h + 2 * (32 * 128 + 8 * 128) + 3 * f) * 32 * tokens / tp  # BF16 bytes, SP shards
+    forward = gemm / (gpu.bf16_dense_flops * gpu.matmul_efficiency) + attention / (
+        gpu.bf16_dense_flops * ATTENTION_EFFICIENCY) + elementwise / gpu.hbm_bytes_per_s
+    assert step.forward_s == pytest.approx(forward, rel=1e-9)
+    backward = 2 * (forward - attention / (gpu.bf16_dense_flops * ATTENTION_EFFICIENCY)) + 2.5 * attention / (
+        gpu.bf16_dense_flops * ATTENTION_EFFICIENCY)
+    assert step.backward_s == pytest.approx(backward, rel=1e-9)
     assert result.breakdown_s["compute"] == pytest.approx(step.forward_s + step.backward_s)
     assert ATTENTION_EFFICIENCY < 1
 
