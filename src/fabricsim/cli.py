@@ -141,6 +141,7 @@ def collective(
     seed: int = typer.Option(0, "--seed", help="seed of ECMP hashing and random placement"),
     fail_links: int = typer.Option(0, "--fail-links", help="take this many random links down first"),
     fail_tier: int = typer.Option(2, "--fail-tier", help="tier of the failed links: 1 NIC-leaf, 2 leaf-spine, 3 spine-core"),
+    method: str = typer.Option("flow", "--method", help="flow (simulate every flow) or analytic (alpha-beta, any scale)"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
@@ -153,6 +154,16 @@ def collective(
     if op not in ALGORITHMS:
         raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
     algorithm = algo or "auto"
+    if method == "analytic" and not fail_links:
+        from fabricsim.topology.design import design_fabric
+
+        report = run_collective(design_fabric(load_scenario(scenario, set_)), op, algorithm, _size_sweep(sizes), ranks,
+                                lb, placement, channels, seed, method="analytic")
+        if json_out:
+            _print_json({k: v for k, v in vars(report).items() if k != "gpus"})
+        else:
+            print_collective(report, console)
+        return
     fabric = fabric_from_scenario(load_scenario(scenario, set_))
     lost = {}
     if fail_links:
@@ -162,7 +173,7 @@ def collective(
             raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
         fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
         lost = lost_capacity(fabric)
-    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed)
+    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed, method)
     if json_out:
         _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost})
     else:

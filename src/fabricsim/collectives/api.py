@@ -74,12 +74,7 @@ def _time(fabric, phases, policy, transport, seed) -> tuple[float, list[PhaseRes
 
 def auto_candidates(fabric: Fabric, op: str) -> tuple[str, ...]:
     """Algorithms NCCL could choose for ``op`` on this fabric (in-network only where switches reduce)."""
-    if op not in ALGORITHMS:
-        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
-    allowed = ALGORITHMS[op]
-    if not fabric.design.switch.in_network_reduction:
-        allowed = tuple(a for a in allowed if a != "in_network")
-    return allowed
+    return auto_candidates_for(fabric.design, op)
 
 
 def run_collective(
@@ -92,11 +87,18 @@ def run_collective(
     placement: str = "rail-aware",
     channels: int | None = None,
     seed: int = 0,
+    method: str = "flow",
 ) -> CollectiveReport:
     """Time ``op`` with ``algorithm`` at each size on ``ranks`` GPUs of the fabric.
 
     ``algorithm="auto"`` times every algorithm the fabric supports and keeps the fastest per size,
-    as NCCL's tuner does with its own cost model."""
+    as NCCL's tuner does with its own cost model.  ``method="analytic"`` uses the alpha-beta model
+    of :mod:`fabricsim.collectives.analytic` instead of simulating flows (``fabric`` may then be a
+    FabricDesign; delivered is 1 by construction: it assumes load-balanced uplinks)."""
+    if method not in ("flow", "analytic"):
+        raise FabricsimError(f"--method {method!r}: valid methods are flow, analytic")
+    if method == "analytic":
+        return _run_analytic(fabric, op, algorithm, sizes, ranks, load_balancing, placement, channels, seed)
     design = fabric.design
     candidates = auto_candidates(fabric, op) if algorithm == "auto" else (algorithm,)
     for candidate in candidates:
@@ -126,6 +128,36 @@ def run_collective(
         results.append(SizeResult(chosen, size, padded, time_s, ideal_s, algbw, algbw * busbw_factor(op, ranks),
                                   ideal_s / time_s if time_s > 0 else 1.0, detail))
     return CollectiveReport(op, algorithm, policy, placement, transport.name, ranks, channels, gpus, results)
+
+
+def _run_analytic(fabric, op, algorithm, sizes, ranks, load_balancing, placement, channels, seed) -> CollectiveReport:
+    from fabricsim.collectives.analytic import analytic_time
+
+    design = getattr(fabric, "design", fabric)
+    candidates = auto_candidates_for(design, op) if algorithm == "auto" else (algorithm,)
+    for candidate in candidates:
+        check_op(op, candidate)
+    for size in sizes:
+        if size <= 0:
+            raise FabricsimError(f"message size {size} bytes: sizes must be > 0")
+    ranks = design.gpus if ranks is None else ranks
+    gpus = place_ranks(ranks, design.gpus, placement, seed)
+    channels = channels or design.scenario.cluster.gpus_per_server
+    results = []
+    for size in sizes:
+        time_s, chosen = min((analytic_time(design, op, c, gpus, size, channels), c) for c in candidates)
+        padded = padded_size(size, ranks)
+        algbw = padded / time_s if time_s > 0 else np.inf
+        results.append(SizeResult(chosen, size, padded, time_s, time_s, algbw, algbw * busbw_factor(op, ranks), 1.0))
+    policy = load_balancing or design.load_balancing
+    return CollectiveReport(op, algorithm, policy, placement, design.scenario.fabric.transport, ranks, channels, gpus,
+                            results)
+
+
+def auto_candidates_for(design, op: str) -> tuple[str, ...]:
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    return tuple(a for a in ALGORITHMS[op] if a != "in_network" or design.switch.in_network_reduction)
 
 
 __all__ = ["ALGORITHMS", "run_collective", "busbw_factor", "CollectiveReport", "SizeResult"]

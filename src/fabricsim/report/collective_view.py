@@ -19,7 +19,7 @@ def collective_tables(report: CollectiveReport) -> Group:
         ideal_busbw = r.busbw_bytes_per_s * r.time_s / r.ideal_time_s if r.ideal_time_s > 0 else 0.0
         table.add_row(format_bytes(r.size_bytes), r.algorithm, f"{r.time_s * 1e6:,.1f}", f"{r.algbw_bytes_per_s / 1e9:,.2f}",
                       f"{r.busbw_bytes_per_s / 1e9:,.2f}", f"{ideal_busbw / 1e9:,.2f}", f"{r.delivered:.1%}",
-                      ", ".join(sorted({p.method.split()[0] for p in r.phases})))
+                      ", ".join(sorted({p.method.split()[0] for p in r.phases})) or "analytic")
     links = Table(title="Most loaded links (largest size, rate share at the start)", title_justify="left")
     links.add_column("phase")
     links.add_column("link")
@@ -28,6 +28,9 @@ def collective_tables(report: CollectiveReport) -> Group:
         for phase in report.results[-1].phases:
             for label, util in phase.busiest_arcs[:3]:
                 links.add_row(phase.name, label, f"{util:.1%}")
+    if not links.row_count:
+        return Group(table, "[dim]analytic alpha-beta model: no per-link loads (it assumes load-balanced uplinks; "
+                     "use --method flow to see ECMP collisions)")
     return Group(table, links)
 
 
