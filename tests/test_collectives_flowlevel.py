@@ -5,6 +5,7 @@ import pytest
 
 from fabricsim.collectives.algorithms import padded_size
 from fabricsim.collectives.api import NVLINK_PAYLOAD_EFFICIENCY, STEP_OVERHEAD_S, busbw_factor, run_collective
+from fabricsim.collectives.concurrent import time_groups
 from fabricsim.collectives.stragglers import straggler_cost
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.transport import TRANSPORTS
@@ -43,12 +44,19 @@ def test_ring_all_reduce_on_contention_free_rail_aligned_fabric_matches_alpha_be
 
 
 def test_in_network_reduction_roughly_doubles_ring_busbw_at_scale(fab2048):
+    """On the network (one GPU per server, 256 ranks across the fabric) switch reduction halves the
+    bytes every NIC carries: ~2x the ring's busbw.  With 8 GPUs per server the NVLink SHARP stage,
+    at its measured throughput (NVLS_EFFICIENCY), becomes the bottleneck and the gain shrinks."""
     size = 4 * GiB
+    rails = np.arange(0, 2048, 8)
+    ring_rail = time_groups(fab2048, "all_reduce", "ring", rails[None, :], size, "spray").time_s
+    sharp_rail = time_groups(fab2048, "all_reduce", "in_network", rails[None, :], size, "spray").time_s
+    assert ring_rail / sharp_rail == pytest.approx(2.0, rel=0.05)
     ring = run_collective(fab2048, "all_reduce", "hierarchical", [size], load_balancing="spray").results[0]
     sharp = run_collective(fab2048, "all_reduce", "in_network", [size], load_balancing="spray").results[0]
     flat = run_collective(fab2048, "all_reduce", "ring", [size], load_balancing="spray").results[0]
     gain = sharp.busbw_bytes_per_s / ring.busbw_bytes_per_s
-    assert 1.6 < gain < 2.1
+    assert 1.35 < gain < 2.1
     assert sharp.busbw_bytes_per_s > flat.busbw_bytes_per_s
 
 

@@ -25,6 +25,11 @@ ALGORITHMS = {
     "send_recv": ("direct",),
 }
 ELEMENT_BYTES = 4
+NVLS_EFFICIENCY = (1 + 1 / 8) * 275.0 / 370.0
+"""Throughput of NVLink SHARP (NVSwitch multimem reduce + multicast) relative to the NVLink payload
+rate, FITTED to one figure: S. Jeaugey, NVIDIA/nccl-tests issue #212: "On 8 GPUs, you should reach a
+peak busBw of ~480GB/s (algbw ~275GB/s)" -- the S (1 + 1/8) bytes NVLS moves per GPU take as long as
+S x 370/275 would at the NVLink payload rate."""
 
 
 def padded_size(size_bytes: int, ranks: int) -> int:
@@ -145,7 +150,7 @@ def build_phases(
         for row in matrix:
             arcs = np.concatenate([base + 2 * row, base + 2 * row + 1])
             empty = np.zeros(0, dtype=np.int64)
-            coflows.append(Coflow(empty, empty, S * (1 + 1 / m), 2, channel=98, extra_arcs=arcs))
+            coflows.append(Coflow(empty, empty, S * (1 + 1 / m) / NVLS_EFFICIENCY, 2, channel=98, extra_arcs=arcs))
     elif op in ("all_reduce", "reduce_scatter", "all_gather") and m > 1:
         intra = (m - 1) / m * S * (2 if op == "all_reduce" else 1)
         for row in matrix:

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from fabricsim.collectives.algorithms import check_op, padded_size
+from fabricsim.collectives.algorithms import NVLS_EFFICIENCY, check_op, padded_size
 from fabricsim.collectives.api import NVLINK_PAYLOAD_EFFICIENCY, STEP_OVERHEAD_S
 from fabricsim.collectives.concurrent import GroupTiming
 from fabricsim.errors import FabricsimError
@@ -124,7 +124,7 @@ def analytic_time(design: FabricDesign, op: str, algorithm: str, gpus: np.ndarra
     # hierarchical and in-network: scale-up stage and per-rail scale-out stage pipelined (one phase)
     if algorithm == "in_network":
         nvls = design.scale_up.in_network_reduction and m > 1
-        intra = S * (1 + 1 / m) / nvlink if nvls else (2 * (m - 1) / m * S / nvlink if m > 1 else 0.0)
+        intra = S * (1 + 1 / m) / NVLS_EFFICIENCY / nvlink if nvls else (2 * (m - 1) / m * S / nvlink if m > 1 else 0.0)
         inter = S / m / nic if d > 1 else 0.0
         steps = 2
         return max(intra, inter) + steps * (alpha_out if d > 1 else alpha_in)

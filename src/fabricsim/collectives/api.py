@@ -19,8 +19,10 @@ from fabricsim.netsim.routing import POLICIES
 from fabricsim.netsim.transport import get_transport
 from fabricsim.topology.fabric import Fabric
 
-NVLINK_PAYLOAD_EFFICIENCY = 0.9
-"""ASSUMPTION pending calibration: share of NVLink's per-direction rate that carries payload."""
+NVLINK_PAYLOAD_EFFICIENCY = 370.0 / 450.0
+"""Share of NVLink's per-direction rate that carries payload, FITTED to one figure: NCCL maintainer
+S. Jeaugey, NVIDIA/nccl-tests issue #212 (2024-05-06): "With the protocol overhead (~20%) NCCL can get
+an effective NVLink bandwidth of 370GB/s" of H100's 450 GB/s line rate (ring busbw, 8 GPUs)."""
 
 STEP_OVERHEAD_S = 2.0e-6
 """ASSUMPTION: software/launch latency per algorithm step (NCCL's Simple-protocol base latency is a
