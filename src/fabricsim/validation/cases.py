@@ -1,0 +1,68 @@
+"""Validation cases: published figures, as data, each with its source, setup and tolerance.
+
+One YAML file per layer in ``validation/cases/``.  A case says what was measured (``what``), the
+published number in SI units (``published``, ``unit``), where it was published (``source``),
+whether fabricsim used it to set a parameter (``role: fitted``) or never saw it (``held-out``),
+how close the model must land (``tolerance``: relative error; ``bound: lower`` for figures that are
+"at least"), and how to reproduce it (``setup``: ``kind`` plus kind-specific fields, see runner).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fabricsim.errors import FabricsimError, format_validation_error
+
+KINDS = ("plan", "collective", "pattern", "reliability", "training")
+
+
+class Setup(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: Literal["plan", "collective", "pattern", "reliability", "training"]
+    scenario: dict = Field(default_factory=dict, description="input to fabricsim.scenario.scenario_from_dict")
+    metric: str
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    what: str
+    published: float
+    unit: str
+    source: str = Field(min_length=10)
+    role: Literal["fitted", "held-out"]
+    tolerance: float = Field(ge=0)
+    bound: Literal["two-sided", "lower"] = "two-sided"
+    setup: Setup
+    note: str = ""
+    layer: str = ""
+
+
+def layers() -> list[str]:
+    folder = resources.files("fabricsim.validation").joinpath("cases")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_cases(layer: str | None = None) -> list[Case]:
+    """All cases (or one layer's), in file order; ids are unique across layers."""
+    valid = layers()
+    if layer is not None and layer not in valid:
+        raise FabricsimError(f"--layer {layer!r}: valid layers are {', '.join(valid)}")
+    out, seen = [], set()
+    for name in ([layer] if layer else valid):
+        text = resources.files("fabricsim.validation").joinpath("cases", f"{name}.yaml").read_text()
+        data = yaml.safe_load(text) or {}
+        for i, raw in enumerate(data.get("cases", [])):
+            try:
+                case = Case.model_validate({**raw, "layer": name})
+            except ValidationError as exc:
+                raise FabricsimError(format_validation_error(exc, where=f"validation case {i} of {name}.yaml")) from None
+            if case.id in seen:
+                raise FabricsimError(f"validation case id {case.id!r} appears twice")
+            seen.add(case.id)
+            out.append(case)
+    return out
