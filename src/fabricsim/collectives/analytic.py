@@ -51,10 +51,11 @@ def _span(design: FabricDesign, gpus: np.ndarray) -> tuple[int, int, int]:
     # rail-aware rings and per-rail stages cross servers on one rail: a rail leaf serves leaf_down servers
     leaf_span = max(1, shape.leaf_down // max(1, design.ports_per_gpu_per_plane))
     same_leaf = (servers // leaf_span).min() == (servers // leaf_span).max()
+    # a pod's spine_down leaves serve all rails of spine_down / rails groups of servers
+    pod_servers = leaf_span * max(1, shape.spine_down // max(1, shape.rails if shape.rail_optimized else 1))
     if shape.tiers == 1 or same_leaf:
         tier = 1
-    elif shape.tiers == 2 or (servers // (leaf_span * shape.spine_down)).min() == (
-            servers // (leaf_span * shape.spine_down)).max():
+    elif shape.tiers == 2 or (servers // pod_servers).min() == (servers // pod_servers).max():
         tier = 2
     else:
         tier = 3
