@@ -68,11 +68,15 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
         notes.append(f"training step of the default workload skipped: {exc}")
         return None, {}, None, None
     by_policy = {step.load_balancing: step.step_time_s}
+    cost = usd_per_million_tokens(tco, step.tokens_per_s)
+    if step.communication == "analytic":
+        notes.append("bandwidth tax not computed: communication was timed analytically (above "
+                     "the flow-level limit), which assumes load-balanced uplinks and cannot see ECMP collisions")
+        return step, by_policy, None, cost
     for policy in ("ecmp", "spray"):
         if policy not in by_policy:
             by_policy[policy] = train(scenario, fabric=fabric, load_balancing=policy).step_time_s
     tax = bandwidth_tax(tco, by_policy["ecmp"], by_policy["spray"])
-    cost = usd_per_million_tokens(tco, step.tokens_per_s)
     return step, by_policy, tax, cost
 
 

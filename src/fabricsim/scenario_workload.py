@@ -49,7 +49,7 @@ class TrainSpec(_Strict):
     load_balancing: Literal["ecmp", "spray", "adaptive", "ideal"] | None = Field(
         None, description="default: the fabric's")
     communication: Literal["auto", "flow", "analytic"] = Field(
-        "auto", description="flow-level simulation, analytic alpha-beta, or auto (flow up to 32,768 GPUs)")
+        "auto", description="flow-level simulation, analytic alpha-beta, or auto (flow up to 131,072 GPUs)")
     attention_efficiency: float = Field(
         0.35, gt=0, le=1, description="share of BF16 peak flash attention sustains (FlashAttention-2 on H100: "
         "0.35, Shah et al. 2024; FlashAttention-3: up to 0.75)")

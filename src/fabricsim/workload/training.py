@@ -30,8 +30,9 @@ from fabricsim.workload.memory import MemoryUse, choose_recompute, parameters_pe
 from fabricsim.workload.model import training_flops_per_token
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 
-FLOW_LEVEL_LIMIT = 32_768
-"""``communication: auto`` simulates flows up to this many GPUs and uses the analytic model beyond."""
+FLOW_LEVEL_LIMIT = 131_072
+"""``communication: auto`` simulates flows up to this many GPUs (a 100k-GPU step takes ~3 s, see
+benchmarks/bench_training.py) and uses the analytic model beyond."""
 
 
 @dataclass
