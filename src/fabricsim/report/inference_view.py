@@ -12,7 +12,8 @@ def inference_table(result) -> Table:
                   f"batch {result.batch}, context {result.context:,}", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-    table.add_row("time to first token", f"{result.ttft_s * 1e3:,.1f} ms (prefill {result.prefill_s * 1e3:,.1f} ms + "
+    table.add_row("time to first token", f"{result.ttft_s * 1e3:,.1f} ms (prefill {result.prefill_s * 1e3:,.1f} ms, of "
+                  f"which MoE all-to-all {result.prefill_a2a_s * 1e3:,.1f} ms, + "
                   f"KV hand-over {result.kv_transfer_s * 1e3:,.2f} ms of {format_bytes(result.kv_bytes_per_request)})")
     bound = "compute" if result.decode_compute_s >= result.decode_memory_s else "HBM"
     table.add_row("time per output token", f"{result.tpot_s * 1e3:,.2f} ms ({bound}-bound "

@@ -36,7 +36,8 @@ class InferenceResult:
     decode_gpus: int
     batch: int
     context: int
-    prefill_s: float
+    prefill_s: float  # compute + MoE all-to-all
+    prefill_a2a_s: float
     kv_transfer_s: float
     kv_bytes_per_request: float
     decode_compute_s: float
@@ -115,9 +116,9 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
 
     # prefill: one request per attention-TP group; the prompt's tokens attend to an average half-context
     prompt_flops = forward_flops_per_token(model, spec.context / 2) * spec.context
-    prefill_s = prompt_flops / (spec.tp * peak)
     prefill_ep = spec.prefill_gpus if model.routed_experts else 1
-    prefill_s += moe_layers * _a2a(fabric, prefill, prefill_ep, spec.context / spec.tp, model, policy)
+    prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, spec.context / spec.tp, model, policy)
+    prefill_s = prompt_flops / (spec.tp * peak) + prefill_a2a
 
     # KV hand-over: every prefill GPU sends its part of a request's cache to a decode GPU, all at once
     kv_request = kv_cache_bytes_per_token(model, spec.kv_bytes) * spec.context
@@ -154,6 +155,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
             f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; batch <= {fit} would fit, or more decode GPUs")
     decode_requests_per_s = spec.batch / tpot / spec.output_tokens
     prefill_requests_per_s = (spec.prefill_gpus / spec.tp) / (prefill_s + kv_s)
-    return InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s, kv_s,
+    return InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s,
+                           prefill_a2a, kv_s,
                            kv_request, compute_s, memory_s, tp_s, a2a_s, tpot,
                            decode_requests_per_s / prefill_requests_per_s, resident)
