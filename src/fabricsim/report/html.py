@@ -50,8 +50,10 @@ def _cards(result: RunResult) -> str:
         ("$/GPU-hour", f"${tco.usd_per_gpu_hour:.2f}"),
         ("bisection", format_bits_per_s(plan.bisection_bits_per_s)),
     ]
-    for extra in getattr(result, "headline", lambda: [])():
-        items.append(extra)
+    if result.training is not None:
+        items += [("training step", f"{result.training.step_time_s:,.2f} s"), ("MFU", f"{result.training.mfu:.1%}")]
+    if result.bandwidth_tax is not None:
+        items.append(("bandwidth tax / year", format_usd(result.bandwidth_tax.usd_per_year)))
     return '<div class="cards">' + "".join(
         f'<div class="card"><div class="k">{html.escape(k)}</div><div class="v">{html.escape(v)}</div></div>'
         for k, v in items) + "</div>"
