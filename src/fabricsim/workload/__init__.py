@@ -34,7 +34,7 @@ def _spec(section, overrides: dict, where: str):
     try:
         return type(section).model_validate(data)
     except ValidationError as exc:
-        raise FabricsimError(format_validation_error(exc, prefix=where + ".")) from None
+        raise FabricsimError(format_validation_error(exc, prefix=where)) from None
 
 
 def model_entry(scenario: Scenario, name: str, field: str):
