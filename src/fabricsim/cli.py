@@ -282,6 +282,21 @@ def catalog_show(
     console.print(table)
 
 
+@app.command()
+@user_errors
+def validate(
+    layer: Optional[str] = typer.Option(None, "--layer", help="one layer: plan, collectives, reliability, training, ..."),
+    case: Optional[str] = typer.Option(None, "--case", help="run one case by id"),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="each case's source, setup, prediction and error"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Published measurements (nccl-tests, reference architectures, failure census, training tables) vs
+    fabricsim, with per-layer error. Exit code 1 if any case lands outside its tolerance, 2 for bad input."""
+    from fabricsim.validation.view import validate_command
+
+    raise typer.Exit(code=validate_command(layer, case, verbose, json_out, console))
+
+
 from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)
 
 

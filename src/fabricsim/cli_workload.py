@@ -96,29 +96,3 @@ def infer(
     else:
         console.print(inference_table(result))
 
-
-@app.command()
-@user_errors
-def validate(
-    layer: Optional[str] = typer.Option(None, "--layer", help="plan, collectives, reliability, training"),
-    case: Optional[str] = typer.Option(None, "--case", help="run one case by id"),
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="show each case's source, setup and note"),
-    json_out: bool = JsonOpt,
-) -> None:
-    """Published figures (nccl-tests, reference architectures, failure census, training tables) vs fabricsim.
-
-    Exit code 1 if any case lands outside its tolerance."""
-    from fabricsim.validation import run_validation, summarize
-    from fabricsim.validation.view import validation_tables
-
-    results = run_validation(layer, case)
-    if json_out:
-        _print_json({"cases": [{"id": r.case.id, "layer": r.case.layer, "role": r.case.role, "what": r.case.what,
-                                "published": r.case.published, "model": r.model, "unit": r.case.unit,
-                                "error": r.error, "tolerance": r.case.tolerance, "passed": r.passed,
-                                "reason": r.reason, "source": r.case.source} for r in results],
-                     "summary": summarize(results)})
-    else:
-        console.print(validation_tables(results, verbose))
-    if not all(r.passed for r in results):
-        raise typer.Exit(code=1)

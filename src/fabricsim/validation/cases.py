@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabricsim.errors import FabricsimError, format_validation_error
 
-KINDS = ("plan", "collective", "pattern", "reliability", "training")
+KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference")
 
 
 class Setup(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: Literal["plan", "collective", "pattern", "reliability", "training"]
+    kind: Literal["plan", "collective", "pattern", "reliability", "training", "inference"]
     scenario: dict = Field(default_factory=dict, description="input to fabricsim.scenario.scenario_from_dict")
     metric: str
 

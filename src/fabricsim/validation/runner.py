@@ -1,21 +1,29 @@
 """Evaluate validation cases through fabricsim's public Python API and score them.
 
-Setup fields by ``kind`` (``metric`` names the output compared with the published figure):
+Setup fields by ``kind`` (``metric`` names the output compared with the published figure; every
+``scenario`` is the input of :func:`fabricsim.scenario.scenario_from_dict`):
 
 * ``plan``: metric ``servers`` or ``<tier>_switches`` / ``<tier>_links`` (tier leaf, spine, core).
 * ``collective``: ``op``, ``algorithm`` (default auto), ``size`` ("8GiB"), ``ranks``,
-  ``load_balancing``, ``placement``; metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
-  ``delivered`` (ideal time / time).
+  ``load_balancing``, ``placement``, ``seed``; metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
+  ``delivered`` (ideal time / time) -> :func:`fabricsim.collectives.api.run_collective`.
 * ``pattern``: a random permutation, one long-lived pair per GPU (``load_balancing``,
   ``flows_per_pair``); metric ``throughput``: mean delivered rate / link rate.
-* ``reliability``: metric ``interruptions`` (expected count over ``reliability.days``),
-  ``interruptions_<class>``, ``mtbi_minutes``, ``expected_goodput``.
+* ``reliability``: metric ``interruptions`` (expected count over ``reliability.days``; optional
+  ``classes``: only those failure classes), ``mtbi_minutes``, ``expected_goodput``.
 * ``training``: ``train`` (keyword arguments of :func:`fabricsim.workload.train`); metric ``mfu``,
   ``model_flops_per_s_per_gpu``, ``hardware_flops_per_s_per_gpu``, ``tokens_per_s``, ``step_time_s``.
+* ``inference``: ``infer`` (keyword arguments of :func:`fabricsim.workload.infer`); metric
+  ``ttft_s``, ``tpot_s``, ``tokens_per_s_per_gpu``, ``decode_tokens_per_s_per_gpu`` (output tokens
+  per second per decode GPU).
+
+A case whose layer API or catalog entry does not exist yet is reported ``not-runnable`` with the
+reason (never counted as passing, never as a miss).
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 from dataclasses import dataclass
 
@@ -28,83 +36,149 @@ class CaseResult:
     case: Case
     model: float | None
     error: float | None  # signed relative error (model - published) / published
-    passed: bool
+    status: str  # "pass" | "miss" | "not-runnable"
     reason: str = ""
 
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
 
-def _scenario(setup, overrides=None):
-    from fabricsim.scenario import scenario_from_dict
+    def as_dict(self) -> dict:
+        c = self.case
+        return {"id": c.id, "layer": c.layer, "role": c.role, "what": c.what, "published": c.published,
+                "model": self.model, "unit": c.unit, "error": self.error, "tolerance": c.tolerance, "bound": c.bound,
+                "status": self.status, "reason": self.reason, "source": c.source}
 
-    return scenario_from_dict({**setup.scenario, **(overrides or {})}, where="validation setup")
+
+class NotRunnable(Exception):
+    """The case needs an API or catalog entry fabricsim does not have (yet)."""
 
 
-def _plan(setup, cache) -> float:
-    from fabricsim.plan import plan_scenario
+def merge(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` merged in, nested dictionaries key by key (copies, no aliasing)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
-    plan = plan_scenario(_scenario(setup))
+
+class Context:
+    """Scenarios, plans and fabrics built once per distinct scenario of a run."""
+
+    def __init__(self, scenario_override: dict | None = None):
+        self.override = scenario_override or {}
+        self.cache: dict = {}
+
+    def _get(self, kind: str, setup, build):
+        key = (kind, repr(sorted(setup.scenario.items())))
+        if key not in self.cache:
+            self.cache[key] = build()
+        return self.cache[key]
+
+    def scenario(self, setup):
+        from fabricsim.scenario import scenario_from_dict
+
+        return self._get("scenario", setup, lambda: scenario_from_dict(merge(setup.scenario, self.override),
+                                                                        where="validation setup.scenario"))
+
+    def plan(self, setup, materialise: bool = True):
+        from fabricsim.plan import plan_scenario
+
+        return self._get(f"plan-{materialise}", setup,
+                         lambda: plan_scenario(self.scenario(setup), materialise=materialise))
+
+    def fabric(self, setup):
+        from fabricsim.topology.build import fabric_from_scenario
+
+        return self._get("fabric", setup, lambda: fabric_from_scenario(self.scenario(setup)))
+
+
+def _plan(setup, ctx: Context) -> float:
+    plan = ctx.plan(setup)
     if setup.metric == "servers":
         return float(plan.servers)
     tier, _, what = setup.metric.partition("_")
-    lines = {t.tier: t for t in plan.tier_lines}
-    if what not in ("switches", "links"):
+    if what not in ("switches", "links") or tier not in ("leaf", "spine", "core"):
         raise FabricsimError(f"plan metric {setup.metric!r}: use servers or <leaf|spine|core>_<switches|links>")
-    line = lines.get(tier)
+    line = {t.tier: t for t in plan.tier_lines}.get(tier)
     return float(getattr(line, what)) if line else 0.0
 
 
-def _collective(setup, cache, fabric_override=None) -> float:
+def _collective(setup, ctx: Context) -> float:
     from fabricsim.collectives.api import run_collective
-    from fabricsim.topology.build import fabric_from_scenario
     from fabricsim.units import parse_bytes
 
     extra = setup.model_extra
-    key = repr(sorted(setup.scenario.items()))
-    fabric = fabric_override(setup) if fabric_override else cache.get(key)
-    if fabric is None:
-        fabric = cache[key] = fabric_from_scenario(_scenario(setup))
-    result = run_collective(fabric, extra.get("op", "all_reduce"), extra.get("algorithm", "auto"),
-                            [parse_bytes(extra.get("size", "1GiB"), "setup.size")], ranks=extra.get("ranks"),
-                            load_balancing=extra.get("load_balancing"),
+    size = parse_bytes(extra.get("size", "1GiB"), "setup.size")
+    result = run_collective(ctx.fabric(setup), extra.get("op", "all_reduce"), extra.get("algorithm", "auto"), [size],
+                            ranks=extra.get("ranks"), load_balancing=extra.get("load_balancing"),
                             placement=extra.get("placement", "rail-aware"), seed=extra.get("seed", 0)).results[0]
     metrics = {"busbw": result.busbw_bytes_per_s, "algbw": result.algbw_bytes_per_s, "time": result.time_s,
                "delivered": result.delivered}
+    if setup.metric not in metrics:
+        raise FabricsimError(f"collective metric {setup.metric!r}: use one of {', '.join(metrics)}")
     return float(metrics[setup.metric])
 
 
-def _pattern(setup, cache) -> float:
+def _pattern(setup, ctx: Context) -> float:
     from fabricsim.netsim.patterns import permutation_throughput
-    from fabricsim.topology.build import fabric_from_scenario
 
-    key = repr(sorted(setup.scenario.items()))
-    fabric = cache.get(key) or cache.setdefault(key, fabric_from_scenario(_scenario(setup)))
     extra = setup.model_extra
-    return permutation_throughput(fabric, extra.get("load_balancing", "ecmp"), extra.get("flows_per_pair", 1),
-                                  extra.get("seed", 0))
+    return permutation_throughput(ctx.fabric(setup), extra.get("load_balancing", "ecmp"),
+                                  extra.get("flows_per_pair", 1), extra.get("seed", 0))
 
 
-def _reliability(setup, cache) -> float:
-    from fabricsim.plan import plan_scenario
+def _reliability(setup, ctx: Context) -> float:
     from fabricsim.reliability.from_plan import assess
 
-    scenario = _scenario(setup)
-    result = assess(plan_scenario(scenario, materialise=False), scenario, monte_carlo=False)
+    scenario = ctx.scenario(setup)
+    result = ctx._get("reliability", setup,
+                      lambda: assess(ctx.plan(setup, materialise=False), scenario, monte_carlo=False))
     hours = scenario.reliability.days * 24
+    by_class = result.interruptions_per_hour_by_class
     if setup.metric == "interruptions":
-        return hours * 3600 / result.mtbi_s
-    if setup.metric.startswith("interruptions_"):
-        return hours * result.interruptions_per_hour_by_class[setup.metric.removeprefix("interruptions_")]
-    return {"mtbi_minutes": result.mtbi_s / 60, "expected_goodput": result.expected_goodput}[setup.metric]
+        classes = setup.model_extra.get("classes")
+        if classes is None:
+            return hours * 3600 / result.mtbi_s
+        unknown = sorted(set(classes) - set(by_class))
+        if unknown:
+            raise FabricsimError(f"reliability classes {unknown}: valid classes are {', '.join(by_class)}")
+        return hours * sum(by_class[c] for c in classes)
+    metrics = {"mtbi_minutes": result.mtbi_s / 60, "expected_goodput": result.expected_goodput}
+    if setup.metric not in metrics:
+        raise FabricsimError(f"reliability metric {setup.metric!r}: use interruptions, {', '.join(metrics)}")
+    return metrics[setup.metric]
 
 
-def _training(setup, cache) -> float:
-    from fabricsim.workload import train
+def _workload(setup, ctx: Context, function: str, section: str):
+    import fabricsim.workload as workload
 
-    result = train(_scenario(setup), **setup.model_extra.get("train", {}))
+    call = getattr(workload, function, None)
+    if call is None:
+        raise NotRunnable(f"fabricsim.workload.{function} is not available")
+    scenario = ctx.scenario(setup)
+    args = dict(setup.model_extra.get(section, {}))
+    model = args.get("model")
+    models = scenario.catalog().sections.get("models", {})
+    if model is not None and model not in models:
+        raise NotRunnable(f"model {model!r} is not in the catalog (fabricsim catalog list models)")
+    return call(scenario, **args)
+
+
+def _training(setup, ctx: Context) -> float:
+    result = _workload(setup, ctx, "train", "train")
+    return float(getattr(result, setup.metric))
+
+
+def _inference(setup, ctx: Context) -> float:
+    result = _workload(setup, ctx, "infer", "infer")
+    if setup.metric == "decode_tokens_per_s_per_gpu":
+        return result.decode_tokens_per_s / result.decode_gpus
     return float(getattr(result, setup.metric))
 
 
 EVALUATORS = {"plan": _plan, "collective": _collective, "pattern": _pattern, "reliability": _reliability,
-              "training": _training}
+              "training": _training, "inference": _inference}
 
 
 def score(case: Case, model: float) -> CaseResult:
@@ -113,42 +187,72 @@ def score(case: Case, model: float) -> CaseResult:
         passed = model >= case.published * (1 - case.tolerance)
     else:
         passed = abs(error) <= case.tolerance + 1e-12
-    return CaseResult(case, model, error, passed, "" if passed else (case.note or "outside tolerance"))
+    if passed:
+        return CaseResult(case, model, error, "pass")
+    side = "below" if error < 0 else "above"
+    limit = f"at least {1 - case.tolerance:.0%} of it" if case.bound == "lower" else f"tolerance ±{case.tolerance:.0%}"
+    reason = f"{abs(error):.1%} {side} published ({limit})" + (f"; {case.note}" if case.note else "")
+    return CaseResult(case, model, error, "miss", reason)
 
 
-def run_validation(layer: str | None = None, case_id: str | None = None, fabric_override=None) -> list[CaseResult]:
-    """Evaluate the cases (all, one layer's, or one) and score each against its tolerance.
-
-    ``fabric_override``: a function setup -> Fabric, used for collective cases (tests use it to
-    check that a deliberately wrong fabric fails)."""
+def select_cases(layer: str | None = None, case_id: str | None = None) -> list[Case]:
     cases = load_cases(layer)
     if case_id is not None:
-        cases = [c for c in cases if c.id == case_id]
-        if not cases:
-            valid = ", ".join(c.id for c in load_cases(layer))
-            raise FabricsimError(f"--case {case_id!r}: no such case; valid ids: {valid}")
-    cache: dict = {}
+        chosen = [c for c in cases if c.id == case_id]
+        if not chosen:
+            raise FabricsimError(f"--case {case_id!r}: no such case; valid ids: {', '.join(c.id for c in cases)}")
+        return chosen
+    return cases
+
+
+def run_validation(layer: str | None = None, case_id: str | None = None,
+                   scenario_override: dict | None = None, progress=None) -> list[CaseResult]:
+    """Evaluate the cases (all, one layer's, or one) and score each against its tolerance.
+
+    ``scenario_override``: merged into every case's scenario (tests use it to check that a
+    deliberately wrong hardware figure makes cases fail).  ``progress``: called with each case."""
+    ctx = Context(scenario_override)
     out = []
-    for case in cases:
-        kind = case.setup.kind
-        if kind == "collective":
-            model = _collective(case.setup, cache, fabric_override)
-        else:
-            model = EVALUATORS[kind](case.setup, cache)
+    for case in select_cases(layer, case_id):
+        if progress:
+            progress(case)
+        try:
+            model = EVALUATORS[case.setup.kind](case.setup, ctx)
+        except NotRunnable as exc:
+            out.append(CaseResult(case, None, None, "not-runnable", f"not runnable: {exc}"))
+            continue
+        except FabricsimError as exc:
+            raise FabricsimError(f"validation case {case.id!r} ({case.layer}.yaml): {exc}") from None
         out.append(score(case, model))
     return out
 
 
+def exit_code(results: list[CaseResult]) -> int:
+    """1 if any case lands outside its tolerance, else 0 (not-runnable cases do not fail the run)."""
+    return int(any(r.status == "miss" for r in results))
+
+
 def summarize(results: list[CaseResult]) -> list[dict]:
-    """Per layer and role: cases, passed, mean / median / max |relative error|."""
+    """Per layer and role: cases, passed, missed, not runnable, mean / median / max |relative error|."""
     rows = []
     for layer in sorted({r.case.layer for r in results}):
         for role in ("fitted", "held-out"):
-            errors = [abs(r.error) for r in results if r.case.layer == layer and r.case.role == role]
-            if not errors:
+            group = [r for r in results if r.case.layer == layer and r.case.role == role]
+            if not group:
                 continue
-            passed = sum(r.passed for r in results if r.case.layer == layer and r.case.role == role)
-            rows.append({"layer": layer, "role": role, "cases": len(errors), "passed": passed,
-                         "mean_abs_error": statistics.fmean(errors), "median_abs_error": statistics.median(errors),
-                         "max_abs_error": max(errors)})
+            errors = [abs(r.error) for r in group if r.error is not None]
+            rows.append({"layer": layer, "role": role, "cases": len(group),
+                         "passed": sum(r.status == "pass" for r in group),
+                         "missed": sum(r.status == "miss" for r in group),
+                         "not_runnable": sum(r.status == "not-runnable" for r in group),
+                         "mean_abs_error": statistics.fmean(errors) if errors else None,
+                         "median_abs_error": statistics.median(errors) if errors else None,
+                         "max_abs_error": max(errors) if errors else None})
     return rows
+
+
+def as_json(results: list[CaseResult]) -> dict:
+    """The machine-readable form of a run: every case, the per-layer summary, the exit code."""
+    return {"cases": [r.as_dict() for r in results], "summary": summarize(results),
+            "counts": {s: sum(r.status == s for r in results) for s in ("pass", "miss", "not-runnable")},
+            "exit_code": exit_code(results)}

@@ -1,45 +1,105 @@
-"""Rich tables of a validation run: every case, then per-layer error statistics, then the misses."""
+"""Rich tables of a validation run: every case, per-layer error statistics, the misses, and the
+command itself (``fabricsim validate``), kept here so the CLI stays a thin wrapper."""
 
 from __future__ import annotations
 
-from rich.console import Group
+import json
+import sys
+
+from rich import box
+from rich.console import Console, Group
 from rich.table import Table
 
-from fabricsim.validation.runner import CaseResult, summarize
+from fabricsim.validation.runner import CaseResult, as_json, exit_code, run_validation, summarize
+
+# display unit: (label, divisor) for SI units stored in the case files
+DISPLAY = {"bytes/s": ("GB/s", 1e9), "FLOP/s": ("TFLOP/s", 1e12), "fraction": ("%", 0.01), "s": ("ms", 1e-3),
+           "tokens/s": ("tokens/s", 1.0)}
+MARK = {"pass": "[green]pass", "miss": "[red]MISS", "not-runnable": "[yellow]n/a"}
 
 
-def _number(value: float, unit: str) -> str:
-    if unit == "bytes/s":
-        return f"{value / 1e9:,.1f} GB/s"
-    if unit == "FLOP/s":
-        return f"{value / 1e12:,.0f} TFLOP/s"
-    if unit in ("fraction",):
-        return f"{value:.1%}"
-    return f"{value:,.4g}" + ("" if unit == "count" else f" {unit}")
+def _unit(unit: str) -> str:
+    return DISPLAY.get(unit, (unit, 1.0))[0]
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    scaled = value / DISPLAY.get(unit, (unit, 1.0))[1]
+    return f"{scaled:,.0f}" if abs(scaled) >= 1000 or scaled == int(scaled) else f"{scaled:,.4g}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def case_table(results: list[CaseResult]) -> Table:
+    table = Table(title="Validation: published figures vs fabricsim", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for col in ("case", "published", "model", "unit", "error", "tolerance", "role", "result"):
+        right = col in ("published", "model", "error", "tolerance")
+        table.add_column(col, justify="right" if right else "left", no_wrap=col in ("case", "result"))
+    layer = None
+    for r in results:
+        c = r.case
+        if c.layer != layer:
+            if layer is not None:
+                table.add_section()
+            table.add_row(f"[bold]{c.layer}[/]")
+            layer = c.layer
+        tol = f"±{c.tolerance:.0%}" if c.bound == "two-sided" else f"≥-{c.tolerance:.0%}"
+        error = "-" if r.error is None else f"{r.error:+.1%}"
+        table.add_row(c.id, _number(c.published, c.unit), _number(r.model, c.unit), _unit(c.unit), error,
+                      tol, c.role, MARK[r.status])
+    return table
+
+
+def summary_table(results: list[CaseResult]) -> Table:
+    stats = Table(title="Per layer: |relative error| (fitted cases set a parameter; held-out ones did not)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("layer", "role", "cases", "pass", "miss", "n/a", "mean", "median", "max"):
+        stats.add_column(col, justify="left" if col in ("layer", "role") else "right")
+    for row in summarize(results):
+        stats.add_row(row["layer"], row["role"], str(row["cases"]), str(row["passed"]), str(row["missed"]),
+                      str(row["not_runnable"]), _percent(row["mean_abs_error"]), _percent(row["median_abs_error"]),
+                      _percent(row["max_abs_error"]))
+    return stats
+
+
+def detail(r: CaseResult) -> str:
+    c = r.case
+    setup = {k: v for k, v in c.setup.model_dump().items() if v not in ({}, None)}
+    lines = [f"[bold]{c.id}[/] ({c.layer}, {c.role}): {c.what}", f"  source: {c.source}", f"  setup: {setup}",
+             f"  published: {c.published:g} {c.unit}   model: "
+             + ("-" if r.model is None else f"{r.model:g} {c.unit}")
+             + ("" if r.error is None else f"   error: {r.error:+.2%}") + f"   result: {r.status}"]
+    if c.note and c.note not in r.reason:
+        lines.append(f"  note: {c.note}")
+    if r.reason:
+        lines.append(f"  reason: {r.reason}")
+    return "\n".join(lines)
 
 
 def validation_tables(results: list[CaseResult], verbose: bool = False) -> Group:
-    table = Table(title="Validation: published figures vs fabricsim", title_justify="left")
-    for col in ("case", "published", "fabricsim", "error", "tolerance", "role", ""):
-        table.add_column(col, justify="left" if col in ("case", "role", "") else "right")
+    parts: list = [case_table(results), summary_table(results)]
     for r in results:
-        c = r.case
-        mark = "[green]ok" if r.passed else "[red]MISS"
-        tol = f"±{c.tolerance:.0%}" if c.bound == "two-sided" else f">= -{c.tolerance:.0%}"
-        table.add_row(f"{c.layer}/{c.id}", _number(c.published, c.unit), _number(r.model, c.unit),
-                      f"{r.error:+.1%}", tol, c.role, mark)
-    stats = Table(title="Per layer: |relative error|", title_justify="left")
-    for col in ("layer", "role", "cases", "passed", "mean", "median", "max"):
-        stats.add_column(col, justify="left" if col in ("layer", "role") else "right")
-    for row in summarize(results):
-        stats.add_row(row["layer"], row["role"], str(row["cases"]), str(row["passed"]),
-                      f"{row['mean_abs_error']:.1%}", f"{row['median_abs_error']:.1%}", f"{row['max_abs_error']:.1%}")
-    parts = [table, stats]
-    misses = [r for r in results if not r.passed]
-    for r in misses:
-        parts.append(f"[red]miss[/] {r.case.id}: {r.reason}")
+        if r.status != "pass":
+            colour = "red" if r.status == "miss" else "yellow"
+            parts.append(f"[{colour}]{r.status}[/] {r.case.id}: {r.reason}")
     if verbose:
-        for r in results:
-            parts.append(f"[bold]{r.case.id}[/]: {r.case.what}\n  source: {r.case.source}\n  setup: "
-                         f"{r.case.setup.model_dump()}" + (f"\n  note: {r.case.note}" if r.case.note else ""))
+        parts.extend(detail(r) for r in results)
     return Group(*parts)
+
+
+def validate_command(layer: str | None, case: str | None, verbose: bool, json_out: bool,
+                     console: Console | None = None) -> int:
+    """Run the cases, print the tables (or JSON), return the exit code (1 if any case misses)."""
+    console = console or Console()
+    if json_out:
+        results = run_validation(layer, case)
+        sys.stdout.write(json.dumps(as_json(results), indent=2) + "\n")
+    else:
+        with console.status("validating") as status:
+            results = run_validation(layer, case, progress=lambda c: status.update(f"validating {c.id}"))
+        console.print(validation_tables(results, verbose))
+    return exit_code(results)
