@@ -107,11 +107,11 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
 def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
     """Time one training step of ``spec`` (a TrainSpec) on the fabric (``fabric`` may be None when
     ``method`` is analytic)."""
-    gpus = spec_gpus = design.gpus
+    gpus = design.gpus
     dp = spec.dp or gpus // (spec.tp * spec.pp * spec.cp)
     par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
                       spec.sequence_parallel)
-    check_parallelism(par, spec_gpus, model, design.scale_up.gpus)
+    check_parallelism(par, gpus, model, design.scale_up.gpus)
     gpu = design.gpu
     m = _micro_batches(spec, par)
     if spec.virtual_stages is None and par.pp > 1 and m % par.pp == 0:
