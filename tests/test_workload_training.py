@@ -140,6 +140,8 @@ def test_bad_degrees_and_models_are_named(small):
         train(scenario, fabric, model="gpt3-175b", tp=64, pp=1, dp=1)
     with pytest.raises(FabricsimError, match="Did you mean 'llama3-405b'"):
         train(scenario, fabric, model="llama3-450b")
+    with pytest.raises(FabricsimError, match="seq=1000 must split into 2 x cp=16"):
+        train(scenario, fabric, model="llama3-8b", tp=4, pp=1, cp=16, dp=1, global_batch=1, seq=1000)
     with pytest.raises(FabricsimError, match="routed experts"):
         train(scenario, fabric, model="mixtral-8x7b", tp=1, pp=1, dp=64, ep=3, global_batch=64, seq=2048)
 

@@ -73,6 +73,12 @@ class TrainingResult:
         return self.model_flops_per_s_per_gpu / self.peak_flops_per_gpu
 
 
+def _check_sequence(spec, par: Parallelism) -> None:
+    if spec.seq % (2 * par.cp) and par.cp > 1:
+        raise FabricsimError(f"workload.train.seq={spec.seq} must split into 2 x cp={par.cp} equal chunks "
+                             f"(load-balanced context parallelism); use a multiple of {2 * par.cp}")
+
+
 def _micro_batches(spec, par: Parallelism) -> int:
     per_replica = spec.global_batch / (par.dp * spec.micro_batch)
     if per_replica != int(per_replica) or per_replica < 1:
@@ -113,6 +119,7 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
                       spec.sequence_parallel)
     check_parallelism(par, gpus, model, design.scale_up.gpus)
     gpu = design.gpu
+    _check_sequence(spec, par)
     m = _micro_batches(spec, par)
     if spec.virtual_stages is None and par.pp > 1 and m % par.pp == 0:
         par = replace(par, virtual_stages=_layers_on_busiest_stage(model, par.pp))
