@@ -290,8 +290,9 @@ def validate(
     verbose: bool = typer.Option(False, "-v", "--verbose", help="each case's source, setup, prediction and error"),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Published measurements (nccl-tests, reference architectures, failure census, training tables) vs
-    fabricsim, with per-layer error. Exit code 1 if any case lands outside its tolerance, 2 for bad input."""
+    """Published figures vs fabricsim, per case and per layer; exit 1 if any case misses its tolerance.
+
+    Cases: nccl-tests busbw, reference-architecture counts, the Llama 3 failure census, training tables."""
     from fabricsim.validation.view import validate_command
 
     raise typer.Exit(code=validate_command(layer, case, verbose, json_out, console))
