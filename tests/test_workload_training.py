@@ -155,3 +155,20 @@ def test_a_model_that_does_not_fit_says_by_how_much_and_what_would(small):
     with pytest.raises(FabricsimError, match="no single change tried"):
         train(scenario, fabric, model="llama3-405b", tp=8, pp=1, dp=8, global_batch=8, seq=8192)
     assert OPTIMIZER_BYTES == 12
+
+
+def test_what_if_rows_rerun_only_the_fabric_and_name_what_moved():
+    from fabricsim.workload.what_if import fabric_what_ifs
+
+    scenario = scenario_from_dict({"cluster": {"gpus": 2048}})
+    job = dict(model="llama3-70b", tp=8, pp=4, dp=64, global_batch=256, seq=4096, load_balancing="ecmp")
+    base = train(scenario, **job)
+    rows = {r["change"]: r for r in fabric_what_ifs(scenario, job, base)}
+    assert set(rows) == {"load balancing ecmp -> spray", "load balancing ecmp -> adaptive",
+                         "DP collectives -> in-network reduction (SHARP)", "leaf oversubscribed 2:1"}
+    oversubscribed = rows["leaf oversubscribed 2:1"]
+    assert oversubscribed["step_time_s"] > base.step_time_s
+    assert "exposed" in oversubscribed["explanation"]
+    # the breakdown of every variant still adds up to its step
+    for row in rows.values():
+        assert sum(row["breakdown_s"].values()) == pytest.approx(row["step_time_s"], rel=1e-9)
