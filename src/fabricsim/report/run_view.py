@@ -74,7 +74,11 @@ def training_run_table(result: RunResult) -> Table:
         table.add_row("bandwidth tax (ECMP vs spraying)", f"{tax.wasted_share:.1%} of GPU time = "
                       f"{format_usd(tax.usd_per_year)} per year")
     if result.usd_per_million_tokens is not None:
-        table.add_row("cost per million tokens trained", f"${result.usd_per_million_tokens:,.2f} (before goodput)")
+        after = ""
+        if result.reliability is not None and result.reliability.expected_goodput > 0:
+            after = f", ${result.usd_per_million_tokens / result.reliability.expected_goodput:,.2f} after " \
+                    f"{result.reliability.expected_goodput:.1%} goodput"
+        table.add_row("cost per million tokens trained", f"${result.usd_per_million_tokens:,.2f} at full speed{after}")
     return table
 
 
