@@ -109,9 +109,9 @@ def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network) 
             calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, params * 2, 0, 1))
         return
     if par.zero == 3:
-        layers = 1.0  # sized per step; ZeRO-3 re-gathers weights each micro-batch (forward and backward)
+        # ZeRO-3 / FSDP re-gathers the stage's weights every micro-batch, forward and backward
         calls.append(CommCall("dp", f"{label} weight all-gather (ZeRO-3)", "all_gather", dp_groups,
-                              params * 2 * layers, 2, 0))
+                              params * 2, 2, 0))
         calls.append(CommCall("dp", f"{label} grad reduce-scatter (ZeRO-3)", "reduce_scatter", dp_groups,
                               params * gradient_bytes, 1, 0))
         return
