@@ -22,21 +22,11 @@ import math
 import numpy as np
 
 from fabricsim.collectives.algorithms import NVLS_EFFICIENCY, check_op, padded_size
-from fabricsim.collectives.api import NVLINK_PAYLOAD_EFFICIENCY, STEP_OVERHEAD_S
+from fabricsim.collectives.api import NVLINK_PAYLOAD_EFFICIENCY, STEP_OVERHEAD_S, auto_candidates
 from fabricsim.collectives.concurrent import GroupTiming
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.transport import get_transport
 from fabricsim.topology.design import FabricDesign
-
-ANALYTIC_ALGORITHMS = {
-    "all_reduce": ("ring", "tree", "hierarchical", "in_network"),
-    "reduce_scatter": ("ring", "hierarchical"),
-    "all_gather": ("ring", "hierarchical"),
-    "broadcast": ("ring", "tree"),
-    "all_to_all": ("direct", "hierarchical"),
-    "send_recv": ("direct",),
-}
-
 
 def _span(design: FabricDesign, gpus: np.ndarray) -> tuple[int, int, int]:
     """(GPUs per scale-up domain, domains spanned, highest fabric tier crossed: 0 none, 1 leaf, 2 spine, 3 core)."""
@@ -144,11 +134,7 @@ def time_groups_analytic(design: FabricDesign, op: str, algorithm: str, groups: 
     groups = np.atleast_2d(np.asarray(groups, dtype=np.int64))
     if size_bytes <= 0:
         raise FabricsimError(f"collective size {size_bytes} bytes: sizes must be > 0")
-    if op not in ANALYTIC_ALGORITHMS:
-        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ANALYTIC_ALGORITHMS)}")
-    candidates = ANALYTIC_ALGORITHMS[op] if algorithm == "auto" else (algorithm,)
-    if algorithm == "auto" and not design.switch.in_network_reduction:
-        candidates = tuple(a for a in candidates if a != "in_network")
+    candidates = auto_candidates(design, op) if algorithm == "auto" else (algorithm,)
     sample = groups[:: max(1, groups.shape[0] // 8)]  # groups have the same shape; sample a few
     best = None
     for candidate in candidates:

@@ -68,15 +68,39 @@ class CollectiveReport:
     results: list[SizeResult]
 
 
-def _time(fabric, phases, policy, transport, seed) -> tuple[float, list[PhaseResult]]:
-    out = [time_phase(fabric, p, policy, transport.payload_efficiency, NVLINK_PAYLOAD_EFFICIENCY, seed=seed,
+def time_phases(fabric: Fabric, phases, policy: str, seed: int = 0) -> tuple[float, list[PhaseResult]]:
+    """Time phases one after another on the fabric (seconds), with the transport's wire efficiency."""
+    efficiency = get_transport(fabric.design.scenario.fabric.transport).payload_efficiency
+    out = [time_phase(fabric, p, policy, efficiency, NVLINK_PAYLOAD_EFFICIENCY, seed=seed,
                       step_overhead_s=STEP_OVERHEAD_S) for p in phases]
     return sum(p.time_s for p in out), out
 
 
-def auto_candidates(fabric: Fabric, op: str) -> tuple[str, ...]:
+def auto_candidates(design, op: str) -> tuple[str, ...]:
     """Algorithms NCCL could choose for ``op`` on this fabric (in-network only where switches reduce)."""
-    return auto_candidates_for(fabric.design, op)
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    return tuple(a for a in ALGORITHMS[op] if a != "in_network" or design.switch.in_network_reduction)
+
+
+def _prepare(design, op, algorithm, sizes, ranks, placement, channels, seed):
+    """Checked candidates, rank count, GPUs of the ranks and channel count of a size sweep."""
+    candidates = auto_candidates(design, op) if algorithm == "auto" else (algorithm,)
+    for candidate in candidates:
+        check_op(op, candidate)
+    for size in sizes:
+        if size <= 0:
+            raise FabricsimError(f"message size {size} bytes: sizes must be > 0")
+    ranks = design.gpus if ranks is None else ranks
+    gpus = place_ranks(ranks, design.gpus, placement, seed)
+    return candidates, ranks, gpus, channels or design.scenario.cluster.gpus_per_server
+
+
+def _size_result(op, algorithm, size, ranks, time_s, ideal_s, phases) -> SizeResult:
+    padded = padded_size(size, ranks)
+    algbw = padded / time_s if time_s > 0 else np.inf
+    return SizeResult(algorithm, size, padded, time_s, ideal_s, algbw, algbw * busbw_factor(op, ranks),
+                      ideal_s / time_s if time_s > 0 else 1.0, phases)
 
 
 def run_collective(
@@ -99,67 +123,30 @@ def run_collective(
     FabricDesign; delivered is 1 by construction: it assumes load-balanced uplinks)."""
     if method not in ("flow", "analytic"):
         raise FabricsimError(f"--method {method!r}: valid methods are flow, analytic")
-    if method == "analytic":
-        return _run_analytic(fabric, op, algorithm, sizes, ranks, load_balancing, placement, channels, seed)
-    design = fabric.design
-    candidates = auto_candidates(fabric, op) if algorithm == "auto" else (algorithm,)
-    for candidate in candidates:
-        check_op(op, candidate)
-    transport = get_transport(design.scenario.fabric.transport)
+    design = getattr(fabric, "design", fabric)
+    candidates, ranks, gpus, channels = _prepare(design, op, algorithm, sizes, ranks, placement, channels, seed)
     policy = load_balancing or design.load_balancing
     if policy not in POLICIES:
         raise FabricsimError(f"--lb {policy!r}: valid load-balancing policies are {', '.join(POLICIES)}")
-    for size in sizes:
-        if size <= 0:
-            raise FabricsimError(f"message size {size} bytes: sizes must be > 0")
-    ranks = design.gpus if ranks is None else ranks
-    gpus = place_ranks(ranks, design.gpus, placement, seed)
-    channels = channels or design.scenario.cluster.gpus_per_server
     results = []
     for size in sizes:
+        if method == "analytic":
+            from fabricsim.collectives.analytic import analytic_time
+
+            time_s, chosen = min((analytic_time(design, op, c, gpus, size, channels), c) for c in candidates)
+            results.append(_size_result(op, chosen, size, ranks, time_s, time_s, []))
+            continue
         best = None
         for candidate in candidates:
             phases = build_phases(fabric, op, candidate, gpus, size, placement, channels)
-            time_s, detail = _time(fabric, phases, policy, transport, seed)
+            time_s, detail = time_phases(fabric, phases, policy, seed)
             if best is None or time_s < best[1]:
                 best = (candidate, time_s, detail, phases)
         chosen, time_s, detail, phases = best
-        ideal_s, _ = _time(fabric, phases, "ideal", transport, seed) if policy != "ideal" else (time_s, detail)
-        padded = padded_size(size, ranks)
-        algbw = padded / time_s if time_s > 0 else np.inf
-        results.append(SizeResult(chosen, size, padded, time_s, ideal_s, algbw, algbw * busbw_factor(op, ranks),
-                                  ideal_s / time_s if time_s > 0 else 1.0, detail))
-    return CollectiveReport(op, algorithm, policy, placement, transport.name, ranks, channels, gpus, results)
-
-
-def _run_analytic(fabric, op, algorithm, sizes, ranks, load_balancing, placement, channels, seed) -> CollectiveReport:
-    from fabricsim.collectives.analytic import analytic_time
-
-    design = getattr(fabric, "design", fabric)
-    candidates = auto_candidates_for(design, op) if algorithm == "auto" else (algorithm,)
-    for candidate in candidates:
-        check_op(op, candidate)
-    for size in sizes:
-        if size <= 0:
-            raise FabricsimError(f"message size {size} bytes: sizes must be > 0")
-    ranks = design.gpus if ranks is None else ranks
-    gpus = place_ranks(ranks, design.gpus, placement, seed)
-    channels = channels or design.scenario.cluster.gpus_per_server
-    results = []
-    for size in sizes:
-        time_s, chosen = min((analytic_time(design, op, c, gpus, size, channels), c) for c in candidates)
-        padded = padded_size(size, ranks)
-        algbw = padded / time_s if time_s > 0 else np.inf
-        results.append(SizeResult(chosen, size, padded, time_s, time_s, algbw, algbw * busbw_factor(op, ranks), 1.0))
-    policy = load_balancing or design.load_balancing
-    return CollectiveReport(op, algorithm, policy, placement, design.scenario.fabric.transport, ranks, channels, gpus,
-                            results)
-
-
-def auto_candidates_for(design, op: str) -> tuple[str, ...]:
-    if op not in ALGORITHMS:
-        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
-    return tuple(a for a in ALGORITHMS[op] if a != "in_network" or design.switch.in_network_reduction)
+        ideal_s = time_phases(fabric, phases, "ideal", seed)[0] if policy != "ideal" else time_s
+        results.append(_size_result(op, chosen, size, ranks, time_s, ideal_s, detail))
+    return CollectiveReport(op, algorithm, policy, placement, design.scenario.fabric.transport, ranks, channels,
+                            gpus, results)
 
 
 __all__ = ["ALGORITHMS", "run_collective", "busbw_factor", "CollectiveReport", "SizeResult"]

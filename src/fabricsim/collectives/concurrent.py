@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabricsim.collectives.algorithms import ALGORITHMS, build_phases, check_op, padded_size
-from fabricsim.collectives.api import NVLINK_PAYLOAD_EFFICIENCY, STEP_OVERHEAD_S, auto_candidates, busbw_factor
-from fabricsim.collectives.flowlevel import Coflow, Phase, PhaseResult, time_phase
+from fabricsim.collectives.api import auto_candidates, busbw_factor, time_phases
+from fabricsim.collectives.flowlevel import Coflow, Phase, PhaseResult
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.routing import POLICIES
-from fabricsim.netsim.transport import get_transport
 from fabricsim.topology.fabric import Fabric
 
 
@@ -65,13 +64,6 @@ def _merge(per_group: list[list[Phase]]) -> list[Phase]:
     return merged
 
 
-def _time(fabric, phases, policy, seed) -> tuple[float, list[PhaseResult]]:
-    transport = get_transport(fabric.design.scenario.fabric.transport)
-    out = [time_phase(fabric, p, policy, transport.payload_efficiency, NVLINK_PAYLOAD_EFFICIENCY, seed=seed,
-                      step_overhead_s=STEP_OVERHEAD_S) for p in phases]
-    return sum(p.time_s for p in out), out
-
-
 def _check(fabric: Fabric, groups: np.ndarray, policy: str, disjoint: bool = True) -> np.ndarray:
     groups = np.atleast_2d(np.asarray(groups, dtype=np.int64))
     if policy not in POLICIES:
@@ -101,7 +93,7 @@ def time_groups(
     groups = _check(fabric, groups, policy)
     if size_bytes <= 0:
         raise FabricsimError(f"collective size {size_bytes} bytes: sizes must be > 0")
-    candidates = auto_candidates(fabric, op) if algorithm == "auto" else (algorithm,)
+    candidates = auto_candidates(fabric.design, op) if algorithm == "auto" else (algorithm,)
     for candidate in candidates:
         check_op(op, candidate)
     n = groups.shape[1]
@@ -117,13 +109,13 @@ def time_groups(
             if algorithm == "auto":  # e.g. hierarchical needs equal ranks per scale-up domain
                 continue
             raise
-        time_s, detail = _time(fabric, phases, policy, seed)
+        time_s, detail = time_phases(fabric, phases, policy, seed)
         if best is None or time_s < best[1]:
             best = (candidate, time_s, detail, phases)
     if best is None:
         raise FabricsimError(f"no {op} algorithm of {', '.join(ALGORITHMS[op])} applies to groups of {n} ranks")
     chosen, time_s, detail, phases = best
-    ideal_s = _time(fabric, phases, "ideal", seed)[0] if policy != "ideal" else time_s
+    ideal_s = time_phases(fabric, phases, "ideal", seed)[0] if policy != "ideal" else time_s
     return GroupTiming(op, chosen, policy, groups.shape[0], n, size_bytes, time_s, ideal_s, independent, detail)
 
 
@@ -143,7 +135,7 @@ def time_transfers(
     if size_bytes <= 0:
         raise FabricsimError(f"transfer size {size_bytes} bytes: sizes must be > 0")
     phase = Phase("send/recv", [Coflow(pairs[:, 0], pairs[:, 1], float(size_bytes), 1, independent=True)])
-    time_s, detail = _time(fabric, [phase], policy, seed)
-    ideal_s = _time(fabric, [phase], "ideal", seed)[0] if policy != "ideal" else time_s
+    time_s, detail = time_phases(fabric, [phase], policy, seed)
+    ideal_s = time_phases(fabric, [phase], "ideal", seed)[0] if policy != "ideal" else time_s
     return GroupTiming("send_recv", "direct", policy, pairs.shape[0], 2, int(size_bytes), time_s, ideal_s, False,
                        detail)
