@@ -110,3 +110,17 @@ def test_json_shape_of_a_miss():
     data = as_json(run_validation(case_id=MULTI_NODE, scenario_override=HALF_NIC))
     assert data["counts"] == {"pass": 0, "miss": 1, "not-runnable": 0} and data["exit_code"] == 1
     assert data["cases"][0]["status"] == "miss" and data["cases"][0]["error"] < -0.4
+
+
+def test_every_fitted_catalog_figure_names_fitted_cases():
+    """A catalog figure marked ``fitted_on`` must name existing validation cases whose role is
+    ``fitted`` (so held-out error stays held out)."""
+    from fabricsim.catalog import default_catalog
+
+    roles = {c.id: c.role for c in load_cases()}
+    for section, entries in default_catalog().sections.items():
+        for name, entry in entries.items():
+            for field, ids in entry.fitted_on.items():
+                assert ids, f"{section}/{name}.{field}: fitted_on lists no case"
+                for case_id in ids:
+                    assert roles.get(case_id) == "fitted", f"{section}/{name}.{field}: {case_id} is not a fitted case"

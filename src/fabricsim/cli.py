@@ -274,7 +274,7 @@ def catalog_show(
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_column("source")
-    skip = {"name", "source", "sources", "assumptions"}
+    skip = {"name", "source", "sources", "assumptions", "fitted_on"}
     for field, value in entry.model_dump().items():
         if field in skip:
             continue

@@ -9,7 +9,10 @@ come from:
                     name, a datasheet, a paper and table);
 * ``sources``     - per-field citations that override ``source`` for that field;
 * ``assumptions`` - per-field labels for figures that are *assumptions* (no public
-                    figure found), with a one-line reason.
+                    figure found), with a one-line reason;
+* ``fitted_on``   - per-field lists of validation case ids (``fabricsim validate``) for figures
+                    that were *fitted* (no source gives them directly; the named cases set them).
+                    Every other case is held out for that figure.
 
 ``Entry.source_of(field)`` answers "where does this number come from?".
 """
@@ -36,11 +39,14 @@ class Entry(BaseModel):
     assumptions: dict[str, str] = Field(
         default_factory=dict, description="fields that are assumptions, with the reason"
     )
+    fitted_on: dict[str, list[str]] = Field(
+        default_factory=dict, description="fields fitted to validation cases: field -> case ids"
+    )
 
     @model_validator(mode="after")
     def _cited_fields_exist(self) -> "Entry":
         known = set(type(self).model_fields)
-        for mapping_name in ("sources", "assumptions"):
+        for mapping_name in ("sources", "assumptions", "fitted_on"):
             for field in getattr(self, mapping_name):
                 if field not in known:
                     raise ValueError(
@@ -53,7 +59,10 @@ class Entry(BaseModel):
         """The citation for one figure; assumptions are returned labelled as such."""
         if field in self.assumptions:
             return f"ASSUMPTION: {self.assumptions[field]}"
-        return self.sources.get(field, self.source)
+        cited = self.sources.get(field, self.source)
+        if field in self.fitted_on:
+            return f"FITTED on {', '.join(self.fitted_on[field])}: {cited}"
+        return cited
 
 
 class Gpu(Entry):
