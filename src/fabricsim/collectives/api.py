@@ -98,7 +98,8 @@ def _prepare(design, op, algorithm, sizes, ranks, placement, channels, seed):
 
 def _size_result(op, algorithm, size, ranks, time_s, ideal_s, phases) -> SizeResult:
     padded = padded_size(size, ranks)
-    algbw = padded / time_s if time_s > 0 else np.inf
+    # one rank moves nothing over any bus (nccl-tests' busbw factor is 0): report 0, never inf
+    algbw = padded / time_s if time_s > 0 else 0.0
     return SizeResult(algorithm, size, padded, time_s, ideal_s, algbw, algbw * busbw_factor(op, ranks),
                       ideal_s / time_s if time_s > 0 else 1.0, phases)
 

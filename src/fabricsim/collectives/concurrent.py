@@ -43,7 +43,7 @@ class GroupTiming:
     @property
     def busbw_bytes_per_s(self) -> float:
         padded = padded_size(self.size_bytes, self.ranks) if self.ranks > 1 else self.size_bytes
-        return padded / self.time_s * busbw_factor(self.op, self.ranks) if self.time_s > 0 else np.inf
+        return padded / self.time_s * busbw_factor(self.op, self.ranks) if self.time_s > 0 else 0.0  # nothing moved
 
     @property
     def delivered(self) -> float:

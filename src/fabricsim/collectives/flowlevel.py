@@ -107,7 +107,7 @@ def time_phase(
     """
     coflows = [c for c in phase.coflows if c.src.size or c.extra_arcs is not None]
     if not coflows:
-        return PhaseResult(phase.name, 0.0, 0.0, 0, np.inf, np.inf, "empty")
+        return PhaseResult(phase.name, 0.0, 0.0, 0, 0.0, 0.0, "empty")  # no flows: no rates (finite in reports)
     n_independent = sum(c.src.size for c in coflows if c.independent)
     if n_independent > MAX_FLUID_ROWS and not any(c.extra_arcs is not None for c in coflows):
         return _link_load_phase(fabric, phase.name, coflows, policy, efficiency, scale_up_efficiency, seed,
