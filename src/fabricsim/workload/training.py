@@ -114,7 +114,15 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
     """Time one training step of ``spec`` (a TrainSpec) on the fabric (``fabric`` may be None when
     ``method`` is analytic)."""
     gpus = design.gpus
-    dp = spec.dp or gpus // (spec.tp * spec.pp * spec.cp)
+    replica = spec.tp * spec.pp * spec.cp
+    if spec.dp is None and (gpus < replica or gpus % replica):
+        raise FabricsimError(
+            f"workload.train: one model replica needs tp x pp x cp = {spec.tp} x {spec.pp} x {spec.cp} = "
+            f"{replica:,} GPUs, and cluster.gpus={gpus:,} "
+            + ("is fewer" if gpus < replica else "is not a multiple of it (data parallelism needs whole replicas)")
+            + f"; change workload.train.tp/pp/cp (--tp/--pp/--cp), cluster.gpus, or the model "
+            f"(workload.train.model={spec.model})")
+    dp = spec.dp or gpus // replica
     par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
                       spec.sequence_parallel)
     check_parallelism(par, gpus, model, design.scale_up.gpus)
