@@ -187,11 +187,9 @@ def spare_exhaustion_probability(spare_hosts: int | None, host_failures_per_hour
     """
     if spare_hosts is None:
         return 0.0
+    from scipy.stats import poisson
+
     mean = host_failures_per_hour * repair_hours
-    # P(N >= s) for N ~ Poisson(mean)
-    term = math.exp(-mean)
-    cdf = 0.0
-    for k in range(spare_hosts):
-        cdf += term
-        term *= mean / (k + 1)
-    return max(0.0, 1.0 - cdf)
+    # P(N >= s) for N ~ Poisson(mean): the survival function at s - 1, in closed form (a term-by-term sum
+    # loops spare_hosts times and underflows exp(-mean) for large pools)
+    return float(min(1.0, max(0.0, poisson.sf(spare_hosts - 1, mean))))
