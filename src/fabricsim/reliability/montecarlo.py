@@ -40,6 +40,14 @@ from fabricsim.reliability.rates import (
 
 PLANNED = "planned"
 
+MAX_BATCH_CELLS = 25_000_000
+"""Work bound: (runs in one batch) x (events per run) held in memory at once (~35 bytes each, ~0.9 GB)."""
+
+MAX_EVENT_STEPS = 300_000
+"""Work bound: event steps (batches x events per run, each a few array operations, ~50 us) of one
+Monte Carlo, ~15 s.  More runs than fit are capped (``RunResults.capped``); a run with more events
+than this is refused."""
+
 
 @dataclass(frozen=True)
 class RunResults:
@@ -56,6 +64,7 @@ class RunResults:
     downtime_s: np.ndarray
     degraded_loss_s: np.ndarray
     interruptions_by_class: dict[str, np.ndarray] = field(default_factory=dict)
+    capped: str = ""  # why fewer runs than requested were simulated (empty: all of them)
 
     @property
     def runs(self) -> int:
@@ -164,6 +173,7 @@ def simulate_run(
     restart = policy.restart_s
 
     degrade = [c for c in CLASSES if not stops[c] and per_hour[c] > 0]
+    runs, batch, capped = _bounded(runs, batch, lam_total_s * wall, days)
 
     outs: dict[str, list[np.ndarray]] = {k: [] for k in ("useful", "ckpt", "lost", "intr", "planned", "degr")}
     by_class: dict[str, list[np.ndarray]] = {c: [] for c in CLASSES}
@@ -249,4 +259,21 @@ def simulate_run(
         downtime_s=np.maximum(downtime_s, 0.0),
         degraded_loss_s=cat["degr"],
         interruptions_by_class=classes,
+        capped=capped,
     )
+
+
+def _bounded(runs: int, batch: int, expected_events: float, days: float) -> tuple[int, int, str]:
+    """Runs, batch size and a note, within MAX_BATCH_CELLS and MAX_EVENT_STEPS (decided before any work)."""
+    per_run = int(expected_events + 6.0 * math.sqrt(expected_events) + 10)  # a Poisson draw's upper tail
+    if per_run > MAX_EVENT_STEPS:
+        raise FabricsimError(
+            f"reliability.days={days:g}: this cluster expects ~{expected_events:,.0f} interruptions per run, more "
+            f"than the Monte Carlo's bound of {MAX_EVENT_STEPS:,} events per run; shorten reliability.days "
+            f"(the analytic goodput needs no simulation)")
+    batch = max(1, min(batch, runs, MAX_BATCH_CELLS // per_run))
+    allowed = max(1, MAX_EVENT_STEPS // per_run) * batch
+    if runs <= allowed:
+        return runs, batch, ""
+    return allowed, batch, (f"Monte Carlo capped at {allowed:,} of {runs:,} runs: ~{expected_events:,.0f} "
+                            f"interruptions per run x runs is bounded at {MAX_EVENT_STEPS:,} event steps")
