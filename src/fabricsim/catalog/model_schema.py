@@ -16,31 +16,34 @@ from fabricsim.catalog.schema import Entry
 
 
 class LlmModel(Entry):
-    """A decoder-only transformer (dense or mixture-of-experts; GQA or MLA attention)."""
+    """A decoder-only transformer (dense or mixture-of-experts; GQA or MLA attention).
 
-    layers: int = Field(gt=0)
-    hidden_size: int = Field(gt=0)
+    Upper bounds on sizes are ~100x the largest published models: they catch typos and keep
+    every derived count (parameters, FLOPs, bytes) finite."""
+
+    layers: int = Field(gt=0, le=10_000)
+    hidden_size: int = Field(gt=0, le=1_000_000)
     attention: Literal["mha", "gqa", "mla"] = "gqa"
-    attention_heads: int = Field(gt=0)
-    kv_heads: int = Field(gt=0, description="key/value heads (GQA); = attention_heads for MHA and MLA")
-    head_dim: int = Field(gt=0, description="query/key/value width per head (MLA: the value width)")
+    attention_heads: int = Field(gt=0, le=100_000)
+    kv_heads: int = Field(gt=0, le=100_000, description="key/value heads (GQA); = attention_heads for MHA and MLA")
+    head_dim: int = Field(gt=0, le=100_000, description="query/key/value width per head (MLA: the value width)")
     mlp: Literal["swiglu", "gelu"] = Field("swiglu", description="swiglu: 3 weight matrices, gelu: 2")
-    ffn_hidden_size: int = Field(gt=0, description="FFN width of dense layers")
-    vocab_size: int = Field(gt=0)
+    ffn_hidden_size: int = Field(gt=0, le=10_000_000, description="FFN width of dense layers")
+    vocab_size: int = Field(gt=0, le=100_000_000)
     tied_embeddings: bool = False
-    learned_positions: int = Field(0, ge=0, description="learned position embeddings (GPT-3: 2048); 0 for RoPE")
-    max_sequence: int = Field(gt=0, description="longest trained context, tokens")
+    learned_positions: int = Field(0, ge=0, le=2**30, description="learned position embeddings (GPT-3: 2048); 0 for RoPE")
+    max_sequence: int = Field(gt=0, le=2**30, description="longest trained context, tokens")
     # MLA (DeepSeek-V2/V3): queries and keys/values pass through low-rank latents
-    q_lora_rank: int | None = Field(None, gt=0)
-    kv_lora_rank: int | None = Field(None, gt=0)
-    qk_nope_head_dim: int | None = Field(None, gt=0)
-    qk_rope_head_dim: int | None = Field(None, gt=0)
+    q_lora_rank: int | None = Field(None, gt=0, le=1_000_000)
+    kv_lora_rank: int | None = Field(None, gt=0, le=1_000_000)
+    qk_nope_head_dim: int | None = Field(None, gt=0, le=1_000_000)
+    qk_rope_head_dim: int | None = Field(None, gt=0, le=1_000_000)
     # mixture of experts
-    routed_experts: int = Field(0, ge=0)
-    experts_per_token: int = Field(0, ge=0)
-    shared_experts: int = Field(0, ge=0)
-    expert_ffn_hidden_size: int = Field(0, ge=0)
-    dense_layers: int = Field(0, ge=0, description="leading layers with a dense FFN in an MoE model")
+    routed_experts: int = Field(0, ge=0, le=100_000)
+    experts_per_token: int = Field(0, ge=0, le=100_000)
+    shared_experts: int = Field(0, ge=0, le=100_000)
+    expert_ffn_hidden_size: int = Field(0, ge=0, le=10_000_000)
+    dense_layers: int = Field(0, ge=0, le=10_000, description="leading layers with a dense FFN in an MoE model")
     published_parameters: float = Field(gt=0, description="total parameters as published")
     published_active_parameters: float = Field(gt=0, description="parameters active per token as published")
 

@@ -25,13 +25,33 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PositiveFloat = float  # validated with Field(gt=0) where it matters
 
+SMALLEST_FIGURE = 1e-12
+LARGEST_FIGURE = 1e18
+"""Every non-zero figure of an entry lies between these magnitudes (the built-in catalog spans 2e-8 s
+to 1.75e16 FLOP/s): a figure outside is a unit slip, and products and ratios of figures stay finite."""
+
+
+def _numbers(data, path: str = ""):
+    """(dotted field, number) for every number in a dumped entry, lists and mappings included."""
+    if isinstance(data, bool):
+        return
+    if isinstance(data, (int, float)):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _numbers(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            yield from _numbers(value, f"{path}[{i}]")
+
 
 class Entry(BaseModel):
     """Fields common to every catalog entry."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: str = Field(description="catalog key, lower-case with dashes, e.g. 'h100-sxm'")
+    name: str = Field(max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+                      description="catalog key: letters, digits and - _ . + (e.g. 'h100-sxm')")
     description: str = ""
     vendor: str = ""
     source: str = Field(min_length=3, description="default citation for every figure")
@@ -42,6 +62,15 @@ class Entry(BaseModel):
     fitted_on: dict[str, list[str]] = Field(
         default_factory=dict, description="fields fitted to validation cases: field -> case ids"
     )
+
+    @model_validator(mode="after")
+    def _magnitudes(self) -> "Entry":
+        for field, value in _numbers(self.model_dump()):
+            if value and not SMALLEST_FIGURE <= abs(value) <= LARGEST_FIGURE:
+                raise ValueError(
+                    f"{field}={value!r}: figures are in SI base units (bits/s, bytes, W, m, s, USD, FLOP/s) and "
+                    f"must be 0 or between {SMALLEST_FIGURE:g} and {LARGEST_FIGURE:g} in magnitude")
+        return self
 
     @model_validator(mode="after")
     def _cited_fields_exist(self) -> "Entry":
@@ -92,10 +121,10 @@ class Gpu(Entry):
 class ScaleUpSystem(Entry):
     """A scale-up domain: GPUs sharing one memory-semantic fabric (NVLink, UALink)."""
 
-    gpus: int = Field(gt=0, description="GPUs in one scale-up domain")
-    gpus_per_rack: int = Field(gt=0, description="GPUs in one physical rack")
-    switch_chips: int = Field(ge=0, description="scale-up switch chips per domain (NVSwitch...)")
-    copper_cables: int = Field(ge=0, description="copper cables in the scale-up spine per domain")
+    gpus: int = Field(gt=0, le=1_000_000, description="GPUs in one scale-up domain")
+    gpus_per_rack: int = Field(gt=0, le=1_000_000, description="GPUs in one physical rack")
+    switch_chips: int = Field(ge=0, le=1_000_000, description="scale-up switch chips per domain (NVSwitch...)")
+    copper_cables: int = Field(ge=0, le=100_000_000, description="copper cables in the scale-up spine per domain")
     link_latency_s: float = Field(gt=0, description="one-way GPU-to-GPU latency inside the domain")
     switch_chip_power_w: float = Field(ge=0)
     price_usd: float = Field(ge=0, description="scale-up fabric price per domain (switch trays, cables)")
@@ -108,9 +137,9 @@ class ScaleUpSystem(Entry):
 class PortConfig(BaseModel):
     """One way to group a switch's SerDes into ports."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     bits_per_s: float = Field(gt=0, description="port speed")
-    count: int = Field(gt=0, description="number of ports at this speed")
+    count: int = Field(gt=0, le=100_000, description="number of ports at this speed")
 
 
 class Switch(Entry):
@@ -118,7 +147,7 @@ class Switch(Entry):
 
     asic: str
     capacity_bits_per_s: float = Field(gt=0, description="switching capacity, one direction")
-    serdes_lanes: int = Field(gt=0)
+    serdes_lanes: int = Field(gt=0, le=1_000_000)
     lane_bits_per_s: float = Field(gt=0)
     port_configs: list[PortConfig] = Field(min_length=1)
     protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec"]] = Field(min_length=1)
@@ -144,7 +173,7 @@ class Switch(Entry):
 class Nic(Entry):
     """A scale-out network adapter."""
 
-    ports: int = Field(gt=0)
+    ports: int = Field(gt=0, le=1024)
     port_bits_per_s: float = Field(gt=0)
     protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec"]] = Field(min_length=1)
     power_w: float = Field(gt=0)
@@ -170,7 +199,7 @@ class Medium(Entry):
     price_usd: float = Field(ge=0, description="price per end (optics) or per cable assembly")
     per_end: bool = Field(description="True if power/price are per end (two per link)")
     connection_points: int = Field(
-        ge=0, description="failure-prone connection points per link (connectors, wirebonds...)"
+        ge=0, le=1_000, description="failure-prone connection points per link (connectors, wirebonds...)"
     )
     latency_s: float = Field(ge=0, default=0.0, description="added latency (DSP retiming)")
     fiber_price_usd_per_m: float = Field(ge=0, default=0.0)
