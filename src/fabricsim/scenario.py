@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import copy
 import difflib
+import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
-from fabricsim.errors import FabricsimError, format_validation_error, read_yaml_file
+from fabricsim.errors import FabricsimError, echo, format_validation_error, shorten
+from fabricsim.io import parse_yaml, read_yaml_file
 from fabricsim.scenario_workload import WorkloadSpec
 from fabricsim.units import parse_bits_per_s
+
+MAX_GPUS = 10_000_000
+"""Largest cluster accepted: ten times the largest (1M-GPU) scenario the seeds plan; counts stay exact."""
+
+MAX_RATE_BITS_PER_S = 1e15
+"""Fastest link or per-GPU bandwidth accepted (1 Pb/s, ~1,000 times today's 800G-1.6T ports)."""
+
+WEEK_S = 7 * 86400.0
+"""Bound on restart, re-warm and swap times: a stop longer than a week is not a restart."""
 
 TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
 LOAD_BALANCING = ("ecmp", "spray", "adaptive")
@@ -31,16 +41,29 @@ OPTICS_FAMILIES = ("dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper")
 TIER_NAMES = ("leaf", "spine", "core")
 
 
+def _takes_bool(annotation) -> bool:
+    return annotation is bool or bool in typing.get_args(annotation)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Unknown fields, NaN and infinities are errors; so is true/false where a number belongs."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number or a name, not true/false")
+        return value
 
 
 class ClusterSpec(_Strict):
     gpu: str = Field("h100-sxm", description="catalog name of the accelerator")
-    gpus: int = Field(16384, gt=0, description="number of accelerators")
+    gpus: int = Field(16384, gt=0, le=MAX_GPUS, description="number of accelerators")
     scale_up: str | None = Field(None, description="scale-up system; default: the GPU's usual one")
     nic: str | None = Field(None, description="scale-out NIC; default: the GPU's usual one")
-    gpus_per_server: int = Field(8, gt=0, description="GPUs per host (sets the number of rails)")
+    gpus_per_server: int = Field(8, gt=0, le=1024, description="GPUs per host (sets the number of rails)")
     scale_out_per_gpu: float | None = Field(
         None, description="scale-out bandwidth per GPU in bits/s (or '800G'); default: the GPU's catalog figure"
     )
@@ -48,7 +71,7 @@ class ClusterSpec(_Strict):
     @field_validator("scale_out_per_gpu", mode="before")
     @classmethod
     def _speed(cls, value: Any) -> Any:
-        return None if value is None else parse_bits_per_s(value, "cluster.scale_out_per_gpu")
+        return None if value is None else parse_bits_per_s(value, "cluster.scale_out_per_gpu", MAX_RATE_BITS_PER_S)
 
 
 class FabricSpec(_Strict):
@@ -61,7 +84,7 @@ class FabricSpec(_Strict):
         default_factory=lambda: [1.0, 1.0],
         description="downlink:uplink ratio at the leaf, then at the spine (1 = non-blocking)",
     )
-    planes: int = Field(1, gt=0, description="independent parallel fabrics; each GPU's bandwidth is split over them")
+    planes: int = Field(1, gt=0, le=64, description="independent parallel fabrics; each GPU's bandwidth is split over them")
     rail_optimized: bool = True
     transport: Literal["infiniband", "roce", "spectrum-x", "uec"] = "infiniband"
     load_balancing: Literal["ecmp", "spray", "adaptive"] | None = Field(
@@ -81,34 +104,34 @@ class FabricSpec(_Strict):
     @field_validator("port_speed", mode="before")
     @classmethod
     def _speed(cls, value: Any) -> Any:
-        return None if value is None else parse_bits_per_s(value, "fabric.port_speed")
+        return None if value is None else parse_bits_per_s(value, "fabric.port_speed", MAX_RATE_BITS_PER_S)
 
     @field_validator("oversubscription")
     @classmethod
     def _oversubscription(cls, value: list[float]) -> list[float]:
         if not 1 <= len(value) <= 2:
             raise ValueError("give one ratio per tier above the leaf: [leaf] or [leaf, spine]")
-        if any(v < 1 for v in value):
-            raise ValueError("each ratio is downlinks:uplinks and must be >= 1 (1 = non-blocking)")
+        if any(not 1 <= v <= 1024 for v in value):
+            raise ValueError("each ratio is downlinks:uplinks and must be between 1 (non-blocking) and 1024")
         return value
 
 
 class LayoutSpec(_Strict):
     """Physical layout: how far each tier's links run (sets copper vs optics and reach class)."""
 
-    gpus_per_rack: int | None = Field(None, gt=0, description="default: the scale-up system's figure")
+    gpus_per_rack: int | None = Field(None, gt=0, le=MAX_GPUS, description="default: the scale-up system's figure")
     host_to_leaf_m: float = Field(
-        20.0, gt=0, description="NIC-to-leaf cable length (ASSUMPTION: leaf in a network rack of the row)"
+        20.0, gt=0, le=100_000, description="NIC-to-leaf cable length (ASSUMPTION: leaf in a network rack of the row)"
     )
-    leaf_to_spine_m: float = Field(50.0, gt=0, description="ASSUMPTION: spines in the hall's network rows")
-    spine_to_core_m: float = Field(300.0, gt=0, description="ASSUMPTION: core across the building")
-    rack_units_per_rack: int = Field(42, gt=0, description="usable rack units in a switch rack")
+    leaf_to_spine_m: float = Field(50.0, gt=0, le=100_000, description="ASSUMPTION: spines in the hall's network rows")
+    spine_to_core_m: float = Field(300.0, gt=0, le=100_000, description="ASSUMPTION: core across the building")
+    rack_units_per_rack: int = Field(42, gt=0, le=1000, description="usable rack units in a switch rack")
 
 
 class EconomicsSpec(_Strict):
-    energy_usd_per_kwh: float = Field(0.08, ge=0, description="ASSUMPTION: US industrial power price")
-    pue: float = Field(1.25, ge=1.0, description="power usage effectiveness of the facility")
-    years: float = Field(4.0, gt=0, description="amortisation period")
+    energy_usd_per_kwh: float = Field(0.08, ge=0, le=100, description="ASSUMPTION: US industrial power price")
+    pue: float = Field(1.25, ge=1.0, le=10, description="power usage effectiveness of the facility")
+    years: float = Field(4.0, ge=1 / 365, le=100, description="amortisation period (a day to a century)")
     prices: dict[str, float] = Field(
         default_factory=dict, description="price overrides in USD by catalog name (gpu, switch, medium, nic)"
     )
@@ -117,37 +140,48 @@ class EconomicsSpec(_Strict):
     @classmethod
     def _positive(cls, value: dict[str, float]) -> dict[str, float]:
         for name, price in value.items():
-            if price < 0:
-                raise ValueError(f"price of {name!r} is {price}; prices must be >= 0")
+            if not 0 <= price <= 1e12:
+                raise ValueError(f"price of {echo(name)} is {price}; prices must be between $0 and $1e12")
         return value
 
 
 class ReliabilitySpec(_Strict):
     """Run length, checkpointing and restart (figures default to the Llama-3-like reference)."""
 
-    days: float = Field(54.0, gt=0, description="length of the training run")
-    runs: int = Field(1000, gt=0, description="Monte Carlo runs")
-    seed: int = 0
+    days: float = Field(54.0, gt=0, le=3650, description="length of the training run (at most ten years)")
+    runs: int = Field(1000, gt=0, le=100_000, description="Monte Carlo runs")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the Monte Carlo")
     parameters: float = Field(
-        405e9, gt=0, description="model parameters for the checkpoint size (the training model's, once set)"
+        405e9, gt=0, le=1e16, description="model parameters for the checkpoint size (the training model's, once set)"
     )
-    checkpoint_interval_s: float | None = Field(None, gt=0, description="None: Daly's optimum")
-    storage_write_bytes_per_s: float = Field(2e12, gt=0, description="Llama 3 paper 3.3.1: 2 TB/s sustained")
+    checkpoint_interval_s: float | None = Field(None, ge=1, description="None: Daly's optimum")
+    storage_write_bytes_per_s: float = Field(2e12, ge=1e6, le=1e18, description="Llama 3 paper 3.3.1: 2 TB/s sustained")
     blocking_fraction: float = Field(1.0, ge=0, le=1, description="share of a checkpoint write that pauses training")
-    job_restart_s: float = Field(300.0, ge=0, description="ASSUMPTION: detection + relaunch + init")
-    rewarm_s: float = Field(60.0, ge=0, description="ASSUMPTION: until steps run at full speed")
-    spare_hosts: int | None = Field(None, ge=0, description="None: unlimited hot spares")
-    spare_swap_s: float = Field(120.0, ge=0, description="ASSUMPTION: swap a failed host for a spare")
-    planned_per_day: float = Field(47 / 54, ge=0, description="planned stops per day (Llama 3: 47 in 54 days)")
+    job_restart_s: float = Field(300.0, ge=0, le=WEEK_S, description="ASSUMPTION: detection + relaunch + init")
+    rewarm_s: float = Field(60.0, ge=0, le=WEEK_S, description="ASSUMPTION: until steps run at full speed")
+    spare_hosts: int | None = Field(None, ge=0, le=MAX_GPUS, description="None: unlimited hot spares")
+    spare_swap_s: float = Field(120.0, ge=0, le=WEEK_S, description="ASSUMPTION: swap a failed host for a spare")
+    planned_per_day: float = Field(47 / 54, ge=0, le=1440, description="planned stops per day (Llama 3: 47 in 54 days)")
     rates: dict[str, float] = Field(default_factory=dict, description="per-unit-hour failure rate overrides by class")
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, rate in value.items():
+            if not 0 <= rate <= 1:
+                raise ValueError(f"rate of {echo(name)} is {rate}; a failure rate per unit-hour is between 0 and 1")
+        return value
     network_failures_stop_job: bool = Field(
         True, description="False: link/optic/switch failures are rerouted and only slow the step"
     )
 
 
+DEFAULT_NAME = "default: 16,384 H100 on NDR InfiniBand, rail-optimized fat-tree"
+
+
 class Scenario(_Strict):
-    name: str = "default: 16,384 H100 on NDR InfiniBand, rail-optimized fat-tree"
-    catalog_files: list[str] = Field(default_factory=list, description="extra catalog YAML files")
+    name: str = Field(DEFAULT_NAME, max_length=300, description="title of reports")
+    catalog_files: list[str] = Field(default_factory=list, max_length=32, description="extra catalog YAML files")
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     fabric: FabricSpec = Field(default_factory=FabricSpec)
     layout: LayoutSpec = Field(default_factory=LayoutSpec)
@@ -156,11 +190,12 @@ class Scenario(_Strict):
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
 
     def catalog(self) -> Catalog:
+        """The built-in catalog plus ``catalog_files`` (each file read once per process while unchanged)."""
         if not self.catalog_files:
             return default_catalog()
-        from fabricsim.catalog import load_catalog
+        from fabricsim.catalog.loader import cached_catalog
 
-        return load_catalog(self.catalog_files)
+        return cached_catalog(self.catalog_files)
 
 
 SECTIONS_CHECKED = {
@@ -194,22 +229,24 @@ def _explain(exc: ValidationError, where: str) -> str:
             model = _model_at(err["loc"])
             if model is not None:
                 valid = sorted(model.model_fields)
-                close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1, cutoff=0.5)
-                loc = ".".join(map(str, err["loc"]))
+                close = difflib.get_close_matches(str(err["loc"][-1])[:100], valid, n=1, cutoff=0.5)
+                loc = ".".join(shorten(str(p), 40) for p in err["loc"])
                 hint = f" did you mean {close[0]!r}?" if close else ""
                 hints.append(f"{loc} is not a field;{hint} valid fields here: {', '.join(valid)}")
-    return message + (". " + "; ".join(hints) if hints else "")
+    return message + (". " + "; ".join(hints[:3]) if hints else "")
 
 
 def scenario_from_dict(data: dict | None, where: str = "scenario") -> Scenario:
     """Validate a scenario dict and check its catalog names."""
-    data = data or {}
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise FabricsimError(f"{where}: expected a mapping of sections (cluster, fabric...), got {type(data).__name__}")
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise FabricsimError(_explain(exc, where)) from None
+    except RecursionError:
+        raise FabricsimError(f"{where}: nested too deeply") from None
     check_catalog_names(scenario)
     return scenario
 
@@ -230,30 +267,57 @@ def check_catalog_names(scenario: Scenario) -> None:
             )
 
 
+MAX_OVERRIDES = 100
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``path=value`` strings (value parsed as YAML) to a scenario dict; returns a copy."""
     data = copy.deepcopy(data or {})
+    if len(overrides) > MAX_OVERRIDES:
+        raise FabricsimError(f"--set given {len(overrides)} times; at most {MAX_OVERRIDES}")
     for item in overrides:
         if "=" not in item:
-            raise FabricsimError(f"--set {item!r}: expected path=value, e.g. --set fabric.optics=cpo")
+            raise FabricsimError(f"--set {echo(item)}: expected path=value, e.g. --set fabric.optics=cpo")
         path, raw = item.split("=", 1)
         keys = [k for k in path.strip().split(".") if k]
         if not keys:
-            raise FabricsimError(f"--set {item!r}: empty path")
+            raise FabricsimError(f"--set {echo(item)}: empty path")
+        if len(keys) > 8:
+            raise FabricsimError(f"--set {echo(path)}: a field path has at most 8 parts")
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
+            value = parse_yaml(raw, f"--set {shorten(path, 60)}")
+        except FabricsimError:
+            value = raw  # not YAML: the text itself (validation says whether it fits the field)
         node = data
         for key in keys[:-1]:
             child = node.get(key)
             if child is None:
                 child = node[key] = {}
             if not isinstance(child, dict):
-                raise FabricsimError(f"--set {item!r}: {key!r} is a value, not a section")
+                raise FabricsimError(f"--set {echo(item)}: {echo(key)} is a value, not a section")
             node = child
         node[keys[-1]] = value
     return data
+
+
+def describe(scenario: Scenario) -> str:
+    """A title from the scenario's content: '64 × h100-sxm on quantum-2 (infiniband)'."""
+    return (f"{scenario.cluster.gpus:,} × {scenario.cluster.gpu} on {scenario.fabric.switch} "
+            f"({scenario.fabric.transport})")
+
+
+def _title(data: dict, overrides: list[str]) -> str | None:
+    """The report title when the scenario's own name no longer describes it (None: keep the name).
+
+    An unnamed scenario is named after its content once anything is changed; a named one gets the
+    ``--set`` changes appended, so a title never claims a cluster the run did not simulate."""
+    name_set = "name" in data
+    if not name_set and (data or overrides):
+        return None  # filled in from the validated content
+    if name_set and overrides and not any(o.split("=", 1)[0].strip() == "name" for o in overrides):
+        changes = ", ".join(o for o in overrides)
+        return shorten(f"{data['name']} (with {changes})", 300) if isinstance(data["name"], str) else None
+    return data.get("name") if name_set else DEFAULT_NAME
 
 
 def load_scenario(path: str | Path | None = None, overrides: list[str] = ()) -> Scenario:
@@ -261,12 +325,19 @@ def load_scenario(path: str | Path | None = None, overrides: list[str] = ()) -> 
     data: dict = {}
     where = "the built-in default scenario"
     if path is not None:
-        raw = read_yaml_file(path)
-        where = str(path)
+        raw = read_yaml_file(path, "scenario file")
+        where = shorten(str(path), 160)
         if raw is not None and not isinstance(raw, dict):
-            raise FabricsimError(f"{path}: a scenario file must be a mapping (cluster:, fabric:...)")
+            raise FabricsimError(f"{where}: a scenario file must be a mapping (cluster:, fabric:...)")
         data = raw or {}
+    overrides = list(overrides)
+    title = _title(data, overrides)
     if overrides:
-        data = apply_overrides(data, list(overrides))
-        where += " with --set " + " ".join(overrides)
-    return scenario_from_dict(data, where=where)
+        data = apply_overrides(data, overrides)
+        where += " with --set " + shorten(" ".join(overrides), 200)
+    scenario = scenario_from_dict(data, where=where)
+    if "name" not in data:
+        scenario = scenario.model_copy(update={"name": title or describe(scenario)})
+    elif title is not None and title != scenario.name:
+        scenario = scenario.model_copy(update={"name": title})
+    return scenario

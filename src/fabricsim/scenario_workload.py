@@ -7,30 +7,47 @@ everything else in SI units.
 
 from __future__ import annotations
 
-from typing import Literal
+import typing
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+MAX_DEGREE = 10_000_000
+"""Largest parallel degree or GPU count (the scenario's cluster.gpus bound)."""
+
+MAX_TOKENS = 2**30
+"""Longest sequence, context or output accepted (~1 billion tokens)."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Unknown fields, NaN and infinities are errors; so is true/false where a number belongs."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and annotation is not bool and bool not in typing.get_args(annotation):
+            raise ValueError("expected a number or a name, not true/false")
+        return value
 
 
 class TrainSpec(_Strict):
     """One training step: model, parallel degrees, batch, and how it is run."""
 
     model: str = Field("llama3-405b", description="catalog name of the model (`fabricsim catalog list models`)")
-    tp: int = Field(8, ge=1, description="tensor-parallel degree (inside the scale-up domain)")
-    pp: int = Field(16, ge=1, description="pipeline-parallel stages")
-    cp: int = Field(1, ge=1, description="context-parallel degree (sequence split for attention)")
-    dp: int | None = Field(None, ge=1, description="data-parallel degree; default: GPUs / (tp x pp x cp)")
-    ep: int = Field(1, ge=1, description="expert-parallel degree (MoE models), folded into dp x cp")
+    tp: int = Field(8, ge=1, le=MAX_DEGREE, description="tensor-parallel degree (inside the scale-up domain)")
+    pp: int = Field(16, ge=1, le=MAX_DEGREE, description="pipeline-parallel stages")
+    cp: int = Field(1, ge=1, le=MAX_DEGREE, description="context-parallel degree (sequence split for attention)")
+    dp: int | None = Field(None, ge=1, le=MAX_DEGREE, description="data-parallel degree; default: GPUs / (tp x pp x cp)")
+    ep: int = Field(1, ge=1, le=MAX_DEGREE, description="expert-parallel degree (MoE models), folded into dp x cp")
     virtual_stages: int | None = Field(
-        None, ge=1, description="interleaved 1F1B: model chunks per pipeline stage; default: one layer per chunk "
+        None, ge=1, le=100_000, description="interleaved 1F1B: model chunks per pipeline stage; default: one layer per chunk "
         "where the micro-batch count allows (smallest bubble), else 1")
-    global_batch: int = Field(2048, ge=1, description="sequences per optimizer step")
-    seq: int = Field(8192, ge=1, description="tokens per sequence")
-    micro_batch: int = Field(1, ge=1, description="sequences per micro-batch")
+    global_batch: int = Field(2048, ge=1, le=10**9, description="sequences per optimizer step")
+    seq: int = Field(8192, ge=1, le=MAX_TOKENS, description="tokens per sequence")
+    micro_batch: int = Field(1, ge=1, le=10**9, description="sequences per micro-batch")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage / FSDP: 0 none, 1 optimizer, 2 +grads, 3 +weights")
     sequence_parallel: bool = Field(True, description="Megatron sequence parallelism with TP")
     recompute: Literal["auto", "none", "selective", "full"] = Field(
@@ -43,9 +60,9 @@ class TrainSpec(_Strict):
     ep_comm_overlap: float = Field(
         0.0, ge=0, le=1, description="share of MoE all-to-all hidden behind compute (DualPipe-style overlap)")
     dp_overlap: bool = Field(True, description="DP gradient reduce / parameter gather overlapped with compute")
-    order: str = Field("tp-cp-pp-dp", description="rank order, fastest first (Llama 3 paper 3.3.2: [TP, CP, PP, DP])")
+    order: str = Field("tp-cp-pp-dp", max_length=40, description="rank order, fastest first (Llama 3 paper 3.3.2: [TP, CP, PP, DP])")
     placement: Literal["contiguous", "random-servers"] = Field("contiguous", description="ranks onto servers")
-    algorithm: str = Field("auto", description="DP all-reduce / reduce-scatter algorithm (auto: fastest)")
+    algorithm: str = Field("auto", max_length=40, description="DP all-reduce / reduce-scatter algorithm (auto: fastest)")
     load_balancing: Literal["ecmp", "spray", "adaptive", "ideal"] | None = Field(
         None, description="default: the fabric's")
     communication: Literal["auto", "flow", "analytic"] = Field(
@@ -53,20 +70,20 @@ class TrainSpec(_Strict):
     attention_efficiency: float = Field(
         0.35, gt=0, le=1, description="share of BF16 peak flash attention sustains (FlashAttention-2 on H100: "
         "0.35, Shah et al. 2024; FlashAttention-3: up to 0.75)")
-    jitter_s: float = Field(0.0, ge=0, description="per-step compute jitter of one GPU, std. dev. in seconds")
+    jitter_s: float = Field(0.0, ge=0, le=3600, description="per-step compute jitter of one GPU, std. dev. in seconds")
 
 
 class InferSpec(_Strict):
     """Disaggregated serving: prefill GPUs hand KV caches to decode GPUs over the fabric."""
 
     model: str = Field("deepseek-v3", description="catalog name of the model")
-    prefill_gpus: int = Field(32, ge=1, description="GPUs of one prefill instance")
-    decode_gpus: int = Field(64, ge=1, description="GPUs of one decode instance")
-    tp: int = Field(1, ge=1, description="tensor-parallel degree of attention in decode and prefill")
-    ep: int | None = Field(None, ge=1, description="expert-parallel degree of decode; default: decode_gpus")
-    batch: int = Field(256, ge=1, description="sequences decoded together per decode instance")
-    context: int = Field(8192, ge=1, description="prompt tokens per request")
-    output_tokens: int = Field(1024, ge=1, description="generated tokens per request")
+    prefill_gpus: int = Field(32, ge=1, le=MAX_DEGREE, description="GPUs of one prefill instance")
+    decode_gpus: int = Field(64, ge=1, le=MAX_DEGREE, description="GPUs of one decode instance")
+    tp: int = Field(1, ge=1, le=MAX_DEGREE, description="tensor-parallel degree of attention in decode and prefill")
+    ep: int | None = Field(None, ge=1, le=MAX_DEGREE, description="expert-parallel degree of decode; default: decode_gpus")
+    batch: int = Field(256, ge=1, le=10**7, description="sequences decoded together per decode instance")
+    context: int = Field(8192, ge=1, le=MAX_TOKENS, description="prompt tokens per request")
+    output_tokens: int = Field(1024, ge=1, le=MAX_TOKENS, description="generated tokens per request")
     weight_bytes: Literal[1, 2] = Field(1, description="bytes per weight (1 = FP8, 2 = BF16)")
     kv_bytes: Literal[1, 2] = Field(2, description="bytes per KV-cache element")
     load_balancing: Literal["ecmp", "spray", "adaptive", "ideal"] | None = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-from fabricsim.errors import FabricsimError
+from fabricsim.errors import FabricsimError, echo
 
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([kmgtp]?)(?:b(?:it)?(?:/s|ps)?)?\s*$", re.I)
 _RATE_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
@@ -12,33 +13,49 @@ _RATE_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.I)
 
 
-def parse_bits_per_s(value, field: str = "rate") -> float:
-    """'400G', '1.6T', '800Gb/s', 4e11 -> bits/s."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        rate = float(value)
+def _number(value, field: str, what: str, example: str, pattern, scale_of) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise FabricsimError(f"{field}={echo(value)}: not {what}; write e.g. {example}")
+    if isinstance(value, (int, float)):
+        number = float(value) if abs(value) < 1e308 else math.inf
     else:
-        match = _RATE.match(str(value))
+        match = pattern.match(value) if len(value) <= 64 else None
         if not match:
-            raise FabricsimError(f"{field}={value!r}: not a link speed; write e.g. 400G, 800G, 1.6T or 4e11 (bits/s)")
-        rate = float(match.group(1)) * _RATE_SCALE[match.group(2).lower()]
+            raise FabricsimError(f"{field}={echo(value)}: not {what}; write e.g. {example}")
+        number = float(match.group(1)) * scale_of(match)
+    if not math.isfinite(number):
+        raise FabricsimError(f"{field}={echo(value)}: {what} must be a finite number")
+    return number
+
+
+def parse_bits_per_s(value, field: str = "rate", maximum: float = 1e15) -> float:
+    """'400G', '1.6T', '800Gb/s', 4e11 -> bits/s (finite, > 0, at most ``maximum``)."""
+    rate = _number(value, field, "a link speed", "400G, 800G, 1.6T or 4e11 (bits/s)", _RATE,
+                   lambda m: _RATE_SCALE[m.group(2).lower()])
     if rate <= 0:
-        raise FabricsimError(f"{field}={value!r}: a link speed must be > 0")
+        raise FabricsimError(f"{field}={echo(value)}: a link speed must be > 0")
+    if rate > maximum:
+        raise FabricsimError(f"{field}={echo(value)}: a link speed must be at most {maximum:.3g} bits/s")
     return rate
 
 
-def parse_bytes(value, field: str = "size") -> int:
-    """'1MiB' (2**20), '1MB' (10**6), '8GiB', 4096 -> bytes (int)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        size = float(value)
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise FabricsimError(f"{field}={value!r}: not a size; write e.g. 4096, 1MiB, 8GiB or 1GB")
-        number, prefix, binary = match.groups()
+MAX_BYTES = 2**50
+"""Largest size accepted (1 PiB): a message or buffer larger than any cluster's memory is a typo."""
+
+
+def parse_bytes(value, field: str = "size", maximum: int = MAX_BYTES) -> int:
+    """'1MiB' (2**20), '1MB' (10**6), '8GiB', 4096 -> bytes (int, >= 1, at most ``maximum``)."""
+
+    def scale(match) -> float:
+        _, prefix, binary = match.groups()
         exponent = "kmgtp".find(prefix.lower()) + 1 if prefix else 0
-        size = float(number) * (1024 if binary else 1000) ** exponent
-    if size <= 0:
-        raise FabricsimError(f"{field}={value!r}: a size must be > 0 bytes")
+        return (1024 if binary else 1000) ** exponent
+
+    size = _number(value, field, "a size", "4096, 1MiB, 8GiB or 1GB", _SIZE, scale)
+    if size < 0.5:
+        raise FabricsimError(f"{field}={echo(value)}: a size must be at least 1 byte")
+    if size > maximum:
+        raise FabricsimError(f"{field}={echo(value)}: a size must be at most {format_bytes(maximum)}")
     return int(round(size))
 
 
