@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from fabricsim.collectives.api import run_collective
 from fabricsim.economics import BandwidthTax, Tco, bandwidth_tax, total_cost_of_ownership, usd_per_million_tokens
@@ -20,7 +21,12 @@ from fabricsim.topology.build import build_fabric
 from fabricsim.topology.design import design_fabric
 
 MATERIALISE_LIMIT = 200_000
-"""Above this many GPUs ``run`` plans from counts and skips flow-level collectives."""
+"""Above this many GPUs ``run`` plans from counts and skips flow-level collectives (and ``collective``
+times analytically): the link arrays of a larger fabric take minutes and gigabytes to build."""
+
+MAX_PAIRWISE_FLOWS = 4096 * 4095
+"""Most flows of one all-to-all simulated flow by flow (4,096 ranks: ~1 minute); larger ones are timed
+analytically or refused."""
 
 
 @dataclass
@@ -81,15 +87,23 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
 
 
 def _best(fabric, op, algorithms, size, lb, placement, ranks=None) -> tuple[str, object]:
-    best = None
+    """The fastest of ``algorithms`` that applies (hierarchical needs equal ranks per scale-up domain...)."""
+    best, refused = None, None
     for algorithm in algorithms:
-        r = run_collective(fabric, op, algorithm, [size], ranks=ranks, load_balancing=lb, placement=placement).results[0]
+        try:
+            r = run_collective(fabric, op, algorithm, [size], ranks=ranks, load_balancing=lb,
+                               placement=placement).results[0]
+        except FabricsimError as exc:
+            refused = exc
+            continue
         if best is None or r.time_s < best.time_s:
             best = r
+    if best is None:
+        raise refused
     return best
 
 
-def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
+def _collectives(fabric, policy: str, notes: list[str]) -> list[CollectiveSummary]:
     """Headline collectives: the data-parallel all-reduce over every GPU (host-based under each load
     balancing policy, and in-network where the switches reduce), and an expert-parallel-like
     all-to-all among GPUs scattered over the cluster."""
@@ -101,9 +115,12 @@ def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
         out.append(CollectiveSummary("all-reduce, host-based", "all_reduce", r.algorithm, lb, gpus, r.size_bytes,
                                      r.time_s, r.busbw_bytes_per_s, r.delivered))
     if fabric.design.switch.in_network_reduction:
-        r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "rail-aware")
-        out.append(CollectiveSummary("all-reduce, in-network", "all_reduce", r.algorithm, policy, gpus, r.size_bytes,
-                                     r.time_s, r.busbw_bytes_per_s, r.delivered))
+        try:
+            r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "rail-aware")
+            out.append(CollectiveSummary("all-reduce, in-network", "all_reduce", r.algorithm, policy, gpus,
+                                         r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
+        except FabricsimError as exc:  # e.g. a partly filled scale-up domain: NCCL would not use it either
+            notes.append(f"in-network all-reduce not available on all {gpus:,} GPUs: {exc}")
     ranks = min(1024, gpus)
     for lb in dict.fromkeys(("ecmp", policy, "spray")):
         r = _best(fabric, "send_recv", ("direct",), 2**28, lb, "random", ranks=ranks)
@@ -117,16 +134,22 @@ def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
     return out
 
 
-def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None) -> RunResult:
-    """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default)."""
+def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None,
+        stage: Callable[[str], None] | None = None) -> RunResult:
+    """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default).
+
+    ``stage(text)`` is told what is being computed (for a progress line)."""
+    stage = stage or (lambda text: None)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
+    stage("planning the fabric")
     design = design_fabric(scenario)
     notes = []
     if design.gpus <= MATERIALISE_LIMIT:
         fabric = build_fabric(design)
         plan = plan_design(design, fabric)
-        collectives = _collectives(fabric, design.load_balancing)
+        stage("headline collectives (flow-level)")
+        collectives = _collectives(fabric, design.load_balancing, notes)
     else:
         plan = plan_design(design)
         collectives = []
@@ -140,6 +163,7 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
+    stage("training step")
     training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT else None, tco,
                                                notes)
     if training is not None and "parameters" not in scenario.reliability.model_fields_set:
@@ -148,10 +172,71 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         params = parameter_counts(scenario.catalog().get("models", training.model)).total
         scenario = scenario.model_copy(update={"reliability": scenario.reliability.model_copy(
             update={"parameters": params})})
+    stage("reliability Monte Carlo")
     reliability = assess(plan, scenario, progress=progress, degraded_step_factor=factors)
+    if reliability.monte_carlo is not None and reliability.monte_carlo.capped:
+        notes.append(reliability.monte_carlo.capped)
+    stage("optics comparison")
     optics = compare_optics(scenario)
+    stage("reliability at other sizes")
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
                      optics_failures_per_month(scenario, optics), training, by_policy, tax, cost)
+
+
+def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str = "auto", sizes=(2**30,),
+                     ranks: int | None = None, load_balancing: str | None = None, placement: str = "rail-aware",
+                     channels: int | None = None, seed: int = 0, fail_links: int = 0, fail_tier: int = 2,
+                     method: str = "auto", stage: Callable[[str], None] | None = None):
+    """What ``fabricsim collective`` computes: (report, lost capacity by tier, notes).
+
+    ``method="auto"`` simulates flows where the fabric can be materialised (``MATERIALISE_LIMIT``) and the
+    all-to-all has at most ``MAX_PAIRWISE_FLOWS`` flows, else times analytically (with a note)."""
+    from fabricsim.collectives.algorithms import ALGORITHMS
+    from fabricsim.collectives.api import CollectiveReport
+    from fabricsim.topology.build import build_fabric
+
+    stage = stage or (lambda text: None)
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    if method not in ("auto", "flow", "analytic"):
+        raise FabricsimError(f"--method {method!r}: valid methods are auto, flow, analytic")
+    design = design_fabric(scenario)
+    n = design.gpus if ranks is None else ranks
+    too_big = []
+    if design.gpus > MATERIALISE_LIMIT:
+        too_big.append(f"{design.gpus:,} GPUs (flow-level builds every link up to {MATERIALISE_LIMIT:,} GPUs)")
+    if op == "all_to_all" and n * (n - 1) > MAX_PAIRWISE_FLOWS:
+        too_big.append(f"an all-to-all of {n:,} ranks has {n * (n - 1):,} flows (flow-level: at most "
+                       f"{MAX_PAIRWISE_FLOWS:,}, 4,096 ranks)")
+    notes = []
+    if method == "auto":
+        method = "analytic" if too_big else "flow"
+        if too_big:
+            notes.append("timed analytically (alpha-beta): " + "; ".join(too_big))
+    elif method == "flow" and too_big:
+        raise FabricsimError("--method flow: " + "; ".join(too_big) + "; use --method analytic or fewer --ranks")
+    if method == "analytic" and fail_links:
+        raise FabricsimError("--fail-links needs --method flow: the analytic model has no individual links")
+    fabric, lost = design, {}
+    if method == "flow":
+        stage("building the fabric")
+        fabric = build_fabric(design)
+        if fail_links:
+            from fabricsim.netsim.failures import lost_capacity, random_link_failures
+
+            if fail_tier not in (1, 2, 3) or fail_tier > design.shape.tiers:
+                raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{design.shape.tiers}")
+            fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
+            lost = lost_capacity(fabric)
+    results, report = [], None
+    for i, size in enumerate(sizes):
+        stage(f"size {i + 1} of {len(sizes)}")
+        report = run_collective(fabric, op, algorithm, [size], ranks, load_balancing, placement, channels, seed,
+                                method)
+        results += report.results
+    report = CollectiveReport(report.op, report.algorithm, report.load_balancing, report.placement, report.transport,
+                              report.ranks, report.channels, report.gpus, results)
+    return report, lost, notes
 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:

@@ -1,50 +1,69 @@
 """The ``fabricsim`` command line: thin wrappers over the Python API.
 
-Bad input prints one clear paragraph and exits with code 2 (never a traceback).
+Bad input prints one clear paragraph and exits with code 2 (never a traceback); Ctrl-C stops
+cleanly with exit code 130 (output files are written atomically, so none is left half-written).
+Long commands show a progress line on a terminal; piped output is rendered at full width.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.errors import FabricsimError
 from fabricsim.io import to_jsonable
+from fabricsim.report.console import fit_to_output, working
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
     help="fabricsim: plan and simulate the networks of AI clusters.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags read as flags (rich panels print `--json <bool>`)
 )
-catalog_app = typer.Typer(help="Browse the hardware and model catalog.", add_completion=False)
+catalog_app = typer.Typer(help="Browse the hardware and model catalog.", add_completion=False, rich_markup_mode=None)
 app.add_typer(catalog_app, name="catalog")
 
 console = Console()
 err_console = Console(stderr=True)
 
 ScenarioArg = typer.Argument(None, help="scenario YAML file; omit for the built-in default scenario")
-SetOpt = typer.Option([], "--set", help="override a scenario field: --set fabric.optics=cpo (repeatable)")
+SetOpt = typer.Option([], "--set", metavar="PATH=VALUE", help="override a scenario field: --set fabric.optics=cpo (repeatable)")
 JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
+
+MAX_SIZES = 64
+"""Most message sizes one ``collective`` sweep times (1 B to 1 PiB in x2 steps is 51)."""
+
+MAX_SEED = 2**63 - 1
 
 
 def user_errors(func):
-    """Turn FabricsimError into a one-paragraph message and exit code 2."""
+    """Turn FabricsimError into a one-paragraph message and exit code 2; Ctrl-C into exit code 130."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        fit_to_output(console)
         try:
             return func(*args, **kwargs)
         except FabricsimError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted", highlight=False)
+            raise typer.Exit(code=130) from None
+        except BrokenPipeError:  # `fabricsim ... | head`: the reader left; say nothing more
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(code=0) from None
 
     return wrapper
 
@@ -70,8 +89,11 @@ def plan(
     from fabricsim.scenario import load_scenario
 
     spec = load_scenario(scenario, set_)
-    result = plan_scenario(spec, materialise=False if count_only else None)
-    options = compare(spec) if compare_optics else []
+    with working(err_console, "plan") as stage:
+        stage("bill of materials")
+        result = plan_scenario(spec, materialise=False if count_only else None)
+        stage("optics comparison")
+        options = compare(spec) if compare_optics else []
     if json_out:
         _print_json({"plan": result.to_dict(), "optics_options": options})
     else:
@@ -91,7 +113,12 @@ def run(
     from fabricsim.cli_workload import training_json
     from fabricsim.report.run_view import print_run
 
-    result = run_scenario(scenario, set_)
+    if html_out is not None:
+        from fabricsim.io import check_writable
+
+        check_writable(html_out, "--html")
+    with working(err_console, "run") as stage:
+        result = run_scenario(scenario, set_, stage=stage)
     if json_out:
         _print_json({"scenario": result.scenario, "plan": result.plan.to_dict(), "tco": result.tco,
                      "tco_shares": {"network_capex": result.tco.network_capex_share,
@@ -103,10 +130,11 @@ def run(
     else:
         print_run(result, console)
     if html_out is not None:
+        from fabricsim.io import shown_path
         from fabricsim.report.html import write_html
 
         write_html(result, html_out)
-        err_console.print(f"report written to {html_out}")
+        err_console.print(f"report written to {escape(shown_path(html_out))}", highlight=False)
 
 
 def _size_sweep(spec: str) -> list[int]:
@@ -114,16 +142,21 @@ def _size_sweep(spec: str) -> list[int]:
     '1MiB,64MiB' -> a list."""
     from fabricsim.units import parse_bytes
 
+    from fabricsim.errors import echo
+
     if ":" in spec:
         lo, hi = (parse_bytes(p, "--sizes") for p in spec.split(":", 1))
         if hi < lo:
-            raise FabricsimError(f"--sizes {spec!r}: the end ({hi:,} B) is below the start ({lo:,} B)")
+            raise FabricsimError(f"--sizes {echo(spec)}: the end ({hi:,} B) is below the start ({lo:,} B)")
         sizes, size = [], lo
-        while size <= hi:
+        while size <= hi and len(sizes) <= MAX_SIZES:
             sizes.append(size)
             size *= 2
-        return sizes
-    return [parse_bytes(p, "--sizes") for p in spec.split(",")]
+    else:
+        sizes = [parse_bytes(p, "--sizes") for p in spec.split(",")[: MAX_SIZES + 1]]
+    if len(sizes) > MAX_SIZES:
+        raise FabricsimError(f"--sizes {echo(spec)}: at most {MAX_SIZES} sizes per sweep")
+    return sizes
 
 
 @app.command()
@@ -135,51 +168,36 @@ def collective(
     algo: Optional[str] = typer.Option(None, "--algo", help="auto (fastest), ring, tree, hierarchical, in_network; all_to_all: direct, hierarchical"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal (default: the transport's)"),
     sizes: str = typer.Option("1MiB:1GiB", "--sizes", help="size sweep start:end (x2 steps), or a comma list"),
-    ranks: Optional[int] = typer.Option(None, "--ranks", help="ranks (default: every GPU)"),
+    ranks: Optional[int] = typer.Option(None, "--ranks", min=1, help="ranks (default: every GPU)"),
     placement: str = typer.Option("rail-aware", "--placement", help="contiguous, rail-aware, random"),
-    channels: Optional[int] = typer.Option(None, "--channels", help="parallel rings/channels (default: GPUs per server)"),
-    seed: int = typer.Option(0, "--seed", help="seed of ECMP hashing and random placement"),
-    fail_links: int = typer.Option(0, "--fail-links", help="take this many random links down first"),
-    fail_tier: int = typer.Option(2, "--fail-tier", help="tier of the failed links: 1 NIC-leaf, 2 leaf-spine, 3 spine-core"),
-    method: str = typer.Option("flow", "--method", help="flow (simulate every flow) or analytic (alpha-beta, any scale)"),
+    channels: Optional[int] = typer.Option(None, "--channels", min=1, max=64,
+                                           help="parallel rings/channels (default: GPUs per server)"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="seed of ECMP hashing and random placement"),
+    fail_links: int = typer.Option(0, "--fail-links", min=0, help="take this many random links down first"),
+    fail_tier: int = typer.Option(2, "--fail-tier", min=1, max=3,
+                                  help="tier of the failed links: 1 NIC-leaf, 2 leaf-spine, 3 spine-core"),
+    method: str = typer.Option("auto", "--method", help="flow (simulate every flow), analytic (alpha-beta, any "
+                               "scale) or auto (flow where the fabric can be materialised, else analytic)"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
-    from fabricsim.collectives.algorithms import ALGORITHMS
-    from fabricsim.collectives.api import run_collective
+    from fabricsim.api import collective_sweep
     from fabricsim.report.collective_view import print_collective
     from fabricsim.scenario import load_scenario
-    from fabricsim.topology.build import fabric_from_scenario
 
-    if op not in ALGORITHMS:
-        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
-    algorithm = algo or "auto"
-    if method == "analytic" and not fail_links:
-        from fabricsim.topology.design import design_fabric
-
-        report = run_collective(design_fabric(load_scenario(scenario, set_)), op, algorithm, _size_sweep(sizes), ranks,
-                                lb, placement, channels, seed, method="analytic")
-        if json_out:
-            _print_json({k: v for k, v in vars(report).items() if k != "gpus"})
-        else:
-            print_collective(report, console)
-        return
-    fabric = fabric_from_scenario(load_scenario(scenario, set_))
-    lost = {}
-    if fail_links:
-        from fabricsim.netsim.failures import lost_capacity, random_link_failures
-
-        if fail_tier not in (1, 2, 3) or fail_tier > fabric.design.shape.tiers:
-            raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
-        fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
-        lost = lost_capacity(fabric)
-    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed, method)
+    sweep = _size_sweep(sizes)
+    spec = load_scenario(scenario, set_)
+    with working(err_console, f"{op} sweep") as stage:
+        report, lost, notes = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
+                                               fail_links, fail_tier, method, stage)
     if json_out:
-        _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost})
-    else:
-        print_collective(report, console)
-        if lost:
-            console.print("lost capacity: " + ", ".join(f"{k} {v:.2%}" for k, v in lost.items()))
+        _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost, "notes": notes})
+        return
+    print_collective(report, console)
+    if lost:
+        console.print("lost capacity: " + ", ".join(f"{k} {v:.2%}" for k, v in lost.items()))
+    for note in notes:
+        console.print(f"[dim]note: {escape(note)}", highlight=False)
 
 
 @app.command()
@@ -188,7 +206,7 @@ def reliability(
     scenario: Optional[Path] = ScenarioArg,
     set_: list[str] = SetOpt,
     days: Optional[float] = typer.Option(None, "--days", help="run length (default: reliability.days)"),
-    runs: Optional[int] = typer.Option(None, "--runs", help="Monte Carlo runs (default: reliability.runs)"),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, help="Monte Carlo runs (default: reliability.runs)"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Failure rates from the bill of materials, interruption interval, checkpointing and goodput."""
@@ -202,23 +220,25 @@ def reliability(
         [f"reliability.runs={runs}"] if runs is not None else [])
     spec = load_scenario(scenario, overrides)
     plan_result = plan_scenario(spec, materialise=False)
-    with Progress(console=err_console, transient=True, disable=json_out) as bar:
+    with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("Monte Carlo", total=spec.reliability.runs)
-        result = assess(plan_result, spec, progress=lambda done, total: bar.update(task, completed=done))
+        result = assess(plan_result, spec, progress=lambda done, total: bar.update(task, completed=done, total=total))
     summary = result.monte_carlo.summary()
+    capped = result.monte_carlo.capped
     if json_out:
         _print_json({"mtbi_s": result.mtbi_s, "interruptions_per_hour_by_class": result.interruptions_per_hour_by_class,
                      "counts": result.counts, "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
                      "checkpoint_bytes": result.policy.size_bytes, "expected_goodput": result.expected_goodput,
-                     "monte_carlo": summary})
+                     "monte_carlo": summary, "monte_carlo_runs": result.monte_carlo.runs, "notes": [capped] * bool(capped)})
         return
-    table = Table(title=f"{spec.name}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs", title_justify="left")
+    table = Table(title=f"{escape(spec.name)}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",
+                  title_justify="left")
     table.add_column("class")
     table.add_column("interruptions / day", justify="right")
     table.add_column("share", justify="right")
     total = sum(result.interruptions_per_hour_by_class.values())
     for name, per_hour in sorted(result.interruptions_per_hour_by_class.items(), key=lambda kv: -kv[1]):
-        table.add_row(name, f"{per_hour * 24:,.2f}", f"{per_hour / total:.1%}")
+        table.add_row(name, f"{per_hour * 24:,.2f}", f"{per_hour / total:.1%}" if total > 0 else "-")
     console.print(table)
     g, n = summary["goodput"], summary["interruptions"]
     console.print(f"interruption every [bold]{result.mtbi_s / 60:,.1f} min[/]; checkpoint "
@@ -226,6 +246,8 @@ def reliability(
     console.print(f"goodput [bold]{g['p50']:.1%}[/] median ({g['p5']:.1%}-{g['p95']:.1%}); analytic "
                   f"{result.expected_goodput:.1%}; interruptions per run {n['mean']:,.0f} "
                   f"({n['p5']:,.0f}-{n['p95']:,.0f}); GPU-hours lost {summary['lost_gpu_hours']['p50']:,.0f}")
+    if capped:
+        console.print(f"[dim]note: {escape(capped)}", highlight=False)
 
 
 @catalog_app.command("list")

@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from fabricsim.api import RunResult
-from fabricsim.io import write_atomic
+from fabricsim.io import write_text
 from fabricsim.units import format_bits_per_s, format_usd, format_watts
 
 CSS = """
@@ -157,5 +157,6 @@ def _training_section(result: RunResult, first: bool) -> str:
 
 
 def write_html(result: RunResult, path: str | Path) -> None:
-    """Write the report atomically (a crash leaves the previous file or none, never half a page)."""
-    write_atomic(path, build_html(result))
+    """Write the report atomically (a crash leaves the previous file or none, never half a page) with the
+    permissions of the user's umask; a special file such as /dev/stdout is written in place."""
+    write_text(path, build_html(result), "--html report")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.plan import OpticsOption, Plan
@@ -10,7 +11,7 @@ from fabricsim.units import format_bits_per_s, format_speed_short, format_usd, f
 
 
 def plan_tables(plan: Plan) -> Group:
-    head = Table(title=f"Plan: {plan.scenario}", show_header=False, title_justify="left")
+    head = Table(title=f"Plan: {escape(plan.scenario)}", show_header=False, title_justify="left")
     head.add_column("what", style="bold")
     head.add_column("value")
     head.add_row("GPUs", f"{plan.gpus:,} × {plan.gpu} in {plan.scale_up_domains:,} {plan.scale_up} domains, "
@@ -44,13 +45,18 @@ def plan_tables(plan: Plan) -> Group:
         money.add_column(col, justify="left" if col == "category" else "right")
     total_w, total_usd = sum(plan.power_w.values()), sum(plan.capex_usd.values())
     for key in plan.power_w:
-        money.add_row(key.replace("_", " "), format_watts(plan.power_w[key]), f"{plan.power_w[key] / total_w:.1%}",
-                      format_usd(plan.capex_usd[key]), f"{plan.capex_usd[key] / total_usd:.1%}")
+        money.add_row(key.replace("_", " "), format_watts(plan.power_w[key]), share(plan.power_w[key], total_w),
+                      format_usd(plan.capex_usd[key]), share(plan.capex_usd[key], total_usd))
     money.add_row("[bold]total IT", f"[bold]{format_watts(total_w)}", "", f"[bold]{format_usd(total_usd)}", "")
     money.add_row("network (scale-out + scale-up)",
                   format_watts(plan.network_share(plan.power_w) * total_w), f"{plan.network_share(plan.power_w):.1%}",
                   format_usd(plan.network_share(plan.capex_usd) * total_usd), f"{plan.network_share(plan.capex_usd):.1%}")
     return Group(head, tiers, media, money)
+
+
+def share(part: float, whole: float) -> str:
+    """``part / whole`` as a percentage, or '-' when the whole is zero (a free or powerless category)."""
+    return f"{part / whole:.1%}" if whole > 0 else "-"
 
 
 def optics_table(options: list[OpticsOption], failures_per_month: dict[str, float] | None = None) -> Table:
@@ -63,7 +69,7 @@ def optics_table(options: list[OpticsOption], failures_per_month: dict[str, floa
     for o in options:
         if o.error:
             reason = o.error.split(";")[0].split(": ", 1)[-1]
-            table.add_row(o.family, *["-"] * (len(columns) - 2), f"[dim]{reason}")
+            table.add_row(o.family, *["-"] * (len(columns) - 2), f"[dim]{escape(reason)}")
             continue
         failures = [f"{failures_per_month[o.family]:,.1f}"] if failures_per_month else []
         table.add_row(o.family, f"{o.optical_ends:,}", format_watts(o.optics_power_w), format_usd(o.optics_capex_usd),

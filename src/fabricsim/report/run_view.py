@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.api import RunResult
@@ -51,7 +52,7 @@ def run_tables(result: RunResult) -> Group:
         parts.append(table)
     parts.append(optics_table(result.optics, result.optics_failures))
     for note in result.notes:
-        parts.append(f"[dim]note: {note}")
+        parts.append(f"[dim]note: {escape(note)}")
     return Group(*parts)
 
 

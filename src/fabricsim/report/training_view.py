@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.units import format_bytes
@@ -67,7 +68,7 @@ def training_tables(result, what_ifs=None) -> Group:
     parts = [training_summary(result), breakdown_table(result), calls_table(result), memory_table(result)]
     if what_ifs:
         parts.append(what_if_table(result, what_ifs))
-    parts += [f"[dim]note: {note}" for note in result.notes]
+    parts += [f"[dim]note: {escape(note)}" for note in result.notes]
     return Group(*parts)
 
 
@@ -77,7 +78,7 @@ def what_if_table(base, what_ifs) -> Table:
         table.add_column(col, justify="left" if col in ("change", "what moved") else "right")
     for row in what_ifs:
         if row.get("error"):
-            table.add_row(row["change"], "-", "-", "-", row["error"])
+            table.add_row(row["change"], "-", "-", "-", escape(row["error"]))
             continue
         table.add_row(row["change"], f"{row['step_time_s']:,.2f}", f"{row['step_time_s'] / base.step_time_s - 1:+.1%}",
                       f"{row['mfu']:.1%}", row["explanation"])
