@@ -64,7 +64,8 @@ def _domains(fabric: Fabric, gpus: np.ndarray) -> tuple[np.ndarray, int]:
     if counts.min() != counts.max():
         raise FabricsimError(
             "hierarchical algorithms need the same number of ranks in every scale-up domain; "
-            f"this placement has {counts.min()} to {counts.max()}: use --placement contiguous or rail-aware"
+            f"these ranks fill domains with {counts.min()} to {counts.max()} GPUs (a partly filled domain, or "
+            f"ranks scattered at random); use ring or tree, or whole scale-up domains"
         )
     return gpus[order].reshape(counts.size, counts[0]), int(counts[0])
 
