@@ -28,6 +28,10 @@ MAX_PAIRWISE_FLOWS = 4096 * 4095
 """Most flows of one all-to-all simulated flow by flow (4,096 ranks: ~1 minute); larger ones are timed
 analytically or refused."""
 
+MAX_CHANNEL_FLOWS = 2_000_000
+"""Most ranks x channels of one ring or tree simulated flow by flow (200,000 GPUs x 8 channels fit; ~1 minute
+per size at the top)."""
+
 
 @dataclass
 class CollectiveSummary:
@@ -200,9 +204,21 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
         raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
     if method not in ("auto", "flow", "analytic"):
         raise FabricsimError(f"--method {method!r}: valid methods are auto, flow, analytic")
+    for name, value, low, high in (("--ranks", ranks, 1, None), ("--channels", channels, 1, 64),
+                                   ("--seed", seed, 0, 2**63 - 1), ("--fail-links", fail_links, 0, None)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low
+                                  or (high is not None and value > high)):
+            raise FabricsimError(f"{name}={value!r}: expected a whole number >= {low}"
+                                 + (f" and <= {high}" if high is not None else ""))
+    if not sizes:
+        raise FabricsimError("--sizes: give at least one message size")
     design = design_fabric(scenario)
     n = design.gpus if ranks is None else ranks
     too_big = []
+    lanes = n * (channels or scenario.cluster.gpus_per_server)
+    if op != "all_to_all" and lanes > MAX_CHANNEL_FLOWS:
+        too_big.append(f"{n:,} ranks x {lanes // n} channels = {lanes:,} flows per step (flow-level: at most "
+                       f"{MAX_CHANNEL_FLOWS:,})")
     if design.gpus > MATERIALISE_LIMIT:
         too_big.append(f"{design.gpus:,} GPUs (flow-level builds every link up to {MATERIALISE_LIMIT:,} GPUs)")
     if op == "all_to_all" and n * (n - 1) > MAX_PAIRWISE_FLOWS:
@@ -231,8 +247,13 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     results, report = [], None
     for i, size in enumerate(sizes):
         stage(f"size {i + 1} of {len(sizes)}")
-        report = run_collective(fabric, op, algorithm, [size], ranks, load_balancing, placement, channels, seed,
-                                method)
+        try:
+            report = run_collective(fabric, op, algorithm, [size], ranks, load_balancing, placement, channels, seed,
+                                    method)
+        except FabricsimError as exc:
+            if fail_links:
+                raise FabricsimError(f"with --fail-links {fail_links} on tier {fail_tier}: {exc}") from None
+            raise
         results += report.results
     report = CollectiveReport(report.op, report.algorithm, report.load_balancing, report.placement, report.transport,
                               report.ranks, report.channels, report.gpus, results)

@@ -71,8 +71,9 @@ def unknown_name_message(section: str, name: str, valid: Iterable[str]) -> str:
     valid = sorted(valid)
     close = difflib.get_close_matches(str(name)[:100], valid, n=3, cutoff=0.4)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    listed = ", ".join(valid[:40]) + (f" and {len(valid) - 40} more" if len(valid) > 40 else "")
     return (
-        f"unknown {section} name {echo(name)}.{hint} Valid names: {', '.join(valid)}. "
+        f"unknown {section} name {echo(name)}.{hint} Valid names: {listed}. "
         f"(`fabricsim catalog list {section}` shows them with their figures.)"
     )
 
