@@ -73,6 +73,8 @@ def expected_goodput(
     # renewal cycle: an up period (mean 1/L), then a down period; events during a down period
     # extend it (busy period of an M/D/infinity queue: (e^{L D} - 1)/L for mean downtime D)
     mean_down = down_total / lam_all
+    if lam_all * mean_down > 700.0:  # the busy period outlasts any run (e^700 ~ 1e304): nothing gets done
+        return 0.0
     busy = math.expm1(lam_all * mean_down) / lam_all
     lost_per_cycle = lost * lam_stop / lam_all
     up = 1.0 / lam_all
