@@ -317,7 +317,9 @@ def validate(
     Cases: nccl-tests busbw, reference-architecture counts, the Llama 3 failure census, training tables."""
     from fabricsim.validation.view import validate_command
 
-    raise typer.Exit(code=validate_command(layer, case, verbose, json_out, console))
+    with working(err_console, "validation cases"):
+        code = validate_command(layer, case, verbose, json_out, console)
+    raise typer.Exit(code=code)
 
 
 from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from fabricsim.cli import JsonOpt, ScenarioArg, SetOpt, _print_json, app, console, user_errors
+from fabricsim.cli import JsonOpt, ScenarioArg, SetOpt, _print_json, app, console, err_console, user_errors
+from fabricsim.report.console import working
 
 
 def training_json(result) -> dict:
@@ -59,8 +60,11 @@ def train(
     overrides = dict(model=model, tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, virtual_stages=vpp, global_batch=gbs, seq=seq,
                      micro_batch=micro_batch, zero=zero, recompute=recompute, load_balancing=lb, algorithm=algo,
                      communication=communication)
-    result = train_step(spec, **overrides)
-    rows = fabric_what_ifs(spec, overrides, result) if what_if else None
+    with working(err_console, "training step") as stage:
+        stage("timing one step")
+        result = train_step(spec, **overrides)
+        stage("fabric what-ifs")
+        rows = fabric_what_ifs(spec, overrides, result) if what_if else None
     if json_out:
         _print_json({**training_json(result), **({"what_ifs": rows} if rows else {})})
     else:
@@ -89,8 +93,9 @@ def infer(
     from fabricsim.workload import infer as serve
 
     spec = load_scenario(scenario, set_)
-    result = serve(spec, model=model, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, tp=tp, ep=ep, batch=batch,
-                   context=context, output_tokens=output_tokens, load_balancing=lb)
+    with working(err_console, "serving"):
+        result = serve(spec, model=model, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, tp=tp, ep=ep,
+                       batch=batch, context=context, output_tokens=output_tokens, load_balancing=lb)
     if json_out:
         _print_json(result.as_dict())
     else:
