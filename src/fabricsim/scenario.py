@@ -77,6 +77,16 @@ class FabricSpec(_Strict):
     media: dict[Literal["leaf", "spine", "core"], str] = Field(
         default_factory=dict, description="per-tier medium override (catalog names), e.g. {spine: lpo-800g}"
     )
+    in_network_reduction: Literal["off", "nvls", "sharp", "nvls+sharp"] | None = Field(
+        None, description="in-network reductions the collective library may use: NVLink SHARP (nvls) in the scale-up "
+        "switch, SHARP in the scale-out switches; default: what a stock NCCL install uses (nvls where the scale-up "
+        "switch reduces; SHARP needs its plugin, so off)"
+    )
+    flows_per_connection: int = Field(
+        1, ge=1, le=64, description="flows (QPs) per connection between two GPUs, each hashed on its own by ECMP "
+        "(NCCL_IB_QPS_PER_CONNECTION; Llama 3's E-ECMP used 16)"
+    )
+    collective_library: str = Field("nccl", description="catalog name of the collective library (cost model)")
 
     @field_validator("port_speed", mode="before")
     @classmethod
@@ -164,6 +174,7 @@ class Scenario(_Strict):
 
 
 SECTIONS_CHECKED = {
+    ("fabric", "collective_library"): "collective_libraries",
     ("cluster", "gpu"): "gpus",
     ("cluster", "scale_up"): "scale_up",
     ("cluster", "nic"): "nics",

@@ -102,7 +102,7 @@ class _Arcs:
         labels = ["NIC-leaf", "leaf-spine", "spine-core", "scale-up"]
         if self.trunks:
             up = live[fabric.link_tier == 2]
-            per_leaf = up.reshape(self.leaf_trunks, shape.leaf_up).sum(axis=1) if up.size else np.zeros(0)
+            per_leaf = up.reshape(self.leaf_trunks, shape.leaf_up).sum(axis=1) if up.size else np.zeros(self.leaf_trunks)
             cap[self.leaf_trunk_base : self.pod_trunk_base] = np.repeat(per_leaf, 2)
             block[self.leaf_trunk_base : self.pod_trunk_base] = 4
             labels.append("leaf trunk (spray)")
