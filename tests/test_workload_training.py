@@ -166,7 +166,7 @@ def test_what_if_rows_rerun_only_the_fabric_and_name_what_moved():
     job = dict(model="llama3-70b", tp=8, pp=4, dp=64, global_batch=256, seq=4096, load_balancing="ecmp")
     base = train(scenario, **job)
     rows = {r["change"]: r for r in fabric_what_ifs(scenario, job, base)}
-    assert set(rows) == {"load balancing ecmp -> spray", "load balancing ecmp -> adaptive",
+    assert set(rows) == {"load balancing ecmp -> spray", "load balancing ecmp -> flowlet",
                          "DP collectives -> in-network reduction (SHARP)", "leaf oversubscribed 2:1"}
     oversubscribed = rows["leaf oversubscribed 2:1"]
     assert oversubscribed["step_time_s"] > base.step_time_s

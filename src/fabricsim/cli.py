@@ -134,7 +134,7 @@ def collective(
     op: str = typer.Option("all_reduce", "--op", help="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, send_recv"),
     algo: Optional[str] = typer.Option(None, "--algo", help="auto (the library's tuner), ring, tree, nvls, nvls_tree, in_network (SHARP), pat, hierarchical; all_to_all: direct, hierarchical"),
     proto: Optional[str] = typer.Option(None, "--proto", help="force a protocol: ll, ll128, simple (default: the tuner's choice per size)"),
-    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal (default: the transport's)"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal (default: the transport's)"),
     sizes: str = typer.Option("1MiB:1GiB", "--sizes", help="size sweep start:end (x2 steps), or a comma list"),
     ranks: Optional[int] = typer.Option(None, "--ranks", help="ranks (default: every GPU)"),
     placement: str = typer.Option("contiguous", "--placement", help="contiguous, random, one-per-node"),

@@ -26,7 +26,7 @@ from fabricsim.scenario_workload import WorkloadSpec
 from fabricsim.units import parse_bits_per_s
 
 TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
-LOAD_BALANCING = ("ecmp", "spray", "adaptive")
+LOAD_BALANCING = ("ecmp", "spray", "adaptive", "flowlet")
 OPTICS_FAMILIES = ("dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper")
 TIER_NAMES = ("leaf", "spine", "core")
 
@@ -64,7 +64,7 @@ class FabricSpec(_Strict):
     planes: int = Field(1, gt=0, description="independent parallel fabrics; each GPU's bandwidth is split over them")
     rail_optimized: bool = True
     transport: Literal["infiniband", "roce", "spectrum-x", "uec"] = "infiniband"
-    load_balancing: Literal["ecmp", "spray", "adaptive"] | None = Field(
+    load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet"] | None = Field(
         None, description="default: the transport's usual policy"
     )
     optics: Literal["dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper"] = Field(

@@ -43,7 +43,7 @@ def fabric_what_ifs(scenario, overrides: dict, base) -> list[dict]:
 
     fixed = {k: v for k, v in overrides.items() if v is not None}
     variants = []
-    for policy in ("ecmp", "spray", "adaptive"):
+    for policy in ("ecmp", "spray", "flowlet"):
         if policy != base.load_balancing:
             variants.append((f"load balancing {base.load_balancing} -> {policy}", scenario,
                              {**fixed, "load_balancing": policy}))
