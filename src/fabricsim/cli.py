@@ -66,6 +66,7 @@ def plan(
     """Bill of materials: switches, ports, optics, cables, power and capex."""
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
+    from fabricsim.report.documents import plan_document
     from fabricsim.report.plan_view import print_plan
     from fabricsim.scenario import load_scenario
 
@@ -73,7 +74,7 @@ def plan(
     result = plan_scenario(spec, materialise=False if count_only else None)
     options = compare(spec) if compare_optics else []
     if json_out:
-        _print_json({"plan": result.to_dict(), "optics_options": options})
+        _print_json(plan_document(result, options))
     else:
         print_plan(result, options, console)
 
@@ -88,18 +89,12 @@ def run(
 ) -> None:
     """The main job on a scenario (the built-in default if none): plan, cost, collectives, optics choices."""
     from fabricsim.api import run as run_scenario
-    from fabricsim.cli_workload import training_json
+    from fabricsim.report.documents import run_document
     from fabricsim.report.run_view import print_run
 
     result = run_scenario(scenario, set_)
     if json_out:
-        _print_json({"scenario": result.scenario, "plan": result.plan.to_dict(), "tco": result.tco,
-                     "tco_shares": {"network_capex": result.tco.network_capex_share,
-                                    "network_power": result.tco.network_power_share},
-                     "collectives": result.collectives, "optics_options": result.optics, "notes": result.notes,
-                     "training": training_json(result.training) if result.training else None,
-                     "step_time_by_load_balancing": result.step_time_by_load_balancing,
-                     "bandwidth_tax": result.bandwidth_tax, "usd_per_million_tokens": result.usd_per_million_tokens})
+        _print_json(run_document(result))
     else:
         print_run(result, console)
     if html_out is not None:
@@ -150,6 +145,7 @@ def collective(
     from fabricsim.collectives.algorithms import ALGORITHMS
     from fabricsim.collectives.api import run_collective
     from fabricsim.report.collective_view import print_collective
+    from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
     from fabricsim.topology.build import fabric_from_scenario
 
@@ -162,7 +158,7 @@ def collective(
         report = run_collective(design_fabric(load_scenario(scenario, set_)), op, algorithm, _size_sweep(sizes), ranks,
                                 lb, placement, channels, seed, method="analytic", protocol=proto)
         if json_out:
-            _print_json({k: v for k, v in vars(report).items() if k != "gpus"})
+            _print_json(collective_document(report))
         else:
             print_collective(report, console)
         return
@@ -178,7 +174,7 @@ def collective(
     report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed, method,
                             protocol=proto, cross_rail=cross_rail)
     if json_out:
-        _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost})
+        _print_json(collective_document(report, lost))
     else:
         print_collective(report, console)
         if lost:
@@ -199,6 +195,7 @@ def reliability(
 
     from fabricsim.plan import plan_scenario
     from fabricsim.reliability.from_plan import assess
+    from fabricsim.report.documents import reliability_document
     from fabricsim.scenario import load_scenario
 
     overrides = list(set_) + ([f"reliability.days={days}"] if days is not None else []) + (
@@ -210,10 +207,7 @@ def reliability(
         result = assess(plan_result, spec, progress=lambda done, total: bar.update(task, completed=done))
     summary = result.monte_carlo.summary()
     if json_out:
-        _print_json({"mtbi_s": result.mtbi_s, "interruptions_per_hour_by_class": result.interruptions_per_hour_by_class,
-                     "counts": result.counts, "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
-                     "checkpoint_bytes": result.policy.size_bytes, "expected_goodput": result.expected_goodput,
-                     "monte_carlo": summary})
+        _print_json(reliability_document(result))
         return
     table = Table(title=f"{spec.name}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs", title_justify="left")
     table.add_column("class")

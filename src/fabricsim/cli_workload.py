@@ -8,22 +8,7 @@ from typing import Optional
 import typer
 
 from fabricsim.cli import JsonOpt, ScenarioArg, SetOpt, _print_json, app, console, user_errors
-
-
-def training_json(result) -> dict:
-    return {
-        "model": result.model, "gpus": result.gpus, "parallelism": result.parallelism,
-        "micro_batches": result.micro_batches, "recompute": result.recompute,
-        "communication": result.communication, "load_balancing": result.load_balancing,
-        "step_time_s": result.step_time_s, "breakdown_s": result.breakdown_s,
-        "tokens_per_s": result.tokens_per_s, "model_flops_per_s_per_gpu": result.model_flops_per_s_per_gpu,
-        "mfu": result.mfu, "memory_bytes": result.memory.as_dict(), "notes": result.notes,
-        "collectives": [{"kind": c.kind, "what": c.what, "op": c.op, "algorithm": c.timing.algorithm,
-                         "groups": c.timing.groups, "ranks": c.timing.ranks, "size_bytes": c.size_bytes,
-                         "per_micro_batch": c.per_micro_batch, "per_step": c.per_step, "time_s": c.timing.time_s,
-                         "busbw_bytes_per_s": c.timing.busbw_bytes_per_s, "delivered": c.timing.delivered}
-                        for c in result.calls],
-    }
+from fabricsim.report.documents import inference_document, training_document
 
 
 @app.command()
@@ -62,7 +47,7 @@ def train(
     result = train_step(spec, **overrides)
     rows = fabric_what_ifs(spec, overrides, result) if what_if else None
     if json_out:
-        _print_json({**training_json(result), **({"what_ifs": rows} if rows else {})})
+        _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
     else:
         console.print(training_tables(result, rows))
 
@@ -92,7 +77,7 @@ def infer(
     result = serve(spec, model=model, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, tp=tp, ep=ep, batch=batch,
                    context=context, output_tokens=output_tokens, load_balancing=lb)
     if json_out:
-        _print_json(result.as_dict())
+        _print_json(inference_document(result))
     else:
         console.print(inference_table(result))
 
