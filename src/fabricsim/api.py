@@ -53,15 +53,16 @@ class RunResult:
     usd_per_million_tokens: float | None = None
 
 
-def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
+def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: bool = False):
     """The scenario's training step, the same step under ECMP and spraying, the bandwidth tax between
     them and the cost per million tokens.  A defaulted workload that does not fit this cluster is
-    skipped with a note; one the user wrote raises."""
+    skipped with a note; one the user wrote raises.  ``analytic``: time ``communication: auto`` analytically."""
     from fabricsim.workload import train
 
     user_set = "train" in scenario.workload.model_fields_set
+    auto = scenario.workload.train.communication == "auto"
     try:
-        step = train(scenario, fabric=fabric)
+        step = train(scenario, fabric=fabric, **({"communication": "analytic"} if analytic and auto else {}))
     except FabricsimError as exc:
         if user_set:
             raise
@@ -119,13 +120,18 @@ def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
     return out
 
 
-def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None) -> RunResult:
-    """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default)."""
+def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None,
+        flow_limit: int = MATERIALISE_LIMIT) -> RunResult:
+    """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default).
+
+    Above ``flow_limit`` GPUs the plan is counted, flow-level collectives are skipped and the training
+    step's ``communication: auto`` is timed analytically (a server bounds its requests' cost this way)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
     design = design_fabric(scenario)
     notes = []
-    if design.gpus <= MATERIALISE_LIMIT:
+    flow = design.gpus <= flow_limit
+    if flow:
         fabric = build_fabric(design)
         plan = plan_design(design, fabric)
         collectives = _collectives(fabric, design.load_balancing)
@@ -133,17 +139,17 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         plan = plan_design(design)
         collectives = []
         notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
-                     f"{MATERIALISE_LIMIT:,} GPUs")
+                     f"{flow_limit:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
     factors = None
-    if not scenario.reliability.network_failures_stop_job and design.gpus <= MATERIALISE_LIMIT:
+    if not scenario.reliability.network_failures_stop_job and flow:
         from fabricsim.reliability.degraded import degraded_factors
 
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
-    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT else None, tco,
-                                               notes)
+    training, by_policy, tax, cost = _training(scenario, fabric if flow else None, tco, notes,
+                                               analytic=not flow)
     if training is not None and "parameters" not in scenario.reliability.model_fields_set:
         from fabricsim.workload.model import parameter_counts
 

@@ -236,10 +236,11 @@ def catalog_list(
 
     catalog = default_catalog()
     sections = [section] if section else sorted(catalog.sections)
-    if section and section not in catalog.sections:
-        raise FabricsimError(f"unknown catalog section {section!r}; valid sections: {', '.join(sorted(catalog.sections))}")
+    from fabricsim.report.documents import catalog_document
+
+    entries = catalog_document(catalog, sections)  # an unknown section is named here
     if json_out:
-        _print_json({s: {n: e.model_dump() for n, e in catalog.sections[s].items()} for s in sections})
+        _print_json(entries)
         return
     for name in sections:
         entries = catalog.sections[name]
@@ -293,6 +294,22 @@ def validate(
     from fabricsim.validation.view import validate_command
 
     raise typer.Exit(code=validate_command(layer, case, verbose, json_out, console))
+
+
+@app.command()
+@user_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(8000, "--port", help="TCP port"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="simulation worker processes (default: cores - 1)"),
+    max_flow_gpus: Optional[int] = typer.Option(None, "--max-flow-gpus",
+                                                help="most GPUs one request simulates flow by flow (default: 65,536)"),
+) -> None:
+    """The interactive explorer (a web page) and the JSON API (/docs) on http://HOST:PORT/."""
+    from fabricsim.web import serve as serve_web
+    from fabricsim.web.limits import Limits
+
+    serve_web(host, port, workers, Limits() if max_flow_gpus is None else Limits(flow_gpus=max_flow_gpus))
 
 
 from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)

@@ -8,6 +8,17 @@ into plain JSON types.
 from __future__ import annotations
 
 
+def catalog_document(catalog, sections) -> dict:
+    """``fabricsim catalog list --json``: every entry of the named sections with its figures and sources."""
+    for section in sections:
+        if section not in catalog.sections:
+            from fabricsim.errors import FabricsimError
+
+            raise FabricsimError(f"unknown catalog section {section!r}; valid sections: "
+                                 f"{', '.join(sorted(catalog.sections))}")
+    return {s: {n: e.model_dump() for n, e in catalog.sections[s].items()} for s in sections}
+
+
 def plan_document(plan, optics_options) -> dict:
     """``fabricsim plan --json``: the bill of materials and the optics families side by side."""
     return {"plan": plan.to_dict(), "optics_options": optics_options}
