@@ -15,7 +15,6 @@ from fabricsim.errors import FabricsimError
 from fabricsim.scenario import OPTICS_FAMILIES, Scenario
 from fabricsim.topology.design import FabricDesign, design_fabric, scale_up_domains
 from fabricsim.topology.fabric import Fabric
-from fabricsim.topology.fat_tree import max_endpoints
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,17 @@ class TierLine:
     links: int
     link_length_m: float
     media: str
+    switch: str = ""  # switch model of this tier
+    link_bits_per_s: float = 0.0  # speed of the links below this tier
+    down_ports: int = 0  # ports each switch of this tier faces down
+    up_ports: int = 0  # ports each switch faces up (0 at the top tier)
+    up_link_bits_per_s: float = 0.0  # speed of its up-ports
 
+    @property
+    def oversubscription(self) -> float:
+        """Down:up bandwidth ratio of one switch of this tier (1 = non-blocking; 0 at the top tier)."""
+        up = self.up_ports * self.up_link_bits_per_s
+        return self.down_ports * self.link_bits_per_s / up if up else 0.0
 
 @dataclass
 class Plan:
@@ -63,6 +72,8 @@ class Plan:
     tier_lines: list[TierLine]
     media_lines: list[MediaLine]
     fiber_m: float
+    pods: int  # groups of leaves under one set of spines (1 with 2 tiers, 0 with 1)
+    gpus_per_pod: int
     switch_racks: int
     bisection_bits_per_s: float
     switch_hops_worst: int
@@ -116,15 +127,21 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         counted_from = "materialised fabric arrays"
     radix = shape.radix
     names = design.tier_names
+    ports_available = [c * planes for c in shape.ports_available_per_tier()]
     tier_lines = [
         TierLine(
             tier=names[t],
             switches=switches[t],
-            ports_available=switches[t] * radix,
+            ports_available=ports_available[t],
             ports_used=ports_used[t],
             links=links[t],
             link_length_m=design.media[t].length_m,
             media=design.media[t].label,
+            switch=design.switch_of(t).name,
+            link_bits_per_s=design.link_speed(t),
+            down_ports=(shape.leaf_down, shape.spine_down, shape.ports_per_switch[2])[t],
+            up_ports=(shape.leaf_up, shape.spine_up, 0)[t],
+            up_link_bits_per_s=design.link_speed(t + 1) if t + 1 < shape.tiers else 0.0,
         )
         for t in range(shape.tiers)
     ]
@@ -165,12 +182,13 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
     nic_cards = math.ceil(gpus * design.nics_per_gpu - 1e-9)
     nic_ports = int(round(gpus * design.nic_ports_per_gpu))
     n_switches = sum(switches)
+    tier_switch = [design.switch_of(t) for t in range(shape.tiers)]
     power = {
         "gpus": gpus * gpu.power_w,
         "servers": gpus * gpu.server_overhead_power_w,
         "scale_up_fabric": domains * scale_up.switch_chips * scale_up.switch_chip_power_w,
         "nics": nic_cards * nic.power_w,
-        "switches": n_switches * switch.power_w,
+        "switches": sum(n * sw.power_w for n, sw in zip(switches, tier_switch)),
         "optics_and_cables": sum(m.power_w for m in media_lines),
     }
     capex = {
@@ -178,14 +196,14 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         "servers": gpus * gpu.server_overhead_price_usd,
         "scale_up_fabric": domains * _price(scenario, scale_up.name, scale_up.price_usd),
         "nics": nic_cards * _price(scenario, nic.name, nic.price_usd),
-        "switches": n_switches * _price(scenario, switch.name, switch.price_usd),
+        "switches": sum(n * _price(scenario, sw.name, sw.price_usd) for n, sw in zip(switches, tier_switch)),
         "optics_and_cables": sum(m.price_usd for m in media_lines),
     }
     narrowest = min(
-        [shape.endpoints] + ([shape.leaves * shape.leaf_up] if shape.tiers >= 2 else [])
-        + ([shape.spines * shape.spine_up] if shape.tiers >= 3 else [])
+        [shape.endpoints * design.link_speed(0)]
+        + ([shape.leaves * shape.leaf_up * design.link_speed(1)] if shape.tiers >= 2 else [])
+        + ([shape.spines * shape.spine_up * design.link_speed(2)] if shape.tiers >= 3 else [])
     )
-    over = tuple(scenario.fabric.oversubscription) + (1.0,)
     return Plan(
         scenario=scenario.name,
         gpu=gpu.name,
@@ -193,7 +211,7 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         nic=nic.name,
         scale_up=scale_up.name,
         gpus=gpus,
-        servers=math.ceil(gpus / scenario.cluster.gpus_per_server),
+        servers=math.ceil(gpus / design.gpus_per_server),
         scale_up_domains=domains,
         gpu_racks=math.ceil(gpus / design.gpus_per_rack),
         nic_cards=nic_cards,
@@ -202,12 +220,16 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         planes=planes,
         link_bits_per_s=design.link_bits_per_s,
         radix=radix,
-        max_gpus_at_these_tiers=max_endpoints(radix, shape.tiers, over[:2]) // design.ports_per_gpu_per_plane,
+        max_gpus_at_these_tiers=shape.max_endpoints // design.ports_per_gpu_per_plane,
         tier_lines=tier_lines,
         media_lines=media_lines,
         fiber_m=fiber_m,
-        switch_racks=math.ceil(n_switches * switch.rack_units / scenario.layout.rack_units_per_rack),
-        bisection_bits_per_s=planes * narrowest * design.link_bits_per_s / 2,
+        pods=shape.pods,
+        gpus_per_pod=(min(gpus, shape.spine_down * shape.leaf_down // design.ports_per_gpu_per_plane)
+                      if shape.tiers == 3 else gpus if shape.tiers == 2 else 0),
+        switch_racks=math.ceil(sum(n * sw.rack_units for n, sw in zip(switches, tier_switch))
+                               / scenario.layout.rack_units_per_rack),
+        bisection_bits_per_s=planes * narrowest / 2,
         switch_hops_worst=shape.switch_hops_worst,
         power_w=power,
         capex_usd=capex,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
@@ -40,7 +40,10 @@ class ClusterSpec(_Strict):
     gpus: int = Field(16384, gt=0, description="number of accelerators")
     scale_up: str | None = Field(None, description="scale-up system; default: the GPU's usual one")
     nic: str | None = Field(None, description="scale-out NIC; default: the GPU's usual one")
-    gpus_per_server: int = Field(8, gt=0, description="GPUs per host (sets the number of rails)")
+    gpus_per_server: int = Field(
+        8, gt=0, description="GPUs per host / compute tray (sets the number of rails); default: the scale-up "
+        "system's figure (8 for HGX, 4 for an NVL72 compute tray)"
+    )
     scale_out_per_gpu: float | None = Field(
         None, description="scale-out bandwidth per GPU in bits/s (or '800G'); default: the GPU's catalog figure"
     )
@@ -77,6 +80,31 @@ class FabricSpec(_Strict):
     media: dict[Literal["leaf", "spine", "core"], str] = Field(
         default_factory=dict, description="per-tier medium override (catalog names), e.g. {spine: lpo-800g}"
     )
+    switches: dict[Literal["leaf", "spine", "core"], str] = Field(
+        default_factory=dict, description="per-tier switch override (catalog names); default: fabric.switch"
+    )
+    link_speeds: dict[Literal["spine", "core"], float] = Field(
+        default_factory=dict, description="link speed of the leaf-spine / spine-core tier (e.g. {spine: 800G}); "
+        "default: the NIC-leaf link speed"
+    )
+    downlinks: list[int] = Field(
+        default_factory=list, description="down-ports per leaf, then per spine (e.g. [16, 192]: a ToR per rack of "
+        "16 GPUs, 192 racks per pod); default: the switch's ports split by the oversubscription"
+    )
+
+    @field_validator("link_speeds", mode="before")
+    @classmethod
+    def _tier_speeds(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: parse_bits_per_s(v, f"fabric.link_speeds.{k}") for k, v in value.items()}
+        return value
+
+    @field_validator("downlinks")
+    @classmethod
+    def _downlinks(cls, value: list[int]) -> list[int]:
+        if len(value) > 2 or any(v < 1 for v in value):
+            raise ValueError("give at most two whole numbers >= 1: [leaf down-ports] or [leaf, spine]")
+        return value
 
     @field_validator("port_speed", mode="before")
     @classmethod
@@ -162,6 +190,22 @@ class Scenario(_Strict):
 
         return load_catalog(self.catalog_files)
 
+    @model_validator(mode="after")
+    def _gpus_per_server_from_scale_up(self) -> "Scenario":
+        """Unless set, GPUs per server come from the scale-up system (an NVL72 compute tray holds 4)."""
+        if "gpus_per_server" in self.cluster.model_fields_set:
+            return self
+        try:
+            catalog = self.catalog()
+            gpu = catalog.gpu(self.cluster.gpu)
+            system = catalog.scale_up(self.cluster.scale_up or gpu.default_scale_up)
+        except FabricsimError:
+            return self  # unknown names are reported by check_catalog_names
+        if system.gpus_per_server != self.cluster.gpus_per_server:
+            self.cluster.gpus_per_server = system.gpus_per_server
+            self.cluster.model_fields_set.discard("gpus_per_server")
+        return self
+
 
 SECTIONS_CHECKED = {
     ("cluster", "gpu"): "gpus",
@@ -222,6 +266,11 @@ def check_catalog_names(scenario: Scenario) -> None:
             raise FabricsimError(
                 f"{section_name}.{field}: "
                 + unknown_name_message(catalog_section, value, catalog.sections[catalog_section])
+            )
+    for tier, switch in scenario.fabric.switches.items():
+        if switch not in catalog.sections["switches"]:
+            raise FabricsimError(
+                f"fabric.switches.{tier}: " + unknown_name_message("switches", switch, catalog.sections["switches"])
             )
     for tier, medium in scenario.fabric.media.items():
         if medium not in catalog.sections["media"]:

@@ -99,6 +99,9 @@ class ScaleUpSystem(Entry):
     link_latency_s: float = Field(gt=0, description="one-way GPU-to-GPU latency inside the domain")
     switch_chip_power_w: float = Field(ge=0)
     price_usd: float = Field(ge=0, description="scale-up fabric price per domain (switch trays, cables)")
+    gpus_per_server: int = Field(
+        8, gt=0, description="GPUs per host / compute tray (an NVL72 compute tray holds 4); sets hosts and rails"
+    )
     protocol: Literal["nvlink", "ualink", "pcie", "ici"] = "nvlink"
     in_network_reduction: bool = Field(
         False, description="scale-up switches reduce in the fabric (NVLink SHARP / NVLS, NVSwitch gen 3+)"
@@ -128,6 +131,10 @@ class Switch(Entry):
     rack_units: float = Field(gt=0)
     latency_s: float = Field(gt=0, description="port-to-port forwarding latency")
     co_packaged_optics: bool = False
+    cage_bits_per_s: float | None = Field(
+        None, gt=0, description="speed of one front-panel cage (one pluggable module): a twin-port 800G OSFP "
+        "cage carries 2 x 400G ports; default: the fastest port speed"
+    )
 
     def radix(self, port_bits_per_s: float) -> int:
         """Ports available at ``port_bits_per_s`` (0 if that speed is not offered)."""
@@ -139,6 +146,11 @@ class Switch(Entry):
     @property
     def port_speeds(self) -> list[float]:
         return sorted({pc.bits_per_s for pc in self.port_configs})
+
+    @property
+    def cage_speed(self) -> float:
+        """Bits/s one pluggable module in this switch carries (several ports share a twin-port cage)."""
+        return self.cage_bits_per_s or max(self.port_speeds)
 
 
 class Nic(Entry):

@@ -3,7 +3,9 @@
 Setup fields by ``kind`` (``metric`` names the output compared with the published figure; every
 ``scenario`` is the input of :func:`fabricsim.scenario.scenario_from_dict`):
 
-* ``plan``: metric ``servers`` or ``<tier>_switches`` / ``<tier>_links`` (tier leaf, spine, core).
+* ``plan``: metric ``servers``, ``pods``, ``gpus_per_pod``, ``optical_modules``, ``optical_ends`` or
+  ``<tier>_switches|links|cables|modules|oversubscription`` (tier leaf, spine, core); ``materialise: false``
+  counts by arithmetic only.
 * ``collective``: ``op``, ``algorithm`` (default auto), ``size`` ("8GiB"), ``ranks``,
   ``load_balancing``, ``placement``, ``seed``; metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
   ``delivered`` (ideal time / time) -> :func:`fabricsim.collectives.api.run_collective`.
@@ -93,13 +95,18 @@ class Context:
         return self._get("fabric", setup, lambda: fabric_from_scenario(self.scenario(setup)))
 
 
+PLAN_METRICS = ("servers", "pods", "gpus_per_pod", "optical_modules", "optical_ends")
+TIER_METRICS = ("switches", "links", "cables", "modules", "oversubscription")
+
+
 def _plan(setup, ctx: Context) -> float:
-    plan = ctx.plan(setup)
-    if setup.metric == "servers":
-        return float(plan.servers)
+    plan = ctx.plan(setup, materialise=setup.model_extra.get("materialise", True))
+    if setup.metric in PLAN_METRICS:
+        return float(getattr(plan, setup.metric))
     tier, _, what = setup.metric.partition("_")
-    if what not in ("switches", "links") or tier not in ("leaf", "spine", "core"):
-        raise FabricsimError(f"plan metric {setup.metric!r}: use servers or <leaf|spine|core>_<switches|links>")
+    if what not in TIER_METRICS or tier not in ("leaf", "spine", "core"):
+        raise FabricsimError(f"plan metric {setup.metric!r}: use {', '.join(PLAN_METRICS)} or "
+                             f"<leaf|spine|core>_<{'|'.join(TIER_METRICS)}>")
     line = {t.tier: t for t in plan.tier_lines}.get(tier)
     return float(getattr(line, what)) if line else 0.0
 
