@@ -12,22 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from fabricsim.errors import FabricsimError
+from fabricsim.plan_media import OPTICAL_KINDS, MediaLine, tier_media
 from fabricsim.scenario import OPTICS_FAMILIES, Scenario
 from fabricsim.topology.design import FabricDesign, design_fabric, scale_up_domains
 from fabricsim.topology.fabric import Fabric
-
-
-@dataclass(frozen=True)
-class MediaLine:
-    """One kind of part on one tier: how many, and their power and price."""
-
-    tier: str
-    name: str
-    kind: str
-    units: int  # optical ends, or cable assemblies
-    power_w: float
-    price_usd: float
-    connection_points: float  # failure-prone connection points contributed (per link share x links)
 
 
 @dataclass(frozen=True)
@@ -44,6 +32,8 @@ class TierLine:
     down_ports: int = 0  # ports each switch of this tier faces down
     up_ports: int = 0  # ports each switch faces up (0 at the top tier)
     up_link_bits_per_s: float = 0.0  # speed of its up-ports
+    cables: int = 0  # one per logical port (NVIDIA RA convention; a NIC port split over planes: one)
+    modules: int = 0  # optical modules at both ends (or cable assemblies) of this tier's links
 
     @property
     def oversubscription(self) -> float:
@@ -88,7 +78,13 @@ class Plan:
 
     @property
     def optical_ends(self) -> int:
-        return sum(m.units for m in self.media_lines if m.kind in ("dsp", "lpo", "lro", "cpo", "xpo"))
+        """Link ends that are optical (two per optical link)."""
+        return sum(m.ends for m in self.media_lines if m.kind in OPTICAL_KINDS)
+
+    @property
+    def optical_modules(self) -> int:
+        """Physical optical modules (a twin-port module serving two links counts once)."""
+        return sum(m.modules for m in self.media_lines if m.kind in OPTICAL_KINDS)
 
     def network_share(self, table: dict[str, float], include_scale_up: bool = True) -> float:
         keys = ["switches", "optics_and_cables", "nics"] + (["scale_up_fabric"] if include_scale_up else [])
@@ -99,6 +95,7 @@ class Plan:
         out = asdict(self)
         out["switches_total"] = self.switches
         out["optical_ends"] = self.optical_ends
+        out["optical_modules"] = self.optical_modules
         out["network_power_share"] = self.network_share(self.power_w)
         out["scale_out_power_share"] = self.network_share(self.power_w, include_scale_up=False)
         out["network_capex_share"] = self.network_share(self.capex_usd)
@@ -128,6 +125,8 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
     radix = shape.radix
     names = design.tier_names
     ports_available = [c * planes for c in shape.ports_available_per_tier()]
+    priced = lambda name, catalog_price: _price(scenario, name, catalog_price)  # noqa: E731
+    bills = [tier_media(design, t, links[t], priced) for t in range(shape.tiers)]
     tier_lines = [
         TierLine(
             tier=names[t],
@@ -142,39 +141,16 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
             down_ports=(shape.leaf_down, shape.spine_down, shape.ports_per_switch[2])[t],
             up_ports=(shape.leaf_up, shape.spine_up, 0)[t],
             up_link_bits_per_s=design.link_speed(t + 1) if t + 1 < shape.tiers else 0.0,
+            cables=bills[t].cables,
+            modules=bills[t].modules,
         )
         for t in range(shape.tiers)
     ]
     for line in tier_lines:
         if line.ports_used > line.ports_available:
             raise AssertionError(f"{line.tier}: {line.ports_used} ports used > {line.ports_available} available")
-
-    media_lines: list[MediaLine] = []
-    fiber_m = 0.0
-    for t in range(shape.tiers):
-        media, n_links = design.media[t], links[t]
-        parts = media.parts
-        for part in dict.fromkeys(parts):
-            medium = catalog.medium(part)
-            units = n_links * parts.count(part)
-            share = parts.count(part) / len(parts)
-            media_lines.append(
-                MediaLine(
-                    tier=names[t],
-                    name=part,
-                    kind=medium.kind,
-                    units=units,
-                    power_w=units * medium.power_w,
-                    price_usd=units * _price(scenario, part, medium.price_usd),
-                    connection_points=n_links * share * medium.connection_points,
-                )
-            )
-            if media.fiber and part == parts[-1]:
-                fiber_m += n_links * media.length_m
-                media_lines.append(
-                    MediaLine(names[t], "fiber", "fiber", n_links, 0.0,
-                              n_links * media.length_m * medium.fiber_price_usd_per_m, 0.0)
-                )
+    media_lines = [line for bill in bills for line in bill.lines]
+    fiber_m = sum(bill.fiber_m for bill in bills)
 
     gpu, nic, switch, scale_up = design.gpu, design.nic, design.switch, design.scale_up
     gpus = design.gpus
@@ -255,6 +231,7 @@ class OpticsOption:
     optics_power_w: float
     optics_capex_usd: float
     optical_ends: int
+    optical_modules: int
     connection_points: float
     network_power_w: float
     network_power_share: float
@@ -272,7 +249,7 @@ def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo"
         try:
             plan = plan_design(design_fabric(variant))
         except FabricsimError as exc:
-            out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, "", error=str(exc)))
+            out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, 0, "", error=str(exc)))
             continue
         net_power = sum(plan.power_w[k] for k in ("switches", "optics_and_cables", "nics", "scale_up_fabric"))
         out.append(
@@ -281,6 +258,7 @@ def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo"
                 optics_power_w=plan.power_w["optics_and_cables"],
                 optics_capex_usd=plan.capex_usd["optics_and_cables"],
                 optical_ends=plan.optical_ends,
+                optical_modules=plan.optical_modules,
                 connection_points=sum(m.connection_points for m in plan.media_lines),
                 network_power_w=net_power,
                 network_power_share=plan.network_share(plan.power_w),

@@ -187,6 +187,22 @@ class Medium(Entry):
     latency_s: float = Field(ge=0, default=0.0, description="added latency (DSP retiming)")
     fiber_price_usd_per_m: float = Field(ge=0, default=0.0)
     fit_per_end: float = Field(ge=0, default=0.0, description="failures per 1e9 hours per end")
+    max_link_bits_per_s: float | None = Field(
+        None, gt=0, description="fastest link one port of the module carries: a twin-port 800G (2 x 400G) module "
+        "cannot carry an 800G link; default: bits_per_s"
+    )
+    connectors: int = Field(
+        1, gt=0, description="fibre/cable connectors on one module: a twin-port 800G (2xDR4) OSFP has two MPO "
+        "connectors of 400G each, an 800G DR8 one MPO-16; sets how many cables a tier needs"
+    )
+    module_ports: int = Field(
+        1, gt=0, description="entries of this kind in one physical module: an XPO module holds 8 x 1.6T ports, "
+        "a co-packaged optical engine serves several switch ports; 1 for an ordinary pluggable or cable"
+    )
+
+    @property
+    def max_link_speed(self) -> float:
+        return self.max_link_bits_per_s or self.bits_per_s
 
     @property
     def pj_per_bit(self) -> float:

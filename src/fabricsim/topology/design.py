@@ -198,6 +198,8 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
             fabric.nic_optics,
             fabric.copper_in_reach,
             fabric.media.get(TIER_NAMES[t]),
+            lower_cage_bits_per_s=nic.port_bits_per_s if t == 0 else switches[t - 1].cage_speed,
+            upper_cage_bits_per_s=switches[t].cage_speed,
         )
         for t in range(shape.tiers)
     )
