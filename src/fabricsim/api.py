@@ -134,7 +134,9 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
                      f"{MATERIALISE_LIMIT:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
     factors = None
-    if not scenario.reliability.network_failures_stop_job and design.gpus <= MATERIALISE_LIMIT:
+    from fabricsim.reliability.from_plan import network_stops
+
+    if not all(network_stops(plan, scenario.reliability).values()) and design.gpus <= MATERIALISE_LIMIT:
         from fabricsim.reliability.degraded import degraded_factors
 
         factors = degraded_factors(fabric)
@@ -163,7 +165,7 @@ def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -
         variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": option.family})})
         result = assess(plan_design(design_fabric(variant)), variant, monte_carlo=False)
         per_hour = result.interruptions_per_hour_by_class
-        out[option.family] = 720.0 * (per_hour["transceiver"] + per_hour["cable"])
+        out[option.family] = 720.0 * sum(per_hour[c] for c in ("nic_optics", "transceiver", "cpo_engine", "cable"))
     return out
 
 

@@ -40,6 +40,7 @@ class MediaLine:
     ends: int = 0  # link ends these units serve
     links_per_unit: int = 1
     modules: int = 0  # physical modules (units / module_ports)
+    end: str = ""  # "nic" (NIC-side modules), "switch" (switch-side modules), "assembly" (cables, fibre)
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,12 @@ def tier_media(design: FabricDesign, tier: int, n_links: int, price) -> TierMedi
             price_usd=units * price(part, medium.price_usd),
             connection_points=n_links * medium.connection_points / len(ends),
             ends=served, links_per_unit=per_unit, modules=math.ceil(units / medium.module_ports),
+            end="assembly" if not media.upper_end else "nic" if tier == 0 and i == 0 else "switch",
         ))
         if media.fiber and i == len(ends) - 1:
             fiber_m = n_links * media.length_m
             lines.append(MediaLine(name, "fiber", "fiber", n_links, 0.0,
-                                   fiber_m * medium.fiber_price_usd_per_m, 0.0, ends=0))
+                                   fiber_m * medium.fiber_price_usd_per_m, 0.0, ends=0, end="assembly"))
     lines = _merge(lines)
     parts = [line for line in lines if line.kind != "fiber"]
     if media.fiber:
@@ -86,11 +88,11 @@ def _merge(lines: list[MediaLine]) -> list[MediaLine]:
     """One line per part and grouping (both ends of a switch-switch tier often take the same module)."""
     out: dict[tuple[str, int], MediaLine] = {}
     for line in lines:
-        key = (line.name, line.links_per_unit)
+        key = (line.name, line.links_per_unit, line.end)
         if key in out:
             a = out[key]
             line = MediaLine(a.tier, a.name, a.kind, a.units + line.units, a.power_w + line.power_w,
                              a.price_usd + line.price_usd, a.connection_points + line.connection_points,
-                             a.ends + line.ends, a.links_per_unit, a.modules + line.modules)
+                             a.ends + line.ends, a.links_per_unit, a.modules + line.modules, a.end)
         out[key] = line
     return list(out.values())

@@ -11,8 +11,10 @@ Setup fields by ``kind`` (``metric`` names the output compared with the publishe
   ``delivered`` (ideal time / time) -> :func:`fabricsim.collectives.api.run_collective`.
 * ``pattern``: a random permutation, one long-lived pair per GPU (``load_balancing``,
   ``flows_per_pair``); metric ``throughput``: mean delivered rate / link rate.
-* ``reliability``: metric ``interruptions`` (expected count over ``reliability.days``; optional
-  ``classes``: only those failure classes), ``mtbi_minutes``, ``expected_goodput``.
+* ``reliability``: metric ``interruptions`` (expected count over ``reliability.days``), ``share`` (of all
+  interruptions), ``per_week`` - each with optional ``classes`` (only those failure classes) -,
+  ``mtbi_minutes``, ``mtbi_hours``, ``expected_goodput``, ``failures_per_1000_node_days`` (hardware and
+  network, the job term excluded).
 * ``training``: ``train`` (keyword arguments of :func:`fabricsim.workload.train`); metric ``mfu``,
   ``model_flops_per_s_per_gpu``, ``hardware_flops_per_s_per_gpu``, ``tokens_per_s``, ``step_time_s``.
 * ``inference``: ``infer`` (keyword arguments of :func:`fabricsim.workload.infer`); metric
@@ -143,18 +145,28 @@ def _reliability(setup, ctx: Context) -> float:
                       lambda: assess(ctx.plan(setup, materialise=False), scenario, monte_carlo=False))
     hours = scenario.reliability.days * 24
     by_class = result.interruptions_per_hour_by_class
-    if setup.metric == "interruptions":
-        classes = setup.model_extra.get("classes")
-        if classes is None:
-            return hours * 3600 / result.mtbi_s
+    stops = result.stops_job or {}
+    stopping = {c: r for c, r in by_class.items() if stops.get(c, True)}
+    classes = setup.model_extra.get("classes")
+    if classes is not None:
         unknown = sorted(set(classes) - set(by_class))
         if unknown:
             raise FabricsimError(f"reliability classes {unknown}: valid classes are {', '.join(by_class)}")
-        return hours * sum(by_class[c] for c in classes)
-    metrics = {"mtbi_minutes": result.mtbi_s / 60, "expected_goodput": result.expected_goodput}
+    chosen = sum(stopping.get(c, 0.0) for c in classes) if classes is not None else sum(stopping.values())
+    hardware = sum(r for c, r in stopping.items() if c != "job")
+    plan = ctx.plan(setup, materialise=False)
+    metrics = {
+        "interruptions": lambda: hours * chosen,
+        "share": lambda: chosen / sum(stopping.values()),
+        "per_week": lambda: 168.0 * chosen,
+        "mtbi_minutes": lambda: result.mtbi_s / 60,
+        "mtbi_hours": lambda: result.mtbi_s / 3600,
+        "expected_goodput": lambda: result.expected_goodput,
+        "failures_per_1000_node_days": lambda: 24_000.0 * hardware / plan.servers,
+    }
     if setup.metric not in metrics:
-        raise FabricsimError(f"reliability metric {setup.metric!r}: use interruptions, {', '.join(metrics)}")
-    return metrics[setup.metric]
+        raise FabricsimError(f"reliability metric {setup.metric!r}: use {', '.join(metrics)}")
+    return float(metrics[setup.metric]())
 
 
 def _workload(setup, ctx: Context, function: str, section: str):
