@@ -51,6 +51,7 @@ class RunResult:
     step_time_by_load_balancing: dict[str, float] = field(default_factory=dict)
     bandwidth_tax: BandwidthTax | None = None
     usd_per_million_tokens: float | None = None
+    cost_range: object | None = None  # fabricsim.price_ranges.CostRange: capex, shares, $/M tokens low/mid/high
 
 
 def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
@@ -152,8 +153,12 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
             update={"parameters": params})})
     reliability = assess(plan, scenario, progress=progress, degraded_step_factor=factors)
     optics = compare_optics(scenario)
+    from fabricsim.price_ranges import cost_range
+
+    ranges = cost_range(plan, scenario, training.tokens_per_s if training is not None else None,
+                        reliability.expected_goodput)
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
-                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost)
+                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost, ranges)
 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:

@@ -66,16 +66,19 @@ def plan(
     """Bill of materials: switches, ports, optics, cables, power and capex."""
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
+    from fabricsim.price_ranges import cost_range
     from fabricsim.report.plan_view import print_plan
     from fabricsim.scenario import load_scenario
 
     spec = load_scenario(scenario, set_)
     result = plan_scenario(spec, materialise=False if count_only else None)
     options = compare(spec) if compare_optics else []
+    ranges = cost_range(result, spec)
     if json_out:
-        _print_json({"plan": result.to_dict(), "optics_options": options})
+        _print_json({"plan": result.to_dict(), "optics_options": options,
+                     "cost_range": {k: v for k, v in vars(ranges).items() if k != "items"}})
     else:
-        print_plan(result, options, console)
+        print_plan(result, options, console, ranges)
 
 
 @app.command()

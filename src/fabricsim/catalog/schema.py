@@ -42,10 +42,20 @@ class Entry(BaseModel):
     fitted_on: dict[str, list[str]] = Field(
         default_factory=dict, description="fields fitted to validation cases: field -> case ids"
     )
+    price_range_usd: dict[str, list[float]] = Field(
+        default_factory=dict, description="low and high of a price field, USD: {price_usd: [low, high]}; cite "
+        "it in sources.price_range_usd"
+    )
 
     @model_validator(mode="after")
     def _cited_fields_exist(self) -> "Entry":
         known = set(type(self).model_fields)
+        for name, bounds in self.price_range_usd.items():
+            if name not in known or not name.endswith("_usd") and not name.endswith("_usd_per_m"):
+                raise ValueError(f"price_range_usd names {name!r}, not a price field of this entry")
+            value = getattr(self, name)
+            if len(bounds) != 2 or not 0 <= bounds[0] <= value <= bounds[1]:
+                raise ValueError(f"price_range_usd.{name}={bounds}: expected [low, high] with low <= {value} <= high")
         for mapping_name in ("sources", "assumptions", "fitted_on"):
             for field in getattr(self, mapping_name):
                 if field not in known:

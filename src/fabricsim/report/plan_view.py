@@ -6,6 +6,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from fabricsim.plan import OpticsOption, Plan
+from fabricsim.price_ranges import CostRange
 from fabricsim.units import format_bits_per_s, format_speed_short, format_usd, format_watts
 
 
@@ -77,8 +78,37 @@ def optics_table(options: list[OpticsOption], failures_per_month: dict[str, floa
     return table
 
 
-def print_plan(plan: Plan, options: list[OpticsOption] | None = None, console: Console | None = None) -> None:
+def cost_range_table(ranges: CostRange) -> Table:
+    """Capex, network shares and (when a throughput is known) $ per million tokens as low / middle / high,
+    then the five prices that move the answer most (a tornado, widest first)."""
+    table = Table(title="Cost from sourced price ranges (low / middle / high; `fabricsim catalog show` for each "
+                  "price's source)", title_justify="left")
+    for col in ("", "low", "middle", "high"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row("capex", *(format_usd(v) for v in ranges.capex_usd))
+    table.add_row("network share (scale-out: switches, optics, NICs)", *(f"{v:.1%}" for v in ranges.scale_out_capex_share))
+    table.add_row("network share with the scale-up fabric", *(f"{v:.1%}" for v in ranges.network_capex_share))
+    if ranges.usd_per_million_tokens:
+        table.add_row("$ per million tokens trained", *(f"${v:,.2f}" for v in ranges.usd_per_million_tokens))
+    tokens = ranges.usd_per_million_tokens is not None
+    tornado = Table(title="Top price drivers (each alone from low to high)", title_justify="left")
+    for col in ("price", "capex swing", "network share", "$/M tokens" if tokens else None, "range basis"):
+        if col:
+            tornado.add_column(col, justify="left" if col in ("price", "range basis") else "right")
+    for d in ranges.tornado:
+        row = [d.label, f"{format_usd(d.capex_low_usd)} - {format_usd(d.capex_high_usd)}",
+               f"{d.network_share_low:.1%} - {d.network_share_high:.1%}"]
+        if tokens:
+            row.append(f"${d.usd_per_million_tokens_low:,.2f} - ${d.usd_per_million_tokens_high:,.2f}")
+        tornado.add_row(*row, d.basis)
+    return Group(table, tornado)
+
+
+def print_plan(plan: Plan, options: list[OpticsOption] | None = None, console: Console | None = None,
+               ranges: CostRange | None = None) -> None:
     console = console or Console()
     console.print(plan_tables(plan))
+    if ranges is not None:
+        console.print(cost_range_table(ranges))
     if options:
         console.print(optics_table(options))

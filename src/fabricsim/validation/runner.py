@@ -3,7 +3,9 @@
 Setup fields by ``kind`` (``metric`` names the output compared with the published figure; every
 ``scenario`` is the input of :func:`fabricsim.scenario.scenario_from_dict`):
 
-* ``plan``: metric ``servers``, ``pods``, ``gpus_per_pod``, ``optical_modules``, ``optical_ends`` or
+* ``plan``: metric ``servers``, ``pods``, ``gpus_per_pod``, ``optical_modules``, ``optical_ends``, a cost
+  share (``capex_per_gpu``, ``scale_out_capex_share``, ``network_capex_share``,
+  ``switch_and_optics_capex_share``) or
   ``<tier>_switches|links|cables|modules|oversubscription`` (tier leaf, spine, core); ``materialise: false``
   counts by arithmetic only.
 * ``collective``: ``op``, ``algorithm`` (default auto), ``size`` ("8GiB"), ``ranks``,
@@ -99,15 +101,24 @@ class Context:
 
 PLAN_METRICS = ("servers", "pods", "gpus_per_pod", "optical_modules", "optical_ends")
 TIER_METRICS = ("switches", "links", "cables", "modules", "oversubscription")
+COST_METRICS = {
+    "capex_per_gpu": lambda p: sum(p.capex_usd.values()) / p.gpus,
+    "scale_out_capex_share": lambda p: p.network_share(p.capex_usd, include_scale_up=False),
+    "network_capex_share": lambda p: p.network_share(p.capex_usd),
+    "switch_and_optics_capex_share": lambda p: (p.capex_usd["switches"] + p.capex_usd["optics_and_cables"])
+    / sum(p.capex_usd.values()),
+}
 
 
 def _plan(setup, ctx: Context) -> float:
     plan = ctx.plan(setup, materialise=setup.model_extra.get("materialise", True))
     if setup.metric in PLAN_METRICS:
         return float(getattr(plan, setup.metric))
+    if setup.metric in COST_METRICS:
+        return float(COST_METRICS[setup.metric](plan))
     tier, _, what = setup.metric.partition("_")
     if what not in TIER_METRICS or tier not in ("leaf", "spine", "core"):
-        raise FabricsimError(f"plan metric {setup.metric!r}: use {', '.join(PLAN_METRICS)} or "
+        raise FabricsimError(f"plan metric {setup.metric!r}: use {', '.join(PLAN_METRICS + tuple(COST_METRICS))} or "
                              f"<leaf|spine|core>_<{'|'.join(TIER_METRICS)}>")
     line = {t.tier: t for t in plan.tier_lines}.get(tier)
     return float(getattr(line, what)) if line else 0.0
