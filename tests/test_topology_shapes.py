@@ -97,3 +97,49 @@ def test_bad_shapes_name_the_field():
         scenario_from_dict({"fabric": {"switches": {"spine": "quantum-3"}}})
     with pytest.raises(FabricsimError, match="fabric.downlinks"):
         scenario_from_dict({"fabric": {"downlinks": [16, 192, 4]}})
+
+
+def test_hpn_dual_tor_pod_by_hand():
+    # 15 segments x 8 rails x 2 planes (dual-ToR) = 240 ToRs of 128 x 200G down and 64 x 400G up;
+    # 64 aggregation switches per plane, each 120 ToRs below it and 8 uplinks (15:1)
+    plan = plan_scenario(load_scenario("examples/hpn-15k-dual-tor.yaml"))
+    leaf, spine, _ = plan.tier_lines
+    assert plan.gpus_per_segment == 1024 and plan.gpus_per_pod == 15360 and plan.pods == 1
+    assert (leaf.switches, leaf.down_ports, leaf.up_ports) == (240, 128, 64)
+    assert (spine.switches, spine.down_ports, spine.up_ports, spine.oversubscription) == (128, 120, 8, 15.0)
+    assert plan.nic_ports == 2 * 15360 and plan.gpu_planes == 2
+
+
+def test_dual_tor_turns_a_tor_failure_into_a_slowdown():
+    from fabricsim.reliability.from_plan import network_stops
+
+    scenario = load_scenario("examples/hpn-15k-dual-tor.yaml")
+    stops = network_stops(plan_scenario(scenario, materialise=False), scenario.reliability)
+    assert stops["switch"] is False and stops["nic_optics"] is False  # a 200G module per NIC port
+
+
+def test_rail_only_is_planned_by_counts_and_saves_the_spine_layer():
+    base = {"cluster": {"gpus": 32768}, "fabric": {"switch": "tomahawk5", "transport": "roce"}}
+    rail_only = scenario_from_dict({**base, "fabric": {**base["fabric"], "rail_only": True}})
+    plan = plan_scenario(rail_only)
+    assert plan.counted_from == "arithmetic counts" and plan.rail_only
+    # 8 rails, each a 2-tier fat-tree of 4,096 servers' NICs at 400G on 128-port switches: 64 leaves, 32 spines
+    assert [t.switches for t in plan.tier_lines] == [8 * 64, 8 * 32]
+    fat = plan_scenario(scenario_from_dict(base), materialise=False)
+    assert fat.tiers == 3 and fat.switches == 1280
+    # Wang et al. 2023 (rail-only networks) claim 38-77 % less network cost than a rail-optimized fat-tree
+    def network(p):
+        return p.capex_usd["switches"] + p.capex_usd["optics_and_cables"]
+    assert 0.38 < 1 - network(plan) / network(fat) < 0.77
+    with pytest.raises(FabricsimError, match="rail-only fabric is planned by counts only"):
+        build_fabric(design_fabric(rail_only))
+
+
+def test_first_generation_cpo_switch_plans_with_co_packaged_switch_ports():
+    scenario = scenario_from_dict({"cluster": {"gpu": "b200", "gpus": 8192, "nic": "connectx-8",
+                                               "scale_out_per_gpu": "800G"},
+                                   "fabric": {"switch": "tomahawk5-cpo", "transport": "roce", "optics": "cpo"}})
+    plan = plan_scenario(scenario, materialise=False)
+    assert all("cpo-800g" in t.media for t in plan.tier_lines)
+    cpo = [m for m in plan.media_lines if m.kind == "cpo"]
+    assert cpo and all(m.modules == m.units // 8 for m in cpo)  # eight 800G ports per 6.4T engine

@@ -124,27 +124,29 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         scenario = load_scenario(scenario, overrides)
     design = design_fabric(scenario)
     notes = []
-    if design.gpus <= MATERIALISE_LIMIT:
+    if design.gpus <= MATERIALISE_LIMIT and not design.rail_only:
         fabric = build_fabric(design)
         plan = plan_design(design, fabric)
         collectives = _collectives(fabric, design.load_balancing)
     else:
         plan = plan_design(design)
         collectives = []
-        notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
-                     f"{MATERIALISE_LIMIT:,} GPUs")
+        notes.append("rail-only fabric: planned from counts; flow-level collectives need cross-rail paths"
+                     if design.rail_only else f"{design.gpus:,} GPUs: planned from counts; flow-level collectives "
+                     f"skipped above {MATERIALISE_LIMIT:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
     factors = None
     from fabricsim.reliability.from_plan import network_stops
 
-    if not all(network_stops(plan, scenario.reliability).values()) and design.gpus <= MATERIALISE_LIMIT:
+    if not all(network_stops(plan, scenario.reliability).values()) and design.gpus <= MATERIALISE_LIMIT \
+            and not design.rail_only:
         from fabricsim.reliability.degraded import degraded_factors
 
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
-    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT else None, tco,
-                                               notes)
+    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT
+                                               and not design.rail_only else None, tco, notes)
     if training is not None and "parameters" not in scenario.reliability.model_fields_set:
         from fabricsim.workload.model import parameter_counts
 

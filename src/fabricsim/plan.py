@@ -55,7 +55,7 @@ class Plan:
     nic_cards: int
     nic_ports: int
     tiers: int
-    planes: int
+    planes: int  # fabric copies counted (rails x planes for a rail-only fabric)
     link_bits_per_s: float
     radix: int
     max_gpus_at_these_tiers: int
@@ -64,6 +64,7 @@ class Plan:
     fiber_m: float
     pods: int  # groups of leaves under one set of spines (1 with 2 tiers, 0 with 1)
     gpus_per_pod: int
+    gpus_per_segment: int  # GPUs under one leaf (a rail-optimized segment: one leaf per rail)
     switch_racks: int
     bisection_bits_per_s: float
     switch_hops_worst: int
@@ -71,6 +72,8 @@ class Plan:
     capex_usd: dict[str, float]
     counted_from: str
     notes: list[str] = field(default_factory=list)
+    gpu_planes: int = 1  # independent paths per GPU (fabric.planes): 2+ and a single failure only slows the job
+    rail_only: bool = False
 
     @property
     def switches(self) -> int:
@@ -203,6 +206,8 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         pods=shape.pods,
         gpus_per_pod=(min(gpus, shape.spine_down * shape.leaf_down // design.ports_per_gpu_per_plane)
                       if shape.tiers == 3 else gpus if shape.tiers == 2 else 0),
+        gpus_per_segment=min(gpus, shape.leaf_down // design.ports_per_gpu_per_plane
+                             * (design.gpus_per_server if shape.rail_optimized and shape.rails > 1 else 1)),
         switch_racks=math.ceil(sum(n * sw.rack_units for n, sw in zip(switches, tier_switch))
                                / scenario.layout.rack_units_per_rack),
         bisection_bits_per_s=planes * narrowest / 2,
@@ -210,6 +215,8 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         power_w=power,
         capex_usd=capex,
         counted_from=counted_from,
+        gpu_planes=scenario.fabric.planes,
+        rail_only=design.rail_only,
     )
 
 
@@ -217,7 +224,7 @@ def plan_scenario(scenario: Scenario, materialise: bool | None = None) -> Plan:
     """Plan a scenario; materialise the fabric arrays unless it is very large (>= 1M GPUs)."""
     design = design_fabric(scenario)
     if materialise is None:
-        materialise = design.gpus < 1_000_000
+        materialise = design.gpus < 1_000_000 and not design.rail_only
     if not materialise:
         return plan_design(design)
     from fabricsim.topology.build import build_fabric

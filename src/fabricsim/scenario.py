@@ -91,6 +91,10 @@ class FabricSpec(_Strict):
         default_factory=list, description="down-ports per leaf, then per spine (e.g. [16, 192]: a ToR per rack of "
         "16 GPUs, 192 racks per pod); default: the switch's ports split by the oversubscription"
     )
+    rail_only: bool = Field(
+        False, description="rail-only: each rail is its own fat-tree, no path between rails (cross-rail traffic "
+        "goes over the scale-up fabric); planned by counts only - flow-level routing needs a cross-rail path"
+    )
 
     @field_validator("link_speeds", mode="before")
     @classmethod

@@ -63,7 +63,7 @@ def network_stops(plan: Plan, spec: ReliabilitySpec) -> dict[str, bool]:
     """Which network classes stop the job on this fabric (see module docstring)."""
     if spec.network_failures_stop_job is not None:
         return {c: spec.network_failures_stop_job for c in NETWORK_CLASSES}
-    redundant = plan.planes >= 2
+    redundant = plan.gpu_planes >= 2
     links_per_gpu = plan.tier_lines[0].links / plan.gpus if plan.gpus else 1
     shared = any(m.end == "nic" and m.links_per_unit >= links_per_gpu for m in plan.media_lines)
     out = {c: not redundant for c in NETWORK_CLASSES}

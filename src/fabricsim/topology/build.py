@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fabricsim.errors import FabricsimError
 from fabricsim.scenario import Scenario
 from fabricsim.topology.design import FabricDesign, design_fabric
 from fabricsim.topology.fabric import Fabric
@@ -22,6 +23,12 @@ def endpoint_leaves(design: FabricDesign) -> np.ndarray:
 
 
 def build_fabric(design: FabricDesign) -> Fabric:
+    if design.rail_only:
+        raise FabricsimError(
+            "fabric.rail_only: a rail-only fabric is planned by counts only (fabricsim plan); flow-level routing "
+            "(collectives, train) needs a path between any two GPUs' NICs, which rail-only fabrics do not have - "
+            "cross-rail traffic would have to be forwarded over NVLink first. Use rail_optimized instead to simulate"
+        )
     shape = design.shape
     planes, endpoints = shape.planes, shape.endpoints
     counts = (endpoints, shape.leaves, shape.spines, shape.cores)

@@ -45,6 +45,7 @@ class FabricDesign:
     gpus_per_rack: int
     tier_switches: tuple[Switch, ...] = ()  # switch model of each tier present (leaf, spine, core)
     tier_link_bits_per_s: tuple[float, ...] = ()  # link speed below each tier present: NIC-leaf, leaf-spine, spine-core
+    rail_only: bool = False  # each rail its own fat-tree: ``planes`` counts rails x fabric.planes
 
     def switch_of(self, tier_index: int) -> Switch:
         """Switch model of tier ``tier_index`` (0 leaf, 1 spine, 2 core)."""
@@ -174,15 +175,23 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
     speed, per_gpu = resolve_link_speed(scale_out, nic, switch, fabric.planes, fabric.port_speed)
     speeds = _tier_speeds(fabric, speed, switches)
     endpoints = cluster.gpus * per_gpu
+    planes = fabric.planes
+    if fabric.rail_only:
+        # rail r of every server on its own fat-tree: one endpoint per server (per GPU port) in each
+        rails = cluster.gpus_per_server
+        if cluster.gpus % rails:
+            raise FabricsimError(f"fabric.rail_only: cluster.gpus={cluster.gpus:,} is not a whole number of "
+                                 f"{rails}-GPU servers; each rail needs one GPU of every server")
+        endpoints, planes = cluster.gpus // rails * per_gpu, fabric.planes * rails
     downlinks = tuple(fabric.downlinks) + (None,) * (2 - len(fabric.downlinks))
     shape = size_fat_tree(
         endpoints,
         switch.radix(speed),
         fabric.tiers,
         tuple(fabric.oversubscription),
-        rails=cluster.gpus_per_server * per_gpu,
-        rail_optimized=fabric.rail_optimized,
-        planes=fabric.planes,
+        rails=1 if fabric.rail_only else cluster.gpus_per_server * per_gpu,
+        rail_optimized=fabric.rail_optimized and not fabric.rail_only,
+        planes=planes,
         endpoints_per_gpu=per_gpu,
         budgets=_budgets(switches, speeds),
         downlinks=downlinks,
@@ -213,13 +222,14 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
         scale_out_bits_per_s=scale_out,
         link_bits_per_s=speed,
         ports_per_gpu_per_plane=per_gpu,
-        planes=fabric.planes,
+        planes=planes,
         shape=shape,
         media=media,
         load_balancing=fabric.load_balancing or DEFAULT_LOAD_BALANCING[fabric.transport],
         gpus_per_rack=layout.gpus_per_rack or scale_up.gpus_per_rack,
         tier_switches=tuple(switches[: shape.tiers]),
         tier_link_bits_per_s=tuple(speeds[: shape.tiers]),
+        rail_only=fabric.rail_only,
     )
 
 

@@ -3,7 +3,8 @@
 Setup fields by ``kind`` (``metric`` names the output compared with the published figure; every
 ``scenario`` is the input of :func:`fabricsim.scenario.scenario_from_dict`):
 
-* ``plan``: metric ``servers``, ``pods``, ``gpus_per_pod``, ``optical_modules``, ``optical_ends``, a cost
+* ``plan``: metric ``servers``, ``pods``, ``gpus_per_pod``, ``gpus_per_segment``, ``optical_modules``,
+  ``optical_ends``, a cost
   share (``capex_per_gpu``, ``scale_out_capex_share``, ``network_capex_share``,
   ``switch_and_optics_capex_share``) or
   ``<tier>_switches|links|cables|modules|oversubscription`` (tier leaf, spine, core); ``materialise: false``
@@ -99,7 +100,7 @@ class Context:
         return self._get("fabric", setup, lambda: fabric_from_scenario(self.scenario(setup)))
 
 
-PLAN_METRICS = ("servers", "pods", "gpus_per_pod", "optical_modules", "optical_ends")
+PLAN_METRICS = ("servers", "pods", "gpus_per_pod", "gpus_per_segment", "optical_modules", "optical_ends")
 TIER_METRICS = ("switches", "links", "cables", "modules", "oversubscription")
 COST_METRICS = {
     "capex_per_gpu": lambda p: sum(p.capex_usd.values()) / p.gpus,
