@@ -97,6 +97,9 @@ class Gpu(Entry):
     matmul_efficiency: float = Field(
         gt=0, le=1, description="achievable fraction of dense peak on large GEMMs"
     )
+    architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
+        description="GPU architecture generation (selects the collective library's per-generation constants)"
+    )
 
 
 class ScaleUpSystem(Entry):
@@ -115,6 +118,13 @@ class ScaleUpSystem(Entry):
     protocol: Literal["nvlink", "ualink", "pcie", "ici"] = "nvlink"
     in_network_reduction: bool = Field(
         False, description="scale-up switches reduce in the fabric (NVLink SHARP / NVLS, NVSwitch gen 3+)"
+    )
+    payload_efficiency: float = Field(
+        gt=0, le=1, description="share of the scale-up link rate that carries collective payload"
+    )
+    in_switch_reduction_efficiency: float = Field(
+        0.0, ge=0, le=1,
+        description="share of the payload rate an in-switch reduction (NVLS) sustains; 0 without one",
     )
 
 
@@ -221,6 +231,7 @@ class Medium(Entry):
 
 
 from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
+from fabricsim.catalog.library_schema import CollectiveLibrary  # noqa: E402
 from fabricsim.catalog.model_schema import LlmModel  # noqa: E402
 
 KINDS: dict[str, type[Entry]] = {
@@ -231,5 +242,6 @@ KINDS: dict[str, type[Entry]] = {
     "media": Medium,
     "failures": FailureRate,
     "models": LlmModel,
+    "collective_libraries": CollectiveLibrary,
 }
 """Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""
