@@ -51,6 +51,7 @@ class RunResult:
     step_time_by_load_balancing: dict[str, float] = field(default_factory=dict)
     bandwidth_tax: BandwidthTax | None = None
     usd_per_million_tokens: float | None = None
+    cost_range: object | None = None  # fabricsim.price_ranges.CostRange: capex, shares, $/M tokens low/mid/high
 
 
 def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: bool = False):
@@ -130,7 +131,7 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         scenario = load_scenario(scenario, overrides)
     design = design_fabric(scenario)
     notes = []
-    flow = design.gpus <= flow_limit
+    flow = design.gpus <= flow_limit and not design.rail_only
     if flow:
         fabric = build_fabric(design)
         plan = plan_design(design, fabric)
@@ -138,18 +139,21 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
     else:
         plan = plan_design(design)
         collectives = []
-        notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
-                     f"{flow_limit:,} GPUs")
+        notes.append("rail-only fabric: planned from counts; flow-level collectives need cross-rail paths"
+                     if design.rail_only else f"{design.gpus:,} GPUs: planned from counts; flow-level collectives "
+                     f"skipped above {flow_limit:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
     factors = None
-    if not scenario.reliability.network_failures_stop_job and flow:
+    from fabricsim.reliability.from_plan import network_stops
+
+    if not all(network_stops(plan, scenario.reliability).values()) and flow:
         from fabricsim.reliability.degraded import degraded_factors
 
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
     training, by_policy, tax, cost = _training(scenario, fabric if flow else None, tco, notes,
-                                               analytic=not flow)
+                                               analytic=design.gpus > flow_limit)
     if training is not None and "parameters" not in scenario.reliability.model_fields_set:
         from fabricsim.workload.model import parameter_counts
 
@@ -158,8 +162,12 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
             update={"parameters": params})})
     reliability = assess(plan, scenario, progress=progress, degraded_step_factor=factors)
     optics = compare_optics(scenario)
+    from fabricsim.price_ranges import cost_range
+
+    ranges = cost_range(plan, scenario, training.tokens_per_s if training is not None else None,
+                        reliability.expected_goodput)
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
-                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost)
+                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost, ranges)
 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:
@@ -171,7 +179,7 @@ def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -
         variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": option.family})})
         result = assess(plan_design(design_fabric(variant)), variant, monte_carlo=False)
         per_hour = result.interruptions_per_hour_by_class
-        out[option.family] = 720.0 * (per_hour["transceiver"] + per_hour["cable"])
+        out[option.family] = 720.0 * sum(per_hour[c] for c in ("nic_optics", "transceiver", "cpo_engine", "cable"))
     return out
 
 

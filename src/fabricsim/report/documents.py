@@ -19,22 +19,29 @@ def catalog_document(catalog, sections) -> dict:
     return {s: {n: e.model_dump() for n, e in catalog.sections[s].items()} for s in sections}
 
 
-def plan_document(plan, optics_options) -> dict:
-    """``fabricsim plan --json``: the bill of materials and the optics families side by side."""
-    return {"plan": plan.to_dict(), "optics_options": optics_options}
+def cost_range_summary(ranges) -> dict | None:
+    """Capex, network shares and $/M tokens low/middle/high (a CostRange without its per-item table)."""
+    return None if ranges is None else {k: v for k, v in vars(ranges).items() if k != "items"}
+
+
+def plan_document(plan, optics_options, cost_range=None) -> dict:
+    """``fabricsim plan --json``: the bill of materials, the optics families side by side, the cost range."""
+    return {"plan": plan.to_dict(), "optics_options": optics_options, "cost_range": cost_range_summary(cost_range)}
 
 
 def reliability_summary(result) -> dict:
     """Interruption interval, rates by class, checkpointing and goodput of a ReliabilityResult."""
     return {"mtbi_s": result.mtbi_s, "interruptions_per_hour_by_class": result.interruptions_per_hour_by_class,
-            "counts": result.counts, "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
-            "checkpoint_bytes": result.policy.size_bytes, "expected_goodput": result.expected_goodput,
+            "stops_job": result.stops_job, "counts": result.counts,
+            "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
+            "checkpoint_bytes": result.policy.size_bytes, "restart_s": result.policy.restart_s,
+            "expected_goodput": result.expected_goodput,
             "monte_carlo": result.monte_carlo.summary() if result.monte_carlo is not None else None}
 
 
-def reliability_document(result) -> dict:
-    """``fabricsim reliability --json``."""
-    return reliability_summary(result)
+def reliability_document(result, optics_options=()) -> dict:
+    """``fabricsim reliability --json`` (``optics_options``: the optics families judged by failures)."""
+    return {**reliability_summary(result), "optics_options": list(optics_options)}
 
 
 def training_document(result) -> dict:
@@ -78,4 +85,5 @@ def run_document(result) -> dict:
             "step_time_by_load_balancing": result.step_time_by_load_balancing,
             "bandwidth_tax": result.bandwidth_tax, "usd_per_million_tokens": result.usd_per_million_tokens,
             "reliability": reliability_summary(result.reliability) if result.reliability else None,
-            "reliability_vs_size": result.scaling, "optics_failures_per_month": result.optics_failures}
+            "reliability_vs_size": result.scaling, "optics_failures_per_month": result.optics_failures,
+            "cost_range": cost_range_summary(result.cost_range)}

@@ -146,7 +146,7 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
         body = body.model_copy(update={"set": list(body.set) + extra})
         data, scenario = validated(body)
         data, notes = bounds.reliability(scenario, data, limits)
-        return await answer(request, "reliability", "long", work.reliability, data, notes)
+        return await answer(request, "reliability", "long", work.reliability, data, body.compare_optics, notes)
 
     @app.post("/api/yaml", tags=["scenario"])
     async def scenario_yaml(body: YamlBody):

@@ -40,6 +40,7 @@ class RunBody(_Body):
 class ReliabilityBody(_Body):
     days: Optional[float] = Field(None, description="run length, days (default: reliability.days)")
     runs: Optional[int] = Field(None, description="Monte Carlo runs (default: reliability.runs)")
+    compare_optics: bool = Field(True, description="also judge each optics family by its failures")
 
 
 class TrainBody(_Body):

@@ -25,9 +25,12 @@ def plan(data: dict, compare_optics: bool, count_only: bool) -> dict:
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
 
+    from fabricsim.price_ranges import cost_range
+
     spec = scenario_from_dict(data, WHERE)
     result = plan_scenario(spec, materialise=False if count_only else None)
-    return to_jsonable(documents.plan_document(result, compare(spec) if compare_optics else []))
+    options = compare(spec) if compare_optics else []
+    return to_jsonable(documents.plan_document(result, options, cost_range(result, spec)))
 
 
 def run(data: dict, flow_limit: int, notes: list[str]) -> dict:
@@ -37,12 +40,14 @@ def run(data: dict, flow_limit: int, notes: list[str]) -> dict:
     return to_jsonable({**doc, "notes": list(doc["notes"]) + notes})
 
 
-def reliability(data: dict, notes: list[str]) -> dict:
+def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
+    from fabricsim.optics_choice import compare_optics_reliability
     from fabricsim.plan import plan_scenario
     from fabricsim.reliability.from_plan import assess
 
     spec = scenario_from_dict(data, WHERE)
-    doc = documents.reliability_document(assess(plan_scenario(spec, materialise=False), spec))
+    result = assess(plan_scenario(spec, materialise=False), spec)
+    doc = documents.reliability_document(result, compare_optics_reliability(spec) if compare_optics else [])
     return to_jsonable({**doc, "notes": list(doc.get("notes", [])) + notes})
 
 
