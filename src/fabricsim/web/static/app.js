@@ -419,4 +419,6 @@ async function start() {
   schedule(0, 0);
 }
 
+// for scripts and tests driving the page: the scenario the controls describe
+window.explorer = {scenario, state: () => ({...state})};
 start().catch((err) => showError("plan", "could not start: " + err.message));
