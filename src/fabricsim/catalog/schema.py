@@ -102,6 +102,10 @@ class Gpu(Entry):
     fp8_matmul_efficiency: float | None = Field(
         None, gt=0, le=1, description="achievable fraction of dense FP8 peak (measured MAMF); None = as BF16")
     fp8_matmul_best_shape: list[int] = Field(default_factory=list, description="M, N, K of the FP8 measurement")
+    sustained_compute_ratio: float = Field(
+        1.0, gt=0, le=1, description="tensor-core throughput a GPU sustains through a whole training step (every GPU "
+        "of the node busy, NVLink, HBM and NICs drawing from the same power budget, real shapes) relative to the "
+        "single-kernel measurements (MAMF, attention benchmarks)")
     attention_efficiency: dict[str, float] = Field(
         default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
         "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN)")

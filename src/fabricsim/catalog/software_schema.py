@@ -25,9 +25,18 @@ class SoftwareProfile(Entry):
                              "backward / forward (Megatron-Core overlap_grad_reduce, FSDP prefetch)")
     tp_comm_overlap: bool = Field(description="tensor-parallel all-gather / reduce-scatter split into chunks and "
                                   "overlapped with the GEMMs that consume/produce them (Transformer Engine userbuffers)")
+    kernel_efficiency: float = Field(
+        1.0, gt=0, le=1, description="GEMM and attention throughput of this stack's libraries (cuBLAS, CUDA, "
+        "PyTorch of the era) relative to the ones the GPU's MAMF was measured with")
     kernel_overhead_s: float = Field(ge=0, description="GPU idle time per kernel launch (launch latency and "
                                      "ramp/tail not hidden by the queue), seconds")
     cuda_graphs: bool = Field(False, description="layers captured as CUDA graphs (launch cost per graph, not per kernel)")
+    host_s_per_kernel: float = Field(
+        0.0, ge=0, description="host (CPU) time to issue one kernel from eager PyTorch: Python, autograd and "
+        "dispatcher work per op; hidden while the CPU runs ahead of the GPU, exposed after a host synchronization")
+    moe_host_sync: bool = Field(
+        False, description="dropless MoE copies each layer's per-expert token counts to the host before its "
+        "all-to-all, so the CPU cannot run ahead of that layer (the layer takes max(GPU, host) time)")
     comm_sms: int = Field(ge=0, description="SMs a communication kernel occupies while it overlaps compute "
                           "(NCCL channels / userbuffers SMs); compute slows by comm_sms / sm_count meanwhile")
     fp8_cast_bytes_per_element: float = Field(

@@ -33,6 +33,11 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 DEFAULT_ATTENTION_EFFICIENCY = 0.35
 """Used only when a (user) GPU entry gives no attention_efficiency for the kernel: FlashAttention-2 on H100."""
 ACTIVATION_BYTES = 2
+MOE_EXTRA_KERNELS = 18
+"""Kernels an MoE layer launches besides its GEMMs (Megatron-Core router and all-to-all dispatcher):
+router score, top-k, normalisation and load-balancing terms (6), per-expert token counts, offsets
+and their copy to the host (5), permutation (2), the two all-to-alls (2), un-permutation and the
+weighted combine (3)."""
 ADAM_BYTES_PER_PARAMETER = 2 * 12 + 4 + 2
 """Adam update per parameter: read and write FP32 master, momentum and variance (2 x 12 bytes),
 read the FP32 gradient (4), write the BF16 weight (2)."""
@@ -53,6 +58,9 @@ class LayerWork:
     selective_recompute: float  # forward work 'selective' recomputation repeats
     gemm_flops: float  # forward + backward
     attention_flops: float  # executed, forward + backward
+    host_forward: float = 0.0  # CPU time to issue the forward's kernels
+    host_backward: float = 0.0
+    synced_forward: float = 0.0  # forward time of layers the host must issue in lock-step: max(GPU, host)
     gemms: tuple = ()  # (Gemm, forward+backward seconds, count) per forward GEMM
 
     @property
@@ -69,7 +77,7 @@ class LayerWork:
 
 _FIELDS = ("gemm_forward", "gemm_backward", "attention_forward", "attention_backward", "memory_forward",
            "memory_backward", "launch_forward", "launch_backward", "selective_recompute", "gemm_flops",
-           "attention_flops")
+           "attention_flops", "host_forward", "host_backward", "synced_forward")
 
 
 def _add(a: LayerWork, b: LayerWork) -> LayerWork:
@@ -93,10 +101,12 @@ class Shape:
 
 
 def attention_efficiency(gpu, profile, override: float | None) -> float:
+    """Share of dense BF16 peak the profile's fused attention kernel sustains on this GPU in a training step."""
     if override is not None:
         return override
     table = gpu.attention_efficiency
-    return table.get(profile.attention, table.get("flash2", DEFAULT_ATTENTION_EFFICIENCY))
+    measured = table.get(profile.attention, table.get("flash2", DEFAULT_ATTENTION_EFFICIENCY))
+    return measured * gpu.sustained_compute_ratio * profile.kernel_efficiency
 
 
 def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool) -> tuple[float, float, float, float, tuple]:
@@ -184,7 +194,7 @@ def _kernels(gemms: list[Gemm], model, profile, moe: bool, fp8: bool) -> float:
     count += 0 if model.learned_positions else 1
     count += 4 if profile.attention == "materialized" else 1
     if moe:
-        count += 5  # router softmax/top-k, token permutation and un-permutation, combine
+        count += MOE_EXTRA_KERNELS
     if fp8:
         count += sum(1 for g in gemms if not (g.follows_norm and profile.fused_norm_cast))
     return count
@@ -192,8 +202,8 @@ def _kernels(gemms: list[Gemm], model, profile, moe: bool, fp8: bool) -> float:
 
 def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override: float | None = None) -> LayerWork:
     """Forward and backward seconds of one layer (dense or MoE) for one micro-batch on one GPU."""
-    rates = rates_for(gpu, shape.precision)
-    bf16 = rates_for(gpu, "bf16")
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
+    bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
     fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
     if moe:
         gemms = moe_layer_gemms(model, shape.tokens, shape.tp, shape.ep, shape.etp, shape.tokens_per_expert)
@@ -206,14 +216,19 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     hbm = gpu.hbm_bytes_per_s
     kernels = _kernels(gemms, model, profile, moe, fp8)
     launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else kernels)
+    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else kernels)
     selective = attention_selective if profile.attention == "materialized" else selective_bytes / hbm
-    return LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
-                     launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, rows)
+    work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
+                     launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, host, 2 * host,
+                     0.0, rows)
+    if moe and profile.moe_host_sync and not profile.cuda_graphs:
+        work = LayerWork(*(getattr(work, f) for f in _FIELDS[:-1]), max(work.forward, host), gemms=rows)
+    return work
 
 
 def head_work(model, gpu, shape: Shape, profile) -> LayerWork:
     """The output projection and the loss of the last stage (one micro-batch)."""
-    rates = rates_for(gpu, shape.precision)
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
     fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
     gemms = head_gemms(model, shape.tokens, shape.tp)
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8)
@@ -221,8 +236,9 @@ def head_work(model, gpu, shape: Shape, profile) -> LayerWork:
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
     launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else 4)
     hbm = gpu.hbm_bytes_per_s
+    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
     return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,
-                     sum(g.flops for g in gemms) * 3, 0.0, rows)
+                     sum(g.flops for g in gemms) * 3, 0.0, host, 2 * host, gemms=rows)
 
 
 @dataclass(frozen=True)
@@ -239,6 +255,7 @@ class StageCompute:
     gemm_flops: float
     attention_flops: float
     gemms: list = field(default_factory=list)  # (Gemm, seconds per micro-batch on this stage, share of peak)
+    host_bound_s: float = 0.0  # time the GPU waits for the host to issue kernels (included in forward/backward)
 
     @property
     def total_s(self) -> float:
@@ -267,10 +284,24 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
     if head:
         work = _add(work, head_work(model, gpu, shape, profile))
     rows = _merge_rows(work.gemms, gpu, shape.precision)
-    return StageCompute(work.forward, work.backward + extra, extra, work.gemm_forward + work.gemm_backward,
+    forward, backward = _host_bound(work, dense_layers, moe_layers, model, gpu, shape, profile, attention_override)
+    host = forward + backward - work.forward - work.backward
+    return StageCompute(forward, backward + extra, extra, work.gemm_forward + work.gemm_backward,
                         work.attention_forward + work.attention_backward,
                         work.memory_forward + work.memory_backward, work.launch_forward + work.launch_backward,
-                        work.gemm_flops, work.attention_flops, rows)
+                        work.gemm_flops, work.attention_flops, rows, host)
+
+
+def _host_bound(work: LayerWork, dense_layers: int, moe_layers: int, model, gpu, shape, profile,
+                attention_override) -> tuple[float, float]:
+    """Forward and backward seconds once the host's kernel issue is accounted for: the CPU runs ahead
+    of the GPU except across a host synchronization (dropless MoE layers), where that layer takes
+    max(GPU, host) time; and a pass never runs faster than its host can issue it."""
+    forward = work.forward
+    if work.synced_forward:
+        moe = layer_work(model, gpu, shape, profile, True, attention_override)
+        forward += moe_layers * (moe.synced_forward - moe.forward)
+    return max(forward, work.host_forward), max(work.backward, work.host_backward)
 
 
 def _merge_rows(rows, gpu, precision: str) -> list:

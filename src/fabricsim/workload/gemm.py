@@ -84,8 +84,10 @@ def shape_efficiency(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OU
     return tile_fill * k_fill
 
 
-def rates_for(gpu, precision: str) -> GemmRates:
-    """GEMM figures of ``gpu`` (a catalog Gpu) at ``precision`` ('bf16' or 'fp8')."""
+def rates_for(gpu, precision: str, software_efficiency: float = 1.0) -> GemmRates:
+    """GEMM figures of ``gpu`` (a catalog Gpu) at ``precision`` ('bf16' or 'fp8'): the ceiling is
+    the MAMF-derived one times the GPU's sustained-compute ratio in a loaded node and the software
+    stack's library efficiency (both 1 for a single-kernel benchmark)."""
     fp8 = precision == "fp8" and gpu.fp8_matmul_efficiency is not None  # else FP8 runs as BF16 (A100)
     peak = gpu.fp8_dense_flops if fp8 else gpu.bf16_dense_flops
     measured = gpu.fp8_matmul_efficiency if fp8 else gpu.matmul_efficiency
@@ -94,7 +96,8 @@ def rates_for(gpu, precision: str) -> GemmRates:
     base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_bytes_per_s, in_bytes,
                      gpu.gemm_epilogue_overlap, gpu.gemm_stream_k)
     at_best = float(shape_efficiency(*shape, base)) if shape else 1.0
-    return replace(base, ceiling=min(1.0, measured / at_best))
+    sustained = gpu.sustained_compute_ratio * software_efficiency
+    return replace(base, ceiling=min(1.0, measured / at_best) * sustained)
 
 
 def gemm_seconds(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OUTPUT_BYTES) -> np.ndarray:

@@ -97,9 +97,10 @@ def _micro_batches(spec, par: Parallelism) -> int:
             f"workload.train.global_batch={spec.global_batch} is not a whole number of micro-batches of "
             f"{spec.micro_batch} per data-parallel replica (dp={par.dp}); use a multiple of {par.dp * spec.micro_batch}")
     m = int(per_replica)
-    if par.virtual_stages > 1 and m % par.pp:
+    group = spec.pipeline_group or par.pp
+    if par.virtual_stages > 1 and m % group:
         raise FabricsimError(f"workload.train: interleaved pipelining needs micro-batches per replica ({m}) to be a "
-                             f"multiple of pp={par.pp}")
+                             f"multiple of the micro-batch group ({group}: pipeline_group, default pp)")
     return m
 
 
@@ -157,7 +158,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile) -> Training
     _check_sequence(spec, par)
     m = _micro_batches(spec, par)
     layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers)
-    if spec.virtual_stages is None and par.pp > 1 and m % par.pp == 0:
+    if spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.layers))
     materialized = profile.attention == "materialized"
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
