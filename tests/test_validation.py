@@ -36,10 +36,10 @@ def test_reference_architecture_counts_reproduce_exactly():
 
 
 def test_scoring_two_sided_and_lower_bounds():
-    case = next(c for c in load_cases("collectives") if c.tolerance == 0.05)
-    assert score(case, case.published * 1.04).passed
-    miss = score(case, case.published * 1.06)
-    assert miss.status == "miss" and "6.0% above published" in miss.reason
+    case = next(c for c in load_cases("collectives") if c.tolerance == 0.15)
+    assert score(case, case.published * 1.14).passed
+    miss = score(case, case.published * 1.16)
+    assert miss.status == "miss" and "16.0% above published" in miss.reason
     goodput = next(c for c in load_cases("reliability") if c.bound == "lower")
     assert score(goodput, 0.95).passed and not score(goodput, 0.85).passed
 
@@ -110,6 +110,13 @@ def test_json_shape_of_a_miss():
     data = as_json(run_validation(case_id=MULTI_NODE, scenario_override=HALF_NIC))
     assert data["counts"] == {"pass": 0, "miss": 1, "not-runnable": 0} and data["exit_code"] == 1
     assert data["cases"][0]["status"] == "miss" and data["cases"][0]["error"] < -0.4
+
+
+def test_cases_that_need_an_unmodelled_part_are_not_runnable_never_scored():
+    results = run_validation(layer="collectives")
+    skipped = [r for r in results if r.case.setup.model_extra.get("requires")]
+    assert skipped and all(r.status == "not-runnable" and "needs" in r.reason for r in skipped)
+    assert exit_code(skipped) == 0
 
 
 def test_every_fitted_catalog_figure_names_fitted_cases():

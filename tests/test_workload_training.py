@@ -37,7 +37,7 @@ def test_compute_time_is_the_sum_of_its_kernels(small):
     per_layer = sum(float(gemm_seconds(m, n, k, rates)) for m, n, k in shapes)
     head = float(gemm_seconds(tokens, model.vocab_size / tp, h, rates))
     attention = 2 * 4096 * 32 * (128 + 128) / 2 * tokens / tp  # causal half of QK^T and AV, one layer
-    flash = attention / (gpu.bf16_dense_flops * gpu.attention_efficiency["native"])
+    flash = attention / (gpu.bf16_dense_flops * gpu.attention_efficiency["native"] * gpu.sustained_compute_ratio)
     elementwise = (2 * 4 * h + 2 * 6 * h) * tokens / tp + 4 * (32 + 8) * 128 * tokens / tp + 6 * f * tokens / tp
     loss = 12 * tokens * model.vocab_size / tp
     launches = (4 + 5 + 1 + 1) * 32 + 4  # GEMMs, norms, adds, activation, rope, attention; head
@@ -122,13 +122,15 @@ def test_ecmp_vs_spraying_moves_the_step_through_dp_communication(default16k):
     assert max(moved, key=moved.get) == "exposed DP comm"
 
 
-def test_in_network_reduction_cuts_the_gradient_all_reduce_to_one_crossing(small):
-    scenario, fabric = small
+def test_in_network_reduction_cuts_the_gradient_all_reduce_to_one_crossing():
+    scenario = scenario_from_dict({"cluster": {"gpus": 64}, "fabric": {"in_network_reduction": "nvls+sharp"}})
+    fabric = fabric_from_scenario(scenario)
     job = dict(model="llama3-8b", tp=8, pp=1, dp=8, global_batch=8, seq=2048, zero=0, dp_overlap=False)
     ring = train(scenario, fabric, **job, algorithm="ring")
     sharp = train(scenario, fabric, **job, algorithm="in_network")
-    # ring all-reduce moves 2(n-1)/n of the buffer through each NIC, SHARP moves it once: 8/14 for n = 8
-    assert sharp.breakdown_s["exposed DP comm"] == pytest.approx(8 / 14 * ring.breakdown_s["exposed DP comm"],
+    # ring all-reduce moves 2(n-1)/n of the buffer through each NIC, SHARP moves it once: 8/14 for n = 8,
+    # and NCCL's CollNet Direct runs at 85% of its graph bandwidth on Hopper (tuning.cc)
+    assert sharp.breakdown_s["exposed DP comm"] == pytest.approx(8 / 14 / 0.85 * ring.breakdown_s["exposed DP comm"],
                                                                  rel=0.02)
     assert ring.step_time_s - sharp.step_time_s == pytest.approx(
         ring.breakdown_s["exposed DP comm"] - sharp.breakdown_s["exposed DP comm"], rel=1e-9)
@@ -189,7 +191,7 @@ def test_what_if_rows_rerun_only_the_fabric_and_name_what_moved():
                order="tp-cp-pp-dp", dp_overlap=False)
     base = train(scenario, **job)
     rows = {r["change"]: r for r in fabric_what_ifs(scenario, job, base)}
-    assert set(rows) == {"load balancing ecmp -> spray", "load balancing ecmp -> adaptive",
+    assert set(rows) == {"load balancing ecmp -> spray", "load balancing ecmp -> flowlet",
                          "DP collectives -> in-network reduction (SHARP)", "leaf oversubscribed 2:1"}
     oversubscribed = rows["leaf oversubscribed 2:1"]
     assert oversubscribed["step_time_s"] > base.step_time_s

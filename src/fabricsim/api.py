@@ -80,7 +80,8 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
     return step, by_policy, tax, cost
 
 
-def _best(fabric, op, algorithms, size, lb, placement, ranks=None) -> tuple[str, object]:
+def _best(fabric, op, algorithms, size, lb, placement, ranks=None):
+    """The fastest of ``algorithms`` (``("auto",)``: the library's own choice)."""
     best = None
     for algorithm in algorithms:
         r = run_collective(fabric, op, algorithm, [size], ranks=ranks, load_balancing=lb, placement=placement).results[0]
@@ -95,13 +96,14 @@ def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
     all-to-all among GPUs scattered over the cluster."""
     gpus = fabric.design.gpus
     out = []
-    host = ("ring", "tree", "hierarchical")
     for lb in dict.fromkeys((policy, "ecmp", "spray")):
-        r = _best(fabric, "all_reduce", host, 2**30, lb, "rail-aware")
-        out.append(CollectiveSummary("all-reduce, host-based", "all_reduce", r.algorithm, lb, gpus, r.size_bytes,
-                                     r.time_s, r.busbw_bytes_per_s, r.delivered))
-    if fabric.design.switch.in_network_reduction:
-        r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "rail-aware")
+        r = _best(fabric, "all_reduce", ("auto",), 2**30, lb, "contiguous")
+        out.append(CollectiveSummary("all-reduce, library's choice", "all_reduce", f"{r.algorithm}/{r.protocol}", lb,
+                                     gpus, r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
+    from fabricsim.collectives.timing import in_network
+
+    if in_network(fabric.design)[1]:
+        r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "contiguous")
         out.append(CollectiveSummary("all-reduce, in-network", "all_reduce", r.algorithm, policy, gpus, r.size_bytes,
                                      r.time_s, r.busbw_bytes_per_s, r.delivered))
     ranks = min(1024, gpus)

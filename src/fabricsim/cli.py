@@ -132,12 +132,14 @@ def collective(
     scenario: Optional[Path] = ScenarioArg,
     set_: list[str] = SetOpt,
     op: str = typer.Option("all_reduce", "--op", help="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, send_recv"),
-    algo: Optional[str] = typer.Option(None, "--algo", help="auto (fastest), ring, tree, hierarchical, in_network; all_to_all: direct, hierarchical"),
-    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal (default: the transport's)"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="auto (the library's tuner), ring, tree, nvls, nvls_tree, in_network (SHARP), pat, hierarchical; all_to_all: direct, hierarchical"),
+    proto: Optional[str] = typer.Option(None, "--proto", help="force a protocol: ll, ll128, simple (default: the tuner's choice per size)"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal (default: the transport's)"),
     sizes: str = typer.Option("1MiB:1GiB", "--sizes", help="size sweep start:end (x2 steps), or a comma list"),
     ranks: Optional[int] = typer.Option(None, "--ranks", help="ranks (default: every GPU)"),
-    placement: str = typer.Option("rail-aware", "--placement", help="contiguous, rail-aware, random"),
-    channels: Optional[int] = typer.Option(None, "--channels", help="parallel rings/channels (default: GPUs per server)"),
+    placement: str = typer.Option("contiguous", "--placement", help="contiguous, random, one-per-node"),
+    channels: Optional[int] = typer.Option(None, "--channels", help="rings (default: the library's ring search: one per NIC it can use)"),
+    cross_rail: bool = typer.Option(False, "--cross-rail", help="rings leave each node from their last GPU (no PXN): hops change rail"),
     seed: int = typer.Option(0, "--seed", help="seed of ECMP hashing and random placement"),
     fail_links: int = typer.Option(0, "--fail-links", help="take this many random links down first"),
     fail_tier: int = typer.Option(2, "--fail-tier", help="tier of the failed links: 1 NIC-leaf, 2 leaf-spine, 3 spine-core"),
@@ -158,7 +160,7 @@ def collective(
         from fabricsim.topology.design import design_fabric
 
         report = run_collective(design_fabric(load_scenario(scenario, set_)), op, algorithm, _size_sweep(sizes), ranks,
-                                lb, placement, channels, seed, method="analytic")
+                                lb, placement, channels, seed, method="analytic", protocol=proto)
         if json_out:
             _print_json({k: v for k, v in vars(report).items() if k != "gpus"})
         else:
@@ -173,7 +175,8 @@ def collective(
             raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
         fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
         lost = lost_capacity(fabric)
-    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed, method)
+    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed, method,
+                            protocol=proto, cross_rail=cross_rail)
     if json_out:
         _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost})
     else:

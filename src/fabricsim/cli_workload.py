@@ -43,7 +43,7 @@ def train(
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="sequences per micro-batch"),
     zero: Optional[int] = typer.Option(None, "--zero", help="ZeRO stage 0-3"),
     recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full"),
-    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal (default: the fabric's)"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal (default: the fabric's)"),
     algo: Optional[str] = typer.Option(None, "--algo", help="DP collective algorithm: auto, ring, tree, hierarchical, in_network"),
     communication: Optional[str] = typer.Option(None, "--communication", help="auto, flow, analytic"),
     what_if: bool = typer.Option(False, "--what-if", help="also rerun with spraying, in-network reduction, 2:1 oversubscription"),
@@ -80,7 +80,7 @@ def infer(
     batch: Optional[int] = typer.Option(None, "--batch", help="sequences decoded together"),
     context: Optional[int] = typer.Option(None, "--context", help="prompt tokens per request"),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="generated tokens per request"),
-    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Disaggregated serving: KV-cache hand-over, decode step with MoE all-to-all, TTFT, TPOT, tokens/s/GPU."""

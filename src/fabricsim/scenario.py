@@ -26,7 +26,7 @@ from fabricsim.scenario_workload import WorkloadSpec
 from fabricsim.units import parse_bits_per_s
 
 TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
-LOAD_BALANCING = ("ecmp", "spray", "adaptive")
+LOAD_BALANCING = ("ecmp", "spray", "adaptive", "flowlet")
 OPTICS_FAMILIES = ("dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper")
 TIER_NAMES = ("leaf", "spine", "core")
 
@@ -64,7 +64,7 @@ class FabricSpec(_Strict):
     planes: int = Field(1, gt=0, description="independent parallel fabrics; each GPU's bandwidth is split over them")
     rail_optimized: bool = True
     transport: Literal["infiniband", "roce", "spectrum-x", "uec"] = "infiniband"
-    load_balancing: Literal["ecmp", "spray", "adaptive"] | None = Field(
+    load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet"] | None = Field(
         None, description="default: the transport's usual policy"
     )
     optics: Literal["dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper"] = Field(
@@ -77,6 +77,16 @@ class FabricSpec(_Strict):
     media: dict[Literal["leaf", "spine", "core"], str] = Field(
         default_factory=dict, description="per-tier medium override (catalog names), e.g. {spine: lpo-800g}"
     )
+    in_network_reduction: Literal["off", "nvls", "sharp", "nvls+sharp"] | None = Field(
+        None, description="in-network reductions the collective library may use: NVLink SHARP (nvls) in the scale-up "
+        "switch, SHARP in the scale-out switches; default: what a stock NCCL install uses (nvls where the scale-up "
+        "switch reduces; SHARP needs its plugin, so off)"
+    )
+    flows_per_connection: int = Field(
+        1, ge=1, le=64, description="flows (QPs) per connection between two GPUs, each hashed on its own by ECMP "
+        "(NCCL_IB_QPS_PER_CONNECTION; Llama 3's E-ECMP used 16)"
+    )
+    collective_library: str = Field("nccl", description="catalog name of the collective library (cost model)")
 
     @field_validator("port_speed", mode="before")
     @classmethod
@@ -164,6 +174,7 @@ class Scenario(_Strict):
 
 
 SECTIONS_CHECKED = {
+    ("fabric", "collective_library"): "collective_libraries",
     ("cluster", "gpu"): "gpus",
     ("cluster", "scale_up"): "scale_up",
     ("cluster", "nic"): "nics",

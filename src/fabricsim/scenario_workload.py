@@ -77,7 +77,7 @@ class TrainSpec(_Strict):
     placement: Literal["contiguous", "random-servers", "domain-aligned", "auto"] = Field(
         "auto", description="ranks onto GPUs; auto keeps expert/TP groups inside scale-up domains when they fit")
     algorithm: str = Field("auto", description="DP all-reduce / reduce-scatter algorithm (auto: fastest)")
-    load_balancing: Literal["ecmp", "spray", "adaptive", "ideal"] | None = Field(
+    load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet", "ideal"] | None = Field(
         None, description="default: the fabric's")
     communication: Literal["auto", "flow", "analytic"] = Field(
         "auto", description="flow-level simulation, analytic alpha-beta, or auto (flow up to 131,072 GPUs)")
@@ -100,7 +100,7 @@ class InferSpec(_Strict):
     output_tokens: int = Field(1024, ge=1, description="generated tokens per request")
     weight_bytes: Literal[1, 2] = Field(1, description="bytes per weight (1 = FP8, 2 = BF16)")
     kv_bytes: Literal[1, 2] = Field(2, description="bytes per KV-cache element")
-    load_balancing: Literal["ecmp", "spray", "adaptive", "ideal"] | None = None
+    load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet", "ideal"] | None = None
 
 
 class WorkloadSpec(_Strict):

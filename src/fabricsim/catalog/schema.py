@@ -109,6 +109,9 @@ class Gpu(Entry):
     attention_efficiency: dict[str, float] = Field(
         default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
         "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN)")
+    architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
+        description="GPU architecture generation (selects the collective library's per-generation constants)"
+    )
 
 
 class ScaleUpSystem(Entry):
@@ -124,6 +127,13 @@ class ScaleUpSystem(Entry):
     protocol: Literal["nvlink", "ualink", "pcie", "ici"] = "nvlink"
     in_network_reduction: bool = Field(
         False, description="scale-up switches reduce in the fabric (NVLink SHARP / NVLS, NVSwitch gen 3+)"
+    )
+    payload_efficiency: float = Field(
+        gt=0, le=1, description="share of the scale-up link rate that carries collective payload"
+    )
+    in_switch_reduction_efficiency: float = Field(
+        0.0, ge=0, le=1,
+        description="share of the payload rate an in-switch reduction (NVLS) sustains; 0 without one",
     )
 
 
@@ -205,6 +215,7 @@ class Medium(Entry):
 
 
 from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
+from fabricsim.catalog.library_schema import CollectiveLibrary  # noqa: E402
 from fabricsim.catalog.model_schema import LlmModel  # noqa: E402
 from fabricsim.catalog.software_schema import SoftwareProfile  # noqa: E402
 
@@ -217,5 +228,6 @@ KINDS: dict[str, type[Entry]] = {
     "failures": FailureRate,
     "models": LlmModel,
     "software": SoftwareProfile,
+    "collective_libraries": CollectiveLibrary,
 }
 """Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""

@@ -210,9 +210,9 @@ def fabric_paths(arcs, rows, src, dst, flow_id, policy, seed, capacity):
         matrix = np.full((geo.rows.size, 6), -1, dtype=np.int64)
         matrix[:, 0] = 2 * geo.host_s
         matrix[:, 5] = 2 * geo.host_d + 1
-    elif policy == "spray":
+    elif policy in ("spray", "adaptive"):  # per-packet: pooled trunks (oblivious or load-aware alike)
         matrix = _spray_arcs(arcs, geo)
-    elif policy == "adaptive":
+    elif policy == "flowlet":
         matrix = _adaptive_arcs(geo, capacity, seed)
     else:
         matrix = _ecmp_arcs(geo, fid, seed, 0)

@@ -18,9 +18,10 @@ from fabricsim.topology.fat_tree import FatTreeShape, size_fat_tree
 from fabricsim.topology.media import LinkMedia, choose_link_media
 from fabricsim.units import format_speed_short
 
-DEFAULT_LOAD_BALANCING = {"infiniband": "adaptive", "roce": "ecmp", "spectrum-x": "spray", "uec": "spray"}
-"""Usual policy per transport: IB adaptive routing; RoCEv2 ECMP hashing; Spectrum-X and UEC spray
-(seed 001_d75a99b56f43ca3a.txt, 'Congestion Control')."""
+DEFAULT_LOAD_BALANCING = {"infiniband": "adaptive", "roce": "ecmp", "spectrum-x": "adaptive", "uec": "spray"}
+"""Usual policy per transport: IB per-packet adaptive routing (Quantum AR, out-of-order placement at
+ConnectX); RoCEv2 ECMP hashing; Spectrum-X per-packet adaptive routing with reordering at the
+SuperNIC; UEC packet spraying (seed 001_d75a99b56f43ca3a.txt, 'Congestion Control')."""
 
 FIBER_PROPAGATION_S_PER_M = 1.0 / 2.0e8  # light in glass / signal in copper, ~5 ns per metre
 

@@ -4,7 +4,9 @@ Setup fields by ``kind`` (``metric`` names the output compared with the publishe
 ``scenario`` is the input of :func:`fabricsim.scenario.scenario_from_dict`):
 
 * ``plan``: metric ``servers`` or ``<tier>_switches`` / ``<tier>_links`` (tier leaf, spine, core).
-* ``collective``: ``op``, ``algorithm`` (default auto), ``size`` ("8GiB"), ``ranks``,
+* every kind: ``requires`` (text) marks a published run that used something fabricsim does not
+  model (a transport, a part); it is reported not-runnable with that text, never scored.
+* ``collective``: ``op``, ``algorithm`` (default auto), ``protocol``, ``size`` ("8GiB"), ``ranks``,
   ``load_balancing``, ``placement``, ``seed``; metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
   ``delivered`` (ideal time / time) -> :func:`fabricsim.collectives.api.run_collective`.
 * ``pattern``: a random permutation, one long-lived pair per GPU (``load_balancing``,
@@ -112,7 +114,8 @@ def _collective(setup, ctx: Context) -> float:
     size = parse_bytes(extra.get("size", "1GiB"), "setup.size")
     result = run_collective(ctx.fabric(setup), extra.get("op", "all_reduce"), extra.get("algorithm", "auto"), [size],
                             ranks=extra.get("ranks"), load_balancing=extra.get("load_balancing"),
-                            placement=extra.get("placement", "rail-aware"), seed=extra.get("seed", 0)).results[0]
+                            placement=extra.get("placement", "contiguous"), seed=extra.get("seed", 0),
+                            protocol=extra.get("protocol")).results[0]
     metrics = {"busbw": result.busbw_bytes_per_s, "algbw": result.algbw_bytes_per_s, "time": result.time_s,
                "delivered": result.delivered}
     if setup.metric not in metrics:
@@ -216,6 +219,10 @@ def run_validation(layer: str | None = None, case_id: str | None = None,
     for case in select_cases(layer, case_id):
         if progress:
             progress(case)
+        requires = case.setup.model_extra.get("requires")
+        if requires:  # the published run used something fabricsim does not model
+            out.append(CaseResult(case, None, None, "not-runnable", f"not runnable: needs {requires}"))
+            continue
         try:
             model = EVALUATORS[case.setup.kind](case.setup, ctx)
         except NotRunnable as exc:

@@ -158,7 +158,7 @@ def pipeline_boundaries_from(pp_groups: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _analytic(design, op, algorithm, groups, size, load_balancing) -> GroupTiming:
-    from fabricsim.collectives.analytic import time_groups_analytic
+    from fabricsim.collectives.concurrent import time_groups_analytic
 
     return time_groups_analytic(design, op, algorithm, groups, size, load_balancing)
 

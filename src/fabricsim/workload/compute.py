@@ -217,6 +217,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     kernels = _kernels(gemms, model, profile, moe, fp8)
     launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else kernels)
     host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else kernels)
+    if moe and not profile.cuda_graphs:
+        host += profile.moe_layer_host_s
     selective = attention_selective if profile.attention == "materialized" else selective_bytes / hbm
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
                      launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, host, 2 * host,
