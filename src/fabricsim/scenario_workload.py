@@ -88,8 +88,20 @@ class TrainSpec(_Strict):
 
 
 class InferSpec(_Strict):
-    """Disaggregated serving: prefill GPUs hand KV caches to decode GPUs over the fabric."""
+    """Serving: disaggregated (prefill GPUs hand KV caches to decode GPUs over the fabric) or one
+    static batch on one tensor-parallel instance (prefill the whole batch, then decode it)."""
 
+    mode: Literal["disaggregated", "static"] = Field(
+        "disaggregated", description="disaggregated prefill/decode instances, or one static batch on tp GPUs")
+    software: str = Field("serving-2025", description="software profile (catalog section 'software')")
+    prefill_batch: int = Field(1, ge=1, description="prompts per prefill forward pass per attention group")
+    ep_comm_overlap: float = Field(
+        0.0, ge=0, le=1, description="share of the decode MoE all-to-all hidden behind compute (explicit share)")
+    two_batch_overlap: bool = Field(
+        False, description="decode splits its batch in two micro-batches whose compute and all-to-alls overlap "
+        "(DeepSeek's dual micro-batch overlap, SGLang TBO): weights stream twice, communication hides")
+    routing_node_limit: int | None = Field(
+        None, ge=1, description="node-limited routing: one copy per target node crosses the network (DeepSeek: 4)")
     model: str = Field("deepseek-v3", description="catalog name of the model")
     prefill_gpus: int = Field(32, ge=1, description="GPUs of one prefill instance")
     decode_gpus: int = Field(64, ge=1, description="GPUs of one decode instance")

@@ -46,6 +46,9 @@ class SoftwareProfile(Entry):
         ge=0, description="HBM bytes per GEMM-input element to quantize it to FP8 (read BF16, write FP8 and its "
         "transposed copy for the weight gradient, plus an amax pass for current scaling)")
     fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
+    decode_kv_per_query_head: bool = Field(
+        False, description="the decode attention kernel reads a grouped-query KV head once per query head that "
+        "shares it (no GQA sharing), multiplying KV-cache traffic by heads / kv_heads")
     zero3_prefetch_elements: float | None = Field(
         None, gt=0, description="ZeRO-3 / FSDP: parameter elements gathered ahead of the layer that needs them "
         "(DeepSpeed stage3_prefetch_bucket_size); None = the whole next layer (FSDP2 / Megatron-FSDP prefetch)")
