@@ -19,7 +19,7 @@ import numpy as np
 
 from fabricsim.collectives.algorithms import build_phases, padded_size
 from fabricsim.collectives.analytic import transfer_time
-from fabricsim.collectives.api import REFERENCE_BYTES, busbw_factor, time_phases
+from fabricsim.collectives.api import REFERENCE_BYTES, balanced_transfer, busbw_factor, time_phases
 from fabricsim.collectives.flowlevel import Coflow, Phase, PhaseResult
 from fabricsim.collectives.timing import communicator, compose, scaled, tune
 from fabricsim.errors import FabricsimError
@@ -38,7 +38,7 @@ class GroupTiming:
     ranks: int  # ranks per group
     size_bytes: int  # per-rank buffer (nccl-tests convention)
     time_s: float
-    ideal_time_s: float  # the same call with ideal routing (only NIC and scale-up links constrain)
+    ideal_time_s: float  # the same call on load-balanced uplinks (analytic transfer)
     independent: bool  # True: groups share no link; one representative group was timed
     phases: list[PhaseResult]
     protocol: str = "simple"
@@ -110,7 +110,7 @@ def time_groups(
     else:
         phases = _merge([build_phases(fabric, op, choice.algorithm, row, REFERENCE_BYTES, comm) for row in timed])
         actual, detail = time_phases(fabric, phases, policy, seed)
-        ideal = time_phases(fabric, phases, "ideal", seed)[0] if policy != "ideal" else actual
+        ideal = balanced_transfer(design, comm, op, choice.algorithm, actual)
     result = compose(design, comm, op, choice, size_bytes, scaled(actual, REFERENCE_BYTES, size_bytes, n))
     ideal_s = compose(design, comm, op, choice, size_bytes, scaled(ideal, REFERENCE_BYTES, size_bytes, n)).time_s
     return GroupTiming(op, choice.algorithm, policy, groups.shape[0], n, size_bytes, result.time_s, ideal_s,
@@ -153,7 +153,8 @@ def time_transfers(
     choice = tune(design, comm, "send_recv", "direct", [int(size_bytes)])[0]
     phase = Phase("send/recv", [Coflow(pairs[:, 0], pairs[:, 1], float(REFERENCE_BYTES), independent=True)])
     actual, detail = time_phases(fabric, [phase], policy, seed)
-    ideal = time_phases(fabric, [phase], "ideal", seed)[0] if policy != "ideal" else actual
+    ideal = min(actual, max(transfer_time(design, communicator(design, pair), "send_recv", "direct", REFERENCE_BYTES)
+                            for pair in pairs[: min(len(pairs), 64)]))
     share = float(size_bytes) / REFERENCE_BYTES
     result = compose(design, comm, "send_recv", choice, int(size_bytes), actual * share)
     ideal_s = compose(design, comm, "send_recv", choice, int(size_bytes), ideal * share).time_s
