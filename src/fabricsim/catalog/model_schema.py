@@ -27,6 +27,7 @@ class LlmModel(Entry):
     mlp: Literal["swiglu", "gelu", "relu2"] = Field(
         "swiglu", description="swiglu: 3 weight matrices; gelu, relu2 (squared ReLU): 2")
     biases: bool | None = Field(None, description="linear layers carry biases; default: GELU (GPT-style) models do")
+    attention_sinks: bool = Field(False, description="learned per-head attention sinks in the softmax (gpt-oss)")
     ffn_hidden_size: int = Field(gt=0, description="FFN width of dense layers")
     vocab_size: int = Field(gt=0)
     tied_embeddings: bool = False

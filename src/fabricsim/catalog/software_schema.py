@@ -46,6 +46,9 @@ class SoftwareProfile(Entry):
         ge=0, description="HBM bytes per GEMM-input element to quantize it to FP8 (read BF16, write FP8 and its "
         "transposed copy for the weight gradient, plus an amax pass for current scaling)")
     fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
+    fused_attention_sinks: bool = Field(
+        True, description="the fused attention kernel supports learned attention sinks; if not, models with sinks "
+        "run the unfused (materialized) attention path")
     decode_kv_per_query_head: bool = Field(
         False, description="the decode attention kernel reads a grouped-query KV head once per query head that "
         "shares it (no GQA sharing), multiplying KV-cache traffic by heads / kv_heads")

@@ -100,6 +100,13 @@ class Shape:
     routed_tokens: float = 0.0  # token copies this GPU's experts process (tokens_per_expert x local experts)
 
 
+def attention_kind(model, profile) -> str:
+    """The attention path the stack runs for this model: unfused when its fused kernel lacks a feature."""
+    if getattr(model, "attention_sinks", False) and not profile.fused_attention_sinks:
+        return "materialized"
+    return profile.attention
+
+
 def attention_efficiency(gpu, profile, override: float | None) -> float:
     """Share of dense BF16 peak the profile's fused attention kernel sustains on this GPU in a training step."""
     if override is not None:
@@ -165,7 +172,7 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
 def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float) -> tuple[float, float, float, float]:
     """(forward s, backward s, executed FLOPs, forward seconds that selective recomputation repeats)."""
     t, s, b = shape.tp, shape.seq, shape.micro_batch
-    if profile.attention != "materialized":
+    if attention_kind(model, profile) != "materialized":
         fwd_flops = attention_flops_per_token_per_layer(model, s) * shape.tokens / t
         rate = gpu.bf16_dense_flops * efficiency
         return fwd_flops / rate, ATTENTION_BACKWARD_FACTOR * fwd_flops / rate, \
@@ -192,7 +199,7 @@ def _kernels(gemms: list[Gemm], model, profile, moe: bool, fp8: bool) -> float:
     """Kernels launched by one layer's forward pass."""
     count = len(gemms) + 2 + 2 + 1  # GEMMs, two norms, two residual adds, activation
     count += 0 if model.learned_positions else 1
-    count += 4 if profile.attention == "materialized" else 1
+    count += 4 if attention_kind(model, profile) == "materialized" else 1
     if moe:
         count += MOE_EXTRA_KERNELS
     if fp8:
@@ -219,7 +226,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else kernels)
     if moe and not profile.cuda_graphs:
         host += profile.moe_layer_host_s
-    selective = attention_selective if profile.attention == "materialized" else selective_bytes / hbm
+    selective = attention_selective if attention_kind(model, profile) == "materialized" else selective_bytes / hbm
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
                      launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, host, 2 * host,
                      0.0, rows)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
-from fabricsim.workload.compute import Shape, StageCompute, optimizer_step_s, stage_compute
+from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
 from fabricsim.workload.exposure import Exposure, expose
 from fabricsim.workload.memory import MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu
 from fabricsim.workload.model import training_flops_per_token
@@ -160,7 +160,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile) -> Training
     layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers)
     if spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.layers))
-    materialized = profile.attention == "materialized"
+    materialized = attention_kind(model, profile) == "materialized"
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group)
     memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
