@@ -51,6 +51,7 @@ class RunResult:
     step_time_by_load_balancing: dict[str, float] = field(default_factory=dict)
     bandwidth_tax: BandwidthTax | None = None
     usd_per_million_tokens: float | None = None
+    cost_range: object | None = None  # fabricsim.price_ranges.CostRange: capex, shares, $/M tokens low/mid/high
 
 
 def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
@@ -125,25 +126,29 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         scenario = load_scenario(scenario, overrides)
     design = design_fabric(scenario)
     notes = []
-    if design.gpus <= MATERIALISE_LIMIT:
+    if design.gpus <= MATERIALISE_LIMIT and not design.rail_only:
         fabric = build_fabric(design)
         plan = plan_design(design, fabric)
         collectives = _collectives(fabric, design.load_balancing)
     else:
         plan = plan_design(design)
         collectives = []
-        notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
-                     f"{MATERIALISE_LIMIT:,} GPUs")
+        notes.append("rail-only fabric: planned from counts; flow-level collectives need cross-rail paths"
+                     if design.rail_only else f"{design.gpus:,} GPUs: planned from counts; flow-level collectives "
+                     f"skipped above {MATERIALISE_LIMIT:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
     factors = None
-    if not scenario.reliability.network_failures_stop_job and design.gpus <= MATERIALISE_LIMIT:
+    from fabricsim.reliability.from_plan import network_stops
+
+    if not all(network_stops(plan, scenario.reliability).values()) and design.gpus <= MATERIALISE_LIMIT \
+            and not design.rail_only:
         from fabricsim.reliability.degraded import degraded_factors
 
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
-    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT else None, tco,
-                                               notes)
+    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT
+                                               and not design.rail_only else None, tco, notes)
     if training is not None and "parameters" not in scenario.reliability.model_fields_set:
         from fabricsim.workload.model import parameter_counts
 
@@ -152,8 +157,12 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
             update={"parameters": params})})
     reliability = assess(plan, scenario, progress=progress, degraded_step_factor=factors)
     optics = compare_optics(scenario)
+    from fabricsim.price_ranges import cost_range
+
+    ranges = cost_range(plan, scenario, training.tokens_per_s if training is not None else None,
+                        reliability.expected_goodput)
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
-                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost)
+                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost, ranges)
 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:
@@ -165,7 +174,7 @@ def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -
         variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": option.family})})
         result = assess(plan_design(design_fabric(variant)), variant, monte_carlo=False)
         per_hour = result.interruptions_per_hour_by_class
-        out[option.family] = 720.0 * (per_hour["transceiver"] + per_hour["cable"])
+        out[option.family] = 720.0 * sum(per_hour[c] for c in ("nic_optics", "transceiver", "cpo_engine", "cable"))
     return out
 
 

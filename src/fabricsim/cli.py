@@ -66,16 +66,19 @@ def plan(
     """Bill of materials: switches, ports, optics, cables, power and capex."""
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
+    from fabricsim.price_ranges import cost_range
     from fabricsim.report.plan_view import print_plan
     from fabricsim.scenario import load_scenario
 
     spec = load_scenario(scenario, set_)
     result = plan_scenario(spec, materialise=False if count_only else None)
     options = compare(spec) if compare_optics else []
+    ranges = cost_range(result, spec)
     if json_out:
-        _print_json({"plan": result.to_dict(), "optics_options": options})
+        _print_json({"plan": result.to_dict(), "optics_options": options,
+                     "cost_range": {k: v for k, v in vars(ranges).items() if k != "items"}})
     else:
-        print_plan(result, options, console)
+        print_plan(result, options, console, ranges)
 
 
 @app.command()
@@ -192,13 +195,17 @@ def reliability(
     set_: list[str] = SetOpt,
     days: Optional[float] = typer.Option(None, "--days", help="run length (default: reliability.days)"),
     runs: Optional[int] = typer.Option(None, "--runs", help="Monte Carlo runs (default: reliability.runs)"),
+    compare_optics: bool = typer.Option(True, "--compare-optics/--no-compare-optics",
+                                        help="also judge DSP/LPO/LRO/CPO/XPO optics by failures, repair, goodput, cost"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Failure rates from the bill of materials, interruption interval, checkpointing and goodput."""
     from rich.progress import Progress
 
+    from fabricsim.optics_choice import compare_optics_reliability
     from fabricsim.plan import plan_scenario
     from fabricsim.reliability.from_plan import assess
+    from fabricsim.report.reliability_view import class_table, print_optics_reliability
     from fabricsim.scenario import load_scenario
 
     overrides = list(set_) + ([f"reliability.days={days}"] if days is not None else []) + (
@@ -208,27 +215,26 @@ def reliability(
     with Progress(console=err_console, transient=True, disable=json_out) as bar:
         task = bar.add_task("Monte Carlo", total=spec.reliability.runs)
         result = assess(plan_result, spec, progress=lambda done, total: bar.update(task, completed=done))
+    options = compare_optics_reliability(spec) if compare_optics else []
     summary = result.monte_carlo.summary()
     if json_out:
         _print_json({"mtbi_s": result.mtbi_s, "interruptions_per_hour_by_class": result.interruptions_per_hour_by_class,
-                     "counts": result.counts, "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
-                     "checkpoint_bytes": result.policy.size_bytes, "expected_goodput": result.expected_goodput,
-                     "monte_carlo": summary})
+                     "stops_job": result.stops_job, "counts": result.counts,
+                     "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
+                     "checkpoint_bytes": result.policy.size_bytes, "restart_s": result.policy.restart_s,
+                     "expected_goodput": result.expected_goodput, "monte_carlo": summary, "optics_options": options})
         return
-    table = Table(title=f"{spec.name}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs", title_justify="left")
-    table.add_column("class")
-    table.add_column("interruptions / day", justify="right")
-    table.add_column("share", justify="right")
-    total = sum(result.interruptions_per_hour_by_class.values())
-    for name, per_hour in sorted(result.interruptions_per_hour_by_class.items(), key=lambda kv: -kv[1]):
-        table.add_row(name, f"{per_hour * 24:,.2f}", f"{per_hour / total:.1%}")
-    console.print(table)
+    console.print(class_table(f"{spec.name}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",
+                              result.interruptions_per_hour_by_class, result.stops_job))
     g, n = summary["goodput"], summary["interruptions"]
-    console.print(f"interruption every [bold]{result.mtbi_s / 60:,.1f} min[/]; checkpoint "
-                  f"{result.policy.size_bytes / 1e12:,.2f} TB every {result.policy.interval_for(result.mtbi_s) / 60:,.1f} min")
+    console.print(f"interruption every [bold]{result.mtbi_s / 60:,.1f} min[/]; restart {result.policy.restart_s / 60:,.1f} "
+                  f"min; checkpoint {result.policy.size_bytes / 1e12:,.2f} TB every "
+                  f"{result.policy.interval_for(result.mtbi_s) / 60:,.1f} min")
     console.print(f"goodput [bold]{g['p50']:.1%}[/] median ({g['p5']:.1%}-{g['p95']:.1%}); analytic "
                   f"{result.expected_goodput:.1%}; interruptions per run {n['mean']:,.0f} "
                   f"({n['p5']:,.0f}-{n['p95']:,.0f}); GPU-hours lost {summary['lost_gpu_hours']['p50']:,.0f}")
+    if options:
+        print_optics_reliability(options, console)
 
 
 @catalog_app.command("list")

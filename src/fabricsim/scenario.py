@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
@@ -40,7 +40,10 @@ class ClusterSpec(_Strict):
     gpus: int = Field(16384, gt=0, description="number of accelerators")
     scale_up: str | None = Field(None, description="scale-up system; default: the GPU's usual one")
     nic: str | None = Field(None, description="scale-out NIC; default: the GPU's usual one")
-    gpus_per_server: int = Field(8, gt=0, description="GPUs per host (sets the number of rails)")
+    gpus_per_server: int = Field(
+        8, gt=0, description="GPUs per host / compute tray (sets the number of rails); default: the scale-up "
+        "system's figure (8 for HGX, 4 for an NVL72 compute tray)"
+    )
     scale_out_per_gpu: float | None = Field(
         None, description="scale-out bandwidth per GPU in bits/s (or '800G'); default: the GPU's catalog figure"
     )
@@ -77,6 +80,35 @@ class FabricSpec(_Strict):
     media: dict[Literal["leaf", "spine", "core"], str] = Field(
         default_factory=dict, description="per-tier medium override (catalog names), e.g. {spine: lpo-800g}"
     )
+    switches: dict[Literal["leaf", "spine", "core"], str] = Field(
+        default_factory=dict, description="per-tier switch override (catalog names); default: fabric.switch"
+    )
+    link_speeds: dict[Literal["spine", "core"], float] = Field(
+        default_factory=dict, description="link speed of the leaf-spine / spine-core tier (e.g. {spine: 800G}); "
+        "default: the NIC-leaf link speed"
+    )
+    downlinks: list[int] = Field(
+        default_factory=list, description="down-ports per leaf, then per spine (e.g. [16, 192]: a ToR per rack of "
+        "16 GPUs, 192 racks per pod); default: the switch's ports split by the oversubscription"
+    )
+    rail_only: bool = Field(
+        False, description="rail-only: each rail is its own fat-tree, no path between rails (cross-rail traffic "
+        "goes over the scale-up fabric); planned by counts only - flow-level routing needs a cross-rail path"
+    )
+
+    @field_validator("link_speeds", mode="before")
+    @classmethod
+    def _tier_speeds(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: parse_bits_per_s(v, f"fabric.link_speeds.{k}") for k, v in value.items()}
+        return value
+
+    @field_validator("downlinks")
+    @classmethod
+    def _downlinks(cls, value: list[int]) -> list[int]:
+        if len(value) > 2 or any(v < 1 for v in value):
+            raise ValueError("give at most two whole numbers >= 1: [leaf down-ports] or [leaf, spine]")
+        return value
     in_network_reduction: Literal["off", "nvls", "sharp", "nvls+sharp"] | None = Field(
         None, description="in-network reductions the collective library may use: NVLink SHARP (nvls) in the scale-up "
         "switch, SHARP in the scale-out switches; default: what a stock NCCL install uses (nvls where the scale-up "
@@ -133,7 +165,7 @@ class EconomicsSpec(_Strict):
 
 
 class ReliabilitySpec(_Strict):
-    """Run length, checkpointing and restart (figures default to the Llama-3-like reference)."""
+    """Run length, checkpointing and job operations (detection, relaunch, initialisation, spares)."""
 
     days: float = Field(54.0, gt=0, description="length of the training run")
     runs: int = Field(1000, gt=0, description="Monte Carlo runs")
@@ -144,14 +176,28 @@ class ReliabilitySpec(_Strict):
     checkpoint_interval_s: float | None = Field(None, gt=0, description="None: Daly's optimum")
     storage_write_bytes_per_s: float = Field(2e12, gt=0, description="Llama 3 paper 3.3.1: 2 TB/s sustained")
     blocking_fraction: float = Field(1.0, ge=0, le=1, description="share of a checkpoint write that pauses training")
-    job_restart_s: float = Field(300.0, ge=0, description="ASSUMPTION: detection + relaunch + init")
+    detection_s: float = Field(
+        60.0, ge=0, description="failure to detection: ASSUMPTION ~1 min for heartbeat monitoring of production "
+        "stacks (Llama 3, MegaScale, ByteRobust); a stock PyTorch NCCL watchdog waits 600 s (torch.distributed "
+        "init_process_group: default timeout 10 minutes for NCCL)"
+    )
+    relaunch_s: float = Field(120.0, ge=0, description="ASSUMPTION: exclude the bad node, reschedule, launch processes")
+    init_s_per_1k_gpus: float = Field(
+        2.5, ge=0, description="communicator / process-group initialisation per 1,000 GPUs: MegaScale (NSDI 2024) "
+        "cut 2,048-GPU init from 1,047 s to under 5 s and keeps >10,000 GPUs under 30 s (~2.5 s per 1,000 GPUs); "
+        "a stock TCPStore rendezvous took ~510 s per 1,000 GPUs"
+    )
+    job_restart_s: float | None = Field(
+        None, ge=0, description="override of detection + relaunch + initialisation, seconds"
+    )
     rewarm_s: float = Field(60.0, ge=0, description="ASSUMPTION: until steps run at full speed")
     spare_hosts: int | None = Field(None, ge=0, description="None: unlimited hot spares")
     spare_swap_s: float = Field(120.0, ge=0, description="ASSUMPTION: swap a failed host for a spare")
     planned_per_day: float = Field(47 / 54, ge=0, description="planned stops per day (Llama 3: 47 in 54 days)")
     rates: dict[str, float] = Field(default_factory=dict, description="per-unit-hour failure rate overrides by class")
-    network_failures_stop_job: bool = Field(
-        True, description="False: link/optic/switch failures are rerouted and only slow the step"
+    network_failures_stop_job: bool | None = Field(
+        None, description="None: network failures stop the job unless planes or dual-homing carry the traffic; "
+        "False: always rerouted (they only slow the step); True: always stop"
     )
 
 
@@ -171,6 +217,22 @@ class Scenario(_Strict):
         from fabricsim.catalog import load_catalog
 
         return load_catalog(self.catalog_files)
+
+    @model_validator(mode="after")
+    def _gpus_per_server_from_scale_up(self) -> "Scenario":
+        """Unless set, GPUs per server come from the scale-up system (an NVL72 compute tray holds 4)."""
+        if "gpus_per_server" in self.cluster.model_fields_set:
+            return self
+        try:
+            catalog = self.catalog()
+            gpu = catalog.gpu(self.cluster.gpu)
+            system = catalog.scale_up(self.cluster.scale_up or gpu.default_scale_up)
+        except FabricsimError:
+            return self  # unknown names are reported by check_catalog_names
+        if system.gpus_per_server != self.cluster.gpus_per_server:
+            self.cluster.gpus_per_server = system.gpus_per_server
+            self.cluster.model_fields_set.discard("gpus_per_server")
+        return self
 
 
 SECTIONS_CHECKED = {
@@ -233,6 +295,11 @@ def check_catalog_names(scenario: Scenario) -> None:
             raise FabricsimError(
                 f"{section_name}.{field}: "
                 + unknown_name_message(catalog_section, value, catalog.sections[catalog_section])
+            )
+    for tier, switch in scenario.fabric.switches.items():
+        if switch not in catalog.sections["switches"]:
+            raise FabricsimError(
+                f"fabric.switches.{tier}: " + unknown_name_message("switches", switch, catalog.sections["switches"])
             )
     for tier, medium in scenario.fabric.media.items():
         if medium not in catalog.sections["media"]:

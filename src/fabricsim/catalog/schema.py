@@ -42,10 +42,20 @@ class Entry(BaseModel):
     fitted_on: dict[str, list[str]] = Field(
         default_factory=dict, description="fields fitted to validation cases: field -> case ids"
     )
+    price_range_usd: dict[str, list[float]] = Field(
+        default_factory=dict, description="low and high of a price field, USD: {price_usd: [low, high]}; cite "
+        "it in sources.price_range_usd"
+    )
 
     @model_validator(mode="after")
     def _cited_fields_exist(self) -> "Entry":
         known = set(type(self).model_fields)
+        for name, bounds in self.price_range_usd.items():
+            if name not in known or not name.endswith("_usd") and not name.endswith("_usd_per_m"):
+                raise ValueError(f"price_range_usd names {name!r}, not a price field of this entry")
+            value = getattr(self, name)
+            if len(bounds) != 2 or not 0 <= bounds[0] <= value <= bounds[1]:
+                raise ValueError(f"price_range_usd.{name}={bounds}: expected [low, high] with low <= {value} <= high")
         for mapping_name in ("sources", "assumptions", "fitted_on"):
             for field in getattr(self, mapping_name):
                 if field not in known:
@@ -124,6 +134,9 @@ class ScaleUpSystem(Entry):
     link_latency_s: float = Field(gt=0, description="one-way GPU-to-GPU latency inside the domain")
     switch_chip_power_w: float = Field(ge=0)
     price_usd: float = Field(ge=0, description="scale-up fabric price per domain (switch trays, cables)")
+    gpus_per_server: int = Field(
+        8, gt=0, description="GPUs per host / compute tray (an NVL72 compute tray holds 4); sets hosts and rails"
+    )
     protocol: Literal["nvlink", "ualink", "pcie", "ici"] = "nvlink"
     in_network_reduction: bool = Field(
         False, description="scale-up switches reduce in the fabric (NVLink SHARP / NVLS, NVSwitch gen 3+)"
@@ -160,6 +173,10 @@ class Switch(Entry):
     rack_units: float = Field(gt=0)
     latency_s: float = Field(gt=0, description="port-to-port forwarding latency")
     co_packaged_optics: bool = False
+    cage_bits_per_s: float | None = Field(
+        None, gt=0, description="speed of one front-panel cage (one pluggable module): a twin-port 800G OSFP "
+        "cage carries 2 x 400G ports; default: the fastest port speed"
+    )
 
     def radix(self, port_bits_per_s: float) -> int:
         """Ports available at ``port_bits_per_s`` (0 if that speed is not offered)."""
@@ -171,6 +188,11 @@ class Switch(Entry):
     @property
     def port_speeds(self) -> list[float]:
         return sorted({pc.bits_per_s for pc in self.port_configs})
+
+    @property
+    def cage_speed(self) -> float:
+        """Bits/s one pluggable module in this switch carries (several ports share a twin-port cage)."""
+        return self.cage_bits_per_s or max(self.port_speeds)
 
 
 class Nic(Entry):
@@ -207,6 +229,22 @@ class Medium(Entry):
     latency_s: float = Field(ge=0, default=0.0, description="added latency (DSP retiming)")
     fiber_price_usd_per_m: float = Field(ge=0, default=0.0)
     fit_per_end: float = Field(ge=0, default=0.0, description="failures per 1e9 hours per end")
+    max_link_bits_per_s: float | None = Field(
+        None, gt=0, description="fastest link one port of the module carries: a twin-port 800G (2 x 400G) module "
+        "cannot carry an 800G link; default: bits_per_s"
+    )
+    connectors: int = Field(
+        1, gt=0, description="fibre/cable connectors on one module: a twin-port 800G (2xDR4) OSFP has two MPO "
+        "connectors of 400G each, an 800G DR8 one MPO-16; sets how many cables a tier needs"
+    )
+    module_ports: int = Field(
+        1, gt=0, description="entries of this kind in one physical module: an XPO module holds 8 x 1.6T ports, "
+        "a co-packaged optical engine serves several switch ports; 1 for an ordinary pluggable or cable"
+    )
+
+    @property
+    def max_link_speed(self) -> float:
+        return self.max_link_bits_per_s or self.bits_per_s
 
     @property
     def pj_per_bit(self) -> float:

@@ -67,7 +67,8 @@ def hop_latency_s(design, tier: int) -> float:
     if tier <= 0:
         return design.scale_up.link_latency_s
     links = sum(design.link_latency_s(t) for t in range(tier))
-    return 2 * links + (2 * tier - 1) * design.switch.latency_s
+    switches = sum(design.switch_of(t).latency_s for t in range(tier - 1))
+    return 2 * (links + switches) + design.switch_of(tier - 1).latency_s
 
 
 def extra_network_s(design, comm: Communicator) -> float:

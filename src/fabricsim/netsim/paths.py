@@ -61,11 +61,11 @@ def _latency(arcs, case: np.ndarray) -> np.ndarray:
     design = arcs.fabric.design
     tiers = design.shape.tiers
     link = [design.link_latency_s(t) for t in range(tiers)] + [0.0] * (3 - tiers)
-    switch = design.switch.latency_s
+    sw = [design.switch_of(t).latency_s for t in range(tiers)] + [0.0] * (3 - tiers)
     return np.select(
         [case == 0, case == 1],
-        [2 * link[0] + switch, 2 * (link[0] + link[1]) + 3 * switch],
-        2 * (link[0] + link[1] + link[2]) + 5 * switch,
+        [2 * link[0] + sw[0], 2 * (link[0] + link[1] + sw[0]) + sw[1]],
+        2 * (link[0] + link[1] + link[2] + sw[0] + sw[1]) + sw[2],
     )
 
 
