@@ -13,7 +13,7 @@ from fabricsim.topology.build import fabric_from_scenario
 from fabricsim.workload import train
 
 
-RECIPE = dict(model="llama3-405b", tp=8, pp=16, cp=1, seq=8192, global_batch=2048, micro_batch=1, zero=2,
+RECIPE = dict(model="llama3-405b", tp=8, pp=16, cp=1, seq=8192, global_batch=2048, micro_batch=1, zero=1,
               first_stage_layers=7, last_stage_layers=7, software="llama3-2024", pipeline_group=8,
               order="tp-cp-pp-dp", recompute="auto")
 """The Llama 3 paper's recipe (section 3.3.2; see validation case llama3-405b-16k-tflops)."""
@@ -42,5 +42,21 @@ def main() -> None:
                       f"{result.mfu:>6.1%}")
 
 
+def llama3_fabric() -> None:
+    """The published run on the fabric it used: the 24K RoCE cluster, jobs of 8,192 and 16,384 GPUs."""
+    from pathlib import Path
+
+    from fabricsim.scenario import load_scenario
+
+    scenario = load_scenario(Path(__file__).parent.parent / "examples" / "llama3-24k-h100-roce.yaml")
+    fabric, build_s = timed(lambda: fabric_from_scenario(scenario))
+    print(f"\nLlama 3 RoCE cluster (24,576 GPUs, fabric built in {build_s:.2f} s)")
+    for gpus, dp in ((8192, 64), (16384, 128)):
+        result, wall = timed(lambda: train(scenario, fabric, **{**RECIPE, "recompute": "none"}, dp=dp, gpus=gpus))
+        print(f"{gpus:>7,} flow    ecmp16 step wall {wall:.2f} s, step {result.step_time_s:.2f} s, "
+              f"{result.model_flops_per_s_per_gpu / 1e12:.0f} TFLOP/s per GPU, MFU {result.mfu:.1%}")
+
+
 if __name__ == "__main__":
     main()
+    llama3_fabric()
