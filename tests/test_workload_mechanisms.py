@@ -125,3 +125,14 @@ def test_2021_software_runs_the_same_model_slower_than_2025():
     new = train(scenario, **job, software="megatron-core-2025")
     assert old.stage.attention_s > 2 * new.stage.attention_s  # materialized scores vs a fused kernel
     assert old.step_time_s > new.step_time_s
+
+
+def test_every_catalog_model_reproduces_its_published_parameter_count():
+    """The shape arithmetic recomputes each model's published total (and active) parameters within 3%."""
+    from fabricsim.workload.model import parameter_counts
+
+    for name, model in CATALOG.sections["models"].items():
+        counts = parameter_counts(model)
+        assert counts.total == pytest.approx(model.published_parameters, rel=0.03), name
+        if "published_active_parameters" not in model.assumptions:
+            assert counts.active == pytest.approx(model.published_active_parameters, rel=0.03), name
