@@ -28,6 +28,9 @@ def train(
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="sequences per micro-batch"),
     zero: Optional[int] = typer.Option(None, "--zero", help="ZeRO stage 0-3"),
     recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full"),
+    recompute_layers: Optional[int] = typer.Option(None, "--recompute-layers", help="with full: layers per stage recomputed"),
+    software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. megatron-core-2025, llama3-2024"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="bf16 or fp8"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal (default: the fabric's)"),
     algo: Optional[str] = typer.Option(None, "--algo", help="DP collective algorithm: auto, ring, tree, hierarchical, in_network"),
     communication: Optional[str] = typer.Option(None, "--communication", help="auto, flow, analytic"),
@@ -42,7 +45,8 @@ def train(
 
     spec = load_scenario(scenario, set_)
     overrides = dict(model=model, tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, virtual_stages=vpp, global_batch=gbs, seq=seq,
-                     micro_batch=micro_batch, zero=zero, recompute=recompute, load_balancing=lb, algorithm=algo,
+                     micro_batch=micro_batch, zero=zero, recompute=recompute, recompute_layers=recompute_layers,
+                     software=software, precision=precision, load_balancing=lb, algorithm=algo,
                      communication=communication)
     result = train_step(spec, **overrides)
     rows = fabric_what_ifs(spec, overrides, result) if what_if else None
@@ -66,16 +70,18 @@ def infer(
     context: Optional[int] = typer.Option(None, "--context", help="prompt tokens per request"),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="generated tokens per request"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="disaggregated or static (one batch on tp GPUs)"),
+    software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. serving-2025"),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Disaggregated serving: KV-cache hand-over, decode step with MoE all-to-all, TTFT, TPOT, tokens/s/GPU."""
+    """Serving: disaggregated (KV-cache hand-over, decode with MoE all-to-all) or a static batch: TTFT, TPOT, tokens/s/GPU."""
     from fabricsim.report.inference_view import inference_table
     from fabricsim.scenario import load_scenario
     from fabricsim.workload import infer as serve
 
     spec = load_scenario(scenario, set_)
     result = serve(spec, model=model, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, tp=tp, ep=ep, batch=batch,
-                   context=context, output_tokens=output_tokens, load_balancing=lb)
+                   context=context, output_tokens=output_tokens, load_balancing=lb, mode=mode, software=software)
     if json_out:
         _print_json(inference_document(result))
     else:

@@ -45,7 +45,7 @@ def reliability_document(result, optics_options=()) -> dict:
 
 
 def training_document(result) -> dict:
-    """``fabricsim train --json``: step time, its breakdown, throughput, MFU and every collective."""
+    """``fabricsim train --json``: step time, its breakdown, throughput, MFU, GEMMs and every collective."""
     return {
         "model": result.model, "gpus": result.gpus, "parallelism": result.parallelism,
         "micro_batches": result.micro_batches, "recompute": result.recompute,
@@ -53,6 +53,16 @@ def training_document(result) -> dict:
         "step_time_s": result.step_time_s, "breakdown_s": result.breakdown_s,
         "tokens_per_s": result.tokens_per_s, "model_flops_per_s_per_gpu": result.model_flops_per_s_per_gpu,
         "mfu": result.mfu, "memory_bytes": result.memory.as_dict(), "notes": result.notes,
+        "software": result.software,
+        "stage_layers": list(result.layout.layers) if result.layout else None,
+        "micro_batch_s": {"gemm": result.stage.gemm_s, "attention": result.stage.attention_s,
+                          "memory_bound": result.stage.memory_s, "launch_gaps": result.stage.launch_s,
+                          "host_bound": result.stage.host_bound_s, "recompute": result.stage.recompute_s,
+                          "forward": result.stage.forward_s, "backward": result.stage.backward_s} if result.stage else None,
+        "gemms": [{"name": g.name, "m": g.m, "n": g.n, "k": g.k, "batch": g.batch, "seconds": sec, "of_peak": share}
+                  for g, sec, share in (result.stage.gemms if result.stage else [])],
+        "exposed_per_micro_batch_s": result.exposure.per_micro if result.exposure else None,
+        "hidden_per_micro_batch_s": result.exposure.hidden_per_micro if result.exposure else None,
         "collectives": [{"kind": c.kind, "what": c.what, "op": c.op, "algorithm": c.timing.algorithm,
                          "groups": c.timing.groups, "ranks": c.timing.ranks, "size_bytes": c.size_bytes,
                          "per_micro_batch": c.per_micro_batch, "per_step": c.per_step, "time_s": c.timing.time_s,

@@ -56,6 +56,9 @@ class TrainBody(_Body):
     micro_batch: Optional[int] = None
     zero: Optional[int] = None
     recompute: Optional[str] = None
+    recompute_layers: Optional[int] = None
+    software: Optional[str] = Field(None, description="software profile, e.g. megatron-core-2025, llama3-2024")
+    precision: Optional[str] = Field(None, description="bf16 or fp8")
     lb: Optional[str] = Field(None, description="load balancing: ecmp, spray, adaptive, flowlet, ideal")
     algo: Optional[str] = None
     communication: Optional[str] = Field(None, description="auto, flow, analytic")
@@ -66,7 +69,8 @@ class TrainBody(_Body):
         o = self.options()
         return dict(model=o["model"], tp=o["tp"], pp=o["pp"], cp=o["cp"], dp=o["dp"], ep=o["ep"],
                     virtual_stages=o["vpp"], global_batch=o["gbs"], seq=o["seq"], micro_batch=o["micro_batch"],
-                    zero=o["zero"], recompute=o["recompute"], load_balancing=o["lb"], algorithm=o["algo"],
+                    zero=o["zero"], recompute=o["recompute"], recompute_layers=o["recompute_layers"],
+                    software=o["software"], precision=o["precision"], load_balancing=o["lb"], algorithm=o["algo"],
                     communication=o["communication"])
 
 
@@ -80,13 +84,15 @@ class InferBody(_Body):
     context: Optional[int] = None
     output_tokens: Optional[int] = None
     lb: Optional[str] = None
+    mode: Optional[str] = None
+    software: Optional[str] = None
 
     def overrides(self) -> dict:
         """Keyword arguments of :func:`fabricsim.workload.infer`."""
         o = self.options()
         return dict(model=o["model"], prefill_gpus=o["prefill_gpus"], decode_gpus=o["decode_gpus"], tp=o["tp"],
                     ep=o["ep"], batch=o["batch"], context=o["context"], output_tokens=o["output_tokens"],
-                    load_balancing=o["lb"])
+                    load_balancing=o["lb"], mode=o["mode"], software=o["software"])
 
 
 class CollectiveBody(_Body):
