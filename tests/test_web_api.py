@@ -211,3 +211,32 @@ def test_concurrent_identical_requests_share_one_job(client):
     assert all(r.json() == results[0].json() for r in results)
     assert jobs.misses == misses + 1
     assert sorted(r.headers["x-fabricsim-cache"] for r in results).count("miss") == 1
+
+
+@pytest.mark.parametrize("path, options, command", [
+    ("/api/train", {"tp": 8, "pp": 8, "gbs": 1024}, ["train", "--tp", "8", "--pp", "8", "--gbs", "1024"]),
+    ("/api/infer", {"decode_gpus": 32}, ["infer", "--decode-gpus", "32"]),
+])
+def test_workload_endpoints_are_the_cli_documents(client, path, options, command):
+    response = client.post(path, json={"scenario": SMALL, **options})
+    assert response.status_code == 200, response.text
+    assert response.json() == cli_json(*command, "--set", "cluster.gpus=1024", "--json")
+
+
+def test_collective_is_the_cli_document_and_bounded(client):
+    body = {"scenario": SMALL, "op": "all_reduce", "lb": "ecmp", "sizes": "1MiB:64MiB"}
+    response = client.post("/api/collective", json=body)
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert doc == cli_json("collective", "--set", "cluster.gpus=1024", "--lb", "ecmp", "--sizes", "1MiB:64MiB",
+                           "--json")
+    assert [r["size_bytes"] for r in doc["results"]] == [2**20 * 2**i for i in range(7)]
+    over = [({"sizes": ",".join(str(n) for n in range(1, 66))}, "sweep_sizes"), ({"scenario": {"cluster": {"gpus": 65536}}}, "flow_gpus"),
+            ({"op": "all_to_all", "ranks": 1025}, "pairwise_flows")]
+    for options, limit in over:
+        response = client.post("/api/collective", json={"scenario": SMALL, **options})
+        assert response.status_code == 422 and response.json().get("limit") == limit, response.text
+    analytic = client.post("/api/collective", json={"scenario": {"cluster": {"gpus": 65536}}, "method": "analytic"})
+    assert analytic.status_code == 200 and "lost_capacity" not in analytic.json()
+    response = client.post("/api/collective", json={"scenario": SMALL, "op": "all_gossip"})
+    assert response.status_code == 422 and response.json()["error"] == cli_error("collective", "--op", "all_gossip")

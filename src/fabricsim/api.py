@@ -170,6 +170,36 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
                      optics_failures_per_month(scenario, optics), training, by_policy, tax, cost, ranges)
 
 
+def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str = "auto", sizes=(2**30,),
+                     ranks: int | None = None, load_balancing: str | None = None, placement: str = "contiguous",
+                     channels: int | None = None, seed: int = 0, fail_links: int = 0, fail_tier: int = 2,
+                     method: str = "flow", protocol: str | None = None, cross_rail: bool = False):
+    """What ``fabricsim collective`` computes: (report, lost capacity by tier).
+
+    ``method="analytic"`` (without failed links) times the sizes on the fabric's design (any scale; lost
+    capacity None); otherwise the fabric is built, ``fail_links`` random links of ``fail_tier`` are taken
+    down first, and every flow is simulated."""
+    from fabricsim.collectives.algorithms import ALGORITHMS
+
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    if method == "analytic" and not fail_links:
+        return run_collective(design_fabric(scenario), op, algorithm, list(sizes), ranks, load_balancing, placement,
+                              channels, seed, method="analytic", protocol=protocol), None
+    fabric = build_fabric(design_fabric(scenario))
+    lost = {}
+    if fail_links:
+        from fabricsim.netsim.failures import lost_capacity, random_link_failures
+
+        if fail_tier not in (1, 2, 3) or fail_tier > fabric.design.shape.tiers:
+            raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
+        fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
+        lost = lost_capacity(fabric)
+    report = run_collective(fabric, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
+                            method, protocol=protocol, cross_rail=cross_rail)
+    return report, lost
+
+
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:
     """Optics and cable failures per 30 days for each optics family of the comparison."""
     out = {}

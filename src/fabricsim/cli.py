@@ -144,37 +144,13 @@ def collective(
     json_out: bool = JsonOpt,
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
-    from fabricsim.collectives.algorithms import ALGORITHMS
-    from fabricsim.collectives.api import run_collective
+    from fabricsim.api import collective_sweep
     from fabricsim.report.collective_view import print_collective
     from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
-    from fabricsim.topology.build import fabric_from_scenario
 
-    if op not in ALGORITHMS:
-        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
-    algorithm = algo or "auto"
-    if method == "analytic" and not fail_links:
-        from fabricsim.topology.design import design_fabric
-
-        report = run_collective(design_fabric(load_scenario(scenario, set_)), op, algorithm, _size_sweep(sizes), ranks,
-                                lb, placement, channels, seed, method="analytic", protocol=proto)
-        if json_out:
-            _print_json(collective_document(report))
-        else:
-            print_collective(report, console)
-        return
-    fabric = fabric_from_scenario(load_scenario(scenario, set_))
-    lost = {}
-    if fail_links:
-        from fabricsim.netsim.failures import lost_capacity, random_link_failures
-
-        if fail_tier not in (1, 2, 3) or fail_tier > fabric.design.shape.tiers:
-            raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
-        fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
-        lost = lost_capacity(fabric)
-    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed, method,
-                            protocol=proto, cross_rail=cross_rail)
+    report, lost = collective_sweep(load_scenario(scenario, set_), op, algo or "auto", _size_sweep(sizes), ranks, lb,
+                                    placement, channels, seed, fail_links, fail_tier, method, proto, cross_rail)
     if json_out:
         _print_json(collective_document(report, lost))
     else:

@@ -22,8 +22,8 @@ from fabricsim.errors import FabricsimError, format_validation_error
 from fabricsim.web import bounds, work
 from fabricsim.web.jobs import Busy, Disconnected, Jobs, request_key
 from fabricsim.web.limits import LimitError, Limits
-from fabricsim.web.requests import (InferBody, PlanBody, ReliabilityBody, RunBody, TrainBody, YamlBody,
-                                    validated)
+from fabricsim.web.requests import (CollectiveBody, InferBody, PlanBody, ReliabilityBody, RunBody, TrainBody,
+                                    YamlBody, validated)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -123,6 +123,13 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
         data, scenario = validated(body)
         data, notes = bounds.run(scenario, data, limits)
         return await answer(request, "run", "long", work.run, data, limits.flow_gpus, notes)
+
+    @app.post("/api/collective", tags=["simulate"])
+    async def collective(body: CollectiveBody, request: Request):
+        """`fabricsim collective --json`: an nccl-tests-style sweep timed on the fabric."""
+        data, scenario = validated(body)
+        sizes = bounds.collective(scenario, limits, body.sizes, body.method, body.fail_links, body.op, body.ranks)
+        return await answer(request, "collective", "long", work.collective, data, sizes, body.options())
 
     @app.post("/api/train", tags=["simulate"])
     async def train(body: TrainBody, request: Request):

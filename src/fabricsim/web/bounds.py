@@ -77,3 +77,19 @@ def infer(scenario: Scenario, limits: Limits, overrides: dict) -> None:
     spec = scenario.workload.infer
     for name in ("prefill_gpus", "decode_gpus"):
         limits.check_pairwise(overrides.get(name) or getattr(spec, name), name)
+
+
+def collective(scenario: Scenario, limits: Limits, sizes: str, method: str, fail_links: int, op: str,
+               ranks: int | None) -> list[int]:
+    """The sweep's sizes (the CLI's --sizes parser), bounded in length; flow-level sweeps bounded in GPUs
+    and, for all-to-all, in flows."""
+    from fabricsim.cli import _size_sweep  # the CLI's --sizes grammar, one parser for both
+
+    sweep = _size_sweep(sizes)
+    limits.check_sweep(sweep)
+    if method != "analytic" or fail_links:
+        gpus = _gpus(scenario)
+        limits.check_flow_gpus(gpus, f"collective --method {method}" + (" with --fail-links" if fail_links else ""))
+        if op == "all_to_all":
+            limits.check_pairwise(ranks or gpus, "ranks")
+    return sweep

@@ -7,7 +7,7 @@ bad field gets the message the CLI prints.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,14 +102,14 @@ class CollectiveBody(_Body):
     proto: Optional[str] = Field(None, description="ll, ll128, simple (default: the tuner's choice per size)")
     lb: Optional[str] = None
     sizes: str = Field("1MiB:1GiB", description="start:end (x2 steps), or a comma list")
-    ranks: Optional[int] = Field(None, ge=1)
-    placement: str = "contiguous"
-    channels: Optional[int] = Field(None, ge=1)
+    ranks: Optional[int] = Field(None, ge=1, description="ranks (default: every GPU)")
+    placement: str = Field("contiguous", description="contiguous, random, one-per-node")
+    channels: Optional[int] = Field(None, ge=1, le=64, description="rings (default: the library's ring search)")
     cross_rail: bool = False
     seed: int = Field(0, ge=0)
-    fail_links: int = Field(0, ge=0)
+    fail_links: int = Field(0, ge=0, description="take this many random links down first (flow method)")
     fail_tier: int = Field(2, ge=1, le=3)
-    method: Literal["flow", "analytic"] = "flow"
+    method: str = Field("flow", description="flow (simulate every flow) or analytic (alpha-beta, any scale)")
 
 
 class YamlBody(_Body):

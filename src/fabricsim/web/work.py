@@ -67,3 +67,13 @@ def infer(data: dict, overrides: dict) -> dict:
     from fabricsim.workload import infer as serve
 
     return to_jsonable(documents.inference_document(serve(scenario_from_dict(data, WHERE), **overrides)))
+
+
+def collective(data: dict, sizes: list[int], options: dict) -> dict:
+    from fabricsim.api import collective_sweep
+
+    o = options
+    report, lost = collective_sweep(scenario_from_dict(data, WHERE), o["op"], o["algo"] or "auto", sizes, o["ranks"],
+                                    o["lb"], o["placement"], o["channels"], o["seed"], o["fail_links"],
+                                    o["fail_tier"], o["method"], o["proto"], o["cross_rail"])
+    return to_jsonable(documents.collective_document(report, lost))
