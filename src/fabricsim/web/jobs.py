@@ -2,9 +2,10 @@
 
 Simulations run in worker processes, never in the server's event loop, on two lanes: ``quick``
 (plans, milliseconds) and ``long`` (run, train, infer, collective, reliability: seconds), each its own
-process pool, so a plan keeps answering while every long worker is busy.  Identical requests share
-one result: a finished one from an LRU cache, a running one by waiting on the same job.  A job
-nobody waits for any more (the browser moved on) is cancelled if it has not started.
+process pool, so a plan keeps answering while every long worker is busy.  A job is handed to a pool
+only when one of its workers is free (jobs wait in the server, in order), so a job nobody waits for
+any more (the browser moved on) is dropped before it starts.  Identical requests share one result:
+a finished one from an LRU cache, a running one by waiting on the same job.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def request_key(endpoint: str, *parts) -> str:
 
 @dataclass
 class _Job:
-    future: asyncio.Future
-    concurrent: cf.Future
+    future: asyncio.Future  # the outcome, for every waiter
+    task: asyncio.Task | None = None
     waiters: int = 0
+    started: bool = False  # handed to a worker process (cannot be taken back)
 
 
 @dataclass
@@ -56,16 +58,22 @@ class Jobs:
     hits: int = 0
     misses: int = 0
     _pools: dict = field(default_factory=dict)
+    _slots: dict = field(default_factory=dict)
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _running: dict = field(default_factory=dict)
 
     def start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork of a process with running threads
         for lane, size in (("quick", 1), ("long", self.workers)):
-            self._pools[lane] = cf.ProcessPoolExecutor(size, mp_context=context, initializer=work.warm)
+            self._pools[lane] = self._pool(size)
+            self._slots[lane] = (asyncio.Semaphore(size), size)
+
+    @staticmethod
+    def _pool(size: int) -> cf.ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")  # no fork of a process with running threads
+        return cf.ProcessPoolExecutor(size, mp_context=context, initializer=work.warm)
 
     def stop(self) -> None:
-        """Cancel what waits, stop the workers (a running simulation is ended, not waited for)."""
+        """Stop the workers (a running simulation is ended, not waited for)."""
         for pool in self._pools.values():
             processes = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
@@ -106,40 +114,43 @@ class Jobs:
                     raise Disconnected()
         finally:
             job.waiters -= 1
-            if job.waiters == 0 and not job.future.done() and job.concurrent.cancel():  # only if not started
+            if job.waiters == 0 and not job.started and not job.future.done():  # nobody wants it: drop it
+                job.task.cancel()
                 if self._running.get(key) is job:
                     del self._running[key]
 
     def _launch(self, key: str, lane: str, fn: Callable, args) -> _Job:
-        loop = asyncio.get_running_loop()
-        pool = self._pools[lane]
-        try:
-            concurrent = pool.submit(_guarded, fn, *args)
-        except cf.process.BrokenProcessPool:  # a worker died (killed, out of memory): start a new pool
-            self.stop()
-            self.start()
-            concurrent = self._pools[lane].submit(_guarded, fn, *args)
-        job = _Job(loop.create_future(), concurrent)
+        job = _Job(asyncio.get_running_loop().create_future())
+        job.task = asyncio.create_task(self._run(key, lane, job, fn, args))
         self._running[key] = job
-        concurrent.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finished, key, job, f))
         return job
 
-    def _finished(self, key: str, job: _Job, done: cf.Future) -> None:
-        if self._running.get(key) is job:
-            del self._running[key]
-        if done.cancelled():
+    async def _run(self, key: str, lane: str, job: _Job, fn: Callable, args) -> None:
+        try:
+            async with self._slots[lane][0]:
+                job.started = True
+                outcome = await asyncio.wrap_future(self._submit(lane, fn, args))
+        except asyncio.CancelledError:
             job.future.cancel()
-            return
-        exc = done.exception()
-        if exc is not None:  # not input's fault (a worker died, a bug): not cached
+            raise
+        except Exception as exc:  # not the input's fault (a worker died, a bug): not cached
             job.future.set_exception(exc)
             job.future.exception()  # retrieved: nobody may be waiting any more
-            return
-        outcome = done.result()
-        self._cache[key] = outcome
-        while len(self._cache) > self.cache_entries:
-            self._cache.popitem(last=False)
-        job.future.set_result(outcome)
+        else:
+            self._cache[key] = outcome
+            while len(self._cache) > self.cache_entries:
+                self._cache.popitem(last=False)
+            job.future.set_result(outcome)
+        finally:
+            if self._running.get(key) is job:
+                del self._running[key]
+
+    def _submit(self, lane: str, fn: Callable, args) -> cf.Future:
+        try:
+            return self._pools[lane].submit(_guarded, fn, *args)
+        except cf.process.BrokenProcessPool:  # a worker died (killed, out of memory): a new pool for the lane
+            self._pools[lane] = self._pool(self._slots[lane][1])
+            return self._pools[lane].submit(_guarded, fn, *args)
 
     @staticmethod
     def _unpack(outcome):
