@@ -54,7 +54,8 @@ class Limits:
     def __post_init__(self):
         for name, value in vars(self).items():
             if not value > 0:
-                raise FabricsimError(f"limit {name}={value}: must be > 0")
+                flag = " (fabricsim serve --max-flow-gpus)" if name == "flow_gpus" else ""
+                raise FabricsimError(f"limit {name}={value}{flag}: must be > 0")
 
     def check_flow_gpus(self, gpus: int, what: str) -> None:
         if gpus > self.flow_gpus:
