@@ -353,9 +353,9 @@ def _collective(scenario, options, sink, invariants):
 
     sizes = _size_sweep(options.pop("sizes", "1MiB:64MiB"))
     renamed = {"algo": "algorithm", "lb": "load_balancing"}
-    report, lost, notes = collective_sweep(scenario, sizes=sizes, **{renamed.get(k, k): v for k, v in options.items()})
+    report, lost = collective_sweep(scenario, sizes=sizes, **{renamed.get(k, k): v for k, v in options.items()})
     print_collective(report, sink)
-    return invariants.check_collectives(report) + invariants.check_finite(lost, "lost_capacity")
+    return invariants.check_collectives(report) + invariants.check_finite(lost or {}, "lost_capacity")
 
 
 def _train(scenario, options, sink, invariants):

@@ -143,6 +143,15 @@ def test_unknown_assumption_field_is_rejected():
         )
 
 
+def _all_numbers(value) -> bool:
+    """A number, or a table (mapping / list) of numbers."""
+    if isinstance(value, dict):
+        return all(_all_numbers(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_all_numbers(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def test_yaml_numbers_are_numbers():
     """PyYAML reads '3.6e12' (no exponent sign) as a string; data files must use '3.6e+12'."""
     data_dir = resources.files("fabricsim.catalog").joinpath("data")
@@ -153,11 +162,16 @@ def test_yaml_numbers_are_numbers():
         for section, entries in raw.items():
             for name, fields in entries.items():
                 for key, value in fields.items():
+                    if key == "price_range_usd":
+                        assert all(isinstance(v, (int, float)) for bounds in value.values() for v in bounds), (
+                            f"{item.name}: {section}.{name}.price_range_usd = {value!r} has a non-number"
+                        )
+                        continue
                     if key.endswith(("_w", "_usd", "_s", "_m", "_bytes", "_flops", "_per_m")) or key in (
                         "matmul_efficiency",
                         "fit_per_end",
                     ):
-                        assert isinstance(value, (int, float)), (
+                        assert _all_numbers(value), (
                             f"{item.name}: {section}.{name}.{key} = {value!r} is not a number"
                         )
 

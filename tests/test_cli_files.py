@@ -79,7 +79,7 @@ def test_check_writable_makes_missing_folders_and_leaves_no_probe(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (("--sizes", "1e400"), "finite"),
-    (("--sizes", ",".join(["1MiB"] * 65)), "at most 64 sizes"),
+    (("--sizes", ",".join(["1MiB"] * 1025)), "at most 1024 sizes"),
     (("--sizes", "1B:2PiB"), "at most 1,024 TiB"),
     (("--sizes", "0"), "at least 1 byte"),
     (("--fail-links", "-1"), "--fail-links"),

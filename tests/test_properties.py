@@ -107,7 +107,7 @@ def test_every_command_works_on_small_clusters(command, gpus, files):
 def test_one_gpu_collective_reports_zero_bus_bandwidth_not_infinity(files):
     from fabricsim.api import collective_sweep
 
-    report, _, _ = collective_sweep(scenario_from_dict({"cluster": {"gpus": 1}}), sizes=[2**20])
+    report, _ = collective_sweep(scenario_from_dict({"cluster": {"gpus": 1}}), sizes=[2**20])
     result = report.results[0]
     assert result.time_s == 0 and result.busbw_bytes_per_s == 0 and result.delivered == 1
 
@@ -116,7 +116,7 @@ def test_a_64_gpu_server_gives_finite_bus_bandwidth():
     from fabricsim.api import collective_sweep
 
     for algorithm in ("ring", "tree", "auto"):
-        report, _, _ = collective_sweep(scenario_from_dict({"cluster": {"gpus": 64, "gpus_per_server": 64}}),
+        report, _ = collective_sweep(scenario_from_dict({"cluster": {"gpus": 64, "gpus_per_server": 64}}),
                                         algorithm=algorithm, sizes=[2**30])
         result = report.results[0]
         assert 0 < result.busbw_bytes_per_s < 1e13 and 0 < result.delivered <= 1

@@ -33,7 +33,7 @@ def test_unknown_class_lists_valid_ones():
     with pytest.raises(FabricsimError) as exc:
         failure_rates(LLAMA3_COUNTS, rates={"gpus": 1e-6})
     msg = str(exc.value)
-    assert "'gpus'" in msg and "transceiver" in msg and "software" in msg
+    assert "'gpus'" in msg and "transceiver" in msg and "job" in msg
     with pytest.raises(FabricsimError, match="optic"):
         simulate_run(LLAMA3_COUNTS, _policy(), 1, runs=2, stops_job={"optic": False})
     with pytest.raises(FabricsimError, match="degraded_step_factor"):
@@ -74,8 +74,8 @@ def test_bad_run_arguments():
 def test_bad_counts_and_sizes():
     with pytest.raises(FabricsimError, match="gpus"):
         ComponentCounts(gpus=-1, hosts=0, nics=0, switches=0, scale_up_switch_chips=0)
-    with pytest.raises(FabricsimError, match="optical_ends"):
-        ComponentCounts(gpus=1, hosts=0, nics=0, switches=0, scale_up_switch_chips=0, optical_ends={"x": (-2, 6)})
+    with pytest.raises(FabricsimError, match="switch_optics"):
+        ComponentCounts(gpus=1, hosts=0, nics=0, switches=0, scale_up_switch_chips=0, switch_optics={"x": -2})
     with pytest.raises(FabricsimError, match="gpus"):
         counts_for_gpu_cluster(0)
     with pytest.raises(FabricsimError, match="radix"):

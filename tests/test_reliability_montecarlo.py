@@ -67,7 +67,7 @@ def test_monte_carlo_agrees_with_analytic_expectation():
 def test_goodput_decreases_with_failure_rate():
     means = []
     for scale in (0.5, 1.0, 2.0, 4.0):
-        rates = {c: r * scale / LLAMA3_COUNTS.units(u) for c, r, u in _per_class_units()}
+        rates = {c: r * scale / LLAMA3_COUNTS.units(e) for c, r, e in _per_class_units() if LLAMA3_COUNTS.units(e)}
         res = simulate_run(LLAMA3_COUNTS, _policy(), 30, runs=200, rng=11, rates=rates)
         means.append(res.goodput.mean())
     assert all(a > b for a, b in zip(means, means[1:])), means
@@ -76,7 +76,7 @@ def test_goodput_decreases_with_failure_rate():
 def _per_class_units():
     from fabricsim.reliability.rates import rate_entries
     per_hour = failure_rates(LLAMA3_COUNTS)
-    return [(c, per_hour[c], e.unit) for c, e in rate_entries().items()]
+    return [(c, per_hour[c], e) for c, e in rate_entries().items()]
 
 
 def test_goodput_decreases_with_restart_time():
@@ -111,7 +111,8 @@ def test_llama3_like_run_above_90_percent():
     ref = llama3_reference(runs=300, seed=0)
     s = ref.results.summary()
     assert s["goodput"]["p5"] > 0.90
-    assert s["interruptions"]["mean"] == pytest.approx(419, rel=0.03)
+    # the census job's 419, plus the per-job term fitted jointly with research-cluster jobs (+16 %)
+    assert s["interruptions"]["mean"] == pytest.approx(487, rel=0.03)
     assert ref.expected_goodput == pytest.approx(s["goodput"]["mean"], abs=0.01)
 
 

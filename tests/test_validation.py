@@ -29,17 +29,18 @@ def test_case_files_load_with_sources_units_and_tolerances():
 
 
 def test_reference_architecture_counts_reproduce_exactly():
-    """DGX SuperPOD B200 switch and cable counts (the figures live in validation/cases/plan.yaml)."""
+    """Reference-architecture switch, cable and module counts (validation/cases/plan.yaml): every count exact."""
     results = run_validation(layer="plan")
     assert len(results) >= 10
-    assert all(r.passed and r.error == 0 for r in results)
+    assert all(r.passed for r in results)
+    assert all(r.error == 0 for r in results if r.case.unit == "count")
 
 
 def test_scoring_two_sided_and_lower_bounds():
-    case = next(c for c in load_cases("collectives") if c.tolerance == 0.05)
-    assert score(case, case.published * 1.04).passed
-    miss = score(case, case.published * 1.06)
-    assert miss.status == "miss" and "6.0% above published" in miss.reason
+    case = next(c for c in load_cases("collectives") if c.tolerance == 0.15)
+    assert score(case, case.published * 1.14).passed
+    miss = score(case, case.published * 1.16)
+    assert miss.status == "miss" and "16.0% above published" in miss.reason
     goodput = next(c for c in load_cases("reliability") if c.bound == "lower")
     assert score(goodput, 0.95).passed and not score(goodput, 0.85).passed
 
@@ -61,9 +62,9 @@ def test_a_wrong_nic_speed_fails_the_multi_node_case_and_the_run():
 
 def test_census_classes_add_up_to_the_total():
     results = {r.case.id: r for r in run_validation(layer="reliability")}
-    parts = ["gpu", "network", "host", "nic", "software"]
-    assert sum(results[f"llama3-interruptions-{p}"].model for p in parts) == pytest.approx(
-        results["llama3-interruptions-54-days"].model)
+    parts = ["llama3-interruptions-gpu", "llama3-interruptions-network", "llama3-interruptions-host",
+             "llama3-interruptions-nic", "llama3-software-interruptions"]
+    assert sum(results[p].model for p in parts) == pytest.approx(results["llama3-interruptions-54-days"].model)
 
 
 def test_missing_workload_api_is_not_runnable_never_passing(monkeypatch):
@@ -78,7 +79,7 @@ def test_missing_workload_api_is_not_runnable_never_passing(monkeypatch):
 
 
 def test_unknown_layer_and_case_are_named():
-    with pytest.raises(FabricsimError, match="valid layers are collectives, inference, plan, reliability, training"):
+    with pytest.raises(FabricsimError, match="valid layers are collectives, economics, inference, plan, reliability, training"):
         run_validation(layer="optics")
     with pytest.raises(FabricsimError, match="no such case; valid ids: .*superpod-b200-2su-leaf-switches"):
         run_validation(case_id="no-such-case")
@@ -93,7 +94,7 @@ def test_cli_exit_codes_and_json(monkeypatch):
     assert {"id", "layer", "role", "published", "model", "unit", "error", "tolerance", "status", "reason",
             "source"} <= set(first)
     assert first["layer"] == "plan" and first["status"] == "pass" and data["exit_code"] == 0
-    assert data["summary"][0]["layer"] == "plan" and data["summary"][0]["max_abs_error"] == 0
+    assert data["summary"][0]["layer"] == "plan" and data["summary"][0]["max_abs_error"] < 0.03
     bad_layer = runner.invoke(app, ["validate", "--layer", "optics"])
     assert bad_layer.exit_code == 2 and "valid layers are" in bad_layer.output
     assert runner.invoke(app, ["validate", "--case", "no-such-case"]).exit_code == 2
@@ -110,6 +111,13 @@ def test_json_shape_of_a_miss():
     data = as_json(run_validation(case_id=MULTI_NODE, scenario_override=HALF_NIC))
     assert data["counts"] == {"pass": 0, "miss": 1, "not-runnable": 0} and data["exit_code"] == 1
     assert data["cases"][0]["status"] == "miss" and data["cases"][0]["error"] < -0.4
+
+
+def test_cases_that_need_an_unmodelled_part_are_not_runnable_never_scored():
+    results = run_validation(layer="collectives")
+    skipped = [r for r in results if r.case.setup.model_extra.get("requires")]
+    assert skipped and all(r.status == "not-runnable" and "needs" in r.reason for r in skipped)
+    assert exit_code(skipped) == 0
 
 
 def test_every_fitted_catalog_figure_names_fitted_cases():

@@ -61,17 +61,19 @@ class RunResult:
     step_time_by_load_balancing: dict[str, float] = field(default_factory=dict)
     bandwidth_tax: BandwidthTax | None = None
     usd_per_million_tokens: float | None = None
+    cost_range: object | None = None  # fabricsim.price_ranges.CostRange: capex, shares, $/M tokens low/mid/high
 
 
-def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
+def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: bool = False):
     """The scenario's training step, the same step under ECMP and spraying, the bandwidth tax between
     them and the cost per million tokens.  A defaulted workload that does not fit this cluster is
-    skipped with a note; one the user wrote raises."""
+    skipped with a note; one the user wrote raises.  ``analytic``: time ``communication: auto`` analytically."""
     from fabricsim.workload import train
 
     user_set = "train" in scenario.workload.model_fields_set
+    auto = scenario.workload.train.communication == "auto"
     try:
-        step = train(scenario, fabric=fabric)
+        step = train(scenario, fabric=fabric, **({"communication": "analytic"} if analytic and auto else {}))
     except FabricsimError as exc:
         if user_set:
             raise
@@ -90,8 +92,8 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
     return step, by_policy, tax, cost
 
 
-def _best(fabric, op, algorithms, size, lb, placement, ranks=None) -> tuple[str, object]:
-    """The fastest of ``algorithms`` that applies (hierarchical needs equal ranks per scale-up domain...)."""
+def _best(fabric, op, algorithms, size, lb, placement, ranks=None):
+    """The fastest of ``algorithms`` that applies (``("auto",)``: the library's own choice)."""
     best, refused = None, None
     for algorithm in algorithms:
         try:
@@ -113,14 +115,15 @@ def _collectives(fabric, policy: str, notes: list[str]) -> list[CollectiveSummar
     all-to-all among GPUs scattered over the cluster."""
     gpus = fabric.design.gpus
     out = []
-    host = ("ring", "tree", "hierarchical")
     for lb in dict.fromkeys((policy, "ecmp", "spray")):
-        r = _best(fabric, "all_reduce", host, 2**30, lb, "rail-aware")
-        out.append(CollectiveSummary("all-reduce, host-based", "all_reduce", r.algorithm, lb, gpus, r.size_bytes,
-                                     r.time_s, r.busbw_bytes_per_s, r.delivered))
-    if fabric.design.switch.in_network_reduction:
+        r = _best(fabric, "all_reduce", ("auto",), 2**30, lb, "contiguous")
+        out.append(CollectiveSummary("all-reduce, library's choice", "all_reduce", f"{r.algorithm}/{r.protocol}", lb,
+                                     gpus, r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
+    from fabricsim.collectives.timing import in_network
+
+    if in_network(fabric.design)[1]:
         try:
-            r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "rail-aware")
+            r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "contiguous")
             out.append(CollectiveSummary("all-reduce, in-network", "all_reduce", r.algorithm, policy, gpus,
                                          r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
         except FabricsimError as exc:  # e.g. a partly filled scale-up domain: NCCL would not use it either
@@ -139,9 +142,11 @@ def _collectives(fabric, policy: str, notes: list[str]) -> list[CollectiveSummar
 
 
 def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None,
-        stage: Callable[[str], None] | None = None) -> RunResult:
+        flow_limit: int = MATERIALISE_LIMIT, stage: Callable[[str], None] | None = None) -> RunResult:
     """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default).
 
+    Above ``flow_limit`` GPUs the plan is counted, flow-level collectives are skipped and the training
+    step's ``communication: auto`` is timed analytically (a server bounds its requests' cost this way).
     ``stage(text)`` is told what is being computed (for a progress line)."""
     stage = stage or (lambda text: None)
     if not isinstance(scenario, Scenario):
@@ -149,7 +154,8 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
     stage("planning the fabric")
     design = design_fabric(scenario)
     notes = []
-    if design.gpus <= MATERIALISE_LIMIT:
+    flow = design.gpus <= flow_limit and not design.rail_only
+    if flow:
         fabric = build_fabric(design)
         plan = plan_design(design, fabric)
         stage("headline collectives (flow-level)")
@@ -157,19 +163,22 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
     else:
         plan = plan_design(design)
         collectives = []
-        notes.append(f"{design.gpus:,} GPUs: planned from counts; flow-level collectives skipped above "
-                     f"{MATERIALISE_LIMIT:,} GPUs")
+        notes.append("rail-only fabric: planned from counts; flow-level collectives need cross-rail paths"
+                     if design.rail_only else f"{design.gpus:,} GPUs: planned from counts; flow-level collectives "
+                     f"skipped above {flow_limit:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
     factors = None
-    if not scenario.reliability.network_failures_stop_job and design.gpus <= MATERIALISE_LIMIT:
+    from fabricsim.reliability.from_plan import network_stops
+
+    if not all(network_stops(plan, scenario.reliability).values()) and flow:
         from fabricsim.reliability.degraded import degraded_factors
 
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
     stage("training step")
-    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT else None, tco,
-                                               notes)
+    training, by_policy, tax, cost = _training(scenario, fabric if flow else None, tco, notes,
+                                               analytic=design.gpus > flow_limit)
     if training is not None and "parameters" not in scenario.reliability.model_fields_set:
         from fabricsim.workload.model import parameter_counts
 
@@ -182,24 +191,30 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         notes.append(reliability.monte_carlo.capped)
     stage("optics comparison")
     optics = compare_optics(scenario)
+    from fabricsim.price_ranges import cost_range
+
+    ranges = cost_range(plan, scenario, training.tokens_per_s if training is not None else None,
+                        reliability.expected_goodput)
     stage("reliability at other sizes")
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
-                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost)
+                     optics_failures_per_month(scenario, optics), training, by_policy, tax, cost, ranges)
 
 
 def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str = "auto", sizes=(2**30,),
-                     ranks: int | None = None, load_balancing: str | None = None, placement: str = "rail-aware",
+                     ranks: int | None = None, load_balancing: str | None = None, placement: str = "contiguous",
                      channels: int | None = None, seed: int = 0, fail_links: int = 0, fail_tier: int = 2,
-                     method: str = "auto", stage: Callable[[str], None] | None = None):
-    """What ``fabricsim collective`` computes: (report, lost capacity by tier, notes).
+                     method: str = "flow", protocol: str | None = None, cross_rail: bool = False,
+                     stage: Callable[[str], None] | None = None, notes: list[str] | None = None):
+    """What ``fabricsim collective`` computes: (report, lost capacity by tier; None when analytic).
 
-    ``method="auto"`` simulates flows where the fabric can be materialised (``MATERIALISE_LIMIT``) and the
-    all-to-all has at most ``MAX_PAIRWISE_FLOWS`` flows, else times analytically (with a note)."""
+    ``method="analytic"`` times the sizes on the fabric's design (any scale); ``"flow"`` builds the fabric,
+    takes ``fail_links`` random links of ``fail_tier`` down first, and simulates every flow; ``"auto"`` is
+    flow where the work stays within ``MATERIALISE_LIMIT`` GPUs, ``MAX_CHANNEL_FLOWS`` and
+    ``MAX_PAIRWISE_FLOWS``, else analytic (said in ``notes``).  Explicit flow beyond them is refused."""
     from fabricsim.collectives.algorithms import ALGORITHMS
-    from fabricsim.collectives.api import CollectiveReport
-    from fabricsim.topology.build import build_fabric
 
     stage = stage or (lambda text: None)
+    notes = [] if notes is None else notes
     if op not in ALGORITHMS:
         raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
     if method not in ("auto", "flow", "analytic"):
@@ -215,49 +230,45 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     design = design_fabric(scenario)
     n = design.gpus if ranks is None else ranks
     too_big = []
+    if design.gpus > MATERIALISE_LIMIT:
+        too_big.append(f"{design.gpus:,} GPUs (flow-level builds every link up to {MATERIALISE_LIMIT:,} GPUs)")
     lanes = n * (channels or scenario.cluster.gpus_per_server)
     if op != "all_to_all" and lanes > MAX_CHANNEL_FLOWS:
         too_big.append(f"{n:,} ranks x {lanes // n} channels = {lanes:,} flows per step (flow-level: at most "
                        f"{MAX_CHANNEL_FLOWS:,})")
-    if design.gpus > MATERIALISE_LIMIT:
-        too_big.append(f"{design.gpus:,} GPUs (flow-level builds every link up to {MATERIALISE_LIMIT:,} GPUs)")
     if op == "all_to_all" and n * (n - 1) > MAX_PAIRWISE_FLOWS:
         too_big.append(f"an all-to-all of {n:,} ranks has {n * (n - 1):,} flows (flow-level: at most "
                        f"{MAX_PAIRWISE_FLOWS:,}, 4,096 ranks)")
-    notes = []
     if method == "auto":
-        method = "analytic" if too_big else "flow"
-        if too_big:
+        method = "analytic" if too_big and not fail_links else "flow"
+        if too_big and not fail_links:
             notes.append("timed analytically (alpha-beta): " + "; ".join(too_big))
-    elif method == "flow" and too_big:
-        raise FabricsimError("--method flow: " + "; ".join(too_big) + "; use --method analytic or fewer --ranks")
-    if method == "analytic" and fail_links:
-        raise FabricsimError("--fail-links needs --method flow: the analytic model has no individual links")
-    fabric, lost = design, {}
-    if method == "flow":
-        stage("building the fabric")
-        fabric = build_fabric(design)
-        if fail_links:
-            from fabricsim.netsim.failures import lost_capacity, random_link_failures
+    if method == "flow" and too_big:
+        raise FabricsimError(f"--method flow{' with --fail-links' if fail_links else ''}: " + "; ".join(too_big)
+                             + "; use --method analytic or fewer --ranks")
+    if method == "analytic" and not fail_links:
+        stage("alpha-beta model")
+        return run_collective(design, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
+                              method="analytic", protocol=protocol), None
+    stage("building the fabric")
+    fabric = build_fabric(design)
+    lost = {}
+    if fail_links:
+        from fabricsim.netsim.failures import lost_capacity, random_link_failures
 
-            if fail_tier not in (1, 2, 3) or fail_tier > design.shape.tiers:
-                raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{design.shape.tiers}")
-            fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
-            lost = lost_capacity(fabric)
-    results, report = [], None
-    for i, size in enumerate(sizes):
-        stage(f"size {i + 1} of {len(sizes)}")
-        try:
-            report = run_collective(fabric, op, algorithm, [size], ranks, load_balancing, placement, channels, seed,
-                                    method)
-        except FabricsimError as exc:
-            if fail_links:
-                raise FabricsimError(f"with --fail-links {fail_links} on tier {fail_tier}: {exc}") from None
-            raise
-        results += report.results
-    report = CollectiveReport(report.op, report.algorithm, report.load_balancing, report.placement, report.transport,
-                              report.ranks, report.channels, report.gpus, results)
-    return report, lost, notes
+        if fail_tier not in (1, 2, 3) or fail_tier > fabric.design.shape.tiers:
+            raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
+        fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
+        lost = lost_capacity(fabric)
+    stage("simulating flows")
+    try:
+        report = run_collective(fabric, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
+                                method, protocol=protocol, cross_rail=cross_rail)
+    except FabricsimError as exc:
+        if fail_links:
+            raise FabricsimError(f"with --fail-links {fail_links} on tier {fail_tier}: {exc}") from None
+        raise
+    return report, lost
 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:
@@ -269,7 +280,7 @@ def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -
         variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": option.family})})
         result = assess(plan_design(design_fabric(variant)), variant, monte_carlo=False)
         per_hour = result.interruptions_per_hour_by_class
-        out[option.family] = 720.0 * (per_hour["transceiver"] + per_hour["cable"])
+        out[option.family] = 720.0 * sum(per_hour[c] for c in ("nic_optics", "transceiver", "cpo_engine", "cable"))
     return out
 
 

@@ -40,8 +40,9 @@ ScenarioArg = typer.Argument(None, help="scenario YAML file; omit for the built-
 SetOpt = typer.Option([], "--set", metavar="PATH=VALUE", help="override a scenario field: --set fabric.optics=cpo (repeatable)")
 JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
 
-MAX_SIZES = 64
-"""Most message sizes one ``collective`` sweep times (1 B to 1 PiB in x2 steps is 51)."""
+MAX_SIZES = 1024
+"""Most message sizes one ``collective`` sweep parses (1 B to 1 PiB in x2 steps is 51; a comma list is cut
+off here, and a server may allow fewer)."""
 
 MAX_SEED = 2**63 - 1
 
@@ -85,6 +86,8 @@ def plan(
     """Bill of materials: switches, ports, optics, cables, power and capex."""
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
+    from fabricsim.price_ranges import cost_range
+    from fabricsim.report.documents import plan_document
     from fabricsim.report.plan_view import print_plan
     from fabricsim.scenario import load_scenario
 
@@ -94,10 +97,11 @@ def plan(
         result = plan_scenario(spec, materialise=False if count_only else None)
         stage("optics comparison")
         options = compare(spec) if compare_optics else []
+        ranges = cost_range(result, spec)
     if json_out:
-        _print_json({"plan": result.to_dict(), "optics_options": options})
+        _print_json(plan_document(result, options, ranges))
     else:
-        print_plan(result, options, console)
+        print_plan(result, options, console, ranges)
 
 
 @app.command()
@@ -110,7 +114,7 @@ def run(
 ) -> None:
     """The main job on a scenario (the built-in default if none): plan, cost, collectives, optics choices."""
     from fabricsim.api import run as run_scenario
-    from fabricsim.cli_workload import training_json
+    from fabricsim.report.documents import run_document
     from fabricsim.report.run_view import print_run
 
     if html_out is not None:
@@ -120,13 +124,7 @@ def run(
     with working(err_console, "run") as stage:
         result = run_scenario(scenario, set_, stage=stage)
     if json_out:
-        _print_json({"scenario": result.scenario, "plan": result.plan.to_dict(), "tco": result.tco,
-                     "tco_shares": {"network_capex": result.tco.network_capex_share,
-                                    "network_power": result.tco.network_power_share},
-                     "collectives": result.collectives, "optics_options": result.optics, "notes": result.notes,
-                     "training": training_json(result.training) if result.training else None,
-                     "step_time_by_load_balancing": result.step_time_by_load_balancing,
-                     "bandwidth_tax": result.bandwidth_tax, "usd_per_million_tokens": result.usd_per_million_tokens})
+        _print_json(run_document(result))
     else:
         print_run(result, console)
     if html_out is not None:
@@ -165,33 +163,37 @@ def collective(
     scenario: Optional[Path] = ScenarioArg,
     set_: list[str] = SetOpt,
     op: str = typer.Option("all_reduce", "--op", help="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, send_recv"),
-    algo: Optional[str] = typer.Option(None, "--algo", help="auto (fastest), ring, tree, hierarchical, in_network; all_to_all: direct, hierarchical"),
-    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive, ideal (default: the transport's)"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="auto (the library's tuner), ring, tree, nvls, nvls_tree, in_network (SHARP), pat, hierarchical; all_to_all: direct, hierarchical"),
+    proto: Optional[str] = typer.Option(None, "--proto", help="force a protocol: ll, ll128, simple (default: the tuner's choice per size)"),
+    lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal (default: the transport's)"),
     sizes: str = typer.Option("1MiB:1GiB", "--sizes", help="size sweep start:end (x2 steps), or a comma list"),
     ranks: Optional[int] = typer.Option(None, "--ranks", min=1, help="ranks (default: every GPU)"),
-    placement: str = typer.Option("rail-aware", "--placement", help="contiguous, rail-aware, random"),
+    placement: str = typer.Option("contiguous", "--placement", help="contiguous, random, one-per-node"),
     channels: Optional[int] = typer.Option(None, "--channels", min=1, max=64,
-                                           help="parallel rings/channels (default: GPUs per server)"),
+                                           help="rings (default: the library's ring search: one per NIC it can use)"),
+    cross_rail: bool = typer.Option(False, "--cross-rail", help="rings leave each node from their last GPU (no PXN): hops change rail"),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="seed of ECMP hashing and random placement"),
     fail_links: int = typer.Option(0, "--fail-links", min=0, help="take this many random links down first"),
     fail_tier: int = typer.Option(2, "--fail-tier", min=1, max=3,
                                   help="tier of the failed links: 1 NIC-leaf, 2 leaf-spine, 3 spine-core"),
     method: str = typer.Option("auto", "--method", help="flow (simulate every flow), analytic (alpha-beta, any "
-                               "scale) or auto (flow where the fabric can be materialised, else analytic)"),
+                               "scale) or auto (flow within the flow-level bounds, else analytic with a note)"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
     from fabricsim.api import collective_sweep
     from fabricsim.report.collective_view import print_collective
+    from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
 
     sweep = _size_sweep(sizes)
     spec = load_scenario(scenario, set_)
+    notes: list[str] = []
     with working(err_console, f"{op} sweep") as stage:
-        report, lost, notes = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
-                                               fail_links, fail_tier, method, stage)
+        report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
+                                        fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes)
     if json_out:
-        _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost, "notes": notes})
+        _print_json({**collective_document(report, lost), **({"notes": notes} if notes else {})})
         return
     print_collective(report, console)
     if lost:
@@ -207,13 +209,18 @@ def reliability(
     set_: list[str] = SetOpt,
     days: Optional[float] = typer.Option(None, "--days", help="run length (default: reliability.days)"),
     runs: Optional[int] = typer.Option(None, "--runs", min=1, help="Monte Carlo runs (default: reliability.runs)"),
+    compare_optics: bool = typer.Option(True, "--compare-optics/--no-compare-optics",
+                                        help="also judge DSP/LPO/LRO/CPO/XPO optics by failures, repair, goodput, cost"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Failure rates from the bill of materials, interruption interval, checkpointing and goodput."""
     from rich.progress import Progress
 
+    from fabricsim.optics_choice import compare_optics_reliability
     from fabricsim.plan import plan_scenario
     from fabricsim.reliability.from_plan import assess
+    from fabricsim.report.documents import reliability_document
+    from fabricsim.report.reliability_view import class_table, print_optics_reliability
     from fabricsim.scenario import load_scenario
 
     overrides = list(set_) + ([f"reliability.days={days}"] if days is not None else []) + (
@@ -223,31 +230,27 @@ def reliability(
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("Monte Carlo", total=spec.reliability.runs)
         result = assess(plan_result, spec, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with working(err_console, "optics by reliability"):
+        options = compare_optics_reliability(spec) if compare_optics else []
     summary = result.monte_carlo.summary()
     capped = result.monte_carlo.capped
     if json_out:
-        _print_json({"mtbi_s": result.mtbi_s, "interruptions_per_hour_by_class": result.interruptions_per_hour_by_class,
-                     "counts": result.counts, "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
-                     "checkpoint_bytes": result.policy.size_bytes, "expected_goodput": result.expected_goodput,
-                     "monte_carlo": summary, "monte_carlo_runs": result.monte_carlo.runs, "notes": [capped] * bool(capped)})
+        _print_json({**reliability_document(result, options), "monte_carlo_runs": result.monte_carlo.runs,
+                     "notes": [capped] * bool(capped)})
         return
-    table = Table(title=f"{escape(spec.name)}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",
-                  title_justify="left")
-    table.add_column("class")
-    table.add_column("interruptions / day", justify="right")
-    table.add_column("share", justify="right")
-    total = sum(result.interruptions_per_hour_by_class.values())
-    for name, per_hour in sorted(result.interruptions_per_hour_by_class.items(), key=lambda kv: -kv[1]):
-        table.add_row(name, f"{per_hour * 24:,.2f}", f"{per_hour / total:.1%}" if total > 0 else "-")
-    console.print(table)
+    console.print(class_table(f"{escape(spec.name)}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",
+                              result.interruptions_per_hour_by_class, result.stops_job))
     g, n = summary["goodput"], summary["interruptions"]
-    console.print(f"interruption every [bold]{result.mtbi_s / 60:,.1f} min[/]; checkpoint "
-                  f"{result.policy.size_bytes / 1e12:,.2f} TB every {result.policy.interval_for(result.mtbi_s) / 60:,.1f} min")
+    console.print(f"interruption every [bold]{result.mtbi_s / 60:,.1f} min[/]; restart {result.policy.restart_s / 60:,.1f} "
+                  f"min; checkpoint {result.policy.size_bytes / 1e12:,.2f} TB every "
+                  f"{result.policy.interval_for(result.mtbi_s) / 60:,.1f} min")
     console.print(f"goodput [bold]{g['p50']:.1%}[/] median ({g['p5']:.1%}-{g['p95']:.1%}); analytic "
                   f"{result.expected_goodput:.1%}; interruptions per run {n['mean']:,.0f} "
                   f"({n['p5']:,.0f}-{n['p95']:,.0f}); GPU-hours lost {summary['lost_gpu_hours']['p50']:,.0f}")
     if capped:
         console.print(f"[dim]note: {escape(capped)}", highlight=False)
+    if options:
+        print_optics_reliability(options, console)
 
 
 @catalog_app.command("list")
@@ -261,10 +264,11 @@ def catalog_list(
 
     catalog = default_catalog()
     sections = [section] if section else sorted(catalog.sections)
-    if section and section not in catalog.sections:
-        raise FabricsimError(f"unknown catalog section {section!r}; valid sections: {', '.join(sorted(catalog.sections))}")
+    from fabricsim.report.documents import catalog_document
+
+    entries = catalog_document(catalog, sections)  # an unknown section is named here
     if json_out:
-        _print_json({s: {n: e.model_dump() for n, e in catalog.sections[s].items()} for s in sections})
+        _print_json(entries)
         return
     for name in sections:
         entries = catalog.sections[name]
@@ -320,6 +324,22 @@ def validate(
     with working(err_console, "validation cases"):
         code = validate_command(layer, case, verbose, json_out, console)
     raise typer.Exit(code=code)
+
+
+@app.command()
+@user_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(8000, "--port", help="TCP port"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="simulation worker processes (default: cores - 1)"),
+    max_flow_gpus: Optional[int] = typer.Option(None, "--max-flow-gpus",
+                                                help="most GPUs one request simulates flow by flow (default: 65,536)"),
+) -> None:
+    """The interactive explorer (a web page) and the JSON API (/docs) on http://HOST:PORT/."""
+    from fabricsim.web import serve as serve_web
+    from fabricsim.web.limits import Limits
+
+    serve_web(host, port, workers, Limits() if max_flow_gpus is None else Limits(flow_gpus=max_flow_gpus))
 
 
 from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)

@@ -183,6 +183,7 @@ def check_run(result) -> list[str]:
             out += check_finite(option, f"optics {option.family}")
             _share(f"optics {option.family}.network_power_share", option.network_power_share, out)
     out += check_finite(result.optics_failures, "run.optics_failures")
+    out += check_finite(getattr(result, "cost_range", None), "run.cost_range")
     out += check_finite(result.scaling, "run.scaling")
     out += check_finite(result.step_time_by_load_balancing, "run.step_time_by_load_balancing")
     if result.bandwidth_tax is not None:

@@ -12,23 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from fabricsim.errors import FabricsimError
+from fabricsim.plan_media import OPTICAL_KINDS, MediaLine, tier_media
 from fabricsim.scenario import OPTICS_FAMILIES, Scenario
 from fabricsim.topology.design import FabricDesign, design_fabric, scale_up_domains
 from fabricsim.topology.fabric import Fabric
-from fabricsim.topology.fat_tree import max_endpoints
-
-
-@dataclass(frozen=True)
-class MediaLine:
-    """One kind of part on one tier: how many, and their power and price."""
-
-    tier: str
-    name: str
-    kind: str
-    units: int  # optical ends, or cable assemblies
-    power_w: float
-    price_usd: float
-    connection_points: float  # failure-prone connection points contributed (per link share x links)
 
 
 @dataclass(frozen=True)
@@ -40,7 +27,19 @@ class TierLine:
     links: int
     link_length_m: float
     media: str
+    switch: str = ""  # switch model of this tier
+    link_bits_per_s: float = 0.0  # speed of the links below this tier
+    down_ports: int = 0  # ports each switch of this tier faces down
+    up_ports: int = 0  # ports each switch faces up (0 at the top tier)
+    up_link_bits_per_s: float = 0.0  # speed of its up-ports
+    cables: int = 0  # one per logical port (NVIDIA RA convention; a NIC port split over planes: one)
+    modules: int = 0  # optical modules at both ends (or cable assemblies) of this tier's links
 
+    @property
+    def oversubscription(self) -> float:
+        """Down:up bandwidth ratio of one switch of this tier (1 = non-blocking; 0 at the top tier)."""
+        up = self.up_ports * self.up_link_bits_per_s
+        return self.down_ports * self.link_bits_per_s / up if up else 0.0
 
 @dataclass
 class Plan:
@@ -56,13 +55,16 @@ class Plan:
     nic_cards: int
     nic_ports: int
     tiers: int
-    planes: int
+    planes: int  # fabric copies counted (rails x planes for a rail-only fabric)
     link_bits_per_s: float
     radix: int
     max_gpus_at_these_tiers: int
     tier_lines: list[TierLine]
     media_lines: list[MediaLine]
     fiber_m: float
+    pods: int  # groups of leaves under one set of spines (1 with 2 tiers, 0 with 1)
+    gpus_per_pod: int
+    gpus_per_segment: int  # GPUs under one leaf (a rail-optimized segment: one leaf per rail)
     switch_racks: int
     bisection_bits_per_s: float
     switch_hops_worst: int
@@ -70,6 +72,8 @@ class Plan:
     capex_usd: dict[str, float]
     counted_from: str
     notes: list[str] = field(default_factory=list)
+    gpu_planes: int = 1  # independent paths per GPU (fabric.planes): 2+ and a single failure only slows the job
+    rail_only: bool = False
 
     @property
     def switches(self) -> int:
@@ -77,7 +81,13 @@ class Plan:
 
     @property
     def optical_ends(self) -> int:
-        return sum(m.units for m in self.media_lines if m.kind in ("dsp", "lpo", "lro", "cpo", "xpo"))
+        """Link ends that are optical (two per optical link)."""
+        return sum(m.ends for m in self.media_lines if m.kind in OPTICAL_KINDS)
+
+    @property
+    def optical_modules(self) -> int:
+        """Physical optical modules (a twin-port module serving two links counts once)."""
+        return sum(m.modules for m in self.media_lines if m.kind in OPTICAL_KINDS)
 
     def network_share(self, table: dict[str, float], include_scale_up: bool = True) -> float:
         keys = ["switches", "optics_and_cables", "nics"] + (["scale_up_fabric"] if include_scale_up else [])
@@ -88,6 +98,7 @@ class Plan:
         out = asdict(self)
         out["switches_total"] = self.switches
         out["optical_ends"] = self.optical_ends
+        out["optical_modules"] = self.optical_modules
         out["network_power_share"] = self.network_share(self.power_w)
         out["scale_out_power_share"] = self.network_share(self.power_w, include_scale_up=False)
         out["network_capex_share"] = self.network_share(self.capex_usd)
@@ -116,48 +127,33 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         counted_from = "materialised fabric arrays"
     radix = shape.radix
     names = design.tier_names
+    ports_available = [c * planes for c in shape.ports_available_per_tier()]
+    priced = lambda name, catalog_price: _price(scenario, name, catalog_price)  # noqa: E731
+    bills = [tier_media(design, t, links[t], priced) for t in range(shape.tiers)]
     tier_lines = [
         TierLine(
             tier=names[t],
             switches=switches[t],
-            ports_available=switches[t] * radix,
+            ports_available=ports_available[t],
             ports_used=ports_used[t],
             links=links[t],
             link_length_m=design.media[t].length_m,
             media=design.media[t].label,
+            switch=design.switch_of(t).name,
+            link_bits_per_s=design.link_speed(t),
+            down_ports=(shape.leaf_down, shape.spine_down, shape.ports_per_switch[2])[t],
+            up_ports=(shape.leaf_up, shape.spine_up, 0)[t],
+            up_link_bits_per_s=design.link_speed(t + 1) if t + 1 < shape.tiers else 0.0,
+            cables=bills[t].cables,
+            modules=bills[t].modules,
         )
         for t in range(shape.tiers)
     ]
     for line in tier_lines:
         if line.ports_used > line.ports_available:
             raise AssertionError(f"{line.tier}: {line.ports_used} ports used > {line.ports_available} available")
-
-    media_lines: list[MediaLine] = []
-    fiber_m = 0.0
-    for t in range(shape.tiers):
-        media, n_links = design.media[t], links[t]
-        parts = media.parts
-        for part in dict.fromkeys(parts):
-            medium = catalog.medium(part)
-            units = n_links * parts.count(part)
-            share = parts.count(part) / len(parts)
-            media_lines.append(
-                MediaLine(
-                    tier=names[t],
-                    name=part,
-                    kind=medium.kind,
-                    units=units,
-                    power_w=units * medium.power_w,
-                    price_usd=units * _price(scenario, part, medium.price_usd),
-                    connection_points=n_links * share * medium.connection_points,
-                )
-            )
-            if media.fiber and part == parts[-1]:
-                fiber_m += n_links * media.length_m
-                media_lines.append(
-                    MediaLine(names[t], "fiber", "fiber", n_links, 0.0,
-                              n_links * media.length_m * medium.fiber_price_usd_per_m, 0.0)
-                )
+    media_lines = [line for bill in bills for line in bill.lines]
+    fiber_m = sum(bill.fiber_m for bill in bills)
 
     gpu, nic, switch, scale_up = design.gpu, design.nic, design.switch, design.scale_up
     gpus = design.gpus
@@ -165,12 +161,13 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
     nic_cards = math.ceil(gpus * design.nics_per_gpu - 1e-9)
     nic_ports = int(round(gpus * design.nic_ports_per_gpu))
     n_switches = sum(switches)
+    tier_switch = [design.switch_of(t) for t in range(shape.tiers)]
     power = {
         "gpus": gpus * gpu.power_w,
         "servers": gpus * gpu.server_overhead_power_w,
         "scale_up_fabric": domains * scale_up.switch_chips * scale_up.switch_chip_power_w,
         "nics": nic_cards * nic.power_w,
-        "switches": n_switches * switch.power_w,
+        "switches": sum(n * sw.power_w for n, sw in zip(switches, tier_switch)),
         "optics_and_cables": sum(m.power_w for m in media_lines),
     }
     capex = {
@@ -178,14 +175,14 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         "servers": gpus * gpu.server_overhead_price_usd,
         "scale_up_fabric": domains * _price(scenario, scale_up.name, scale_up.price_usd),
         "nics": nic_cards * _price(scenario, nic.name, nic.price_usd),
-        "switches": n_switches * _price(scenario, switch.name, switch.price_usd),
+        "switches": sum(n * _price(scenario, sw.name, sw.price_usd) for n, sw in zip(switches, tier_switch)),
         "optics_and_cables": sum(m.price_usd for m in media_lines),
     }
     narrowest = min(
-        [shape.endpoints] + ([shape.leaves * shape.leaf_up] if shape.tiers >= 2 else [])
-        + ([shape.spines * shape.spine_up] if shape.tiers >= 3 else [])
+        [shape.endpoints * design.link_speed(0)]
+        + ([shape.leaves * shape.leaf_up * design.link_speed(1)] if shape.tiers >= 2 else [])
+        + ([shape.spines * shape.spine_up * design.link_speed(2)] if shape.tiers >= 3 else [])
     )
-    over = tuple(scenario.fabric.oversubscription) + (1.0,)
     return Plan(
         scenario=scenario.name,
         gpu=gpu.name,
@@ -193,7 +190,7 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         nic=nic.name,
         scale_up=scale_up.name,
         gpus=gpus,
-        servers=math.ceil(gpus / scenario.cluster.gpus_per_server),
+        servers=math.ceil(gpus / design.gpus_per_server),
         scale_up_domains=domains,
         gpu_racks=math.ceil(gpus / design.gpus_per_rack),
         nic_cards=nic_cards,
@@ -202,16 +199,24 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         planes=planes,
         link_bits_per_s=design.link_bits_per_s,
         radix=radix,
-        max_gpus_at_these_tiers=max_endpoints(radix, shape.tiers, over[:2]) // design.ports_per_gpu_per_plane,
+        max_gpus_at_these_tiers=shape.max_endpoints // design.ports_per_gpu_per_plane,
         tier_lines=tier_lines,
         media_lines=media_lines,
         fiber_m=fiber_m,
-        switch_racks=math.ceil(n_switches * switch.rack_units / scenario.layout.rack_units_per_rack),
-        bisection_bits_per_s=planes * narrowest * design.link_bits_per_s / 2,
+        pods=shape.pods,
+        gpus_per_pod=(min(gpus, shape.spine_down * shape.leaf_down // design.ports_per_gpu_per_plane)
+                      if shape.tiers == 3 else gpus if shape.tiers == 2 else 0),
+        gpus_per_segment=min(gpus, shape.leaf_down // design.ports_per_gpu_per_plane
+                             * (design.gpus_per_server if shape.rail_optimized and shape.rails > 1 else 1)),
+        switch_racks=math.ceil(sum(n * sw.rack_units for n, sw in zip(switches, tier_switch))
+                               / scenario.layout.rack_units_per_rack),
+        bisection_bits_per_s=planes * narrowest / 2,
         switch_hops_worst=shape.switch_hops_worst,
         power_w=power,
         capex_usd=capex,
         counted_from=counted_from,
+        gpu_planes=scenario.fabric.planes,
+        rail_only=design.rail_only,
     )
 
 
@@ -219,7 +224,7 @@ def plan_scenario(scenario: Scenario, materialise: bool | None = None) -> Plan:
     """Plan a scenario; materialise the fabric arrays unless it is very large (>= 1M GPUs)."""
     design = design_fabric(scenario)
     if materialise is None:
-        materialise = design.gpus < 1_000_000
+        materialise = design.gpus < 1_000_000 and not design.rail_only
     if not materialise:
         return plan_design(design)
     from fabricsim.topology.build import build_fabric
@@ -233,6 +238,7 @@ class OpticsOption:
     optics_power_w: float
     optics_capex_usd: float
     optical_ends: int
+    optical_modules: int
     connection_points: float
     network_power_w: float
     network_power_share: float
@@ -250,7 +256,7 @@ def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo"
         try:
             plan = plan_design(design_fabric(variant))
         except FabricsimError as exc:
-            out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, "", error=str(exc)))
+            out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, 0, "", error=str(exc)))
             continue
         net_power = sum(plan.power_w[k] for k in ("switches", "optics_and_cables", "nics", "scale_up_fabric"))
         out.append(
@@ -259,6 +265,7 @@ def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo"
                 optics_power_w=plan.power_w["optics_and_cables"],
                 optics_capex_usd=plan.capex_usd["optics_and_cables"],
                 optical_ends=plan.optical_ends,
+                optical_modules=plan.optical_modules,
                 connection_points=sum(m.connection_points for m in plan.media_lines),
                 network_power_w=net_power,
                 network_power_share=plan.network_share(plan.power_w),

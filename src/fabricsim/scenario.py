@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
@@ -36,7 +36,7 @@ WEEK_S = 7 * 86400.0
 """Bound on restart, re-warm and swap times: a stop longer than a week is not a restart."""
 
 TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
-LOAD_BALANCING = ("ecmp", "spray", "adaptive")
+LOAD_BALANCING = ("ecmp", "spray", "adaptive", "flowlet")
 OPTICS_FAMILIES = ("dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper")
 TIER_NAMES = ("leaf", "spine", "core")
 
@@ -63,7 +63,10 @@ class ClusterSpec(_Strict):
     gpus: int = Field(16384, gt=0, le=MAX_GPUS, description="number of accelerators")
     scale_up: str | None = Field(None, description="scale-up system; default: the GPU's usual one")
     nic: str | None = Field(None, description="scale-out NIC; default: the GPU's usual one")
-    gpus_per_server: int = Field(8, gt=0, le=1024, description="GPUs per host (sets the number of rails)")
+    gpus_per_server: int = Field(
+        8, gt=0, le=1024, description="GPUs per host / compute tray (sets the number of rails); default: the scale-up "
+        "system's figure (8 for HGX, 4 for an NVL72 compute tray)"
+    )
     scale_out_per_gpu: float | None = Field(
         None, description="scale-out bandwidth per GPU in bits/s (or '800G'); default: the GPU's catalog figure"
     )
@@ -87,7 +90,7 @@ class FabricSpec(_Strict):
     planes: int = Field(1, gt=0, le=64, description="independent parallel fabrics; each GPU's bandwidth is split over them")
     rail_optimized: bool = True
     transport: Literal["infiniband", "roce", "spectrum-x", "uec"] = "infiniband"
-    load_balancing: Literal["ecmp", "spray", "adaptive"] | None = Field(
+    load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet"] | None = Field(
         None, description="default: the transport's usual policy"
     )
     optics: Literal["dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper"] = Field(
@@ -100,6 +103,45 @@ class FabricSpec(_Strict):
     media: dict[Literal["leaf", "spine", "core"], str] = Field(
         default_factory=dict, description="per-tier medium override (catalog names), e.g. {spine: lpo-800g}"
     )
+    switches: dict[Literal["leaf", "spine", "core"], str] = Field(
+        default_factory=dict, description="per-tier switch override (catalog names); default: fabric.switch"
+    )
+    link_speeds: dict[Literal["spine", "core"], float] = Field(
+        default_factory=dict, description="link speed of the leaf-spine / spine-core tier (e.g. {spine: 800G}); "
+        "default: the NIC-leaf link speed"
+    )
+    downlinks: list[int] = Field(
+        default_factory=list, description="down-ports per leaf, then per spine (e.g. [16, 192]: a ToR per rack of "
+        "16 GPUs, 192 racks per pod); default: the switch's ports split by the oversubscription"
+    )
+    rail_only: bool = Field(
+        False, description="rail-only: each rail is its own fat-tree, no path between rails (cross-rail traffic "
+        "goes over the scale-up fabric); planned by counts only - flow-level routing needs a cross-rail path"
+    )
+
+    @field_validator("link_speeds", mode="before")
+    @classmethod
+    def _tier_speeds(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: parse_bits_per_s(v, f"fabric.link_speeds.{k}") for k, v in value.items()}
+        return value
+
+    @field_validator("downlinks")
+    @classmethod
+    def _downlinks(cls, value: list[int]) -> list[int]:
+        if len(value) > 2 or any(v < 1 for v in value):
+            raise ValueError("give at most two whole numbers >= 1: [leaf down-ports] or [leaf, spine]")
+        return value
+    in_network_reduction: Literal["off", "nvls", "sharp", "nvls+sharp"] | None = Field(
+        None, description="in-network reductions the collective library may use: NVLink SHARP (nvls) in the scale-up "
+        "switch, SHARP in the scale-out switches; default: what a stock NCCL install uses (nvls where the scale-up "
+        "switch reduces; SHARP needs its plugin, so off)"
+    )
+    flows_per_connection: int = Field(
+        1, ge=1, le=64, description="flows (QPs) per connection between two GPUs, each hashed on its own by ECMP "
+        "(NCCL_IB_QPS_PER_CONNECTION; Llama 3's E-ECMP used 16)"
+    )
+    collective_library: str = Field("nccl", description="catalog name of the collective library (cost model)")
 
     @field_validator("port_speed", mode="before")
     @classmethod
@@ -146,7 +188,7 @@ class EconomicsSpec(_Strict):
 
 
 class ReliabilitySpec(_Strict):
-    """Run length, checkpointing and restart (figures default to the Llama-3-like reference)."""
+    """Run length, checkpointing and job operations (detection, relaunch, initialisation, spares)."""
 
     days: float = Field(54.0, gt=0, le=3650, description="length of the training run (at most ten years)")
     runs: int = Field(1000, gt=0, le=100_000, description="Monte Carlo runs")
@@ -157,12 +199,29 @@ class ReliabilitySpec(_Strict):
     checkpoint_interval_s: float | None = Field(None, ge=1, description="None: Daly's optimum")
     storage_write_bytes_per_s: float = Field(2e12, ge=1e6, le=1e18, description="Llama 3 paper 3.3.1: 2 TB/s sustained")
     blocking_fraction: float = Field(1.0, ge=0, le=1, description="share of a checkpoint write that pauses training")
-    job_restart_s: float = Field(300.0, ge=0, le=WEEK_S, description="ASSUMPTION: detection + relaunch + init")
+    detection_s: float = Field(
+        60.0, ge=0, le=WEEK_S, description="failure to detection: ASSUMPTION ~1 min for heartbeat monitoring of production "
+        "stacks (Llama 3, MegaScale, ByteRobust); a stock PyTorch NCCL watchdog waits 600 s (torch.distributed "
+        "init_process_group: default timeout 10 minutes for NCCL)"
+    )
+    relaunch_s: float = Field(120.0, ge=0, le=WEEK_S, description="ASSUMPTION: exclude the bad node, reschedule, launch processes")
+    init_s_per_1k_gpus: float = Field(
+        2.5, ge=0, le=86400, description="communicator / process-group initialisation per 1,000 GPUs: MegaScale (NSDI 2024) "
+        "cut 2,048-GPU init from 1,047 s to under 5 s and keeps >10,000 GPUs under 30 s (~2.5 s per 1,000 GPUs); "
+        "a stock TCPStore rendezvous took ~510 s per 1,000 GPUs"
+    )
+    job_restart_s: float | None = Field(
+        None, ge=0, le=WEEK_S, description="override of detection + relaunch + initialisation, seconds"
+    )
     rewarm_s: float = Field(60.0, ge=0, le=WEEK_S, description="ASSUMPTION: until steps run at full speed")
     spare_hosts: int | None = Field(None, ge=0, le=MAX_GPUS, description="None: unlimited hot spares")
     spare_swap_s: float = Field(120.0, ge=0, le=WEEK_S, description="ASSUMPTION: swap a failed host for a spare")
     planned_per_day: float = Field(47 / 54, ge=0, le=1440, description="planned stops per day (Llama 3: 47 in 54 days)")
     rates: dict[str, float] = Field(default_factory=dict, description="per-unit-hour failure rate overrides by class")
+    network_failures_stop_job: bool | None = Field(
+        None, description="None: network failures stop the job unless planes or dual-homing carry the traffic; "
+        "False: always rerouted (they only slow the step); True: always stop"
+    )
 
     @field_validator("rates")
     @classmethod
@@ -171,9 +230,6 @@ class ReliabilitySpec(_Strict):
             if not 0 <= rate <= 1:
                 raise ValueError(f"rate of {echo(name)} is {rate}; a failure rate per unit-hour is between 0 and 1")
         return value
-    network_failures_stop_job: bool = Field(
-        True, description="False: link/optic/switch failures are rerouted and only slow the step"
-    )
 
 
 DEFAULT_NAME = "default: 16,384 H100 on NDR InfiniBand, rail-optimized fat-tree"
@@ -197,8 +253,25 @@ class Scenario(_Strict):
 
         return cached_catalog(self.catalog_files)
 
+    @model_validator(mode="after")
+    def _gpus_per_server_from_scale_up(self) -> "Scenario":
+        """Unless set, GPUs per server come from the scale-up system (an NVL72 compute tray holds 4)."""
+        if "gpus_per_server" in self.cluster.model_fields_set:
+            return self
+        try:
+            catalog = self.catalog()
+            gpu = catalog.gpu(self.cluster.gpu)
+            system = catalog.scale_up(self.cluster.scale_up or gpu.default_scale_up)
+        except FabricsimError:
+            return self  # unknown names are reported by check_catalog_names
+        if system.gpus_per_server != self.cluster.gpus_per_server:
+            self.cluster.gpus_per_server = system.gpus_per_server
+            self.cluster.model_fields_set.discard("gpus_per_server")
+        return self
+
 
 SECTIONS_CHECKED = {
+    ("fabric", "collective_library"): "collective_libraries",
     ("cluster", "gpu"): "gpus",
     ("cluster", "scale_up"): "scale_up",
     ("cluster", "nic"): "nics",
@@ -248,6 +321,8 @@ def scenario_from_dict(data: dict | None, where: str = "scenario") -> Scenario:
     except RecursionError:
         raise FabricsimError(f"{where}: nested too deeply") from None
     check_catalog_names(scenario)
+    if "name" not in data and data:  # an unnamed scenario that is not the default is titled by its content
+        scenario = scenario.model_copy(update={"name": describe(scenario)})
     return scenario
 
 
@@ -259,6 +334,11 @@ def check_catalog_names(scenario: Scenario) -> None:
             raise FabricsimError(
                 f"{section_name}.{field}: "
                 + unknown_name_message(catalog_section, value, catalog.sections[catalog_section])
+            )
+    for tier, switch in scenario.fabric.switches.items():
+        if switch not in catalog.sections["switches"]:
+            raise FabricsimError(
+                f"fabric.switches.{tier}: " + unknown_name_message("switches", switch, catalog.sections["switches"])
             )
     for tier, medium in scenario.fabric.media.items():
         if medium not in catalog.sections["media"]:
@@ -307,17 +387,13 @@ def describe(scenario: Scenario) -> str:
 
 
 def _title(data: dict, overrides: list[str]) -> str | None:
-    """The report title when the scenario's own name no longer describes it (None: keep the name).
-
-    An unnamed scenario is named after its content once anything is changed; a named one gets the
-    ``--set`` changes appended, so a title never claims a cluster the run did not simulate."""
-    name_set = "name" in data
-    if not name_set and (data or overrides):
-        return None  # filled in from the validated content
-    if name_set and overrides and not any(o.split("=", 1)[0].strip() == "name" for o in overrides):
-        changes = ", ".join(o for o in overrides)
-        return shorten(f"{data['name']} (with {changes})", 300) if isinstance(data["name"], str) else None
-    return data.get("name") if name_set else DEFAULT_NAME
+    """The title of a named scenario changed by ``--set`` (None: its name still describes it): the
+    changes are appended, so a title never claims a cluster the run did not simulate.  (An unnamed
+    scenario is titled by its content in :func:`scenario_from_dict`.)"""
+    name = data.get("name")
+    if isinstance(name, str) and overrides and not any(o.split("=", 1)[0].strip() == "name" for o in overrides):
+        return shorten(f"{name} (with {', '.join(overrides)})", 300)
+    return None
 
 
 def load_scenario(path: str | Path | None = None, overrides: list[str] = ()) -> Scenario:
@@ -336,8 +412,6 @@ def load_scenario(path: str | Path | None = None, overrides: list[str] = ()) -> 
         data = apply_overrides(data, overrides)
         where += " with --set " + shorten(" ".join(overrides), 200)
     scenario = scenario_from_dict(data, where=where)
-    if "name" not in data:
-        scenario = scenario.model_copy(update={"name": title or describe(scenario)})
-    elif title is not None and title != scenario.name:
+    if title is not None:
         scenario = scenario.model_copy(update={"name": title})
     return scenario

@@ -62,6 +62,10 @@ class Entry(BaseModel):
     fitted_on: dict[str, list[str]] = Field(
         default_factory=dict, description="fields fitted to validation cases: field -> case ids"
     )
+    price_range_usd: dict[str, list[float]] = Field(
+        default_factory=dict, description="low and high of a price field, USD: {price_usd: [low, high]}; cite "
+        "it in sources.price_range_usd"
+    )
 
     @model_validator(mode="after")
     def _magnitudes(self) -> "Entry":
@@ -75,6 +79,12 @@ class Entry(BaseModel):
     @model_validator(mode="after")
     def _cited_fields_exist(self) -> "Entry":
         known = set(type(self).model_fields)
+        for name, bounds in self.price_range_usd.items():
+            if name not in known or not name.endswith("_usd") and not name.endswith("_usd_per_m"):
+                raise ValueError(f"price_range_usd names {name!r}, not a price field of this entry")
+            value = getattr(self, name)
+            if len(bounds) != 2 or not 0 <= bounds[0] <= value <= bounds[1]:
+                raise ValueError(f"price_range_usd.{name}={bounds}: expected [low, high] with low <= {value} <= high")
         for mapping_name in ("sources", "assumptions", "fitted_on"):
             for field in getattr(self, mapping_name):
                 if field not in known:
@@ -114,7 +124,32 @@ class Gpu(Entry):
         ge=0, description="per-GPU share of chassis, CPUs, memory, storage (excludes GPU and NICs)"
     )
     matmul_efficiency: float = Field(
-        gt=0, le=1, description="achievable fraction of dense peak on large GEMMs"
+        gt=0, le=1, description="achievable fraction of dense BF16 peak on large GEMMs (measured MAMF)"
+    )
+    # per-generation compute constants of the GEMM / attention model (fabricsim.workload.gemm)
+    sm_count: int = Field(gt=0, description="streaming multiprocessors (GEMM output tiles run one per SM)")
+    gemm_tile: list[int] = Field(
+        default=[128, 256], min_length=2, max_length=2, description="output tile M x N of large GEMMs")
+    gemm_epilogue_overlap: float = Field(
+        0.0, ge=0, lt=1, description="share of a GEMM tile's epilogue hidden behind the next tile's main loop "
+        "(0: Ampere-style serial epilogue; warp-specialized persistent kernels on Hopper and later hide part)")
+    gemm_stream_k: bool = Field(
+        True, description="the GEMM library balances the last wave of tiles over idle SMs (stream-K); False: "
+        "classic tiling, a partly filled last wave leaves SMs idle (wave quantization)")
+    matmul_best_shape: list[int] = Field(
+        default_factory=list, description="M, N, K at which matmul_efficiency was measured ([] = unknown)")
+    fp8_matmul_efficiency: float | None = Field(
+        None, gt=0, le=1, description="achievable fraction of dense FP8 peak (measured MAMF); None = as BF16")
+    fp8_matmul_best_shape: list[int] = Field(default_factory=list, description="M, N, K of the FP8 measurement")
+    sustained_compute_ratio: float = Field(
+        1.0, gt=0, le=1, description="tensor-core throughput a GPU sustains through a whole training step (every GPU "
+        "of the node busy, NVLink, HBM and NICs drawing from the same power budget, real shapes) relative to the "
+        "single-kernel measurements (MAMF, attention benchmarks)")
+    attention_efficiency: dict[str, float] = Field(
+        default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
+        "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN)")
+    architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
+        description="GPU architecture generation (selects the collective library's per-generation constants)"
     )
 
 
@@ -128,9 +163,19 @@ class ScaleUpSystem(Entry):
     link_latency_s: float = Field(gt=0, description="one-way GPU-to-GPU latency inside the domain")
     switch_chip_power_w: float = Field(ge=0)
     price_usd: float = Field(ge=0, description="scale-up fabric price per domain (switch trays, cables)")
+    gpus_per_server: int = Field(
+        8, gt=0, description="GPUs per host / compute tray (an NVL72 compute tray holds 4); sets hosts and rails"
+    )
     protocol: Literal["nvlink", "ualink", "pcie", "ici"] = "nvlink"
     in_network_reduction: bool = Field(
         False, description="scale-up switches reduce in the fabric (NVLink SHARP / NVLS, NVSwitch gen 3+)"
+    )
+    payload_efficiency: float = Field(
+        gt=0, le=1, description="share of the scale-up link rate that carries collective payload"
+    )
+    in_switch_reduction_efficiency: float = Field(
+        0.0, ge=0, le=1,
+        description="share of the payload rate an in-switch reduction (NVLS) sustains; 0 without one",
     )
 
 
@@ -157,6 +202,10 @@ class Switch(Entry):
     rack_units: float = Field(gt=0)
     latency_s: float = Field(gt=0, description="port-to-port forwarding latency")
     co_packaged_optics: bool = False
+    cage_bits_per_s: float | None = Field(
+        None, gt=0, description="speed of one front-panel cage (one pluggable module): a twin-port 800G OSFP "
+        "cage carries 2 x 400G ports; default: the fastest port speed"
+    )
 
     def radix(self, port_bits_per_s: float) -> int:
         """Ports available at ``port_bits_per_s`` (0 if that speed is not offered)."""
@@ -168,6 +217,11 @@ class Switch(Entry):
     @property
     def port_speeds(self) -> list[float]:
         return sorted({pc.bits_per_s for pc in self.port_configs})
+
+    @property
+    def cage_speed(self) -> float:
+        """Bits/s one pluggable module in this switch carries (several ports share a twin-port cage)."""
+        return self.cage_bits_per_s or max(self.port_speeds)
 
 
 class Nic(Entry):
@@ -204,6 +258,22 @@ class Medium(Entry):
     latency_s: float = Field(ge=0, default=0.0, description="added latency (DSP retiming)")
     fiber_price_usd_per_m: float = Field(ge=0, default=0.0)
     fit_per_end: float = Field(ge=0, default=0.0, description="failures per 1e9 hours per end")
+    max_link_bits_per_s: float | None = Field(
+        None, gt=0, description="fastest link one port of the module carries: a twin-port 800G (2 x 400G) module "
+        "cannot carry an 800G link; default: bits_per_s"
+    )
+    connectors: int = Field(
+        1, gt=0, description="fibre/cable connectors on one module: a twin-port 800G (2xDR4) OSFP has two MPO "
+        "connectors of 400G each, an 800G DR8 one MPO-16; sets how many cables a tier needs"
+    )
+    module_ports: int = Field(
+        1, gt=0, description="entries of this kind in one physical module: an XPO module holds 8 x 1.6T ports, "
+        "a co-packaged optical engine serves several switch ports; 1 for an ordinary pluggable or cable"
+    )
+
+    @property
+    def max_link_speed(self) -> float:
+        return self.max_link_bits_per_s or self.bits_per_s
 
     @property
     def pj_per_bit(self) -> float:
@@ -212,7 +282,9 @@ class Medium(Entry):
 
 
 from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
+from fabricsim.catalog.library_schema import CollectiveLibrary  # noqa: E402
 from fabricsim.catalog.model_schema import LlmModel  # noqa: E402
+from fabricsim.catalog.software_schema import SoftwareProfile  # noqa: E402
 
 KINDS: dict[str, type[Entry]] = {
     "gpus": Gpu,
@@ -222,5 +294,7 @@ KINDS: dict[str, type[Entry]] = {
     "media": Medium,
     "failures": FailureRate,
     "models": LlmModel,
+    "software": SoftwareProfile,
+    "collective_libraries": CollectiveLibrary,
 }
 """Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""

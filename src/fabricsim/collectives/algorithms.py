@@ -3,33 +3,36 @@
 Sizes follow nccl-tests: ``size`` is the per-rank buffer (all-reduce, broadcast, all-to-all) or
 the full output buffer (all-gather) / input buffer (reduce-scatter).  A size not divisible by
 the rank count is padded up to a multiple of ``ranks x 4 bytes`` as nccl-tests does for float.
-Pipelined algorithms (hierarchical, in-network) run their stages concurrently in chunks, as
-NCCL's NVLS/CollNet/PXN pipelines do, so their coflows share one phase.
+
+NCCL's algorithms (``ring``, ``tree``, ``nvls``, ``nvls_tree``, ``in_network`` = CollNet/SHARP,
+``pat``) are built as NCCL builds them (:mod:`fabricsim.collectives.nccl_patterns`); pipelined
+algorithms run their stages concurrently in one phase.  ``hierarchical`` (ring inside each node,
+ring per rail across nodes) is not an NCCL algorithm: fabricsim offers it for study, and ``auto``
+(the library's tuner) never picks it.  Only transfer is modelled here; latencies and protocols come
+from :mod:`fabricsim.collectives.nccl_model`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fabricsim.collectives.communicator import Communicator, node_of
 from fabricsim.collectives.flowlevel import Coflow, Phase
-from fabricsim.collectives.placement import binary_tree_edges, ring_edges, ring_order
+from fabricsim.collectives.nccl_patterns import rank_layout, ring_coflows, tree_coflows
 from fabricsim.errors import FabricsimError
 from fabricsim.topology.fabric import Fabric
 
 ALGORITHMS = {
-    "all_reduce": ("ring", "tree", "hierarchical", "in_network"),
-    "reduce_scatter": ("ring", "hierarchical"),
-    "all_gather": ("ring", "hierarchical"),
-    "broadcast": ("ring", "tree"),
+    "all_reduce": ("ring", "tree", "nvls", "nvls_tree", "in_network", "hierarchical"),
+    "reduce_scatter": ("ring", "pat", "nvls", "hierarchical"),
+    "all_gather": ("ring", "pat", "nvls", "hierarchical"),
+    "broadcast": ("ring",),
     "all_to_all": ("direct", "hierarchical"),
     "send_recv": ("direct",),
 }
+NOT_IN_LIBRARY = ("hierarchical",)
+"""fabricsim's own algorithms: available by name, never chosen by the library's tuner."""
 ELEMENT_BYTES = 4
-NVLS_EFFICIENCY = (1 + 1 / 8) * 275.0 / 370.0
-"""Throughput of NVLink SHARP (NVSwitch multimem reduce + multicast) relative to the NVLink payload
-rate, FITTED to one figure: S. Jeaugey, NVIDIA/nccl-tests issue #212: "On 8 GPUs, you should reach a
-peak busBw of ~480GB/s (algbw ~275GB/s)" -- the S (1 + 1/8) bytes NVLS moves per GPU take as long as
-S x 370/275 would at the NVLink payload rate."""
 
 
 def padded_size(size_bytes: int, ranks: int) -> int:
@@ -45,29 +48,110 @@ def check_op(op: str, algorithm: str) -> None:
         raise FabricsimError(f"--algo {algorithm!r} for {op}: valid algorithms are {', '.join(ALGORITHMS[op])}")
 
 
-def _rings(gpus, placement, per_server, channels, bytes_per_edge, steps, wrap=True) -> list[Coflow]:
+def applicable(op: str, algorithm: str, comm: Communicator) -> str | None:
+    """Why ``algorithm`` cannot run ``op`` on this communicator (None: it can)."""
+    if algorithm in ("nvls", "nvls_tree") and not comm.nvls:
+        return "needs NVLink SHARP: a scale-up switch that reduces, fabric.in_network_reduction nvls, >1 GPU per node"
+    if algorithm == "nvls" and comm.nodes > 1 and op != "all_reduce":
+        return "NVLS reduce-scatter/all-gather stays inside one node"
+    if algorithm == "nvls" and comm.nodes > 1:
+        return "NVLS across nodes needs switch reduction (SHARP): use in_network"
+    if algorithm == "nvls_tree" and comm.nodes == 1:
+        return "NVLS tree joins several nodes"
+    if algorithm == "in_network" and not comm.sharp:
+        return ("needs switch reduction (SHARP): a switch that reduces, fabric.in_network_reduction sharp or "
+                "nvls+sharp, and more than one node")
+    if algorithm == "pat" and comm.ranks_per_node != 1:
+        return "PAT runs with one GPU per node"
+    if (algorithm in ("hierarchical", "nvls_tree", "in_network") or (algorithm == "nvls" and comm.nodes > 1)) \
+            and comm.ranks_per_node != comm.max_ranks_per_node:
+        return "fabricsim builds it only with the same number of ranks on every node"
+    return None
+
+
+def _nvls_coflows(fabric: Fabric, matrix: np.ndarray, size: float, op: str, efficiency: float) -> list[Coflow]:
+    """NVLink SHARP inside each node (row of ``matrix``): all-reduce reads the reduced result of its
+    1/m share through the switch (S out) and multicasts it (S/m out), S (1 + 1/m) each way; reduce-
+    scatter S out, S/m in; all-gather S/m out, S in -- at the switch's reduction efficiency."""
+    m = matrix.shape[1]
+    out_w, in_w = {"all_reduce": (1 + 1 / m, 1 + 1 / m), "reduce_scatter": (1.0, 1 / m),
+                   "all_gather": (1 / m, 1.0)}[op]
+    base = fabric.n_links * 2
+    empty = np.zeros(0, dtype=np.int64)
     out = []
-    for c in range(channels):
-        order = ring_order(gpus, placement, per_server, channel=c)
-        src, dst = ring_edges(order)
-        if not wrap:
-            src, dst = order[:-1], order[1:]
-        out.append(Coflow(src, dst, bytes_per_edge / channels, steps, channel=c))
+    for row in matrix:
+        arcs = np.concatenate([base + 2 * row, base + 2 * row + 1])
+        weights = np.concatenate([np.full(m, out_w), np.full(m, in_w)])
+        out.append(Coflow(empty, empty, size / efficiency, channel=98, extra_arcs=arcs, extra_weights=weights))
     return out
 
 
-def _domains(fabric: Fabric, gpus: np.ndarray) -> tuple[np.ndarray, int]:
-    """GPUs as a (domains x members) matrix: row = scale-up domain, column = local index (rail)."""
-    domain = fabric.gpu_scale_up_domain[gpus]
-    order = np.lexsort((gpus, domain))
-    counts = np.bincount(np.unique(domain, return_inverse=True)[1])
-    if counts.min() != counts.max():
+def _node_matrix(gpus: np.ndarray, node: np.ndarray) -> np.ndarray:
+    """Ranks as (nodes x m), nodes in visit order, ranks in rank order (equal counts required)."""
+    visit, position, size = rank_layout(node)
+    if not np.all(size == size[0]):
         raise FabricsimError(
-            "hierarchical algorithms need the same number of ranks in every scale-up domain; "
-            f"these ranks fill domains with {counts.min()} to {counts.max()} GPUs (a partly filled domain, or "
-            f"ranks scattered at random); use ring or tree, or whole scale-up domains"
+            f"this algorithm needs the same number of ranks on every node; this placement has "
+            f"{size.min()} to {size.max()}: use a contiguous placement"
         )
-    return gpus[order].reshape(counts.size, counts[0]), int(counts[0])
+    matrix = np.empty((int(visit.max()) + 1, int(size[0])), dtype=np.int64)
+    matrix[visit, position] = gpus
+    return matrix
+
+
+def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size_bytes: int,
+                 comm: Communicator, cross_rail: bool = False) -> list[Phase]:
+    """Phases of coflows of one collective on GPUs ``gpus`` (rank order)."""
+    check_op(op, algorithm)
+    reason = applicable(op, algorithm, comm)
+    if reason:
+        raise FabricsimError(f"{algorithm} {op}: {reason}")
+    gpus = np.asarray(gpus, dtype=np.int64)
+    n = gpus.size
+    if n == 1:
+        return []
+    S = float(padded_size(size_bytes, n))
+    node = node_of(fabric.design, gpus)
+    connections = max(1, comm.channels // max(1, 2 * comm.rings)) * 2
+    if op == "send_recv":
+        return [Phase("send/recv", [Coflow(gpus, np.roll(gpus, -1), S, independent=True)])]
+    if op == "all_to_all":
+        return _all_to_all(fabric, gpus, node, S, algorithm)
+    if algorithm in ("ring", "pat"):
+        factor = {"all_reduce": 2 * (n - 1) / n, "reduce_scatter": (n - 1) / n, "all_gather": (n - 1) / n,
+                  "broadcast": 1.0}[op]
+        coflows = ring_coflows(gpus, node, comm.rings, connections, factor * S / comm.rings,
+                               cross_rail=cross_rail, wrap=op != "broadcast")
+        return [Phase(f"{op} {algorithm}", coflows)]
+    if algorithm == "tree":
+        return [Phase(f"{op} tree (NCCL double binary tree)", tree_coflows(gpus, node, comm.rings, connections // 2, S))]
+    matrix = _node_matrix(gpus, node)
+    d, m = matrix.shape
+    efficiency = fabric.design.scale_up.in_switch_reduction_efficiency or 1.0
+    if algorithm == "nvls":
+        return [Phase(f"{op} NVLS (NVLink SHARP)", _nvls_coflows(fabric, matrix, S, op, efficiency))]
+    if algorithm == "nvls_tree":
+        coflows = _nvls_coflows(fabric, matrix, S, op, efficiency)
+        inter = tree_coflows(matrix.ravel(), np.repeat(np.arange(d), m), m, 1, S, chain=False)
+        return [Phase("all_reduce NVLS tree (NVLS in each node, trees across nodes)", coflows + inter)]
+    if algorithm == "in_network":
+        return [Phase("all_reduce in-network (switch reduction across nodes, pipelined)",
+                      _in_network(fabric, matrix, S, comm, efficiency))]
+    return [Phase(f"{op} hierarchical (scale-up + scale-out, pipelined)", _hierarchical(matrix, S, op))]
+
+
+def _hierarchical(matrix: np.ndarray, S: float, op: str) -> list[Coflow]:
+    d, m = matrix.shape
+    two = 2 if op == "all_reduce" else 1
+    coflows = []
+    if m > 1:
+        for row in matrix:
+            coflows.append(Coflow(row, np.roll(row, -1), two * (m - 1) / m * S, channel=99))
+    if d > 1:
+        for j in range(m):
+            rail = matrix[:, j]
+            coflows.append(Coflow(rail, np.roll(rail, -1), two * (d - 1) / d * S / m, channel=j))
+    return coflows
 
 
 def _tree_id(fabric: Fabric, first_gpu: int) -> int:
@@ -88,7 +172,7 @@ def _sharp_arcs(fabric: Fabric, gpus: np.ndarray, tree: int) -> tuple[np.ndarray
     shape = design.shape
     ppg = design.ports_per_gpu_per_plane
     k = shape.planes * ppg
-    arcs, weights = [], []
+    arcs = []
     for plane in range(shape.planes):
         for port in range(ppg):
             endpoint = gpus * ppg + port
@@ -107,122 +191,44 @@ def _sharp_arcs(fabric: Fabric, gpus: np.ndarray, tree: int) -> tuple[np.ndarray
                         + (tree // shape.leaf_up) % shape.spine_up
                     arcs += [2 * up, 2 * up + 1]
     arcs = np.concatenate(arcs)
-    weights.append(np.full(arcs.size, 1.0 / k))
-    return arcs, np.concatenate(weights)
+    return arcs, np.full(arcs.size, 1.0 / k)
 
 
-def build_phases(
-    fabric: Fabric,
-    op: str,
-    algorithm: str,
-    gpus: np.ndarray,
-    size_bytes: int,
-    placement: str,
-    channels: int,
-) -> list[Phase]:
-    """Phases of coflows of one collective on GPUs ``gpus`` (rank order)."""
-    check_op(op, algorithm)
-    n = gpus.size
-    per_server = fabric.design.scenario.cluster.gpus_per_server
-    if n == 1:
-        return []
-    S = float(padded_size(size_bytes, n))
-    if op == "send_recv":
-        src, dst = gpus, np.roll(gpus, -1)
-        return [Phase("send/recv", [Coflow(src, dst, S, 1, independent=True)])]
-    if algorithm == "ring":
-        factor = {"all_reduce": 2 * (n - 1) / n, "reduce_scatter": (n - 1) / n, "all_gather": (n - 1) / n,
-                  "broadcast": 1.0}[op]
-        steps = {"all_reduce": 2 * (n - 1), "broadcast": n - 1}.get(op, n - 1)
-        return [Phase(f"{op} ring", _rings(gpus, placement, per_server, channels, factor * S, steps,
-                                           wrap=op != "broadcast"))]
-    if algorithm == "tree":
-        return [Phase(f"{op} double binary tree", _trees(fabric, gpus, S, op, channels))]
-    if op == "all_to_all":
-        return _all_to_all(fabric, gpus, S, algorithm)
-    matrix, m = _domains(fabric, gpus)
-    d = matrix.shape[0]
+def _in_network(fabric: Fabric, matrix: np.ndarray, S: float, comm: Communicator, efficiency: float) -> list[Coflow]:
+    """NVLS (or a ring) inside each node, then one switch-reduction tree per rail carrying S/m."""
+    d, m = matrix.shape
     coflows: list[Coflow] = []
-    nvls = algorithm == "in_network" and fabric.design.scale_up.in_network_reduction
-    if nvls and m > 1:
-        # NVLink SHARP: each GPU writes its buffer into the switch once (reduce-scatter) and reads the
-        # result once (multicast all-gather): S (1 + 1/m) each way on its scale-up port.
-        base = fabric.n_links * 2
-        for row in matrix:
-            arcs = np.concatenate([base + 2 * row, base + 2 * row + 1])
-            empty = np.zeros(0, dtype=np.int64)
-            coflows.append(Coflow(empty, empty, S * (1 + 1 / m) / NVLS_EFFICIENCY, 2, channel=98, extra_arcs=arcs))
-    elif op in ("all_reduce", "reduce_scatter", "all_gather") and m > 1:
-        intra = (m - 1) / m * S * (2 if op == "all_reduce" else 1)
-        for row in matrix:
-            src, dst = ring_edges(row)
-            coflows.append(Coflow(src, dst, intra, (m - 1) * (2 if op == "all_reduce" else 1), channel=99))
-    if d > 1:
-        for j in range(m):
-            rail = matrix[:, j]
-            if algorithm == "in_network":
-                arcs, weights = _sharp_arcs(fabric, rail, tree=_tree_id(fabric, int(rail[0])))
-                empty = np.zeros(0, dtype=np.int64)
-                coflows.append(Coflow(empty, empty, S / m, 2, channel=j, extra_arcs=arcs, extra_weights=weights))
-            else:
-                factor = 2 * (d - 1) / d if op == "all_reduce" else (d - 1) / d
-                src, dst = ring_edges(rail)
-                per = factor * S / m
-                steps = 2 * (d - 1) if op == "all_reduce" else d - 1
-                coflows.append(Coflow(src, dst, per, steps, channel=j))
-    return [Phase(f"{op} {algorithm} (scale-up + scale-out, pipelined)", coflows)]
+    if m > 1:
+        if comm.nvls:
+            coflows += _nvls_coflows(fabric, matrix, S, "all_reduce", efficiency)
+        else:
+            coflows += [Coflow(row, np.roll(row, -1), 2 * (m - 1) / m * S, channel=99) for row in matrix]
+    empty = np.zeros(0, dtype=np.int64)
+    for j in range(m):
+        rail = matrix[:, j]
+        arcs, weights = _sharp_arcs(fabric, rail, tree=_tree_id(fabric, int(rail[0])))
+        coflows.append(Coflow(empty, empty, S / m, channel=j, extra_arcs=arcs, extra_weights=weights))
+    return coflows
 
 
-def _all_to_all(fabric: Fabric, gpus: np.ndarray, S: float, algorithm: str) -> list[Phase]:
-    """Each rank sends S/n to every other rank; flows finish independently (one coflow per flow)."""
+def _all_to_all(fabric: Fabric, gpus: np.ndarray, node: np.ndarray, S: float, algorithm: str) -> list[Phase]:
+    """Each rank sends S/n to every other rank; flows finish independently (one row per flow)."""
     n = gpus.size
     if algorithm == "direct":
         src = np.repeat(gpus, n - 1)
-        dst = np.concatenate([np.delete(gpus, i) for i in range(n)])
-        return [Phase("all_to_all direct", [Coflow(src, dst, S / n, 1, channel=1, independent=True)])]
-    matrix, m = _domains(fabric, gpus)
-    d = matrix.shape[0]
-    # stage 1 (scale-up): GPU (a, i) hands GPU (a, k) everything bound for column k of other domains,
-    # plus its own domain's share; stage 2 (scale-out, per rail k): (a, k) -> (b, k) for b != a.
+        keep = ~np.eye(n, dtype=bool)
+        dst = np.broadcast_to(gpus, (n, n))[keep]
+        return [Phase("all_to_all direct", [Coflow(src, dst, S / n, channel=1, independent=True)])]
+    matrix = _node_matrix(gpus, node)
+    d, m = matrix.shape
+    # stage 1 (scale-up): GPU (a, i) hands GPU (a, k) everything bound for column k of other nodes,
+    # plus its own node's share; stage 2 (scale-out, per rail k): (a, k) -> (b, k) for b != a.
     src1 = np.repeat(matrix, m, axis=1).ravel()
     dst1 = np.tile(matrix, (1, m)).ravel()
     keep = src1 != dst1
     src2 = np.repeat(matrix.T.ravel(), d - 1)
-    dst2 = np.concatenate([np.delete(matrix[:, k], a) for k in range(m) for a in range(d)])
+    dst2 = np.concatenate([np.delete(matrix[:, k], a) for k in range(m) for a in range(d)]) if d > 1 else src2
     return [Phase("all_to_all hierarchical (scale-up forward + rail exchange, pipelined)", [
-        Coflow(src1[keep], dst1[keep], S / n * d, 1, channel=1, independent=True),
-        Coflow(src2, dst2, S / n * m, 1, channel=2, independent=True),
+        Coflow(src1[keep], dst1[keep], S / n * d, channel=1, independent=True),
+        Coflow(src2, dst2, S / n * m, channel=2, independent=True),
     ])]
-
-
-def _trees(fabric: Fabric, gpus: np.ndarray, S: float, op: str, channels: int) -> list[Coflow]:
-    """NCCL-style trees: per channel, a chain through each server's GPUs (scale-up) and a double
-    binary tree across servers whose node in each server is the channel's GPU (so channels use
-    different NICs).  All-reduce: reduce up, broadcast down, both directions pipelined."""
-    per_server = fabric.design.scenario.cluster.gpus_per_server
-    server = gpus // per_server
-    servers = np.unique(server)
-    both = op == "all_reduce"
-    coflows = []
-    for c in range(channels):
-        chain_src, chain_dst, heads = [], [], []
-        for s_id in servers:
-            members = gpus[server == s_id]
-            members = np.roll(members, -(c % members.size))
-            heads.append(members[0])
-            chain_src.append(members[:-1])
-            chain_dst.append(members[1:])
-        heads = np.asarray(heads)
-        depth = int(np.ceil(np.log2(heads.size + 1))) + max(len(x) for x in chain_src)
-        for t, mirror in enumerate((False, True)):
-            src = [np.concatenate(chain_src)]
-            dst = [np.concatenate(chain_dst)]
-            if heads.size > 1:
-                parent, child = binary_tree_edges(heads, mirror)
-                src.append(parent)
-                dst.append(child)
-            src, dst = np.concatenate(src), np.concatenate(dst)
-            if both:
-                src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-            coflows.append(Coflow(src, dst, S / (2 * channels), (2 if both else 1) * depth, channel=2 * c + t))
-    return coflows

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fabricsim.collectives.algorithms import ALGORITHMS, build_phases, check_op, padded_size
-from fabricsim.collectives.api import auto_candidates, busbw_factor, time_phases
+from fabricsim.collectives.algorithms import build_phases, padded_size
+from fabricsim.collectives.analytic import transfer_time
+from fabricsim.collectives.api import REFERENCE_BYTES, balanced_transfer, busbw_factor, time_phases
 from fabricsim.collectives.flowlevel import Coflow, Phase, PhaseResult
+from fabricsim.collectives.timing import communicator, compose, scaled, tune
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.routing import POLICIES
 from fabricsim.topology.fabric import Fabric
@@ -36,14 +38,16 @@ class GroupTiming:
     ranks: int  # ranks per group
     size_bytes: int  # per-rank buffer (nccl-tests convention)
     time_s: float
-    ideal_time_s: float  # the same phases with ideal routing (only NIC and scale-up links constrain)
+    ideal_time_s: float  # the same call on load-balanced uplinks (analytic transfer)
     independent: bool  # True: groups share no link; one representative group was timed
     phases: list[PhaseResult]
+    protocol: str = "simple"
+    latency_s: float = 0.0  # the library's latency part of time_s
 
     @property
     def busbw_bytes_per_s(self) -> float:
         padded = padded_size(self.size_bytes, self.ranks) if self.ranks > 1 else self.size_bytes
-        return padded / self.time_s * busbw_factor(self.op, self.ranks) if self.time_s > 0 else 0.0  # nothing moved
+        return padded / self.time_s * busbw_factor(self.op, self.ranks) if self.time_s > 0 else 0.0
 
     @property
     def delivered(self) -> float:
@@ -64,12 +68,12 @@ def _merge(per_group: list[list[Phase]]) -> list[Phase]:
     return merged
 
 
-def _check(fabric: Fabric, groups: np.ndarray, policy: str, disjoint: bool = True) -> np.ndarray:
+def _check(design, groups: np.ndarray, policy: str, disjoint: bool = True) -> np.ndarray:
     groups = np.atleast_2d(np.asarray(groups, dtype=np.int64))
     if policy not in POLICIES:
         raise FabricsimError(f"load balancing {policy!r}: valid policies are {', '.join(POLICIES)}")
-    if groups.size and (groups.min() < 0 or groups.max() >= fabric.design.gpus):
-        raise FabricsimError(f"group GPU indices must be in 0..{fabric.design.gpus - 1}")
+    if groups.size and (groups.min() < 0 or groups.max() >= design.gpus):
+        raise FabricsimError(f"group GPU indices must be in 0..{design.gpus - 1}")
     if disjoint and np.unique(groups).size != groups.size:
         raise FabricsimError("concurrent groups must be disjoint sets of GPUs")
     return groups
@@ -87,36 +91,47 @@ def time_groups(
 ) -> GroupTiming:
     """Time ``op`` on every row of ``groups`` (G x n GPU indices, rank order) simultaneously.
 
-    ``algorithm="auto"`` tries every algorithm the fabric supports and keeps the fastest, as
-    NCCL's tuner does.  Rings are ordered rail-aware (hops between servers stay on one rail)."""
+    ``algorithm="auto"``: the library's tuner picks algorithm and protocol (from the contention-free
+    estimate, as NCCL does); the chosen algorithm's transfer is then simulated with every group at
+    once, so groups that share links slow each other."""
     policy = load_balancing or fabric.design.load_balancing
-    groups = _check(fabric, groups, policy)
+    groups = _check(fabric.design, groups, policy)
     if size_bytes <= 0:
         raise FabricsimError(f"collective size {size_bytes} bytes: sizes must be > 0")
-    candidates = auto_candidates(fabric.design, op) if algorithm == "auto" else (algorithm,)
-    for candidate in candidates:
-        check_op(op, candidate)
     n = groups.shape[1]
-    channels = channels or fabric.design.scenario.cluster.gpus_per_server
+    design = fabric.design
+    comm = communicator(design, groups[0], channels)
+    choice = tune(design, comm, op, algorithm, [size_bytes])[0]
     independent = _within_one_domain(fabric, groups)
     timed = groups[:1] if independent else groups
-    best = None
-    for candidate in candidates:
-        try:
-            phases = _merge([build_phases(fabric, op, candidate, row, size_bytes, "rail-aware", channels)
-                             for row in timed])
-        except FabricsimError:
-            if algorithm == "auto":  # e.g. hierarchical needs equal ranks per scale-up domain
-                continue
-            raise
-        time_s, detail = time_phases(fabric, phases, policy, seed)
-        if best is None or time_s < best[1]:
-            best = (candidate, time_s, detail, phases)
-    if best is None:
-        raise FabricsimError(f"no {op} algorithm of {', '.join(ALGORITHMS[op])} applies to groups of {n} ranks")
-    chosen, time_s, detail, phases = best
-    ideal_s = time_phases(fabric, phases, "ideal", seed)[0] if policy != "ideal" else time_s
-    return GroupTiming(op, chosen, policy, groups.shape[0], n, size_bytes, time_s, ideal_s, independent, detail)
+    if n == 1:
+        actual = ideal = 0.0
+        detail = []
+    else:
+        phases = _merge([build_phases(fabric, op, choice.algorithm, row, REFERENCE_BYTES, comm) for row in timed])
+        actual, detail = time_phases(fabric, phases, policy, seed)
+        ideal = balanced_transfer(design, comm, op, choice.algorithm, actual)
+    result = compose(design, comm, op, choice, size_bytes, scaled(actual, REFERENCE_BYTES, size_bytes, n))
+    ideal_s = compose(design, comm, op, choice, size_bytes, scaled(ideal, REFERENCE_BYTES, size_bytes, n)).time_s
+    return GroupTiming(op, choice.algorithm, policy, groups.shape[0], n, size_bytes, result.time_s, ideal_s,
+                       independent, detail, choice.protocol, result.latency_s)
+
+
+def time_groups_analytic(design, op: str, algorithm: str, groups: np.ndarray, size_bytes: int,
+                         load_balancing: str | None = None, channels: int | None = None) -> GroupTiming:
+    """Like :func:`time_groups`, analytically: groups are assumed not to slow each other
+    (load-balanced uplinks), so one group's time is the call's time."""
+    groups = np.atleast_2d(np.asarray(groups, dtype=np.int64))
+    if size_bytes <= 0:
+        raise FabricsimError(f"collective size {size_bytes} bytes: sizes must be > 0")
+    n = groups.shape[1]
+    comm = communicator(design, groups[0], channels)
+    choice = tune(design, comm, op, algorithm, [size_bytes])[0]
+    transfer = transfer_time(design, comm, op, choice.algorithm, size_bytes) if n > 1 else 0.0
+    result = compose(design, comm, op, choice, size_bytes, transfer)
+    policy = load_balancing or design.load_balancing
+    return GroupTiming(op, choice.algorithm, policy, groups.shape[0], n, size_bytes, result.time_s, result.time_s,
+                       True, [], choice.protocol, result.latency_s)
 
 
 def time_transfers(
@@ -129,13 +144,19 @@ def time_transfers(
 ) -> GroupTiming:
     """Point-to-point transfers ``src[i] -> dst[i]`` of ``size_bytes`` each, all at once
     (pipeline-stage activations, KV-cache hand-over from prefill to decode)."""
-    policy = load_balancing or fabric.design.load_balancing
-    pairs = _check(fabric, np.stack([np.asarray(src), np.asarray(dst)], axis=1), policy,
-                   disjoint=False)
+    design = fabric.design
+    policy = load_balancing or design.load_balancing
+    pairs = _check(design, np.stack([np.asarray(src), np.asarray(dst)], axis=1), policy, disjoint=False)
     if size_bytes <= 0:
         raise FabricsimError(f"transfer size {size_bytes} bytes: sizes must be > 0")
-    phase = Phase("send/recv", [Coflow(pairs[:, 0], pairs[:, 1], float(size_bytes), 1, independent=True)])
-    time_s, detail = time_phases(fabric, [phase], policy, seed)
-    ideal_s = time_phases(fabric, [phase], "ideal", seed)[0] if policy != "ideal" else time_s
-    return GroupTiming("send_recv", "direct", policy, pairs.shape[0], 2, int(size_bytes), time_s, ideal_s, False,
-                       detail)
+    comm = communicator(design, pairs[0])
+    choice = tune(design, comm, "send_recv", "direct", [int(size_bytes)])[0]
+    phase = Phase("send/recv", [Coflow(pairs[:, 0], pairs[:, 1], float(REFERENCE_BYTES), independent=True)])
+    actual, detail = time_phases(fabric, [phase], policy, seed)
+    ideal = min(actual, max(transfer_time(design, communicator(design, pair), "send_recv", "direct", REFERENCE_BYTES)
+                            for pair in pairs[: min(len(pairs), 64)]))
+    share = float(size_bytes) / REFERENCE_BYTES
+    result = compose(design, comm, "send_recv", choice, int(size_bytes), actual * share)
+    ideal_s = compose(design, comm, "send_recv", choice, int(size_bytes), ideal * share).time_s
+    return GroupTiming("send_recv", "direct", policy, pairs.shape[0], 2, int(size_bytes), result.time_s, ideal_s,
+                       False, detail, choice.protocol, result.latency_s)

@@ -61,11 +61,11 @@ def _latency(arcs, case: np.ndarray) -> np.ndarray:
     design = arcs.fabric.design
     tiers = design.shape.tiers
     link = [design.link_latency_s(t) for t in range(tiers)] + [0.0] * (3 - tiers)
-    switch = design.switch.latency_s
+    sw = [design.switch_of(t).latency_s for t in range(tiers)] + [0.0] * (3 - tiers)
     return np.select(
         [case == 0, case == 1],
-        [2 * link[0] + switch, 2 * (link[0] + link[1]) + 3 * switch],
-        2 * (link[0] + link[1] + link[2]) + 5 * switch,
+        [2 * link[0] + sw[0], 2 * (link[0] + link[1] + sw[0]) + sw[1]],
+        2 * (link[0] + link[1] + link[2] + sw[0] + sw[1]) + sw[2],
     )
 
 
@@ -210,9 +210,9 @@ def fabric_paths(arcs, rows, src, dst, flow_id, policy, seed, capacity):
         matrix = np.full((geo.rows.size, 6), -1, dtype=np.int64)
         matrix[:, 0] = 2 * geo.host_s
         matrix[:, 5] = 2 * geo.host_d + 1
-    elif policy == "spray":
+    elif policy in ("spray", "adaptive"):  # per-packet: pooled trunks (oblivious or load-aware alike)
         matrix = _spray_arcs(arcs, geo)
-    elif policy == "adaptive":
+    elif policy == "flowlet":
         matrix = _adaptive_arcs(geo, capacity, seed)
     else:
         matrix = _ecmp_arcs(geo, fid, seed, 0)

@@ -10,10 +10,15 @@ Four policies (``POLICIES``):
                  even split every uplink of a leaf carries the same load, and so does every uplink
                  of a pod, so the fabric is modelled *exactly* by one trunk per leaf and direction
                  and one trunk per pod and direction, with the summed capacity of live links.
-* ``adaptive`` - load-aware choice: flows are placed one by one (in random order), each switch
-                 picking its least-loaded uplink / bundle member given the flows placed so far
-                 (local adaptive routing, as InfiniBand AR does per switch; destination-side
-                 downlinks cannot be chosen and may still collide).
+* ``adaptive`` - per-packet load-aware routing (InfiniBand adaptive routing on Quantum switches,
+                 Spectrum-X): each switch sends every packet to its least-loaded uplink and the NIC
+                 accepts data out of order (ConnectX places RDMA writes directly), so a flow's load
+                 spreads over the uplinks as evenly as the load allows: in a fluid model the same
+                 pooled trunks as spraying.
+* ``flowlet``  - per-flow (or per-flowlet) load-aware choice, as Ethernet switches without
+                 reordering NICs do: flows are placed one by one (in random order), each switch
+                 picking its least-loaded uplink / bundle member given the flows placed so far;
+                 destination-side downlinks cannot be chosen and may still collide.
 * ``ideal``    - only NIC links constrain: the bound any routing can reach on a non-blocking fabric.
 
 A GPU with several NIC ports or planes splits each flow evenly over them (weights 1/k).
@@ -30,7 +35,7 @@ import scipy.sparse as sp
 from fabricsim.errors import FabricsimError
 from fabricsim.topology.fabric import Fabric
 
-POLICIES = ("ecmp", "spray", "adaptive", "ideal")
+POLICIES = ("ecmp", "spray", "adaptive", "flowlet", "ideal")
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -102,7 +107,6 @@ class _Arcs:
         labels = ["NIC-leaf", "leaf-spine", "spine-core", "scale-up"]
         if self.trunks:
             up = live[fabric.link_tier == 2]
-            # a one-tier fabric (one leaf per plane) has no leaf uplinks: its trunks exist but carry nothing
             per_leaf = up.reshape(self.leaf_trunks, shape.leaf_up).sum(axis=1) if up.size else np.zeros(self.leaf_trunks)
             cap[self.leaf_trunk_base : self.pod_trunk_base] = np.repeat(per_leaf, 2)
             block[self.leaf_trunk_base : self.pod_trunk_base] = 4
@@ -134,7 +138,7 @@ def route(
         if arr.size and (arr.min() < 0 or arr.max() >= gpus):
             raise FabricsimError(f"flow {name} GPU out of range 0..{gpus - 1}")
     flow_id = np.zeros_like(src_gpu) if flow_id is None else np.asarray(flow_id, dtype=np.int64)
-    arcs = _Arcs(fabric, trunks=policy == "spray")
+    arcs = _Arcs(fabric, trunks=policy in ("spray", "adaptive"))
     capacity, block, labels = arcs.capacity()
     from fabricsim.netsim.paths import fabric_paths, scale_up_paths
 

@@ -2,7 +2,8 @@
 
 Plain functions on plain data:
 
-* :mod:`.rates` - failure rates by component class (calibrated on the Llama 3 census),
+* :mod:`.rates` - failure rates by component class (per-unit rates from censuses and field studies,
+  plus a per-job term),
   :class:`ComponentCounts`, :func:`failure_rates`, :func:`mean_time_between_interruptions`,
   :func:`counts_for_gpu_cluster`;
 * :mod:`.checkpoint` - checkpoint size, write time, Young/Daly intervals, restart, hot spares;

@@ -39,9 +39,11 @@ def expected_goodput(
     degraded_step_factor=None,
     planned_per_day: float = 0.0,
     catalog=None,
+    repair_wait=None,
 ) -> float:
     """First-order expected effective training time ratio (see module docstring)."""
     catalog = catalog or default_catalog()
+    waits = {c: bool((repair_wait or {}).get(c, False)) for c in CLASSES}
     entries, stops, factors = _class_settings(stops_job, degraded_step_factor, catalog)
     per_hour = failure_rates(counts, rates, catalog)
     wall = days * 86400.0
@@ -61,7 +63,8 @@ def expected_goodput(
     down_total = lam_planned * policy.restart_s  # per second of wall time, summed over event kinds
     for c in CLASSES:
         if stops[c]:
-            wait = ((1 - p_ex) * policy.spare_swap_s + p_ex * entries[c].repair_hours * 3600.0) if entries[c].uses_spare else 0.0
+            repair = entries[c].repair_hours * 3600.0
+            wait = (repair if waits[c] else (1 - p_ex) * policy.spare_swap_s + p_ex * repair) if entries[c].uses_spare else 0.0
             down_total += per_hour[c] / 3600.0 * (policy.restart_s + wait)
     degr = sum(
         per_hour[c] / 3600.0 * min(entries[c].repair_hours * 3600.0, wall) * (1.0 - 1.0 / factors[c])
@@ -149,14 +152,16 @@ def class_table(counts: ComponentCounts, rates=None, catalog=None) -> list[dict]
     per_hour = failure_rates(counts, rates, catalog)
     total = sum(per_hour.values()) or 1.0
     rows = []
+    catalog = catalog or default_catalog()
     for c in CLASSES:
         e = entries[c]
+        units = counts.units(e, catalog)
         rows.append(
             {
                 "class": c,
                 "unit": e.unit,
-                "units": counts.units(e.unit),
-                "rate_per_unit_hour": per_hour[c] / counts.units(e.unit) if counts.units(e.unit) else e.rate_per_unit_hour,
+                "units": units,
+                "rate_per_unit_hour": per_hour[c] / units if units else e.rate_per_unit_hour,
                 "fit": e.fit,
                 "per_hour": per_hour[c],
                 "share": per_hour[c] / total,

@@ -124,12 +124,14 @@ def simulate_run(
     progress: Callable[[int, int], None] | None = None,
     batch: int = 500,
     catalog=None,
+    repair_wait: Mapping[str, bool] | None = None,
 ) -> RunResults:
     """Simulate ``runs`` independent runs of a ``days``-long synchronous training job.
 
     ``rng`` is a ``np.random.Generator`` or a seed; ``progress(done, total)`` is called after
     each batch of runs.  ``rates`` / ``stops_job`` / ``degraded_step_factor`` override the
-    catalog per component class.
+    catalog per component class; ``repair_wait`` names classes whose events always wait for the repair
+    (no spare can stand in, e.g. a co-packaged switch whose hosts outnumber the spares).
     """
     catalog = catalog or default_catalog()
     if not isinstance(days, (int, float)) or not math.isfinite(days) or days <= 0:
@@ -167,8 +169,11 @@ def simulate_run(
     spare_rate = sum(per_hour[c] for c in spare_users)
     mean_repair_h = sum(per_hour[c] * entries[c].repair_hours for c in spare_users) / spare_rate if spare_rate else 0.0
     p_exhausted = spare_exhaustion_probability(policy.spare_hosts, spare_rate, mean_repair_h)
+    check_class_names(repair_wait, "repair_wait")
+    waits = {c: bool((repair_wait or {}).get(c, False)) for c in CLASSES}
     swap = np.array([policy.spare_swap_s if (c != PLANNED and entries[c].uses_spare) else 0.0 for c in names])
     repair = np.array([entries[c].repair_hours * 3600.0 if (c != PLANNED and entries[c].uses_spare) else 0.0 for c in names])
+    swap = np.where([c != PLANNED and waits[c] for c in names], repair, swap)
     planned_mask = np.array([c == PLANNED for c in names])
     restart = policy.restart_s
 

@@ -1,10 +1,11 @@
-"""Component failure model: interruptions per hour of a cluster, by component class.
+"""Component failure model: interruptions per hour of a job, by component class.
 
-Per-unit rates come from the ``failures`` catalog section (calibrated on the Llama 3 405B census,
-see ``catalog/data/failures.yaml``); the caller supplies how many units of each class the cluster
-has (:class:`ComponentCounts`, from a bill of materials, or estimated by
-:func:`counts_for_gpu_cluster`).  Link media fail in proportion to their failure-prone
-connection points per link (model assumption, seed 004: pluggable 6, CPO 1).
+A job's interruption rate is a per-job term (software, initialisation, storage: it does not grow with
+size) plus, for every component class, a per-unit rate from a published census or field study
+(``catalog/data/failures.yaml``) times the units the job's cluster has (:class:`ComponentCounts`, from
+a bill of materials, or estimated by :func:`counts_for_gpu_cluster`).  Optical modules and cable
+assemblies are counted as bought, and a medium fails in proportion to its catalog ``fit_per_end``
+relative to the census's reference medium.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ CLASSES: tuple[str, ...] = (
     "host",
     "nic",
     "switch",
+    "nic_optics",
     "transceiver",
+    "cpo_engine",
     "cable",
-    "software",
+    "job",
 )
 """Component classes of the failure model, in report order."""
 
-NETWORK_CLASSES = ("switch", "transceiver", "cable")
+NETWORK_CLASSES = ("switch", "nic_optics", "transceiver", "cpo_engine", "cable")
 
 LLAMA3_GPUS = 16_384
 LLAMA3_DAYS = 54
@@ -39,14 +42,16 @@ LLAMA3_UNEXPECTED_INTERRUPTIONS = 419
 LLAMA3_PLANNED_INTERRUPTIONS = 47
 """Llama 3 405B census (arXiv 2407.21783, 3.3.4): 466 interruptions in 54 days, 47 planned."""
 
+_MEDIA_GROUPS = ("nic_optics", "switch_optics", "cpo_optics", "cables")
+
 
 @dataclass(frozen=True)
 class ComponentCounts:
-    """Units of each component class present in a cluster (plain data).
+    """Units of each component class present in a job's cluster (plain data).
 
-    ``optical_ends``: medium name -> (number of optical ends, connection points per link);
-    a link has two ends.  ``cables``: medium name -> (number of assemblies, connection points
-    per assembly) for DAC / AEC / AOC.
+    The media groups map a media catalog name to the number of units bought: ``nic_optics``
+    pluggable modules at NIC ends, ``switch_optics`` pluggable modules at switch ends, ``cpo_optics``
+    co-packaged engine ports, ``cables`` cable assemblies (DAC, AEC, AOC).
     """
 
     gpus: int
@@ -54,55 +59,62 @@ class ComponentCounts:
     nics: int
     switches: int
     scale_up_switch_chips: int
-    optical_ends: dict[str, tuple[int, int]] = field(default_factory=dict)
-    cables: dict[str, tuple[int, int]] = field(default_factory=dict)
+    jobs: int = 1
+    nic_optics: dict[str, int] = field(default_factory=dict)
+    switch_optics: dict[str, int] = field(default_factory=dict)
+    cpo_optics: dict[str, int] = field(default_factory=dict)
+    cables: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("gpus", "hosts", "nics", "switches", "scale_up_switch_chips"):
+        for name in ("gpus", "hosts", "nics", "switches", "scale_up_switch_chips", "jobs"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
                 raise FabricsimError(
                     f"ComponentCounts.{name}={value!r}: a unit count must be a finite number >= 0."
                 )
-        for group in ("optical_ends", "cables"):
-            for medium, pair in getattr(self, group).items():
-                if len(pair) != 2 or pair[0] < 0 or pair[1] < 0:
-                    raise FabricsimError(
-                        f"ComponentCounts.{group}[{medium!r}]={pair!r}: expected (count >= 0, "
-                        f"connection_points >= 0)."
-                    )
+        for group in _MEDIA_GROUPS:
+            for medium, n in getattr(self, group).items():
+                if not isinstance(n, (int, float)) or n < 0 or not math.isfinite(n):
+                    raise FabricsimError(f"ComponentCounts.{group}[{medium!r}]={n!r}: expected a count >= 0.")
 
-    def optical_connection_points(self) -> float:
-        """Failure-prone connection points over all optical links (ends / 2 x points per link)."""
-        return sum(ends / 2.0 * cp for ends, cp in self.optical_ends.values())
+    def weighted(self, group: str, reference: str | None, catalog) -> float:
+        """Units of a media group in reference-medium equivalents (units x FIT / reference FIT)."""
+        items = getattr(self, group)
+        if not reference:
+            return float(sum(items.values()))
+        ref = catalog.medium(reference).fit_per_end
+        if ref <= 0:
+            raise FabricsimError(f"reference medium {reference!r} has fit_per_end 0; it cannot scale other media")
+        return float(sum(n * catalog.medium(m).fit_per_end / ref for m, n in items.items()))
 
-    def cable_connection_points(self) -> float:
-        return float(sum(n * cp for n, cp in self.cables.values()))
-
-    def units(self, unit: str) -> float:
-        """Number of units of one catalog ``unit`` kind (see FailureRate.unit)."""
-        table = {
+    def units(self, entry: FailureRate, catalog=None) -> float:
+        """Number of units of one failure class's ``unit`` (media groups FIT-weighted)."""
+        catalog = catalog or default_catalog()
+        plain = {
             "gpu": self.gpus,
             "host": self.hosts,
             "nic": self.nics,
             "switch": self.switches,
             "scale_up_switch_chip": self.scale_up_switch_chips,
-            "optical_connection_point": self.optical_connection_points(),
-            "cable_connection_point": self.cable_connection_points(),
+            "job": self.jobs,
         }
-        return float(table[unit])
+        if entry.unit in plain:
+            return float(plain[entry.unit])
+        group = {"nic_optical_module": "nic_optics", "optical_module": "switch_optics",
+                 "cpo_engine_port": "cpo_optics", "cable_assembly": "cables"}[entry.unit]
+        return self.weighted(group, entry.reference_medium, catalog)
 
 
 LLAMA3_COUNTS = ComponentCounts(
     gpus=16_384,
     hosts=2_048,
     nics=16_384,
-    switches=1_354,
+    switches=1_136,
     scale_up_switch_chips=8_192,
-    optical_ends={"dsp-400g": (37_450, 6)},
-    cables={"dac-400g": (16_384, 2)},
+    switch_optics={"dsp-400g": 38_144},
+    cables={"dac-400g": 16_384},
 )
-"""Units of the Llama 3 405B job's cluster, as assumed in catalog/data/failures.yaml."""
+"""Units of the Llama 3 405B job's cluster (catalog/data/failures.yaml header; the Llama 3 RoCE plan)."""
 
 
 def rate_entries(catalog=None) -> dict[str, FailureRate]:
@@ -154,10 +166,11 @@ def per_unit_rates(rates: Mapping[str, float] | None = None, catalog=None) -> di
 
 
 def failure_rates(counts: ComponentCounts, rates: Mapping[str, float] | None = None, catalog=None) -> dict[str, float]:
-    """Interruptions (or degradations) per hour by component class for a cluster."""
+    """Failures per hour by component class for a job (stopping or degrading)."""
+    catalog = catalog or default_catalog()
     per_unit = per_unit_rates(rates, catalog)
     entries = rate_entries(catalog)
-    return {c: per_unit[c] * counts.units(entries[c].unit) for c in CLASSES}
+    return {c: per_unit[c] * counts.units(entries[c], catalog) for c in CLASSES}
 
 
 def stopping_rate(counts: ComponentCounts, rates=None, stops_job: Mapping[str, bool] | None = None, catalog=None) -> float:
@@ -175,10 +188,6 @@ def mean_time_between_interruptions(counts: ComponentCounts, rates=None, stops_j
     if lam <= 0:
         return math.inf
     return 3600.0 / lam
-
-
-def _medium_points(name: str, catalog) -> int:
-    return int(catalog.medium(name).connection_points)
 
 
 def fat_tree_tiers(endpoints: int, radix: int) -> int:
@@ -202,14 +211,12 @@ def counts_for_gpu_cluster(
     tiers: int | None = None,
     catalog=None,
 ) -> ComponentCounts:
-    """Estimate unit counts of a single-plane, full-bisection 400G fat-tree cluster.
+    """Estimate unit counts of a single-plane, full-bisection fat-tree cluster without a plan.
 
-    No bill of materials needed: for curves of "interruption interval vs cluster size".
-    A ``t``-tier fat-tree of radix-``k`` switches over ``N`` NIC ports has ``2N/k`` switches in
-    each lower tier and ``N/k`` at the top, and ``N`` links per tier.  The NIC-leaf tier uses
-    ``nic_leaf_medium`` (copper by default, as the Llama 3 racks); every higher tier uses
-    ``fabric_medium`` (two pluggable ends per link).  Connection points come from the media
-    catalog.  Defaults: 8-GPU hosts, 4 NVSwitch chips per host (HGX H100), 128 x 400G switches (51.2 Tb/s ASICs).
+    For curves of "interruption interval vs cluster size".  A ``t``-tier fat-tree of radix-``k``
+    switches over ``N`` NIC ports has ``2N/k`` switches in each lower tier and ``N/k`` at the top,
+    and ``N`` links per tier.  The NIC-leaf tier uses ``nic_leaf_medium`` (copper by default, as the
+    Llama 3 racks); every higher tier uses ``fabric_medium`` (one module per link end).
     """
     catalog = catalog or default_catalog()
     if not isinstance(gpus, int) or gpus <= 0:
@@ -225,28 +232,35 @@ def counts_for_gpu_cluster(
         lower = math.ceil(2 * nics / switch_radix)
         switches = (tiers - 1) * lower + math.ceil(nics / switch_radix)
     fabric_links = nics * (tiers - 1)
-    leaf_medium = catalog.medium(nic_leaf_medium)
-    optical: dict[str, tuple[int, int]] = {}
-    cables: dict[str, tuple[int, int]] = {}
-    if leaf_medium.per_end:
-        optical[nic_leaf_medium] = (2 * nics, leaf_medium.connection_points)
+    leaf = catalog.medium(nic_leaf_medium)
+    fab = catalog.medium(fabric_medium)
+    nic_optics: dict[str, int] = {}
+    switch_optics: dict[str, int] = {}
+    cpo_optics: dict[str, int] = {}
+    cables: dict[str, int] = {}
+
+    def add(group: dict, name: str, n: int) -> None:
+        group[name] = group.get(name, 0) + n
+
+    if leaf.per_end:
+        add(nic_optics, nic_leaf_medium, nics)
+        add(cpo_optics if leaf.kind == "cpo" else switch_optics, nic_leaf_medium, nics)
     else:
-        cables[nic_leaf_medium] = (nics, leaf_medium.connection_points)
+        add(cables, nic_leaf_medium, nics)
     if fabric_links:
-        fab = catalog.medium(fabric_medium)
         if fab.per_end:
-            ends, cp = optical.get(fabric_medium, (0, fab.connection_points))
-            optical[fabric_medium] = (ends + 2 * fabric_links, cp)
+            add(cpo_optics if fab.kind == "cpo" else switch_optics, fabric_medium, 2 * fabric_links)
         else:
-            n, cp = cables.get(fabric_medium, (0, fab.connection_points))
-            cables[fabric_medium] = (n + fabric_links, cp)
+            add(cables, fabric_medium, fabric_links)
     return ComponentCounts(
         gpus=gpus,
         hosts=hosts,
         nics=nics,
         switches=switches,
         scale_up_switch_chips=hosts * scale_up_switch_chips_per_host,
-        optical_ends=optical,
+        nic_optics=nic_optics,
+        switch_optics=switch_optics,
+        cpo_optics=cpo_optics,
         cables=cables,
     )
 

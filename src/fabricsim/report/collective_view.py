@@ -10,16 +10,17 @@ from fabricsim.units import format_bytes
 
 
 def collective_tables(report: CollectiveReport) -> Group:
-    title = (f"{report.op} · {report.algorithm} · {report.ranks:,} ranks ({report.placement}) · "
+    title = (f"{report.op} · {report.algorithm} · {report.ranks:,} ranks on {report.nodes:,} nodes ({report.placement}) · "
              f"{report.load_balancing} on {report.transport} · {report.channels} channels")
     table = Table(title=title, title_justify="left")
-    for col in ("size", "algorithm", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "ideal busbw", "delivered", "method"):
-        table.add_column(col, justify="right" if col != "method" else "left")
+    for col in ("size", "algorithm", "proto", "time (us)", "latency (us)", "algbw (GB/s)", "busbw (GB/s)",
+                "ideal busbw", "delivered"):
+        table.add_column(col, justify="right")
     for r in report.results:
         ideal_busbw = r.busbw_bytes_per_s * r.time_s / r.ideal_time_s if r.ideal_time_s > 0 else 0.0
-        table.add_row(format_bytes(r.size_bytes), r.algorithm, f"{r.time_s * 1e6:,.1f}", f"{r.algbw_bytes_per_s / 1e9:,.2f}",
-                      f"{r.busbw_bytes_per_s / 1e9:,.2f}", f"{ideal_busbw / 1e9:,.2f}", f"{r.delivered:.1%}",
-                      ", ".join(sorted({p.method.split()[0] for p in r.phases})) or "analytic")
+        table.add_row(format_bytes(r.size_bytes), r.algorithm, r.protocol, f"{r.time_s * 1e6:,.1f}",
+                      f"{r.latency_s * 1e6:,.1f}", f"{r.algbw_bytes_per_s / 1e9:,.2f}",
+                      f"{r.busbw_bytes_per_s / 1e9:,.2f}", f"{ideal_busbw / 1e9:,.2f}", f"{r.delivered:.1%}")
     links = Table(title="Most loaded links (largest size, rate share at the start)", title_justify="left")
     links.add_column("phase")
     links.add_column("link")

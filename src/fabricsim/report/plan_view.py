@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.plan import OpticsOption, Plan
+from fabricsim.price_ranges import CostRange
 from fabricsim.units import format_bits_per_s, format_speed_short, format_usd, format_watts
 
 
@@ -24,21 +25,26 @@ def plan_tables(plan: Plan) -> Group:
     head.add_row("switches", f"{plan.switches:,} in {plan.switch_racks:,} switch racks")
     head.add_row("bisection bandwidth", format_bits_per_s(plan.bisection_bits_per_s))
     head.add_row("worst-case path", f"{plan.switch_hops_worst} switch hops")
-    head.add_row("optical ends / fibre", f"{plan.optical_ends:,} / {plan.fiber_m / 1000:,.0f} km")
+    head.add_row("optics", f"{plan.optical_modules:,} modules serving {plan.optical_ends:,} link ends; "
+                 f"{sum(t.cables for t in plan.tier_lines):,} cables; {plan.fiber_m / 1000:,.0f} km of fibre")
 
     tiers = Table(title="Switch tiers (all planes)", title_justify="left")
-    for col in ("tier", "switches", "ports used / available", "idle ports", "links below", "length", "media"):
-        tiers.add_column(col, justify="right" if col not in ("tier", "media") else "left")
+    for col in ("tier", "switches", "ports used / avail.", "down:up", "links below", "cables", "media"):
+        tiers.add_column(col, justify="right" if col not in ("tier", "switches", "media") else "left")
     for t in plan.tier_lines:
-        tiers.add_row(t.tier, f"{t.switches:,}", f"{t.ports_used:,} / {t.ports_available:,}",
-                      f"{t.ports_available - t.ports_used:,}", f"{t.links:,}", f"{t.link_length_m:g} m", t.media)
+        ratio = f"{t.oversubscription:.3g}:1" if t.up_ports else "-"
+        tiers.add_row(t.tier, f"{t.switches:,} {t.switch}", f"{t.ports_used:,} / {t.ports_available:,}", ratio,
+                      f"{t.links:,} × {format_speed_short(t.link_bits_per_s)}", f"{t.cables:,}",
+                      f"{t.media}, {t.link_length_m:g} m")
 
     media = Table(title="Optics and cables", title_justify="left")
-    for col in ("tier", "part", "kind", "units", "power", "price", "conn. points"):
+    for col in ("tier", "part", "kind", "units", "links each", "modules", "power", "price"):
         media.add_column(col, justify="left" if col in ("tier", "part", "kind") else "right")
     for m in plan.media_lines:
-        media.add_row(m.tier, m.name, m.kind, f"{m.units:,}", format_watts(m.power_w),
-                      format_usd(m.price_usd), f"{m.connection_points:,.0f}")
+        each = "-" if m.kind == "fiber" else f"{m.links_per_unit}"
+        modules = "-" if m.kind == "fiber" else f"{m.modules:,}"
+        media.add_row(m.tier, m.name, m.kind, f"{m.units:,}", each, modules, format_watts(m.power_w),
+                      format_usd(m.price_usd))
 
     money = Table(title="Power and capex", title_justify="left")
     for col in ("category", "power", "share", "capex", "share"):
@@ -61,7 +67,7 @@ def share(part: float, whole: float) -> str:
 
 def optics_table(options: list[OpticsOption], failures_per_month: dict[str, float] | None = None) -> Table:
     table = Table(title="Optics choices for the same fabric", title_justify="left")
-    columns = ["optics", "optical ends", "optics power", "optics capex", "conn. points"]
+    columns = ["optics", "modules", "optics power", "optics capex", "conn. points"]
     columns += ["failures/month"] if failures_per_month else []
     columns += ["network power", "share", "media"]
     for col in columns:
@@ -72,14 +78,43 @@ def optics_table(options: list[OpticsOption], failures_per_month: dict[str, floa
             table.add_row(o.family, *["-"] * (len(columns) - 2), f"[dim]{escape(reason)}")
             continue
         failures = [f"{failures_per_month[o.family]:,.1f}"] if failures_per_month else []
-        table.add_row(o.family, f"{o.optical_ends:,}", format_watts(o.optics_power_w), format_usd(o.optics_capex_usd),
+        table.add_row(o.family, f"{o.optical_modules:,}", format_watts(o.optics_power_w), format_usd(o.optics_capex_usd),
                       f"{o.connection_points:,.0f}", *failures, format_watts(o.network_power_w),
                       f"{o.network_power_share:.1%}", o.media)
     return table
 
 
-def print_plan(plan: Plan, options: list[OpticsOption] | None = None, console: Console | None = None) -> None:
+def cost_range_table(ranges: CostRange) -> Table:
+    """Capex, network shares and (when a throughput is known) $ per million tokens as low / middle / high,
+    then the five prices that move the answer most (a tornado, widest first)."""
+    table = Table(title="Cost from sourced price ranges (low / middle / high; `fabricsim catalog show` for each "
+                  "price's source)", title_justify="left")
+    for col in ("", "low", "middle", "high"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row("capex", *(format_usd(v) for v in ranges.capex_usd))
+    table.add_row("network share (scale-out: switches, optics, NICs)", *(f"{v:.1%}" for v in ranges.scale_out_capex_share))
+    table.add_row("network share with the scale-up fabric", *(f"{v:.1%}" for v in ranges.network_capex_share))
+    if ranges.usd_per_million_tokens:
+        table.add_row("$ per million tokens trained", *(f"${v:,.2f}" for v in ranges.usd_per_million_tokens))
+    tokens = ranges.usd_per_million_tokens is not None
+    tornado = Table(title="Top price drivers (each alone from low to high)", title_justify="left")
+    for col in ("price", "capex swing", "network share", "$/M tokens" if tokens else None, "range basis"):
+        if col:
+            tornado.add_column(col, justify="left" if col in ("price", "range basis") else "right")
+    for d in ranges.tornado:
+        row = [d.label, f"{format_usd(d.capex_low_usd)} - {format_usd(d.capex_high_usd)}",
+               f"{d.network_share_low:.1%} - {d.network_share_high:.1%}"]
+        if tokens:
+            row.append(f"${d.usd_per_million_tokens_low:,.2f} - ${d.usd_per_million_tokens_high:,.2f}")
+        tornado.add_row(*row, d.basis)
+    return Group(table, tornado)
+
+
+def print_plan(plan: Plan, options: list[OpticsOption] | None = None, console: Console | None = None,
+               ranges: CostRange | None = None) -> None:
     console = console or Console()
     console.print(plan_tables(plan))
+    if ranges is not None:
+        console.print(cost_range_table(ranges))
     if options:
         console.print(optics_table(options))

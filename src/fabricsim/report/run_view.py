@@ -80,6 +80,14 @@ def training_run_table(result: RunResult) -> Table:
             after = f", ${result.usd_per_million_tokens / result.reliability.expected_goodput:,.2f} after " \
                     f"{result.reliability.expected_goodput:.1%} goodput"
         table.add_row("cost per million tokens trained", f"${result.usd_per_million_tokens:,.2f} at full speed{after}")
+        ranges = result.cost_range
+        if ranges is not None and ranges.usd_per_million_tokens:
+            low, _, high = ranges.usd_per_million_tokens
+            drivers = ", ".join(d.label for d in ranges.tornado[:5])
+            table.add_row("  with price ranges", f"${low:,.2f} - ${high:,.2f} after goodput; capex "
+                          f"{format_usd(ranges.capex_usd[0])} - {format_usd(ranges.capex_usd[2])}, network "
+                          f"{ranges.scale_out_capex_share[0]:.0%}-{ranges.scale_out_capex_share[2]:.0%} of it; "
+                          f"top drivers: {drivers}")
     return table
 
 

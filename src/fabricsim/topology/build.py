@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fabricsim.errors import FabricsimError
 from fabricsim.scenario import Scenario
 from fabricsim.topology.design import FabricDesign, design_fabric
 from fabricsim.topology.fabric import Fabric
@@ -22,6 +23,12 @@ def endpoint_leaves(design: FabricDesign) -> np.ndarray:
 
 
 def build_fabric(design: FabricDesign) -> Fabric:
+    if design.rail_only:
+        raise FabricsimError(
+            "fabric.rail_only: a rail-only fabric is planned by counts only (fabricsim plan); flow-level routing "
+            "(collectives, train) needs a path between any two GPUs' NICs, which rail-only fabrics do not have - "
+            "cross-rail traffic would have to be forwarded over NVLink first. Use rail_optimized instead to simulate"
+        )
     shape = design.shape
     planes, endpoints = shape.planes, shape.endpoints
     counts = (endpoints, shape.leaves, shape.spines, shape.cores)
@@ -82,14 +89,14 @@ def build_fabric(design: FabricDesign) -> Fabric:
         node_base=node_base,
         endpoint_gpu=np.tile(gpus.repeat(design.ports_per_gpu_per_plane), planes).astype(np.int32),
         endpoint_leaf=leaf_of.astype(np.int32),
-        gpu_server=(gpus // design.scenario.cluster.gpus_per_server).astype(np.int32),
+        gpu_server=(gpus // design.gpus_per_server).astype(np.int32),
         gpu_scale_up_domain=(gpus // design.scale_up.gpus).astype(np.int32),
         gpu_rack=(gpus // design.gpus_per_rack).astype(np.int32),
         link_lower=link_lower,
         link_upper=link_upper,
         link_tier=link_tier,
         link_plane=link_plane,
-        link_capacity_bits_per_s=np.full(link_tier.size, design.link_bits_per_s),
+        link_capacity_bits_per_s=np.array([0.0] + [design.link_speed(t) for t in range(shape.tiers)])[link_tier],
         link_latency_s=tier_latency[link_tier],
         link_medium=tier_medium[link_tier],
         media_names=media_names,

@@ -14,13 +14,14 @@ from fabricsim.catalog import Catalog
 from fabricsim.catalog.schema import Gpu, Nic, ScaleUpSystem, Switch
 from fabricsim.errors import FabricsimError
 from fabricsim.scenario import TIER_NAMES, Scenario
-from fabricsim.topology.fat_tree import FatTreeShape, size_fat_tree
+from fabricsim.topology.fat_tree import FatTreeShape, PortBudget, size_fat_tree
 from fabricsim.topology.media import LinkMedia, choose_link_media
 from fabricsim.units import format_speed_short
 
-DEFAULT_LOAD_BALANCING = {"infiniband": "adaptive", "roce": "ecmp", "spectrum-x": "spray", "uec": "spray"}
-"""Usual policy per transport: IB adaptive routing; RoCEv2 ECMP hashing; Spectrum-X and UEC spray
-(seed 001_d75a99b56f43ca3a.txt, 'Congestion Control')."""
+DEFAULT_LOAD_BALANCING = {"infiniband": "adaptive", "roce": "ecmp", "spectrum-x": "adaptive", "uec": "spray"}
+"""Usual policy per transport: IB per-packet adaptive routing (Quantum AR, out-of-order placement at
+ConnectX); RoCEv2 ECMP hashing; Spectrum-X per-packet adaptive routing with reordering at the
+SuperNIC; UEC packet spraying (seed 001_d75a99b56f43ca3a.txt, 'Congestion Control')."""
 
 FIBER_PROPAGATION_S_PER_M = 1.0 / 2.0e8  # light in glass / signal in copper, ~5 ns per metre
 
@@ -43,6 +44,21 @@ class FabricDesign:
     media: tuple[LinkMedia, ...]  # per tier present: leaf, spine, core
     load_balancing: str
     gpus_per_rack: int
+    tier_switches: tuple[Switch, ...] = ()  # switch model of each tier present (leaf, spine, core)
+    tier_link_bits_per_s: tuple[float, ...] = ()  # link speed below each tier present: NIC-leaf, leaf-spine, spine-core
+    rail_only: bool = False  # each rail its own fat-tree: ``planes`` counts rails x fabric.planes
+
+    def switch_of(self, tier_index: int) -> Switch:
+        """Switch model of tier ``tier_index`` (0 leaf, 1 spine, 2 core)."""
+        return self.tier_switches[tier_index] if self.tier_switches else self.switch
+
+    def link_speed(self, tier_index: int) -> float:
+        """Link speed of tier ``tier_index`` (0 NIC-leaf, 1 leaf-spine, 2 spine-core), bits/s."""
+        return self.tier_link_bits_per_s[tier_index] if self.tier_link_bits_per_s else self.link_bits_per_s
+
+    @property
+    def gpus_per_server(self) -> int:
+        return self.scenario.cluster.gpus_per_server
 
     @property
     def nics_per_gpu(self) -> float:
@@ -114,15 +130,43 @@ def _divides(part: float, whole: float) -> bool:
     return abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1
 
 
+def _tier_speeds(fabric, host_speed: float, switches: list[Switch]) -> list[float]:
+    """Link speed of each tier (NIC-leaf, leaf-spine, spine-core), checked against the switches' ports."""
+    spine = fabric.link_speeds.get("spine", host_speed)
+    core = fabric.link_speeds.get("core", spine)
+    speeds = [host_speed, spine, core]
+    for t, speed in ((1, spine), (2, core)):
+        for side, switch in ((TIER_NAMES[t - 1], switches[t - 1]), (TIER_NAMES[t], switches[t])):
+            if switch.radix(speed) == 0:
+                raise FabricsimError(
+                    f"fabric.link_speeds.{TIER_NAMES[t]}={format_speed_short(speed)}: the {side} switch {switch.name} "
+                    f"has no ports at that speed; its port speeds are "
+                    f"{', '.join(format_speed_short(x) for x in switch.port_speeds)}"
+                )
+    return speeds
+
+
+def _budgets(switches: list[Switch], speeds: list[float]) -> tuple[PortBudget, PortBudget, PortBudget]:
+    out = []
+    for t, switch in enumerate(switches):
+        down = speeds[t]
+        up = speeds[t + 1] if t < 2 else speeds[t]
+        out.append(PortBudget(switch.capacity_bits_per_s, down, up, switch.radix(down), switch.radix(up),
+                              field=f"fabric.downlinks ({TIER_NAMES[t]} {switch.name})"))
+    return tuple(out)
+
+
 def design_fabric(scenario: Scenario) -> FabricDesign:
     """Resolve the scenario's scale-out fabric into parts, link speed, fat-tree shape and media."""
     catalog: Catalog = scenario.catalog()
     cluster, fabric, layout = scenario.cluster, scenario.fabric, scenario.layout
     gpu = catalog.gpu(cluster.gpu)
     nic = catalog.nic(cluster.nic or gpu.default_nic)
-    switch = catalog.switch(fabric.switch)
+    switch = catalog.switch(fabric.switches.get("leaf", fabric.switch))
+    switches = [switch] + [catalog.switch(fabric.switches.get(t, fabric.switch)) for t in TIER_NAMES[1:]]
     scale_up = catalog.scale_up(cluster.scale_up or gpu.default_scale_up)
-    for part, protocols in ((switch.name, switch.protocols), (nic.name, nic.protocols)):
+    parts = [(nic.name, nic.protocols)] + list({s.name: (s.name, s.protocols) for s in switches}.values())
+    for part, protocols in parts:
         if fabric.transport not in protocols:
             raise FabricsimError(
                 f"fabric.transport={fabric.transport}: {part} speaks {', '.join(protocols)}; choose one of those "
@@ -130,28 +174,42 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
             )
     scale_out = cluster.scale_out_per_gpu or gpu.scale_out_bits_per_s
     speed, per_gpu = resolve_link_speed(scale_out, nic, switch, fabric.planes, fabric.port_speed)
+    speeds = _tier_speeds(fabric, speed, switches)
     endpoints = cluster.gpus * per_gpu
+    planes = fabric.planes
+    if fabric.rail_only:
+        # rail r of every server on its own fat-tree: one endpoint per server (per GPU port) in each
+        rails = cluster.gpus_per_server
+        if cluster.gpus % rails:
+            raise FabricsimError(f"fabric.rail_only: cluster.gpus={cluster.gpus:,} is not a whole number of "
+                                 f"{rails}-GPU servers; each rail needs one GPU of every server")
+        endpoints, planes = cluster.gpus // rails * per_gpu, fabric.planes * rails
+    downlinks = tuple(fabric.downlinks) + (None,) * (2 - len(fabric.downlinks))
     shape = size_fat_tree(
         endpoints,
         switch.radix(speed),
         fabric.tiers,
         tuple(fabric.oversubscription),
-        rails=cluster.gpus_per_server * per_gpu,
-        rail_optimized=fabric.rail_optimized,
-        planes=fabric.planes,
+        rails=1 if fabric.rail_only else cluster.gpus_per_server * per_gpu,
+        rail_optimized=fabric.rail_optimized and not fabric.rail_only,
+        planes=planes,
         endpoints_per_gpu=per_gpu,
+        budgets=_budgets(switches, speeds),
+        downlinks=downlinks,
     )
     lengths = (layout.host_to_leaf_m, layout.leaf_to_spine_m, layout.spine_to_core_m)
     media = tuple(
         choose_link_media(
             catalog,
             TIER_NAMES[t],
-            speed,
+            speeds[t],
             lengths[t],
             fabric.optics,
             fabric.nic_optics,
             fabric.copper_in_reach,
             fabric.media.get(TIER_NAMES[t]),
+            lower_cage_bits_per_s=nic.port_bits_per_s if t == 0 else switches[t - 1].cage_speed,
+            upper_cage_bits_per_s=switches[t].cage_speed,
         )
         for t in range(shape.tiers)
     )
@@ -165,11 +223,14 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
         scale_out_bits_per_s=scale_out,
         link_bits_per_s=speed,
         ports_per_gpu_per_plane=per_gpu,
-        planes=fabric.planes,
+        planes=planes,
         shape=shape,
         media=media,
         load_balancing=fabric.load_balancing or DEFAULT_LOAD_BALANCING[fabric.transport],
         gpus_per_rack=layout.gpus_per_rack or scale_up.gpus_per_rack,
+        tier_switches=tuple(switches[: shape.tiers]),
+        tier_link_bits_per_s=tuple(speeds[: shape.tiers]),
+        rail_only=fabric.rail_only,
     )
 
 

@@ -3,14 +3,23 @@
 Setup fields by ``kind`` (``metric`` names the output compared with the published figure; every
 ``scenario`` is the input of :func:`fabricsim.scenario.scenario_from_dict`):
 
-* ``plan``: metric ``servers`` or ``<tier>_switches`` / ``<tier>_links`` (tier leaf, spine, core).
-* ``collective``: ``op``, ``algorithm`` (default auto), ``size`` ("8GiB"), ``ranks``,
+* ``plan``: metric ``servers``, ``pods``, ``gpus_per_pod``, ``gpus_per_segment``, ``optical_modules``,
+  ``optical_ends``, a cost
+  share (``capex_per_gpu``, ``scale_out_capex_share``, ``network_capex_share``,
+  ``switch_and_optics_capex_share``) or
+  ``<tier>_switches|links|cables|modules|oversubscription`` (tier leaf, spine, core); ``materialise: false``
+  counts by arithmetic only.
+* every kind: ``requires`` (text) marks a published run that used something fabricsim does not
+  model (a transport, a part); it is reported not-runnable with that text, never scored.
+* ``collective``: ``op``, ``algorithm`` (default auto), ``protocol``, ``size`` ("8GiB"), ``ranks``,
   ``load_balancing``, ``placement``, ``seed``; metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
   ``delivered`` (ideal time / time) -> :func:`fabricsim.collectives.api.run_collective`.
 * ``pattern``: a random permutation, one long-lived pair per GPU (``load_balancing``,
   ``flows_per_pair``); metric ``throughput``: mean delivered rate / link rate.
-* ``reliability``: metric ``interruptions`` (expected count over ``reliability.days``; optional
-  ``classes``: only those failure classes), ``mtbi_minutes``, ``expected_goodput``.
+* ``reliability``: metric ``interruptions`` (expected count over ``reliability.days``), ``share`` (of all
+  interruptions), ``per_week`` - each with optional ``classes`` (only those failure classes) -,
+  ``mtbi_minutes``, ``mtbi_hours``, ``expected_goodput``, ``failures_per_1000_node_days`` (hardware and
+  network, the job term excluded).
 * ``training``: ``train`` (keyword arguments of :func:`fabricsim.workload.train`); metric ``mfu``,
   ``model_flops_per_s_per_gpu``, ``hardware_flops_per_s_per_gpu``, ``tokens_per_s``, ``step_time_s``.
 * ``inference``: ``infer`` (keyword arguments of :func:`fabricsim.workload.infer`); metric
@@ -93,13 +102,27 @@ class Context:
         return self._get("fabric", setup, lambda: fabric_from_scenario(self.scenario(setup)))
 
 
+PLAN_METRICS = ("servers", "pods", "gpus_per_pod", "gpus_per_segment", "optical_modules", "optical_ends")
+TIER_METRICS = ("switches", "links", "cables", "modules", "oversubscription")
+COST_METRICS = {
+    "capex_per_gpu": lambda p: sum(p.capex_usd.values()) / p.gpus,
+    "scale_out_capex_share": lambda p: p.network_share(p.capex_usd, include_scale_up=False),
+    "network_capex_share": lambda p: p.network_share(p.capex_usd),
+    "switch_and_optics_capex_share": lambda p: (p.capex_usd["switches"] + p.capex_usd["optics_and_cables"])
+    / sum(p.capex_usd.values()),
+}
+
+
 def _plan(setup, ctx: Context) -> float:
-    plan = ctx.plan(setup)
-    if setup.metric == "servers":
-        return float(plan.servers)
+    plan = ctx.plan(setup, materialise=setup.model_extra.get("materialise", True))
+    if setup.metric in PLAN_METRICS:
+        return float(getattr(plan, setup.metric))
+    if setup.metric in COST_METRICS:
+        return float(COST_METRICS[setup.metric](plan))
     tier, _, what = setup.metric.partition("_")
-    if what not in ("switches", "links") or tier not in ("leaf", "spine", "core"):
-        raise FabricsimError(f"plan metric {setup.metric!r}: use servers or <leaf|spine|core>_<switches|links>")
+    if what not in TIER_METRICS or tier not in ("leaf", "spine", "core"):
+        raise FabricsimError(f"plan metric {setup.metric!r}: use {', '.join(PLAN_METRICS + tuple(COST_METRICS))} or "
+                             f"<leaf|spine|core>_<{'|'.join(TIER_METRICS)}>")
     line = {t.tier: t for t in plan.tier_lines}.get(tier)
     return float(getattr(line, what)) if line else 0.0
 
@@ -112,7 +135,8 @@ def _collective(setup, ctx: Context) -> float:
     size = parse_bytes(extra.get("size", "1GiB"), "setup.size")
     result = run_collective(ctx.fabric(setup), extra.get("op", "all_reduce"), extra.get("algorithm", "auto"), [size],
                             ranks=extra.get("ranks"), load_balancing=extra.get("load_balancing"),
-                            placement=extra.get("placement", "rail-aware"), seed=extra.get("seed", 0)).results[0]
+                            placement=extra.get("placement", "contiguous"), seed=extra.get("seed", 0),
+                            protocol=extra.get("protocol")).results[0]
     metrics = {"busbw": result.busbw_bytes_per_s, "algbw": result.algbw_bytes_per_s, "time": result.time_s,
                "delivered": result.delivered}
     if setup.metric not in metrics:
@@ -136,18 +160,28 @@ def _reliability(setup, ctx: Context) -> float:
                       lambda: assess(ctx.plan(setup, materialise=False), scenario, monte_carlo=False))
     hours = scenario.reliability.days * 24
     by_class = result.interruptions_per_hour_by_class
-    if setup.metric == "interruptions":
-        classes = setup.model_extra.get("classes")
-        if classes is None:
-            return hours * 3600 / result.mtbi_s
+    stops = result.stops_job or {}
+    stopping = {c: r for c, r in by_class.items() if stops.get(c, True)}
+    classes = setup.model_extra.get("classes")
+    if classes is not None:
         unknown = sorted(set(classes) - set(by_class))
         if unknown:
             raise FabricsimError(f"reliability classes {unknown}: valid classes are {', '.join(by_class)}")
-        return hours * sum(by_class[c] for c in classes)
-    metrics = {"mtbi_minutes": result.mtbi_s / 60, "expected_goodput": result.expected_goodput}
+    chosen = sum(stopping.get(c, 0.0) for c in classes) if classes is not None else sum(stopping.values())
+    hardware = sum(r for c, r in stopping.items() if c != "job")
+    plan = ctx.plan(setup, materialise=False)
+    metrics = {
+        "interruptions": lambda: hours * chosen,
+        "share": lambda: chosen / sum(stopping.values()),
+        "per_week": lambda: 168.0 * chosen,
+        "mtbi_minutes": lambda: result.mtbi_s / 60,
+        "mtbi_hours": lambda: result.mtbi_s / 3600,
+        "expected_goodput": lambda: result.expected_goodput,
+        "failures_per_1000_node_days": lambda: 24_000.0 * hardware / plan.servers,
+    }
     if setup.metric not in metrics:
-        raise FabricsimError(f"reliability metric {setup.metric!r}: use interruptions, {', '.join(metrics)}")
-    return metrics[setup.metric]
+        raise FabricsimError(f"reliability metric {setup.metric!r}: use {', '.join(metrics)}")
+    return float(metrics[setup.metric]())
 
 
 def _workload(setup, ctx: Context, function: str, section: str):
@@ -216,6 +250,10 @@ def run_validation(layer: str | None = None, case_id: str | None = None,
     for case in select_cases(layer, case_id):
         if progress:
             progress(case)
+        requires = case.setup.model_extra.get("requires")
+        if requires:  # the published run used something fabricsim does not model
+            out.append(CaseResult(case, None, None, "not-runnable", f"not runnable: needs {requires}"))
+            continue
         try:
             model = EVALUATORS[case.setup.kind](case.setup, ctx)
         except NotRunnable as exc:

@@ -27,17 +27,27 @@ def _explain(base, other) -> str:
     return "; ".join(moved + busbw[:2])
 
 
+def _with_sharp(scenario):
+    """The scenario with switch reduction (SHARP) enabled for the collective library, and NVLink SHARP
+    where the scale-up switch reduces too."""
+    catalog = scenario.catalog()
+    gpu = catalog.gpu(scenario.cluster.gpu)
+    scale_up = catalog.scale_up(scenario.cluster.scale_up or gpu.default_scale_up)
+    setting = "nvls+sharp" if scale_up.in_network_reduction else "sharp"
+    return scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"in_network_reduction": setting})})
+
+
 def fabric_what_ifs(scenario, overrides: dict, base) -> list[dict]:
     """Step time and MFU of each fabric variant next to ``base`` (a TrainingResult)."""
     from fabricsim.workload import train
 
     fixed = {k: v for k, v in overrides.items() if v is not None}
     variants = []
-    for policy in ("ecmp", "spray", "adaptive"):
+    for policy in ("ecmp", "spray", "flowlet"):
         if policy != base.load_balancing:
             variants.append((f"load balancing {base.load_balancing} -> {policy}", scenario,
                              {**fixed, "load_balancing": policy}))
-    variants.append(("DP collectives -> in-network reduction (SHARP)", scenario,
+    variants.append(("DP collectives -> in-network reduction (SHARP)", _with_sharp(scenario),
                      {**fixed, "algorithm": "in_network"}))
     fabric = scenario.fabric.model_copy(update={"oversubscription": [2.0, 1.0]})
     variants.append(("leaf oversubscribed 2:1", scenario.model_copy(update={"fabric": fabric}), fixed))

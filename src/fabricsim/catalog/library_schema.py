@@ -1,0 +1,108 @@
+"""Schema of collective-communication library entries (section ``collective_libraries``).
+
+A library entry holds the constants of the library's own cost model: what it charges per call and
+per step for each algorithm and protocol, how much of a channel's bandwidth each protocol delivers,
+and the per-channel ceilings it assumes for each GPU architecture.  For NCCL these are the tables
+of ``src/graph/tuning.cc`` (latencies in microseconds and bandwidths in GB/s there; seconds and
+bytes/s here).  They are *inputs* (NVIDIA's calibration of its own library), not fitted by fabricsim.
+
+Keys: algorithms ``tree``, ``ring``, ``collnet_direct``, ``collnet_chain``, ``nvls``, ``nvls_tree``,
+``pat``; protocols ``ll``, ``ll128``, ``simple``; hardware ``nvlink``, ``pci``, ``net``;
+architectures ``volta``, ``ampere``, ``hopper``, ``blackwell``.  Tables indexed by node count hold
+three values: 1 node, 2 nodes, more than 2 nodes.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from fabricsim.catalog.schema import Entry
+
+LIBRARY_ALGORITHMS = ("tree", "ring", "collnet_direct", "collnet_chain", "nvls", "nvls_tree", "pat")
+PROTOCOLS = ("ll", "ll128", "simple")
+HARDWARE = ("nvlink", "pci", "net")
+ARCHITECTURES = ("volta", "ampere", "hopper", "blackwell")
+
+Table = dict[str, dict[str, float]]
+
+
+class CollectiveLibrary(Entry):
+    """Cost-model constants of a collective library (NCCL and the like)."""
+
+    version: str = Field(description="library version the constants were read from")
+    base_latency_s: Table = Field(description="per-call latency by algorithm and protocol")
+    hardware_latency_s: dict[str, Table] = Field(
+        description="per-step latency by hardware (nvlink, pci, net), algorithm and protocol"
+    )
+    net_overhead_s: float = Field(ge=0, description="proxy cost of posting one network operation")
+    net_overhead_simple_factor: float = Field(ge=1, description="Simple protocol multiplies the net overhead")
+    ring_plateau_latency_factor: dict[str, float] = Field(
+        description="multi-node Simple ring all-reduce latency factor once every rank's chunk is >= 64 B, by architecture"
+    )
+    collnet_arity_latency_s: float = Field(ge=0, description="CollNet Direct serialization per local rank")
+    pat_latency_per_rank_s: float = Field(ge=0, description="PAT's remaining linear latency term per rank")
+    pat_log_latency_divisor: float = Field(gt=0, description="PAT divides the network latency by this per log step")
+    ll_bandwidth_fraction: float = Field(gt=0, le=1, description="LL carries 4 data bytes per 8-byte line")
+    ll128_bandwidth_fraction: float = Field(gt=0, le=1, description="LL128 ring: data share of a 128-byte line")
+    ll128_tree_single_node_fraction: float = Field(gt=0, le=1)
+    tree_bandwidth_fraction: float = Field(gt=0, le=1, description="tree all-reduce share of the channel bandwidth")
+    tree_ll_fraction: float = Field(gt=0, le=1, description="tree with LL: share of the tree bandwidth")
+    pat_bandwidth_fraction: float = Field(gt=0, le=1, description="PAT share of the ring bandwidth")
+    ll_max_bytes_per_s: dict[str, list[float]] = Field(
+        description="LL bus-bandwidth ceiling by architecture (single node) [1, 2, >2 nodes]"
+    )
+    ll_max_multi_node_bytes_per_s: list[float] = Field(
+        description="LL ceiling for multi-node communicators on x86 Intel hosts [1, 2, >2 nodes]"
+    )
+    per_channel_ring_ll128_bytes_per_s: dict[str, list[float]]
+    per_channel_tree_ll128_bytes_per_s: dict[str, list[float]]
+    per_channel_tree_bytes_per_s: dict[str, list[float]]
+    per_channel_nvls_tree_bytes_per_s: dict[str, list[float]]
+    nvls_efficiency: dict[str, float] = Field(description="NVLS bandwidth share by architecture (0: no NVLS)")
+    tree_correction: dict[str, list[float]] = Field(
+        description="tree all-reduce bandwidth correction by protocol for sizes 64 B x 2^i, i = 0..23"
+    )
+    max_threads: dict[str, int] = Field(description="threads per channel by protocol")
+    thread_threshold_bytes: dict[str, int] = Field(
+        description="bytes per thread below which a channel is dropped, by protocol (ring LL: x ranks)"
+    )
+    max_ring_channels: int = Field(gt=0, description="most ring channels the topology search builds")
+    nvls_channels: dict[str, list[int]] = Field(
+        description="NVLS channels by architecture [1, 2, >2 nodes]"
+    )
+    ring_speeds_bytes_per_s: dict[str, dict[str, list[float]]] = Field(
+        description="per-channel speeds the ring search tries, by architecture, for intra- and inter-node graphs"
+    )
+    nvlink_link_bytes_per_s: dict[str, float] = Field(
+        description="the library's bandwidth of one NVLink, by architecture"
+    )
+    p2p_ll_threshold_bytes: int = Field(ge=0, description="point-to-point messages up to this size use LL")
+    buffer_bytes: dict[str, int] = Field(description="payload bytes of one connection buffer by protocol")
+    steps: int = Field(gt=0, description="slots of a connection buffer (NCCL_STEPS)")
+    chunk_steps: int = Field(gt=0, description="slots one chunk occupies (ALLREDUCE_CHUNKSTEPS)")
+    nvls_chunk_bytes: int = Field(gt=0, description="NVLS chunk (NCCL_NVLS_CHUNKSIZE)")
+    launch_overhead_s: float = Field(
+        ge=0, description="host enqueue + kernel launch of one call, paid once per call beside the tuner's latency"
+    )
+
+    @model_validator(mode="after")
+    def _keys(self) -> "CollectiveLibrary":
+        for algorithm, row in self.base_latency_s.items():
+            _check_keys(f"base_latency_s.{algorithm}", row, PROTOCOLS)
+        _check_keys("base_latency_s", self.base_latency_s, LIBRARY_ALGORITHMS)
+        _check_keys("hardware_latency_s", self.hardware_latency_s, HARDWARE)
+        for hardware, table in self.hardware_latency_s.items():
+            _check_keys(f"hardware_latency_s.{hardware}", table, LIBRARY_ALGORITHMS)
+        for name in ("ll_max_bytes_per_s", "per_channel_ring_ll128_bytes_per_s", "per_channel_tree_ll128_bytes_per_s",
+                     "per_channel_tree_bytes_per_s", "per_channel_nvls_tree_bytes_per_s"):
+            table = getattr(self, name)
+            _check_keys(name, table, ARCHITECTURES)
+            if any(len(v) != 3 for v in table.values()):
+                raise ValueError(f"{name}: every architecture needs 3 values (1, 2, >2 nodes)")
+        return self
+
+
+def _check_keys(where: str, mapping: dict, valid: tuple[str, ...]) -> None:
+    unknown = set(mapping) - set(valid)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; valid: {', '.join(valid)}")

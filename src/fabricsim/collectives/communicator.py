@@ -1,0 +1,143 @@
+"""A group of ranks as the collective library sees it: nodes, ranks per node, NICs and channels.
+
+NCCL's *node* is a set of GPUs that talk over NVLink: a server of an HGX system, or a whole
+multi-node NVLink rack (GB200/GB300 NVL72, MNNVL), which NCCL treats as one node.  Here a node is
+therefore one scale-up domain.  Every GPU brings its own NIC (all its ports and planes, which the
+router splits its flows over); PXN lets a ring leave a node through the NIC of any GPU of the
+communicator on that node.
+
+Channels follow NCCL's ring search (src/graph/search.cc, ncclTopoCompute): it tries per-channel
+speeds from a per-architecture list, fastest first, and keeps the graph with the most
+``rings x speed``, where every ring needs one NIC for itself at that speed (a NIC hosts
+``floor(NIC bandwidth / speed)`` rings) and, with several GPUs per node, crosses every GPU's NVLink
+once (``rings x speed <= NVLink bandwidth``).  ``connect.cc`` then duplicates every ring
+(``channels = 2 x rings``), so each NIC serves two channels, each its own connection.
+Bandwidths here are bytes/s, as the library writes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabricsim.errors import FabricsimError
+
+LIBRARY_ARCHITECTURE = {"volta": "volta", "ampere": "ampere", "hopper": "hopper", "blackwell": "blackwell",
+                        "rubin": "blackwell", "other": "hopper"}
+"""GPU architecture -> the library's constants row (NCCL indexes compute capability >= 10.0 as Blackwell;
+non-NVIDIA accelerators take Hopper's row, an ASSUMPTION)."""
+
+
+@dataclass(frozen=True)
+class Communicator:
+    """The shape of one communicator (all rows of a concurrent call have the same shape)."""
+
+    ranks: int
+    nodes: int  # scale-up domains spanned (NCCL nodes)
+    ranks_per_node: int  # fewest ranks any node holds
+    max_ranks_per_node: int
+    rings: int  # distinct rings of the ring search (one NIC each)
+    channels: int  # ring and tree channels after duplication
+    nvls_channels: int
+    architecture: str  # row of the library's per-architecture tables
+    intra: str  # "nvlink" or "pci": what joins GPUs of a node
+    tier: int  # highest fabric tier crossed between nodes (0: one node)
+    nic_bytes_per_s: float  # scale-out bandwidth of one GPU's NIC, as the library sees it
+    nvlink_bytes_per_s: float  # scale-up payload bandwidth per GPU, as the library sees it
+    ring_speed_bytes_per_s: float  # per-ring bandwidth the ring search settled on (the tuner's graph bandwidth)
+    nvls: bool  # NVLink SHARP usable
+    sharp: bool  # switch (CollNet/SHARP) reduction usable
+
+    @property
+    def node_band(self) -> int:
+        """Index into the library's node-count tables: 0 one node, 1 two nodes, 2 more."""
+        return 0 if self.nodes == 1 else 1 if self.nodes == 2 else 2
+
+
+def node_of(design, gpus: np.ndarray) -> np.ndarray:
+    """Node (scale-up domain) of every GPU."""
+    return np.asarray(gpus, dtype=np.int64) // design.scale_up.gpus
+
+
+def highest_tier(design, gpus: np.ndarray) -> int:
+    """Highest scale-out tier a ring or tree hop between the nodes of ``gpus`` must climb
+    (0: all in one node; 1: leaf; 2: spine; 3: core), for rail-aligned hops."""
+    gpus = np.asarray(gpus, dtype=np.int64)
+    nodes = np.unique(gpus // design.scale_up.gpus)
+    if nodes.size <= 1:
+        return 0
+    shape = design.shape
+    per_server = design.scenario.cluster.gpus_per_server
+    servers = np.unique(gpus // per_server)
+    # a rail leaf serves leaf_down / ports-per-GPU servers; a pod's spine_down leaves serve
+    # spine_down / rails groups of them (rail-optimized), else spine_down leaves of whole servers
+    leaf_span = max(1, shape.leaf_down // max(1, design.ports_per_gpu_per_plane))
+    if not shape.rail_optimized:
+        leaf_span = max(1, shape.leaf_down // max(1, per_server * design.ports_per_gpu_per_plane))
+    rails = shape.rails if shape.rail_optimized else 1
+    pod_servers = leaf_span * max(1, shape.spine_down // max(1, rails))
+    if shape.tiers == 1 or (servers // leaf_span).min() == (servers // leaf_span).max():
+        return 1
+    if shape.tiers == 2 or (servers // pod_servers).min() == (servers // pod_servers).max():
+        return 2
+    return 3
+
+
+def ring_search(speeds: list[float], nic_bytes_per_s: float, nics_per_node: int, nvlink_bytes_per_s: float,
+                ranks_per_node: int, nodes: int, max_rings: int) -> tuple[int, float]:
+    """(rings, bytes/s per ring) that NCCL's search would settle on: the most ``rings x speed``."""
+    if nodes == 1:  # the fastest speed NVLink carries, as many rings as fit
+        speed = next((s for s in speeds if s <= nvlink_bytes_per_s), speeds[-1])
+        return max(1, min(max_rings, int(nvlink_bytes_per_s // speed))), speed
+    limit = min(nic_bytes_per_s, nvlink_bytes_per_s) if ranks_per_node > 1 else nic_bytes_per_s
+    best = (1, limit)
+    found = False
+    for speed in speeds:
+        if speed > limit + 1e-6:
+            continue
+        rings = min(max_rings, nics_per_node * max(1, int(nic_bytes_per_s // speed)))
+        if ranks_per_node > 1:
+            rings = min(rings, int(nvlink_bytes_per_s // speed))
+        if rings >= 1 and (not found or rings * speed > best[0] * best[1] + 1e-6):
+            best, found = (rings, speed), True
+    return best
+
+
+def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
+             rings: int | None = None) -> Communicator:
+    """The communicator over ``gpus`` (rank order) on ``design``; ``in_network`` = (NVLS on, SHARP on);
+    ``rings`` overrides the ring search (``--channels``)."""
+    gpus = np.asarray(gpus, dtype=np.int64)
+    if gpus.size == 0:
+        raise FabricsimError("a collective needs at least one rank")
+    nodes, counts = np.unique(node_of(design, gpus), return_counts=True)
+    arch = LIBRARY_ARCHITECTURE[design.gpu.architecture]
+    intra = "nvlink" if design.scale_up.protocol in ("nvlink", "ualink") else "pci"
+    nic = design.scale_out_bits_per_s / 8.0
+    nvlink = design.gpu.scale_up_bits_per_s / 8.0 * design.scale_up.payload_efficiency
+    m = int(counts.min())
+    speeds = library.ring_speeds_bytes_per_s[arch]["intra" if nodes.size == 1 else "inter"]
+    found, speed = ring_search(speeds, nic, m, nvlink, m, int(nodes.size), library.max_ring_channels)
+    if rings is not None:
+        if rings < 1:
+            raise FabricsimError(f"--channels {rings}: need at least 1 channel")
+        found = rings
+    channels = min(2 * library.max_ring_channels, 2 * found)
+    band = 0 if nodes.size == 1 else 1 if nodes.size == 2 else 2
+    nvls_channels = library.nvls_channels[arch][band]
+    return Communicator(
+        ranks=int(gpus.size), nodes=int(nodes.size), ranks_per_node=m, max_ranks_per_node=int(counts.max()),
+        rings=int(found), channels=int(channels), nvls_channels=int(nvls_channels), architecture=arch,
+        ring_speed_bytes_per_s=float(speed),
+        intra=intra, tier=highest_tier(design, gpus), nic_bytes_per_s=nic, nvlink_bytes_per_s=nvlink,
+        nvls=bool(in_network[0] and design.scale_up.in_network_reduction and m > 1
+                  and design.scale_up.in_switch_reduction_efficiency > 0),
+        sharp=bool(in_network[1] and design.switch.in_network_reduction and nodes.size > 1),
+    )
+
+
+def log2_floor(n: int) -> int:
+    """NCCL's log2i: floor(log2(n)) for n >= 1 (its tree depth in the cost model)."""
+    return int(math.floor(math.log2(n))) if n >= 1 else 0

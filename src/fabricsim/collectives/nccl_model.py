@@ -1,0 +1,226 @@
+"""The collective library's cost model: what a call costs per algorithm and protocol, and which one
+the library's tuner picks.
+
+For every (algorithm, protocol) the time of a call of ``size`` bytes is
+
+    time = latency(algorithm, protocol) + transfer time at that protocol
+
+* latency follows NCCL's tuner (src/graph/tuning.cc): a per-call base, plus per-step hardware
+  latencies, intra-node (NVLink or PCI) and inter-node (network) steps counted apart -- a ring
+  all-reduce over n ranks on N nodes pays 2(n - N) intra steps and 2(N - 1) network steps, a tree
+  2 (ppn - 1) intra and 2 log2(N) network steps.  Network steps also pay the fabric's own extra
+  latency when they climb above the leaf (propagation and switch hops NCCL's constants, measured
+  on one leaf, do not hold).
+* the transfer time is the Simple-protocol transfer time -- *simulated* on the fabric (flow level)
+  or computed (analytic) -- divided by the protocol's share of the channel bandwidth (LL 50%,
+  LL128 92%) and bounded below by the library's per-channel ceilings (LL, LL128, tree, NVLS tree).
+
+The tuner picks the (algorithm, protocol) with the least *predicted* time, where the prediction uses
+the contention-free transfer time (the library cannot see ECMP collisions or a congested spine);
+the simulated time of that choice is what the call then takes.  Seconds and bytes throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fabricsim.collectives.communicator import Communicator, log2_floor
+
+PROTOCOLS = ("ll", "ll128", "simple")
+
+
+@dataclass(frozen=True)
+class Choice:
+    algorithm: str  # fabricsim algorithm name
+    protocol: str
+    predicted_s: float  # the tuner's estimate
+
+
+def library_algorithm(algorithm: str, comm: Communicator) -> str:
+    """The library's cost-model row for a fabricsim algorithm."""
+    if algorithm == "in_network":
+        if comm.nvls:
+            return "nvls"
+        return "collnet_direct" if comm.max_ranks_per_node <= 8 else "collnet_chain"
+    if algorithm in ("hierarchical", "direct"):
+        return "ring"
+    return algorithm
+
+
+def protocols_for(algorithm: str, comm: Communicator, op: str, size_bytes: float, lib) -> tuple[str, ...]:
+    """Protocols the library may run ``algorithm`` with (NVLS, CollNet, PAT and fabricsim's own
+    hierarchical algorithms: Simple only; LL128 only where NVLink joins the GPUs).  Point-to-point
+    messages take LL up to the library's threshold, Simple above (no tuner choice)."""
+    if algorithm == "direct":
+        per_peer = size_bytes / max(1, comm.ranks) if op == "all_to_all" else size_bytes
+        return ("ll",) if per_peer <= lib.p2p_ll_threshold_bytes else ("simple",)
+    if algorithm in ("ring", "tree"):
+        return ("ll", "ll128", "simple") if comm.intra == "nvlink" else ("ll", "simple")
+    return ("simple",)
+
+
+def _steps(op: str, n: int) -> int:
+    return 2 * (n - 1) if op == "all_reduce" else n if op == "broadcast" else n - 1
+
+
+def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
+              extra_network_s: float = 0.0) -> float:
+    """Latency of one call (seconds): NCCL's base + per-step latencies, plus ``extra_network_s`` per
+    network step (the fabric's extra hops above a leaf)."""
+    a = library_algorithm(algorithm, comm)
+    p = protocol
+    n, nodes = comm.ranks, comm.nodes
+    if n <= 1:
+        return 0.0
+    ppn = max(1, n // nodes)
+    hw = lib.hardware_latency_s
+    base = lib.base_latency_s[a][p]
+    intra = hw[comm.intra][a][p]
+    inter = hw["net"]["tree" if ppn == 1 else a][p] + extra_network_s  # ppn 1: latencies fully exposed
+    depth = log2_floor(nodes)
+    if op in ("send_recv", "all_to_all"):
+        return _p2p_latency(lib, comm, op, protocol, extra_network_s)
+    if a == "ring":
+        steps = _steps(op, n)
+        if op == "broadcast":
+            return base + steps * (inter if nodes > 1 else intra)
+        net_overhead = 0.0
+        if nodes > 1:
+            net_overhead = lib.net_overhead_s * (lib.net_overhead_simple_factor if p == "simple" else 1.0)
+        inter_steps = 0 if nodes == 1 else (2 * (nodes - 1) if op == "all_reduce" else nodes - 1)
+        if algorithm == "hierarchical":
+            inter_steps = 0 if nodes == 1 else (2 if op == "all_reduce" else 1) * (nodes - 1)
+            steps = inter_steps + (2 if op == "all_reduce" else 1) * (ppn - 1)
+        t = base + (steps - inter_steps) * max(intra, net_overhead) + inter_steps * inter
+        if (p == "simple" and nodes > 1 and op == "all_reduce"
+                and size_bytes / (comm.channels * n) >= 64):
+            t *= lib.ring_plateau_latency_factor[comm.architecture]
+        return t
+    if a == "tree":
+        return base + 2 * ((ppn - 1) * intra + depth * inter)
+    if a == "collnet_direct":
+        return base + 2 * (min(1, ppn - 1) * intra + (ppn - 1) * lib.collnet_arity_latency_s) + inter
+    if a == "collnet_chain":
+        return base + 2 * (ppn - 1) * intra + inter
+    if a == "nvls":
+        return intra + (inter if nodes > 1 else 0.0)
+    if a == "nvls_tree":
+        return base + intra + 2 * depth * inter
+    if a == "pat":
+        return base + depth * inter / lib.pat_log_latency_divisor + n * lib.pat_latency_per_rank_s
+    raise ValueError(f"no latency model for {algorithm}")
+
+
+def _p2p_latency(lib, comm: Communicator, op: str, protocol: str, extra_network_s: float) -> float:
+    """Point-to-point calls (send/recv, all-to-all as grouped send/recv): one ring step of the
+    protocol; an all-to-all also posts one network operation per remote peer through the proxy."""
+    hw = lib.hardware_latency_s
+    remote = comm.nodes > 1
+    step = hw["net"]["ring"][protocol] + extra_network_s if remote else hw[comm.intra]["ring"][protocol]
+    t = lib.base_latency_s["ring"][protocol] + step
+    if op == "all_to_all" and remote:
+        remote_peers = comm.ranks - comm.ranks_per_node
+        t += remote_peers * lib.net_overhead_s
+    return t
+
+
+def _bus_ratio(op: str, algorithm: str, n: int) -> float:
+    """NCCL's algorithm-bandwidth / bus-bandwidth ratio of its model."""
+    if algorithm in ("ring", "nvls", "nvls_tree"):
+        return n / _steps(op, n) if op != "broadcast" else 1.0
+    return 0.5
+
+
+def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
+               simple_transfer_s: float) -> float:
+    """Transfer time at ``protocol`` from the Simple-protocol transfer time (seconds)."""
+    if simple_transfer_s <= 0 or comm.ranks <= 1:
+        return 0.0
+    a = library_algorithm(algorithm, comm)
+    arch, band = comm.architecture, comm.node_band
+    share, cap = 1.0, None  # cap: library bus-bandwidth ceiling, bytes/s
+    ll_max = lib.ll_max_bytes_per_s[arch][0] if comm.nodes == 1 else lib.ll_max_multi_node_bytes_per_s[band]
+    if algorithm == "direct":
+        share = lib.ll_bandwidth_fraction if protocol == "ll" else 1.0
+    elif a == "ring" and algorithm != "hierarchical":
+        if protocol == "ll":
+            share, cap = lib.ll_bandwidth_fraction, ll_max
+        elif protocol == "ll128":
+            share = lib.ll128_bandwidth_fraction
+            cap = comm.channels * lib.per_channel_ring_ll128_bytes_per_s[arch][band]
+    elif a == "tree":
+        share = lib.tree_bandwidth_fraction
+        cap = comm.channels * lib.per_channel_tree_bytes_per_s[arch][band]
+        if protocol == "ll":
+            share *= lib.tree_ll_fraction
+            cap = min(cap, ll_max)
+        elif protocol == "ll128":
+            share *= lib.ll128_tree_single_node_fraction if comm.nodes == 1 else lib.ll128_bandwidth_fraction
+            cap = min(cap, comm.channels * lib.per_channel_tree_ll128_bytes_per_s[arch][band])
+    elif a == "nvls_tree":
+        per_channel = lib.per_channel_nvls_tree_bytes_per_s[arch][band]
+        cap = comm.nvls_channels * per_channel if per_channel > 0 else None
+    elif a == "pat":
+        share = lib.pat_bandwidth_fraction
+    elif a == "collnet_direct" and arch in ("hopper", "blackwell"):
+        share = 0.85  # tuning.cc: CollNet Direct on compute capability >= 9.0 runs at 85% of its graph bandwidth
+    t = simple_transfer_s / share
+    if cap:
+        t = max(t, size_bytes / (cap * _bus_ratio(op, a, comm.ranks)))
+    if a == "tree" and op == "all_reduce":
+        index = int(size_bytes) >> 6
+        index = index.bit_length() - 1 if index > 0 else -1
+        if 0 <= index < 23:
+            t /= lib.tree_correction[protocol][index]
+    return t
+
+
+def fill_bytes(lib, comm: Communicator, algorithm: str, protocol: str) -> float:
+    """Bytes of a call that move before the pipeline runs at full rate: one chunk per channel."""
+    a = library_algorithm(algorithm, comm)
+    if algorithm == "direct" or protocol != "simple":  # LL/LL128 flag every line: no chunk to fill
+        return 0.0
+    if a in ("nvls", "nvls_tree"):
+        return comm.nvls_channels * lib.chunk_steps * lib.nvls_chunk_bytes
+    step = lib.buffer_bytes[protocol] / lib.steps
+    return comm.channels * lib.chunk_steps * step
+
+
+def call_time_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
+                simple_transfer_s: float, extra_network_s: float = 0.0) -> float:
+    """Latency plus protocol transfer time of one call (seconds), with the launch overhead and the
+    pipeline fill."""
+    if comm.ranks <= 1:
+        return 0.0
+    t = transfer_s(lib, comm, op, algorithm, protocol, size_bytes, simple_transfer_s)
+    if t > 0:
+        t += min(size_bytes, fill_bytes(lib, comm, algorithm, protocol)) * t / size_bytes
+    return latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s) + lib.launch_overhead_s + t
+
+
+def tuner_transfer_s(comm: Communicator, op: str, algorithm: str, size_bytes: float, computed_s: float) -> float:
+    """The Simple transfer time the library's tuner *expects* (it does not see the fabric): for rings,
+    trees and PAT, its graph bandwidth -- rings x the ring search's per-ring speed -- as bus bandwidth
+    (trees: algorithm bandwidth = half of it, tuning.cc); for NVLS, NVLS tree and CollNet, whose graph
+    bandwidths follow the switch hardware, the computed contention-free transfer ``computed_s``."""
+    if algorithm not in ("ring", "tree", "pat") or comm.ranks <= 1:
+        return computed_s
+    bus = comm.rings * comm.ring_speed_bytes_per_s
+    if algorithm == "tree":
+        return size_bytes / (0.5 * bus)
+    return size_bytes * _steps(op, comm.ranks) / comm.ranks / bus if op != "broadcast" else size_bytes / bus
+
+
+def choose(lib, comm: Communicator, op: str, candidates: dict[str, float], size_bytes: float,
+           extra_network_s: float = 0.0) -> Choice:
+    """The tuner's pick among ``candidates`` (algorithm -> contention-free Simple transfer time of
+    this call, seconds): the least predicted latency + transfer time over every protocol, the
+    transfer as the tuner expects it (:func:`tuner_transfer_s`)."""
+    best = None
+    for algorithm, computed_s in candidates.items():
+        simple_s = tuner_transfer_s(comm, op, algorithm, size_bytes, computed_s)
+        for protocol in protocols_for(algorithm, comm, op, size_bytes, lib):
+            t = call_time_s(lib, comm, op, algorithm, protocol, size_bytes, simple_s, extra_network_s)
+            if best is None or t < best.predicted_s:
+                best = Choice(algorithm, protocol, t)
+    return best

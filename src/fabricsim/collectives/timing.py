@@ -1,0 +1,121 @@
+"""From a call (op, algorithm, ranks, sizes) to times: the library's choice, the transfer, the latency.
+
+1. The communicator (:mod:`fabricsim.collectives.communicator`) says how the library sees the ranks.
+2. ``auto`` lets the library's tuner pick an algorithm and protocol per size from the algorithms the
+   scenario enables (``fabric.in_network_reduction``), predicting transfer times contention-free
+   (:mod:`fabricsim.collectives.analytic`); a named algorithm is checked and only its protocol is
+   picked.  fabricsim's own ``hierarchical`` is never picked by ``auto``.
+3. The transfer of the chosen algorithm is simulated (or computed) once at a reference size: the
+   Simple-protocol transfer time is proportional to the bytes, so every size scales from it.
+4. time = latency + protocol transfer (:func:`fabricsim.collectives.nccl_model.call_time_s`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabricsim.collectives.algorithms import ALGORITHMS, NOT_IN_LIBRARY, applicable, check_op, padded_size
+from fabricsim.collectives.analytic import transfer_time
+from fabricsim.collectives.communicator import Communicator, describe
+from fabricsim.collectives.nccl_model import Choice, call_time_s, choose, latency_s, protocols_for
+from fabricsim.errors import FabricsimError
+
+
+def library(design):
+    """The scenario's collective library (catalog entry)."""
+    return design.scenario.catalog().get("collective_libraries", design.scenario.fabric.collective_library)
+
+
+def in_network(design) -> tuple[bool, bool]:
+    """(NVLS on, SHARP on) from ``fabric.in_network_reduction`` (default: what a stock NCCL install
+    does: NVLS where the scale-up switch reduces, no SHARP without its plugin)."""
+    setting = design.scenario.fabric.in_network_reduction
+    if setting is None:
+        return bool(design.scale_up.in_network_reduction), False
+    nvls, sharp = "nvls" in setting, "sharp" in setting
+    if nvls and not design.scale_up.in_network_reduction:
+        raise FabricsimError(f"fabric.in_network_reduction={setting}: the scale-up system {design.scale_up.name} "
+                             "cannot reduce in its switches (no NVLink SHARP); use off or sharp")
+    if sharp and not design.switch.in_network_reduction:
+        raise FabricsimError(f"fabric.in_network_reduction={setting}: switch {design.switch.name} cannot reduce "
+                             "(no SHARP); use off or nvls, or a switch that reduces")
+    return nvls, sharp
+
+
+def communicator(design, gpus: np.ndarray, channels: int | None = None) -> Communicator:
+    return describe(design, gpus, library(design), in_network(design), rings=channels)
+
+
+def candidates(op: str, algorithm: str, comm: Communicator) -> tuple[str, ...]:
+    """Algorithms to consider: the library's for ``auto``, else the one named (checked)."""
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    if algorithm != "auto":
+        check_op(op, algorithm)
+        reason = applicable(op, algorithm, comm)
+        if reason:
+            raise FabricsimError(f"--algo {algorithm} for {op} on these {comm.ranks} ranks: {reason}")
+        return (algorithm,)
+    usable = tuple(a for a in ALGORITHMS[op] if a not in NOT_IN_LIBRARY and applicable(op, a, comm) is None)
+    return usable or ("ring",)
+
+
+def hop_latency_s(design, tier: int) -> float:
+    """One-way latency of a rail-aligned hop that climbs to ``tier`` (links + switches), seconds."""
+    if tier <= 0:
+        return design.scale_up.link_latency_s
+    links = sum(design.link_latency_s(t) for t in range(tier))
+    switches = sum(design.switch_of(t).latency_s for t in range(tier - 1))
+    return 2 * (links + switches) + design.switch_of(tier - 1).latency_s
+
+
+def extra_network_s(design, comm: Communicator) -> float:
+    """Latency a network step pays beyond a one-leaf hop (the library's constants hold for one leaf)."""
+    return max(0.0, hop_latency_s(design, comm.tier) - hop_latency_s(design, 1)) if comm.tier > 1 else 0.0
+
+
+def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: str | None = None) -> list[Choice]:
+    """The library's (algorithm, protocol) for every size."""
+    lib = library(design)
+    names = candidates(op, algorithm, comm)
+    extra = extra_network_s(design, comm)
+    reference = {a: transfer_time(design, comm, op, a, 2**30) / padded_size(2**30, comm.ranks) for a in names}
+    out = []
+    for size in sizes:
+        estimate = {a: per_byte * padded_size(size, comm.ranks) for a, per_byte in reference.items()}
+        if protocol is not None:
+            allowed = [a for a in names if protocol in protocols_for(a, comm, op, size, lib)]
+            if not allowed:
+                raise FabricsimError(f"--proto {protocol}: no algorithm of {', '.join(names)} runs {op} with it")
+            t = {a: call_time_s(lib, comm, op, a, protocol, size, estimate[a], extra) for a in allowed}
+            best = min(t, key=t.get)
+            out.append(Choice(best, protocol, t[best]))
+        else:
+            out.append(choose(lib, comm, op, estimate, size, extra))
+    return out
+
+
+@dataclass
+class Composed:
+    """One call's time, split into the library's latency and the protocol transfer."""
+
+    algorithm: str
+    protocol: str
+    time_s: float
+    latency_s: float
+    transfer_s: float
+
+
+def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simple_transfer_s: float) -> Composed:
+    lib = library(design)
+    extra = extra_network_s(design, comm)
+    total = call_time_s(lib, comm, op, choice.algorithm, choice.protocol, size, simple_transfer_s, extra)
+    alpha = latency_s(lib, comm, op, choice.algorithm, choice.protocol, size, extra) + lib.launch_overhead_s
+    return Composed(choice.algorithm, choice.protocol, total, alpha, total - alpha)
+
+
+def scaled(reference_s: float, reference_size: int, size: int, ranks: int) -> float:
+    """A Simple transfer time measured at ``reference_size`` carried to ``size`` (bytes scale it)."""
+    return reference_s * padded_size(size, ranks) / padded_size(reference_size, ranks)
