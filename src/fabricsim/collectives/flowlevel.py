@@ -49,8 +49,8 @@ class PhaseResult:
     name: str
     time_s: float  # transfer time of the phase (no latency: the library's cost model adds it)
     flows: int
-    slowest_rate_bits_per_s: float
-    fastest_rate_bits_per_s: float
+    slowest_rate_bits_per_s: float | None  # None: not computed (no flows, or the link-load bound)
+    fastest_rate_bits_per_s: float | None
     method: str
     busiest_arcs: list[tuple[str, float]] = field(default_factory=list)  # (label, utilisation at start)
 
@@ -125,7 +125,7 @@ def time_phase(
     """
     coflows = [c for c in phase.coflows if c.src.size or c.extra_arcs is not None]
     if not coflows:
-        return PhaseResult(phase.name, 0.0, 0, np.inf, np.inf, "empty")
+        return PhaseResult(phase.name, 0.0, 0, None, None, "empty")
     n_independent = sum(c.src.size for c in coflows if c.independent)
     if n_independent > MAX_FLUID_ROWS and not any(c.extra_arcs is not None for c in coflows):
         return _link_load_phase(fabric, phase.name, coflows, policy, efficiency, scale_up_efficiency, seed)
@@ -196,4 +196,4 @@ def _link_load_phase(fabric, name, coflows, policy, efficiency, scale_up_efficie
     top = np.argsort(utilisation_time)[::-1][:5]
     peak = float(utilisation_time[top[0]])
     busiest = [(describe_arc(fabric, first, int(a)), float(utilisation_time[a] / peak)) for a in top if peak > 0]
-    return PhaseResult(name, peak, flows, np.nan, np.nan, "link-load bound", busiest)
+    return PhaseResult(name, peak, flows, None, None, "link-load bound", busiest)
