@@ -87,7 +87,8 @@ def _cli(case: dict, files: dict[str, str]) -> tuple[str, str]:
              "fail_tier": "--fail-tier", "method": "--method", "model": "--model", "tp": "--tp", "pp": "--pp",
              "dp": "--dp", "micro_batch": "--micro-batch", "zero": "--zero", "recompute": "--recompute",
              "communication": "--communication", "prefill_gpus": "--prefill-gpus", "decode_gpus": "--decode-gpus",
-             "ep": "--ep", "batch": "--batch", "context": "--context"}
+             "ep": "--ep", "batch": "--batch", "context": "--context", "protocol": "--proto",
+             "cross_rail": "--cross-rail"}
     args = [case["command"], path]
     for key, value in case["options"].items():
         flag = flags.get(key)

@@ -112,12 +112,19 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         oversubscription=st.lists(st.sampled_from([1, 1.5, 2, 3, 4, 7.5]), min_size=1, max_size=2),
         planes=st.integers(1, 8), rail_optimized=st.booleans(),
         transport=st.sampled_from(["infiniband", "roce", "spectrum-x", "uec"]),
-        load_balancing=st.sampled_from(["ecmp", "spray", "adaptive"]),
+        load_balancing=st.sampled_from(["ecmp", "spray", "adaptive", "flowlet"]),
         optics=st.sampled_from(["dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper"]),
         nic_optics=st.sampled_from(["dsp", "lpo", "lro", "xpo", "aoc", "aec", "copper"]),
         copper_in_reach=st.booleans(), port_speed=st.sampled_from(["200G", "400G", "800G", "1.6T"]),
         media=st.dictionaries(st.sampled_from(["leaf", "spine", "core"]), st.sampled_from(NAMES["media"]),
-                              max_size=2))
+                              max_size=2),
+        switches=st.dictionaries(st.sampled_from(["leaf", "spine", "core"]), st.sampled_from(NAMES["switches"]),
+                                 max_size=2),
+        link_speeds=st.dictionaries(st.sampled_from(["spine", "core"]), st.sampled_from(["400G", "800G", "1.6T"]),
+                                    max_size=1),
+        downlinks=st.lists(st.sampled_from([8, 16, 32, 64, 192]), min_size=1, max_size=2),
+        rail_only=st.booleans(), flows_per_connection=st.sampled_from([1, 2, 16]),
+        in_network_reduction=st.sampled_from(["off", "nvls", "sharp", "nvls+sharp"]))
     layout = _optional(host_to_leaf_m=st.floats(1, 200), leaf_to_spine_m=st.floats(1, 2000),
                        spine_to_core_m=st.floats(1, 20000), gpus_per_rack=st.integers(1, 144))
     economics = _optional(energy_usd_per_kwh=st.floats(0, 1), pue=st.floats(1, 2), years=st.floats(0.5, 10),
@@ -136,11 +143,13 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         micro_batch=st.sampled_from([1, 2]), zero=st.sampled_from([0, 1, 2, 3]),
         recompute=st.sampled_from(["auto", "none", "selective", "full"]),
         communication=st.sampled_from(["auto", "flow", "analytic"]),
-        placement=st.sampled_from(["contiguous", "random-servers"]))
+        placement=st.sampled_from(["contiguous", "random-servers", "domain-aligned", "auto"]),
+        order=st.sampled_from(["tp-cp-ep-dp-pp", "tp-cp-pp-dp"]))
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
-        output_tokens=st.integers(1, 4096))
+        output_tokens=st.integers(1, 4096), mode=st.sampled_from(["disaggregated", "static"]),
+        two_batch_overlap=st.booleans())
     examples = st.sampled_from([{}] + [data for data in (yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yaml")))
                                        if data.get("cluster", {}).get("gpus", 16384) <= max_gpus])
     written = _optional(cluster=cluster, fabric=fabric, layout=layout, economics=economics, reliability=reliability,
@@ -193,6 +202,11 @@ FIELD_PATHS = [
     ("workload", "infer", "prefill_gpus"), ("workload", "infer", "decode_gpus"), ("workload", "infer", "ep"),
     ("workload", "infer", "context"), ("workload", "infer", "batch"), ("name",), ("catalog_files",),
     ("cluster",), ("fabric",), ("workload",), ("reliability",), ("nonsense",), ("cluster", "gpus_typo"),
+    ("fabric", "switches"), ("fabric", "link_speeds"), ("fabric", "downlinks"), ("fabric", "flows_per_connection"),
+    ("fabric", "collective_library"), ("fabric", "in_network_reduction"), ("reliability", "detection_s"),
+    ("reliability", "init_s_per_1k_gpus"), ("workload", "train", "gpus"), ("workload", "train", "software"),
+    ("workload", "train", "expert_tp"), ("workload", "train", "routing_imbalance"),
+    ("workload", "train", "pipeline_group"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
 ]
 
 GARBAGE = st.one_of(
@@ -259,10 +273,13 @@ def _options(command: str, corrupt: bool) -> st.SearchStrategy[dict]:
         return _optional(
             op=st.sampled_from(["all_reduce", "reduce_scatter", "all_gather", "broadcast", "all_to_all", "send_recv"])
             | text,
-            algo=st.sampled_from(["auto", "ring", "tree", "hierarchical", "in_network", "direct"]) | text,
-            lb=st.sampled_from(["ecmp", "spray", "adaptive", "ideal"]) | text,
+            algo=st.sampled_from(["auto", "ring", "tree", "nvls", "nvls_tree", "pat", "hierarchical", "in_network",
+                                  "direct"]) | text,
+            lb=st.sampled_from(["ecmp", "spray", "adaptive", "flowlet", "ideal"]) | text,
+            protocol=st.sampled_from(["ll", "ll128", "simple"]) | text, cross_rail=st.booleans(),
             sizes=st.sampled_from(["1MiB", "1GiB", "1B:1MiB", "1MiB:64MiB", "4096,1GiB", "8GiB"]) | text,
-            ranks=st.integers(1, 4096), placement=st.sampled_from(["contiguous", "rail-aware", "random"]) | text,
+            ranks=st.integers(1, 4096),
+            placement=st.sampled_from(["contiguous", "rail-aware", "random", "one-per-node"]) | text,
             channels=st.integers(1, 64), seed=st.integers(0, 2**63 - 1), fail_links=st.integers(0, 50),
             fail_tier=st.integers(1, 3), method=st.sampled_from(["auto", "flow", "analytic"]) | text)
     if command == "train":

@@ -123,14 +123,14 @@ class FabricSpec(_Strict):
     @classmethod
     def _tier_speeds(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: parse_bits_per_s(v, f"fabric.link_speeds.{k}") for k, v in value.items()}
+            return {k: parse_bits_per_s(v, f"fabric.link_speeds.{k}", MAX_RATE_BITS_PER_S) for k, v in value.items()}
         return value
 
     @field_validator("downlinks")
     @classmethod
     def _downlinks(cls, value: list[int]) -> list[int]:
-        if len(value) > 2 or any(v < 1 for v in value):
-            raise ValueError("give at most two whole numbers >= 1: [leaf down-ports] or [leaf, spine]")
+        if len(value) > 2 or any(not 1 <= v <= 100_000 for v in value):
+            raise ValueError("give at most two whole numbers from 1 to 100,000: [leaf down-ports] or [leaf, spine]")
         return value
     in_network_reduction: Literal["off", "nvls", "sharp", "nvls+sharp"] | None = Field(
         None, description="in-network reductions the collective library may use: NVLink SHARP (nvls) in the scale-up "
@@ -141,7 +141,7 @@ class FabricSpec(_Strict):
         1, ge=1, le=64, description="flows (QPs) per connection between two GPUs, each hashed on its own by ECMP "
         "(NCCL_IB_QPS_PER_CONNECTION; Llama 3's E-ECMP used 16)"
     )
-    collective_library: str = Field("nccl", description="catalog name of the collective library (cost model)")
+    collective_library: str = Field("nccl", max_length=100, description="catalog name of the collective library (cost model)")
 
     @field_validator("port_speed", mode="before")
     @classmethod
