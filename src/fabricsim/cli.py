@@ -71,6 +71,10 @@ def plan(
     from fabricsim.scenario import load_scenario
 
     spec = load_scenario(scenario, set_)
+    from fabricsim.fabric_kinds import plan_other
+
+    if plan_other(spec, json_out, console, _print_json):  # several sites, or a torus
+        return
     result = plan_scenario(spec, materialise=False if count_only else None)
     options = compare(spec) if compare_optics else []
     ranges = cost_range(result, spec)
@@ -159,6 +163,11 @@ def collective(
     if op not in ALGORITHMS:
         raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
     algorithm = algo or "auto"
+    from fabricsim.fabric_kinds import collective_other
+
+    if collective_other(load_scenario(scenario, set_), op, algorithm, _size_sweep(sizes), ranks, method, json_out,
+                        console, _print_json, lb):  # a torus
+        return
     if method == "analytic" and not fail_links:
         from fabricsim.topology.design import design_fabric
 

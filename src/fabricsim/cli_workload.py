@@ -60,7 +60,13 @@ def train(
                      micro_batch=micro_batch, zero=zero, recompute=recompute, load_balancing=lb, algorithm=algo,
                      communication=communication)
     result = train_step(spec, **overrides)
-    rows = fabric_what_ifs(spec, overrides, result) if what_if else None
+    rows = None
+    if what_if and spec.sites is not None:  # several sites: the DCI's what-ifs
+        from fabricsim.workload.multisite_what_if import sites_what_ifs
+
+        rows = sites_what_ifs(spec, overrides, result)
+    elif what_if:
+        rows = fabric_what_ifs(spec, overrides, result)
     if json_out:
         _print_json({**training_json(result), **({"what_ifs": rows} if rows else {})})
     else:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
 from fabricsim.errors import FabricsimError, format_validation_error, read_yaml_file
+from fabricsim.scenario_fabrics import SitesSpec, TorusSpec
 from fabricsim.scenario_workload import WorkloadSpec
 from fabricsim.units import parse_bits_per_s
 
@@ -119,6 +120,9 @@ class FabricSpec(_Strict):
         "(NCCL_IB_QPS_PER_CONNECTION; Llama 3's E-ECMP used 16)"
     )
     collective_library: str = Field("nccl", description="catalog name of the collective library (cost model)")
+    topology: Literal["fat-tree", "torus"] = Field(
+        "fat-tree", description="fat-tree (folded Clos of packet switches) or torus (cubes joined by OCS)")
+    torus: TorusSpec = Field(default_factory=TorusSpec, description="torus shape, cubes, OCS (topology: torus)")
 
     @field_validator("port_speed", mode="before")
     @classmethod
@@ -145,6 +149,9 @@ class LayoutSpec(_Strict):
     leaf_to_spine_m: float = Field(50.0, gt=0, description="ASSUMPTION: spines in the hall's network rows")
     spine_to_core_m: float = Field(300.0, gt=0, description="ASSUMPTION: core across the building")
     rack_units_per_rack: int = Field(42, gt=0, description="usable rack units in a switch rack")
+    scale_up_rack_to_rack_m: float = Field(
+        30.0, gt=0, description="scale-up link between racks of a multi-rack domain (NVL576, UALink pods), metres "
+        "(ASSUMPTION: racks of one domain in neighbouring rows)")
 
 
 class EconomicsSpec(_Strict):
@@ -210,6 +217,7 @@ class Scenario(_Strict):
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
     reliability: ReliabilitySpec = Field(default_factory=ReliabilitySpec)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    sites: SitesSpec | None = Field(None, description="several campuses joined by a metro DCI (scale-across)")
 
     def catalog(self) -> Catalog:
         if not self.catalog_files:

@@ -101,6 +101,10 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
     from fabricsim.topology.build import build_fabric
     from fabricsim.topology.design import design_fabric
 
+    if getattr(scenario, "sites", None) is not None:  # several sites: DP crosses the DCI
+        from fabricsim.workload.multisite import train_across_sites
+
+        return train_across_sites(scenario, spec, model).result
     design = fabric.design if fabric is not None else design_fabric(scenario)
     method = spec.communication
     if method == "auto":
@@ -110,9 +114,10 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
     return simulate_step(design, fabric, spec, model, method)
 
 
-def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
+def simulate_step(design, fabric, spec, model, method: str, time_comm=None) -> TrainingResult:
     """Time one training step of ``spec`` (a TrainSpec) on the fabric (``fabric`` may be None when
-    ``method`` is analytic)."""
+    ``method`` is analytic).  ``time_comm`` replaces :func:`time_calls` (same arguments): multi-site
+    training times calls that cross the DCI its own way."""
     gpus = design.gpus
     dp = spec.dp or gpus // (spec.tp * spec.pp * spec.cp)
     par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
@@ -135,7 +140,7 @@ def simulate_step(design, fabric, spec, model, method: str) -> TrainingResult:
                        dense, experts, spec.gradient_reduce_bytes,
                        in_network=spec.algorithm == "in_network")
     policy = spec.load_balancing or design.load_balancing
-    time_calls(design, fabric, calls, spec.algorithm, policy, method)
+    (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     exposed = {kind: 0.0 for kind in ("tp", "cp", "ep", "pp", "dp")}
     per_micro = {kind: 0.0 for kind in exposed}
     overlap = {"tp": spec.tp_comm_overlap, "ep": spec.ep_comm_overlap, "cp": 0.0, "pp": 0.0}

@@ -1,0 +1,53 @@
+"""Commands on scenarios that are not one fat-tree: several sites (scale-across) and torus fabrics.
+
+The CLI asks :func:`plan_other` / :func:`collective_other` first; they answer (and return True) when
+the scenario has ``sites`` or ``fabric.topology: torus``, else the fat-tree commands run as before.
+"""
+
+from __future__ import annotations
+
+from fabricsim.io import to_jsonable
+
+
+def plan_other(spec, json_out: bool, console, print_json) -> bool:
+    """Plan a multi-site or torus scenario; False if it is a single fat-tree."""
+    if spec.sites is not None:
+        from fabricsim.plan_sites import plan_sites
+        from fabricsim.report.sites_view import print_sites_plan
+
+        plan = plan_sites(spec)
+        if json_out:
+            print_json({"sites_plan": plan.to_dict()})
+        else:
+            print_sites_plan(plan, console)
+        return True
+    if spec.fabric.topology == "torus":
+        from fabricsim.plan_torus import compare_with_fat_tree, plan_torus
+        from fabricsim.report.torus_view import print_torus_plan
+
+        plan = plan_torus(spec)
+        comparison = compare_with_fat_tree(spec, plan)
+        if json_out:
+            print_json({"torus_plan": plan.to_dict(), "fat_tree_comparison": to_jsonable(comparison)})
+        else:
+            print_torus_plan(plan, comparison, console)
+        return True
+    return False
+
+
+def collective_other(spec, op: str, algorithm: str, sizes: list[int], ranks, method: str, json_out: bool,
+                     console, print_json, lb=None) -> bool:
+    """Time a collective on a torus scenario; False if the scenario is a fat-tree."""
+    if spec.fabric.topology != "torus":
+        return False
+    from fabricsim.collectives.torus_api import run_torus_collective
+    from fabricsim.report.collective_view import print_collective
+
+    report = run_torus_collective(spec, op, algorithm, sizes, ranks, method, lb)
+    if json_out:
+        print_json({k: v for k, v in vars(report).items() if k != "gpus"})
+    else:
+        print_collective(report, console)
+        for note in getattr(report, "notes", []):
+            console.print(f"[dim]note: {note}")
+    return True
