@@ -25,12 +25,19 @@ def plan_other(spec, json_out: bool, console, print_json) -> bool:
         from fabricsim.plan_torus import compare_with_fat_tree, plan_torus
         from fabricsim.report.torus_view import print_torus_plan
 
+        from fabricsim.topology.slices import cube_failure_cost
+        from fabricsim.topology.torus import design_torus
+
         plan = plan_torus(spec)
         comparison = compare_with_fat_tree(spec, plan)
+        design = design_torus(spec)
+        failures = [cube_failure_cost(spec, design, host_availability=a) for a in (None, 0.999, 0.995, 0.99)] \
+            if design.cubes > 1 else []
         if json_out:
-            print_json({"torus_plan": plan.to_dict(), "fat_tree_comparison": to_jsonable(comparison)})
+            print_json({"torus_plan": plan.to_dict(), "fat_tree_comparison": to_jsonable(comparison),
+                        "cube_failures": to_jsonable(failures)})
         else:
-            print_torus_plan(plan, comparison, console)
+            print_torus_plan(plan, comparison, console, failures)
         return True
     return False
 

@@ -105,6 +105,9 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
         from fabricsim.workload.multisite import train_across_sites
 
         return train_across_sites(scenario, spec, model).result
+    if getattr(scenario.fabric, "topology", "fat-tree") == "torus":
+        raise FabricsimError("training on a torus is not modelled (its TP/PP/DP mapping onto ICI rings differs from "
+                             "Megatron's on NVLink + fat-tree); use fabricsim plan and collective on it")
     design = fabric.design if fabric is not None else design_fabric(scenario)
     method = spec.communication
     if method == "auto":
