@@ -162,3 +162,22 @@ def test_report_draws_fronts_and_trends(tmp_path):
     text = (tmp_path / "report.html").read_text()
     assert drawn["points"] == 9 and drawn["fronts"] and "Pareto-optimal points" in text
     assert text.count("<script") >= 2 and "plotly" in text.lower()
+
+
+def test_parallelism_search_finds_a_valid_fast_layout_and_explains_it():
+    """Llama 3 8B on 64 H100: every candidate divides the cluster and the batch, TP stays inside the
+    8-GPU domain; the winner is no slower than any other and the explanation names step-time parts."""
+    from fabricsim.explore.search import search_parallelism
+    from fabricsim.scenario import scenario_from_dict
+
+    scenario = scenario_from_dict({"cluster": {"gpus": 64}, "workload": {"train": {
+        "model": "llama3-8b", "tp": 2, "pp": 1, "global_batch": 128, "seq": 4096}}})
+    result = search_parallelism(scenario, flow_top=2)
+    assert result.fitted > 10 and result.ranked
+    for c in result.ranked:
+        s = c.settings
+        assert s["tp"] * s["pp"] * s["cp"] * s["dp"] == 64 and s["tp"] <= 8 and 128 % s["dp"] == 0
+    times = [c.step_time_s for c in result.ranked]
+    assert times[0] == min(times) and result.ranked[0].communication == "flow"
+    assert result.baseline is not None and result.baseline.step_time_s >= times[0]
+    assert result.reasons and "ms" in result.reasons[0]

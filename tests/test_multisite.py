@@ -108,7 +108,7 @@ def study():
         "cluster": {"gpus": 4096}, "sites": {"count": 2, "distance_km": 80, "dci_bits_per_s": "6.4T",
                                              "optics": "zr-400g"},
         "workload": {"train": {"model": "llama3-70b", "tp": 8, "pp": 4, "dp": 128, "global_batch": 512,
-                               "seq": 8192}}})
+                               "seq": 8192, "order": "tp-cp-ep-pp-dp"}}})
     spec = scenario.workload.train
     return scenario, train_across_sites(scenario, spec, model_entry(scenario, spec.model, "m"), compare=True)
 
@@ -140,11 +140,27 @@ def test_more_dci_never_slows_the_step(study):
     assert steps[0] > steps[1] >= steps[2]
 
 
-def test_only_data_parallelism_may_cross_sites(study):
+def test_only_data_or_pipeline_parallelism_may_cross_sites(study):
     scenario, _ = study
-    spec = scenario.workload.train.model_copy(update={"order": "tp-cp-dp-pp"})
+    spec = scenario.workload.train.model_copy(update={"order": "cp-pp-dp-tp"})
     with pytest.raises(FabricsimError, match="inside a site"):
         train_across_sites(scenario, spec, model_entry(scenario, spec.model, "m"))
+
+
+def test_pipeline_across_sites_sends_only_the_middle_boundary(study):
+    scenario, dp_across = study
+    spec = scenario.workload.train.model_copy(update={"order": "tp-cp-ep-dp-pp"})
+    out = train_across_sites(scenario, spec, model_entry(scenario, spec.model, "m"))
+    crossing = [c for c in out.result.calls if getattr(c.timing, "cross", None) is not None]
+    assert [c.op for c in crossing] == ["send_recv"]  # DP groups now sit inside one stage, one site
+    pp = crossing[0]
+    # pp = 4 stages, 2 per site: one boundary of each of the tp x dp = 1,024 pipelines crosses
+    assert pp.timing.cross.rings == 1024
+    # every crossing pipeline sends its activations (forward) and gradients (backward) once per model chunk
+    # and micro-batch: with interleaving (one layer per chunk) that is vpp times a plain 1F1B's traffic
+    each_way = 1024 * pp.size_bytes * pp.per_micro_batch * out.result.micro_batches / 2
+    assert out.cross_bytes_per_step == pytest.approx(each_way)
+    assert pp.per_micro_batch == 2 * out.result.parallelism.virtual_stages
 
 
 def test_cli_plan_and_train_what_if_on_two_sites(tmp_path):
@@ -152,7 +168,7 @@ def test_cli_plan_and_train_what_if_on_two_sites(tmp_path):
     path.write_text(
         "cluster: {gpus: 4096}\n"
         "sites: {count: 2, distance_km: 80, dci_bits_per_s: 6.4T, optics: zr-400g}\n"
-        "workload: {train: {model: llama3-70b, tp: 8, pp: 4, dp: 128, global_batch: 512, seq: 8192}}\n")
+        "workload: {train: {model: llama3-70b, tp: 8, pp: 4, dp: 128, global_batch: 512, seq: 8192, order: tp-cp-ep-pp-dp}}\n")
     runner = CliRunner()
     out = runner.invoke(app, ["plan", str(path)])
     assert out.exit_code == 0, out.output

@@ -54,15 +54,16 @@ class RunResult:
     cost_range: object | None = None  # fabricsim.price_ranges.CostRange: capex, shares, $/M tokens low/mid/high
 
 
-def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str]):
+def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: bool = False):
     """The scenario's training step, the same step under ECMP and spraying, the bandwidth tax between
     them and the cost per million tokens.  A defaulted workload that does not fit this cluster is
-    skipped with a note; one the user wrote raises."""
+    skipped with a note; one the user wrote raises.  ``analytic``: time ``communication: auto`` analytically."""
     from fabricsim.workload import train
 
     user_set = "train" in scenario.workload.model_fields_set
+    auto = scenario.workload.train.communication == "auto"
     try:
-        step = train(scenario, fabric=fabric)
+        step = train(scenario, fabric=fabric, **({"communication": "analytic"} if analytic and auto else {}))
     except FabricsimError as exc:
         if user_set:
             raise
@@ -120,8 +121,12 @@ def _collectives(fabric, policy: str) -> list[CollectiveSummary]:
     return out
 
 
-def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None) -> RunResult:
-    """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default)."""
+def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = (), progress=None,
+        flow_limit: int = MATERIALISE_LIMIT) -> RunResult:
+    """Plan, optics choices, cost, and headline collectives of a scenario (a file, a Scenario, or the default).
+
+    Above ``flow_limit`` GPUs the plan is counted, flow-level collectives are skipped and the training
+    step's ``communication: auto`` is timed analytically (a server bounds its requests' cost this way)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
     if scenario.sites is not None or scenario.fabric.topology == "torus":
@@ -130,7 +135,8 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
                              f"collective{' and train' if scenario.sites is not None else ''} on it")
     design = design_fabric(scenario)
     notes = []
-    if design.gpus <= MATERIALISE_LIMIT and not design.rail_only:
+    flow = design.gpus <= flow_limit and not design.rail_only
+    if flow:
         fabric = build_fabric(design)
         plan = plan_design(design, fabric)
         collectives = _collectives(fabric, design.load_balancing)
@@ -139,20 +145,19 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
         collectives = []
         notes.append("rail-only fabric: planned from counts; flow-level collectives need cross-rail paths"
                      if design.rail_only else f"{design.gpus:,} GPUs: planned from counts; flow-level collectives "
-                     f"skipped above {MATERIALISE_LIMIT:,} GPUs")
+                     f"skipped above {flow_limit:,} GPUs")
     tco = total_cost_of_ownership(plan, scenario.economics)
     factors = None
     from fabricsim.reliability.from_plan import network_stops
 
-    if not all(network_stops(plan, scenario.reliability).values()) and design.gpus <= MATERIALISE_LIMIT \
-            and not design.rail_only:
+    if not all(network_stops(plan, scenario.reliability).values()) and flow:
         from fabricsim.reliability.degraded import degraded_factors
 
         factors = degraded_factors(fabric)
         notes.append("rerouted fabric failures slow steps by the simulated all-reduce slowdown: "
                      + ", ".join(f"{k} x{v:.3f}" for k, v in factors.items()) + " (upper bound: compute is not slowed)")
-    training, by_policy, tax, cost = _training(scenario, fabric if design.gpus <= MATERIALISE_LIMIT
-                                               and not design.rail_only else None, tco, notes)
+    training, by_policy, tax, cost = _training(scenario, fabric if flow else None, tco, notes,
+                                               analytic=design.gpus > flow_limit)
     if training is not None and "parameters" not in scenario.reliability.model_fields_set:
         from fabricsim.workload.model import parameter_counts
 
@@ -167,6 +172,36 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
                         reliability.expected_goodput)
     return RunResult(scenario, plan, optics, tco, collectives, reliability, reliability_vs_size(scenario), notes,
                      optics_failures_per_month(scenario, optics), training, by_policy, tax, cost, ranges)
+
+
+def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str = "auto", sizes=(2**30,),
+                     ranks: int | None = None, load_balancing: str | None = None, placement: str = "contiguous",
+                     channels: int | None = None, seed: int = 0, fail_links: int = 0, fail_tier: int = 2,
+                     method: str = "flow", protocol: str | None = None, cross_rail: bool = False):
+    """What ``fabricsim collective`` computes: (report, lost capacity by tier).
+
+    ``method="analytic"`` (without failed links) times the sizes on the fabric's design (any scale; lost
+    capacity None); otherwise the fabric is built, ``fail_links`` random links of ``fail_tier`` are taken
+    down first, and every flow is simulated."""
+    from fabricsim.collectives.algorithms import ALGORITHMS
+
+    if op not in ALGORITHMS:
+        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
+    if method == "analytic" and not fail_links:
+        return run_collective(design_fabric(scenario), op, algorithm, list(sizes), ranks, load_balancing, placement,
+                              channels, seed, method="analytic", protocol=protocol), None
+    fabric = build_fabric(design_fabric(scenario))
+    lost = {}
+    if fail_links:
+        from fabricsim.netsim.failures import lost_capacity, random_link_failures
+
+        if fail_tier not in (1, 2, 3) or fail_tier > fabric.design.shape.tiers:
+            raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
+        fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
+        lost = lost_capacity(fabric)
+    report = run_collective(fabric, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
+                            method, protocol=protocol, cross_rail=cross_rail)
+    return report, lost
 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:

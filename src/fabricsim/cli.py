@@ -67,6 +67,7 @@ def plan(
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
     from fabricsim.price_ranges import cost_range
+    from fabricsim.report.documents import plan_document
     from fabricsim.report.plan_view import print_plan
     from fabricsim.scenario import load_scenario
 
@@ -79,8 +80,7 @@ def plan(
     options = compare(spec) if compare_optics else []
     ranges = cost_range(result, spec)
     if json_out:
-        _print_json({"plan": result.to_dict(), "optics_options": options,
-                     "cost_range": {k: v for k, v in vars(ranges).items() if k != "items"}})
+        _print_json(plan_document(result, options, ranges))
     else:
         print_plan(result, options, console, ranges)
 
@@ -95,18 +95,12 @@ def run(
 ) -> None:
     """The main job on a scenario (the built-in default if none): plan, cost, collectives, optics choices."""
     from fabricsim.api import run as run_scenario
-    from fabricsim.cli_workload import training_json
+    from fabricsim.report.documents import run_document
     from fabricsim.report.run_view import print_run
 
     result = run_scenario(scenario, set_)
     if json_out:
-        _print_json({"scenario": result.scenario, "plan": result.plan.to_dict(), "tco": result.tco,
-                     "tco_shares": {"network_capex": result.tco.network_capex_share,
-                                    "network_power": result.tco.network_power_share},
-                     "collectives": result.collectives, "optics_options": result.optics, "notes": result.notes,
-                     "training": training_json(result.training) if result.training else None,
-                     "step_time_by_load_balancing": result.step_time_by_load_balancing,
-                     "bandwidth_tax": result.bandwidth_tax, "usd_per_million_tokens": result.usd_per_million_tokens})
+        _print_json(run_document(result))
     else:
         print_run(result, console)
     if html_out is not None:
@@ -154,43 +148,21 @@ def collective(
     json_out: bool = JsonOpt,
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
-    from fabricsim.collectives.algorithms import ALGORITHMS
-    from fabricsim.collectives.api import run_collective
+    from fabricsim.api import collective_sweep
     from fabricsim.report.collective_view import print_collective
+    from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
-    from fabricsim.topology.build import fabric_from_scenario
 
-    if op not in ALGORITHMS:
-        raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
-    algorithm = algo or "auto"
     from fabricsim.fabric_kinds import collective_other
 
-    if collective_other(load_scenario(scenario, set_), op, algorithm, _size_sweep(sizes), ranks, method, json_out,
-                        console, _print_json, lb):  # a torus
+    spec = load_scenario(scenario, set_)
+    if collective_other(spec, op, algo or "auto", _size_sweep(sizes), ranks, method, json_out, console, _print_json,
+                        lb):  # a torus
         return
-    if method == "analytic" and not fail_links:
-        from fabricsim.topology.design import design_fabric
-
-        report = run_collective(design_fabric(load_scenario(scenario, set_)), op, algorithm, _size_sweep(sizes), ranks,
-                                lb, placement, channels, seed, method="analytic", protocol=proto)
-        if json_out:
-            _print_json({k: v for k, v in vars(report).items() if k != "gpus"})
-        else:
-            print_collective(report, console)
-        return
-    fabric = fabric_from_scenario(load_scenario(scenario, set_))
-    lost = {}
-    if fail_links:
-        from fabricsim.netsim.failures import lost_capacity, random_link_failures
-
-        if fail_tier not in (1, 2, 3) or fail_tier > fabric.design.shape.tiers:
-            raise FabricsimError(f"--fail-tier {fail_tier}: this fabric has tiers 1..{fabric.design.shape.tiers}")
-        fabric = random_link_failures(fabric, fail_links, fail_tier, seed)
-        lost = lost_capacity(fabric)
-    report = run_collective(fabric, op, algorithm, _size_sweep(sizes), ranks, lb, placement, channels, seed, method,
-                            protocol=proto, cross_rail=cross_rail)
+    report, lost = collective_sweep(spec, op, algo or "auto", _size_sweep(sizes), ranks, lb,
+                                    placement, channels, seed, fail_links, fail_tier, method, proto, cross_rail)
     if json_out:
-        _print_json({**{k: v for k, v in vars(report).items() if k != "gpus"}, "lost_capacity": lost})
+        _print_json(collective_document(report, lost))
     else:
         print_collective(report, console)
         if lost:
@@ -214,6 +186,7 @@ def reliability(
     from fabricsim.optics_choice import compare_optics_reliability
     from fabricsim.plan import plan_scenario
     from fabricsim.reliability.from_plan import assess
+    from fabricsim.report.documents import reliability_document
     from fabricsim.report.reliability_view import class_table, print_optics_reliability
     from fabricsim.scenario import load_scenario
 
@@ -227,11 +200,7 @@ def reliability(
     options = compare_optics_reliability(spec) if compare_optics else []
     summary = result.monte_carlo.summary()
     if json_out:
-        _print_json({"mtbi_s": result.mtbi_s, "interruptions_per_hour_by_class": result.interruptions_per_hour_by_class,
-                     "stops_job": result.stops_job, "counts": result.counts,
-                     "checkpoint_interval_s": result.policy.interval_for(result.mtbi_s),
-                     "checkpoint_bytes": result.policy.size_bytes, "restart_s": result.policy.restart_s,
-                     "expected_goodput": result.expected_goodput, "monte_carlo": summary, "optics_options": options})
+        _print_json(reliability_document(result, options))
         return
     console.print(class_table(f"{spec.name}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",
                               result.interruptions_per_hour_by_class, result.stops_job))
@@ -257,10 +226,11 @@ def catalog_list(
 
     catalog = default_catalog()
     sections = [section] if section else sorted(catalog.sections)
-    if section and section not in catalog.sections:
-        raise FabricsimError(f"unknown catalog section {section!r}; valid sections: {', '.join(sorted(catalog.sections))}")
+    from fabricsim.report.documents import catalog_document
+
+    entries = catalog_document(catalog, sections)  # an unknown section is named here
     if json_out:
-        _print_json({s: {n: e.model_dump() for n, e in catalog.sections[s].items()} for s in sections})
+        _print_json(entries)
         return
     for name in sections:
         entries = catalog.sections[name]
@@ -314,6 +284,22 @@ def validate(
     from fabricsim.validation.view import validate_command
 
     raise typer.Exit(code=validate_command(layer, case, verbose, json_out, console))
+
+
+@app.command()
+@user_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(8000, "--port", help="TCP port"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="simulation worker processes (default: cores - 1)"),
+    max_flow_gpus: Optional[int] = typer.Option(None, "--max-flow-gpus",
+                                                help="most GPUs one request simulates flow by flow (default: 65,536)"),
+) -> None:
+    """The interactive explorer (a web page) and the JSON API (/docs) on http://HOST:PORT/."""
+    from fabricsim.web import serve as serve_web
+    from fabricsim.web.limits import Limits
+
+    serve_web(host, port, workers, Limits() if max_flow_gpus is None else Limits(flow_gpus=max_flow_gpus))
 
 
 from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)

@@ -8,22 +8,7 @@ from typing import Optional
 import typer
 
 from fabricsim.cli import JsonOpt, ScenarioArg, SetOpt, _print_json, app, console, user_errors
-
-
-def training_json(result) -> dict:
-    return {
-        "model": result.model, "gpus": result.gpus, "parallelism": result.parallelism,
-        "micro_batches": result.micro_batches, "recompute": result.recompute,
-        "communication": result.communication, "load_balancing": result.load_balancing,
-        "step_time_s": result.step_time_s, "breakdown_s": result.breakdown_s,
-        "tokens_per_s": result.tokens_per_s, "model_flops_per_s_per_gpu": result.model_flops_per_s_per_gpu,
-        "mfu": result.mfu, "memory_bytes": result.memory.as_dict(), "notes": result.notes,
-        "collectives": [{"kind": c.kind, "what": c.what, "op": c.op, "algorithm": c.timing.algorithm,
-                         "groups": c.timing.groups, "ranks": c.timing.ranks, "size_bytes": c.size_bytes,
-                         "per_micro_batch": c.per_micro_batch, "per_step": c.per_step, "time_s": c.timing.time_s,
-                         "busbw_bytes_per_s": c.timing.busbw_bytes_per_s, "delivered": c.timing.delivered}
-                        for c in result.calls],
-    }
+from fabricsim.report.documents import inference_document, training_document
 
 
 @app.command()
@@ -43,6 +28,9 @@ def train(
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="sequences per micro-batch"),
     zero: Optional[int] = typer.Option(None, "--zero", help="ZeRO stage 0-3"),
     recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full"),
+    recompute_layers: Optional[int] = typer.Option(None, "--recompute-layers", help="with full: layers per stage recomputed"),
+    software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. megatron-core-2025, llama3-2024"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="bf16 or fp8"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal (default: the fabric's)"),
     algo: Optional[str] = typer.Option(None, "--algo", help="DP collective algorithm: auto, ring, tree, hierarchical, in_network"),
     communication: Optional[str] = typer.Option(None, "--communication", help="auto, flow, analytic"),
@@ -57,7 +45,8 @@ def train(
 
     spec = load_scenario(scenario, set_)
     overrides = dict(model=model, tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, virtual_stages=vpp, global_batch=gbs, seq=seq,
-                     micro_batch=micro_batch, zero=zero, recompute=recompute, load_balancing=lb, algorithm=algo,
+                     micro_batch=micro_batch, zero=zero, recompute=recompute, recompute_layers=recompute_layers,
+                     software=software, precision=precision, load_balancing=lb, algorithm=algo,
                      communication=communication)
     result = train_step(spec, **overrides)
     rows = None
@@ -68,7 +57,7 @@ def train(
     elif what_if:
         rows = fabric_what_ifs(spec, overrides, result)
     if json_out:
-        _print_json({**training_json(result), **({"what_ifs": rows} if rows else {})})
+        _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
     else:
         console.print(training_tables(result, rows))
 
@@ -87,18 +76,20 @@ def infer(
     context: Optional[int] = typer.Option(None, "--context", help="prompt tokens per request"),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="generated tokens per request"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="disaggregated or static (one batch on tp GPUs)"),
+    software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. serving-2025"),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Disaggregated serving: KV-cache hand-over, decode step with MoE all-to-all, TTFT, TPOT, tokens/s/GPU."""
+    """Serving: disaggregated (KV-cache hand-over, decode with MoE all-to-all) or a static batch: TTFT, TPOT, tokens/s/GPU."""
     from fabricsim.report.inference_view import inference_table
     from fabricsim.scenario import load_scenario
     from fabricsim.workload import infer as serve
 
     spec = load_scenario(scenario, set_)
     result = serve(spec, model=model, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, tp=tp, ep=ep, batch=batch,
-                   context=context, output_tokens=output_tokens, load_balancing=lb)
+                   context=context, output_tokens=output_tokens, load_balancing=lb, mode=mode, software=software)
     if json_out:
-        _print_json(result.as_dict())
+        _print_json(inference_document(result))
     else:
         console.print(inference_table(result))
 

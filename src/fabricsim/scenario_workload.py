@@ -28,37 +28,80 @@ class TrainSpec(_Strict):
     virtual_stages: int | None = Field(
         None, ge=1, description="interleaved 1F1B: model chunks per pipeline stage; default: one layer per chunk "
         "where the micro-batch count allows (smallest bubble), else 1")
+    pipeline_group: int | None = Field(
+        None, ge=1, description="interleaved schedule: micro-batches per round (Megatron "
+        "microbatch_group_size_per_vp_stage, the Llama 3 paper's N); fewer in flight, less activation memory; "
+        "default pp")
     global_batch: int = Field(2048, ge=1, description="sequences per optimizer step")
     seq: int = Field(8192, ge=1, description="tokens per sequence")
     micro_batch: int = Field(1, ge=1, description="sequences per micro-batch")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage / FSDP: 0 none, 1 optimizer, 2 +grads, 3 +weights")
     sequence_parallel: bool = Field(True, description="Megatron sequence parallelism with TP")
     recompute: Literal["auto", "none", "selective", "full"] = Field(
-        "auto", description="activation recomputation; auto = the least that fits HBM")
+        "auto", description="activation recomputation; auto = the least that fits HBM (none, selective, full on "
+        "1, 2, ... layers per stage, full)")
+    recompute_layers: int | None = Field(
+        None, ge=1, description="with recompute full: layers per pipeline stage recomputed (Megatron "
+        "recompute_num_layers); default all")
+    first_stage_layers: int | None = Field(
+        None, ge=1, description="layers on the first pipeline stage (Megatron decoder_first_pipeline_num_layers; "
+        "Llama 3 removed one to make room for the embedding); default an even split")
+    last_stage_layers: int | None = Field(
+        None, ge=1, description="layers on the last pipeline stage (room for the output head and loss)")
+    software: str = Field(
+        "megatron-core-2025", description="software profile (catalog section 'software'): attention kernel, "
+        "dropout, overlap defaults of a training stack's era")
+    expert_tp: int | None = Field(
+        None, ge=1, description="expert tensor parallelism (Megatron expert_tensor_parallel_size); default tp")
+    routing_imbalance: float = Field(
+        1.0, ge=1, description="token copies on the busiest GPU's experts / the mean (1.0: forced balance, as in "
+        "Megatron-Bridge benchmarks)")
+    routing_node_limit: int | None = Field(
+        None, ge=1, description="node-limited routing: each token goes to experts on at most this many nodes and "
+        "crosses the network once per node (DeepSeek-V3: 4); default: one copy per routed expert")
+    gpus: int | None = Field(
+        None, ge=1, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
     precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")
     gradient_reduce_bytes: Literal[2, 4] = Field(
         4, description="bytes per gradient element reduced across DP (Llama 3 paper 3.3.2, numerical stability: FP32 reduce-scatter)")
-    tp_comm_overlap: float = Field(
-        0.0, ge=0, le=1, description="share of TP communication hidden behind GEMMs (0: Megatron default)")
+    tp_comm_overlap: float | None = Field(
+        None, ge=0, le=1, description="share of TP communication hidden behind GEMMs; default: the software "
+        "profile's (chunked userbuffers overlap, or none)")
     ep_comm_overlap: float = Field(
         0.0, ge=0, le=1, description="share of MoE all-to-all hidden behind compute (DualPipe-style overlap)")
-    dp_overlap: bool = Field(True, description="DP gradient reduce / parameter gather overlapped with compute")
-    order: str = Field("tp-cp-pp-dp", description="rank order, fastest first (Llama 3 paper 3.3.2: [TP, CP, PP, DP])")
-    placement: Literal["contiguous", "random-servers"] = Field("contiguous", description="ranks onto servers")
+    dp_overlap: bool | None = Field(
+        None, description="DP gradient reduce / parameter gather overlapped with compute; default: the software "
+        "profile's")
+    order: str = Field("tp-cp-ep-dp-pp", description="rank order, fastest first (Megatron-Core default; the Llama 3 "
+                       "paper used tp-cp-pp-dp, section 3.3.2)")
+    placement: Literal["contiguous", "random-servers", "domain-aligned", "auto"] = Field(
+        "auto", description="ranks onto GPUs; auto keeps expert/TP groups inside scale-up domains when they fit")
     algorithm: str = Field("auto", description="DP all-reduce / reduce-scatter algorithm (auto: fastest)")
     load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet", "ideal"] | None = Field(
         None, description="default: the fabric's")
     communication: Literal["auto", "flow", "analytic"] = Field(
         "auto", description="flow-level simulation, analytic alpha-beta, or auto (flow up to 131,072 GPUs)")
-    attention_efficiency: float = Field(
-        0.35, gt=0, le=1, description="share of BF16 peak flash attention sustains (FlashAttention-2 on H100: "
-        "0.35, Shah et al. 2024; FlashAttention-3: up to 0.75)")
+    attention_efficiency: float | None = Field(
+        None, gt=0, le=1, description="share of BF16 peak the attention kernel sustains; default: the GPU's figure "
+        "for the software profile's kernel (gpus.yaml attention_efficiency)")
     jitter_s: float = Field(0.0, ge=0, description="per-step compute jitter of one GPU, std. dev. in seconds")
 
 
 class InferSpec(_Strict):
-    """Disaggregated serving: prefill GPUs hand KV caches to decode GPUs over the fabric."""
+    """Serving: disaggregated (prefill GPUs hand KV caches to decode GPUs over the fabric) or one
+    static batch on one tensor-parallel instance (prefill the whole batch, then decode it)."""
 
+    mode: Literal["disaggregated", "static"] = Field(
+        "disaggregated", description="disaggregated prefill/decode instances, or one static batch on tp GPUs")
+    software: str = Field("serving-2025", description="software profile (catalog section 'software')")
+    prefill_batch: int = Field(1, ge=1, description="prompts per prefill forward pass per attention group")
+    ep_comm_overlap: float = Field(
+        0.0, ge=0, le=1, description="share of the decode MoE all-to-all hidden behind compute (explicit share)")
+    two_batch_overlap: bool = Field(
+        False, description="decode splits its batch in two micro-batches whose compute and all-to-alls overlap "
+        "(DeepSeek's dual micro-batch overlap, SGLang TBO): weights stream twice, communication hides")
+    routing_node_limit: int | None = Field(
+        None, ge=1, description="node-limited routing: one copy per target node crosses the network (DeepSeek: 4)")
     model: str = Field("deepseek-v3", description="catalog name of the model")
     prefill_gpus: int = Field(32, ge=1, description="GPUs of one prefill instance")
     decode_gpus: int = Field(64, ge=1, description="GPUs of one decode instance")

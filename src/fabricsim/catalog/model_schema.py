@@ -24,7 +24,10 @@ class LlmModel(Entry):
     attention_heads: int = Field(gt=0)
     kv_heads: int = Field(gt=0, description="key/value heads (GQA); = attention_heads for MHA and MLA")
     head_dim: int = Field(gt=0, description="query/key/value width per head (MLA: the value width)")
-    mlp: Literal["swiglu", "gelu"] = Field("swiglu", description="swiglu: 3 weight matrices, gelu: 2")
+    mlp: Literal["swiglu", "gelu", "relu2"] = Field(
+        "swiglu", description="swiglu: 3 weight matrices; gelu, relu2 (squared ReLU): 2")
+    biases: bool | None = Field(None, description="linear layers carry biases; default: GELU (GPT-style) models do")
+    attention_sinks: bool = Field(False, description="learned per-head attention sinks in the softmax (gpt-oss)")
     ffn_hidden_size: int = Field(gt=0, description="FFN width of dense layers")
     vocab_size: int = Field(gt=0)
     tied_embeddings: bool = False
@@ -62,6 +65,10 @@ class LlmModel(Entry):
         elif self.experts_per_token or self.shared_experts:
             raise ValueError("experts_per_token / shared_experts given but routed_experts is 0")
         return self
+
+    @property
+    def has_biases(self) -> bool:
+        return self.mlp == "gelu" if self.biases is None else self.biases
 
     @property
     def moe_layers(self) -> int:

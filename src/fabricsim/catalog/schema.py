@@ -95,8 +95,30 @@ class Gpu(Entry):
         ge=0, description="per-GPU share of chassis, CPUs, memory, storage (excludes GPU and NICs)"
     )
     matmul_efficiency: float = Field(
-        gt=0, le=1, description="achievable fraction of dense peak on large GEMMs"
+        gt=0, le=1, description="achievable fraction of dense BF16 peak on large GEMMs (measured MAMF)"
     )
+    # per-generation compute constants of the GEMM / attention model (fabricsim.workload.gemm)
+    sm_count: int = Field(gt=0, description="streaming multiprocessors (GEMM output tiles run one per SM)")
+    gemm_tile: list[int] = Field(
+        default=[128, 256], min_length=2, max_length=2, description="output tile M x N of large GEMMs")
+    gemm_epilogue_overlap: float = Field(
+        0.0, ge=0, lt=1, description="share of a GEMM tile's epilogue hidden behind the next tile's main loop "
+        "(0: Ampere-style serial epilogue; warp-specialized persistent kernels on Hopper and later hide part)")
+    gemm_stream_k: bool = Field(
+        True, description="the GEMM library balances the last wave of tiles over idle SMs (stream-K); False: "
+        "classic tiling, a partly filled last wave leaves SMs idle (wave quantization)")
+    matmul_best_shape: list[int] = Field(
+        default_factory=list, description="M, N, K at which matmul_efficiency was measured ([] = unknown)")
+    fp8_matmul_efficiency: float | None = Field(
+        None, gt=0, le=1, description="achievable fraction of dense FP8 peak (measured MAMF); None = as BF16")
+    fp8_matmul_best_shape: list[int] = Field(default_factory=list, description="M, N, K of the FP8 measurement")
+    sustained_compute_ratio: float = Field(
+        1.0, gt=0, le=1, description="tensor-core throughput a GPU sustains through a whole training step (every GPU "
+        "of the node busy, NVLink, HBM and NICs drawing from the same power budget, real shapes) relative to the "
+        "single-kernel measurements (MAMF, attention benchmarks)")
+    attention_efficiency: dict[str, float] = Field(
+        default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
+        "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN)")
     architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
         description="GPU architecture generation (selects the collective library's per-generation constants)"
     )
@@ -241,6 +263,7 @@ from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
 from fabricsim.catalog.library_schema import CollectiveLibrary  # noqa: E402
 from fabricsim.catalog.model_schema import LlmModel  # noqa: E402
 from fabricsim.catalog.optical_schema import CoherentOptic, LinePart, OpticalCircuitSwitch  # noqa: E402
+from fabricsim.catalog.software_schema import SoftwareProfile  # noqa: E402
 
 KINDS: dict[str, type[Entry]] = {
     "gpus": Gpu,
@@ -250,6 +273,7 @@ KINDS: dict[str, type[Entry]] = {
     "media": Medium,
     "failures": FailureRate,
     "models": LlmModel,
+    "software": SoftwareProfile,
     "collective_libraries": CollectiveLibrary,
     "optical_switches": OpticalCircuitSwitch,
     "dci_optics": CoherentOptic,

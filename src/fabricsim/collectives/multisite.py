@@ -47,6 +47,14 @@ CROSS_FACTOR = {"all_reduce": 2, "reduce_scatter": 1, "all_gather": 1}
 (steps / s) x shard."""
 
 
+def bytes_per_rank(op: str, sites: int, shard_bytes: float) -> float:
+    """Bytes one rank sends across: (steps / s) x shard for a ring, the whole message for send/recv (a
+    pipeline stage boundary that falls between two sites)."""
+    if op == "send_recv":
+        return shard_bytes
+    return CROSS_FACTOR[op] * (sites - 1) / sites * shard_bytes
+
+
 @dataclass
 class CrossSite:
     """The cross-site exchange of one call: every ring at once."""
@@ -74,6 +82,10 @@ class SitesTiming(GroupTiming):
 
     inside_s: float = 0.0
     cross: CrossSite | None = None
+    concurrent: bool = False  # True: the inside and cross parts run at once (pipeline send/recv), else in turn
+
+    def combined(self, cross_time_s: float) -> float:
+        return max(self.inside_s, cross_time_s) if self.concurrent else self.inside_s + cross_time_s
 
 
 def cross_communicator(design: SitesDesign):
@@ -104,8 +116,7 @@ def cross_site_transfer(design: SitesDesign, op: str, rings: int, shard_bytes: f
                         capacity_bits_per_s: float | None = None) -> tuple[float, str]:
     """(Simple-protocol transfer seconds, what limits it) of ``rings`` cross-site rings at once, analytic
     (load-balanced wavelengths).  ``capacity_bits_per_s`` replaces the DCI's installed capacity (what-ifs)."""
-    s = design.sites
-    per_rank = CROSS_FACTOR[op] * (s - 1) / s * shard_bytes
+    per_rank = bytes_per_rank(op, design.sites, shard_bytes)
     efficiency = get_transport(design.scenario.fabric.transport).payload_efficiency
     dci = design.dci
     capacity = capacity_bits_per_s or dci.capacity_bits_per_s
@@ -147,10 +158,13 @@ def simulated_cross_site_transfer(design: SitesDesign, op: str, rings: np.ndarra
     s = design.sites
     comm = cross_communicator(design)
     channels = comm.channels
-    per_rank = CROSS_FACTOR[op] * (s - 1) / s * shard_bytes
+    per_rank = bytes_per_rank(op, s, shard_bytes)
     fabric = build_dci_fabric(design, window_bytes(design))
-    src = rings.ravel()
-    dst = np.roll(rings, -1, axis=1).ravel()
+    if op == "send_recv":  # rows are (source, destination) pairs
+        src, dst = rings[:, 0], rings[:, 1]
+    else:
+        src = rings.ravel()
+        dst = np.roll(rings, -1, axis=1).ravel()
     coflows = [Coflow(src, dst, per_rank / channels, channel=c, independent=True) for c in range(channels)]
     efficiency = get_transport(design.scenario.fabric.transport).payload_efficiency
     result = time_phase(fabric, Phase(f"{op} across {s} sites", coflows), policy or design.scenario.sites.load_balancing,
@@ -161,8 +175,8 @@ def simulated_cross_site_transfer(design: SitesDesign, op: str, rings: np.ndarra
 def time_cross_site(design: SitesDesign, op: str, rings: np.ndarray, shard_bytes: float, method: str = "analytic",
                     policy: str | None = None, seed: int = 0) -> CrossSite:
     """The cross-site exchange of ``rings`` (G k x s global GPU indices) at ``shard_bytes`` per rank."""
-    if op not in CROSS_FACTOR:
-        raise FabricsimError(f"{op} across sites: valid operations are {', '.join(CROSS_FACTOR)}")
+    if op not in CROSS_FACTOR and op != "send_recv":
+        raise FabricsimError(f"{op} across sites: valid operations are {', '.join(CROSS_FACTOR)}, send_recv")
     n_rings = int(np.atleast_2d(rings).shape[0])
     s = design.sites
     ideal, limit = cross_site_transfer(design, op, n_rings, shard_bytes)
@@ -171,7 +185,7 @@ def time_cross_site(design: SitesDesign, op: str, rings: np.ndarray, shard_bytes
         transfer, busiest = simulated_cross_site_transfer(design, op, np.atleast_2d(rings), shard_bytes, policy, seed)
     else:
         transfer = ideal
-    return CrossSite(op, s, n_rings, shard_bytes, CROSS_FACTOR[op] * (s - 1) / s * shard_bytes, transfer, ideal,
+    return CrossSite(op, s, n_rings, shard_bytes, bytes_per_rank(op, s, shard_bytes), transfer, ideal,
                      cross_latency_s(design, op, shard_bytes), limit, method, busiest)
 
 

@@ -17,6 +17,7 @@ OUTPUT_COLUMNS = (
     "it_power_w", "network_power_w", "network_power_share", "capex_usd", "network_capex_share", "capex_per_gpu_usd",
     "usd_per_gpu_hour", "mtbi_s", "expected_goodput", "allreduce_busbw_bytes_per_s", "step_time_s", "mfu",
     "tokens_per_s", "usd_per_million_tokens", "bandwidth_tax_usd_per_year", "bandwidth_tax_share",
+    "best_layout", "best_step_time_s", "best_mfu",
 )
 """Every output column a sweep can fill (absent layers leave theirs empty)."""
 
@@ -76,6 +77,11 @@ def _measure(data: dict, measure: set[str], options: dict) -> dict:
         out["allreduce_busbw_bytes_per_s"] = r.busbw_bytes_per_s
     if "training" in measure:
         out.update(_training(scenario, design, tco, options))
+    if "search" in measure:
+        from fabricsim.explore.search import search_parallelism
+
+        best = search_parallelism(scenario, top=1, flow_top=0).ranked[0]
+        out.update({"best_layout": best.label, "best_step_time_s": best.step_time_s, "best_mfu": best.mfu})
     return {k: (_finite(v) if isinstance(v, float) else v) for k, v in out.items()}
 
 

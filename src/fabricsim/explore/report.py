@@ -94,7 +94,7 @@ def sweep_report(out: str | Path, html_path: str | Path, fronts: list[tuple[str,
                 continue
             other = next((a for a in axes if a != axis), None)
             fig = go.Figure()
-            groups = sorted({str(cols[other][i]) for i in range(len(xs))}) if other else [None]
+            groups = sorted({str(cols[other][i]) for i in range(len(xs))}, key=_natural) if other else [None]
             for g in groups:
                 sel = [i for i in range(len(xs)) if ok[i] and np.isfinite(y[i]) and (g is None or str(cols[other][i]) == g)]
                 if not sel:
@@ -112,6 +112,14 @@ def sweep_report(out: str | Path, html_path: str | Path, fronts: list[tuple[str,
     page = _page(table.num_rows, failed, parts, _pareto_table(cols, axes, pareto_rows))
     write_atomic(html_path, page)
     return {"points": table.num_rows, "failed": failed, "fronts": drawn, "figures": len(figures)}
+
+
+def _natural(text: str):
+    """Numbers in numeric order, then text."""
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
 
 
 def _label(column: str) -> str:

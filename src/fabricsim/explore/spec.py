@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fabricsim.errors import FabricsimError, format_validation_error, read_yaml_file
 
-LAYERS = ("plan", "economics", "reliability", "collectives", "training")
+LAYERS = ("plan", "economics", "reliability", "collectives", "training", "search")
 MAX_POINTS = 1_000_000
 
 
@@ -76,7 +76,7 @@ class Options(_Strict):
 class Sweep(_Strict):
     name: str = "sweep"
     base: str | dict = Field(default_factory=dict, description="base scenario: a path or an inline mapping")
-    measure: list[Literal["plan", "economics", "reliability", "collectives", "training"]] = Field(
+    measure: list[Literal["plan", "economics", "reliability", "collectives", "training", "search"]] = Field(
         default_factory=lambda: ["plan", "economics"])
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     zip: list[dict[str, list[Any]]] = Field(default_factory=list)

@@ -8,19 +8,27 @@ from fabricsim.units import format_bytes
 
 
 def inference_table(result) -> Table:
-    table = Table(title=f"Serving {result.model}: {result.prefill_gpus} prefill + {result.decode_gpus} decode GPUs, "
-                  f"batch {result.batch}, context {result.context:,}", title_justify="left", show_header=False)
+    static = result.mode == "static"
+    title = (f"Serving {result.model}: static batch {result.batch} on {result.decode_gpus} GPUs, "
+             f"{result.context:,} in / {result.output_tokens:,} out" if static else
+             f"Serving {result.model}: {result.prefill_gpus} prefill + {result.decode_gpus} decode GPUs, "
+             f"batch {result.batch}, context {result.context:,}")
+    table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-    table.add_row("time to first token", f"{result.ttft_s * 1e3:,.1f} ms (prefill {result.prefill_s * 1e3:,.1f} ms, of "
-                  f"which MoE all-to-all {result.prefill_a2a_s * 1e3:,.1f} ms, + "
-                  f"KV hand-over {result.kv_transfer_s * 1e3:,.2f} ms of {format_bytes(result.kv_bytes_per_request)})")
-    bound = "compute" if result.decode_compute_s >= result.decode_memory_s else "HBM"
-    table.add_row("time per output token", f"{result.tpot_s * 1e3:,.2f} ms ({bound}-bound "
-                  f"{max(result.decode_compute_s, result.decode_memory_s) * 1e3:,.2f} ms + TP all-reduce "
-                  f"{result.decode_tp_s * 1e3:,.2f} ms + MoE all-to-all {result.decode_a2a_s * 1e3:,.2f} ms)")
+    if static:
+        table.add_row("prefill of the batch", f"{result.prefill_s * 1e3:,.1f} ms ({result.prefill_tokens:,.0f} prompt tokens)")
+    else:
+        table.add_row("time to first token", f"{result.ttft_s * 1e3:,.1f} ms (prefill {result.prefill_s * 1e3:,.1f} ms, of "
+                      f"which MoE all-to-all {result.prefill_a2a_s * 1e3:,.1f} ms, + "
+                      f"KV hand-over {result.kv_transfer_s * 1e3:,.2f} ms of {format_bytes(result.kv_bytes_per_request)})")
+    table.add_row("time per output token", f"{result.tpot_s * 1e3:,.2f} ms (forward pass {result.decode_compute_s * 1e3:,.2f} ms, "
+                  f"of which KV-cache reads {result.decode_memory_s * 1e3:,.2f} ms; + TP all-reduce "
+                  f"{result.decode_tp_s * 1e3:,.2f} ms + exposed MoE all-to-all {result.decode_a2a_s * 1e3:,.2f} ms)")
     table.add_row("decode throughput", f"{result.decode_tokens_per_s:,.0f} tokens/s per decode instance")
-    table.add_row("prefill instances per decode instance", f"{result.prefill_instances_per_decode:,.2f}")
-    table.add_row("output tokens/s per GPU", f"{result.tokens_per_s_per_gpu:,.1f} (prefill and decode GPUs)")
+    if not static:
+        table.add_row("prefill instances per decode instance", f"{result.prefill_instances_per_decode:,.2f}")
+        table.add_row("prefill throughput", f"{result.prefill_tokens_per_s_per_gpu:,.0f} prompt tokens/s per prefill GPU")
+    table.add_row("output tokens/s per GPU", f"{result.tokens_per_s_per_gpu:,.1f}" + ("" if static else " (prefill and decode GPUs)"))
     table.add_row("decode memory per GPU", format_bytes(result.decode_memory_bytes))
     return table

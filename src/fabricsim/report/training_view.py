@@ -14,10 +14,18 @@ def training_summary(result) -> Table:
                   show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
+    recompute = result.recompute + (f" ({result.memory.recompute_layers} layers per stage)"
+                                    if result.memory.recompute_layers else "")
     table.add_row("parallelism", f"TP {par.tp} x CP {par.cp} x PP {par.pp} x DP {par.dp}"
-                  + (f", EP {par.ep}" if par.ep > 1 else "")
+                  + (f", EP {par.ep}" + (f" (expert TP {par.etp})" if par.etp > 1 else "") if par.ep > 1 else "")
                   + (f", {par.virtual_stages} virtual stages" if par.virtual_stages > 1 else "")
-                  + f", ZeRO-{par.zero}, recompute {result.recompute}")
+                  + f", ZeRO-{par.zero}, recompute {recompute}")
+    if result.layout is not None and result.layout.stages > 1:
+        layers = result.layout.layers
+        table.add_row("pipeline stages", f"{layers[0]} layers first, {layers[-1]} last, "
+                      f"{min(layers[1:-1], default=layers[0])}-{max(layers[1:-1], default=layers[0])} between")
+    if result.software:
+        table.add_row("software", result.software)
     table.add_row("batch", f"{result.tokens_per_step:,} tokens per step, {result.micro_batches} micro-batches "
                   f"per pipeline")
     table.add_row("step time", f"{result.step_time_s:,.2f} s")
@@ -53,8 +61,58 @@ def calls_table(result) -> Table:
     return table
 
 
+def compute_table(result) -> Table:
+    """One micro-batch on the busiest stage, by kind of work (seconds and share)."""
+    stage = result.stage
+    table = Table(title="One micro-batch on the busiest stage", title_justify="left")
+    table.add_column("work")
+    table.add_column("ms", justify="right")
+    table.add_column("share", justify="right")
+    rows = [("GEMMs", stage.gemm_s), ("attention", stage.attention_s),
+            ("memory-bound kernels (norms, activations, casts)", stage.memory_s),
+            ("kernel launch gaps", stage.launch_s), ("waiting for the host (CPU-bound)", stage.host_bound_s),
+            ("recomputation (extra forward)", stage.recompute_s)]
+    total = stage.total_s
+    for name, seconds in rows:
+        if seconds > 0:
+            table.add_row(name, f"{seconds * 1e3:,.2f}", f"{seconds / total:.1%}")
+    table.add_row("[bold]forward + backward", f"[bold]{total * 1e3:,.2f}", "100%")
+    return table
+
+
+def gemm_table(result) -> Table:
+    """Every GEMM of the busiest stage: shape, time per micro-batch and the share of peak it reaches."""
+    table = Table(title="GEMMs of one micro-batch on the busiest stage (forward GEMM shape; backward runs two more)",
+                  title_justify="left")
+    for col in ("GEMM", "M x N x K", "ms (fwd+bwd)", "of peak"):
+        table.add_column(col, justify="left" if col == "GEMM" else "right")
+    for gemm, seconds, share in sorted(result.stage.gemms, key=lambda row: -row[1]):
+        batch = f" x {gemm.batch:g}" if gemm.batch > 1 else ""
+        table.add_row(gemm.name, f"{gemm.m:,.0f} x {gemm.n:,.0f} x {gemm.k:,.0f}{batch}", f"{seconds * 1e3:,.2f}",
+                      f"{share:.0%}")
+    return table
+
+
+def exposure_table(result) -> Table:
+    """Communication per micro-batch by kind: exposed (the step waits) and hidden behind compute."""
+    table = Table(title="Communication per micro-batch: exposed vs hidden", title_justify="left")
+    for col in ("kind", "exposed ms", "hidden ms"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    exposure = result.exposure
+    for kind, seconds in exposure.per_micro.items():
+        hidden = exposure.hidden_per_micro.get(kind, 0.0)
+        if seconds > 0 or hidden > 0:
+            table.add_row(kind.upper(), f"{seconds * 1e3:,.2f}", f"{hidden * 1e3:,.2f}")
+    if exposure.dp_per_step:
+        table.add_row("DP (once per step)", f"{exposure.dp_per_step * 1e3:,.2f}", "")
+    if exposure.slowdown_per_micro:
+        table.add_row("compute lost to comm kernels' SMs", f"{exposure.slowdown_per_micro * 1e3:,.2f}", "")
+    return table
+
+
 def memory_table(result) -> Table:
-    table = Table(title="Memory per GPU, first pipeline stage", title_justify="left", show_header=False)
+    where = f"pipeline stage {result.memory.stage}" if result.parallelism.pp > 1 else "one GPU"
+    table = Table(title=f"Memory per GPU, busiest ({where})", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("bytes", justify="right")
     for part, value in result.memory.as_dict().items():
@@ -64,7 +122,12 @@ def memory_table(result) -> Table:
 
 
 def training_tables(result, what_ifs=None) -> Group:
-    parts = [training_summary(result), breakdown_table(result), calls_table(result), memory_table(result)]
+    parts = [training_summary(result), breakdown_table(result)]
+    if result.stage is not None:
+        parts += [compute_table(result), gemm_table(result)]
+    if result.exposure is not None:
+        parts.append(exposure_table(result))
+    parts += [calls_table(result), memory_table(result)]
     if what_ifs:
         parts.append(what_if_table(result, what_ifs))
     parts += [f"[dim]note: {note}" for note in result.notes]

@@ -7,9 +7,15 @@ the backward pass (plain TP: two all-reduces each way); full recomputation repea
 ones.  Context parallelism all-gathers keys and values per layer forward and reduce-scatters their
 gradients backward (the Llama 3 paper's all-gather CP, section 3.3.2).  MoE layers dispatch and
 combine tokens with two all-to-alls forward and two backward.  Pipeline stages send activations
-forward and gradients backward per micro-batch and model chunk.  Data parallelism reduce-scatters
-gradients and all-gathers parameters once per step (ZeRO-1/2), per micro-batch and layer (ZeRO-3),
-or all-reduces gradients (no ZeRO).
+forward and gradients backward per micro-batch and model chunk (each TP rank sends its 1/tp share).
+MoE token copies per dispatch follow the routing (:func:`fabricsim.workload.moe.dispatch_copies`:
+k per token, or one per target node with DeepSeek's node-limited routing).  Data parallelism all-reduces
+gradients once per step (no ZeRO), or reduce-scatters them and all-gathers the updated weights
+once per step (ZeRO-1, Megatron's distributed optimizer: the full gradient buffer accumulates over
+micro-batches); with sharded gradients (ZeRO-2 / FSDP) every micro-batch's gradients are
+reduce-scattered as its backward finishes; ZeRO-3 also all-gathers every layer's weight tensors
+before its forward and again before its backward (Rajbhandari et al. 2020, section 7), one
+collective per weight matrix at its real size.
 
 Every call is timed on *all* of its groups at once (:func:`fabricsim.collectives.concurrent.time_groups`),
 so DP groups that share spine links under ECMP slow each other as they do in a real step.
@@ -41,6 +47,7 @@ class CommCall:
     per_micro_batch: float  # calls per micro-batch on the busiest stage (0: per step)
     per_step: float  # calls per step outside the micro-batch loop
     timing: GroupTiming | None = None
+    per_layer: float = 0.0  # ZeRO-3: calls per layer and micro-batch (included in per_micro_batch)
 
     @property
     def time_s(self) -> float:
@@ -49,7 +56,8 @@ class CommCall:
 
 def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batch: int, recompute: str,
                layers_here: int, moe_layers_here: int, dense_params: float, expert_params: float,
-               gradient_bytes: int, in_network: bool = False) -> list[CommCall]:
+               gradient_bytes: int, in_network: bool = False, weight_tensors: list[float] = (),
+               recompute_layers: int = 0, zero3_gathers: int = 2, ep_copies: float | None = None) -> list[CommCall]:
     """Every collective of one step, sized for the scenario (bytes).
 
     ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
@@ -59,7 +67,8 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
     hidden = model.hidden_size
     if par.tp > 1:
         buffer = tokens * hidden * ACTIVATION_BYTES
-        passes = 3 if recompute == "full" else 2  # forward, backward (+ recomputed forward)
+        recomputed = min(1.0, recompute_layers / layers_here) if recompute_layers and layers_here else 1.0
+        passes = 2 + (recomputed if recompute == "full" else 0)  # forward, backward (+ recomputed forward)
         if par.sequence_parallel:
             calls.append(CommCall("tp", "all-gather (SP)", "all_gather", groups.tp, buffer,
                                   2 * passes * layers_here, 0))
@@ -74,9 +83,11 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
         calls.append(CommCall("cp", "dK/dV reduce-scatter", "reduce_scatter", groups.cp, kv,
                               layers_here, 0))
     if par.ep > 1 and moe_layers_here:
-        per_rank = tokens / par.tp * model.experts_per_token * hidden * ACTIVATION_BYTES
+        copies = model.experts_per_token if ep_copies is None else ep_copies
+        per_rank = tokens / par.tp * copies * hidden * ACTIVATION_BYTES
+        recomputed = 2 if recompute == "full" else 0  # the recomputed forward dispatches and combines again
         calls.append(CommCall("ep", "MoE all-to-all", "all_to_all", groups.ep, per_rank,
-                              4 * moe_layers_here, 0))
+                              (4 + recomputed) * moe_layers_here, 0))
     if par.pp > 1:
         # each TP rank sends 1/tp of the activation: sequence parallelism shards it, and without SP
         # Megatron's scatter/gather optimisation does the same (Narayanan et al. 2021, section 4.1)
@@ -85,38 +96,43 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                               2 * par.virtual_stages, 0))
     if par.dp * par.cp > 1:
         dp_groups = groups.dp_cp
-        _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense", in_network)
+        _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense", in_network, weight_tensors,
+                  layers_here, zero3_gathers)
         if expert_params and par.ep > 1:
-            edp = _expert_dp_groups(groups, par)
+            edp = groups.edp
             if edp.shape[1] > 1:
-                _dp_calls(calls, par, edp, expert_params, gradient_bytes, "expert", in_network)
+                _dp_calls(calls, par, edp, expert_params, gradient_bytes, "expert", in_network, (), layers_here)
         elif expert_params:
-            _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert", in_network)
+            _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert", in_network, (), layers_here)
     return calls
 
 
-def _expert_dp_groups(groups: RankGroups, par: Parallelism) -> np.ndarray:
-    """Replicas of the same experts: the members with equal position across EP groups."""
-    per_row = (par.dp * par.cp) // par.ep
-    return groups.dp_cp.reshape(-1, per_row, par.ep).transpose(0, 2, 1).reshape(-1, per_row)
-
-
-def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network) -> None:
+def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, weight_tensors=(),
+              layers: int = 1, gathers: int = 2) -> None:
     if par.zero == 0 or (in_network and par.zero < 3):
+        per_micro = par.zero == 2  # sharded gradients are reduced every micro-batch
         calls.append(CommCall("dp", f"{label} grad all-reduce", "all_reduce", dp_groups,
-                              params * gradient_bytes, 0, 1))
+                              params * gradient_bytes, 1 if per_micro else 0, 0 if per_micro else 1))
         if par.zero:
             calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, params * 2, 0, 1))
         return
     if par.zero == 3:
-        # ZeRO-3 / FSDP re-gathers the stage's weights every micro-batch, forward and backward
-        calls.append(CommCall("dp", f"{label} weight all-gather (ZeRO-3)", "all_gather", dp_groups,
-                              params * 2, 2, 0))
-        calls.append(CommCall("dp", f"{label} grad reduce-scatter (ZeRO-3)", "reduce_scatter", dp_groups,
-                              params * gradient_bytes, 1, 0))
+        # ZeRO-3 / FSDP re-gathers each weight tensor before its forward and its backward (and before a
+        # recomputed forward when it releases them), per micro-batch, and reduce-scatters its gradient
+        tensors = list(weight_tensors) or [params / max(1, layers)]
+        for i, elements in enumerate(tensors):
+            calls.append(CommCall("dp", f"{label} weight all-gather (ZeRO-3) {i}", "all_gather", dp_groups,
+                                  elements * 2, gathers * layers, 0, per_layer=gathers))
+            calls.append(CommCall("dp", f"{label} grad reduce-scatter (ZeRO-3) {i}", "reduce_scatter", dp_groups,
+                                  elements * gradient_bytes, layers, 0, per_layer=1))
         return
-    calls.append(CommCall("dp", f"{label} grad reduce-scatter", "reduce_scatter", dp_groups,
-                          params * gradient_bytes, 0, 1))
+    if par.zero == 2:
+        # sharded gradients: each micro-batch's gradients are reduce-scattered as its backward finishes
+        calls.append(CommCall("dp", f"{label} grad reduce-scatter (per micro-batch)", "reduce_scatter", dp_groups,
+                              params * gradient_bytes, 1, 0))
+    else:
+        calls.append(CommCall("dp", f"{label} grad reduce-scatter", "reduce_scatter", dp_groups,
+                              params * gradient_bytes, 0, 1))
     calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, params * 2, 0, 1))
 
 

@@ -1,95 +1,335 @@
-"""Compute time of one micro-batch on one pipeline stage (seconds).
+"""Compute time of one micro-batch on one GPU of a pipeline stage, kernel by kernel (seconds).
 
-Three kinds of work, each at the rate that bounds it:
+Four kinds of work, each at the rate that bounds it:
 
-* GEMMs (every weight matrix the token meets: 2 FLOPs per active weight per token forward, twice
-  that backward) at dense peak x the GPU's achievable matmul efficiency (catalog ``matmul_efficiency``,
-  measured maximum achievable matmul FLOPS);
-* attention scores and values (FLOPs grow with the sequence) at dense peak x the flash-attention
-  efficiency (``ATTENTION_EFFICIENCY`` by default);
-* memory-bound elementwise work (norms, residual adds, rotary embedding, the gated activation)
-  at HBM bandwidth: bytes read and written per token per layer are counted from the shapes.
+* **GEMMs** (:mod:`fabricsim.workload.layers` lists them with their shapes) at the efficiency their
+  shape and precision reach on this GPU (:mod:`fabricsim.workload.gemm`): forward, then the input-
+  and weight-gradient GEMMs backward.
+* **Attention scores and values**: a fused flash kernel at the GPU's measured attention efficiency
+  for the software profile's kernel (catalog ``attention_efficiency``; backward does 2.5x the
+  forward FLOPs, Dao 2023), or -- before FlashAttention -- batched GEMMs of the full ``s x s``
+  score matrix plus softmax and dropout kernels that stream it through HBM (``materialized``).
+* **Memory-bound kernels** (norms, residual adds, dropout, rotary embedding, the activation
+  function, MoE token permutation, the loss, FP8 casts of GEMM inputs) at HBM bandwidth, bytes
+  counted from the shapes, forward and backward kernel by kernel.  Weight-gradient GEMMs
+  accumulate into FP32 main gradients (8 bytes per element in their epilogue).
+* **Kernel launches**: the software profile's idle time per kernel (or per layer under CUDA graphs).
 
-Tensor parallelism divides all three (sequence parallelism shards the elementwise work too);
-context parallelism divides tokens.  Backward does twice the forward GEMM FLOPs; flash attention's
-backward does 2.5x its forward (it recomputes the scores: 5 matmuls against 2); full
-recomputation adds one forward.
+Recomputation adds forward work: ``full`` the whole layer, ``selective`` only what it frees
+(materialized attention: the attention core, Korthikanti et al. 2022; flash era: the norms and
+the activation function, Megatron-Core ``recompute_modules``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from fabricsim.workload.model import attention_flops_per_token_per_layer, parameter_counts
-from fabricsim.workload.parallelism import Parallelism
+from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
+from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
+from fabricsim.workload.model import attention_flops_per_token_per_layer
 
-ATTENTION_EFFICIENCY = 0.35
-"""Default fraction of dense BF16 peak that flash attention sustains (``workload.train.attention_efficiency``
-overrides it): Shah et al. 2024 (FlashAttention-3, section 1) measure FlashAttention-2 -- the kernel of
-2023-24 training runs -- at 35% of H100 peak, and FlashAttention-3 at up to 75% forward; Dao 2023
-(FlashAttention-2, abstract) reaches 50-73% of peak on A100."""
 ATTENTION_BACKWARD_FACTOR = 2.5
 """Flash attention backward FLOPs / forward FLOPs (Dao 2023: 5 matmuls backward vs 2 forward)."""
+DEFAULT_ATTENTION_EFFICIENCY = 0.35
+"""Used only when a (user) GPU entry gives no attention_efficiency for the kernel: FlashAttention-2 on H100."""
 ACTIVATION_BYTES = 2
+MOE_EXTRA_KERNELS = 18
+"""Kernels an MoE layer launches besides its GEMMs (Megatron-Core router and all-to-all dispatcher):
+router score, top-k, normalisation and load-balancing terms (6), per-expert token counts, offsets
+and their copy to the host (5), permutation (2), the two all-to-alls (2), un-permutation and the
+weighted combine (3)."""
 ADAM_BYTES_PER_PARAMETER = 2 * 12 + 4 + 2
 """Adam update per parameter: read and write FP32 master, momentum and variance (2 x 12 bytes),
 read the FP32 gradient (4), write the BF16 weight (2)."""
 
 
 @dataclass(frozen=True)
+class LayerWork:
+    """One micro-batch through one layer on one GPU (seconds)."""
+
+    gemm_forward: float
+    gemm_backward: float
+    attention_forward: float
+    attention_backward: float
+    memory_forward: float  # elementwise kernels + FP8 casts, HBM-bound
+    memory_backward: float
+    launch_forward: float
+    launch_backward: float
+    selective_recompute: float  # forward work 'selective' recomputation repeats
+    gemm_flops: float  # forward + backward
+    attention_flops: float  # executed, forward + backward
+    host_forward: float = 0.0  # CPU time to issue the forward's kernels
+    host_backward: float = 0.0
+    synced_forward: float = 0.0  # forward time of layers the host must issue in lock-step: max(GPU, host)
+    gemms: tuple = ()  # (Gemm, forward+backward seconds, count) per forward GEMM
+
+    @property
+    def forward(self) -> float:
+        return self.gemm_forward + self.attention_forward + self.memory_forward + self.launch_forward
+
+    @property
+    def backward(self) -> float:
+        return self.gemm_backward + self.attention_backward + self.memory_backward + self.launch_backward
+
+    def scaled(self, n: float) -> "LayerWork":
+        return LayerWork(*(getattr(self, f) * n for f in _FIELDS), gemms=tuple((g, s * n, c * n) for g, s, c in self.gemms))
+
+
+_FIELDS = ("gemm_forward", "gemm_backward", "attention_forward", "attention_backward", "memory_forward",
+           "memory_backward", "launch_forward", "launch_backward", "selective_recompute", "gemm_flops",
+           "attention_flops", "host_forward", "host_backward", "synced_forward")
+
+
+def _add(a: LayerWork, b: LayerWork) -> LayerWork:
+    return LayerWork(*(getattr(a, f) + getattr(b, f) for f in _FIELDS), gemms=a.gemms + b.gemms)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the layers see: tokens of one micro-batch on this GPU and how they are split."""
+
+    tokens: float  # micro_batch x seq / cp
+    seq: int
+    micro_batch: int
+    tp: int
+    sequence_parallel: bool
+    precision: str
+    ep: int = 1
+    etp: int = 1
+    tokens_per_expert: float = 0.0  # routed tokens of the busiest GPU's experts, per expert
+    routed_tokens: float = 0.0  # token copies this GPU's experts process (tokens_per_expert x local experts)
+
+
+def attention_kind(model, profile) -> str:
+    """The attention path the stack runs for this model: unfused when its fused kernel lacks a feature."""
+    if getattr(model, "attention_sinks", False) and not profile.fused_attention_sinks:
+        return "materialized"
+    return profile.attention
+
+
+def attention_efficiency(gpu, profile, override: float | None) -> float:
+    """Share of dense BF16 peak the profile's fused attention kernel sustains on this GPU in a training step."""
+    if override is not None:
+        return override
+    table = gpu.attention_efficiency
+    measured = table.get(profile.attention, table.get("flash2", DEFAULT_ATTENTION_EFFICIENCY))
+    return measured * gpu.sustained_compute_ratio * profile.kernel_efficiency
+
+
+def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool) -> tuple[float, float, float, float, tuple]:
+    """(forward s, backward s, FP8-cast bytes forward, backward, per-GEMM rows)."""
+    forward = backward = cast_f = cast_b = 0.0
+    rows = []
+    for g in gemms:
+        f = float(gemm_seconds(g.m, g.n, g.k, rates, g.batch))
+        dgrad, wgrad = backward_of(g)
+        b = float(gemm_seconds(dgrad.m, dgrad.n, dgrad.k, rates, dgrad.batch)
+                  + gemm_seconds(wgrad.m, wgrad.n, wgrad.k, rates, wgrad.batch, WGRAD_OUTPUT_BYTES))
+        forward, backward = forward + f, backward + b
+        rows.append((g, f + b, 1.0))
+        if fp8:
+            if not (g.follows_norm and profile.fused_norm_cast):
+                cast_f += g.m * g.k * g.batch
+            cast_b += g.m * g.n * g.batch  # the output gradient, quantized for dgrad and wgrad
+    per = profile.fp8_cast_bytes_per_element
+    return forward, backward, cast_f * per, cast_b * per, tuple(rows)
+
+
+def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, float]:
+    """(forward bytes, backward bytes, forward bytes 'selective' recomputation repeats) of the
+    memory-bound kernels of one layer, BF16:
+
+    * norms: read x, write y (4 h); backward reads x and dy, writes dx (6 h);
+    * residual adds: read two, write one (6 h), plus a 1-byte dropout mask (7 h); backward adds the
+      branch gradient to the residual one (6 h) and applies the mask;
+    * rotary embedding on queries and keys: read and write them, both ways;
+    * activation: SwiGLU reads gate and up, writes the product (6 f), backward reads three and
+      writes two (10 f); GELU 4 f and 6 f;
+    * MoE: permute and un-permute every routed token copy (read + write, both directions)."""
+    h, t = model.hidden_size, shape.tp
+    sp = t if shape.sequence_parallel else 1
+    tokens = shape.tokens
+    mask = 1 if profile.dropout else 0
+    norms_f, norms_b = 2 * 4 * h * tokens / sp, 2 * 6 * h * tokens / sp
+    residual_f = 2 * (6 + mask) * h * tokens / sp
+    residual_b = 2 * (6 + mask) * h * tokens / sp
+    rope = 0.0 if model.learned_positions else 4 * (model.attention_heads + model.kv_heads) * (
+        model.qk_rope_head_dim or model.head_dim) * tokens / t
+    act_f, act_b = (6, 10) if model.mlp == "swiglu" else (4, 6)
+    if moe:
+        width = model.shared_experts * model.expert_ffn_hidden_size * tokens / t \
+            + model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
+        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens
+    else:
+        width = model.ffn_hidden_size * tokens / t
+        permute = 0.0
+    activation_f, activation_b = act_f * width, act_b * width
+    forward = norms_f + residual_f + rope + activation_f + permute
+    backward = norms_b + residual_b + rope + activation_b + permute
+    return forward, backward, norms_f + activation_f
+
+
+def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float) -> tuple[float, float, float, float]:
+    """(forward s, backward s, executed FLOPs, forward seconds that selective recomputation repeats)."""
+    t, s, b = shape.tp, shape.seq, shape.micro_batch
+    if attention_kind(model, profile) != "materialized":
+        fwd_flops = attention_flops_per_token_per_layer(model, s) * shape.tokens / t
+        rate = gpu.bf16_dense_flops * efficiency
+        return fwd_flops / rate, ATTENTION_BACKWARD_FACTOR * fwd_flops / rate, \
+            (1 + ATTENTION_BACKWARD_FACTOR) * fwd_flops, 0.0
+    # scores written to HBM: batched GEMMs over (micro-batch x heads / t) of the full s x s square
+    if model.attention == "mla":
+        dqk, dv = model.qk_nope_head_dim + model.qk_rope_head_dim, model.head_dim
+    else:
+        dqk = dv = model.head_dim
+    heads = b * model.attention_heads / t
+    fwd = float(gemm_seconds(s, s, dqk, rates, heads) + gemm_seconds(s, dv, s, rates, heads))
+    bwd = float(gemm_seconds(s, s, dv, rates, heads) + gemm_seconds(s, dv, s, rates, heads)
+                + 2 * gemm_seconds(s, dqk, s, rates, heads))
+    scores = heads * s * s  # elements per score matrix set
+    fwd_bytes = scores * (4 + (5 if profile.dropout else 0))  # scale+mask+softmax r/w; dropout r/w + mask
+    bwd_bytes = scores * (6 + (5 if profile.dropout else 0))
+    fwd += fwd_bytes / gpu.hbm_bytes_per_s
+    bwd += bwd_bytes / gpu.hbm_bytes_per_s
+    flops = 2.0 * heads * s * s * (dqk + dv) * 3
+    return fwd, bwd, flops, fwd
+
+
+def _kernels(gemms: list[Gemm], model, profile, moe: bool, fp8: bool) -> float:
+    """Kernels launched by one layer's forward pass."""
+    count = len(gemms) + 2 + 2 + 1  # GEMMs, two norms, two residual adds, activation
+    count += 0 if model.learned_positions else 1
+    count += 4 if attention_kind(model, profile) == "materialized" else 1
+    if moe:
+        count += MOE_EXTRA_KERNELS
+    if fp8:
+        count += sum(1 for g in gemms if not (g.follows_norm and profile.fused_norm_cast))
+    return count
+
+
+def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override: float | None = None) -> LayerWork:
+    """Forward and backward seconds of one layer (dense or MoE) for one micro-batch on one GPU."""
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
+    bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
+    fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
+    if moe:
+        gemms = moe_layer_gemms(model, shape.tokens, shape.tp, shape.ep, shape.etp, shape.tokens_per_expert)
+    else:
+        gemms = dense_layer_gemms(model, shape.tokens, shape.tp)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8)
+    efficiency = attention_efficiency(gpu, profile, attention_override)
+    af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
+    elementwise_f, elementwise_b, selective_bytes = _elementwise_bytes(model, shape, profile, moe)
+    hbm = gpu.hbm_bytes_per_s
+    kernels = _kernels(gemms, model, profile, moe, fp8)
+    launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else kernels)
+    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else kernels)
+    if moe and not profile.cuda_graphs:
+        host += profile.moe_layer_host_s
+    selective = attention_selective if attention_kind(model, profile) == "materialized" else selective_bytes / hbm
+    work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
+                     launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, host, 2 * host,
+                     0.0, rows)
+    if moe and profile.moe_host_sync and not profile.cuda_graphs:
+        work = LayerWork(*(getattr(work, f) for f in _FIELDS[:-1]), max(work.forward, host), gemms=rows)
+    return work
+
+
+def head_work(model, gpu, shape: Shape, profile) -> LayerWork:
+    """The output projection and the loss of the last stage (one micro-batch)."""
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
+    fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
+    gemms = head_gemms(model, shape.tokens, shape.tp)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8)
+    logits = shape.tokens * model.vocab_size / shape.tp
+    loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
+    launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else 4)
+    hbm = gpu.hbm_bytes_per_s
+    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
+    return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,
+                     sum(g.flops for g in gemms) * 3, 0.0, host, 2 * host, gemms=rows)
+
+
+@dataclass(frozen=True)
 class StageCompute:
-    """One micro-batch on one GPU of the busiest stage (seconds and FLOPs)."""
+    """One micro-batch on one GPU of a stage (seconds and FLOPs); backward includes recomputation."""
 
     forward_s: float
-    backward_s: float  # includes recomputation
-    gemm_flops: float  # forward + backward + recompute, this GPU
+    backward_s: float
+    recompute_s: float
+    gemm_s: float
+    attention_s: float
+    memory_s: float
+    launch_s: float
+    gemm_flops: float
     attention_flops: float
-    hbm_bytes: float
+    gemms: list = field(default_factory=list)  # (Gemm, seconds per micro-batch on this stage, share of peak)
+    host_bound_s: float = 0.0  # time the GPU waits for the host to issue kernels (included in forward/backward)
+
+    @property
+    def total_s(self) -> float:
+        return self.forward_s + self.backward_s
 
 
-def elementwise_bytes_per_token_per_layer(model) -> float:
-    """Bytes of memory-bound traffic per token per layer, forward (reads + writes, BF16).
+def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_layers: int, head: bool,
+                  recompute: str, recompute_layers: int = 0, attention_override: float | None = None) -> StageCompute:
+    """Forward and backward of one micro-batch through a stage's layers (and the head on the last stage).
 
-    Counted per layer: two norms (read + write the hidden vector each: 4 h), two residual adds
-    (2 reads + 1 write each: 6 h), rotary embedding on queries and keys (read + write), and the gated
-    activation of the MLP (read gate and up, write the product: 3 x the active FFN width)."""
-    h = model.hidden_size
-    qk = model.attention_heads * model.head_dim + model.kv_heads * model.head_dim
-    ffn = model.active_ffn_width
-    return ACTIVATION_BYTES * (10 * h + 2 * qk + 3 * ffn)
-
-
-def gemm_flops_per_token_per_layer(model) -> float:
-    """Forward GEMM FLOPs per token of an average transformer layer (2 per active weight)."""
-    counts = parameter_counts(model)
-    return 2.0 * (counts.active - counts.embedding) / model.layers
-
-
-def stage_compute(model, gpu, par: Parallelism, seq: int, micro_batch: int, layers: int, recompute: str,
-                  precision: str, head: bool, attention_efficiency: float = ATTENTION_EFFICIENCY) -> StageCompute:
-    """Forward and backward time of one micro-batch through ``layers`` layers on one GPU.
-
-    ``head``: the stage also computes the output projection to the vocabulary (the last stage)."""
-    tokens = micro_batch * seq / par.cp
-    gemm_rate = (gpu.fp8_dense_flops if precision == "fp8" else gpu.bf16_dense_flops) * gpu.matmul_efficiency
-    attention_rate = gpu.bf16_dense_flops * attention_efficiency
-    gemm = gemm_flops_per_token_per_layer(model) * tokens * layers / par.tp
+    ``recompute``: none | selective | full; ``recompute_layers``: with 'full', how many of the
+    stage's layers are recomputed (0 = all of them, Megatron's ``recompute_num_layers``)."""
+    work = LayerWork(*(0.0,) * len(_FIELDS))
+    if dense_layers:
+        work = _add(work, layer_work(model, gpu, shape, profile, False, attention_override).scaled(dense_layers))
+    if moe_layers:
+        work = _add(work, layer_work(model, gpu, shape, profile, True, attention_override).scaled(moe_layers))
+    layers = dense_layers + moe_layers
+    if recompute == "full":
+        share = min(1.0, recompute_layers / layers) if recompute_layers and layers else 1.0
+        extra = share * work.forward
+    elif recompute == "selective":
+        extra = work.selective_recompute
+    else:
+        extra = 0.0
     if head:
-        gemm += 2.0 * model.hidden_size * model.vocab_size * tokens / par.tp
-    attention = attention_flops_per_token_per_layer(model, seq) * tokens * layers / par.tp
-    sp = par.tp if par.sequence_parallel else 1
-    hbm = elementwise_bytes_per_token_per_layer(model) * tokens * layers / sp
-    forward = gemm / gemm_rate + attention / attention_rate + hbm / gpu.hbm_bytes_per_s
-    backward = 2 * gemm / gemm_rate + ATTENTION_BACKWARD_FACTOR * attention / attention_rate \
-        + 2 * hbm / gpu.hbm_bytes_per_s
-    extra = 1.0 if recompute == "full" else 0.0
-    backward += extra * forward
-    return StageCompute(forward, backward, (3 + extra) * gemm, (1 + ATTENTION_BACKWARD_FACTOR + extra) * attention,
-                        (3 + extra) * hbm)
+        work = _add(work, head_work(model, gpu, shape, profile))
+    rows = _merge_rows(work.gemms, gpu, shape.precision)
+    forward, backward = _host_bound(work, dense_layers, moe_layers, model, gpu, shape, profile, attention_override)
+    host = forward + backward - work.forward - work.backward
+    return StageCompute(forward, backward + extra, extra, work.gemm_forward + work.gemm_backward,
+                        work.attention_forward + work.attention_backward,
+                        work.memory_forward + work.memory_backward, work.launch_forward + work.launch_backward,
+                        work.gemm_flops, work.attention_flops, rows, host)
 
 
-def optimizer_step_s(gpu, dense_params: float, expert_params: float, par: Parallelism) -> float:
+def _host_bound(work: LayerWork, dense_layers: int, moe_layers: int, model, gpu, shape, profile,
+                attention_override) -> tuple[float, float]:
+    """Forward and backward seconds once the host's kernel issue is accounted for: the CPU runs ahead
+    of the GPU except across a host synchronization (dropless MoE layers), where that layer takes
+    max(GPU, host) time; and a pass never runs faster than its host can issue it."""
+    forward = work.forward
+    if work.synced_forward:
+        moe = layer_work(model, gpu, shape, profile, True, attention_override)
+        forward += moe_layers * (moe.synced_forward - moe.forward)
+    return max(forward, work.host_forward), max(work.backward, work.host_backward)
+
+
+def _merge_rows(rows, gpu, precision: str) -> list:
+    """Per-GEMM rows summed over the stage's layers: (Gemm, seconds, achieved share of the precision's peak)."""
+    merged: dict[str, list] = {}
+    for gemm, seconds, count in rows:
+        entry = merged.setdefault(gemm.name, [gemm, 0.0, 0.0])
+        entry[1] += seconds
+        entry[2] += 3 * gemm.flops * count
+    peak = rates_for(gpu, precision).peak
+    return [(g, s, flops / (s * peak) if s else 0.0) for g, s, flops in merged.values()]
+
+
+def optimizer_step_s(gpu, dense_params: float, expert_params: float, par) -> float:
     """Adam update of this GPU's shard of parameters, HBM-bound (seconds)."""
     shards = par.dp * par.cp if par.zero >= 1 else 1
-    expert_shards = max(1, par.dp * par.cp // par.ep) if par.zero >= 1 else 1
+    expert_shards = max(1, par.dp * par.cp * par.tp // (par.ep * par.etp)) if par.zero >= 1 else 1
     return ADAM_BYTES_PER_PARAMETER * (dense_params / shards + expert_params / expert_shards) / gpu.hbm_bytes_per_s
+
+
+__all__ = ["LayerWork", "Shape", "StageCompute", "layer_work", "head_work", "stage_compute", "optimizer_step_s",
+           "attention_efficiency", "ATTENTION_BACKWARD_FACTOR", "ADAM_BYTES_PER_PARAMETER"]

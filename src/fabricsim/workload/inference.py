@@ -1,16 +1,20 @@
-"""Disaggregated LLM serving on the fabric: prefill instances hand KV caches to decode instances.
+"""LLM serving on the fabric: disaggregated prefill/decode instances, or one static batch.
 
-* Prefill (one request at a time per attention-TP group): forward FLOPs of the prompt at the GPU's
-  achievable matmul rate, plus the MoE dispatch/combine all-to-all of every MoE layer among the
-  instance's GPUs (timed on the fabric).  Time-to-first-token = prefill + KV-cache hand-over.
-* KV hand-over: the prompt's KV cache (GQA: 2 x layers x KV heads x head dim per token; MLA: the
-  compressed latent) moves from every prefill GPU to a decode GPU, all groups at once.
-* Decode step (time per output token): a roofline per GPU, max(compute, HBM traffic) -- weights
-  of its share of attention and experts plus the KV cache of its sequences -- plus tensor-parallel
-  all-reduces and the MoE all-to-alls of every layer, which a decode step cannot hide (DeepSeek-V3
-  report section 3.4.2 overlaps two micro-batches; that is not modelled, so this is an upper bound).
-* Throughput: the decode instance's output tokens/s, with as many prefill instances as it takes to
-  keep it fed, per GPU of the whole deployment.
+* **Forward passes** are costed kernel by kernel (:mod:`fabricsim.workload.forward`): GEMMs at
+  the efficiency their shape reaches (decode GEMMs stream their weights), attention (prefill:
+  causal flash; decode: KV-cache reads, MLA in the absorbed latent space), elementwise kernels,
+  and the idle time between kernels.
+* **Communication** of every layer is timed on the fabric: tensor-parallel all-reduces (two per
+  layer) and the MoE dispatch and combine all-to-alls among the EP group (one copy per routed
+  expert, or per target node with node-limited routing).  Two-micro-batch overlap
+  (``two_batch_overlap``) runs the decode batch as two halves whose compute and all-to-alls
+  overlap -- the all-to-all hides, but every memory-bound GEMM streams its weights twice.
+* **Disaggregated**: time-to-first-token = prefill of the prompt + KV-cache hand-over (every
+  prefill GPU sends its part of the cache to a decode GPU, all at once); time per output token =
+  the decode step; the deployment's throughput counts as many prefill instances as it takes to
+  keep a decode instance fed.
+* **Static** (TensorRT-LLM's gptSessionBenchmark): one TP instance prefills the whole batch, then
+  decodes it to the last token; throughput = batch x output tokens / (prefill + decode steps).
 Seconds, bytes, FLOP/s throughout.
 """
 
@@ -22,7 +26,9 @@ import numpy as np
 
 from fabricsim.collectives.concurrent import time_groups, time_transfers
 from fabricsim.errors import FabricsimError
-from fabricsim.workload.model import forward_flops_per_token, kv_cache_bytes_per_token, parameter_counts
+from fabricsim.workload.forward import forward_cost
+from fabricsim.workload.model import kv_cache_bytes_per_token, parameter_counts
+from fabricsim.workload.moe import dispatch_copies
 
 DISPATCH_BYTES = 1
 """Bytes per hidden element dispatched to experts (FP8; DeepSeek-V3 report section 3.3.2) -- combine is BF16."""
@@ -36,17 +42,20 @@ class InferenceResult:
     decode_gpus: int
     batch: int
     context: int
-    prefill_s: float  # compute + MoE all-to-all
+    prefill_s: float  # compute + MoE all-to-all + TP all-reduce of one prefill pass
     prefill_a2a_s: float
     kv_transfer_s: float
     kv_bytes_per_request: float
-    decode_compute_s: float
-    decode_memory_s: float
+    decode_compute_s: float  # GEMMs, attention compute, elementwise, kernel gaps of one decode step
+    decode_memory_s: float  # of which streaming weights and KV cache from HBM (memory-bound GEMMs and attention)
     decode_tp_s: float
-    decode_a2a_s: float
+    decode_a2a_s: float  # exposed
     tpot_s: float
     prefill_instances_per_decode: float
     decode_memory_bytes: float
+    mode: str = "disaggregated"
+    output_tokens: int = 0
+    prefill_tokens: float = 0.0  # prompt tokens of one prefill pass (per attention group)
 
     @property
     def ttft_s(self) -> float:
@@ -58,20 +67,31 @@ class InferenceResult:
 
     @property
     def tokens_per_s_per_gpu(self) -> float:
+        """Output tokens/s per GPU of the whole deployment (static: the batch's throughput per GPU)."""
+        if self.mode == "static":
+            return self.batch * self.output_tokens / (self.prefill_s + self.output_tokens * self.tpot_s) / self.decode_gpus
         gpus = self.decode_gpus + self.prefill_instances_per_decode * self.prefill_gpus
         return self.decode_tokens_per_s / gpus
 
+    @property
+    def prefill_tokens_per_s_per_gpu(self) -> float:
+        """Prompt tokens/s per prefill GPU (each attention group prefills its own prompts)."""
+        return self.prefill_tokens / self.prefill_s / max(1, self._tp)
+
+    _tp: int = 1
+
     def as_dict(self) -> dict:
-        out = dict(vars(self))
+        out = {k: v for k, v in vars(self).items() if not k.startswith("_")}
         out.update(ttft_s=self.ttft_s, decode_tokens_per_s=self.decode_tokens_per_s,
                    tokens_per_s_per_gpu=self.tokens_per_s_per_gpu)
         return out
 
 
 def _check(spec, model, design) -> int:
-    ep = spec.ep or spec.decode_gpus
-    if spec.prefill_gpus + spec.decode_gpus > design.gpus:
-        raise FabricsimError(f"workload.infer: prefill_gpus + decode_gpus = {spec.prefill_gpus + spec.decode_gpus:,} "
+    ep = spec.ep or (spec.decode_gpus if spec.mode == "disaggregated" else 1)
+    gpus = spec.prefill_gpus + spec.decode_gpus if spec.mode == "disaggregated" else spec.tp
+    if gpus > design.gpus:
+        raise FabricsimError(f"workload.infer: prefill_gpus + decode_gpus = {gpus:,} "
                              f"is more than the cluster's {design.gpus:,} GPUs")
     for name in ("prefill_gpus", "decode_gpus"):
         if getattr(spec, name) % spec.tp:
@@ -86,16 +106,24 @@ def _check(spec, model, design) -> int:
     return ep if model.routed_experts else 1
 
 
-def _a2a(fabric, gpus: np.ndarray, ep: int, tokens_per_gpu: float, model, policy) -> float:
+def _a2a(fabric, gpus: np.ndarray, ep: int, tokens_per_gpu: float, copies: float, model, policy) -> float:
     """Dispatch + combine all-to-all of one MoE layer among ``gpus`` in EP groups of ``ep`` (seconds)."""
     if ep <= 1 or tokens_per_gpu <= 0:
         return 0.0
     groups = gpus[: gpus.size // ep * ep].reshape(-1, ep)
     total = 0.0
     for element_bytes in (DISPATCH_BYTES, COMBINE_BYTES):
-        size = max(1, int(tokens_per_gpu * model.experts_per_token * model.hidden_size * element_bytes))
+        size = max(1, int(tokens_per_gpu * copies * model.hidden_size * element_bytes))
         total += time_groups(fabric, "all_to_all", "auto", groups, size, policy).time_s
     return total
+
+
+def _tp_all_reduces(fabric, gpus: np.ndarray, tp: int, tokens: float, model, policy) -> float:
+    """Two all-reduces of the hidden state per layer over the TP group (seconds per pass)."""
+    if tp <= 1:
+        return 0.0
+    size = max(1, int(tokens * model.hidden_size * 2))
+    return 2 * model.layers * time_groups(fabric, "all_reduce", "auto", gpus[:tp].reshape(1, tp), size, policy).time_s
 
 
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
@@ -104,58 +132,117 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
 
     design = fabric.design if fabric is not None else design_fabric(scenario)
     ep = _check(spec, model, design)
+    profiles = scenario.catalog().sections.get("software", {})
+    if spec.software not in profiles:
+        from fabricsim.catalog.loader import unknown_name_message
+        raise FabricsimError("workload.infer.software: " + unknown_name_message("software", spec.software, profiles))
+    profile = profiles[spec.software]
     if fabric is None:
         fabric = build_fabric(design)
     policy = spec.load_balancing or design.load_balancing
     gpu = design.gpu
-    peak = (gpu.fp8_dense_flops if spec.weight_bytes == 1 else gpu.bf16_dense_flops) * gpu.matmul_efficiency
-    counts = parameter_counts(model)
+    precision = "fp8" if spec.weight_bytes == 1 else "bf16"
     moe_layers = model.moe_layers if model.routed_experts else 0
+    per_node = min(design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
+    if spec.mode == "static":
+        return _static(spec, model, gpu, profile, fabric, policy, precision)
+
+    # prefill: each attention group (tp GPUs) runs prefill_batch prompts; MoE layers over all prefill GPUs
     prefill = np.arange(spec.prefill_gpus)
     decode = spec.prefill_gpus + np.arange(spec.decode_gpus)
-
-    # prefill: one request per attention-TP group; the prompt's tokens attend to an average half-context
-    prompt_flops = forward_flops_per_token(model, spec.context / 2) * spec.context
+    prompt_tokens = spec.prefill_batch * spec.context
     prefill_ep = spec.prefill_gpus if model.routed_experts else 1
-    prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, spec.context / spec.tp, model, policy)
-    prefill_s = prompt_flops / (spec.tp * peak) + prefill_a2a
+    moe_tokens = prompt_tokens / spec.tp
+    cost = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
+                        prefill_ep, moe_tokens)
+    copies = _copies(model, prefill_ep, per_node, spec.routing_node_limit)
+    prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, moe_tokens, copies, model, policy)
+    prefill_s = cost.total_s + prefill_a2a + _tp_all_reduces(fabric, prefill, spec.tp, prompt_tokens, model, policy)
 
     # KV hand-over: every prefill GPU sends its part of a request's cache to a decode GPU, all at once
     kv_request = kv_cache_bytes_per_token(model, spec.kv_bytes) * spec.context
-    share = kv_request / spec.tp
     receivers = decode[np.arange(spec.prefill_gpus) % spec.decode_gpus]
-    kv_s = time_transfers(fabric, prefill, receivers, max(1.0, share), policy).time_s
+    kv_s = time_transfers(fabric, prefill, receivers, max(1.0, kv_request / spec.tp), policy).time_s
 
-    # decode step: roofline per GPU + exposed TP and MoE communication
-    dp_groups = spec.decode_gpus // spec.tp
-    seqs_per_group = spec.batch / dp_groups
+    # decode step: one token per sequence; attention data-parallel over groups of tp, experts over ep
+    groups = spec.decode_gpus // spec.tp
+    seqs_per_group = spec.batch / groups
     tokens_per_gpu = spec.batch / spec.decode_gpus
+    context = spec.context + spec.output_tokens / 2
+    copies = _copies(model, ep, per_node, spec.routing_node_limit)
+    split = 2 if spec.two_batch_overlap else 1
+    step = forward_cost(model, gpu, profile, seqs_per_group / split, context, spec.tp, precision, spec.kv_bytes, True,
+                        ep, tokens_per_gpu / split)
+    tp_s = split * _tp_all_reduces(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
+    a2a = split * moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu / split, copies, model, policy)
+    compute_s = split * step.total_s
+    if split == 2:
+        # micro-batch A's compute runs under B's all-to-alls and back: the longer of the two streams sets the
+        # step, plus one layer of the shorter that cannot overlap at the ends
+        hidden = min(compute_s, a2a) * (1 - 1 / model.layers)
+        a2a_exposed = a2a - hidden
+    else:
+        a2a_exposed = a2a * (1 - spec.ep_comm_overlap)
+    tpot = compute_s + tp_s + a2a_exposed
+    resident = _resident(model, spec, ep, seqs_per_group, gpu)
+    decode_requests_per_s = spec.batch / tpot / spec.output_tokens
+    prefill_requests_per_s = (spec.prefill_gpus / spec.tp) * spec.prefill_batch / (prefill_s + kv_s)
+    result = InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s,
+                             prefill_a2a, kv_s, kv_request, compute_s, split * _memory_bound(step, gpu), tp_s,
+                             a2a_exposed,
+                             tpot, decode_requests_per_s / prefill_requests_per_s, resident, "disaggregated",
+                             spec.output_tokens, prompt_tokens)
+    result._tp = spec.tp
+    return result
+
+
+def _copies(model, ep: int, per_node: int, node_limit: int | None) -> float:
+    if not model.routed_experts:
+        return 0.0
+    from fabricsim.workload.parallelism import Parallelism
+
+    return dispatch_copies(model, Parallelism(ep=ep, etp=1), per_node, node_limit)
+
+
+def _memory_bound(step, gpu) -> float:
+    """Seconds of the step spent streaming the KV cache (the weights stream inside the memory-bound GEMMs)."""
+    return step.kv_bytes / gpu.hbm_bytes_per_s
+
+
+def _resident(model, spec, ep: int, seqs_per_group: float, gpu) -> float:
+    """Bytes per decode GPU: its share of the weights and the KV cache of its sequences; too many is an error."""
+    counts = parameter_counts(model)
     expert_params = counts.routed_experts_total
-    dense_params = counts.total - expert_params
-    weights = spec.weight_bytes * (dense_params / spec.tp + expert_params / ep)
+    weights = spec.weight_bytes * ((counts.total - expert_params) / spec.tp + expert_params / ep)
     kv_per_token = kv_cache_bytes_per_token(model, spec.kv_bytes)
     kv_split = spec.tp if model.attention != "mla" else 1  # MLA's latent is not split over heads
-    kv_read = seqs_per_group * (spec.context + spec.output_tokens / 2) * kv_per_token / kv_split
-    memory_s = (weights + kv_read) / gpu.hbm_bytes_per_s
-    compute_s = forward_flops_per_token(model, spec.context + spec.output_tokens / 2) * spec.batch / (
-        spec.decode_gpus * peak)
-    tp_s = 0.0
-    if spec.tp > 1:
-        group = decode.reshape(-1, spec.tp)
-        size = max(1, int(seqs_per_group * model.hidden_size * 2))
-        tp_s = 2 * model.layers * time_groups(fabric, "all_reduce", "auto", group, size, policy).time_s
-    a2a_s = moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu, model, policy)
-    tpot = max(compute_s, memory_s) + tp_s + a2a_s
     resident = weights + seqs_per_group * (spec.context + spec.output_tokens) * kv_per_token / kv_split
     if resident > gpu.hbm_bytes:
         fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, resident - weights))
         raise FabricsimError(
             f"workload.infer: decode needs {resident / 1e9:,.0f} GB per GPU ({weights / 1e9:,.0f} GB weights + "
             f"KV cache of {seqs_per_group:g} sequences x {spec.context + spec.output_tokens:,} tokens) but "
-            f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; batch <= {fit} would fit, or more decode GPUs")
-    decode_requests_per_s = spec.batch / tpot / spec.output_tokens
-    prefill_requests_per_s = (spec.prefill_gpus / spec.tp) / (prefill_s + kv_s)
-    return InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s,
-                           prefill_a2a, kv_s,
-                           kv_request, compute_s, memory_s, tp_s, a2a_s, tpot,
-                           decode_requests_per_s / prefill_requests_per_s, resident)
+            f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; batch <= {fit} would fit, or more GPUs")
+    return resident
+
+
+def _static(spec, model, gpu, profile, fabric, policy, precision) -> InferenceResult:
+    """One TP instance: prefill the whole batch, then decode it; context grows from the prompt to the end."""
+    gpus = np.arange(spec.tp)
+    prompt_tokens = spec.batch * spec.context
+    prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False)
+    prefill_s = prefill.total_s + _tp_all_reduces(fabric, gpus, spec.tp, prompt_tokens, model, policy)
+    context = spec.context + spec.output_tokens / 2
+    step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True)
+    tp_s = _tp_all_reduces(fabric, gpus, spec.tp, spec.batch, model, policy)
+    tpot = step.total_s + tp_s
+    resident = _resident(model, spec, 1, spec.batch, gpu)
+    kv_request = kv_cache_bytes_per_token(model, spec.kv_bytes) * spec.context
+    result = InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
+                             step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
+                             spec.output_tokens, prompt_tokens)
+    result._tp = spec.tp
+    return result
+
+
+__all__ = ["InferenceResult", "serve"]

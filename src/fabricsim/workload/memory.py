@@ -1,9 +1,12 @@
 """Memory per GPU of a training job, checked against HBM.
 
-The busiest GPU is on the first pipeline stage: it holds its layers' weights, gradients and
-optimizer states (sharded over data parallelism as the ZeRO stage says) and the activations
-of every micro-batch in flight (1F1B keeps ``pp`` micro-batches alive on stage 0; interleaving
-adds (pp-1)/(pp x v) more, Narayanan et al. 2021 section 2.2.2).  Bytes throughout.
+Each pipeline stage holds its layers' weights, gradients and optimizer states (sharded over
+data parallelism as the ZeRO stage says: 1 optimizer, 2 + gradients, 3 + weights) and the
+activations of every model chunk in flight at its peak (1F1B: ``pp - stage`` micro-batches;
+interleaved: Megatron's warm-up count, Narayanan et al. 2021 section 2.2.2).  The busiest stage
+is reported (usually the first).  Recomputation trades activations for compute: ``selective``
+frees what it recomputes, ``full`` keeps only layer inputs, on all layers or on the first
+``recompute_layers`` of each stage (Megatron's ``recompute_num_layers``).  Bytes throughout.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, replace
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.model import activation_bytes_per_token_per_layer, parameter_counts
 from fabricsim.workload.parallelism import Parallelism
+from fabricsim.workload.pipeline import StageLayout, stage_layout
 
 WEIGHT_BYTES = 2
 """BF16 weights used by forward and backward."""
@@ -22,7 +26,6 @@ al. 2020, ZeRO, section 3.1: K = 12)."""
 RESERVED_BYTES = 4e9
 """ASSUMPTION: CUDA context, NCCL buffers and allocator fragmentation per GPU (PyTorch's context
 alone is ~0.5-1 GB; NCCL reserves ~1-2 GB for many communicators)."""
-RECOMPUTE_LEVELS = ("none", "selective", "full")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class MemoryUse:
     reserved: float
     hbm: float
     recompute: str
+    recompute_layers: int = 0  # with 'full': layers per stage recomputed (0 = all)
+    stage: int = 0  # the pipeline stage these figures are for (the busiest)
 
     @property
     def total(self) -> float:
@@ -52,58 +57,121 @@ class MemoryUse:
                 "total": self.total, "hbm": self.hbm}
 
 
-def parameters_per_gpu(model, par: Parallelism) -> tuple[float, float]:
-    """(dense, expert) parameters held by one GPU of the first stage before ZeRO sharding.
+@dataclass(frozen=True)
+class MemoryJob:
+    """What the memory of a training job depends on besides the recomputation policy."""
 
-    Dense parameters (attention, dense MLPs, shared experts, embeddings) split over TP and PP;
-    routed experts also over EP.  The first stage also holds the input embedding (and, without
-    pipelining, the output projection); its share of layers is the ceiling of layers / pp."""
+    model: object
+    gpu: object
+    par: Parallelism
+    seq: int
+    micro_batch: int
+    micro_batches: int
+    gradient_bytes: int
+    layout: StageLayout
+    materialized: bool = False  # attention scores written to HBM (no flash kernel)
+    dropout: bool = False
+    pipeline_group: int | None = None  # micro-batches per round of the interleaved schedule (default pp)
+
+
+def parameters_per_gpu(model, par: Parallelism, layout: StageLayout | None = None, stage: int = 0) -> tuple[float, float]:
+    """(dense, expert) parameters held by one GPU of a pipeline stage before ZeRO sharding.
+
+    Dense parameters (attention, dense MLPs, norms, router, shared experts, embeddings) split over
+    TP; routed experts over EP x expert-TP.  The first stage holds the input embedding, the last
+    the output projection (one stage holds both when ``pp`` is 1)."""
+    layout = layout or stage_layout(model, par.pp)
     counts = parameter_counts(model)
-    layers_here = -(-model.layers // par.pp)
-    dense_layer = (counts.total - counts.embedding - counts.routed_experts_total) / model.layers
-    expert_layer = counts.routed_experts_total / model.layers
-    embeddings = counts.input_embedding + (counts.output_embedding if par.pp == 1 else 0.0)
-    dense = (dense_layer * layers_here + embeddings) / par.tp
-    experts = expert_layer * layers_here / (par.tp * par.ep)
-    return dense, experts
+    n_moe = layout.moe_layers[stage]
+    n_dense = layout.layers[stage] - n_moe
+    shared = model.shared_experts * counts.expert + model.routed_experts * model.hidden_size
+    dense = n_dense * (counts.attention_per_layer + counts.dense_mlp_per_layer + counts.norms_per_layer) \
+        + n_moe * (counts.attention_per_layer + counts.norms_per_layer + shared)
+    if stage == 0:
+        dense += counts.input_embedding
+    if stage == layout.stages - 1:
+        dense += counts.output_embedding
+    experts = n_moe * model.routed_experts * counts.expert / (par.ep * par.etp)
+    return dense / par.tp, experts
 
 
-def memory_use(model, gpu, par: Parallelism, seq: int, micro_batch: int, micro_batches: int,
-               recompute: str, gradient_bytes: int) -> MemoryUse:
-    """Memory of one GPU of the first pipeline stage (bytes)."""
-    dense, experts = parameters_per_gpu(model, par)
+def in_flight_chunks(par: Parallelism, micro_batches: int, stage: int, group: int | None = None) -> int:
+    """Model chunks whose activations stage ``stage`` holds at its peak (1F1B / interleaved warm-up + 1;
+    Megatron's schedules: warm-up ``pp - stage - 1`` forwards, interleaved ``2 (pp - stage - 1) + (v - 1) N``
+    with N micro-batches per round, ``microbatch_group_size_per_vp_stage``, default pp)."""
+    v = par.virtual_stages
+    group = group or par.pp
+    warmup = (par.pp - stage - 1) * 2 + (v - 1) * group if v > 1 else par.pp - stage - 1
+    return min(warmup + 1, micro_batches * v)
+
+
+def memory_use(job: MemoryJob, recompute: str, recompute_layers: int = 0) -> MemoryUse:
+    """Memory of the busiest GPU (bytes): every pipeline stage is counted, the largest returned."""
+    best = None
+    for stage in range(job.layout.stages):
+        use = _stage_memory(job, stage, recompute, recompute_layers)
+        if best is None or use.total > best.total:
+            best = use
+    return best
+
+
+def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: int) -> MemoryUse:
+    model, par = job.model, job.par
+    dense, experts = parameters_per_gpu(model, par, job.layout, stage)
     dense_shards = par.dp * par.cp
-    expert_shards = max(1, par.dp * par.cp // par.ep)
-    weights = WEIGHT_BYTES * (dense / (dense_shards if par.zero >= 3 else 1)
-                              + experts / (expert_shards if par.zero >= 3 else 1))
-    gradients = gradient_bytes * (dense / (dense_shards if par.zero >= 2 else 1)
-                                  + experts / (expert_shards if par.zero >= 2 else 1))
-    optimizer = OPTIMIZER_BYTES * (dense / (dense_shards if par.zero >= 1 else 1)
-                                   + experts / (expert_shards if par.zero >= 1 else 1))
-    tokens = micro_batch * seq / par.cp
-    per_layer = activation_bytes_per_token_per_layer(model, seq, par.tp, par.sequence_parallel, recompute) * tokens
-    layers_here = -(-model.layers // par.pp)
-    in_flight = min(micro_batches, par.pp)
-    if par.virtual_stages > 1 and par.pp > 1:
-        in_flight *= 1 + (par.pp - 1) / (par.pp * par.virtual_stages)
-    activations = per_layer * layers_here * in_flight
-    logits = 4.0 * tokens * model.vocab_size / par.tp if par.pp == 1 else 0.0  # FP32 logits live on the last stage
-    return MemoryUse(weights, gradients, optimizer, activations, logits, RESERVED_BYTES, gpu.hbm_bytes, recompute)
+    expert_shards = max(1, par.dp * par.cp * par.tp // (par.ep * par.etp))
+
+    def sharded(per_parameter: float, stage_needed: int) -> float:
+        return per_parameter * (dense / (dense_shards if par.zero >= stage_needed else 1)
+                                + experts / (expert_shards if par.zero >= stage_needed else 1))
+
+    tokens = job.micro_batch * job.seq / par.cp
+    layers = job.layout.layers[stage]
+    n_moe = job.layout.moe_layers[stage]
+
+    def per_layer(level: str, moe: bool) -> float:
+        return activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, level,
+                                                    job.materialized, job.dropout, moe) * tokens
+
+    level = "none" if recompute == "full" and recompute_layers else recompute
+    stored = (layers - n_moe) * per_layer(level, False) + n_moe * per_layer(level, True)
+    if recompute == "full" and recompute_layers:
+        k = min(recompute_layers, layers)
+        full_moe = min(k, n_moe)
+        stored -= (k - full_moe) * (per_layer("none", False) - per_layer("full", False))
+        stored -= full_moe * (per_layer("none", True) - per_layer("full", True))
+    chunks = in_flight_chunks(par, job.micro_batches, stage, job.pipeline_group)
+    activations = stored * chunks / par.virtual_stages
+    if recompute == "full":  # one layer's activations are rebuilt at a time during backward
+        activations += per_layer("none", n_moe > 0)
+    last = stage == job.layout.stages - 1
+    logits = 4.0 * tokens * model.vocab_size / par.tp if last else 0.0  # FP32 logits on the last stage
+    return MemoryUse(sharded(WEIGHT_BYTES, 3), sharded(job.gradient_bytes, 2), sharded(OPTIMIZER_BYTES, 1),
+                     activations, logits, RESERVED_BYTES, job.gpu.hbm_bytes, recompute,
+                     recompute_layers if recompute == "full" else 0, stage)
 
 
-def choose_recompute(model, gpu, par, seq, micro_batch, micro_batches, recompute, gradient_bytes) -> MemoryUse:
+def recompute_options(job: MemoryJob, recompute: str, recompute_layers: int | None) -> list[tuple[str, int]]:
+    """Policies to try, least recomputation first: none, selective, full on 1, 2, ... layers, full."""
+    if recompute != "auto":
+        return [(recompute, recompute_layers or 0)]
+    most = max(job.layout.layers)
+    return [("none", 0), ("selective", 0)] + [("full", k) for k in range(1, most)] + [("full", 0)]
+
+
+def choose_recompute(job: MemoryJob, recompute: str, recompute_layers: int | None = None) -> MemoryUse:
     """The requested recomputation, or for ``auto`` the least recomputation whose memory fits HBM."""
-    levels = RECOMPUTE_LEVELS if recompute == "auto" else (recompute,)
     use = None
-    for level in levels:
-        use = memory_use(model, gpu, par, seq, micro_batch, micro_batches, level, gradient_bytes)
+    for level, layers in recompute_options(job, recompute, recompute_layers):
+        use = memory_use(job, level, layers)
         if use.fits:
             return use
-    raise FabricsimError(_does_not_fit(model, gpu, par, seq, micro_batch, micro_batches, use, gradient_bytes))
+    raise FabricsimError(_does_not_fit(job, use))
 
 
-def _does_not_fit(model, gpu, par, seq, micro_batch, micro_batches, use: MemoryUse, gradient_bytes) -> str:
+def _does_not_fit(job: MemoryJob, use: MemoryUse) -> str:
     GB = 1e9
+    model, gpu, par = job.model, job.gpu, job.par
     parts = ", ".join(f"{k} {v / GB:.1f}" for k, v in use.as_dict().items() if k not in ("total", "hbm") and v)
     fixes = []
     options = [("recompute=full", par, "full"), ("zero=3", replace(par, zero=3), use.recompute)]
@@ -115,11 +183,13 @@ def _does_not_fit(model, gpu, par, seq, micro_batch, micro_batches, use: MemoryU
     for name, option, level in options:
         if option.pp > model.layers or model.attention_heads % option.tp:
             continue
-        other = memory_use(model, gpu, option, seq, micro_batch, micro_batches, level, gradient_bytes)
+        layout = job.layout if option.pp == par.pp else stage_layout(model, option.pp)
+        other = memory_use(replace(job, par=option, layout=layout), level)
         if other.fits and name not in fixes:
             fixes.append(f"{name} ({other.total / GB:.0f} GB)")
     hint = "; would fit: " + ", ".join(fixes) if fixes else "; no single change tried (recompute, ZeRO-3, 2x PP or TP) fits"
+    where = f" on pipeline stage {use.stage}" if par.pp > 1 else ""
     return (f"{model.name} with tp={par.tp} pp={par.pp} cp={par.cp} dp={par.dp} zero={par.zero} "
-            f"recompute={use.recompute} needs {use.total / GB:.1f} GB per GPU but {gpu.name} has "
+            f"recompute={use.recompute} needs {use.total / GB:.1f} GB per GPU{where} but {gpu.name} has "
             f"{gpu.hbm_bytes / GB:.0f} GB of HBM (over by {(use.total - gpu.hbm_bytes) / GB:.1f} GB; "
             f"GB: {parts}){hint}")

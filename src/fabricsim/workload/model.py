@@ -53,15 +53,15 @@ def attention_parameters(model) -> float:
         return q + kv_down + kv_up + heads * model.head_dim * h
     q_and_out = 2 * h * heads * model.head_dim
     kv = 2 * h * model.kv_heads * model.head_dim
-    biases = 4 * h if model.mlp == "gelu" else 0  # GPT-3 projections carry biases
+    biases = 4 * h if model.has_biases else 0  # GPT-3 projections carry biases
     return q_and_out + kv + biases
 
 
 def parameter_counts(model) -> ParameterCounts:
     h = model.hidden_size
     attention = attention_parameters(model)
-    dense_mlp = _mlp(h, model.ffn_hidden_size, model.mlp) + (model.ffn_hidden_size + h if model.mlp == "gelu" else 0)
-    norms = 2 * h * (2 if model.mlp == "gelu" else 1)  # LayerNorm has gain and bias, RMSNorm a gain
+    dense_mlp = _mlp(h, model.ffn_hidden_size, model.mlp) + (model.ffn_hidden_size + h if model.has_biases else 0)
+    norms = 2 * h * (2 if model.has_biases else 1)  # LayerNorm has gain and bias, RMSNorm a gain
     expert = _mlp(h, model.expert_ffn_hidden_size, model.mlp) if model.routed_experts else 0.0
     router = model.routed_experts * h
     input_embedding = model.vocab_size * h + model.learned_positions * h
@@ -122,29 +122,51 @@ def kv_cache_bytes_per_token(model, bytes_per_element: float = 2) -> float:
 
 
 def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_parallel: bool = True,
-                                         recompute: str = "none") -> float:
+                                         recompute: str = "none", materialized: bool = False,
+                                         dropout: bool = False, moe: bool | None = None) -> float:
     """Bytes one layer keeps per token for the backward pass (BF16), after TP/SP sharding.
 
-    Korthikanti et al. 2022 (Table 2) count 34 h + 5 a s bytes per token for a GPT layer (GELU FFN
-    of 4h, dropout); the same accounting for this model's shapes, *with flash attention* (no score
-    matrix is stored, so 'selective' recomputation of attention saves nothing more) and no dropout:
-    norms 2 x 2h, attention input 2h, queries 2h, keys and values 2 x 2 kv d, attention output 2h,
-    MLP input 2h, FFN pre-activations and activation output (SwiGLU 3 x 2f, GELU 2 x 2f).  MoE
-    layers store the FFN terms for every routed and shared expert a token visits.  Full
-    recomputation keeps only the layer input (2h).  TP divides everything when sequence
-    parallelism is on; without it the norms, inputs and residuals (10h) stay replicated."""
+    The accounting of Korthikanti et al. 2022 (section 4.1: 34 h + 5 a s bytes per token for a GPT
+    layer with dropout), for this model's shapes:
+
+    * kept whole without sequence parallelism: both norms' inputs and outputs (8 h) and, with
+      dropout, the two 1-byte hidden dropout masks (2 h);
+    * split over TP: queries, keys, values and the attention output (2 (a + 2 kv) d + 2 a d), the
+      FFN's pre-activations and activation output (SwiGLU 3 x 2 f, GELU 2 x 2 f); MoE layers store
+      them for every routed (k) and shared expert copy of a token, plus the dispatched token copies;
+    * materialized attention (no flash kernel) also keeps the softmax output, and with dropout its
+      mask and output: 5 a s bytes per token (2 a s without dropout); flash attention keeps none.
+
+    ``recompute``: ``selective`` frees what it recomputes -- the score matrices under materialized
+    attention (Korthikanti et al.), the norm outputs and activation output otherwise; ``full``
+    keeps only the layer input (2 h)."""
     h = model.hidden_size
+    sp = tp if sequence_parallel else 1
     if recompute == "full":
-        return 2.0 * h / (tp if sequence_parallel else 1)
+        return 2.0 * h / sp
+    moe = bool(model.routed_experts) if moe is None else moe
     if model.attention == "mla":
-        kv = 2 * (model.kv_lora_rank + model.qk_rope_head_dim) + 2 * model.attention_heads * (
-            model.qk_nope_head_dim + model.qk_rope_head_dim + model.head_dim)
+        qk = model.qk_nope_head_dim + model.qk_rope_head_dim
+        attention = 2 * model.attention_heads * (2 * qk + 2 * model.head_dim)
+        attention_latent = 2 * (model.kv_lora_rank + model.qk_rope_head_dim + (model.q_lora_rank or 0))
     else:
-        kv = 4 * model.kv_heads * model.head_dim
-    ffn_terms = 6 if model.mlp == "swiglu" else 4
-    ffn = ffn_terms * model.active_ffn_width
-    replicated = 10.0 * h  # norm outputs and inputs: 4h + attention input 2h + attention output 2h + MLP input 2h
-    sharded = kv + 2.0 * h + ffn  # queries, keys/values, FFN activations
-    if sequence_parallel:
-        return (replicated + sharded) / tp
-    return replicated + sharded / tp
+        attention = 2 * (model.attention_heads + 2 * model.kv_heads) * model.head_dim \
+            + 2 * model.attention_heads * model.head_dim
+        attention_latent = 0
+    terms = 3 if model.mlp == "swiglu" else 2
+    if moe:
+        copies = model.experts_per_token * model.expert_ffn_hidden_size + model.shared_experts * model.expert_ffn_hidden_size
+        ffn = 2 * terms * copies + 2 * h * model.experts_per_token
+        freed_ffn = 2 * copies
+    else:
+        ffn = 2 * terms * model.ffn_hidden_size
+        freed_ffn = 2 * model.ffn_hidden_size
+    replicated = 8.0 * h + (2.0 * h if dropout else 0.0)
+    scores = (5 if dropout else 2) * model.attention_heads * seq if materialized else 0.0
+    if recompute == "selective":
+        if materialized:
+            scores = 0.0
+        else:
+            replicated -= 4.0 * h
+            ffn -= freed_ffn
+    return replicated / sp + attention_latent / sp + (attention + ffn + scores) / tp

@@ -1,10 +1,12 @@
 """Training across sites: data parallelism spans the campuses, everything else stays inside one.
 
-Ranks keep Megatron's order (``tp-cp-pp-dp``: DP slowest), so with ``dp`` a multiple of the site count
-every TP, CP, EP and pipeline group lies inside one site and only the DP groups span sites.  Those
-are timed hierarchically (:mod:`fabricsim.collectives.multisite`: reduce-scatter inside each site,
-the exchange across the DCI, all-gather inside); every other call runs on one site's fabric exactly as
-in a single-site step (the sites are identical, so site 0 is timed).  The step is then composed as
+Which parallelism spans the sites follows the rank order's slowest dimension: ``...-pp-dp`` puts the
+data-parallel groups across sites (``dp`` a multiple of the site count), ``...-dp-pp`` (Megatron-Core's
+default) puts the pipeline's middle stage boundary between them.  TP, CP and EP groups must stay inside
+a site.  DP groups are timed hierarchically (:mod:`fabricsim.collectives.multisite`: reduce-scatter inside each site,
+the exchange across the DCI, all-gather inside); a pipeline's send/recv runs its in-site boundaries on
+the site's fabric and the crossing one over the DCI at the same time; every other call runs on one
+site's fabric exactly as in a single-site step (the sites are identical, so site 0 is timed).  The step is then composed as
 usual (:func:`fabricsim.workload.training.simulate_step`): what the DP overlap windows cannot hide is
 exposed.
 
@@ -22,9 +24,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fabricsim.collectives.multisite import SitesTiming, cross_site_transfer, time_across_sites
+from fabricsim.collectives.multisite import SitesTiming, cross_site_transfer, time_across_sites, time_cross_site
 from fabricsim.errors import FabricsimError
-from fabricsim.workload.comms import CommCall, time_calls
+from fabricsim.workload.comms import CommCall, pipeline_boundaries_from, time_calls
 
 UNLIMITED_BITS_PER_S = 1e18
 """A DCI capacity no transfer notices (the 'unlimited' reference)."""
@@ -67,11 +69,39 @@ class SitesTimer:
             self.cache[key] = part.timing
         return self.cache[key]
 
+    def _pipeline(self, call: CommCall, policy, method) -> SitesTiming:
+        """Stage boundaries inside a site (site 0's, on its fabric) and across sites (over the DCI), at once."""
+        per_site = self.design.gpus_per_site
+        size = max(1, int(round(call.size_bytes)))
+        src, dst = pipeline_boundaries_from(np.asarray(call.groups))
+        across = src // per_site != dst // per_site
+        inside = ~across & (src < per_site)
+        part = None
+        if inside.any():
+            groups = np.stack([src[inside], dst[inside]], axis=1)
+            part = CommCall(call.kind, call.what, call.op, groups, call.size_bytes, call.per_micro_batch, call.per_step)
+            part.groups = np.stack([src[inside], dst[inside]], axis=1)
+            time_calls(self.design.site, self.site_fabric if method == "flow" else None, [part], "auto", policy,
+                       method, self.seed)
+        cross = time_cross_site(self.design, "send_recv", np.stack([src[across], dst[across]], axis=1), size, method,
+                                self.design.scenario.sites.load_balancing, self.seed)
+        inside_s = part.timing.time_s if part else 0.0
+        return SitesTiming("send_recv", f"pipeline across {self.design.sites} sites", policy, int(across.sum()), 2,
+                           size, max(inside_s, cross.time_s), max(inside_s, cross.latency_s + cross.ideal_transfer_s),
+                           False, part.timing.phases if part else [], "simple", cross.latency_s, inside_s=inside_s,
+                           cross=cross, concurrent=True)
+
     def _across(self, call: CommCall, algorithm, policy, method) -> SitesTiming:
-        if call.op not in ("all_reduce", "reduce_scatter", "all_gather"):
+        if call.op == "send_recv":
+            key = ("pipeline", call.what, call.size_bytes)
+            if key not in self.cache:
+                self.cache[key] = self._pipeline(call, policy, method)
+            return self._moved(self.cache[key])
+        if call.op not in ("all_reduce", "reduce_scatter", "all_gather") or call.kind != "dp":
             raise FabricsimError(
-                f"{call.kind.upper()} {call.what} ({call.op}) would cross sites: keep tp, cp, ep and pp inside a "
-                f"site (workload.train.order with dp last, dp a multiple of sites.count, ep within dp / sites)")
+                f"{call.kind.upper()} {call.what} ({call.op}) would cross sites: only data parallelism (dp last in "
+                f"workload.train.order, dp a multiple of sites.count) or pipeline parallelism (pp last, pp a multiple "
+                f"of sites.count) may span sites; keep tp, cp and ep inside a site")
         size = max(1, int(round(call.size_bytes)))
         algo = algorithm if call.kind == "dp" and algorithm in ("ring", "tree", "auto", "hierarchical") else "auto"
         key = ("across", call.kind, call.what, call.op, size)
@@ -79,14 +109,17 @@ class SitesTimer:
             fabric = self.site_fabric if method == "flow" else self.design.site
             self.cache[key] = time_across_sites(self.design, fabric, call.op, call.groups, size, method, algo,
                                                 policy, self.seed)
-        timing = self.cache[key]
+        return self._moved(self.cache[key])
+
+    def _moved(self, timing: SitesTiming) -> SitesTiming:
+        """``timing`` with its cross-site transfer recomputed for the capacity of a what-if."""
         if self.capacity_bits_per_s is None and not self.analytic_cross:
             return timing
         cross = timing.cross
         transfer, limit = cross_site_transfer(self.design, cross.op, cross.rings, cross.shard_bytes,
                                               self.capacity_bits_per_s)
         moved = replace(cross, transfer_s=transfer, ideal_transfer_s=transfer, limit=limit, method="analytic")
-        total = timing.inside_s + moved.time_s
+        total = timing.combined(moved.time_s)
         return replace(timing, time_s=total, ideal_time_s=total, cross=moved)
 
 
@@ -164,22 +197,23 @@ def train_across_sites(scenario, spec, model, compare: bool = False) -> SitesTra
     """One step of ``spec`` with DP across the scenario's sites; ``compare`` adds the single-site
     reference and the DCI capacity needed for 1% / 5% MFU loss."""
     from fabricsim.topology.sites import design_sites
-    from fabricsim.workload.training import simulate_step
+    from fabricsim.workload.training import _software, simulate_step
 
     design = design_sites(scenario)
     method = _method(spec, design)
     timer = SitesTimer(design, _site_fabric(design, method))
     view = replace(design.site, gpus=design.gpus)  # the job sees every GPU; the parts are one site's
+    profile = _software(scenario, spec)
 
     def step_at(capacity: float | None, analytic_cross: bool = True):
         timer.capacity_bits_per_s, timer.analytic_cross = capacity, analytic_cross and capacity is not None
-        return simulate_step(view, timer.site_fabric, spec, model, method, time_comm=timer)
+        return simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
 
     result = step_at(None, analytic_cross=False)
     unlimited = step_at(UNLIMITED_BITS_PER_S).step_time_s
     cross = [c for c in result.calls if isinstance(c.timing, SitesTiming)]
     per_step = sum(c.timing.cross.rings * c.timing.cross.bytes_per_rank * (c.per_step + c.per_micro_batch
-                   * result.micro_batches) for c in cross)
+                   * result.micro_batches) * (0.5 if c.op == "send_recv" else 1.0) for c in cross)
     out = SitesTraining(result, None, unlimited, design.dci.capacity_bits_per_s, cross_bytes_per_step=per_step)
     out.result.notes.append(
         f"DP across {design.sites} sites {design.dci.distance_m / 1e3:g} km apart: exposed cross-site time "

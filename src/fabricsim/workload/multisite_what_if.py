@@ -66,6 +66,18 @@ def sites_what_ifs(scenario, overrides: dict, base) -> list[dict]:
         rows.append(_row(f"sites {km:g} km apart", result.result, base,
                          f"one-way {variant.sites.distance_km * 5:.0f} us; exposed cross-site "
                          f"{result.exposed_cross_site_s * 1e3:,.0f} ms/step"))
+    dims = spec.order.split("-")
+    slowest = [d for d in dims if d in ("dp", "pp")][-1]
+    swapped = [d for d in dims if d not in ("dp", "pp")] + (["dp", "pp"] if slowest == "dp" else ["pp", "dp"])
+    other_order = "-".join(swapped)
+    try:
+        result = train_across_sites(scenario, spec.model_copy(update={"order": other_order}), model)
+        rows.append(_row(f"{'pipeline' if slowest == 'dp' else 'data'} parallelism across sites instead "
+                         f"(order {other_order})", result.result, base,
+                         f"{result.cross_bytes_per_step / 1e12:,.2f} TB each way per step; exposed cross-site "
+                         f"{result.exposed_cross_site_s * 1e3:,.0f} ms/step"))
+    except FabricsimError as exc:
+        rows.append({"change": f"order {other_order}", "error": str(exc).split(";")[0]})
     other = "spray" if scenario.sites.load_balancing == "ecmp" else "ecmp"
     variant = scenario.model_copy(update={"sites": scenario.sites.model_copy(update={"load_balancing": other})})
     result = train_across_sites(variant, spec, model)

@@ -1,15 +1,17 @@
 """Parallel degrees of a training job and where its ranks sit on the cluster's GPUs.
 
-Ranks are numbered as Megatron and the Llama 3 paper (section 3.3.2, order [TP, CP, PP, DP])
-number them: the dimensions of ``order`` (fastest first, default ``tp-cp-pp-dp``) are the digits
-of the rank, so TP groups are consecutive ranks (inside one server / scale-up domain) and the DP
-groups of one TP index share a rail.  Expert parallelism
-folds into data parallelism: an EP group is ``ep`` consecutive members of a DP group (Megatron's
-``expert-model-parallel-size`` with expert tensor parallelism equal to ``tp``).
+Ranks are numbered as Megatron numbers them: the dimensions of ``order`` (fastest first, default
+Megatron-Core's ``tp-cp-ep-dp-pp``; the Llama 3 paper used ``tp-cp-pp-dp``, section 3.3.2) are the
+digits of the rank, so TP groups are consecutive ranks (inside one server / scale-up domain).
+Expert parallelism folds into the tp x cp x dp ranks of each pipeline stage (Megatron-Core MoE
+parallel folding): with ``ep`` before ``dp`` in the order, an EP group is ``ep`` nearby ranks
+(times ``expert_tp``), so it stays inside a scale-up domain when it fits.
 
 ``placement`` maps ranks to GPUs: ``contiguous`` (rank r on GPU r: a fresh, unfragmented
-allocation) or ``random-servers`` (whole servers handed out in random order: a fragmented
-cluster whose scheduler keeps servers whole but ignores the network).
+allocation), ``random-servers`` (whole servers handed out in random order: a fragmented
+cluster whose scheduler keeps servers whole but ignores the network), ``domain-aligned`` (whole
+EP/TP groups per scale-up domain, leaving the remainder of a 72-GPU rack idle) or ``auto``
+(domain-aligned when groups would otherwise straddle domains and the cluster has room).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import numpy as np
 from fabricsim.errors import FabricsimError
 
 DIMENSIONS = ("tp", "cp", "dp", "pp")
-PLACEMENTS = ("contiguous", "random-servers")
+DEFAULT_ORDER = "tp-cp-ep-dp-pp"
+"""Megatron-Core's default rank order (``parallel_state.initialize_model_parallel(order=...)``)."""
+PLACEMENTS = ("contiguous", "random-servers", "domain-aligned", "auto")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Parallelism:
     virtual_stages: int = 1  # interleaved 1F1B: model chunks per pipeline stage
     zero: int = 1  # 0 plain DP, 1 optimizer states sharded, 2 +gradients, 3 +weights (FSDP)
     sequence_parallel: bool = True
+    etp: int = 1  # expert tensor parallelism: each routed expert's width split over etp GPUs
 
     @property
     def gpus(self) -> int:
@@ -79,10 +84,10 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
             raise FabricsimError(
                 f"workload.train.ep={par.ep} does not divide {model.name}'s {experts} routed experts; "
                 f"valid ep: {', '.join(str(d) for d in _divisors(experts))}")
-        if (par.dp * par.cp) % par.ep:
+        if (par.tp * par.dp * par.cp) % (par.ep * par.etp):
             raise FabricsimError(
-                f"workload.train.ep={par.ep} must divide dp x cp = {par.dp * par.cp} (experts are spread "
-                f"over data-parallel ranks)")
+                f"workload.train.ep={par.ep} x expert_tp={par.etp} must divide tp x cp x dp = "
+                f"{par.tp * par.dp * par.cp} (experts fold into the ranks of each pipeline stage)")
 
 
 def _divisors(n: int) -> list[int]:
@@ -96,28 +101,69 @@ class RankGroups:
     tp: np.ndarray  # (gpus/tp) x tp
     cp: np.ndarray
     dp: np.ndarray
-    ep: np.ndarray
+    ep: np.ndarray  # expert-parallel groups (token all-to-all)
     dp_cp: np.ndarray  # gradient-reduction groups: dp x cp ranks holding the same weights
     pp: np.ndarray  # (gpus/pp) x pp: row = one pipeline, column = stage
     gpu_of_rank: np.ndarray
+    edp: np.ndarray | None = None  # expert data-parallel groups: ranks holding the same experts
 
 
-def rank_groups(par: Parallelism, order: str = "tp-cp-pp-dp", placement: str = "contiguous",
-                gpus_per_server: int = 8, seed: int = 0) -> RankGroups:
-    """Communicator groups as GPU-index matrices for a rank ``order`` and ``placement``."""
-    dims = order.split("-")
-    if sorted(dims) != sorted(DIMENSIONS):
-        raise FabricsimError(f"workload.train.order={order!r}: give each of {', '.join(DIMENSIONS)} once, "
-                             f"fastest-varying first, e.g. 'tp-cp-pp-dp'")
+def parse_order(order: str) -> tuple[list[str], bool]:
+    """(the four dense dimensions fastest first, whether EP takes the faster-varying ranks before DP)."""
+    names = order.split("-")
+    dims = [d for d in names if d != "ep"]
+    if sorted(dims) != sorted(DIMENSIONS) or names.count("ep") > 1:
+        raise FabricsimError(f"workload.train.order={order!r}: give each of {', '.join(DIMENSIONS)} once (and ep at "
+                             f"most once), fastest-varying first, e.g. '{DEFAULT_ORDER}'")
+    return dims, "ep" not in names or names.index("ep") < names.index("dp")
+
+
+def place_ranks(gpus: int, placement: str, gpus_per_server: int = 8, domain: int = 0, unit: int = 1,
+                cluster_gpus: int | None = None, seed: int = 0) -> np.ndarray:
+    """GPU index of every rank.
+
+    ``contiguous``: rank r on GPU r.  ``random-servers``: whole servers in random order.
+    ``domain-aligned``: each scale-up domain of ``domain`` GPUs takes as many whole groups of ``unit``
+    consecutive ranks as fit (e.g. 64 of a 72-GPU NVL72 rack for expert groups of 64), the rest stay idle.
+    ``auto``: domain-aligned when groups of ``unit`` do not tile the domain and the cluster has the room,
+    else contiguous."""
+    cluster_gpus = cluster_gpus or gpus
     if placement not in PLACEMENTS:
         raise FabricsimError(f"workload.train.placement={placement!r}: valid placements are {', '.join(PLACEMENTS)}")
-    gpus = par.gpus
-    gpu_of_rank = np.arange(gpus, dtype=np.int64)
+    if placement == "auto":
+        fits = domain and unit <= domain and domain % unit
+        need = -(-gpus // (domain // unit * unit)) * domain if fits else gpus
+        placement = "domain-aligned" if fits and need <= cluster_gpus else "contiguous"
     if placement == "random-servers":
         if gpus % gpus_per_server:
             raise FabricsimError(f"random-servers placement needs whole servers of {gpus_per_server} GPUs")
         servers = np.random.default_rng(seed).permutation(gpus // gpus_per_server)
-        gpu_of_rank = (servers[:, None] * gpus_per_server + np.arange(gpus_per_server)).ravel()
+        return (servers[:, None] * gpus_per_server + np.arange(gpus_per_server)).ravel()
+    if placement == "domain-aligned" and domain and unit <= domain:
+        per_domain = domain // unit * unit
+        rank = np.arange(gpus, dtype=np.int64)
+        mapped = rank // per_domain * domain + rank % per_domain
+        if mapped[-1] >= cluster_gpus:
+            raise FabricsimError(
+                f"workload.train.placement=domain-aligned: {gpus:,} ranks in groups of {unit} use {per_domain} of each "
+                f"{domain}-GPU scale-up domain and need {-(-gpus // per_domain) * domain:,} GPUs; the cluster has "
+                f"{cluster_gpus:,} (raise cluster.gpus)")
+        return mapped
+    return np.arange(gpus, dtype=np.int64)
+
+
+def rank_groups(par: Parallelism, order: str = "tp-cp-ep-dp-pp", placement: str = "contiguous",
+                gpus_per_server: int = 8, seed: int = 0, domain: int = 0,
+                cluster_gpus: int | None = None) -> RankGroups:
+    """Communicator groups as GPU-index matrices for a rank ``order`` and ``placement``.
+
+    Expert parallelism folds into the tp x cp x dp ranks of each pipeline stage (Megatron-Core's
+    MoE parallel folding): within a stage, ranks in rank order form ``edp x ep x etp`` when ``ep``
+    comes before ``dp`` in the order (EP groups of nearby ranks, inside a node when they fit),
+    ``ep x edp x etp`` otherwise."""
+    dims, ep_inner = parse_order(order)
+    unit = par.ep * par.etp if par.ep > 1 else par.tp
+    gpu_of_rank = place_ranks(par.gpus, placement, gpus_per_server, domain, unit, cluster_gpus, seed)
     sizes = {"tp": par.tp, "cp": par.cp, "dp": par.dp, "pp": par.pp}
     # axis k of the grid is dims[-1-k] (slowest first), so rank = sum(index_d * stride_d)
     grid = gpu_of_rank.reshape([sizes[d] for d in reversed(dims)])
@@ -126,10 +172,15 @@ def rank_groups(par: Parallelism, order: str = "tp-cp-pp-dp", placement: str = "
         axis = len(dims) - 1 - dims.index(name)
         return np.moveaxis(grid, axis, -1).reshape(-1, sizes[name])
 
-    dp = groups("dp")
-    # experts spread over dp x cp; an EP group is ep consecutive members of the dp (then cp) dimension
     dp_cp = np.moveaxis(grid, [len(dims) - 1 - dims.index("cp"), len(dims) - 1 - dims.index("dp")],
                         [-2, -1]).reshape(-1, par.dp * par.cp)
-    ep = dp_cp.reshape(-1, par.ep) if par.ep > 1 else dp_cp.reshape(-1, 1)
-    return RankGroups(groups("tp"), groups("cp"), dp, ep, dp_cp, groups("pp"), gpu_of_rank)
-
+    slab = np.moveaxis(grid, len(dims) - 1 - dims.index("pp"), 0).reshape(par.pp, -1)  # each stage, rank order
+    etp = par.etp if par.ep > 1 else 1
+    edp = slab.shape[1] // (par.ep * etp)
+    if ep_inner:
+        experts = slab.reshape(par.pp, edp, par.ep, etp)
+    else:
+        experts = slab.reshape(par.pp, par.ep, edp, etp).transpose(0, 2, 1, 3)
+    ep = np.moveaxis(experts, 2, -1).reshape(-1, par.ep)
+    expert_dp = np.moveaxis(experts, 1, -1).reshape(-1, edp)
+    return RankGroups(groups("tp"), groups("cp"), groups("dp"), ep, dp_cp, groups("pp"), gpu_of_rank, expert_dp)

@@ -25,10 +25,13 @@ from dataclasses import dataclass, field, replace
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
-from fabricsim.workload.compute import optimizer_step_s, stage_compute
-from fabricsim.workload.memory import MemoryUse, choose_recompute, parameters_per_gpu
+from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
+from fabricsim.workload.exposure import Exposure, expose
+from fabricsim.workload.memory import MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu
 from fabricsim.workload.model import training_flops_per_token
+from fabricsim.workload.moe import dispatch_copies
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
+from fabricsim.workload.pipeline import StageLayout, stage_layout
 
 FLOW_LEVEL_LIMIT = 131_072
 """``communication: auto`` simulates flows up to this many GPUs (a 100k-GPU step takes ~3 s, see
@@ -53,10 +56,18 @@ class TrainingResult:
     memory: MemoryUse
     calls: list[CommCall] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stage: StageCompute | None = None  # one micro-batch on the busiest stage, kernel by kernel
+    layout: StageLayout | None = None
+    software: str = ""
+    exposure: Exposure | None = None
 
     @property
     def tokens_per_s(self) -> float:
         return self.tokens_per_step / self.step_time_s
+
+    @property
+    def tokens_per_s_per_gpu(self) -> float:
+        return self.tokens_per_step / (self.step_time_s * self.gpus)
 
     @property
     def model_flops_per_s_per_gpu(self) -> float:
@@ -86,14 +97,11 @@ def _micro_batches(spec, par: Parallelism) -> int:
             f"workload.train.global_batch={spec.global_batch} is not a whole number of micro-batches of "
             f"{spec.micro_batch} per data-parallel replica (dp={par.dp}); use a multiple of {par.dp * spec.micro_batch}")
     m = int(per_replica)
-    if par.virtual_stages > 1 and m % par.pp:
+    group = spec.pipeline_group or par.pp
+    if par.virtual_stages > 1 and m % group:
         raise FabricsimError(f"workload.train: interleaved pipelining needs micro-batches per replica ({m}) to be a "
-                             f"multiple of pp={par.pp}")
+                             f"multiple of the micro-batch group ({group}: pipeline_group, default pp)")
     return m
-
-
-def _layers_on_busiest_stage(model, pp: int) -> int:
-    return -(-model.layers // pp)
 
 
 def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
@@ -114,76 +122,132 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
         method = "flow" if design.gpus <= FLOW_LEVEL_LIMIT else "analytic"
     if method == "flow" and fabric is None:
         fabric = build_fabric(design)
-    return simulate_step(design, fabric, spec, model, method)
+    profile = _software(scenario, spec)
+    return simulate_step(design, fabric, spec, model, method, profile)
 
 
-def simulate_step(design, fabric, spec, model, method: str, time_comm=None) -> TrainingResult:
+def _software(scenario, spec):
+    from fabricsim.catalog.loader import unknown_name_message
+
+    profiles = scenario.catalog().sections.get("software", {})
+    if spec.software not in profiles:
+        raise FabricsimError("workload.train.software: " + unknown_name_message("software", spec.software, profiles))
+    return profiles[spec.software]
+
+
+def _busiest_stage(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
+                   attention_override) -> tuple[int, StageCompute]:
+    """The stage whose micro-batch takes longest (it paces the pipeline) and its compute."""
+    cache: dict = {}
+    best = None
+    for i, (layers, moe) in enumerate(zip(layout.layers, layout.moe_layers)):
+        key = (layers - moe, moe, i == layout.stages - 1)
+        if key not in cache:
+            cache[key] = stage_compute(model, gpu, shape, profile, key[0], moe, key[2], recompute.recompute,
+                                       recompute.recompute_layers, attention_override)
+        if best is None or cache[key].total_s > best[1].total_s + 1e-15:
+            best = (i, cache[key])
+    return best
+
+
+def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
     """Time one training step of ``spec`` (a TrainSpec) on the fabric (``fabric`` may be None when
-    ``method`` is analytic).  ``time_comm`` replaces :func:`time_calls` (same arguments): multi-site
-    training times calls that cross the DCI its own way."""
-    gpus = design.gpus
+    ``method`` is analytic); ``profile`` is the software profile (catalog section ``software``).
+    ``time_comm`` replaces :func:`time_calls` (same arguments): multi-site training times the calls
+    that cross the DCI its own way."""
+    cluster_gpus = design.gpus
+    gpus = spec.gpus or cluster_gpus
+    if gpus > cluster_gpus:
+        raise FabricsimError(f"workload.train.gpus={gpus:,} is more than the cluster's {cluster_gpus:,} GPUs (cluster.gpus)")
     dp = spec.dp or gpus // (spec.tp * spec.pp * spec.cp)
     par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
-                      spec.sequence_parallel)
+                      spec.sequence_parallel, spec.expert_tp or spec.tp)
     check_parallelism(par, gpus, model, design.scale_up.gpus)
     gpu = design.gpu
     _check_sequence(spec, par)
     m = _micro_batches(spec, par)
-    if spec.virtual_stages is None and par.pp > 1 and m % par.pp == 0:
-        par = replace(par, virtual_stages=_layers_on_busiest_stage(model, par.pp))
-    memory = choose_recompute(model, gpu, par, spec.seq, spec.micro_batch, m, spec.recompute,
-                              spec.gradient_reduce_bytes)
-    layers_here = _layers_on_busiest_stage(model, par.pp)
-    moe_here = round(layers_here * model.moe_layers / model.layers) if model.routed_experts else 0
-    stage = stage_compute(model, gpu, par, spec.seq, spec.micro_batch, layers_here, memory.recompute, spec.precision,
-                          head=par.pp == 1, attention_efficiency=spec.attention_efficiency)
-    dense, experts = parameters_per_gpu(model, par)
-    groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server)
+    layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers)
+    if spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
+        par = replace(par, virtual_stages=max(layout.layers))
+    materialized = attention_kind(model, profile) == "materialized"
+    job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
+                    materialized, profile.dropout, spec.pipeline_group)
+    memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
+    shape = _shape(model, par, spec)
+    index, stage = _busiest_stage(model, gpu, shape, profile, layout, memory, spec.attention_efficiency)
+    layers_here, moe_here = layout.layers[index], layout.moe_layers[index]
+    dense, experts = parameters_per_gpu(model, par, layout, index)
+    groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
+                         domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
-                       dense, experts, spec.gradient_reduce_bytes,
-                       in_network=spec.algorithm == "in_network")
+                       dense, experts, spec.gradient_reduce_bytes, in_network=spec.algorithm == "in_network",
+                       weight_tensors=_weight_tensors(model, par) if par.zero == 3 else (),
+                       recompute_layers=memory.recompute_layers,
+                       zero3_gathers=3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2,
+                       ep_copies=dispatch_copies(model, par, min(design.scale_up.gpus,
+                                                                 design.scenario.cluster.gpus_per_server),
+                                                 spec.routing_node_limit) if model.routed_experts else None)
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
-    exposed = {kind: 0.0 for kind in ("tp", "cp", "ep", "pp", "dp")}
-    per_micro = {kind: 0.0 for kind in exposed}
-    overlap = {"tp": spec.tp_comm_overlap, "ep": spec.ep_comm_overlap, "cp": 0.0, "pp": 0.0}
-    for call in calls:
-        if call.per_micro_batch and call.kind != "dp":
-            per_micro[call.kind] += call.time_s * call.per_micro_batch * (1 - overlap[call.kind])
-    compute_micro = stage.forward_s + stage.backward_s
-    micro = compute_micro + sum(per_micro.values())
+    dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
+    exposure = expose(calls, stage, layers_here, m, par, gpu, profile, spec.tp_comm_overlap, spec.ep_comm_overlap,
+                      dp_overlap, _layer_elements(model, par))
+    micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values())
     bubble_micro_batches = (par.pp - 1) / par.virtual_stages
     pipeline = (m + bubble_micro_batches) * micro
-    for kind in per_micro:
-        exposed[kind] = m * per_micro[kind]
-    exposed["dp"] = _exposed_data_parallel(calls, stage, spec.dp_overlap, m)
     optimizer = optimizer_step_s(gpu, dense, experts, par)
     stragglers = expected_straggler_delay(gpus, "normal", spec.jitter_s) if spec.jitter_s > 0 else 0.0
-    breakdown = {"compute": m * compute_micro,
-                 **{f"exposed {kind.upper()} comm": t for kind, t in exposed.items()},
+    recompute_s = m * stage.recompute_s
+    breakdown = {"compute": m * (stage.total_s - stage.recompute_s),
+                 "recompute": recompute_s,
+                 "comm kernels' SMs": m * exposure.slowdown_per_micro,
+                 **{f"exposed {kind.upper()} comm": m * t for kind, t in exposure.per_micro.items()},
                  "pipeline bubble": bubble_micro_batches * micro,
                  "optimizer": optimizer, "stragglers": stragglers}
-    step = pipeline + exposed["dp"] + optimizer + stragglers
+    breakdown["exposed DP comm"] += exposure.dp_per_step
+    step = pipeline + exposure.dp_per_step + optimizer + stragglers
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
-    recomputed = {"full": 1 / 3, "selective": 0.0, "none": 0.0}[memory.recompute]  # one extra forward of three passes
-    hardware = flops * (1 + recomputed)
-    peak = gpu.bf16_dense_flops
+    hardware = flops * (1 + _recomputed_share(memory, layers_here))
     notes = []
     if memory.recompute != "none":
-        notes.append(f"activation recomputation '{memory.recompute}' ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
+        partial = f" on {memory.recompute_layers} of {layers_here} layers per stage" if memory.recompute_layers else ""
+        notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
     return TrainingResult(model.name, gpus, par, m, memory.recompute, method, policy, step, breakdown, tokens, flops,
-                          hardware, peak, memory, calls, notes)
+                          hardware, gpu.bf16_dense_flops, memory, calls, notes, stage, layout, profile.name, exposure)
 
 
-def _exposed_data_parallel(calls: list[CommCall], stage, overlapped: bool, micro_batches: int) -> float:
-    """DP time not hidden behind compute (seconds per step)."""
-    per_step_rs = sum(c.time_s * c.per_step for c in calls if c.kind == "dp" and c.op != "all_gather")
-    per_step_ag = sum(c.time_s * c.per_step for c in calls if c.kind == "dp" and c.op == "all_gather")
-    per_micro = sum(c.time_s * c.per_micro_batch for c in calls if c.kind == "dp")
-    if not overlapped:
-        return per_step_rs + per_step_ag + micro_batches * per_micro
-    exposed = max(0.0, per_step_rs - stage.backward_s) + max(0.0, per_step_ag - stage.forward_s)
-    exposed += micro_batches * max(0.0, per_micro - (stage.forward_s + stage.backward_s))
-    return exposed
+def _layer_elements(model, par: Parallelism) -> float:
+    return sum(_weight_tensors(model, par))
+
+
+def _recomputed_share(memory: MemoryUse, layers: int) -> float:
+    """Recomputed forward FLOPs / model FLOPs (one forward of three passes per recomputed layer)."""
+    if memory.recompute != "full":
+        return 0.0
+    share = min(1.0, memory.recompute_layers / layers) if memory.recompute_layers else 1.0
+    return share / 3
+
+
+def _shape(model, par: Parallelism, spec) -> Shape:
+    from fabricsim.workload.moe import expert_load
+
+    tokens = spec.micro_batch * spec.seq / par.cp
+    per_expert, routed = expert_load(model, par, tokens, spec) if model.routed_experts else (0.0, 0.0)
+    return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
+                 per_expert, routed)
+
+
+def _weight_tensors(model, par: Parallelism) -> list[float]:
+    """Elements of each parameter tensor of one (dense) layer on one TP rank -- weight matrices, their
+    biases, the norms' gains (and biases) -- which ZeRO-3 gathers one by one."""
+    from fabricsim.workload.layers import dense_layer_gemms
+
+    tensors = []
+    for g in dense_layer_gemms(model, 1, par.tp):
+        tensors.append(g.n * g.k)
+        if model.has_biases:
+            tensors.append(g.n)
+    tensors += [model.hidden_size] * (4 if model.has_biases else 2)  # two norms: gain (and bias)
+    return tensors

@@ -1,0 +1,60 @@
+"""Schema of software profiles (section ``software`` in ``software.yaml``): how a training stack of one
+era runs the same model -- which attention kernel, which elementwise work, what it overlaps.
+
+A profile holds no speed: it says which kernels run, and the GPU's per-generation figures
+(``gpus.yaml``) say how fast those kernels are.  Figures are seconds, bytes and counts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from fabricsim.catalog.schema import Entry
+
+
+class SoftwareProfile(Entry):
+    """A training/serving software stack of one era (framework, kernels, overlap defaults)."""
+
+    attention: Literal["materialized", "flash2", "native"] = Field(
+        description="materialized: scores written to HBM (batched GEMMs + softmax/dropout kernels, pre-2022); "
+        "flash2: FlashAttention-2; native: the GPU generation's own fused kernel (FA3 / cuDNN)")
+    dropout: bool = Field(description="hidden and attention dropout on (GPT-era Megatron default 0.1)")
+    dp_overlap: bool = Field(description="data-parallel gradient reduction / parameter gather overlapped with "
+                             "backward / forward (Megatron-Core overlap_grad_reduce, FSDP prefetch)")
+    tp_comm_overlap: bool = Field(description="tensor-parallel all-gather / reduce-scatter split into chunks and "
+                                  "overlapped with the GEMMs that consume/produce them (Transformer Engine userbuffers)")
+    kernel_efficiency: float = Field(
+        1.0, gt=0, le=1, description="GEMM and attention throughput of this stack's libraries (cuBLAS, CUDA, "
+        "PyTorch of the era) relative to the ones the GPU's MAMF was measured with")
+    kernel_overhead_s: float = Field(ge=0, description="GPU idle time per kernel launch (launch latency and "
+                                     "ramp/tail not hidden by the queue), seconds")
+    cuda_graphs: bool = Field(False, description="layers captured as CUDA graphs (launch cost per graph, not per kernel)")
+    host_s_per_kernel: float = Field(
+        0.0, ge=0, description="host (CPU) time to issue one kernel from eager PyTorch: Python, autograd and "
+        "dispatcher work per op; hidden while the CPU runs ahead of the GPU, exposed after a host synchronization")
+    moe_layer_host_s: float = Field(
+        0.0, ge=0, description="extra host time of one MoE layer's forward (router, token counting, permutation "
+        "index building: many tiny eager ops), seconds; the backward takes twice as long")
+    moe_host_sync: bool = Field(
+        False, description="dropless MoE copies each layer's per-expert token counts to the host before its "
+        "all-to-all, so the CPU cannot run ahead of that layer (the layer takes max(GPU, host) time)")
+    comm_sms: int = Field(ge=0, description="SMs a communication kernel occupies while it overlaps compute "
+                          "(NCCL channels / userbuffers SMs); compute slows by comm_sms / sm_count meanwhile")
+    fp8_cast_bytes_per_element: float = Field(
+        ge=0, description="HBM bytes per GEMM-input element to quantize it to FP8 (read BF16, write FP8 and its "
+        "transposed copy for the weight gradient, plus an amax pass for current scaling)")
+    fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
+    fused_attention_sinks: bool = Field(
+        True, description="the fused attention kernel supports learned attention sinks; if not, models with sinks "
+        "run the unfused (materialized) attention path")
+    decode_kv_per_query_head: bool = Field(
+        False, description="the decode attention kernel reads a grouped-query KV head once per query head that "
+        "shares it (no GQA sharing), multiplying KV-cache traffic by heads / kv_heads")
+    zero3_prefetch_elements: float | None = Field(
+        None, gt=0, description="ZeRO-3 / FSDP: parameter elements gathered ahead of the layer that needs them "
+        "(DeepSpeed stage3_prefetch_bucket_size); None = the whole next layer (FSDP2 / Megatron-FSDP prefetch)")
+    zero3_regather_for_recompute: bool = Field(
+        False, description="ZeRO-3 releases gathered weights after each forward, so a recomputed forward gathers "
+        "them again before the backward gathers them once more")

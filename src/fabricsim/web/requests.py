@@ -1,0 +1,142 @@
+"""Request bodies of the web API: a scenario (the YAML schema, as JSON) plus the CLI command's options.
+
+Option names are the CLI's (``--prefill-gpus`` is ``prefill_gpus``); ``set`` takes the CLI's
+``--set path=value`` overrides.  The scenario is validated by the same code as a scenario file, so a
+bad field gets the message the CLI prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fabricsim.errors import FabricsimError
+from fabricsim.scenario import Scenario, apply_overrides, scenario_from_dict
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: dict[str, Any] = Field(
+        default_factory=dict, description="a scenario: the schema of the YAML files (GET /api/schema), as JSON; "
+        "{} is the built-in default")
+    set: list[str] = Field(default_factory=list, description="overrides as the CLI's --set: ['fabric.optics=cpo']")
+
+    def options(self) -> dict:
+        """The command's options (everything but the scenario)."""
+        return self.model_dump(exclude={"scenario", "set"})
+
+
+class PlanBody(_Body):
+    compare_optics: bool = Field(True, description="also plan the fabric with each optics family")
+    count_only: bool = Field(False, description="count the fabric instead of materialising its link arrays")
+
+
+class RunBody(_Body):
+    pass
+
+
+class ReliabilityBody(_Body):
+    days: Optional[float] = Field(None, description="run length, days (default: reliability.days)")
+    runs: Optional[int] = Field(None, description="Monte Carlo runs (default: reliability.runs)")
+    compare_optics: bool = Field(True, description="also judge each optics family by its failures")
+
+
+class TrainBody(_Body):
+    model: Optional[str] = None
+    tp: Optional[int] = None
+    pp: Optional[int] = None
+    cp: Optional[int] = None
+    dp: Optional[int] = None
+    ep: Optional[int] = None
+    vpp: Optional[int] = Field(None, description="virtual pipeline stages")
+    gbs: Optional[int] = Field(None, description="global batch, sequences")
+    seq: Optional[int] = None
+    micro_batch: Optional[int] = None
+    zero: Optional[int] = None
+    recompute: Optional[str] = None
+    recompute_layers: Optional[int] = None
+    software: Optional[str] = Field(None, description="software profile, e.g. megatron-core-2025, llama3-2024")
+    precision: Optional[str] = Field(None, description="bf16 or fp8")
+    lb: Optional[str] = Field(None, description="load balancing: ecmp, spray, adaptive, flowlet, ideal")
+    algo: Optional[str] = None
+    communication: Optional[str] = Field(None, description="auto, flow, analytic")
+    what_if: bool = Field(False, description="also rerun with spraying, in-network reduction, 2:1 oversubscription")
+
+    def overrides(self) -> dict:
+        """Keyword arguments of :func:`fabricsim.workload.train` (the CLI's mapping of its options)."""
+        o = self.options()
+        return dict(model=o["model"], tp=o["tp"], pp=o["pp"], cp=o["cp"], dp=o["dp"], ep=o["ep"],
+                    virtual_stages=o["vpp"], global_batch=o["gbs"], seq=o["seq"], micro_batch=o["micro_batch"],
+                    zero=o["zero"], recompute=o["recompute"], recompute_layers=o["recompute_layers"],
+                    software=o["software"], precision=o["precision"], load_balancing=o["lb"], algorithm=o["algo"],
+                    communication=o["communication"])
+
+
+class InferBody(_Body):
+    model: Optional[str] = None
+    prefill_gpus: Optional[int] = None
+    decode_gpus: Optional[int] = None
+    tp: Optional[int] = None
+    ep: Optional[int] = None
+    batch: Optional[int] = None
+    context: Optional[int] = None
+    output_tokens: Optional[int] = None
+    lb: Optional[str] = None
+    mode: Optional[str] = None
+    software: Optional[str] = None
+
+    def overrides(self) -> dict:
+        """Keyword arguments of :func:`fabricsim.workload.infer`."""
+        o = self.options()
+        return dict(model=o["model"], prefill_gpus=o["prefill_gpus"], decode_gpus=o["decode_gpus"], tp=o["tp"],
+                    ep=o["ep"], batch=o["batch"], context=o["context"], output_tokens=o["output_tokens"],
+                    load_balancing=o["lb"], mode=o["mode"], software=o["software"])
+
+
+class CollectiveBody(_Body):
+    op: str = Field("all_reduce", description="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, "
+                    "send_recv")
+    algo: Optional[str] = None
+    proto: Optional[str] = Field(None, description="ll, ll128, simple (default: the tuner's choice per size)")
+    lb: Optional[str] = None
+    sizes: str = Field("1MiB:1GiB", description="start:end (x2 steps), or a comma list")
+    ranks: Optional[int] = Field(None, ge=1, description="ranks (default: every GPU)")
+    placement: str = Field("contiguous", description="contiguous, random, one-per-node")
+    channels: Optional[int] = Field(None, ge=1, le=64, description="rings (default: the library's ring search)")
+    cross_rail: bool = False
+    seed: int = Field(0, ge=0)
+    fail_links: int = Field(0, ge=0, description="take this many random links down first (flow method)")
+    fail_tier: int = Field(2, ge=1, le=3)
+    method: str = Field("flow", description="flow (simulate every flow) or analytic (alpha-beta, any scale)")
+
+
+class YamlBody(_Body):
+    pass
+
+
+def scenario_data(body: _Body) -> dict:
+    """The body's scenario with its ``set`` overrides applied, as a dict (what a worker re-validates).
+
+    ``catalog_files`` is refused: it would read files on the server."""
+    data = body.scenario
+    if data.get("catalog_files"):
+        raise FabricsimError("catalog_files: the web API does not read catalog files on the server; run "
+                             "`fabricsim` locally for your own catalog")
+    if body.set:
+        data = apply_overrides(data, list(body.set))
+        if data.get("catalog_files"):
+            raise FabricsimError("catalog_files: the web API does not read catalog files on the server")
+    return data
+
+
+def where(body: _Body) -> str:
+    """How the CLI's messages name the input: 'the request's scenario' (with its --set)."""
+    return "the request's scenario" + (" with --set " + " ".join(body.set) if body.set else "")
+
+
+def validated(body: _Body) -> tuple[dict, Scenario]:
+    """(scenario dict, validated Scenario) of a body; bad input raises FabricsimError naming the field."""
+    data = scenario_data(body)
+    return data, scenario_from_dict(data, where=where(body))

@@ -1,0 +1,79 @@
+"""What a worker process computes for each endpoint: the CLI command's work and its ``--json`` document.
+
+Every function takes plain data (the scenario as a dict, the options), calls the same public
+Python API as the CLI, and returns the document as plain JSON types.  They run in the server's
+worker pool (:mod:`fabricsim.web.jobs`), so they must be importable top-level functions.
+"""
+
+from __future__ import annotations
+
+from fabricsim.io import to_jsonable
+from fabricsim.report import documents
+from fabricsim.scenario import scenario_from_dict
+
+WHERE = "the request's scenario"
+
+
+def warm() -> None:
+    """Import the layers once when a worker starts, so the first request does not pay for it."""
+    import fabricsim.api  # noqa: F401
+    import fabricsim.workload.inference  # noqa: F401
+    import fabricsim.workload.training  # noqa: F401
+
+
+def plan(data: dict, compare_optics: bool, count_only: bool) -> dict:
+    from fabricsim.plan import compare_optics as compare
+    from fabricsim.plan import plan_scenario
+
+    from fabricsim.price_ranges import cost_range
+
+    spec = scenario_from_dict(data, WHERE)
+    result = plan_scenario(spec, materialise=False if count_only else None)
+    options = compare(spec) if compare_optics else []
+    return to_jsonable(documents.plan_document(result, options, cost_range(result, spec)))
+
+
+def run(data: dict, flow_limit: int, notes: list[str]) -> dict:
+    from fabricsim.api import run as run_scenario
+
+    doc = documents.run_document(run_scenario(scenario_from_dict(data, WHERE), flow_limit=flow_limit))
+    return to_jsonable({**doc, "notes": list(doc["notes"]) + notes})
+
+
+def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
+    from fabricsim.optics_choice import compare_optics_reliability
+    from fabricsim.plan import plan_scenario
+    from fabricsim.reliability.from_plan import assess
+
+    spec = scenario_from_dict(data, WHERE)
+    result = assess(plan_scenario(spec, materialise=False), spec)
+    doc = documents.reliability_document(result, compare_optics_reliability(spec) if compare_optics else [])
+    return to_jsonable({**doc, "notes": list(doc.get("notes", [])) + notes})
+
+
+def train(data: dict, overrides: dict, what_if: bool, notes: list[str]) -> dict:
+    from fabricsim.workload import train as train_step
+    from fabricsim.workload.what_if import fabric_what_ifs
+
+    spec = scenario_from_dict(data, WHERE)
+    result = train_step(spec, **overrides)
+    rows = fabric_what_ifs(spec, overrides, result) if what_if else None
+    doc = documents.training_document(result)
+    doc["notes"] = list(doc["notes"]) + notes
+    return to_jsonable({**doc, **({"what_ifs": rows} if rows else {})})
+
+
+def infer(data: dict, overrides: dict) -> dict:
+    from fabricsim.workload import infer as serve
+
+    return to_jsonable(documents.inference_document(serve(scenario_from_dict(data, WHERE), **overrides)))
+
+
+def collective(data: dict, sizes: list[int], options: dict) -> dict:
+    from fabricsim.api import collective_sweep
+
+    o = options
+    report, lost = collective_sweep(scenario_from_dict(data, WHERE), o["op"], o["algo"] or "auto", sizes, o["ranks"],
+                                    o["lb"], o["placement"], o["channels"], o["seed"], o["fail_links"],
+                                    o["fail_tier"], o["method"], o["proto"], o["cross_rail"])
+    return to_jsonable(documents.collective_document(report, lost))

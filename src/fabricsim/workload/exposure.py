@@ -1,0 +1,100 @@
+"""How much of each kind of communication a training step waits for, and what overlapping costs.
+
+Per micro-batch on the busiest stage (seconds), from the simulated time of every collective:
+
+* **TP** (all-gather / reduce-scatter around every block): exposed, unless the software profile
+  overlaps it (Transformer Engine userbuffers): then it is cut into ``tp`` chunks that stream
+  under the GEMMs that consume or produce them, and only what the stage's GEMMs cannot cover --
+  at least the first chunk -- is exposed.  ``tp_comm_overlap`` (a share) overrides.
+* **CP** K/V all-gathers and **PP** sends: exposed (1F1B waits for them).
+* **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe-style overlap).
+* **DP**: per step (ZeRO-0/1) the gradient reduction overlaps the last backward and the weight
+  gather the first forward; per micro-batch (ZeRO-2) the reductions queue behind each backward
+  and run on under the following micro-batches, so only what exceeds a micro-batch's compute waits; ZeRO-3 gathers layer by layer with one layer of prefetch, so a layer's gather hides
+  behind the previous layer's compute and the first gather of every pass is exposed.
+
+**Overlap is not free**: while a communication kernel runs beside the GEMMs it occupies
+``comm_sms`` of the GPU's SMs (NCCL channels, userbuffers), so compute slows by
+``comm_sms / sm_count`` for as long as the overlap lasts (``slowdown``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Exposure:
+    per_micro: dict[str, float]  # exposed seconds per micro-batch by kind (tp, cp, ep, pp, dp)
+    dp_per_step: float  # exposed DP seconds once per step (ZeRO-0/1 reduction and gather)
+    slowdown_per_micro: float  # compute lost to communication kernels' SMs, per micro-batch
+    hidden_per_micro: dict[str, float] = field(default_factory=dict)  # overlapped seconds by kind
+
+
+def _sum(calls, kind: str, per: str = "micro", op: str | None = None) -> float:
+    total = 0.0
+    for c in calls:
+        if c.kind != kind or (op is not None and c.op != op):
+            continue
+        total += c.time_s * (c.per_micro_batch if per == "micro" else c.per_step)
+    return total
+
+
+def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_overlap_share: float | None,
+           ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0) -> Exposure:
+    """Exposed and hidden communication of one step (see the module docstring)."""
+    exposed, hidden = {}, {}
+    tp = _sum(calls, "tp")
+    if tp_overlap_share is not None:
+        exposed["tp"] = tp * (1 - tp_overlap_share)
+    elif profile.tp_comm_overlap and par.tp > 1:
+        exposed["tp"] = max(tp - stage.gemm_s, tp / par.tp)
+    else:
+        exposed["tp"] = tp
+    hidden["tp"] = tp - exposed["tp"]
+    exposed["cp"] = _sum(calls, "cp")
+    ep = _sum(calls, "ep")
+    exposed["ep"], hidden["ep"] = ep * (1 - ep_overlap_share), ep * ep_overlap_share
+    exposed["pp"] = _sum(calls, "pp")
+    prefetch = 1.0 if profile.zero3_prefetch_elements is None or not layer_elements else \
+        min(1.0, profile.zero3_prefetch_elements / layer_elements)
+    exposed["dp"], hidden["dp"], dp_step, dp_step_hidden = _data_parallel(calls, stage, layers, micro_batches,
+                                                                          dp_overlap, prefetch)
+    share = profile.comm_sms / gpu.sm_count
+    slowdown = share * (sum(hidden.values()) + dp_step_hidden / micro_batches)
+    return Exposure(exposed, dp_step, slowdown, hidden)
+
+
+def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
+                   prefetch: float = 1.0) -> tuple[float, float, float, float]:
+    """(exposed per micro-batch, hidden per micro-batch, exposed per step, hidden per step) of DP."""
+    dp = [c for c in calls if c.kind == "dp"]
+    step_reduce = sum(c.time_s * c.per_step for c in dp if c.op != "all_gather")
+    step_gather = sum(c.time_s * c.per_step for c in dp if c.op == "all_gather")
+    zero3 = [c for c in dp if c.per_layer]
+    micro = sum(c.time_s * c.per_micro_batch for c in dp if not c.per_layer)
+    if not overlap:
+        per_layer = sum(c.time_s * c.per_layer for c in zero3)
+        return micro + layers * per_layer, 0.0, step_reduce + step_gather, 0.0
+    step_exposed = max(0.0, step_reduce - stage.backward_s) + max(0.0, step_gather - stage.forward_s)
+    step_hidden = step_reduce + step_gather - step_exposed
+    micro_exposed = max(0.0, micro - stage.total_s)  # queued reductions keep running into the next forward
+    micro_hidden = micro - micro_exposed
+    if zero3:
+        gather = sum(c.time_s for c in zero3 if c.op == "all_gather")  # one pass over the layer's tensors
+        passes = max(c.per_layer for c in zero3 if c.op == "all_gather")  # forward, (recompute,) backward
+        reduce = sum(c.time_s for c in zero3 if c.op != "all_gather")
+        f, b = stage.forward_s / max(1, layers), stage.backward_s / max(1, layers)
+        # what the prefetch window lets start during the previous layer's compute is hidden (up to that
+        # compute); the rest of every gather waits
+        hidden_f = min(prefetch * gather, f)
+        back_gathers = (passes - 1) * gather
+        hidden_b = min(prefetch * back_gathers, b)
+        hidden_r = min(reduce, b - hidden_b)  # gradient reduce-scatters run under the remaining backward
+        per_layer_exposed = gather - hidden_f + back_gathers - hidden_b + reduce - hidden_r
+        micro_exposed += layers * per_layer_exposed
+        micro_hidden += layers * (hidden_f + hidden_b + hidden_r)
+    return micro_exposed, micro_hidden, step_exposed, step_hidden
+
+
+__all__ = ["Exposure", "expose"]

@@ -1,0 +1,115 @@
+"""One forward pass of a serving instance on one GPU, kernel by kernel (seconds, bytes, FLOPs).
+
+Prefill runs the prompt's tokens through every layer: GEMMs with many rows (compute-bound),
+causal flash attention over the prompt.  Decode runs one token per sequence: every GEMM has as
+many rows as sequences on the GPU, so it streams its weights from HBM (the GEMM roofline of
+:mod:`fabricsim.workload.gemm` makes that memory-bound), and attention streams each sequence's
+KV cache: time = max(FLOPs at the attention kernel's rate, KV bytes at HBM bandwidth).
+
+Multi-head latent attention (DeepSeek-V2/V3) decodes in the *absorbed* latent space (DeepSeek-V2
+report section 2.1.2; FlashMLA): the key up-projection folds into the query and the value
+up-projection into the output, so every head attends over the 512 + 64-wide compressed cache --
+per token and layer ``2 x context x heads x (576 + 512)`` FLOPs, not the head-space
+``2 x context x heads x (192 + 128)`` of training and prefill -- plus two small per-head GEMMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fabricsim.workload.compute import MOE_EXTRA_KERNELS, Shape, _elementwise_bytes, attention_efficiency
+from fabricsim.workload.gemm import gemm_seconds, rates_for
+from fabricsim.workload.layers import Gemm, dense_layer_gemms, head_gemms, moe_layer_gemms
+from fabricsim.workload.model import attention_flops_per_token_per_layer, kv_cache_bytes_per_token
+
+
+@dataclass(frozen=True)
+class ForwardCost:
+    """One forward pass on one GPU (seconds), and what it moved and computed."""
+
+    gemm_s: float
+    attention_s: float
+    memory_s: float  # elementwise kernels (norms, activations, permutation), HBM-bound
+    launch_s: float  # GPU idle between kernels
+    flops: float
+    kv_bytes: float  # KV cache read (decode)
+
+    @property
+    def total_s(self) -> float:
+        return self.gemm_s + self.attention_s + self.memory_s + self.launch_s
+
+
+def _decode_mla_gemms(model, tokens: float, tp: int) -> list[Gemm]:
+    """MLA decode with absorbed up-projections: the KV up-projection GEMM is replaced by per-head
+    query absorption (nope 128 -> latent 512) and output un-absorption (latent 512 -> value 128)."""
+    heads = model.attention_heads / tp
+    return [Gemm("MLA query absorb", tokens, model.kv_lora_rank, model.qk_nope_head_dim, heads),
+            Gemm("MLA output absorb", tokens, model.head_dim, model.kv_lora_rank, heads)]
+
+
+def _layer_gemms(model, tokens: float, tp: int, ep: int, per_expert: float, moe: bool, decode: bool) -> list[Gemm]:
+    gemms = moe_layer_gemms(model, tokens, tp, ep, 1, per_expert) if moe else dense_layer_gemms(model, tokens, tp)
+    if decode and model.attention == "mla":
+        gemms = [g for g in gemms if g.name != "KV up"] + _decode_mla_gemms(model, tokens, tp)
+    return gemms
+
+
+def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_bytes: int, decode: bool,
+               sequences: float) -> tuple[float, float, float]:
+    """(seconds, FLOPs, KV bytes read) of attention in one layer."""
+    efficiency = attention_efficiency(gpu, profile, None)
+    rate = gpu.bf16_dense_flops * efficiency
+    if not decode:
+        flops = attention_flops_per_token_per_layer(model, context) * tokens / tp  # causal prompt of length context
+        return flops / rate, flops, 0.0
+    heads = model.attention_heads / tp
+    if model.attention == "mla":
+        width = (model.kv_lora_rank + model.qk_rope_head_dim) + model.kv_lora_rank
+        kv_split = 1  # the latent cache is shared by all heads: not split over TP
+    else:
+        width = 2 * model.head_dim
+        kv_split = tp
+        if profile.decode_kv_per_query_head:  # each query head streams its group's KV head again
+            kv_split = tp * model.kv_heads / model.attention_heads
+    flops = 2.0 * context * heads * width * tokens
+    kv = sequences * context * kv_cache_bytes_per_token(model, kv_bytes) / model.layers / kv_split
+    return max(flops / rate, kv / gpu.hbm_bytes_per_s), flops, kv
+
+
+def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, precision: str, kv_bytes: int,
+                 decode: bool, ep: int = 1, moe_tokens: float | None = None) -> ForwardCost:
+    """A forward pass of ``tokens`` tokens on one GPU of a TP group of ``tp``.
+
+    Prefill: ``tokens`` prompt tokens attending causally over prompts of ``context`` tokens.
+    Decode: ``tokens`` sequences, one new token each, attending to ``context`` cached tokens.
+    ``moe_tokens``: tokens this GPU dispatches to the experts (default ``tokens``); each of its
+    ``experts / ep`` experts receives ``moe_tokens x k x ep / experts`` of them (balanced)."""
+    rates = rates_for(gpu, precision, profile.kernel_efficiency)
+    sequences = tokens if decode else 0.0
+    gemm = attention = memory = flops = kv_read = kernels = 0.0
+    kinds = [(False, model.layers - model.moe_layers), (True, model.moe_layers)] if model.routed_experts \
+        else [(False, model.layers)]
+    for moe, count in kinds:
+        if not count:
+            continue
+        dispatched = tokens if moe_tokens is None else moe_tokens
+        per_expert = dispatched * model.experts_per_token * ep / model.routed_experts if moe else 0.0
+        gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode)
+        g = sum(float(gemm_seconds(x.m, x.n, x.k, rates, x.batch)) for x in gemms)
+        a, f, kv = _attention(model, gpu, profile, tokens, context, tp, kv_bytes, decode, sequences)
+        shape = Shape(tokens, int(context), 1, tp, True, precision, ep, 1, per_expert,
+                      per_expert * model.routed_experts / ep if moe else 0.0)
+        elementwise, _, _ = _elementwise_bytes(model, shape, profile, moe)
+        n = len(gemms) + 7 + (MOE_EXTRA_KERNELS if moe else 0)
+        gemm, attention, memory = gemm + count * g, attention + count * a, memory + count * elementwise / gpu.hbm_bytes_per_s
+        flops += count * (sum(x.flops for x in gemms) + f)
+        kv_read += count * kv
+        kernels += count * n
+    head_tokens = sequences if decode else tokens / max(context, 1)  # logits of the last position only
+    for x in head_gemms(model, head_tokens, tp):
+        gemm += float(gemm_seconds(x.m, x.n, x.k, rates, x.batch))
+        flops += x.flops
+    return ForwardCost(gemm, attention, memory, kernels * profile.kernel_overhead_s, flops, kv_read)
+
+
+__all__ = ["ForwardCost", "forward_cost"]

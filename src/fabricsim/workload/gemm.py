@@ -1,0 +1,118 @@
+"""Time of matrix multiplies on one GPU, by shape and precision (seconds, FLOPs, bytes).
+
+``C[M, N] = A[M, K] @ B[K, N]`` costs ``2 M N K`` FLOPs.  A GPU computes C in output tiles, one tile
+per streaming multiprocessor (SM) at a time, streaming K through each tile:
+
+* **K overhead.**  Every piece of work an SM takes (a tile, or a K-slice of one) pays a fixed
+  prologue/epilogue: it loads its operands' first slices and writes ``tile`` outputs to HBM.  In
+  units of K that costs about the GPU's machine balance, ``peak FLOP/s / HBM bytes/s`` (the K at
+  which writing a tile's BF16 outputs takes as long as computing it), less the share that
+  warp-specialized persistent kernels hide behind the next tile (catalog ``gemm_epilogue_overlap``),
+  so a tile of depth K runs at ``K / (K + K_balance)``.  Skinny-K GEMMs (small hidden sizes, high tensor parallelism) lose most.
+* **Too few tiles.**  With fewer output tiles than SMs, the library splits K over SMs (split-K /
+  stream-K); every split piece pays the overhead again, so efficiency is
+  ``K tiles / (K tiles + max(tiles, SMs) K_balance)``.  With more tiles than SMs, stream-K
+  scheduling balances the last wave (CUTLASS 3 / cuBLAS on Hopper and later); without it
+  (catalog ``gemm_stream_k: false``) the last wave leaves SMs idle: ``tiles / (waves x SMs)``.
+* **Tile quantization.**  M and N are padded to the MMA granularity (64 rows/columns): a 96-wide
+  GEMM computes 128.
+* **Memory bound.**  No GEMM runs faster than reading A and B and writing C from HBM (decode,
+  tiny experts).
+
+The per-generation *ceiling* is not fitted: it is the measured Maximum Achievable Matmul FLOPS
+(MAMF, ml-engineering table in ``gpus.yaml``) divided by this model's shape efficiency at the
+shape where MAMF was measured, so the model reproduces the measurement exactly there and
+predicts every other shape from the mechanisms above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+GRANULARITY = 64
+"""Rows/columns an MMA instruction tile covers (Hopper wgmma M = 64; Ampere mma.sync tiles of
+64 x 64 per warp group are the smallest cuBLAS tiles); M and N are padded to it."""
+OUTPUT_BYTES = 2
+"""GEMM outputs are written in BF16 (also in FP8 training: Transformer Engine's FP8 GEMMs output BF16)."""
+WGRAD_OUTPUT_BYTES = 8
+"""A weight-gradient GEMM accumulates into the FP32 main gradient over micro-batches (Megatron's
+gradient_accumulation_fusion: the epilogue reads and writes 4 bytes per element)."""
+
+
+def input_bytes(precision: str) -> float:
+    return 1.0 if precision == "fp8" else 2.0
+
+
+@dataclass(frozen=True)
+class GemmRates:
+    """The per-precision figures of one GPU that the model uses (FLOP/s, bytes/s, counts)."""
+
+    peak: float  # dense tensor FLOP/s at this precision
+    ceiling: float  # fraction of peak at infinite K with every SM busy (from MAMF)
+    sms: int
+    tile: tuple[int, int]
+    hbm_bytes_per_s: float
+    in_bytes: float
+    epilogue_overlap: float = 0.0
+    stream_k: bool = True
+
+    @property
+    def k_balance(self) -> float:
+        """K (elements) at which a tile's epilogue costs as much as its main loop: peak / HBM bandwidth
+        in FLOP per output byte (BF16 outputs: 2 bytes per 2 FLOP per K-step), less the share of the
+        epilogue that overlaps the next tile's main loop."""
+        return (1.0 - self.epilogue_overlap) * self.peak / self.hbm_bytes_per_s
+
+
+def shape_efficiency(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OUTPUT_BYTES) -> np.ndarray:
+    """Fraction of the ceiling a GEMM reaches from its shape alone (tile, split and K effects).
+
+    ``batch``: independent GEMMs of this shape launched together (batched or grouped GEMM): their
+    tiles share the SMs.  ``out_bytes``: bytes moved per output element by the epilogue (2 for a
+    BF16 output; 8 when a weight gradient is accumulated into an FP32 buffer, read and written)."""
+    m, n, k, batch = (np.asarray(x, dtype=float) for x in (m, n, k, batch))
+    padded = np.ceil(m / GRANULARITY) * GRANULARITY * np.ceil(n / GRANULARITY) * GRANULARITY
+    tile_fill = m * n / padded
+    tiles = np.ceil(m / rates.tile[0]) * np.ceil(n / rates.tile[1]) * np.maximum(batch, 1.0)
+    pieces = np.maximum(tiles, rates.sms)
+    k_fill = k * tiles / (k * tiles + pieces * rates.k_balance * out_bytes / OUTPUT_BYTES)
+    if not rates.stream_k:  # classic tiling: the last wave runs with idle SMs
+        waves = np.ceil(tiles / rates.sms)
+        k_fill = np.where(tiles >= rates.sms, k_fill * tiles / (waves * rates.sms), k_fill)
+    return tile_fill * k_fill
+
+
+def rates_for(gpu, precision: str, software_efficiency: float = 1.0) -> GemmRates:
+    """GEMM figures of ``gpu`` (a catalog Gpu) at ``precision`` ('bf16' or 'fp8'): the ceiling is
+    the MAMF-derived one times the GPU's sustained-compute ratio in a loaded node and the software
+    stack's library efficiency (both 1 for a single-kernel benchmark)."""
+    fp8 = precision == "fp8" and gpu.fp8_matmul_efficiency is not None  # else FP8 runs as BF16 (A100)
+    peak = gpu.fp8_dense_flops if fp8 else gpu.bf16_dense_flops
+    measured = gpu.fp8_matmul_efficiency if fp8 else gpu.matmul_efficiency
+    shape = gpu.fp8_matmul_best_shape if fp8 else gpu.matmul_best_shape
+    in_bytes = input_bytes("fp8" if fp8 else "bf16")
+    base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_bytes_per_s, in_bytes,
+                     gpu.gemm_epilogue_overlap, gpu.gemm_stream_k)
+    at_best = float(shape_efficiency(*shape, base)) if shape else 1.0
+    sustained = gpu.sustained_compute_ratio * software_efficiency
+    return replace(base, ceiling=min(1.0, measured / at_best) * sustained)
+
+
+def gemm_seconds(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OUTPUT_BYTES) -> np.ndarray:
+    """Seconds of ``batch`` independent GEMMs of M x N x K each (compute or HBM bound, whichever is slower)."""
+    m, n, k, batch = (np.asarray(x, dtype=float) for x in (m, n, k, batch))
+    flops = 2.0 * m * n * k * batch
+    compute = flops / (rates.peak * rates.ceiling * shape_efficiency(m, n, k, rates, batch, out_bytes))
+    memory = batch * (rates.in_bytes * (m * k + k * n) + out_bytes * m * n) / rates.hbm_bytes_per_s
+    return np.maximum(compute, memory)
+
+
+def achieved_fraction(m, n, k, rates: GemmRates) -> np.ndarray:
+    """Achieved FLOP/s of the GEMM as a fraction of the precision's dense peak."""
+    seconds = gemm_seconds(m, n, k, rates)
+    return 2.0 * np.asarray(m, float) * np.asarray(n, float) * np.asarray(k, float) / (seconds * rates.peak)
+
+
+__all__ = ["GemmRates", "rates_for", "gemm_seconds", "shape_efficiency", "achieved_fraction", "input_bytes"]

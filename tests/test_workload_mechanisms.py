@@ -1,0 +1,138 @@
+"""The mechanisms of the training step, checked by hand: GEMM shape efficiency, activation memory by
+recomputation policy, pipeline layouts and schedules, expert placement and routing, ZeRO-3, eras."""
+
+import numpy as np
+import pytest
+
+from fabricsim.catalog import default_catalog
+from fabricsim.errors import FabricsimError
+from fabricsim.scenario import scenario_from_dict
+from fabricsim.workload import train
+from fabricsim.workload.gemm import achieved_fraction, gemm_seconds, rates_for, shape_efficiency
+from fabricsim.workload.memory import in_flight_chunks
+from fabricsim.workload.model import activation_bytes_per_token_per_layer
+from fabricsim.workload.moe import dispatch_copies
+from fabricsim.workload.parallelism import Parallelism, rank_groups
+from fabricsim.workload.pipeline import stage_layout
+
+CATALOG = default_catalog()
+
+
+@pytest.mark.parametrize("name", ["a100-sxm", "h100-sxm", "b200", "gb200", "gb300"])
+def test_gemm_model_reproduces_the_measured_mamf_at_its_shape(name):
+    """The ceiling is derived, not fitted: at the shape where MAMF was measured the model returns MAMF
+    (times the GPU's sustained-compute ratio, which is 1 for a single-kernel benchmark)."""
+    gpu = CATALOG.gpu(name)
+    for precision, measured, shape in (("bf16", gpu.matmul_efficiency, gpu.matmul_best_shape),
+                                       ("fp8", gpu.fp8_matmul_efficiency, gpu.fp8_matmul_best_shape)):
+        if measured is None:
+            continue
+        rates = rates_for(gpu, precision)
+        got = float(achieved_fraction(*shape, rates)) / gpu.sustained_compute_ratio
+        assert got == pytest.approx(measured, rel=1e-9), (name, precision)
+
+
+def test_skinny_k_tiles_and_waves_cost_what_the_mechanism_says():
+    h100, a100 = rates_for(CATALOG.gpu("h100-sxm"), "bf16"), rates_for(CATALOG.gpu("a100-sxm"), "bf16")
+    k = [128, 512, 2048, 8192, 32768]
+    eff = [float(shape_efficiency(8192, 8192, x, h100)) for x in k]
+    assert eff == sorted(eff) and eff[0] < 0.5 < eff[-1]
+    assert eff[2] == pytest.approx(2048 / (2048 + h100.k_balance), rel=1e-9)  # many tiles: K / (K + K_balance)
+    # A100 (no stream-K): 109 tiles of 128 x 256 on 108 SMs run in two waves, the second nearly empty
+    one_more = float(shape_efficiency(128 * 109, 256, 4096, a100)) / float(shape_efficiency(128 * 108, 256, 4096, a100))
+    assert one_more == pytest.approx(109 / 216, rel=1e-9)
+    # H100 balances the last wave (stream-K): one more tile costs almost nothing
+    assert float(shape_efficiency(128 * 133, 256, 4096, h100)) == pytest.approx(
+        float(shape_efficiency(128 * 132, 256, 4096, h100)), rel=1e-9)
+    # a decode GEMM (one row) streams its weights: time = bytes / HBM bandwidth
+    gpu = CATALOG.gpu("h100-sxm")
+    t = float(gemm_seconds(1, 8192, 8192, rates_for(gpu, "fp8")))
+    assert t == pytest.approx((8192 + 8192 * 8192 + 2 * 8192) / gpu.hbm_bytes_per_s, rel=1e-9)
+
+
+def test_recomputation_frees_exactly_what_it_recomputes():
+    model = CATALOG.get("models", "llama3-70b")
+    h, f, tp = model.hidden_size, model.ffn_hidden_size, 8
+    none = activation_bytes_per_token_per_layer(model, 8192, tp, True, "none")
+    selective = activation_bytes_per_token_per_layer(model, 8192, tp, True, "selective")
+    full = activation_bytes_per_token_per_layer(model, 8192, tp, True, "full")
+    assert none - selective == pytest.approx((4 * h + 2 * f) / tp)  # norm outputs and the SwiGLU product
+    assert full == 2 * h / tp
+    gpt = CATALOG.get("models", "gpt3-175b")  # materialized attention with dropout: 5 a s bytes per token
+    kept = activation_bytes_per_token_per_layer(gpt, 2048, 8, True, "none", materialized=True, dropout=True)
+    freed = activation_bytes_per_token_per_layer(gpt, 2048, 8, True, "selective", materialized=True, dropout=True)
+    assert kept - freed == pytest.approx(5 * 96 * 2048 / 8)
+    # Korthikanti et al. 2022: 5as/h > 34 for GPT-3 -> selective recomputation frees most of the activations
+    assert (kept - freed) / kept > 0.6
+
+
+def test_pipeline_layouts_and_schedules_by_hand():
+    llama = stage_layout(CATALOG.get("models", "llama3-405b"), 16, 7, 7)
+    assert llama.layers[0] == llama.layers[-1] == 7 and sum(llama.layers) == 126
+    deepseek = stage_layout(CATALOG.get("models", "deepseek-v3"), 16)
+    assert deepseek.moe_layers[0] == deepseek.layers[0] - 3  # the three dense layers sit on the first stage
+    with pytest.raises(FabricsimError, match="first_stage_layers=70"):
+        stage_layout(CATALOG.get("models", "llama3-405b"), 16, 70, 70)
+    # Megatron's interleaved warm-up: 2 (pp - 1) + (v - 1) N chunk-forwards, then one more in flight
+    par = Parallelism(tp=8, pp=16, dp=8, virtual_stages=8)
+    assert in_flight_chunks(par, 32, 0) == 2 * 15 + 7 * 16 + 1
+    assert in_flight_chunks(par, 32, 0, group=8) == 2 * 15 + 7 * 8 + 1
+    assert in_flight_chunks(Parallelism(tp=8, pp=16, dp=8), 32, 3) == 16 - 3
+
+
+def test_experts_fold_into_nearby_ranks_and_stay_inside_nvl72_racks():
+    par = Parallelism(tp=1, pp=4, dp=64, ep=64)
+    g = rank_groups(par, "tp-cp-ep-dp-pp", "auto", domain=72, cluster_gpus=288)
+    racks = g.ep // 72
+    assert np.all(racks == racks[:, :1])  # every expert group of 64 inside one 72-GPU rack
+    assert np.unique(g.gpu_of_rank // 72, return_counts=True)[1].tolist() == [64] * 4  # 8 GPUs per rack idle
+    assert g.edp.shape == (4 * 64, 1)
+    # ep must fold into the stage's tp x cp x dp ranks
+    folded = rank_groups(Parallelism(tp=2, pp=1, dp=16, ep=32), "tp-cp-ep-dp-pp")
+    assert folded.ep.shape == (1, 32) and sorted(folded.ep[0].tolist()) == list(range(32))
+
+
+def test_node_limited_routing_sends_one_copy_per_target_node():
+    model = CATALOG.get("models", "deepseek-v3")
+    assert dispatch_copies(model, Parallelism(ep=64), 8, None) == 8  # one per routed expert
+    # 8 experts over 8 nodes land on 8 (1 - (7/8)^8) = 5.25 distinct nodes on average, capped at 4
+    assert dispatch_copies(model, Parallelism(ep=64), 8, 4) == 4
+    assert dispatch_copies(model, Parallelism(ep=64), 8, 6) == pytest.approx(8 * (1 - (7 / 8) ** 8))
+    assert dispatch_copies(model, Parallelism(ep=8), 8, 4) == 1  # the whole group in one node
+
+
+def test_zero3_throughput_falls_as_gpus_double_at_a_fixed_batch():
+    """Narayanan et al. 2021 Table 2: ZeRO-3 on GPT-3 175B loses throughput per GPU as GPUs double (fixed
+    batch: each GPU's compute halves, its weight gathers do not); model parallelism does not."""
+    tflops = []
+    for gpus, micro in ((384, 4), (768, 2), (1536, 1)):
+        scenario = scenario_from_dict({"cluster": {"gpu": "a100-sxm", "gpus": gpus}})
+        r = train(scenario, model="gpt3-175b", tp=1, pp=1, dp=gpus, global_batch=1536, seq=2048, micro_batch=micro,
+                  sequence_parallel=False, gradient_reduce_bytes=2, recompute="full", zero=3,
+                  software="deepspeed-zero3-2021", algorithm="ring", communication="analytic")
+        tflops.append(r.hardware_flops_per_s_per_gpu)
+        gathers = [c for c in r.calls if c.kind == "dp" and c.op == "all_gather"]
+        assert len(gathers) == 12 and all(c.per_layer == 3 for c in gathers)  # 12 tensors, 3 passes each
+    assert tflops[0] > tflops[1] > tflops[2]
+    assert tflops[2] < 0.7 * tflops[0]
+
+
+def test_2021_software_runs_the_same_model_slower_than_2025():
+    scenario = scenario_from_dict({"cluster": {"gpu": "a100-sxm", "gpus": 64}})
+    job = dict(model="gpt3-175b", tp=8, pp=8, dp=1, global_batch=64, seq=2048, recompute="full",
+               communication="analytic")
+    old = train(scenario, **job, software="megatron-2021")
+    new = train(scenario, **job, software="megatron-core-2025")
+    assert old.stage.attention_s > 2 * new.stage.attention_s  # materialized scores vs a fused kernel
+    assert old.step_time_s > new.step_time_s
+
+
+def test_every_catalog_model_reproduces_its_published_parameter_count():
+    """The shape arithmetic recomputes each model's published total (and active) parameters within 3%."""
+    from fabricsim.workload.model import parameter_counts
+
+    for name, model in CATALOG.sections["models"].items():
+        counts = parameter_counts(model)
+        assert counts.total == pytest.approx(model.published_parameters, rel=0.03), name
+        if "published_active_parameters" not in model.assumptions:
+            assert counts.active == pytest.approx(model.published_active_parameters, rel=0.03), name
