@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabricsim.errors import FabricsimError, format_validation_error
 
-KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus")
+KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus", "scale_up")
 
 
 class Setup(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: Literal["plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus"]
+    kind: Literal["plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus",
+                  "scale_up"]
     scenario: dict = Field(default_factory=dict, description="input to fabricsim.scenario.scenario_from_dict")
     metric: str
 

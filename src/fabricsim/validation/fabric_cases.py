@@ -15,6 +15,9 @@ optical transceivers over the whole system), ``bisection`` (bytes/s, one directi
 (chips x busbw of a full-pod all-reduce of ``size``, analytic), ``all_to_all_twist_gain`` (untwisted /
 twisted all-to-all time on the scenario's shape), and the Jupiter-style ``spine_free_capex_saving`` /
 ``spine_free_power_saving`` of a fat-tree scenario (see :mod:`fabricsim.plan_ocs_spine`).
+
+``scale_up`` setup (a fat-tree scenario whose scale-up system is sized from links): metrics
+``scale_up_optics_power_per_rack`` (W of scale-up optics per GPU rack), ``scale_up_chips``, ``scale_up_tiers``.
 """
 
 from __future__ import annotations
@@ -47,9 +50,22 @@ def _multisite(setup, scenario, cache) -> float:
     return float(metrics[setup.metric]())
 
 
+def _scale_up(setup, scenario) -> float:
+    from fabricsim.plan import plan_scenario
+
+    plan = plan_scenario(scenario, materialise=False)
+    metrics = {"scale_up_optics_power_per_rack": lambda: sum(m.power_w for m in plan.scale_up_lines) / plan.gpu_racks,
+               "scale_up_chips": lambda: plan.scale_up_chips, "scale_up_tiers": lambda: plan.scale_up_tiers}
+    if setup.metric not in metrics:
+        raise FabricsimError(f"scale_up metric {setup.metric!r}: use one of {', '.join(metrics)}")
+    return float(metrics[setup.metric]())
+
+
 def evaluate(setup, scenario, cache) -> float:
     if setup.kind == "multisite":
         return _multisite(setup, scenario, cache)
+    if setup.kind == "scale_up":
+        return _scale_up(setup, scenario)
     from fabricsim.validation.torus_cases import evaluate_torus
 
     return evaluate_torus(setup, scenario, cache)

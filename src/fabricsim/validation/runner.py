@@ -219,7 +219,8 @@ def _fabric_kind(setup, ctx: Context) -> float:
 
 
 EVALUATORS = {"plan": _plan, "collective": _collective, "pattern": _pattern, "reliability": _reliability,
-              "training": _training, "inference": _inference, "multisite": _fabric_kind, "torus": _fabric_kind}
+              "training": _training, "inference": _inference, "multisite": _fabric_kind, "torus": _fabric_kind,
+              "scale_up": _fabric_kind}
 
 
 def score(case: Case, model: float) -> CaseResult:
