@@ -176,6 +176,10 @@ def test_cli_plan_and_train_what_if_on_two_sites(tmp_path):
     out = runner.invoke(app, ["plan", str(path), "--json"])
     data = json.loads(out.stdout)["sites_plan"]
     assert data["wavelengths"] == 16 and data["sites"] == 2
+    page = tmp_path / "two-sites.html"
+    out = runner.invoke(app, ["plan", str(path), "--html", str(page)])
+    assert out.exit_code == 0, out.output
+    assert "Between the sites" in page.read_text() and "MFU against the DCI" in page.read_text()
     out = runner.invoke(app, ["train", str(path), "--what-if"])
     assert out.exit_code == 0, out.output
     assert "one site holding all" in out.output and "MFU within 1%" in out.output

@@ -164,3 +164,36 @@ def test_cli_plan_and_collective_on_a_torus():
     assert "torus_ring" in out.output
     out = runner.invoke(app, ["collective", "examples/tpu-torus-ocs-4096.yaml", "--op", "broadcast"])
     assert out.exit_code == 2 and "on a torus" in out.output
+
+
+def test_spine_free_fabric_removes_the_core_tier_and_adds_ocs():
+    from fabricsim.plan import plan_scenario
+    from fabricsim.plan_ocs_spine import spine_free_comparison
+
+    scenario = scenario_from_dict({"cluster": {"gpus": 16384}})  # NDR: 3 tiers, 16 pods
+    plan = plan_scenario(scenario, materialise=False)
+    core = next(t for t in plan.tier_lines if t.tier == "core")
+    c = spine_free_comparison(scenario)
+    assert c.core_switches_removed == core.switches and c.blocks == plan.pods
+    assert c.ocs_count == math.ceil(core.links / 136)  # one circulator port per block uplink
+    assert c.direct_links_per_block_pair == pytest.approx(c.uplinks_per_block / (plan.pods - 1))
+    assert 0 < c.power_saving < 0.5 and c.direct_power_w == pytest.approx(
+        c.clos_power_w - core.switches * scenario.catalog().switch(core.switch).power_w - sum(
+            m.power_w for m in plan.media_lines
+                                                    if m.tier == "core" and m.kind != "fiber") / 2 + c.ocs_count * 100)
+    free = spine_free_comparison(scenario.model_copy(update={"economics": scenario.economics.model_copy(
+        update={"prices": {"palomar-136": 0.0}})}))
+    assert free.capex_saving > c.capex_saving  # the OCS price is what the capex saving hinges on
+    with pytest.raises(FabricsimError, match="3-tier"):
+        spine_free_comparison(scenario_from_dict({"cluster": {"gpus": 1024}}))
+
+
+def test_plan_html_draws_the_pod_and_the_comparison(tmp_path):
+    path = tmp_path / "torus.html"
+    out = CliRunner().invoke(app, ["plan", "examples/tpu-torus-ocs-4096.yaml", "--html", str(path)])
+    assert out.exit_code == 0, out.output
+    text = path.read_text()
+    assert "scatter3d" in text and "Torus + OCS vs a fat-tree of the same chips" in text
+    assert "A failed cube, with and without OCS" in text
+    out = CliRunner().invoke(app, ["plan", "--set", "cluster.gpus=64", "--html", str(tmp_path / "x.html")])
+    assert out.exit_code == 2 and "fabricsim run --html" in out.output

@@ -62,6 +62,8 @@ def plan(
     compare_optics: bool = typer.Option(True, "--compare-optics/--no-compare-optics",
                                         help="also plan the fabric with each optics family"),
     count_only: bool = typer.Option(False, "--count-only", help="do not materialise link arrays"),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="write an HTML page of a multi-site or torus plan "
+                                            "(fat-trees: fabricsim run --html)"),
 ) -> None:
     """Bill of materials: switches, ports, optics, cables, power and capex."""
     from fabricsim.plan import compare_optics as compare
@@ -74,8 +76,12 @@ def plan(
     spec = load_scenario(scenario, set_)
     from fabricsim.fabric_kinds import plan_other
 
-    if plan_other(spec, json_out, console, _print_json):  # several sites, or a torus
+    if plan_other(spec, json_out, console, _print_json, html_out):  # several sites, or a torus
+        if html_out is not None:
+            err_console.print(f"report written to {html_out}")
         return
+    if html_out is not None:
+        raise FabricsimError("plan --html draws multi-site and torus plans; for a fat-tree use fabricsim run --html")
     result = plan_scenario(spec, materialise=False if count_only else None)
     options = compare(spec) if compare_optics else []
     ranges = cost_range(result, spec)
@@ -83,6 +89,9 @@ def plan(
         _print_json(plan_document(result, options, ranges))
     else:
         print_plan(result, options, console, ranges)
+        from fabricsim.fabric_kinds import print_spine_free
+
+        print_spine_free(spec, result, console)  # 3 tiers: the same blocks joined through OCS
 
 
 @app.command()

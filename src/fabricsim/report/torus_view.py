@@ -82,3 +82,18 @@ def print_torus_plan(plan: TorusPlan, comparison: FatTreeComparison | None, cons
             console.print(comparison_table(comparison))
     for note in plan.notes:
         console.print(f"[dim]note: {note}")
+
+
+def spine_free_table(c) -> Table:
+    """The fat-tree beside the same aggregation blocks joined directly through OCS (no core tier)."""
+    table = Table(title=f"Spine-free alternative (Jupiter style): {c.blocks} aggregation blocks joined through "
+                  f"{c.ocs_count:,} x {c.ocs} instead of {c.core_switches_removed:,} core switches", title_justify="left")
+    for col in ("", "Clos (core tier)", "direct connect (OCS)", "saving"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row("switches + optics capex", format_usd(c.clos_capex_usd), format_usd(c.direct_capex_usd),
+                  f"{c.capex_saving:.1%}")
+    table.add_row("switches + optics power", format_watts(c.clos_power_w), format_watts(c.direct_power_w),
+                  f"{c.power_saving:.1%}")
+    table.add_row("one block pair's share of uplinks", "100%",
+                  f"{c.pair_share_direct:.1%} direct, ~{c.pair_share_with_transit:.0%} with transit", "")
+    return table

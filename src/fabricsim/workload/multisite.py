@@ -193,6 +193,26 @@ def _search(step_at, single_mfu: float, loss: float, installed: float) -> float 
     return high
 
 
+def mfu_vs_dci(scenario, spec, model, capacities_bits_per_s) -> list[tuple[float, float, float]]:
+    """(DCI capacity, step seconds, MFU) at each capacity: one simulated step, the cross-site transfers
+    recomputed (analytic) for every capacity."""
+    from fabricsim.topology.sites import design_sites
+    from fabricsim.workload.training import _software, simulate_step
+
+    design = design_sites(scenario)
+    method = _method(spec, design)
+    timer = SitesTimer(design, _site_fabric(design, method))
+    view = replace(design.site, gpus=design.gpus)
+    profile = _software(scenario, spec)
+    simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
+    out = []
+    for capacity in capacities_bits_per_s:
+        timer.capacity_bits_per_s, timer.analytic_cross = capacity, True
+        step = simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
+        out.append((float(capacity), step.step_time_s, step.mfu))
+    return out
+
+
 def train_across_sites(scenario, spec, model, compare: bool = False) -> SitesTraining:
     """One step of ``spec`` with DP across the scenario's sites; ``compare`` adds the single-site
     reference and the DCI capacity needed for 1% / 5% MFU loss."""
