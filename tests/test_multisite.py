@@ -183,3 +183,18 @@ def test_cli_plan_and_train_what_if_on_two_sites(tmp_path):
     out = runner.invoke(app, ["train", str(path), "--what-if"])
     assert out.exit_code == 0, out.output
     assert "one site holding all" in out.output and "MFU within 1%" in out.output
+
+
+def test_collective_sweep_across_sites(design):
+    from fabricsim.collectives.multisite import sweep_across_sites
+
+    report = sweep_across_sites(design, "all_reduce", [2**20, 2**30], ranks=64)
+    small, large = report.results
+    assert small.time_s > small.latency_s > 2 * design.dci.one_way_latency_s  # two ring steps across
+    assert large.busbw_bytes_per_s > small.busbw_bytes_per_s
+    with pytest.raises(FabricsimError, match="multiple of 2"):
+        sweep_across_sites(design, "all_reduce", [2**20], ranks=63)
+    out = CliRunner().invoke(app, ["collective", "--set", "sites.count=2", "--set", "cluster.gpus=512",
+                                   "--set", "sites.optics=zr-400g", "--sizes", "1MiB", "--method", "analytic"])
+    assert out.exit_code == 0, out.output
+    assert "across" in out.output

@@ -70,13 +70,21 @@ def plan_other(spec, json_out: bool, console, print_json, html_out=None) -> bool
 
 def collective_other(spec, op: str, algorithm: str, sizes: list[int], ranks, method: str, json_out: bool,
                      console, print_json, lb=None) -> bool:
-    """Time a collective on a torus scenario; False if the scenario is a fat-tree."""
-    if spec.fabric.topology != "torus":
-        return False
-    from fabricsim.collectives.torus_api import run_torus_collective
+    """Time a collective on a torus scenario, or across the sites of a multi-site one; False if the
+    scenario is a single fat-tree."""
     from fabricsim.report.collective_view import print_collective
 
-    report = run_torus_collective(spec, op, algorithm, sizes, ranks, method, lb)
+    if spec.sites is not None:
+        from fabricsim.collectives.multisite import sweep_across_sites
+        from fabricsim.topology.sites import design_sites
+
+        report = sweep_across_sites(design_sites(spec), op, sizes, ranks, method, algorithm)
+    elif spec.fabric.topology == "torus":
+        from fabricsim.collectives.torus_api import run_torus_collective
+
+        report = run_torus_collective(spec, op, algorithm, sizes, ranks, method, lb)
+    else:
+        return False
     if json_out:
         print_json({k: v for k, v in vars(report).items() if k != "gpus"})
     else:

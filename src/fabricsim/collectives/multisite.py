@@ -217,3 +217,40 @@ def time_across_sites(design: SitesDesign, site_fabric, op: str, groups: np.ndar
                        inside_s + cross.time_s, inside_ideal + cross.latency_s + cross.ideal_transfer_s, False,
                        [ph for p in parts for ph in p.phases], "simple",
                        sum(p.latency_s for p in parts) + cross.latency_s, inside_s=inside_s, cross=cross)
+
+
+def sweep_across_sites(design: SitesDesign, op: str, sizes, ranks: int | None = None, method: str = "analytic",
+                       algorithm: str = "auto"):
+    """nccl-tests-style sweep of one group of ``ranks`` GPUs (default all) spread evenly over the sites, in
+    rank order site by site; a :class:`fabricsim.collectives.api.CollectiveReport`."""
+    from fabricsim.collectives.algorithms import padded_size
+    from fabricsim.collectives.api import CollectiveReport, SizeResult, busbw_factor
+
+    if op not in CROSS_FACTOR:
+        raise FabricsimError(f"--op {op!r} across sites: valid operations are {', '.join(CROSS_FACTOR)}")
+    s, per_site = design.sites, design.gpus_per_site
+    ranks = design.gpus if ranks is None else ranks
+    if ranks % s or ranks // s > per_site or ranks < s:
+        raise FabricsimError(f"--ranks {ranks:,}: a group across {s} sites needs a multiple of {s}, at most "
+                             f"{design.gpus:,}")
+    k = ranks // s
+    group = (np.arange(s)[:, None] * per_site + np.arange(k)[None, :]).ravel()[None, :]
+    site_fabric = design.site
+    if method == "flow":
+        from fabricsim.topology.build import build_fabric
+
+        site_fabric = build_fabric(design.site)
+    results = []
+    for size in sizes:
+        t = time_across_sites(design, site_fabric, op, group, int(size), method, algorithm)
+        padded = padded_size(int(size), ranks)
+        algbw = padded / t.time_s
+        results.append(SizeResult(t.algorithm, "simple", int(size), padded, t.time_s, t.ideal_time_s, t.latency_s,
+                                  algbw, algbw * busbw_factor(op, ranks), t.ideal_time_s / t.time_s, []))
+    report = CollectiveReport(op, f"hierarchical across {s} sites", design.scenario.sites.load_balancing,
+                              "contiguous per site", design.scenario.fabric.transport, ranks,
+                              cross_communicator(design).channels, group[0], results, s)
+    cross = t.cross
+    report.notes = [f"each size: reduce-scatter / all-gather inside each site ({k:,} ranks), then across the "
+                    f"{design.dci.distance_m / 1e3:g} km DCI ({cross.limit} bounds the cross-site transfer); {method}"]
+    return report
