@@ -46,6 +46,7 @@ class Communicator:
     tier: int  # highest fabric tier crossed between nodes (0: one node)
     nic_bytes_per_s: float  # scale-out bandwidth of one GPU's NIC, as the library sees it
     nvlink_bytes_per_s: float  # scale-up payload bandwidth per GPU, as the library sees it
+    ring_speed_bytes_per_s: float  # per-ring bandwidth the ring search settled on (the tuner's graph bandwidth)
     nvls: bool  # NVLink SHARP usable
     sharp: bool  # switch (CollNet/SHARP) reduction usable
 
@@ -118,7 +119,7 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
     nvlink = design.gpu.scale_up_bits_per_s / 8.0 * design.scale_up.payload_efficiency
     m = int(counts.min())
     speeds = library.ring_speeds_bytes_per_s[arch]["intra" if nodes.size == 1 else "inter"]
-    found, _ = ring_search(speeds, nic, m, nvlink, m, int(nodes.size), library.max_ring_channels)
+    found, speed = ring_search(speeds, nic, m, nvlink, m, int(nodes.size), library.max_ring_channels)
     if rings is not None:
         if rings < 1:
             raise FabricsimError(f"--channels {rings}: need at least 1 channel")
@@ -129,6 +130,7 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
     return Communicator(
         ranks=int(gpus.size), nodes=int(nodes.size), ranks_per_node=m, max_ranks_per_node=int(counts.max()),
         rings=int(found), channels=int(channels), nvls_channels=int(nvls_channels), architecture=arch,
+        ring_speed_bytes_per_s=float(speed),
         intra=intra, tier=highest_tier(design, gpus), nic_bytes_per_s=nic, nvlink_bytes_per_s=nvlink,
         nvls=bool(in_network[0] and design.scale_up.in_network_reduction and m > 1
                   and design.scale_up.in_switch_reduction_efficiency > 0),

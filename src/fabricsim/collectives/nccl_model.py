@@ -198,12 +198,27 @@ def call_time_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str,
     return latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s) + lib.launch_overhead_s + t
 
 
+def tuner_transfer_s(comm: Communicator, op: str, algorithm: str, size_bytes: float, computed_s: float) -> float:
+    """The Simple transfer time the library's tuner *expects* (it does not see the fabric): for rings,
+    trees and PAT, its graph bandwidth -- rings x the ring search's per-ring speed -- as bus bandwidth
+    (trees: algorithm bandwidth = half of it, tuning.cc); for NVLS, NVLS tree and CollNet, whose graph
+    bandwidths follow the switch hardware, the computed contention-free transfer ``computed_s``."""
+    if algorithm not in ("ring", "tree", "pat") or comm.ranks <= 1:
+        return computed_s
+    bus = comm.rings * comm.ring_speed_bytes_per_s
+    if algorithm == "tree":
+        return size_bytes / (0.5 * bus)
+    return size_bytes * _steps(op, comm.ranks) / comm.ranks / bus if op != "broadcast" else size_bytes / bus
+
+
 def choose(lib, comm: Communicator, op: str, candidates: dict[str, float], size_bytes: float,
            extra_network_s: float = 0.0) -> Choice:
     """The tuner's pick among ``candidates`` (algorithm -> contention-free Simple transfer time of
-    this call, seconds): the least predicted latency + transfer time over every protocol."""
+    this call, seconds): the least predicted latency + transfer time over every protocol, the
+    transfer as the tuner expects it (:func:`tuner_transfer_s`)."""
     best = None
-    for algorithm, simple_s in candidates.items():
+    for algorithm, computed_s in candidates.items():
+        simple_s = tuner_transfer_s(comm, op, algorithm, size_bytes, computed_s)
         for protocol in protocols_for(algorithm, comm, op, size_bytes, lib):
             t = call_time_s(lib, comm, op, algorithm, protocol, size_bytes, simple_s, extra_network_s)
             if best is None or t < best.predicted_s:
