@@ -207,6 +207,7 @@ FIELD_PATHS = [
     ("reliability", "init_s_per_1k_gpus"), ("workload", "train", "gpus"), ("workload", "train", "software"),
     ("workload", "train", "expert_tp"), ("workload", "train", "routing_imbalance"),
     ("workload", "train", "pipeline_group"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
+    ("fabric", "topology"), ("fabric", "torus"), ("sites",), ("layout", "scale_up_rack_to_rack_m"),
 ]
 
 GARBAGE = st.one_of(

@@ -282,7 +282,9 @@ def test_gpu_generations_are_ordered(catalog):
     assert bf16 == sorted(bf16)
     for name, gpu in catalog.sections["gpus"].items():
         assert 0.5 < gpu.matmul_efficiency < 0.95, name
-        assert gpu.power_w >= 300 and gpu.server_overhead_power_w < gpu.power_w, name
+        assert gpu.server_overhead_power_w < gpu.power_w, name
+        if gpu.vendor == "NVIDIA":  # TPU-class chips draw ~200 W (Cloud TPU v4: 192 W max)
+            assert gpu.power_w >= 300, name
 
 
 def test_dgx_h100_power_budget(catalog):

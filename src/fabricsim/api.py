@@ -151,6 +151,10 @@ def run(scenario: Scenario | str | Path | None = None, overrides: list[str] = ()
     stage = stage or (lambda text: None)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
+    if scenario.sites is not None or scenario.fabric.topology == "torus":
+        what = "several sites" if scenario.sites is not None else "a torus"
+        raise FabricsimError(f"fabricsim run covers one fat-tree; this scenario has {what}: use fabricsim plan, "
+                             f"collective{' and train' if scenario.sites is not None else ''} on it")
     stage("planning the fabric")
     design = design_fabric(scenario)
     notes = []

@@ -82,6 +82,8 @@ def plan(
     compare_optics: bool = typer.Option(True, "--compare-optics/--no-compare-optics",
                                         help="also plan the fabric with each optics family"),
     count_only: bool = typer.Option(False, "--count-only", help="do not materialise link arrays"),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="write an HTML page of a multi-site or torus plan "
+                                            "(fat-trees: fabricsim run --html)"),
 ) -> None:
     """Bill of materials: switches, ports, optics, cables, power and capex."""
     from fabricsim.plan import compare_optics as compare
@@ -92,7 +94,21 @@ def plan(
     from fabricsim.scenario import load_scenario
 
     spec = load_scenario(scenario, set_)
+    from fabricsim.fabric_kinds import plan_other
+
+    if html_out is not None:
+        from fabricsim.io import check_writable
+
+        check_writable(html_out, "--html")
     with working(err_console, "plan") as stage:
+        if plan_other(spec, json_out, console, _print_json, html_out):  # several sites, or a torus
+            if html_out is not None:
+                from fabricsim.io import shown_path
+
+                err_console.print(f"report written to {escape(shown_path(html_out))}", highlight=False)
+            return
+        if html_out is not None:
+            raise FabricsimError("plan --html draws multi-site and torus plans; for a fat-tree use fabricsim run --html")
         stage("bill of materials")
         result = plan_scenario(spec, materialise=False if count_only else None)
         stage("optics comparison")
@@ -102,6 +118,9 @@ def plan(
         _print_json(plan_document(result, options, ranges))
     else:
         print_plan(result, options, console, ranges)
+        from fabricsim.fabric_kinds import print_spine_free
+
+        print_spine_free(spec, result, console)  # 3 tiers: the same blocks joined through OCS
 
 
 @app.command()
@@ -186,10 +205,15 @@ def collective(
     from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
 
+    from fabricsim.fabric_kinds import collective_other
+
     sweep = _size_sweep(sizes)
     spec = load_scenario(scenario, set_)
     notes: list[str] = []
     with working(err_console, f"{op} sweep") as stage:
+        if collective_other(spec, op, algo or "auto", sweep, ranks, "flow" if method == "auto" else method, json_out,
+                            console, _print_json, lb):  # a torus, or several sites (their default: flow)
+            return
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
                                         fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes)
     if json_out:

@@ -52,8 +52,14 @@ def train(
     with working(err_console, "training step") as stage:
         stage("timing one step")
         result = train_step(spec, **overrides)
-        stage("fabric what-ifs")
-        rows = fabric_what_ifs(spec, overrides, result) if what_if else None
+        stage("what-ifs")
+        rows = None
+        if what_if and spec.sites is not None:  # several sites: the DCI's what-ifs
+            from fabricsim.workload.multisite_what_if import sites_what_ifs
+
+            rows = sites_what_ifs(spec, overrides, result)
+        elif what_if:
+            rows = fabric_what_ifs(spec, overrides, result)
     if json_out:
         _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
     else:

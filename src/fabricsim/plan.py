@@ -72,6 +72,10 @@ class Plan:
     capex_usd: dict[str, float]
     counted_from: str
     notes: list[str] = field(default_factory=list)
+    scale_up_lines: list[MediaLine] = field(default_factory=list)  # optics of scale-up links copper cannot reach
+    scale_up_tiers: int = 1
+    scale_up_chips: int = 0  # scale-up switch chips, all domains (0: the catalog's count, not sized from links)
+    scale_up_added_latency_s: float = 0.0  # one way, over a one-rack one-tier domain
     gpu_planes: int = 1  # independent paths per GPU (fabric.planes): 2+ and a single failure only slows the job
     rail_only: bool = False
 
@@ -178,6 +182,11 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         "switches": sum(n * _price(scenario, sw.name, sw.price_usd) for n, sw in zip(switches, tier_switch)),
         "optics_and_cables": sum(m.price_usd for m in media_lines),
     }
+    from fabricsim.plan_scale_up import scale_up_bill  # domains sized from links: tiers and optics across racks
+
+    scale_up_parts = scale_up_bill(design, lambda name, value: _price(scenario, name, value))
+    if scale_up_parts is not None:
+        power["scale_up_fabric"], capex["scale_up_fabric"] = scale_up_parts.power_w, scale_up_parts.capex_usd
     narrowest = min(
         [shape.endpoints * design.link_speed(0)]
         + ([shape.leaves * shape.leaf_up * design.link_speed(1)] if shape.tiers >= 2 else [])
@@ -217,6 +226,10 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         counted_from=counted_from,
         gpu_planes=scenario.fabric.planes,
         rail_only=design.rail_only,
+        **({} if scale_up_parts is None else dict(
+            scale_up_lines=scale_up_parts.lines, scale_up_tiers=scale_up_parts.fabric.tiers,
+            scale_up_chips=scale_up_parts.fabric.domains * scale_up_parts.fabric.chips_per_domain,
+            scale_up_added_latency_s=scale_up_parts.fabric.added_latency_s)),
     )
 
 

@@ -23,6 +23,7 @@ from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
 from fabricsim.errors import FabricsimError, echo, format_validation_error, shorten
 from fabricsim.io import parse_yaml, read_yaml_file
+from fabricsim.scenario_fabrics import SitesSpec, TorusSpec
 from fabricsim.scenario_workload import WorkloadSpec
 from fabricsim.units import parse_bits_per_s
 
@@ -142,6 +143,9 @@ class FabricSpec(_Strict):
         "(NCCL_IB_QPS_PER_CONNECTION; Llama 3's E-ECMP used 16)"
     )
     collective_library: str = Field("nccl", max_length=100, description="catalog name of the collective library (cost model)")
+    topology: Literal["fat-tree", "torus"] = Field(
+        "fat-tree", description="fat-tree (folded Clos of packet switches) or torus (cubes joined by OCS)")
+    torus: TorusSpec = Field(default_factory=TorusSpec, description="torus shape, cubes, OCS (topology: torus)")
 
     @field_validator("port_speed", mode="before")
     @classmethod
@@ -168,6 +172,9 @@ class LayoutSpec(_Strict):
     leaf_to_spine_m: float = Field(50.0, gt=0, le=100_000, description="ASSUMPTION: spines in the hall's network rows")
     spine_to_core_m: float = Field(300.0, gt=0, le=100_000, description="ASSUMPTION: core across the building")
     rack_units_per_rack: int = Field(42, gt=0, le=1000, description="usable rack units in a switch rack")
+    scale_up_rack_to_rack_m: float = Field(
+        30.0, gt=0, le=100_000, description="scale-up link between racks of a multi-rack domain (NVL576, UALink "
+        "pods), metres (ASSUMPTION: racks of one domain in neighbouring rows)")
 
 
 class EconomicsSpec(_Strict):
@@ -244,6 +251,7 @@ class Scenario(_Strict):
     economics: EconomicsSpec = Field(default_factory=EconomicsSpec)
     reliability: ReliabilitySpec = Field(default_factory=ReliabilitySpec)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    sites: SitesSpec | None = Field(None, description="several campuses joined by a metro DCI (scale-across)")
 
     def catalog(self) -> Catalog:
         """The built-in catalog plus ``catalog_files`` (each file read once per process while unchanged)."""

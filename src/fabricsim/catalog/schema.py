@@ -177,6 +177,13 @@ class ScaleUpSystem(Entry):
         0.0, ge=0, le=1,
         description="share of the payload rate an in-switch reduction (NVLS) sustains; 0 without one",
     )
+    link_bits_per_s: float | None = Field(
+        None, gt=0, description="one scale-up link per direction (NVLink 5: 2 x 200G lanes = 400 Gb/s; TPU ICI "
+        "400G); with switch_ports it sizes domains that span racks (tiers, chips, links that need optics)"
+    )
+    switch_ports: int | None = Field(
+        None, gt=0, description="links one scale-up switch chip terminates at link_bits_per_s (its radix)"
+    )
 
 
 class PortConfig(BaseModel):
@@ -284,6 +291,7 @@ class Medium(Entry):
 from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
 from fabricsim.catalog.library_schema import CollectiveLibrary  # noqa: E402
 from fabricsim.catalog.model_schema import LlmModel  # noqa: E402
+from fabricsim.catalog.optical_schema import CoherentOptic, LinePart, OpticalCircuitSwitch  # noqa: E402
 from fabricsim.catalog.software_schema import SoftwareProfile  # noqa: E402
 
 KINDS: dict[str, type[Entry]] = {
@@ -296,5 +304,8 @@ KINDS: dict[str, type[Entry]] = {
     "models": LlmModel,
     "software": SoftwareProfile,
     "collective_libraries": CollectiveLibrary,
+    "optical_switches": OpticalCircuitSwitch,
+    "dci_optics": CoherentOptic,
+    "line_systems": LinePart,
 }
 """Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""

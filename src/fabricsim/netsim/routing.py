@@ -131,6 +131,9 @@ def route(
     """Route GPU-level flows ``src_gpu[i] -> dst_gpu[i]``; ``flow_id`` distinguishes parallel flows (channels)."""
     if policy not in POLICIES:
         raise FabricsimError(f"load balancing {policy!r}: valid policies are {', '.join(POLICIES)}")
+    kind = getattr(fabric, "kind", "fat-tree")
+    if kind != "fat-tree":  # other topologies route by their own rules (netsim.dci, netsim.cayley)
+        return _route_other(fabric, kind, src_gpu, dst_gpu, policy, seed, flow_id)
     src_gpu = np.asarray(src_gpu, dtype=np.int64)
     dst_gpu = np.asarray(dst_gpu, dtype=np.int64)
     gpus = fabric.design.gpus
@@ -165,8 +168,29 @@ def route(
     return Routed(incidence, capacity, latency, labels, block, policy)
 
 
+def _route_other(fabric, kind: str, src, dst, policy: str, seed: int, flow_id) -> Routed:
+    if kind == "dci":
+        from fabricsim.netsim.dci import route_dci
+
+        return route_dci(fabric, src, dst, policy, seed, flow_id)
+    if kind == "torus":
+        from fabricsim.netsim.cayley import route_torus
+
+        return route_torus(fabric, src, dst, policy, seed, flow_id)
+    raise FabricsimError(f"no router for fabric kind {kind!r}")
+
+
 def describe_arc(fabric: Fabric, routed: Routed, arc: int) -> str:
     """Human-readable name of an arc: 'leaf 12 -> spine 3 (plane 0)', 'GPU 17 scale-up out', ..."""
+    kind = getattr(fabric, "kind", "fat-tree")
+    if kind == "dci":
+        from fabricsim.netsim.dci import describe_dci_arc
+
+        return describe_dci_arc(fabric, routed, int(arc))
+    if kind == "torus":
+        from fabricsim.netsim.cayley import describe_torus_arc
+
+        return describe_torus_arc(fabric, routed, int(arc))
     names = ("NIC", "leaf", "spine", "core")
     if arc < 2 * fabric.n_links:
         link, direction = divmod(int(arc), 2)

@@ -81,6 +81,14 @@ def build_html(result: RunResult) -> str:
                    [[t.tier, f"{t.switches:,}", f"{t.ports_used:,} / {t.ports_available:,}", f"{t.links:,}",
                      f"{t.link_length_m:g} m", t.media] for t in plan.tier_lines])
     sections.append("<h2>Fabric</h2>" + tiers)
+    if plan.scale_up_lines:
+        rows = [[m.tier, m.name, f"{m.units:,}", format_watts(m.power_w), format_usd(m.price_usd)]
+                for m in plan.scale_up_lines]
+        optics = sum(m.power_w for m in plan.scale_up_lines)
+        sections.append(f"<h3>Scale-up domains across racks: {plan.scale_up_tiers} switch tier(s), "
+                        f"{plan.scale_up_chips:,} switch chips, optics {html.escape(format_watts(optics))} "
+                        f"({html.escape(format_watts(optics / max(1, plan.gpu_racks)))} per GPU rack)</h3>"
+                        + _table(["links", "part", "units", "power", "price"], rows))
 
     options = [o for o in result.optics if not o.error]
     if options:

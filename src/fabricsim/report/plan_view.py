@@ -46,6 +46,18 @@ def plan_tables(plan: Plan) -> Group:
         media.add_row(m.tier, m.name, m.kind, f"{m.units:,}", each, modules, format_watts(m.power_w),
                       format_usd(m.price_usd))
 
+    if plan.scale_up_lines:
+        optics_w = sum(m.power_w for m in plan.scale_up_lines)
+        media.add_section()
+        for m in plan.scale_up_lines:
+            each = "-" if m.kind == "fiber" else f"{m.links_per_unit}"
+            modules = "-" if m.kind == "fiber" else f"{m.modules:,}"
+            media.add_row(m.tier, m.name, m.kind, f"{m.units:,}", each, modules, format_watts(m.power_w),
+                          format_usd(m.price_usd))
+        head.add_row("scale-up fabric", f"{plan.scale_up_tiers} tier(s), {plan.scale_up_chips:,} switch chips; optics "
+                     f"between racks {format_watts(optics_w)} ({format_watts(optics_w / max(1, plan.gpu_racks))} per "
+                     f"GPU rack); +{plan.scale_up_added_latency_s * 1e9:,.0f} ns one way over one rack")
+
     money = Table(title="Power and capex", title_justify="left")
     for col in ("category", "power", "share", "capex", "share"):
         money.add_column(col, justify="left" if col == "category" else "right")

@@ -4,7 +4,7 @@ One YAML file per layer in ``validation/cases/``.  A case says what was measured
 published number in SI units (``published``, ``unit``), where it was published (``source``),
 whether fabricsim used it to set a parameter (``role: fitted``) or never saw it (``held-out``),
 how close the model must land (``tolerance``: relative error; ``bound: lower`` for figures that are
-"at least"), and how to reproduce it (``setup``: ``kind`` plus kind-specific fields, see runner).
+"at least", ``bound: upper`` for "less than"), and how to reproduce it (``setup``: ``kind`` plus kind-specific fields, see runner).
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabricsim.errors import FabricsimError, format_validation_error
 
-KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference")
+KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus", "scale_up")
 
 
 class Setup(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: Literal["plan", "collective", "pattern", "reliability", "training", "inference"]
+    kind: Literal["plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus",
+                  "scale_up"]
     scenario: dict = Field(default_factory=dict, description="input to fabricsim.scenario.scenario_from_dict")
     metric: str
 
@@ -36,7 +37,7 @@ class Case(BaseModel):
     source: str = Field(min_length=10)
     role: Literal["fitted", "held-out"]
     tolerance: float = Field(ge=0)
-    bound: Literal["two-sided", "lower"] = "two-sided"
+    bound: Literal["two-sided", "lower", "upper"] = "two-sided"
     setup: Setup
     note: str = ""
     layer: str = ""

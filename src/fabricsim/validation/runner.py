@@ -22,6 +22,7 @@ Setup fields by ``kind`` (``metric`` names the output compared with the publishe
   network, the job term excluded).
 * ``training``: ``train`` (keyword arguments of :func:`fabricsim.workload.train`); metric ``mfu``,
   ``model_flops_per_s_per_gpu``, ``hardware_flops_per_s_per_gpu``, ``tokens_per_s``, ``step_time_s``.
+* ``multisite`` / ``torus``: see :mod:`fabricsim.validation.fabric_cases`.
 * ``inference``: ``infer`` (keyword arguments of :func:`fabricsim.workload.infer`); metric
   ``ttft_s``, ``tpot_s``, ``tokens_per_s_per_gpu``, ``decode_tokens_per_s_per_gpu`` (output tokens
   per second per decode GPU).
@@ -211,20 +212,30 @@ def _inference(setup, ctx: Context) -> float:
     return float(getattr(result, setup.metric))
 
 
+def _fabric_kind(setup, ctx: Context) -> float:
+    from fabricsim.validation.fabric_cases import evaluate
+
+    return evaluate(setup, ctx.scenario(setup), ctx.cache)
+
+
 EVALUATORS = {"plan": _plan, "collective": _collective, "pattern": _pattern, "reliability": _reliability,
-              "training": _training, "inference": _inference}
+              "training": _training, "inference": _inference, "multisite": _fabric_kind, "torus": _fabric_kind,
+              "scale_up": _fabric_kind}
 
 
 def score(case: Case, model: float) -> CaseResult:
     error = (model - case.published) / case.published if case.published else model
     if case.bound == "lower":
         passed = model >= case.published * (1 - case.tolerance)
+    elif case.bound == "upper":
+        passed = model <= case.published * (1 + case.tolerance)
     else:
         passed = abs(error) <= case.tolerance + 1e-12
     if passed:
         return CaseResult(case, model, error, "pass")
     side = "below" if error < 0 else "above"
-    limit = f"at least {1 - case.tolerance:.0%} of it" if case.bound == "lower" else f"tolerance ±{case.tolerance:.0%}"
+    limit = {"lower": f"at least {1 - case.tolerance:.0%} of it", "upper": f"at most {1 + case.tolerance:.0%} of it"}.get(
+        case.bound, f"tolerance ±{case.tolerance:.0%}")
     reason = f"{abs(error):.1%} {side} published ({limit})" + (f"; {case.note}" if case.note else "")
     return CaseResult(case, model, error, "miss", reason)
 

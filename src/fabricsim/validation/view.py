@@ -47,7 +47,7 @@ def case_table(results: list[CaseResult]) -> Table:
                 table.add_section()
             table.add_row(f"[bold]{c.layer}[/]")
             layer = c.layer
-        tol = f"±{c.tolerance:.0%}" if c.bound == "two-sided" else f"≥-{c.tolerance:.0%}"
+        tol = {"two-sided": f"±{c.tolerance:.0%}", "lower": f"≥-{c.tolerance:.0%}"}.get(c.bound, f"≤+{c.tolerance:.0%}")
         error = "-" if r.error is None else f"{r.error:+.1%}"
         table.add_row(c.id, _number(c.published, c.unit), _number(r.model, c.unit), _unit(c.unit), error,
                       tol, c.role, MARK[r.status])

@@ -109,6 +109,13 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
     from fabricsim.topology.build import build_fabric
     from fabricsim.topology.design import design_fabric
 
+    if getattr(scenario, "sites", None) is not None:  # several sites: DP crosses the DCI
+        from fabricsim.workload.multisite import train_across_sites
+
+        return train_across_sites(scenario, spec, model).result
+    if getattr(scenario.fabric, "topology", "fat-tree") == "torus":
+        raise FabricsimError("training on a torus is not modelled (its TP/PP/DP mapping onto ICI rings differs from "
+                             "Megatron's on NVLink + fat-tree); use fabricsim plan and collective on it")
     design = fabric.design if fabric is not None else design_fabric(scenario)
     method = spec.communication
     if method == "auto":
@@ -143,9 +150,11 @@ def _busiest_stage(model, gpu, shape: Shape, profile, layout: StageLayout, recom
     return best
 
 
-def simulate_step(design, fabric, spec, model, method: str, profile) -> TrainingResult:
+def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
     """Time one training step of ``spec`` (a TrainSpec) on the fabric (``fabric`` may be None when
-    ``method`` is analytic); ``profile`` is the software profile (catalog section ``software``)."""
+    ``method`` is analytic); ``profile`` is the software profile (catalog section ``software``).
+    ``time_comm`` replaces :func:`time_calls` (same arguments): multi-site training times the calls
+    that cross the DCI its own way."""
     cluster_gpus = design.gpus
     gpus = spec.gpus or cluster_gpus
     if gpus > cluster_gpus:
@@ -188,7 +197,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile) -> Training
                                                                  design.scenario.cluster.gpus_per_server),
                                                  spec.routing_node_limit) if model.routed_experts else None)
     policy = spec.load_balancing or design.load_balancing
-    time_calls(design, fabric, calls, spec.algorithm, policy, method)
+    (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
     exposure = expose(calls, stage, layers_here, m, par, gpu, profile, spec.tp_comm_overlap, spec.ep_comm_overlap,
                       dp_overlap, _layer_elements(model, par))
