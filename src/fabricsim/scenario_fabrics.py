@@ -18,7 +18,7 @@ from fabricsim.units import parse_bits_per_s
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SitesSpec(_Strict):
@@ -36,13 +36,13 @@ class SitesSpec(_Strict):
     load_balancing: Literal["ecmp", "spray"] = Field(
         "ecmp", description="how cross-site flows use the wavelengths: per-flow hashing or per-packet spraying")
     window_bytes: float | None = Field(
-        None, gt=0, description="bytes one connection keeps in flight across the DCI; default: the collective "
+        None, ge=1, le=2**40, description="bytes one connection keeps in flight across the DCI; default: the collective "
         "library's Simple buffer (NCCL_BUFFSIZE 4 MiB), which caps a connection at window / round-trip time")
 
     @field_validator("dci_bits_per_s", mode="before")
     @classmethod
     def _speed(cls, value: Any) -> Any:
-        return parse_bits_per_s(value, "sites.dci_bits_per_s")
+        return parse_bits_per_s(value, "sites.dci_bits_per_s", 1e18)
 
 
 class TorusSpec(_Strict):
@@ -55,13 +55,13 @@ class TorusSpec(_Strict):
     ocs: str | None = Field("palomar-136", description="optical circuit switch joining cube faces (catalog "
                                                       "optical_switches); null: faces wired statically")
     optics: str = Field("dsp-400g", description="transceiver at each optical link end (catalog media)")
-    cube_to_ocs_m: float = Field(50.0, gt=0, description="fibre from a cube face to the OCS racks, metres")
+    cube_to_ocs_m: float = Field(50.0, gt=0, le=100_000, description="fibre from a cube face to the OCS racks, metres")
 
     @field_validator("dims", "block")
     @classmethod
     def _shape(cls, value: list[int]) -> list[int]:
-        if len(value) not in (2, 3) or any(v < 1 for v in value):
-            raise ValueError("give 2 or 3 whole numbers >= 1, e.g. [16, 16, 16]")
+        if len(value) not in (2, 3) or any(not 1 <= v <= 4096 for v in value):
+            raise ValueError("give 2 or 3 whole numbers from 1 to 4,096, e.g. [16, 16, 16]")
         return value
 
     @model_validator(mode="after")
