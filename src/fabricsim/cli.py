@@ -211,8 +211,8 @@ def collective(
     spec = load_scenario(scenario, set_)
     notes: list[str] = []
     with working(err_console, f"{op} sweep") as stage:
-        if collective_other(spec, op, algo or "auto", sweep, ranks, "flow" if method == "auto" else method, json_out,
-                            console, _print_json, lb):  # a torus, or several sites (their default: flow)
+        if collective_other(spec, op, algo or "auto", sweep, ranks, _other_method(spec, method), json_out,
+                            console, _print_json, lb):  # a torus, or several sites
             return
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
                                         fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes)
@@ -224,6 +224,19 @@ def collective(
         console.print("lost capacity: " + ", ".join(f"{k} {v:.2%}" for k, v in lost.items()))
     for note in notes:
         console.print(f"[dim]note: {escape(note)}", highlight=False)
+
+
+def _other_method(spec, method: str) -> str:
+    """Method for a torus or multi-site collective: auto is flow up to the flow-level bound of fat-trees
+    (``api.MATERIALISE_LIMIT`` GPUs), analytic above; explicit flow above it is refused."""
+    from fabricsim.api import MATERIALISE_LIMIT
+
+    if spec.cluster.gpus <= MATERIALISE_LIMIT:
+        return "flow" if method == "auto" else method
+    if method == "flow":
+        raise FabricsimError(f"--method flow: {spec.cluster.gpus:,} GPUs; flow-level collectives build every link up "
+                             f"to {MATERIALISE_LIMIT:,} GPUs; use --method analytic")
+    return "analytic" if method == "auto" else method
 
 
 @app.command()
