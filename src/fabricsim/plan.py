@@ -208,7 +208,8 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         planes=planes,
         link_bits_per_s=design.link_bits_per_s,
         radix=radix,
-        max_gpus_at_these_tiers=shape.max_endpoints // design.ports_per_gpu_per_plane,
+        max_gpus_at_these_tiers=shape.max_endpoints // design.ports_per_gpu_per_plane
+        * (design.gpus_per_server if design.rail_only else 1),  # rail-only: one fat-tree per rail
         tier_lines=tier_lines,
         media_lines=media_lines,
         fiber_m=fiber_m,
