@@ -174,7 +174,7 @@ def design_torus(scenario: Scenario, dims: tuple[int, ...] | None = None) -> Tor
     links = 2 * len(dims)
     link = cube.link_bits_per_s or gpu.scale_up_bits_per_s / links
     if abs(link * links - gpu.scale_up_bits_per_s) > 1e-6 * gpu.scale_up_bits_per_s:
-        raise FabricsimError(f"{gpu.name}: {gpu.scale_up_bits_per_s / 1e12:g} Tb/s of ICI is not {links} links of "
+        raise FabricsimError(f"cluster.gpu={gpu.name}: {gpu.scale_up_bits_per_s / 1e12:g} Tb/s of ICI is not {links} links of "
                              f"{link / 1e9:g} Gb/s ({cube.name}.link_bits_per_s); a {len(dims)}D torus needs {links}")
     ocs = _part(catalog, "optical_switches", spec.ocs, "ocs") if spec.ocs else None
     optic = _part(catalog, "media", spec.optics, "optics")
