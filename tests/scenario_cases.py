@@ -420,7 +420,7 @@ _COMMANDS = {"plan": _plan, "run": _run, "collective": _collective, "train": _tr
              "reliability": _reliability}
 
 
-FIELD_WORDS = ("cluster", "fabric", "layout", "economics", "reliability", "workload", "catalog", "--",
+FIELD_WORDS = ("cluster", "fabric", "layout", "economics", "reliability", "workload", "catalog", "sites", "--",
                "file", "scenario", "name", "YAML", "days", "runs", "tiers", "radix", "GPUs", "gpus", "tp=", "pp=",
                "zero=")
 
