@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import copy
 import difflib
-import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from fabricsim.catalog import Catalog, default_catalog
 from fabricsim.catalog.loader import unknown_name_message
 from fabricsim.errors import FabricsimError, echo, format_validation_error, shorten
 from fabricsim.io import parse_yaml, read_yaml_file
 from fabricsim.scenario_fabrics import SitesSpec, TorusSpec
+from fabricsim.scenario_base import Strict as _Strict
 from fabricsim.scenario_workload import WorkloadSpec
 from fabricsim.units import parse_bits_per_s
 
@@ -40,23 +40,6 @@ TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
 LOAD_BALANCING = ("ecmp", "spray", "adaptive", "flowlet")
 OPTICS_FAMILIES = ("dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper")
 TIER_NAMES = ("leaf", "spine", "core")
-
-
-def _takes_bool(annotation) -> bool:
-    return annotation is bool or bool in typing.get_args(annotation)
-
-
-class _Strict(BaseModel):
-    """Unknown fields, NaN and infinities are errors; so is true/false where a number belongs."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
-            raise ValueError("expected a number or a name, not true/false")
-        return value
 
 
 class ClusterSpec(_Strict):

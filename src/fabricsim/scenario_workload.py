@@ -7,30 +7,17 @@ everything else in SI units.
 
 from __future__ import annotations
 
-import typing
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field
+
+from fabricsim.scenario_base import Strict as _Strict
 
 MAX_DEGREE = 10_000_000
 """Largest parallel degree or GPU count (the scenario's cluster.gpus bound)."""
 
 MAX_TOKENS = 2**30
 """Longest sequence, context or output accepted (~1 billion tokens)."""
-
-
-class _Strict(BaseModel):
-    """Unknown fields, NaN and infinities are errors; so is true/false where a number belongs."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        annotation = cls.model_fields[info.field_name].annotation
-        if isinstance(value, bool) and annotation is not bool and bool not in typing.get_args(annotation):
-            raise ValueError("expected a number or a name, not true/false")
-        return value
 
 
 class TrainSpec(_Strict):
