@@ -181,3 +181,41 @@ def test_parallelism_search_finds_a_valid_fast_layout_and_explains_it():
     assert times[0] == min(times) and result.ranked[0].communication == "flow"
     assert result.baseline is not None and result.baseline.step_time_s >= times[0]
     assert result.reasons and "ms" in result.reasons[0]
+
+
+def test_sweep_and_report_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from fabricsim.cli import app
+
+    runner = CliRunner()
+    path = _write(tmp_path, """
+        grid: {cluster.gpus: [4096, 8192], fabric.optics: [dsp, lpo]}
+    """)
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--workers", "1"])
+    assert first.exit_code == 0, first.output
+    assert "4 points, 0 already done, 4 run (0 failed)" in first.output
+    again = runner.invoke(app, ["sweep", str(path), "--out", str(out)])
+    assert "4 already done, 0 run" in again.output
+    report = runner.invoke(app, ["sweep-report", str(out), "--html", str(tmp_path / "r.html"),
+                                 "--front", "capex_per_gpu_usd,network_power_share"])
+    assert report.exit_code == 0 and (tmp_path / "r.html").exists(), report.output
+    bad = runner.invoke(app, ["sweep-report", str(out), "--front", "capex_per_gpu_usd"])
+    assert bad.exit_code == 2 and "x,y" in bad.output
+    missing = runner.invoke(app, ["sweep", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2
+
+
+def test_train_search_command_keeps_fixed_degrees():
+    import json
+
+    from typer.testing import CliRunner
+
+    from fabricsim.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--set", "cluster.gpus=64", "--model", "llama3-8b", "--gbs", "128",
+                                      "--seq", "4096", "--tp", "4", "--search", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ranked"] and all(c["settings"]["tp"] == 4 for c in data["ranked"])

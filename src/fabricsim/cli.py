@@ -20,7 +20,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.errors import FabricsimError
-from fabricsim.io import to_jsonable
 from fabricsim.report.console import fit_to_output, working
 
 app = typer.Typer(
@@ -70,6 +69,8 @@ def user_errors(func):
 
 
 def _print_json(data) -> None:
+    from fabricsim.io import to_jsonable  # numpy, yaml and pydantic load only when a command needs them
+
     sys.stdout.write(json.dumps(to_jsonable(data), indent=2) + "\n")
 
 
@@ -379,6 +380,7 @@ def serve(
     serve_web(host, port, workers, Limits() if max_flow_gpus is None else Limits(flow_gpus=max_flow_gpus))
 
 
+from fabricsim import cli_explore  # noqa: E402,F401  (registers sweep and sweep-report)
 from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)
 
 

@@ -36,9 +36,14 @@ def train(
     algo: Optional[str] = typer.Option(None, "--algo", help="DP collective algorithm: auto, ring, tree, hierarchical, in_network"),
     communication: Optional[str] = typer.Option(None, "--communication", help="auto, flow, analytic"),
     what_if: bool = typer.Option(False, "--what-if", help="also rerun with spraying, in-network reduction, 2:1 oversubscription"),
+    search: bool = typer.Option(False, "--search", help="search TP/PP/CP/DP/EP, micro-batch and ZeRO (degrees given on the command line stay fixed)"),
     json_out: bool = JsonOpt,
 ) -> None:
     """One training step on the scenario's fabric: step time and its breakdown, tokens/s, MFU."""
+    if search:
+        return _search(scenario, set_, dict(model=model, global_batch=gbs, seq=seq, software=software,
+                                            precision=precision),
+                       dict(tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, micro_batch=micro_batch, zero=zero), json_out)
     from fabricsim.report.training_view import training_tables
     from fabricsim.scenario import load_scenario
     from fabricsim.workload import train as train_step
@@ -64,6 +69,25 @@ def train(
         _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
     else:
         console.print(training_tables(result, rows))
+
+
+def _search(scenario, set_, job: dict, fixed: dict, json_out: bool) -> None:
+    """``train --search``: rank the parallel layouts of the job (see fabricsim.explore.search)."""
+    from fabricsim.explore.search import search_parallelism
+    from fabricsim.report.search_view import search_tables
+    from fabricsim.scenario import load_scenario
+
+    spec = load_scenario(scenario, set_)
+    job = {k: v for k, v in job.items() if v is not None}
+    if job:
+        spec = spec.model_copy(update={"workload": spec.workload.model_copy(update={
+            "train": spec.workload.train.model_copy(update=job)})})
+    with working(err_console, "parallelism search") as stage:
+        result = search_parallelism(spec, fixed=fixed, progress=lambda i, n: stage(f"layout {i} of {n}"))
+    if json_out:
+        _print_json(result)
+    else:
+        console.print(search_tables(result))
 
 
 @app.command()

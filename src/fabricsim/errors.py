@@ -8,8 +8,10 @@ so a message stays a paragraph whatever the input held.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # pydantic is imported only where validation runs (keeps `fabricsim --help` fast)
+    from pydantic import ValidationError
 
 MAX_ECHO = 80
 """Longest piece of user input echoed in a message (characters)."""

@@ -19,9 +19,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import yaml
-from pydantic import BaseModel
 
 from fabricsim.errors import FabricsimError, shorten
 
@@ -153,6 +151,9 @@ def shown_path(path: str | Path) -> str:
 
 def to_jsonable(value):
     """Dataclasses, pydantic models, numpy scalars/arrays -> plain JSON types (inf/nan -> None)."""
+    import numpy as np  # here, not at import: the catalog loader imports this module on every start
+    from pydantic import BaseModel
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: to_jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, BaseModel):

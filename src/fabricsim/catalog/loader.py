@@ -83,13 +83,17 @@ MAX_CATALOG_FILES = 32
 
 @functools.lru_cache(maxsize=1)
 def _builtin_sections() -> tuple[tuple[str, dict], ...]:
-    """The built-in data files, parsed once per process."""
+    """The built-in data files, parsed once per process (with libyaml's C parser where present: these
+    files ship with fabricsim, so the bounded parser user files go through is not needed)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     data = resources.files("fabricsim.catalog").joinpath("data")
     out = []
     for item in sorted(data.iterdir(), key=lambda p: p.name):
         if item.name.endswith(".yaml"):
             label = f"built-in {item.name}"
-            out.append((label, _check_sections(label, parse_yaml(item.read_text(encoding="utf-8"), label))))
+            out.append((label, _check_sections(label, yaml.load(item.read_text(encoding="utf-8"), Loader=loader))))
     return tuple(out)
 
 

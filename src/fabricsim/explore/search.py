@@ -89,8 +89,10 @@ def _run(scenario, fabric, settings: dict, communication: str) -> Candidate:
                      r.communication)
 
 
-def search_parallelism(scenario, fabric=None, top: int = 10, flow_top: int = 3, progress=None) -> SearchResult:
-    """Rank every valid parallel layout of the scenario's training job (see the module docstring)."""
+def search_parallelism(scenario, fabric=None, top: int = 10, flow_top: int = 3, progress=None,
+                       fixed: dict | None = None) -> SearchResult:
+    """Rank every valid parallel layout of the scenario's training job (see the module docstring);
+    ``fixed`` pins some degrees (tp, pp, cp, dp, ep, micro_batch, zero) and searches the rest."""
     from fabricsim.topology.design import design_fabric
 
     spec = scenario.workload.train
@@ -98,9 +100,13 @@ def search_parallelism(scenario, fabric=None, top: int = 10, flow_top: int = 3, 
     model = scenario.catalog().get("models", spec.model)
     gpus = spec.gpus or design.gpus
     settings = candidate_settings(model, gpus, design.scale_up.gpus, spec.global_batch, spec.seq)
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    settings = [s for s in settings if all(s.get(k) == v for k, v in fixed.items())]
     if not settings:
+        pinned = ", ".join(f"{k}={v}" for k, v in fixed.items())
         raise FabricsimError(f"no parallel layout of {spec.model} fits {gpus:,} GPUs with workload.train.global_batch="
-                             f"{spec.global_batch}: the batch must divide among the data-parallel replicas")
+                             f"{spec.global_batch}" + (f" and {pinned}" if pinned else "")
+                             + ": the batch must divide among the data-parallel replicas, the degrees among the GPUs")
     if len(settings) > MAX_CANDIDATES:
         raise FabricsimError(f"{len(settings):,} layouts to try; the search stops at {MAX_CANDIDATES:,}: fix some "
                              "degrees in the scenario (workload.train) and search the rest")
