@@ -23,7 +23,7 @@ def plan_sweep(points: int) -> dict:
     optics = ["dsp", "lpo", "lro", "cpo", "xpo"]
     switches = [{"switch": "tomahawk5"}, {"switch": "tomahawk6"}]
     planes = [1, 2, 4, 8]
-    over = [[1, 1], [2, 1], [3, 1], [3, 3], [4, 1], [1, 2], [2, 2], [5, 1], [7, 1], [1, 3]]
+    over = [[1, 1], [2, 1], [3, 1], [3, 3], [7, 1]]
     grid = {"cluster.gpus": sizes, "fabric.optics": optics, "fabric.switch": [s["switch"] for s in switches],
             "fabric.planes": planes, "fabric.oversubscription": over, "economics.years": [3, 4, 5, 6, 7]}
     n = 1
