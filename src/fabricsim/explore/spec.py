@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fabricsim.errors import FabricsimError, format_validation_error, read_yaml_file
 
 LAYERS = ("plan", "economics", "reliability", "collectives", "training", "search")
-MAX_POINTS = 1_000_000
+MAX_POINTS = 200_000
+"""Most points one sweep expands (each holds its scenario in memory until it runs)."""
 
 
 class _Strict(BaseModel):
