@@ -359,16 +359,22 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             value = parse_yaml(raw, f"--set {shorten(path, 60)}")
         except FabricsimError:
             value = raw  # not YAML: the text itself (validation says whether it fits the field)
-        node = data
-        for key in keys[:-1]:
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                raise FabricsimError(f"--set {echo(item)}: {echo(key)} is a value, not a section")
-            node = child
-        node[keys[-1]] = value
+        set_field(data, keys, value, f"--set {echo(item)}")
     return data
+
+
+def set_field(data: dict, keys: list[str], value, what: str) -> None:
+    """Set ``data[k0][k1]...[kn] = value`` in place, creating sections as needed (``what`` names the
+    setting in errors: '--set ...', 'sweep axis ...')."""
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise FabricsimError(f"{what}: {echo(key)} is a value, not a section")
+        node = child
+    node[keys[-1]] = value
 
 
 def describe(scenario: Scenario) -> str:

@@ -29,19 +29,13 @@ class Point:
 
 def set_path(data: dict, path: str, value) -> dict:
     """``data`` with the dotted ``path`` set to ``value`` (sections created as needed); a copy."""
+    from fabricsim.scenario import set_field
+
     out = copy.deepcopy(data)
     keys = [k for k in path.split(".") if k]
     if not keys:
-        raise FabricsimError(f"axis {path!r}: empty path")
-    node = out
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            raise FabricsimError(f"axis {path!r}: {key!r} is a value, not a section")
-        node = child
-    node[keys[-1]] = value
+        raise FabricsimError(f"sweep axis {path!r}: empty path")
+    set_field(out, keys, value, f"sweep axis {path!r}")
     return out
 
 
