@@ -55,6 +55,25 @@ class SoftwareProfile(Entry):
     zero3_prefetch_elements: float | None = Field(
         None, gt=0, description="ZeRO-3 / FSDP: parameter elements gathered ahead of the layer that needs them "
         "(DeepSpeed stage3_prefetch_bucket_size); None = the whole next layer (FSDP2 / Megatron-FSDP prefetch)")
+    zero3_coordinator: bool = Field(
+        False, description="ZeRO-3 runs DeepSpeed's 2021 stage-3 coordinator: module by module, a device "
+        "synchronization at every fetch, list-based collectives costing host work per rank "
+        "(fabricsim.workload.zero3_fetch); false: whole layers prefetched with the CPU running ahead (FSDP)")
+    zero3_persistence_threshold: float = Field(
+        0.0, ge=0, description="ZeRO-3 (coordinator): parameters with fewer elements stay whole on every rank, never "
+        "gathered (DeepSpeed stage3_param_persistence_threshold)")
+    zero3_max_live_elements: float | None = Field(
+        None, gt=0, description="ZeRO-3 (coordinator): no prefetch while this many parameter elements are "
+        "gathered (DeepSpeed stage3_max_live_parameters); None: no limit")
+    zero3_max_reuse_distance: float = Field(
+        0.0, ge=0, description="ZeRO-3 (coordinator): a module's weights stay gathered if it is used again within "
+        "this many parameter elements (DeepSpeed stage3_max_reuse_distance)")
+    zero3_host_s_per_call: float = Field(
+        0.0, ge=0, description="ZeRO-3 (coordinator): host seconds of one gather or reduce-scatter besides its "
+        "per-rank work (hooks, allocation, launch)")
+    zero3_host_s_per_rank: float = Field(
+        0.0, ge=0, description="ZeRO-3 (coordinator): host seconds per rank of one list-based collective (a view "
+        "built in Python, a copy launched by the process group)")
     zero3_regather_for_recompute: bool = Field(
         False, description="ZeRO-3 releases gathered weights after each forward, so a recomputed forward gathers "
         "them again before the backward gathers them once more")

@@ -57,10 +57,12 @@ class CommCall:
 def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batch: int, recompute: str,
                layers_here: int, moe_layers_here: int, dense_params: float, expert_params: float,
                gradient_bytes: int, in_network: bool = False, weight_tensors: list[float] = (),
-               recompute_layers: int = 0, zero3_gathers: int = 2, ep_copies: float | None = None) -> list[CommCall]:
+               recompute_layers: int = 0, zero3_gathers: int = 2, ep_copies: float | None = None,
+               persistent_tensors: list[float] = ()) -> list[CommCall]:
     """Every collective of one step, sized for the scenario (bytes).
 
-    ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
+    ZeRO-3: ``weight_tensors`` are gathered and reduce-scattered; ``persistent_tensors`` (below the
+    software's persistence threshold) are only reduce-scattered.  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
     (each shard owner then updates its part of the optimizer state, so memory is unchanged)."""
     calls = []
     tokens = micro_batch * seq / par.cp  # tokens of one micro-batch on one CP rank (before TP/SP split)
@@ -97,7 +99,7 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
     if par.dp * par.cp > 1:
         dp_groups = groups.dp_cp
         _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense", in_network, weight_tensors,
-                  layers_here, zero3_gathers)
+                  layers_here, zero3_gathers, persistent_tensors)
         if expert_params and par.ep > 1:
             edp = groups.edp
             if edp.shape[1] > 1:
@@ -108,7 +110,7 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
 
 
 def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, weight_tensors=(),
-              layers: int = 1, gathers: int = 2) -> None:
+              layers: int = 1, gathers: int = 2, persistent=()) -> None:
     if par.zero == 0 or (in_network and par.zero < 3):
         per_micro = par.zero == 2  # sharded gradients are reduced every micro-batch
         calls.append(CommCall("dp", f"{label} grad all-reduce", "all_reduce", dp_groups,
@@ -125,6 +127,9 @@ def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, 
                                   elements * 2, gathers * layers, 0, per_layer=gathers))
             calls.append(CommCall("dp", f"{label} grad reduce-scatter (ZeRO-3) {i}", "reduce_scatter", dp_groups,
                                   elements * gradient_bytes, layers, 0, per_layer=1))
+        for i, elements in enumerate(persistent):  # kept whole: gradients reduce-scattered, never gathered
+            calls.append(CommCall("dp", f"{label} persistent grad reduce-scatter (ZeRO-3) {i}", "reduce_scatter",
+                                  dp_groups, elements * gradient_bytes, layers, 0, per_layer=1))
         return
     if par.zero == 2:
         # sharded gradients: each micro-batch's gradients are reduce-scattered as its backward finishes

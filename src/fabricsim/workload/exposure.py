@@ -11,7 +11,8 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
 * **DP**: per step (ZeRO-0/1) the gradient reduction overlaps the last backward and the weight
   gather the first forward; per micro-batch (ZeRO-2) the reductions queue behind each backward
   and run on under the following micro-batches, so only what exceeds a micro-batch's compute waits; ZeRO-3 gathers layer by layer with one layer of prefetch, so a layer's gather hides
-  behind the previous layer's compute and the first gather of every pass is exposed.
+  behind the previous layer's compute and the first gather of every pass is exposed -- or, for
+  DeepSpeed's 2021 coordinator, as :mod:`fabricsim.workload.zero3_fetch` times it module by module.
 
 **Overlap is not free**: while a communication kernel runs beside the GEMMs it occupies
 ``comm_sms`` of the GPU's SMs (NCCL channels, userbuffers), so compute slows by
@@ -41,7 +42,7 @@ def _sum(calls, kind: str, per: str = "micro", op: str | None = None) -> float:
 
 
 def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_overlap_share: float | None,
-           ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0) -> Exposure:
+           ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0, coordinator=None) -> Exposure:
     """Exposed and hidden communication of one step (see the module docstring)."""
     exposed, hidden = {}, {}
     tp = _sum(calls, "tp")
@@ -59,16 +60,21 @@ def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_
     prefetch = 1.0 if profile.zero3_prefetch_elements is None or not layer_elements else \
         min(1.0, profile.zero3_prefetch_elements / layer_elements)
     exposed["dp"], hidden["dp"], dp_step, dp_step_hidden = _data_parallel(calls, stage, layers, micro_batches,
-                                                                          dp_overlap, prefetch)
+                                                                          dp_overlap, prefetch, coordinator)
     share = profile.comm_sms / gpu.sm_count
     slowdown = share * (sum(hidden.values()) + dp_step_hidden / micro_batches)
     return Exposure(exposed, dp_step, slowdown, hidden)
 
 
 def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
-                   prefetch: float = 1.0) -> tuple[float, float, float, float]:
+                   prefetch: float = 1.0, coordinator=None) -> tuple[float, float, float, float]:
     """(exposed per micro-batch, hidden per micro-batch, exposed per step, hidden per step) of DP."""
     dp = [c for c in calls if c.kind == "dp"]
+    if coordinator is not None:  # ZeRO-3 through DeepSpeed's 2021 coordinator: timed module by module
+        others = [c for c in dp if not c.per_layer]
+        step = sum(c.time_s * c.per_step for c in others)
+        micro = sum(c.time_s * c.per_micro_batch for c in others)
+        return coordinator.exposed_s + micro, coordinator.hidden_s, step + coordinator.post_step_s, 0.0
     step_reduce = sum(c.time_s * c.per_step for c in dp if c.op != "all_gather")
     step_gather = sum(c.time_s * c.per_step for c in dp if c.op == "all_gather")
     zero3 = [c for c in dp if c.per_layer]

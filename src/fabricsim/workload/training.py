@@ -186,11 +186,18 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     index, stage = _busiest_stage(model, gpu, shape, profile, layout, memory, spec.attention_efficiency)
     layers_here, moe_here = layout.layers[index], layout.moe_layers[index]
     dense, experts = parameters_per_gpu(model, par, layout, index)
+    coordinated = par.zero == 3 and profile.zero3_coordinator
+    modules = _fetch_modules(model, gpu, shape, profile, par, spec) if coordinated else []
+    if coordinated:
+        gathered = sorted({m.gathered for m in modules if m.gathered})
+        persistent = sorted({p for m in modules for p in m.persistent})
+    else:
+        gathered, persistent = (_weight_tensors(model, par) if par.zero == 3 else []), []
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
                        dense, experts, spec.gradient_reduce_bytes, in_network=spec.algorithm == "in_network",
-                       weight_tensors=_weight_tensors(model, par) if par.zero == 3 else (),
+                       weight_tensors=gathered, persistent_tensors=persistent,
                        recompute_layers=memory.recompute_layers,
                        zero3_gathers=3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2,
                        ep_copies=dispatch_copies(model, par, min(design.scale_up.gpus,
@@ -199,8 +206,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
+    coordinator = _coordinate(modules, calls, memory, layers_here, par, spec, profile) if coordinated else None
     exposure = expose(calls, stage, layers_here, m, par, gpu, profile, spec.tp_comm_overlap, spec.ep_comm_overlap,
-                      dp_overlap, _layer_elements(model, par))
+                      dp_overlap, _layer_elements(model, par), coordinator)
     micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values())
     bubble_micro_batches = (par.pp - 1) / par.virtual_stages
     pipeline = (m + bubble_micro_batches) * micro
@@ -223,8 +231,50 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         partial = f" on {memory.recompute_layers} of {layers_here} layers per stage" if memory.recompute_layers else ""
         notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
+    if coordinator is not None:
+        notes.append(f"ZeRO-3 through DeepSpeed's 2021 coordinator over {par.dp * par.cp:,} ranks: {coordinator.gathers} "
+                     f"gathers and {coordinator.reduce_scatters} reduce-scatters per micro-batch, each with host work per "
+                     f"rank; exposed per micro-batch: {coordinator.host_s:.2f} s waiting for the host, "
+                     f"{coordinator.collective_s:.2f} s for collectives; {coordinator.post_step_s:.2f} s per step "
+                     "re-gathering persistent parameters")
     return TrainingResult(model.name, gpus, par, m, memory.recompute, method, policy, step, breakdown, tokens, flops,
                           hardware, gpu.bf16_dense_flops, memory, calls, notes, stage, layout, profile.name, exposure)
+
+
+def _fetch_modules(model, gpu, shape: Shape, profile, par: Parallelism, spec) -> list:
+    """The parameter-owning modules of one dense layer as DeepSpeed's 2021 ZeRO-3 coordinator fetches them."""
+    from fabricsim.workload.compute import layer_work
+    from fabricsim.workload.layers import dense_layer_gemms
+    from fabricsim.workload.zero3_fetch import layer_modules
+
+    if model.routed_experts:
+        raise FabricsimError(f"workload.train.software={spec.software}: its ZeRO-3 coordinator is modelled for dense "
+                             f"models only ({model.name} has routed experts); use zero <= 2 or another software profile")
+    work = layer_work(model, gpu, shape, profile, False, spec.attention_efficiency)
+    rows = [seconds for _, seconds, _ in work.gemms]
+    return layer_modules(dense_layer_gemms(model, 1, par.tp), rows, work.forward, work.backward, model.hidden_size,
+                         model.has_biases, profile.zero3_persistence_threshold)
+
+
+def _coordinate(modules, calls, memory: MemoryUse, layers: int, par: Parallelism, spec, profile):
+    """One micro-batch of the stage's layers through the coordinator, with the simulated collective times."""
+    from fabricsim.workload.zero3_fetch import coordinate
+
+    gather = {round(c.size_bytes / 2): c.time_s for c in calls if c.kind == "dp" and c.per_layer and c.op == "all_gather"}
+    reduce = {round(c.size_bytes / spec.gradient_reduce_bytes): c.time_s for c in calls
+              if c.kind == "dp" and c.per_layer and c.op == "reduce_scatter"}
+    recomputed = 0
+    if memory.recompute == "full":
+        recomputed = min(layers, memory.recompute_layers) if memory.recompute_layers else layers
+    timing = coordinate(modules, layers, recomputed, par.dp * par.cp, lambda e: gather[round(e)],
+                        lambda e: reduce[round(e)], profile)
+    for c in calls:  # report what the coordinator issued
+        if c.kind == "dp" and c.per_layer:
+            counts = timing.gathers_by_size if c.op == "all_gather" else timing.reduces_by_size
+            elements = c.size_bytes / (2 if c.op == "all_gather" else spec.gradient_reduce_bytes)
+            c.per_micro_batch = sum(n for e, n in counts.items() if round(e) == round(elements))
+            c.per_layer = c.per_micro_batch / layers
+    return timing
 
 
 def _layer_elements(model, par: Parallelism) -> float:
