@@ -89,3 +89,18 @@ def test_bad_inference_input_is_named(nvl72):
         infer(scenario, fabric, model="llama3-70b", prefill_gpus=8, decode_gpus=8, tp=8, batch=4096, context=131072)
     with pytest.raises(FabricsimError, match="is dense"):
         infer(scenario, fabric, model="llama3-70b", prefill_gpus=8, decode_gpus=8, tp=8, ep=8)
+
+
+def test_context_phase_pays_the_engines_per_layer_cost_and_decode_does_not():
+    """TensorRT-LLM 0.5's context phase (no CUDA graphs): every layer of a prompt pass adds the profile's
+    context_layer_s of idle GPU time; a decode step does not."""
+    catalog = default_catalog()
+    model, gpu = catalog.get("models", "llama2-7b"), catalog.get("gpus", "h100-sxm")
+    trt, base = catalog.get("software", "trtllm-2023"), catalog.get("software", "serving-2025")
+    assert trt.context_layer_s > 0 and base.context_layer_s == 0
+    plain = trt.model_copy(update={"context_layer_s": 0.0})
+    prompt = forward_cost(model, gpu, trt, 128, 128, 1, "fp8", 1, False)
+    assert prompt.launch_s - forward_cost(model, gpu, plain, 128, 128, 1, "fp8", 1, False).launch_s \
+        == pytest.approx(32 * trt.context_layer_s)
+    decode = forward_cost(model, gpu, trt, 8, 128, 1, "fp8", 1, True)
+    assert decode.launch_s == pytest.approx(forward_cost(model, gpu, plain, 8, 128, 1, "fp8", 1, True).launch_s)

@@ -49,6 +49,9 @@ class SoftwareProfile(Entry):
     fused_attention_sinks: bool = Field(
         True, description="the fused attention kernel supports learned attention sinks; if not, models with sinks "
         "run the unfused (materialized) attention path")
+    context_layer_s: float = Field(
+        0.0, ge=0, description="GPU idle seconds per layer of a prompt (context) pass that do not overlap its "
+        "kernels: the engine's per-layer work in a context phase run without CUDA graphs")
     decode_kv_per_query_head: bool = Field(
         False, description="the decode attention kernel reads a grouped-query KV head once per query head that "
         "shares it (no GQA sharing), multiplying KV-cache traffic by heads / kv_heads")

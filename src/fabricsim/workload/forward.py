@@ -109,7 +109,10 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     for x in head_gemms(model, head_tokens, tp):
         gemm += float(gemm_seconds(x.m, x.n, x.k, rates, x.batch))
         flops += x.flops
-    return ForwardCost(gemm, attention, memory, kernels * profile.kernel_overhead_s, flops, kv_read)
+    launch = kernels * profile.kernel_overhead_s
+    if not decode:  # a prompt pass also pays the engine's per-layer context-phase cost
+        launch += model.layers * profile.context_layer_s
+    return ForwardCost(gemm, attention, memory, launch, flops, kv_read)
 
 
 __all__ = ["ForwardCost", "forward_cost"]
