@@ -140,3 +140,25 @@ def test_every_catalog_model_reproduces_its_published_parameter_count():
         assert counts.total == pytest.approx(model.published_parameters, rel=0.03), name
         if "published_active_parameters" not in model.assumptions:
             assert counts.active == pytest.approx(model.published_active_parameters, rel=0.03), name
+
+
+def test_multi_token_prediction_sits_on_the_last_stage_with_a_second_head():
+    """DeepSeek-V3 trains one MTP module (report section 2.2): one more MoE block on the last stage, plus a
+    2h x h projection and a second pass through the output head and loss."""
+    from fabricsim.workload.compute import Shape, head_work, stage_compute
+    from fabricsim.workload.pipeline import stage_layout
+
+    model = CATALOG.get("models", "deepseek-v3")
+    assert model.mtp_modules == 1
+    plain = stage_layout(model, 16, 4, 1)
+    with_mtp = stage_layout(model, 16, 4, 1, mtp=1)
+    assert plain.layers == (4,) * 15 + (1,) and plain.moe_layers[0] == 1  # three dense blocks first
+    assert with_mtp.layers[-1] == 2 and with_mtp.moe_layers[-1] == 2 and with_mtp.decoder_layers == plain.layers
+    gpu, profile = CATALOG.gpu("b200"), CATALOG.get("software", "megatron-core-2025")
+    shape = Shape(4096, 4096, 1, 1, False, "fp8", 8, 1, 1024, 32768)
+    one = stage_compute(model, gpu, shape, profile, 0, 2, True, "none")
+    two_heads = stage_compute(model, gpu, shape, profile, 0, 2, True, "none", mtp=1)
+    mtp = head_work(model, gpu, shape, profile, mtp=True)
+    head = head_work(model, gpu, shape, profile)
+    assert two_heads.total_s - one.total_s == pytest.approx(mtp.forward + mtp.backward)
+    assert mtp.gemm_flops - head.gemm_flops == pytest.approx(3 * 2 * 4096 * 7168 * 2 * 7168)  # the projection

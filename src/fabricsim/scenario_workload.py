@@ -52,6 +52,9 @@ class TrainSpec(_Strict):
         "Llama 3 removed one to make room for the embedding); default an even split")
     last_stage_layers: int | None = Field(
         None, ge=1, le=100_000, description="layers on the last pipeline stage (room for the output head and loss)")
+    mtp: int | None = Field(
+        None, ge=0, le=100, description="multi-token-prediction modules trained, on the last pipeline stage; default "
+        "the model's (catalog mtp_modules; DeepSeek-V3: 1), 0 to leave them out")
     software: str = Field(
         "megatron-core-2025", max_length=100, description="software profile (catalog section 'software'): attention kernel, "
         "dropout, overlap defaults of a training stack's era")

@@ -47,6 +47,9 @@ class LlmModel(Entry):
     shared_experts: int = Field(0, ge=0, le=100_000)
     expert_ffn_hidden_size: int = Field(0, ge=0, le=10_000_000)
     dense_layers: int = Field(0, ge=0, le=10_000, description="leading layers with a dense FFN in an MoE model")
+    mtp_modules: int = Field(
+        0, ge=0, le=100, description="multi-token-prediction modules trained beside the model (DeepSeek-V3: 1): each "
+        "a projection of 2 x hidden to hidden, one more transformer block and the shared output head with its own loss")
     published_parameters: float = Field(gt=0, description="total parameters as published")
     published_active_parameters: float = Field(gt=0, description="parameters active per token as published")
 

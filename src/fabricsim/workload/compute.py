@@ -235,11 +235,14 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     return work
 
 
-def head_work(model, gpu, shape: Shape, profile) -> LayerWork:
-    """The output projection and the loss of the last stage (one micro-batch)."""
+def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork:
+    """The output projection and the loss of the last stage (one micro-batch); ``mtp``: those of a
+    multi-token-prediction module, which first projects [norm(embedding), norm(hidden)] (2h) to h."""
     rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
     fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
     gemms = head_gemms(model, shape.tokens, shape.tp)
+    if mtp:
+        gemms = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)] + gemms
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8)
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
@@ -272,8 +275,11 @@ class StageCompute:
 
 
 def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_layers: int, head: bool,
-                  recompute: str, recompute_layers: int = 0, attention_override: float | None = None) -> StageCompute:
-    """Forward and backward of one micro-batch through a stage's layers (and the head on the last stage).
+                  recompute: str, recompute_layers: int = 0, attention_override: float | None = None,
+                  mtp: int = 0) -> StageCompute:
+    """Forward and backward of one micro-batch through a stage's layers (and the head on the last stage,
+    plus the projection, head and loss of its ``mtp`` multi-token-prediction modules, whose blocks are
+    among the layers).
 
     ``recompute``: none | selective | full; ``recompute_layers``: with 'full', how many of the
     stage's layers are recomputed (0 = all of them, Megatron's ``recompute_num_layers``)."""
@@ -292,6 +298,8 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
         extra = 0.0
     if head:
         work = _add(work, head_work(model, gpu, shape, profile))
+        for _ in range(mtp):
+            work = _add(work, head_work(model, gpu, shape, profile, mtp=True))
     rows = _merge_rows(work.gemms, gpu, shape.precision)
     forward, backward = _host_bound(work, dense_layers, moe_layers, model, gpu, shape, profile, attention_override)
     host = forward + backward - work.forward - work.backward

@@ -5,6 +5,8 @@ Megatron splits the decoder's layers evenly over ``pp`` stages unless told other
 removes one layer from the first and the last stage, so that the embedding and the output head
 have room (Grattafiori et al. 2024, section 3.3.2).  Layers are numbered from the input: the
 leading dense layers of an MoE model (DeepSeek-V3's first three) sit on the first stage.
+Multi-token-prediction modules (DeepSeek-V3: one) run on the last stage after the output head:
+each adds a transformer block (counted in that stage's layers) and a second head and loss.
 """
 
 from __future__ import annotations
@@ -18,16 +20,23 @@ from fabricsim.errors import FabricsimError
 class StageLayout:
     """Layers per stage (first to last) and how many of them are MoE layers."""
 
-    layers: tuple[int, ...]
+    layers: tuple[int, ...]  # transformer blocks per stage, the last stage's MTP blocks included
     moe_layers: tuple[int, ...]
+    mtp: int = 0  # multi-token-prediction modules on the last stage
+
+    @property
+    def decoder_layers(self) -> tuple[int, ...]:
+        """Blocks of the model proper per stage (without the MTP blocks)."""
+        return self.layers[:-1] + (self.layers[-1] - self.mtp,)
 
     @property
     def stages(self) -> int:
         return len(self.layers)
 
 
-def stage_layout(model, pp: int, first: int | None = None, last: int | None = None) -> StageLayout:
-    """Split ``model.layers`` over ``pp`` stages; ``first`` / ``last`` fix the end stages' counts."""
+def stage_layout(model, pp: int, first: int | None = None, last: int | None = None, mtp: int = 0) -> StageLayout:
+    """Split ``model.layers`` over ``pp`` stages; ``first`` / ``last`` fix the end stages' counts;
+    ``mtp`` multi-token-prediction blocks join the last stage (MoE blocks in an MoE model)."""
     total = model.layers
     if pp == 1:
         counts = [total]
@@ -46,7 +55,10 @@ def stage_layout(model, pp: int, first: int | None = None, last: int | None = No
     for n in counts:
         moe.append(max(0, start + n - max(dense, start)) if model.routed_experts else 0)
         start += n
-    return StageLayout(tuple(counts), tuple(moe))
+    counts[-1] += mtp
+    if model.routed_experts:
+        moe[-1] += mtp
+    return StageLayout(tuple(counts), tuple(moe), mtp)
 
 
 def _assemble(pp: int, first, last, rest: int, free: int) -> list[int]:

@@ -144,7 +144,7 @@ def _busiest_stage(model, gpu, shape: Shape, profile, layout: StageLayout, recom
         key = (layers - moe, moe, i == layout.stages - 1)
         if key not in cache:
             cache[key] = stage_compute(model, gpu, shape, profile, key[0], moe, key[2], recompute.recompute,
-                                       recompute.recompute_layers, attention_override)
+                                       recompute.recompute_layers, attention_override, layout.mtp if key[2] else 0)
         if best is None or cache[key].total_s > best[1].total_s + 1e-15:
             best = (i, cache[key])
     return best
@@ -175,9 +175,10 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     gpu = design.gpu
     _check_sequence(spec, par)
     m = _micro_batches(spec, par)
-    layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers)
+    mtp = model.mtp_modules if spec.mtp is None else spec.mtp
+    layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers, mtp)
     if spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
-        par = replace(par, virtual_stages=max(layout.layers))
+        par = replace(par, virtual_stages=max(layout.decoder_layers))
     materialized = attention_kind(model, profile) == "materialized"
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group)
