@@ -371,11 +371,11 @@ def _run(scenario, options, sink, invariants):
 
 def _collective(scenario, options, sink, invariants):
     from fabricsim.api import collective_sweep
-    from fabricsim.cli import _size_sweep
+    from fabricsim.units import parse_size_sweep
     from fabricsim.report.collective_view import print_collective
 
-    sizes = _size_sweep(options.pop("sizes", "1MiB:64MiB"))
-    from fabricsim.cli import _other_method
+    sizes = parse_size_sweep(options.pop("sizes", "1MiB:64MiB"))
+    from fabricsim.cli.fabric import _other_method
     from fabricsim.fabric_kinds import collective_other
 
     documents = []

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from fabricsim.catalog import load_catalog
-from fabricsim.catalog.schema import KINDS, Gpu, Medium, ScaleUpSystem, Switch
+from fabricsim.catalog.kinds import KINDS
+from fabricsim.catalog.schema import Gpu, Medium, ScaleUpSystem, Switch
 
 REQUIRED = {
     "gpus": ["a100-sxm", "h100-sxm", "h200-sxm", "b200", "gb200", "gb300", "rubin"],

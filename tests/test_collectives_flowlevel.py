@@ -98,6 +98,17 @@ def test_nvls_on_8_h100_reaches_ncclss_efficiency():
     assert run_collective(off, "all_reduce", "auto", [8 * GiB]).results[0].algorithm == "ring"
 
 
+@pytest.mark.parametrize("nodes, per_channel", [(2, 57.7e9), (4, 45.5e9)])
+def test_nvls_tree_busbw_is_ncclss_ceiling_per_nvls_head(nodes, per_channel):
+    """NCCL's tuner caps NVLS tree at nChannels of the NVLS *search* graph (one per head GPU: 8 on an
+    8-GPU H100 node with 8 NICs) x perChMaxNVLSTreeBw (Hopper 57.7 GB/s on 2 nodes, 45.5 beyond), not
+    x the 16 NVLS execution channels: 2 x 8 H100 land at 8 x 57.7 = 461.6 GB/s busbw (published
+    430-465 GB/s on RoCE, 435-478 on EFA), 4 x 8 at 364 GB/s."""
+    fab = fabric_from_scenario(scenario_from_dict({"cluster": {"gpus": 8 * nodes}}))
+    r = run_collective(fab, "all_reduce", "nvls_tree", [16 * GiB]).results[0]
+    assert r.busbw_bytes_per_s == pytest.approx(8 * per_channel, rel=0.01)
+
+
 def test_in_network_reduction_roughly_doubles_ring_busbw_at_scale():
     """On the network (one GPU per server) switch reduction halves the bytes every NIC carries."""
     fab = fabric_from_scenario(scenario_from_dict({"cluster": {"gpus": 2048},

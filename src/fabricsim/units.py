@@ -92,3 +92,23 @@ def format_usd(amount: float) -> str:
         if abs(amount) >= scale:
             return f"${amount / scale:,.3g}{unit}"
     return f"${amount:,.0f}"
+
+
+def parse_size_sweep(spec: str, max_sizes: int = 1024) -> list[int]:
+    """'1MiB:8GiB' -> powers of two from 1 MiB to 8 GiB (nccl-tests -b/-e -f 2); '1GiB' -> one size;
+    '1MiB,64MiB' -> a list (the ``--sizes`` grammar of ``fabricsim collective`` and the web API)."""
+    from fabricsim.errors import FabricsimError, echo
+
+    if ":" in spec:
+        lo, hi = (parse_bytes(p, "--sizes") for p in spec.split(":", 1))
+        if hi < lo:
+            raise FabricsimError(f"--sizes {echo(spec)}: the end ({hi:,} B) is below the start ({lo:,} B)")
+        sizes, size = [], lo
+        while size <= hi and len(sizes) <= max_sizes:
+            sizes.append(size)
+            size *= 2
+    else:
+        sizes = [parse_bytes(p, "--sizes") for p in spec.split(",")[: max_sizes + 1]]
+    if len(sizes) > max_sizes:
+        raise FabricsimError(f"--sizes {echo(spec)}: at most {max_sizes} sizes per sweep")
+    return sizes

@@ -68,7 +68,10 @@ class CollectiveLibrary(Entry):
     )
     max_ring_channels: int = Field(gt=0, description="most ring channels the topology search builds")
     nvls_channels: dict[str, list[int]] = Field(
-        description="NVLS channels by architecture [1, 2, >2 nodes]"
+        description="NVLS execution channels (CTAs) by architecture [1, 2, >2 nodes]"
+    )
+    max_nvls_arity: int = Field(
+        32, gt=0, description="most NVLS heads (GPUs of a node) the NVLS graph search keeps (NCCL_MAX_NVLS_ARITY)"
     )
     ring_speeds_bytes_per_s: dict[str, dict[str, list[float]]] = Field(
         description="per-channel speeds the ring search tries, by architecture, for intra- and inter-node graphs"

@@ -25,7 +25,8 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
-from fabricsim.catalog.schema import KINDS, Entry
+from fabricsim.catalog.kinds import KINDS
+from fabricsim.catalog.schema import Entry
 from fabricsim.errors import FabricsimError, echo, format_validation_error, shorten
 from fabricsim.io import parse_yaml, read_yaml_file, shown_path
 

@@ -286,26 +286,3 @@ class Medium(Entry):
     def pj_per_bit(self) -> float:
         """Energy per bit of one end (or of the assembly), picojoules."""
         return self.power_w / self.bits_per_s * 1e12
-
-
-from fabricsim.catalog.failure_schema import FailureRate  # noqa: E402
-from fabricsim.catalog.library_schema import CollectiveLibrary  # noqa: E402
-from fabricsim.catalog.model_schema import LlmModel  # noqa: E402
-from fabricsim.catalog.optical_schema import CoherentOptic, LinePart, OpticalCircuitSwitch  # noqa: E402
-from fabricsim.catalog.software_schema import SoftwareProfile  # noqa: E402
-
-KINDS: dict[str, type[Entry]] = {
-    "gpus": Gpu,
-    "scale_up": ScaleUpSystem,
-    "switches": Switch,
-    "nics": Nic,
-    "media": Medium,
-    "failures": FailureRate,
-    "models": LlmModel,
-    "software": SoftwareProfile,
-    "collective_libraries": CollectiveLibrary,
-    "optical_switches": OpticalCircuitSwitch,
-    "dci_optics": CoherentOptic,
-    "line_systems": LinePart,
-}
-"""Catalog sections: the YAML file ``<section>.yaml`` holds entries of this schema."""

@@ -40,7 +40,8 @@ class Communicator:
     max_ranks_per_node: int
     rings: int  # distinct rings of the ring search (one NIC each)
     channels: int  # ring and tree channels after duplication
-    nvls_channels: int
+    nvls_channels: int  # NVLS execution channels (CTAs the NVLS kernels run on)
+    nvls_heads: int  # channels of the NVLS search graph: one per head GPU of a node (the tuner's NVLS channels)
     architecture: str  # row of the library's per-architecture tables
     intra: str  # "nvlink" or "pci": what joins GPUs of a node
     tier: int  # highest fabric tier crossed between nodes (0: one node)
@@ -127,9 +128,12 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
     channels = min(2 * library.max_ring_channels, 2 * found)
     band = 0 if nodes.size == 1 else 1 if nodes.size == 2 else 2
     nvls_channels = library.nvls_channels[arch][band]
+    # every GPU here has its own NIC, so every rank of the node can head an NVLS channel (search.cc)
+    nvls_heads = max(1, min(m, library.max_nvls_arity))
     return Communicator(
         ranks=int(gpus.size), nodes=int(nodes.size), ranks_per_node=m, max_ranks_per_node=int(counts.max()),
-        rings=int(found), channels=int(channels), nvls_channels=int(nvls_channels), architecture=arch,
+        rings=int(found), channels=int(channels), nvls_channels=int(nvls_channels), nvls_heads=int(nvls_heads),
+        architecture=arch,
         ring_speed_bytes_per_s=float(speed),
         intra=intra, tier=highest_tier(design, gpus), nic_bytes_per_s=nic, nvlink_bytes_per_s=nvlink,
         nvls=bool(in_network[0] and design.scale_up.in_network_reduction and m > 1

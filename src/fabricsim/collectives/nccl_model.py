@@ -157,9 +157,9 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
         elif protocol == "ll128":
             share *= lib.ll128_tree_single_node_fraction if comm.nodes == 1 else lib.ll128_bandwidth_fraction
             cap = min(cap, comm.channels * lib.per_channel_tree_ll128_bytes_per_s[arch][band])
-    elif a == "nvls_tree":
+    elif a == "nvls_tree":  # the tuner's ceiling is per channel of the NVLS *search* graph: one per head GPU
         per_channel = lib.per_channel_nvls_tree_bytes_per_s[arch][band]
-        cap = comm.nvls_channels * per_channel if per_channel > 0 else None
+        cap = comm.nvls_heads * per_channel if per_channel > 0 else None
     elif a == "pat":
         share = lib.pat_bandwidth_fraction
     elif a == "collnet_direct" and arch in ("hopper", "blackwell"):

@@ -10,6 +10,10 @@ Four policies (``POLICIES``):
                  even split every uplink of a leaf carries the same load, and so does every uplink
                  of a pod, so the fabric is modelled *exactly* by one trunk per leaf and direction
                  and one trunk per pod and direction, with the summed capacity of live links.
+                 Spraying therefore delivers 100% of a permutation in steady state; the ~95% of the
+                 seeds (seed 001: Colossus on Spectrum-X "sustained 95% delivered throughput with zero
+                 flow-collision packet loss") would need a queue/CC dynamics model with published
+                 parameters, which was looked for and not found (netsim.transport).
 * ``adaptive`` - per-packet load-aware routing (InfiniBand adaptive routing on Quantum switches,
                  Spectrum-X): each switch sends every packet to its least-loaded uplink and the NIC
                  accepts data out of order (ConnectX places RDMA writes directly), so a flow's load

@@ -2,10 +2,23 @@
 
 What is *simulated* is routing (ECMP collisions, spraying, adaptive choice) and max-min
 sharing.  What is a *parameter* is the payload efficiency of the wire format, computed here
-from header sizes at the MTU (not fitted), and nothing else: incast loss, PFC pauses and
-congestion-control dynamics are not modelled (a fluid model has no queues); seed
-000_3aeaf96e063beb99.txt puts RoCE's congestion/ordering cost at up to ~30%, which this
-model does NOT include and reports as a caveat.
+from header sizes at the MTU (not fitted), and nothing else.
+
+Congestion control is represented by its steady state, not its dynamics: every transport here
+shares a bottleneck max-min fairly at full utilisation.  For RoCE's DCQCN that is what its fluid
+analysis supports: tuned, the protocol will "converge to and [be] stable at the fair share point"
+(Zhu, Ghobadi, Misra, Padhye, "ECN or Delay", CoNEXT 2016, abstract); at that point the ECN-marking
+queue is non-empty, so the link stays busy (our reading of the fixed point), and PFC keeps the
+fabric lossless.  Meta ran its RoCE training fabric on PFC alone for over a year with "stable
+performance and lack of persistent congestion for training collectives" (Gangidi et al., SIGCOMM
+2024, as quoted by sysdesign-wiki's DCQCN page).  InfiniBand's credit-based flow control needs no
+such argument.  No published figure was found that puts a steady-state throughput loss on a
+fan-in link under DCQCN (or Spectrum-X CC, or UET), and rings (no fan-in) on well-configured RoCE
+reach InfiniBand's numbers (OCI 2 x 8 H100 RoCE: 465 GB/s busbw, above the ring bound so NVLS
+tree, whose NCCL model gives 462; NVIDIA/nccl#2035: 2 x 8 B300 RoCE ring 760+ GB/s, ~97% of the
+wire), so none is applied.  What a fluid model cannot show -- PFC head-of-line blocking of victim
+flows, DCQCN transients, incast bursts shorter than a control loop -- is not modelled; seed
+000_3aeaf96e063beb99.txt's "RoCE congestion / ordering cost up to ~30%" is a caveat, not applied.
 """
 
 from __future__ import annotations
@@ -39,7 +52,8 @@ TRANSPORTS: dict[str, Transport] = {
         "IBTA spec vol.1: LRH 8 B, BTH 12 B, ICRC 4 B, VCRC 2 B; MTU 4096; adaptive routing on Quantum-2",
     ),
     "roce": Transport(
-        "roce", "ecmp", 4096, _ETHERNET_OVERHEAD + _ROCE_HEADERS, "PFC + ECN/DCQCN (not simulated)",
+        "roce", "ecmp", 4096, _ETHERNET_OVERHEAD + _ROCE_HEADERS,
+        "PFC + ECN/DCQCN (steady state: max-min fair at full utilisation)",
         "RoCEv2 (IBTA annex A17): Ethernet framing 38 B + IPv4 20 + UDP 8 + BTH 12 + ICRC 4; ECMP per-flow hashing",
     ),
     "spectrum-x": Transport(

@@ -83,9 +83,9 @@ def collective(scenario: Scenario, limits: Limits, sizes: str, method: str, fail
                ranks: int | None) -> list[int]:
     """The sweep's sizes (the CLI's --sizes parser), bounded in length; flow-level sweeps bounded in GPUs
     and, for all-to-all, in flows."""
-    from fabricsim.cli import _size_sweep  # the CLI's --sizes grammar, one parser for both
+    from fabricsim.units import parse_size_sweep  # the CLI's --sizes grammar, one parser for both
 
-    sweep = _size_sweep(sizes)
+    sweep = parse_size_sweep(sizes)
     limits.check_sweep(sweep)
     if method != "analytic" or fail_links:
         gpus = _gpus(scenario)

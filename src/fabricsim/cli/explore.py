@@ -7,7 +7,14 @@ from typing import Optional
 
 import typer
 
-from fabricsim.cli import JsonOpt, _print_json, app, console, err_console, user_errors
+from fabricsim.cli.common import (
+    JsonOpt,
+    _print_json,
+    app,
+    console,
+    err_console,
+    user_errors,
+)
 
 
 @app.command()
@@ -22,7 +29,12 @@ def sweep(
     json_out: bool = JsonOpt,
 ) -> None:
     """Run every point of a sweep; rerun into the same --out to resume (finished points are skipped)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeRemainingColumn,
+    )
 
     from fabricsim.explore import run_sweep
 

@@ -7,7 +7,16 @@ from typing import Optional
 
 import typer
 
-from fabricsim.cli import JsonOpt, ScenarioArg, SetOpt, _print_json, app, console, err_console, user_errors
+from fabricsim.cli.common import (
+    JsonOpt,
+    ScenarioArg,
+    SetOpt,
+    _print_json,
+    app,
+    console,
+    err_console,
+    user_errors,
+)
 from fabricsim.report.console import working
 from fabricsim.report.documents import inference_document, training_document
 

@@ -1,77 +1,28 @@
-"""The ``fabricsim`` command line: thin wrappers over the Python API.
-
-Bad input prints one clear paragraph and exits with code 2 (never a traceback); Ctrl-C stops
-cleanly with exit code 130 (output files are written atomically, so none is left half-written).
-Long commands show a progress line on a terminal; piped output is rendered at full width.
-"""
+"""``fabricsim plan``, ``run``, ``collective`` and ``reliability``: the fabric and its layers."""
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from fabricsim.errors import FabricsimError
-from fabricsim.report.console import fit_to_output, working
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=False,
-    help="fabricsim: plan and simulate the networks of AI clusters.",
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help: flags read as flags (rich panels print `--json <bool>`)
+from fabricsim.cli.common import (
+    MAX_SEED,
+    MAX_SIZES,
+    JsonOpt,
+    ScenarioArg,
+    SetOpt,
+    _print_json,
+    app,
+    console,
+    err_console,
+    user_errors,
 )
-catalog_app = typer.Typer(help="Browse the hardware and model catalog.", add_completion=False, rich_markup_mode=None)
-app.add_typer(catalog_app, name="catalog")
-
-console = Console()
-err_console = Console(stderr=True)
-
-ScenarioArg = typer.Argument(None, help="scenario YAML file; omit for the built-in default scenario")
-SetOpt = typer.Option([], "--set", metavar="PATH=VALUE", help="override a scenario field: --set fabric.optics=cpo (repeatable)")
-JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
-
-MAX_SIZES = 1024
-"""Most message sizes one ``collective`` sweep parses (1 B to 1 PiB in x2 steps is 51; a comma list is cut
-off here, and a server may allow fewer)."""
-
-MAX_SEED = 2**63 - 1
-
-
-def user_errors(func):
-    """Turn FabricsimError into a one-paragraph message and exit code 2; Ctrl-C into exit code 130."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        fit_to_output(console)
-        try:
-            return func(*args, **kwargs)
-        except FabricsimError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted", highlight=False)
-            raise typer.Exit(code=130) from None
-        except BrokenPipeError:  # `fabricsim ... | head`: the reader left; say nothing more
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(code=0) from None
-
-    return wrapper
-
-
-def _print_json(data) -> None:
-    from fabricsim.io import to_jsonable  # numpy, yaml and pydantic load only when a command needs them
-
-    sys.stdout.write(json.dumps(to_jsonable(data), indent=2) + "\n")
+from fabricsim.errors import FabricsimError
+from fabricsim.report.console import working
+from fabricsim.units import parse_size_sweep
 
 
 @app.command()
@@ -155,28 +106,6 @@ def run(
         err_console.print(f"report written to {escape(shown_path(html_out))}", highlight=False)
 
 
-def _size_sweep(spec: str) -> list[int]:
-    """'1MiB:8GiB' -> powers of two from 1 MiB to 8 GiB (nccl-tests -b/-e -f 2); '1GiB' -> one size;
-    '1MiB,64MiB' -> a list."""
-    from fabricsim.units import parse_bytes
-
-    from fabricsim.errors import echo
-
-    if ":" in spec:
-        lo, hi = (parse_bytes(p, "--sizes") for p in spec.split(":", 1))
-        if hi < lo:
-            raise FabricsimError(f"--sizes {echo(spec)}: the end ({hi:,} B) is below the start ({lo:,} B)")
-        sizes, size = [], lo
-        while size <= hi and len(sizes) <= MAX_SIZES:
-            sizes.append(size)
-            size *= 2
-    else:
-        sizes = [parse_bytes(p, "--sizes") for p in spec.split(",")[: MAX_SIZES + 1]]
-    if len(sizes) > MAX_SIZES:
-        raise FabricsimError(f"--sizes {echo(spec)}: at most {MAX_SIZES} sizes per sweep")
-    return sizes
-
-
 @app.command()
 @user_errors
 def collective(
@@ -202,13 +131,12 @@ def collective(
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
     from fabricsim.api import collective_sweep
+    from fabricsim.fabric_kinds import collective_other
     from fabricsim.report.collective_view import print_collective
     from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
 
-    from fabricsim.fabric_kinds import collective_other
-
-    sweep = _size_sweep(sizes)
+    sweep = parse_size_sweep(sizes, MAX_SIZES)
     spec = load_scenario(scenario, set_)
     notes: list[str] = []
     with working(err_console, f"{op} sweep") as stage:
@@ -289,104 +217,3 @@ def reliability(
         console.print(f"[dim]note: {escape(capped)}", highlight=False)
     if options:
         print_optics_reliability(options, console)
-
-
-@catalog_app.command("list")
-@user_errors
-def catalog_list(
-    section: Optional[str] = typer.Argument(None, help="gpus, scale_up, switches, nics, media, models, failures"),
-    json_out: bool = JsonOpt,
-) -> None:
-    """List catalog entries (all sections, or one)."""
-    from fabricsim.catalog import default_catalog
-
-    catalog = default_catalog()
-    sections = [section] if section else sorted(catalog.sections)
-    from fabricsim.report.documents import catalog_document
-
-    entries = catalog_document(catalog, sections)  # an unknown section is named here
-    if json_out:
-        _print_json(entries)
-        return
-    for name in sections:
-        entries = catalog.sections[name]
-        table = Table(title=f"{name} ({len(entries)})", title_justify="left")
-        table.add_column("name", style="bold")
-        table.add_column("description")
-        table.add_column("source")
-        for key in sorted(entries):
-            entry = entries[key]
-            table.add_row(key, entry.description, entry.source)
-        console.print(table)
-
-
-@catalog_app.command("show")
-@user_errors
-def catalog_show(
-    section: str = typer.Argument(..., help="catalog section, e.g. switches"),
-    name: str = typer.Argument(..., help="entry name, e.g. tomahawk6"),
-    json_out: bool = JsonOpt,
-) -> None:
-    """Every figure of one entry with its source."""
-    from fabricsim.catalog import default_catalog
-
-    entry = default_catalog().get(section, name)
-    if json_out:
-        _print_json(entry.model_dump())
-        return
-    table = Table(title=f"{section}/{name}", title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    table.add_column("source")
-    skip = {"name", "source", "sources", "assumptions", "fitted_on"}
-    for field, value in entry.model_dump().items():
-        if field in skip:
-            continue
-        table.add_row(field, repr(value) if not isinstance(value, str) else value, entry.source_of(field))
-    console.print(table)
-
-
-@app.command()
-@user_errors
-def validate(
-    layer: Optional[str] = typer.Option(None, "--layer", help="one layer: plan, collectives, reliability, training, ..."),
-    case: Optional[str] = typer.Option(None, "--case", help="run one case by id"),
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="each case's source, setup, prediction and error"),
-    json_out: bool = JsonOpt,
-) -> None:
-    """Published figures vs fabricsim, per case and per layer; exit 1 if any case misses its tolerance.
-
-    Cases: nccl-tests busbw, reference-architecture counts, the Llama 3 failure census, training tables."""
-    from fabricsim.validation.view import validate_command
-
-    with working(err_console, "validation cases"):
-        code = validate_command(layer, case, verbose, json_out, console)
-    raise typer.Exit(code=code)
-
-
-@app.command()
-@user_errors
-def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every interface)"),
-    port: int = typer.Option(8000, "--port", help="TCP port"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="simulation worker processes (default: cores - 1)"),
-    max_flow_gpus: Optional[int] = typer.Option(None, "--max-flow-gpus",
-                                                help="most GPUs one request simulates flow by flow (default: 65,536)"),
-) -> None:
-    """The interactive explorer (a web page) and the JSON API (/docs) on http://HOST:PORT/."""
-    from fabricsim.web import serve as serve_web
-    from fabricsim.web.limits import Limits
-
-    serve_web(host, port, workers, Limits() if max_flow_gpus is None else Limits(flow_gpus=max_flow_gpus))
-
-
-from fabricsim import cli_explore  # noqa: E402,F401  (registers sweep and sweep-report)
-from fabricsim import cli_workload  # noqa: E402,F401  (registers train and infer)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
