@@ -17,12 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fabricsim.economics import HOURS_PER_YEAR, total_cost_of_ownership
-from fabricsim.errors import FabricsimError
-from fabricsim.plan import plan_design
+from fabricsim.plan import plans_per_optics_family
 from fabricsim.reliability.from_plan import assess
 from fabricsim.reliability.rates import rate_entries
-from fabricsim.scenario import OPTICS_FAMILIES, Scenario
-from fabricsim.topology.design import design_fabric
+from fabricsim.scenario import Scenario
 
 OPTICS_CLASSES = ("nic_optics", "transceiver", "cpo_engine")
 SWITCH_SIDE = ("transceiver", "cpo_engine")
@@ -67,14 +65,9 @@ def compare_optics_reliability(scenario: Scenario, families: tuple[str, ...] = (
     """Each optics family on the scenario's fabric: failures, repair, blast radius, goodput and cost."""
     out = []
     entries = rate_entries(scenario.catalog())
-    for family in families:
-        if family not in OPTICS_FAMILIES:
-            raise FabricsimError(f"optics family {family!r}: valid families are {', '.join(OPTICS_FAMILIES)}")
-        variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": family})})
-        try:
-            plan = plan_design(design_fabric(variant))
-        except FabricsimError as exc:
-            out.append(OpticsReliability(family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, error=str(exc)))
+    for family, variant, plan, error in plans_per_optics_family(scenario, families):
+        if plan is None:
+            out.append(OpticsReliability(family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, error=error))
             continue
         result = assess(plan, variant, monte_carlo=False)
         per_hour = result.interruptions_per_hour_by_class

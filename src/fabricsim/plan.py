@@ -260,17 +260,26 @@ class OpticsOption:
     error: str = ""
 
 
-def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo", "lro", "cpo", "xpo")) -> list[OpticsOption]:
-    """The same fabric with each optics family: power, price and failure-prone connection points."""
-    out = []
+def plans_per_optics_family(scenario: Scenario, families: tuple[str, ...]):
+    """Yield (family, scenario variant, plan or None, error or None) for the same fabric with each optics family.
+
+    A family the fabric cannot use (e.g. a reach it cannot cover) yields its error instead of a plan."""
     for family in families:
         if family not in OPTICS_FAMILIES:
             raise FabricsimError(f"optics family {family!r}: valid families are {', '.join(OPTICS_FAMILIES)}")
         variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": family})})
         try:
-            plan = plan_design(design_fabric(variant))
+            yield family, variant, plan_design(design_fabric(variant)), None
         except FabricsimError as exc:
-            out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, 0, "", error=str(exc)))
+            yield family, variant, None, str(exc)
+
+
+def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo", "lro", "cpo", "xpo")) -> list[OpticsOption]:
+    """The same fabric with each optics family: power, price and failure-prone connection points."""
+    out = []
+    for family, _variant, plan, error in plans_per_optics_family(scenario, families):
+        if plan is None:
+            out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, 0, "", error=error))
             continue
         net_power = sum(plan.power_w[k] for k in ("switches", "optics_and_cables", "nics", "scale_up_fabric"))
         out.append(
