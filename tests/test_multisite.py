@@ -198,3 +198,12 @@ def test_collective_sweep_across_sites(design):
                                    "--set", "sites.optics=zr-400g", "--sizes", "1MiB", "--method", "analytic"])
     assert out.exit_code == 0, out.output
     assert "across" in out.output
+
+
+def test_flows_to_gpus_outside_the_fabric_are_refused_by_name_on_every_fabric_kind():
+    from fabricsim.netsim.routing import route
+    from fabricsim.topology.sites import build_dci_fabric
+
+    dci = build_dci_fabric(design_sites(_scenario()), window_bytes=1e6)
+    with pytest.raises(FabricsimError, match=r"flow destination GPU out of range 0\.\.1023"):
+        route(dci, np.array([0]), np.array([1024]), "ecmp")

@@ -197,3 +197,11 @@ def test_plan_html_draws_the_pod_and_the_comparison(tmp_path):
     assert "A failed cube, with and without OCS" in text
     out = CliRunner().invoke(app, ["plan", "--set", "cluster.gpus=64", "--html", str(tmp_path / "x.html")])
     assert out.exit_code == 2 and "fabricsim run --html" in out.output
+
+
+def test_flows_to_chips_outside_the_torus_are_refused_by_name():
+    from fabricsim.netsim.routing import route
+
+    fabric = build_torus(design_torus(torus([4, 4, 4])))
+    with pytest.raises(FabricsimError, match=r"flow source chip out of range 0\.\.63"):
+        route(fabric, np.array([-1]), np.array([3]), "ecmp")

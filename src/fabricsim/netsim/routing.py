@@ -136,14 +136,15 @@ def route(
     if policy not in POLICIES:
         raise FabricsimError(f"load balancing {policy!r}: valid policies are {', '.join(POLICIES)}")
     kind = getattr(fabric, "kind", "fat-tree")
-    if kind != "fat-tree":  # other topologies route by their own rules (netsim.dci, netsim.cayley)
-        return _route_other(fabric, kind, src_gpu, dst_gpu, policy, seed, flow_id)
     src_gpu = np.asarray(src_gpu, dtype=np.int64)
     dst_gpu = np.asarray(dst_gpu, dtype=np.int64)
-    gpus = fabric.design.gpus
+    gpus = fabric.design.gpus  # a torus's chips
     for name, arr in (("source", src_gpu), ("destination", dst_gpu)):
         if arr.size and (arr.min() < 0 or arr.max() >= gpus):
-            raise FabricsimError(f"flow {name} GPU out of range 0..{gpus - 1}")
+            endpoint = "chip" if kind == "torus" else "GPU"
+            raise FabricsimError(f"flow {name} {endpoint} out of range 0..{gpus - 1}")
+    if kind != "fat-tree":  # other topologies route by their own rules (netsim.dci, netsim.cayley)
+        return _route_other(fabric, kind, src_gpu, dst_gpu, policy, seed, flow_id)
     flow_id = np.zeros_like(src_gpu) if flow_id is None else np.asarray(flow_id, dtype=np.int64)
     arcs = _Arcs(fabric, trunks=policy in ("spray", "adaptive"))
     capacity, block, labels = arcs.capacity()
