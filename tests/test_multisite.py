@@ -207,3 +207,20 @@ def test_flows_to_gpus_outside_the_fabric_are_refused_by_name_on_every_fabric_ki
     dci = build_dci_fabric(design_sites(_scenario()), window_bytes=1e6)
     with pytest.raises(FabricsimError, match=r"flow destination GPU out of range 0\.\.1023"):
         route(dci, np.array([0]), np.array([1024]), "ecmp")
+
+
+def test_a_scenario_name_with_brackets_prints_literally_in_the_sites_and_torus_plans():
+    from rich.console import Console
+
+    from fabricsim.plan_torus import plan_torus
+    from fabricsim.report.sites_view import sites_tables
+    from fabricsim.report.torus_view import torus_tables
+
+    name = "[bold]cluster[/bold] A"
+    sites = _scenario().model_copy(update={"name": name})
+    torus = scenario_from_dict({"name": name, "cluster": {"gpu": "tpu-v4", "gpus": 4096},
+                                "fabric": {"topology": "torus", "torus": {"dims": [16, 16, 16]}}})
+    for tables in (sites_tables(plan_sites(sites)), torus_tables(plan_torus(torus))):
+        console = Console(record=True, width=200)
+        console.print(tables)
+        assert f"Plan: {name}" in console.export_text()

@@ -12,9 +12,18 @@ import time
 from typing import Callable, Iterator
 
 from rich.console import Console
+from rich.table import Table
 
 PIPED_WIDTH = 4000
 """Ceiling on the width of piped output, characters (tables use only the width their content needs)."""
+
+
+def key_value_table(title: str) -> Table:
+    """A two-column table of named figures ("what", "value") under a left-aligned title (rich markup)."""
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    return table
 
 
 def fit_to_output(console: Console) -> Console:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from fabricsim.report.console import key_value_table
 from fabricsim.units import format_bytes
 
 
@@ -13,9 +14,7 @@ def inference_table(result) -> Table:
              f"{result.context:,} in / {result.output_tokens:,} out" if static else
              f"Serving {result.model}: {result.prefill_gpus} prefill + {result.decode_gpus} decode GPUs, "
              f"batch {result.batch}, context {result.context:,}")
-    table = Table(title=title, title_justify="left", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    table = key_value_table(title)
     if static:
         table.add_row("prefill of the batch", f"{result.prefill_s * 1e3:,.1f} ms ({result.prefill_tokens:,.0f} prompt tokens)")
     else:

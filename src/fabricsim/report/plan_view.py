@@ -8,13 +8,12 @@ from rich.table import Table
 
 from fabricsim.plan import OpticsOption, Plan
 from fabricsim.price_ranges import CostRange
+from fabricsim.report.console import key_value_table
 from fabricsim.units import format_bits_per_s, format_speed_short, format_usd, format_watts
 
 
 def plan_tables(plan: Plan) -> Group:
-    head = Table(title=f"Plan: {escape(plan.scenario)}", show_header=False, title_justify="left")
-    head.add_column("what", style="bold")
-    head.add_column("value")
+    head = key_value_table(f"Plan: {escape(plan.scenario)}")
     head.add_row("GPUs", f"{plan.gpus:,} × {plan.gpu} in {plan.scale_up_domains:,} {plan.scale_up} domains, "
                  f"{plan.servers:,} servers, {plan.gpu_racks:,} GPU racks")
     head.add_row("NICs", f"{plan.nic_cards:,} × {plan.nic} ({plan.nic_ports:,} ports)")

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.api import RunResult
+from fabricsim.report.console import key_value_table
 from fabricsim.report.plan_view import optics_table, plan_tables
 from fabricsim.units import format_bytes, format_usd, format_watts
 
@@ -14,9 +15,7 @@ from fabricsim.units import format_bytes, format_usd, format_watts
 def run_tables(result: RunResult) -> Group:
     parts = [plan_tables(result.plan)]
     tco = result.tco
-    cost = Table(title="Cost of ownership", title_justify="left", show_header=False)
-    cost.add_column("what", style="bold")
-    cost.add_column("value")
+    cost = key_value_table("Cost of ownership")
     cost.add_row("capex", f"{format_usd(tco.capex_usd)} (network {tco.network_capex_share:.1%})")
     cost.add_row("facility power", f"{format_watts(tco.facility_power_w)} (network {tco.network_power_share:.1%} of IT)")
     cost.add_row("per year", f"{format_usd(tco.amortisation_usd_per_year)} amortisation + "
@@ -35,9 +34,7 @@ def run_tables(result: RunResult) -> Group:
         parts.append(training_run_table(result))
     rel = result.reliability
     if rel is not None:
-        table = Table(title=f"Reliability of a {rel.days:g}-day run", title_justify="left", show_header=False)
-        table.add_column("what", style="bold")
-        table.add_column("value")
+        table = key_value_table(f"Reliability of a {rel.days:g}-day run")
         table.add_row("interruption every", f"{rel.mtbi_s / 60:,.1f} min ({86400 / rel.mtbi_s:,.1f} per day)")
         top = sorted(rel.interruptions_per_hour_by_class.items(), key=lambda kv: -kv[1])[:4]
         table.add_row("largest causes", ", ".join(f"{k} {v * 24:.1f}/day" for k, v in top))
@@ -58,11 +55,8 @@ def run_tables(result: RunResult) -> Group:
 
 def training_run_table(result: RunResult) -> Table:
     step = result.training
-    table = Table(title=f"Training step: {step.model}, TP {step.parallelism.tp} x CP {step.parallelism.cp} x "
-                  f"PP {step.parallelism.pp} x DP {step.parallelism.dp} (`fabricsim train` for details)",
-                  title_justify="left", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    table = key_value_table(f"Training step: {step.model}, TP {step.parallelism.tp} x CP {step.parallelism.cp} x "
+                            f"PP {step.parallelism.pp} x DP {step.parallelism.dp} (`fabricsim train` for details)")
     table.add_row("step time", f"{step.step_time_s:,.2f} s, {step.tokens_per_s:,.0f} tokens/s, "
                   f"{step.model_flops_per_s_per_gpu / 1e12:,.0f} TFLOP/s per GPU, MFU {step.mfu:.1%}")
     top = sorted(((v, k) for k, v in step.breakdown_s.items() if v > 0), reverse=True)[:4]

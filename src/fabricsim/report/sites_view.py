@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.plan_sites import SitesPlan
+from fabricsim.report.console import key_value_table
 from fabricsim.report.plan_view import plan_tables
 from fabricsim.units import format_bits_per_s, format_usd, format_watts
 
 
 def sites_tables(plan: SitesPlan) -> Group:
-    head = Table(title=f"Plan: {plan.scenario}", show_header=False, title_justify="left")
-    head.add_column("what", style="bold")
-    head.add_column("value")
+    head = key_value_table(f"Plan: {escape(plan.scenario)}")
     head.add_row("sites", f"{plan.sites} x {plan.gpus_per_site:,} GPUs = {plan.gpus:,} GPUs, {plan.distance_km:g} km "
                  f"between neighbours")
     head.add_row("DCI capacity", f"{format_bits_per_s(plan.dci_capacity_bits_per_s)} per direction = "

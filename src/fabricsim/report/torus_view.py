@@ -4,17 +4,17 @@ same chips on a fat-tree."""
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.plan_torus import FatTreeComparison, TorusPlan
+from fabricsim.report.console import key_value_table
 from fabricsim.units import format_bits_per_s, format_usd, format_watts
 
 
 def torus_tables(plan: TorusPlan) -> Group:
     shape = "x".join(map(str, plan.dims)) + (" twisted" if plan.twisted else "")
-    head = Table(title=f"Plan: {plan.scenario}", show_header=False, title_justify="left")
-    head.add_column("what", style="bold")
-    head.add_column("value")
+    head = key_value_table(f"Plan: {escape(plan.scenario)}")
     head.add_row("chips", f"{plan.chips:,} x {plan.gpu} in a {shape} torus of {plan.cubes} cubes "
                  f"({'x'.join(map(str, plan.block))} {plan.cube}), {plan.hosts:,} hosts, {plan.racks} racks")
     head.add_row("links", f"{plan.electrical_links:,} electrical inside cubes, {plan.optical_links:,} optical across "

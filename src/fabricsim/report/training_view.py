@@ -6,15 +6,13 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
+from fabricsim.report.console import key_value_table
 from fabricsim.units import format_bytes
 
 
 def training_summary(result) -> Table:
     par = result.parallelism
-    table = Table(title=f"Training step: {result.model} on {result.gpus:,} GPUs", title_justify="left",
-                  show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    table = key_value_table(f"Training step: {result.model} on {result.gpus:,} GPUs")
     recompute = result.recompute + (f" ({result.memory.recompute_layers} layers per stage)"
                                     if result.memory.recompute_layers else "")
     table.add_row("parallelism", f"TP {par.tp} x CP {par.cp} x PP {par.pp} x DP {par.dp}"
