@@ -349,11 +349,12 @@ def _plan(scenario, options, sink, invariants):
     from fabricsim.plan import compare_optics, plan_scenario
     from fabricsim.report.plan_view import print_plan
 
-    from fabricsim.fabric_kinds import plan_other
+    from fabricsim.fabric_kinds import other_plan_document, plan_other, print_other_plan
 
-    documents = []
-    if plan_other(scenario, True, sink, documents.append, None):  # a torus, or several sites
-        return invariants.check_finite(documents, "plan")
+    other = plan_other(scenario)  # a torus, or several sites
+    if other is not None:
+        print_other_plan(other, sink)
+        return invariants.check_finite([other_plan_document(other)], "plan")
     plan = plan_scenario(scenario, materialise=False if options.get("count_only") else None)
     optics = compare_optics(scenario) if options.get("compare_optics", True) else []
     print_plan(plan, optics, sink)
@@ -375,14 +376,14 @@ def _collective(scenario, options, sink, invariants):
     from fabricsim.report.collective_view import print_collective
 
     sizes = parse_size_sweep(options.pop("sizes", "1MiB:64MiB"))
-    from fabricsim.cli.fabric import _other_method
-    from fabricsim.fabric_kinds import collective_other
+    from fabricsim.fabric_kinds import collective_other, print_other_collective
+    from fabricsim.report.documents import collective_document
 
-    documents = []
-    if collective_other(scenario, options.get("op", "all_reduce"), options.get("algo") or "auto", sizes,
-                        options.get("ranks"), _other_method(scenario, options.get("method", "auto")), True, sink,
-                        documents.append, options.get("lb")):  # a torus, or several sites, as the CLI runs them
-        return invariants.check_finite(documents, "collective")
+    other = collective_other(scenario, options.get("op", "all_reduce"), options.get("algo") or "auto", sizes,
+                             options.get("ranks"), options.get("method", "auto"), options.get("lb"))
+    if other is not None:  # a torus, or several sites, as the CLI runs them
+        print_other_collective(other, sink)
+        return invariants.check_finite([collective_document(other)], "collective")
     renamed = {"algo": "algorithm", "lb": "load_balancing"}
     report, lost = collective_sweep(scenario, sizes=sizes, **{renamed.get(k, k): v for k, v in options.items()})
     print_collective(report, sink)

@@ -240,3 +240,21 @@ def test_collective_is_the_cli_document_and_bounded(client):
     assert analytic.status_code == 200 and "lost_capacity" not in analytic.json()
     response = client.post("/api/collective", json={"scenario": SMALL, "op": "all_gossip"})
     assert response.status_code == 422 and response.json()["error"] == cli_error("collective", "--op", "all_gossip")
+
+
+TORUS = {"cluster": {"gpu": "tpu-v4", "gpus": 64},
+         "fabric": {"topology": "torus", "torus": {"dims": [4, 4, 4], "ocs": "palomar-136"}}}
+
+
+def test_torus_scenarios_get_the_cli_torus_documents(client):
+    # plan and collective on a torus answer as the CLI does (not as a fat-tree of the same chips)
+    plan = client.post("/api/plan", json={"scenario": TORUS})
+    assert plan.status_code == 200, plan.text
+    torus_set = ["--set", "cluster.gpu=tpu-v4", "--set", "cluster.gpus=64", "--set", "fabric.topology=torus",
+                 "--set", "fabric.torus.dims=[4,4,4]", "--set", "fabric.torus.ocs=palomar-136"]
+    assert plan.json() == cli_json("plan", *torus_set, "--json")
+    assert "torus_plan" in plan.json() and "plan" not in plan.json()
+    collective = client.post("/api/collective", json={"scenario": TORUS, "sizes": "1MiB", "method": "analytic"})
+    assert collective.status_code == 200, collective.text
+    assert collective.json() == cli_json("collective", *torus_set, "--sizes", "1MiB", "--method", "analytic", "--json")
+    assert collective.json()["placement"] == "torus 4x4x4"

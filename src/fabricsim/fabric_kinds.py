@@ -1,19 +1,84 @@
 """Commands on scenarios that are not one fat-tree: several sites (scale-across) and torus fabrics.
 
-The CLI asks :func:`plan_other` / :func:`collective_other` first; they answer (and return True) when
-the scenario has ``sites`` or ``fabric.topology: torus``, else the fat-tree commands run as before.
+``plan`` and ``collective`` ask :func:`plan_other` / :func:`collective_other` first: they return the
+result when the scenario has ``sites`` or ``fabric.topology: torus``, and None for a single fat-tree
+(whose commands then run as usual).  The CLI prints or writes that result; the web service's workers
+return its document, so both answer the same scenario the same way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from fabricsim.errors import FabricsimError
 from fabricsim.io import to_jsonable
+
+
+@dataclass
+class OtherPlan:
+    """The plan of a multi-site scenario (``sites``) or of a torus (``torus`` with its fat-tree comparison and
+    the cost of failed cubes at several host availabilities)."""
+
+    sites: object | None = None
+    torus: object | None = None
+    comparison: object | None = None
+    failures: list = field(default_factory=list)
+
+
+def plan_other(spec) -> OtherPlan | None:
+    """Plan a multi-site or torus scenario; None if it is a single fat-tree."""
+    if spec.sites is not None:
+        from fabricsim.plan_sites import plan_sites
+
+        return OtherPlan(sites=plan_sites(spec))
+    if spec.fabric.topology == "torus":
+        from fabricsim.plan_torus import compare_with_fat_tree, plan_torus_design
+        from fabricsim.topology.slices import cube_failure_cost
+        from fabricsim.topology.torus import design_torus
+
+        design = design_torus(spec)
+        plan = plan_torus_design(design)
+        failures = [cube_failure_cost(spec, design, host_availability=a) for a in (None, 0.999, 0.995, 0.99)] \
+            if design.cubes > 1 else []
+        return OtherPlan(torus=plan, comparison=compare_with_fat_tree(spec, plan), failures=failures)
+    return None
+
+
+def other_plan_document(other: OtherPlan) -> dict:
+    """``fabricsim plan --json`` of a multi-site or torus scenario."""
+    if other.sites is not None:
+        return {"sites_plan": other.sites.to_dict()}
+    return {"torus_plan": other.torus.to_dict(), "fat_tree_comparison": to_jsonable(other.comparison),
+            "cube_failures": to_jsonable(other.failures)}
+
+
+def print_other_plan(other: OtherPlan, console) -> None:
+    if other.sites is not None:
+        from fabricsim.report.sites_view import print_sites_plan
+
+        print_sites_plan(other.sites, console)
+    else:
+        from fabricsim.report.torus_view import print_torus_plan
+
+        print_torus_plan(other.torus, other.comparison, console, other.failures)
+
+
+def write_other_plan_html(spec, other: OtherPlan, path) -> None:
+    """The HTML page of a multi-site plan (with MFU against DCI capacity when a training job is named) or of
+    a torus plan."""
+    from fabricsim.report.fabric_html import sites_html, torus_html, write_page
+
+    if other.sites is not None:
+        curve, model = _mfu_curve(spec, other.sites)
+        write_page(sites_html(other.sites, curve, model), path)
+    else:
+        write_page(torus_html(other.torus, other.comparison, other.failures), path)
 
 
 def _mfu_curve(spec, plan):
     """MFU against DCI capacity (1/16x to 16x the installed) when the scenario names a training job."""
     if "train" not in spec.workload.model_fields_set:
         return None, ""
-    from fabricsim.errors import FabricsimError
     from fabricsim.workload import model_entry
     from fabricsim.workload.multisite import mfu_vs_dci
 
@@ -25,85 +90,53 @@ def _mfu_curve(spec, plan):
         return None, ""
 
 
-def plan_other(spec, json_out: bool, console, print_json, html_out=None) -> bool:
-    """Plan a multi-site or torus scenario (and write its HTML page to ``html_out``); False if it is a
-    single fat-tree."""
-    if spec.sites is not None:
-        from fabricsim.plan_sites import plan_sites
-        from fabricsim.report.sites_view import print_sites_plan
+def other_method(spec, method: str) -> str:
+    """Method for a torus or multi-site collective: auto is flow up to the flow-level bound of fat-trees
+    (``api.MATERIALISE_LIMIT`` GPUs), analytic above; explicit flow above it is refused."""
+    from fabricsim.api import MATERIALISE_LIMIT
 
-        plan = plan_sites(spec)
-        if json_out:
-            print_json({"sites_plan": plan.to_dict()})
-        else:
-            print_sites_plan(plan, console)
-        if html_out is not None:
-            from fabricsim.report.fabric_html import sites_html, write_page
-
-            curve, model = _mfu_curve(spec, plan)
-            write_page(sites_html(plan, curve, model), html_out)
-        return True
-    if spec.fabric.topology == "torus":
-        from fabricsim.plan_torus import compare_with_fat_tree, plan_torus
-        from fabricsim.report.torus_view import print_torus_plan
-
-        from fabricsim.topology.slices import cube_failure_cost
-        from fabricsim.topology.torus import design_torus
-
-        plan = plan_torus(spec)
-        comparison = compare_with_fat_tree(spec, plan)
-        design = design_torus(spec)
-        failures = [cube_failure_cost(spec, design, host_availability=a) for a in (None, 0.999, 0.995, 0.99)] \
-            if design.cubes > 1 else []
-        if json_out:
-            print_json({"torus_plan": plan.to_dict(), "fat_tree_comparison": to_jsonable(comparison),
-                        "cube_failures": to_jsonable(failures)})
-        else:
-            print_torus_plan(plan, comparison, console, failures)
-        if html_out is not None:
-            from fabricsim.report.fabric_html import torus_html, write_page
-
-            write_page(torus_html(plan, comparison, failures), html_out)
-        return True
-    return False
+    if spec.cluster.gpus <= MATERIALISE_LIMIT:
+        return "flow" if method == "auto" else method
+    if method == "flow":
+        raise FabricsimError(f"--method flow: {spec.cluster.gpus:,} GPUs; flow-level collectives build every link up "
+                             f"to {MATERIALISE_LIMIT:,} GPUs; use --method analytic")
+    return "analytic" if method == "auto" else method
 
 
-def collective_other(spec, op: str, algorithm: str, sizes: list[int], ranks, method: str, json_out: bool,
-                     console, print_json, lb=None) -> bool:
-    """Time a collective on a torus scenario, or across the sites of a multi-site one; False if the
-    scenario is a single fat-tree."""
-    from fabricsim.report.collective_view import print_collective
-
+def collective_other(spec, op: str, algorithm: str, sizes: list[int], ranks, method: str, lb=None):
+    """A collective on a torus scenario, or across the sites of a multi-site one (``method`` as the user gave
+    it: auto, flow or analytic); None if the scenario is a single fat-tree."""
     if spec.sites is not None:
         from fabricsim.collectives.multisite import sweep_across_sites
         from fabricsim.topology.sites import design_sites
 
-        report = sweep_across_sites(design_sites(spec), op, sizes, ranks, method, algorithm)
-    elif spec.fabric.topology == "torus":
+        return sweep_across_sites(design_sites(spec), op, sizes, ranks, other_method(spec, method), algorithm)
+    if spec.fabric.topology == "torus":
         from fabricsim.collectives.torus_api import run_torus_collective
 
-        report = run_torus_collective(spec, op, algorithm, sizes, ranks, method, lb)
-    else:
-        return False
-    if json_out:
-        print_json({k: v for k, v in vars(report).items() if k != "gpus"})
-    else:
-        print_collective(report, console)
-        for note in getattr(report, "notes", []):
-            console.print(f"[dim]note: {note}")
-    return True
+        return run_torus_collective(spec, op, algorithm, sizes, ranks, other_method(spec, method), lb)
+    return None
+
+
+def print_other_collective(report, console) -> None:
+    from rich.markup import escape
+
+    from fabricsim.report.collective_view import print_collective
+
+    print_collective(report, console)
+    for note in getattr(report, "notes", []):
+        console.print(f"[dim]note: {escape(note)}", highlight=False)
 
 
 def print_spine_free(spec, plan, console) -> None:
     """Under a 3-tier fat-tree's plan: the same fabric with its core replaced by OCS (Jupiter style)."""
     if plan.tiers != 3 or plan.rail_only:
         return
-    from fabricsim.errors import FabricsimError
     from fabricsim.plan_ocs_spine import spine_free_comparison
     from fabricsim.report.torus_view import spine_free_table
 
     try:
-        comparison = spine_free_comparison(spec)
+        comparison = spine_free_comparison(spec, plan)
     except FabricsimError as exc:
         console.print(f"[dim]spine-free comparison skipped: {exc}")
         return

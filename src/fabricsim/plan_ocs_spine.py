@@ -49,9 +49,10 @@ class SpineFreeComparison:
         return 1.0 - self.direct_power_w / self.clos_power_w
 
 
-def spine_free_comparison(scenario, ocs_name: str = "palomar-136") -> SpineFreeComparison:
-    """The scenario's 3-tier fat-tree with and without its core tier (blocks joined through OCS)."""
-    plan = plan_scenario(scenario, materialise=False)
+def spine_free_comparison(scenario, plan=None, ocs_name: str = "palomar-136") -> SpineFreeComparison:
+    """The scenario's 3-tier fat-tree with and without its core tier (blocks joined through OCS); ``plan``: the
+    scenario's plan when the caller has it already."""
+    plan = plan_scenario(scenario, materialise=False) if plan is None else plan
     if plan.tiers < 3:
         raise FabricsimError(f"a spine-free (direct-connect) fabric joins aggregation blocks, the pods of a 3-tier "
                              f"fat-tree; this one has {plan.tiers} tier(s): use more GPUs or fabric.tiers: 3")

@@ -46,17 +46,23 @@ def plan(
     from fabricsim.scenario import load_scenario
 
     spec = load_scenario(scenario, set_)
-    from fabricsim.fabric_kinds import plan_other
+    from fabricsim.fabric_kinds import other_plan_document, plan_other, print_other_plan, write_other_plan_html
 
     if html_out is not None:
         from fabricsim.io import check_writable
 
         check_writable(html_out, "--html")
     with working(err_console, "plan") as stage:
-        if plan_other(spec, json_out, console, _print_json, html_out):  # several sites, or a torus
+        other = plan_other(spec)  # several sites, or a torus
+        if other is not None:
+            if json_out:
+                _print_json(other_plan_document(other))
+            else:
+                print_other_plan(other, console)
             if html_out is not None:
                 from fabricsim.io import shown_path
 
+                write_other_plan_html(spec, other, html_out)
                 err_console.print(f"report written to {escape(shown_path(html_out))}", highlight=False)
             return
         if html_out is not None:
@@ -131,7 +137,7 @@ def collective(
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
     from fabricsim.api import collective_sweep
-    from fabricsim.fabric_kinds import collective_other
+    from fabricsim.fabric_kinds import collective_other, print_other_collective
     from fabricsim.report.collective_view import print_collective
     from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
@@ -140,8 +146,12 @@ def collective(
     spec = load_scenario(scenario, set_)
     notes: list[str] = []
     with working(err_console, f"{op} sweep") as stage:
-        if collective_other(spec, op, algo or "auto", sweep, ranks, _other_method(spec, method), json_out,
-                            console, _print_json, lb):  # a torus, or several sites
+        other = collective_other(spec, op, algo or "auto", sweep, ranks, method, lb)  # a torus, or several sites
+        if other is not None:
+            if json_out:
+                _print_json(collective_document(other))
+            else:
+                print_other_collective(other, console)
             return
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
                                         fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes)
@@ -153,19 +163,6 @@ def collective(
         console.print("lost capacity: " + ", ".join(f"{k} {v:.2%}" for k, v in lost.items()))
     for note in notes:
         console.print(f"[dim]note: {escape(note)}", highlight=False)
-
-
-def _other_method(spec, method: str) -> str:
-    """Method for a torus or multi-site collective: auto is flow up to the flow-level bound of fat-trees
-    (``api.MATERIALISE_LIMIT`` GPUs), analytic above; explicit flow above it is refused."""
-    from fabricsim.api import MATERIALISE_LIMIT
-
-    if spec.cluster.gpus <= MATERIALISE_LIMIT:
-        return "flow" if method == "auto" else method
-    if method == "flow":
-        raise FabricsimError(f"--method flow: {spec.cluster.gpus:,} GPUs; flow-level collectives build every link up "
-                             f"to {MATERIALISE_LIMIT:,} GPUs; use --method analytic")
-    return "analytic" if method == "auto" else method
 
 
 @app.command()
@@ -182,6 +179,7 @@ def reliability(
     """Failure rates from the bill of materials, interruption interval, checkpointing and goodput."""
     from rich.progress import Progress
 
+    from fabricsim.commands import reliability_overrides
     from fabricsim.optics_choice import compare_optics_reliability
     from fabricsim.plan import plan_scenario
     from fabricsim.reliability.from_plan import assess
@@ -189,9 +187,7 @@ def reliability(
     from fabricsim.report.reliability_view import class_table, print_optics_reliability
     from fabricsim.scenario import load_scenario
 
-    overrides = list(set_) + ([f"reliability.days={days}"] if days is not None else []) + (
-        [f"reliability.runs={runs}"] if runs is not None else [])
-    spec = load_scenario(scenario, overrides)
+    spec = load_scenario(scenario, list(set_) + reliability_overrides(days, runs))
     plan_result = plan_scenario(spec, materialise=False)
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("Monte Carlo", total=spec.reliability.runs)
@@ -201,8 +197,7 @@ def reliability(
     summary = result.monte_carlo.summary()
     capped = result.monte_carlo.capped
     if json_out:
-        _print_json({**reliability_document(result, options), "monte_carlo_runs": result.monte_carlo.runs,
-                     "notes": [capped] * bool(capped)})
+        _print_json(reliability_document(result, options))
         return
     console.print(class_table(f"{escape(spec.name)}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",
                               result.interruptions_per_hour_by_class, result.stops_job))

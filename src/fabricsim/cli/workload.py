@@ -49,31 +49,23 @@ def train(
     json_out: bool = JsonOpt,
 ) -> None:
     """One training step on the scenario's fabric: step time and its breakdown, tokens/s, MFU."""
+    options = dict(locals())  # the command's parameters by option name, before any other local exists
     if search:
         return _search(scenario, set_, dict(model=model, global_batch=gbs, seq=seq, software=software,
                                             precision=precision),
                        dict(tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, micro_batch=micro_batch, zero=zero), json_out)
+    from fabricsim.commands import TRAIN_OPTIONS, api_keywords, what_ifs
     from fabricsim.report.training_view import training_tables
     from fabricsim.scenario import load_scenario
     from fabricsim.workload import train as train_step
-    from fabricsim.workload.what_if import fabric_what_ifs
 
     spec = load_scenario(scenario, set_)
-    overrides = dict(model=model, tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, virtual_stages=vpp, global_batch=gbs, seq=seq,
-                     micro_batch=micro_batch, zero=zero, recompute=recompute, recompute_layers=recompute_layers,
-                     software=software, precision=precision, load_balancing=lb, algorithm=algo,
-                     communication=communication)
+    overrides = api_keywords(options, TRAIN_OPTIONS)
     with working(err_console, "training step") as stage:
         stage("timing one step")
         result = train_step(spec, **overrides)
         stage("what-ifs")
-        rows = None
-        if what_if and spec.sites is not None:  # several sites: the DCI's what-ifs
-            from fabricsim.workload.multisite_what_if import sites_what_ifs
-
-            rows = sites_what_ifs(spec, overrides, result)
-        elif what_if:
-            rows = fabric_what_ifs(spec, overrides, result)
+        rows = what_ifs(spec, overrides, result) if what_if else None
     if json_out:
         _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
     else:
@@ -118,15 +110,15 @@ def infer(
     json_out: bool = JsonOpt,
 ) -> None:
     """Serving: disaggregated (KV-cache hand-over, decode with MoE all-to-all) or a static batch: TTFT, TPOT, tokens/s/GPU."""
+    options = dict(locals())  # the command's parameters by option name, before any other local exists
+    from fabricsim.commands import INFER_OPTIONS, api_keywords
     from fabricsim.report.inference_view import inference_table
     from fabricsim.scenario import load_scenario
     from fabricsim.workload import infer as serve
 
     spec = load_scenario(scenario, set_)
     with working(err_console, "serving"):
-        result = serve(spec, model=model, prefill_gpus=prefill_gpus, decode_gpus=decode_gpus, tp=tp, ep=ep,
-                       batch=batch, context=context, output_tokens=output_tokens, load_balancing=lb, mode=mode,
-                       software=software)
+        result = serve(spec, **api_keywords(options, INFER_OPTIONS))
     if json_out:
         _print_json(inference_document(result))
     else:

@@ -40,8 +40,12 @@ def reliability_summary(result) -> dict:
 
 
 def reliability_document(result, optics_options=()) -> dict:
-    """``fabricsim reliability --json`` (``optics_options``: the optics families judged by failures)."""
-    return {**reliability_summary(result), "optics_options": list(optics_options)}
+    """``fabricsim reliability --json`` (``optics_options``: the optics families judged by failures), with the
+    Monte Carlo runs simulated and why they were fewer than requested, if they were."""
+    runs = result.monte_carlo.runs if result.monte_carlo is not None else 0
+    capped = result.monte_carlo.capped if result.monte_carlo is not None else ""
+    return {**reliability_summary(result), "optics_options": list(optics_options), "monte_carlo_runs": runs,
+            "notes": [capped] * bool(capped)}
 
 
 def training_document(result) -> dict:

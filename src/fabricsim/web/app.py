@@ -18,12 +18,21 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from fabricsim import __version__
+from fabricsim.commands import reliability_overrides
 from fabricsim.errors import FabricsimError, format_validation_error
 from fabricsim.web import bounds, work
 from fabricsim.web.jobs import Busy, Disconnected, Jobs, request_key
 from fabricsim.web.limits import LimitError, Limits
-from fabricsim.web.requests import (CollectiveBody, InferBody, PlanBody, ReliabilityBody, RunBody, TrainBody,
-                                    YamlBody, validated)
+from fabricsim.web.requests import (
+    CollectiveBody,
+    InferBody,
+    PlanBody,
+    ReliabilityBody,
+    RunBody,
+    TrainBody,
+    YamlBody,
+    validated,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -148,9 +157,7 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
     @app.post("/api/reliability", tags=["simulate"])
     async def reliability(body: ReliabilityBody, request: Request):
         """`fabricsim reliability --json`: interruption interval, checkpointing, Monte Carlo goodput."""
-        extra = [f"reliability.days={body.days}"] * (body.days is not None) + (
-            [f"reliability.runs={body.runs}"] * (body.runs is not None))
-        body = body.model_copy(update={"set": list(body.set) + extra})
+        body = body.model_copy(update={"set": list(body.set) + reliability_overrides(body.days, body.runs)})
         data, scenario = validated(body)
         data, notes = bounds.reliability(scenario, data, limits)
         return await answer(request, "reliability", "long", work.reliability, data, body.compare_optics, notes)

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fabricsim.commands import INFER_OPTIONS, TRAIN_OPTIONS, api_keywords
 from fabricsim.errors import FabricsimError
 from fabricsim.scenario import Scenario, apply_overrides, scenario_from_dict
 
@@ -66,12 +67,7 @@ class TrainBody(_Body):
 
     def overrides(self) -> dict:
         """Keyword arguments of :func:`fabricsim.workload.train` (the CLI's mapping of its options)."""
-        o = self.options()
-        return dict(model=o["model"], tp=o["tp"], pp=o["pp"], cp=o["cp"], dp=o["dp"], ep=o["ep"],
-                    virtual_stages=o["vpp"], global_batch=o["gbs"], seq=o["seq"], micro_batch=o["micro_batch"],
-                    zero=o["zero"], recompute=o["recompute"], recompute_layers=o["recompute_layers"],
-                    software=o["software"], precision=o["precision"], load_balancing=o["lb"], algorithm=o["algo"],
-                    communication=o["communication"])
+        return api_keywords(self.options(), TRAIN_OPTIONS)
 
 
 class InferBody(_Body):
@@ -89,10 +85,7 @@ class InferBody(_Body):
 
     def overrides(self) -> dict:
         """Keyword arguments of :func:`fabricsim.workload.infer`."""
-        o = self.options()
-        return dict(model=o["model"], prefill_gpus=o["prefill_gpus"], decode_gpus=o["decode_gpus"], tp=o["tp"],
-                    ep=o["ep"], batch=o["batch"], context=o["context"], output_tokens=o["output_tokens"],
-                    load_balancing=o["lb"], mode=o["mode"], software=o["software"])
+        return api_keywords(self.options(), INFER_OPTIONS)
 
 
 class CollectiveBody(_Body):

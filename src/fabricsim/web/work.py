@@ -22,12 +22,15 @@ def warm() -> None:
 
 
 def plan(data: dict, compare_optics: bool, count_only: bool) -> dict:
+    from fabricsim.fabric_kinds import other_plan_document, plan_other
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
-
     from fabricsim.price_ranges import cost_range
 
     spec = scenario_from_dict(data, WHERE)
+    other = plan_other(spec)  # several sites, or a torus
+    if other is not None:
+        return to_jsonable(other_plan_document(other))
     result = plan_scenario(spec, materialise=False if count_only else None)
     options = compare(spec) if compare_optics else []
     return to_jsonable(documents.plan_document(result, options, cost_range(result, spec)))
@@ -52,12 +55,12 @@ def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
 
 
 def train(data: dict, overrides: dict, what_if: bool, notes: list[str]) -> dict:
+    from fabricsim.commands import what_ifs
     from fabricsim.workload import train as train_step
-    from fabricsim.workload.what_if import fabric_what_ifs
 
     spec = scenario_from_dict(data, WHERE)
     result = train_step(spec, **overrides)
-    rows = fabric_what_ifs(spec, overrides, result) if what_if else None
+    rows = what_ifs(spec, overrides, result) if what_if else None
     doc = documents.training_document(result)
     doc["notes"] = list(doc["notes"]) + notes
     return to_jsonable({**doc, **({"what_ifs": rows} if rows else {})})
@@ -71,9 +74,14 @@ def infer(data: dict, overrides: dict) -> dict:
 
 def collective(data: dict, sizes: list[int], options: dict) -> dict:
     from fabricsim.api import collective_sweep
+    from fabricsim.fabric_kinds import collective_other
 
     o = options
-    report, lost = collective_sweep(scenario_from_dict(data, WHERE), o["op"], o["algo"] or "auto", sizes, o["ranks"],
-                                    o["lb"], o["placement"], o["channels"], o["seed"], o["fail_links"],
-                                    o["fail_tier"], o["method"], o["proto"], o["cross_rail"])
+    spec = scenario_from_dict(data, WHERE)
+    other = collective_other(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["method"], o["lb"])
+    if other is not None:  # a torus, or several sites
+        return to_jsonable(documents.collective_document(other))
+    report, lost = collective_sweep(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["lb"], o["placement"],
+                                    o["channels"], o["seed"], o["fail_links"], o["fail_tier"], o["method"], o["proto"],
+                                    o["cross_rail"])
     return to_jsonable(documents.collective_document(report, lost))
