@@ -14,7 +14,7 @@ from typing import Callable
 from fabricsim.collectives.api import run_collective
 from fabricsim.economics import BandwidthTax, Tco, bandwidth_tax, total_cost_of_ownership, usd_per_million_tokens
 from fabricsim.errors import FabricsimError
-from fabricsim.plan import OpticsOption, Plan, compare_optics, plan_design
+from fabricsim.plan import OpticsOption, Plan, compare_optics, plan_design, plans_per_optics_family
 from fabricsim.reliability.from_plan import ReliabilityResult, assess
 from fabricsim.scenario import Scenario, load_scenario
 from fabricsim.topology.build import build_fabric
@@ -277,14 +277,13 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
 
 def optics_failures_per_month(scenario: Scenario, options: list[OpticsOption]) -> dict[str, float]:
     """Optics and cable failures per 30 days for each optics family of the comparison."""
+    from fabricsim.optics_choice import OPTICS_CLASSES
+
     out = {}
-    for option in options:
-        if option.error:
-            continue
-        variant = scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"optics": option.family})})
-        result = assess(plan_design(design_fabric(variant)), variant, monte_carlo=False)
-        per_hour = result.interruptions_per_hour_by_class
-        out[option.family] = 720.0 * sum(per_hour[c] for c in ("nic_optics", "transceiver", "cpo_engine", "cable"))
+    families = tuple(o.family for o in options if not o.error)
+    for family, variant, plan, _error in plans_per_optics_family(scenario, families):
+        per_hour = assess(plan, variant, monte_carlo=False).interruptions_per_hour_by_class
+        out[family] = 720.0 * sum(per_hour[c] for c in (*OPTICS_CLASSES, "cable"))
     return out
 
 

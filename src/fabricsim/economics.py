@@ -16,12 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fabricsim.errors import FabricsimError
-from fabricsim.plan import Plan
+from fabricsim.plan import NETWORK_CATEGORIES, Plan
 from fabricsim.scenario import EconomicsSpec
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 
-NETWORK_CATEGORIES = ("switches", "optics_and_cables", "nics", "scale_up_fabric")
+
+def energy_usd_per_year(it_power_w: float, economics, usd_per_kwh: float | None = None) -> float:
+    """Facility energy bill per year for ``it_power_w`` watts of IT load (the PUE applied), USD; ``economics``:
+    an EconomicsSpec (or anything with ``pue`` and ``energy_usd_per_kwh``), ``usd_per_kwh``: another price."""
+    price = economics.energy_usd_per_kwh if usd_per_kwh is None else usd_per_kwh
+    return it_power_w * economics.pue / 1e3 * HOURS_PER_YEAR * price
+
+
+def usd_per_year(capex_usd: float, it_power_w: float, economics, usd_per_kwh: float | None = None) -> float:
+    """Capex amortised over ``economics.years`` plus the energy bill of ``it_power_w``, USD per year."""
+    return capex_usd / economics.years + energy_usd_per_year(it_power_w, economics, usd_per_kwh)
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ def total_cost_of_ownership(plan: Plan, economics: EconomicsSpec) -> Tco:
     network_power = sum(plan.power_w.get(k, 0.0) for k in NETWORK_CATEGORIES)
     facility = it_power * economics.pue
     amortisation = capex / economics.years
-    energy = facility / 1e3 * HOURS_PER_YEAR * economics.energy_usd_per_kwh
+    energy = energy_usd_per_year(it_power, economics)
     per_gpu_hour = (amortisation + energy) / (plan.gpus * HOURS_PER_YEAR)
     return Tco(capex, network_capex, it_power, network_power, facility, amortisation, energy, per_gpu_hour,
                plan.gpus, economics.years)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fabricsim.economics import HOURS_PER_YEAR, total_cost_of_ownership
+from fabricsim.economics import total_cost_of_ownership, usd_per_year
 from fabricsim.plan import plans_per_optics_family
 from fabricsim.reliability.from_plan import assess
 from fabricsim.reliability.rates import rate_entries
@@ -77,11 +77,9 @@ def compare_optics_reliability(scenario: Scenario, families: tuple[str, ...] = (
                   if switch_side else 0.0)
         stops = result.stops_job or {}
         tco = total_cost_of_ownership(plan, variant.economics)
-        economics = variant.economics
         optics_capex = plan.capex_usd["optics_and_cables"]
         optics_power = plan.power_w["optics_and_cables"]
-        energy = optics_power * economics.pue / 1e3 * HOURS_PER_YEAR * economics.energy_usd_per_kwh
-        optics_year = optics_capex / economics.years + energy
+        optics_year = usd_per_year(optics_capex, optics_power, variant.economics)
         lost = (1.0 - result.expected_goodput) * tco.usd_per_year
         out.append(OpticsReliability(
             family=family,

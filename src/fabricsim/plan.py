@@ -17,6 +17,11 @@ from fabricsim.scenario import OPTICS_FAMILIES, Scenario
 from fabricsim.topology.design import FabricDesign, design_fabric, scale_up_domains
 from fabricsim.topology.fabric import Fabric
 
+SCALE_OUT_CATEGORIES = ("switches", "optics_and_cables", "nics")
+"""Bill-of-materials categories of the scale-out network (keys of ``Plan.capex_usd`` and ``Plan.power_w``)."""
+NETWORK_CATEGORIES = SCALE_OUT_CATEGORIES + ("scale_up_fabric",)
+"""Every network category: scale-out plus the scale-up (NVLink) fabric."""
+
 
 @dataclass(frozen=True)
 class TierLine:
@@ -94,7 +99,7 @@ class Plan:
         return sum(m.modules for m in self.media_lines if m.kind in OPTICAL_KINDS)
 
     def network_share(self, table: dict[str, float], include_scale_up: bool = True) -> float:
-        keys = ["switches", "optics_and_cables", "nics"] + (["scale_up_fabric"] if include_scale_up else [])
+        keys = NETWORK_CATEGORIES if include_scale_up else SCALE_OUT_CATEGORIES
         total = sum(table.values())
         return sum(table.get(k, 0.0) for k in keys) / total if total else 0.0
 
@@ -117,7 +122,6 @@ def _price(scenario: Scenario, name: str, catalog_price: float) -> float:
 def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
     """Bill of materials from the design's counts, or from a materialised fabric's arrays."""
     scenario, shape = design.scenario, design.shape
-    catalog = scenario.catalog()
     planes = design.planes
     if fabric is None:
         switches = [c * planes for c in shape.switches_per_tier]
@@ -164,7 +168,6 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
     domains = scale_up_domains(gpus, scale_up)
     nic_cards = math.ceil(gpus * design.nics_per_gpu - 1e-9)
     nic_ports = int(round(gpus * design.nic_ports_per_gpu))
-    n_switches = sum(switches)
     tier_switch = [design.switch_of(t) for t in range(shape.tiers)]
     power = {
         "gpus": gpus * gpu.power_w,
@@ -281,7 +284,7 @@ def compare_optics(scenario: Scenario, families: tuple[str, ...] = ("dsp", "lpo"
         if plan is None:
             out.append(OpticsOption(family, 0, 0, 0, 0, 0, 0, 0, "", error=error))
             continue
-        net_power = sum(plan.power_w[k] for k in ("switches", "optics_and_cables", "nics", "scale_up_fabric"))
+        net_power = sum(plan.power_w[k] for k in NETWORK_CATEGORIES)
         out.append(
             OpticsOption(
                 family=family,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from fabricsim.economics import HOURS_PER_YEAR
+from fabricsim.economics import HOURS_PER_YEAR, usd_per_year
 from fabricsim.plan import Plan, plan_design
 from fabricsim.scenario import Scenario
 from fabricsim.topology.media import choose_link_media
@@ -65,8 +65,8 @@ class SitesPlan:
 
     @property
     def dci_usd_per_year(self) -> float:
-        energy = self.dci_power_w * self.pue / 1e3 * HOURS_PER_YEAR * self.energy_usd_per_kwh
-        return self.dci_capex_usd / self.years + energy + self.dci_upkeep_usd_per_year
+        # the plan carries the scenario's years, pue and energy price
+        return usd_per_year(self.dci_capex_usd, self.dci_power_w, self) + self.dci_upkeep_usd_per_year
 
     @property
     def power_w(self) -> dict[str, float]:

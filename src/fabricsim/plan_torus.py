@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from fabricsim.plan import NETWORK_CATEGORIES
 from fabricsim.scenario import Scenario
 from fabricsim.topology.torus import TorusDesign, build_torus, design_torus
 
-NETWORK = ("switches", "optics_and_cables", "scale_up_fabric", "nics")
 OCS_PARTS = ("switches", "optics_and_cables")
 
 
@@ -70,8 +70,8 @@ class TorusPlan:
     def to_dict(self) -> dict:
         out = asdict(self)
         out.update(ocs_capex_share=self.ocs_capex_share, ocs_power_share=self.ocs_power_share,
-                   network_capex_share=self.share(self.capex_usd, NETWORK),
-                   network_power_share=self.share(self.power_w, NETWORK))
+                   network_capex_share=self.share(self.capex_usd, NETWORK_CATEGORIES),
+                   network_power_share=self.share(self.power_w, NETWORK_CATEGORIES))
         return out
 
 
@@ -172,8 +172,8 @@ def compare_with_fat_tree(scenario: Scenario, plan: TorusPlan, size_bytes: int =
     def net(table, keys):
         return sum(table.get(k, 0.0) for k in keys)
 
-    fat_keys = ("switches", "optics_and_cables", "nics", "scale_up_fabric")
-    torus_keys = ("switches", "optics_and_cables", "scale_up_fabric")
+    fat_keys = NETWORK_CATEGORIES
+    torus_keys = ("switches", "optics_and_cables", "scale_up_fabric")  # a torus has no scale-out NICs
     rows = [
         {"metric": "network capex", "torus": net(plan.capex_usd, torus_keys), "fat_tree": net(fat.capex_usd, fat_keys),
          "unit": "usd"},

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fabricsim.economics import HOURS_PER_YEAR, NETWORK_CATEGORIES
-from fabricsim.plan import Plan
+from fabricsim.economics import HOURS_PER_YEAR, usd_per_year
+from fabricsim.plan import NETWORK_CATEGORIES, SCALE_OUT_CATEGORIES, Plan
 from fabricsim.scenario import Scenario
 
 SOURCED_SPREAD = 0.15
@@ -116,7 +116,6 @@ def price_items(plan: Plan, scenario: Scenario) -> list[PriceItem]:
     return items
 
 
-SCALE_OUT = ("switches", "optics_and_cables", "nics")
 
 
 def _capex(items: list[PriceItem], pick, network=NETWORK_CATEGORIES) -> tuple[float, float]:
@@ -136,7 +135,7 @@ def cost_range(plan: Plan, scenario: Scenario, tokens_per_s: float | None = None
     with the ``top`` price drivers."""
     items = price_items(plan, scenario)
     economics = scenario.economics
-    it_power_kw = sum(plan.power_w.values()) / 1e3
+    it_power_w = sum(plan.power_w.values())
     energy_mid = economics.energy_usd_per_kwh
     energy_low = min(ENERGY_RANGE_USD_PER_KWH[0], energy_mid)
     energy_high = max(ENERGY_RANGE_USD_PER_KWH[1], energy_mid)
@@ -144,8 +143,8 @@ def cost_range(plan: Plan, scenario: Scenario, tokens_per_s: float | None = None
     def per_million(capex: float, energy_price: float) -> float | None:
         if not tokens_per_s or tokens_per_s <= 0 or goodput <= 0:
             return None
-        usd_per_year = capex / economics.years + it_power_kw * economics.pue * HOURS_PER_YEAR * energy_price
-        return usd_per_year / (HOURS_PER_YEAR * 3600) / (tokens_per_s * goodput) * 1e6
+        yearly = usd_per_year(capex, it_power_w, economics, energy_price)
+        return yearly / (HOURS_PER_YEAR * 3600) / (tokens_per_s * goodput) * 1e6
 
     mid = _capex(items, lambda i: i.mid)
     low = _capex(items, lambda i: i.low)
@@ -153,9 +152,9 @@ def cost_range(plan: Plan, scenario: Scenario, tokens_per_s: float | None = None
     net_low = _capex(items, lambda i: i.low if i.category in NETWORK_CATEGORIES else i.high)
     net_high = _capex(items, lambda i: i.high if i.category in NETWORK_CATEGORIES else i.low)
     share = lambda pair: pair[1] / pair[0] if pair[0] else 0.0  # noqa: E731
-    out_mid = _capex(items, lambda i: i.mid, SCALE_OUT)
-    out_low = _capex(items, lambda i: i.low if i.category in SCALE_OUT else i.high, SCALE_OUT)
-    out_high = _capex(items, lambda i: i.high if i.category in SCALE_OUT else i.low, SCALE_OUT)
+    out_mid = _capex(items, lambda i: i.mid, SCALE_OUT_CATEGORIES)
+    out_low = _capex(items, lambda i: i.low if i.category in SCALE_OUT_CATEGORIES else i.high, SCALE_OUT_CATEGORIES)
+    out_high = _capex(items, lambda i: i.high if i.category in SCALE_OUT_CATEGORIES else i.low, SCALE_OUT_CATEGORIES)
     tokens = None
     if per_million(mid[0], energy_mid) is not None:
         tokens = (per_million(low[0], energy_low), per_million(mid[0], energy_mid), per_million(high[0], energy_high))
