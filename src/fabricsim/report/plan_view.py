@@ -40,40 +40,52 @@ def plan_tables(plan: Plan) -> Group:
     for col in ("tier", "part", "kind", "units", "links each", "modules", "power", "price"):
         media.add_column(col, justify="left" if col in ("tier", "part", "kind") else "right")
     for m in plan.media_lines:
-        each = "-" if m.kind == "fiber" else f"{m.links_per_unit}"
-        modules = "-" if m.kind == "fiber" else f"{m.modules:,}"
-        media.add_row(m.tier, m.name, m.kind, f"{m.units:,}", each, modules, format_watts(m.power_w),
-                      format_usd(m.price_usd))
+        _media_row(media, m)
 
     if plan.scale_up_lines:
         optics_w = sum(m.power_w for m in plan.scale_up_lines)
         media.add_section()
         for m in plan.scale_up_lines:
-            each = "-" if m.kind == "fiber" else f"{m.links_per_unit}"
-            modules = "-" if m.kind == "fiber" else f"{m.modules:,}"
-            media.add_row(m.tier, m.name, m.kind, f"{m.units:,}", each, modules, format_watts(m.power_w),
-                          format_usd(m.price_usd))
+            _media_row(media, m)
         head.add_row("scale-up fabric", f"{plan.scale_up_tiers} tier(s), {plan.scale_up_chips:,} switch chips; optics "
                      f"between racks {format_watts(optics_w)} ({format_watts(optics_w / max(1, plan.gpu_racks))} per "
                      f"GPU rack); +{plan.scale_up_added_latency_s * 1e9:,.0f} ns one way over one rack")
 
-    money = Table(title="Power and capex", title_justify="left")
-    for col in ("category", "power", "share", "capex", "share"):
-        money.add_column(col, justify="left" if col == "category" else "right")
+    money = power_capex_table("Power and capex", plan.power_w, plan.capex_usd)
     total_w, total_usd = sum(plan.power_w.values()), sum(plan.capex_usd.values())
-    for key in plan.power_w:
-        money.add_row(key.replace("_", " "), format_watts(plan.power_w[key]), share(plan.power_w[key], total_w),
-                      format_usd(plan.capex_usd[key]), share(plan.capex_usd[key], total_usd))
-    money.add_row("[bold]total IT", f"[bold]{format_watts(total_w)}", "", f"[bold]{format_usd(total_usd)}", "")
     money.add_row("network (scale-out + scale-up)",
                   format_watts(plan.network_share(plan.power_w) * total_w), f"{plan.network_share(plan.power_w):.1%}",
                   format_usd(plan.network_share(plan.capex_usd) * total_usd), f"{plan.network_share(plan.capex_usd):.1%}")
     return Group(head, tiers, media, money)
 
 
-def share(part: float, whole: float) -> str:
+def _media_row(table: Table, m) -> None:
+    """One line of optics or cables (a MediaLine); fibre has no units per link and no modules."""
+    each = "-" if m.kind == "fiber" else f"{m.links_per_unit}"
+    modules = "-" if m.kind == "fiber" else f"{m.modules:,}"
+    table.add_row(m.tier, m.name, m.kind, f"{m.units:,}", each, modules, format_watts(m.power_w),
+                  format_usd(m.price_usd))
+
+
+def share(part: float, whole: float, digits: int = 1) -> str:
     """``part / whole`` as a percentage, or '-' when the whole is zero (a free or powerless category)."""
-    return f"{part / whole:.1%}" if whole > 0 else "-"
+    return f"{part / whole:.{digits}%}" if whole > 0 else "-"
+
+
+def power_capex_table(title: str, power_w: dict[str, float], capex_usd: dict[str, float],
+                      labels: dict[str, str] | None = None, digits: int = 1) -> Table:
+    """Power (W) and capex (USD) by bill-of-materials category with each one's share, and the IT total."""
+    labels = labels or {}
+    table = Table(title=title, title_justify="left")
+    for col in ("category", "power", "share", "capex", "share"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    total_w, total_usd = sum(power_w.values()), sum(capex_usd.values())
+    for key in power_w:
+        table.add_row(labels.get(key, key.replace("_", " ")), format_watts(power_w[key]),
+                      share(power_w[key], total_w, digits), format_usd(capex_usd[key]),
+                      share(capex_usd[key], total_usd, digits))
+    table.add_row("[bold]total IT", f"[bold]{format_watts(total_w)}", "", f"[bold]{format_usd(total_usd)}", "")
+    return table
 
 
 def optics_table(options: list[OpticsOption], failures_per_month: dict[str, float] | None = None) -> Table:

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from fabricsim.plan_sites import SitesPlan
 from fabricsim.report.console import key_value_table
-from fabricsim.report.plan_view import plan_tables
+from fabricsim.report.plan_view import plan_tables, power_capex_table
 from fabricsim.units import format_bits_per_s, format_usd, format_watts
 
 
@@ -34,15 +34,7 @@ def sites_tables(plan: SitesPlan) -> Group:
     dci.add_row("[bold]DCI total", "", "", f"[bold]{format_watts(plan.dci_power_w)}",
                 f"[bold]{format_usd(plan.dci_capex_usd)}", format_usd(plan.dci_upkeep_usd_per_year))
 
-    totals = Table(title="All sites: power and capex", title_justify="left")
-    for col in ("category", "power", "share", "capex", "share"):
-        totals.add_column(col, justify="left" if col == "category" else "right")
-    power, capex = plan.power_w, plan.capex_usd
-    total_w, total_usd = sum(power.values()), sum(capex.values())
-    for key in power:
-        totals.add_row(key.replace("_", " "), format_watts(power[key]), f"{power[key] / total_w:.2%}",
-                       format_usd(capex[key]), f"{capex[key] / total_usd:.2%}")
-    totals.add_row("[bold]total IT", f"[bold]{format_watts(total_w)}", "", f"[bold]{format_usd(total_usd)}", "")
+    totals = power_capex_table("All sites: power and capex", plan.power_w, plan.capex_usd, digits=2)
     site = plan_tables(plan.site)
     site.renderables[0].title = f"One site of {plan.sites} (each the same)"
     return Group(head, dci, totals, site)

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from fabricsim.plan_torus import FatTreeComparison, TorusPlan
 from fabricsim.report.console import key_value_table
+from fabricsim.report.plan_view import power_capex_table
 from fabricsim.units import format_bits_per_s, format_usd, format_watts
 
 
@@ -28,16 +29,9 @@ def torus_tables(plan: TorusPlan) -> Group:
                  f"{plan.diameter_hops} hops")
     head.add_row("OCS + optics share", f"{plan.ocs_capex_share:.1%} of capex, {plan.ocs_power_share:.1%} of power "
                  f"(TPU v4 paper: <5% and <3%)")
-    money = Table(title="Power and capex", title_justify="left")
-    for col in ("category", "power", "share", "capex", "share"):
-        money.add_column(col, justify="left" if col == "category" else "right")
-    total_w, total_usd = sum(plan.power_w.values()), sum(plan.capex_usd.values())
     labels = {"switches": "OCS", "optics_and_cables": "optics and fibre", "scale_up_fabric": "in-cube copper ICI",
               "nics": "host DCN NICs", "gpus": "chips", "servers": "hosts"}
-    for key in plan.power_w:
-        money.add_row(labels.get(key, key), format_watts(plan.power_w[key]), f"{plan.power_w[key] / total_w:.1%}",
-                      format_usd(plan.capex_usd[key]), f"{plan.capex_usd[key] / total_usd:.1%}")
-    money.add_row("[bold]total IT", f"[bold]{format_watts(total_w)}", "", f"[bold]{format_usd(total_usd)}", "")
+    money = power_capex_table("Power and capex", plan.power_w, plan.capex_usd, labels)
     return Group(head, money)
 
 
