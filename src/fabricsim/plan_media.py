@@ -51,30 +51,36 @@ class TierMedia:
     fiber_m: float
 
 
-def tier_media(design: FabricDesign, tier: int, n_links: int, price) -> TierMedia:
-    """Parts of ``n_links`` links of tier ``tier`` (0 NIC-leaf); ``price(name, catalog_price)`` applies overrides."""
-    catalog = design.scenario.catalog()
-    name = design.tier_names[tier]
-    media = design.media[tier]
+def media_lines(catalog, tier_name: str, media, n_links: int, price, nic_end: bool = False) -> list[MediaLine]:
+    """Parts of ``n_links`` links of ``media`` (a LinkMedia), merged by part, with their fibre; ``nic_end``: the
+    first end sits in a NIC (tier 0), ``price(name, catalog_price)`` applies overrides."""
     ends = media.ends()
     lines: list[MediaLine] = []
-    fiber_m = 0.0
     for i, (part, per_unit) in enumerate(ends):
         medium = catalog.medium(part)
         units = math.ceil(n_links / per_unit)
         served = n_links if media.upper_end else 2 * n_links
         lines.append(MediaLine(
-            tier=name, name=part, kind=medium.kind, units=units, power_w=units * medium.power_w,
+            tier=tier_name, name=part, kind=medium.kind, units=units, power_w=units * medium.power_w,
             price_usd=units * price(part, medium.price_usd),
             connection_points=n_links * medium.connection_points / len(ends),
             ends=served, links_per_unit=per_unit, modules=math.ceil(units / medium.module_ports),
-            end="assembly" if not media.upper_end else "nic" if tier == 0 and i == 0 else "switch",
+            end="assembly" if not media.upper_end else "nic" if nic_end and i == 0 else "switch",
         ))
         if media.fiber and i == len(ends) - 1:
-            fiber_m = n_links * media.length_m
-            lines.append(MediaLine(name, "fiber", "fiber", n_links, 0.0,
-                                   fiber_m * medium.fiber_price_usd_per_m, 0.0, ends=0, end="assembly"))
-    lines = _merge(lines)
+            lines.append(MediaLine(tier_name, "fiber", "fiber", n_links, 0.0,
+                                   n_links * media.length_m * medium.fiber_price_usd_per_m, 0.0, ends=0,
+                                   end="assembly"))
+    return _merge(lines)
+
+
+def tier_media(design: FabricDesign, tier: int, n_links: int, price) -> TierMedia:
+    """Parts of ``n_links`` links of tier ``tier`` (0 NIC-leaf); ``price(name, catalog_price)`` applies overrides."""
+    catalog = design.scenario.catalog()
+    media = design.media[tier]
+    ends = media.ends()
+    lines = media_lines(catalog, design.tier_names[tier], media, n_links, price, nic_end=tier == 0)
+    fiber_m = n_links * media.length_m if media.fiber else 0.0
     parts = [line for line in lines if line.kind != "fiber"]
     if media.fiber:
         per_connector = max(max(1, per_unit // catalog.medium(part).connectors) for part, per_unit in ends)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fabricsim.plan_media import MediaLine
-from fabricsim.topology.scale_up_fabric import ScaleUpFabric, media_units, scale_up_fabric
+from fabricsim.plan_media import MediaLine, media_lines
+from fabricsim.topology.scale_up_fabric import ScaleUpFabric, scale_up_fabric
 
 
 @dataclass
@@ -19,10 +19,6 @@ class ScaleUpBill:
     power_w: float
     capex_usd: float
     lines: list[MediaLine] = field(default_factory=list)
-
-    @property
-    def optics_power_w(self) -> float:
-        return sum(line.power_w for line in self.lines)
 
 
 def scale_up_bill(design, price) -> ScaleUpBill | None:
@@ -40,30 +36,9 @@ def scale_up_bill(design, price) -> ScaleUpBill | None:
         if media is None or per_domain == 0:
             continue
         links = fabric.domains * per_domain
-        first = catalog.medium(media.lower_end)
-        if first.family == "copper":
+        if catalog.medium(media.lower_end).family == "copper":
             continue  # copper inside the system's price
-        for part, units in media_units(media, links):
-            medium = catalog.medium(part)
-            lines.append(MediaLine(where, part, medium.kind, units, units * medium.power_w,
-                                   units * price(part, medium.price_usd),
-                                   links * medium.connection_points / len(media.ends()),
-                                   ends=links, modules=-(-units // medium.module_ports), end="assembly"
-                                   if not media.upper_end else "switch"))
-        if media.fiber:
-            lines.append(MediaLine(where, "fiber", "fiber", links, 0.0,
-                                   links * media.length_m * catalog.medium(media.upper_end).fiber_price_usd_per_m,
-                                   0.0, end="assembly"))
-    merged: dict[tuple[str, str], MediaLine] = {}
-    for line in lines:  # both ends of a link often take the same module
-        key = (line.tier, line.name)
-        if key in merged:
-            a = merged[key]
-            line = MediaLine(a.tier, a.name, a.kind, a.units + line.units, a.power_w + line.power_w,
-                             a.price_usd + line.price_usd, a.connection_points, a.ends + line.ends, a.links_per_unit,
-                             a.modules + line.modules, a.end)
-        merged[key] = line
-    lines = list(merged.values())
+        lines += media_lines(catalog, where, media, links, price)
     chips = fabric.domains * fabric.chips_per_domain
     power = chips * system.switch_chip_power_w + sum(line.power_w for line in lines)
     capex = fabric.domains * price(system.name, system.price_usd) + sum(line.price_usd for line in lines)

@@ -141,7 +141,7 @@ def _merge(lines: list[DciLine]) -> list[DciLine]:
     return list(out.values())
 
 
-def plan_sites(scenario: Scenario, materialise: bool | None = None) -> SitesPlan:
+def plan_sites(scenario: Scenario) -> SitesPlan:
     """Plan every site (from counts) and the DCI between them."""
     design = design_sites(scenario)
     dci = design.dci

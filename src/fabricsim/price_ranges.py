@@ -37,10 +37,6 @@ class PriceItem:
     high: float
     basis: str  # where the range comes from
 
-    @property
-    def swing_usd(self) -> float:
-        return self.quantity * (self.high - self.low)
-
 
 @dataclass(frozen=True)
 class Driver:

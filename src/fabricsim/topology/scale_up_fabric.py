@@ -88,8 +88,3 @@ def scale_up_fabric(design) -> ScaleUpFabric | None:
             + scenario.layout.scale_up_rack_to_rack_m * FIBER_PROPAGATION_S_PER_M
     return ScaleUpFabric(system.name, math.ceil(design.gpus / g), g, racks, planes, speed, tiers,
                          planes * chips_per_plane, planes * in_rack, planes * across, in_media, across_media, added)
-
-
-def media_units(media: LinkMedia, links: int) -> list[tuple[str, int]]:
-    """(catalog medium, units bought) for ``links`` links of ``media``."""
-    return [(part, math.ceil(links / per_unit)) for part, per_unit in media.ends()]
