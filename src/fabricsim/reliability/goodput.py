@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 
 from fabricsim.catalog import default_catalog
-from fabricsim.reliability.checkpoint import CheckpointPolicy, checkpoint_bytes, spare_exhaustion_probability
-from fabricsim.reliability.montecarlo import RunResults, _class_settings, simulate_run
+from fabricsim.reliability.checkpoint import CheckpointPolicy, checkpoint_bytes
+from fabricsim.reliability.montecarlo import RunResults, _class_settings, _spares_exhausted, simulate_run
 from fabricsim.reliability.rates import (
     CLASSES,
     LLAMA3_COUNTS,
@@ -43,8 +43,7 @@ def expected_goodput(
 ) -> float:
     """First-order expected effective training time ratio (see module docstring)."""
     catalog = catalog or default_catalog()
-    waits = {c: bool((repair_wait or {}).get(c, False)) for c in CLASSES}
-    entries, stops, factors = _class_settings(stops_job, degraded_step_factor, catalog)
+    entries, stops, factors, waits = _class_settings(stops_job, degraded_step_factor, catalog, repair_wait)
     per_hour = failure_rates(counts, rates, catalog)
     wall = days * 86400.0
     lam_stop = sum(per_hour[c] for c in CLASSES if stops[c]) / 3600.0
@@ -54,10 +53,7 @@ def expected_goodput(
     # mean lost work: half a cycle, plus a whole interval when the failure hits the async tail
     tail = min(policy.background_s, cycle)
     lost = cycle / 2.0 + tau * tail / cycle
-    spare_users = [c for c in CLASSES if stops[c] and entries[c].uses_spare]
-    spare_rate = sum(per_hour[c] for c in spare_users)
-    mean_repair_h = sum(per_hour[c] * entries[c].repair_hours for c in spare_users) / spare_rate if spare_rate else 0.0
-    p_ex = spare_exhaustion_probability(policy.spare_hosts, spare_rate, mean_repair_h)
+    p_ex = _spares_exhausted(policy, per_hour, entries, stops)
     lam_planned = planned_per_day / 86400.0
     lam_all = lam_stop + lam_planned
     down_total = lam_planned * policy.restart_s  # per second of wall time, summed over event kinds

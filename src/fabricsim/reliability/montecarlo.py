@@ -94,9 +94,12 @@ class RunResults:
         return out
 
 
-def _class_settings(stops_job, degraded_step_factor, catalog):
+def _class_settings(stops_job, degraded_step_factor, catalog, repair_wait=None):
+    """Per component class: catalog rate entry, whether it stops the job, its step-time factor when it does
+    not, and whether its events wait for the repair (overrides checked by class name)."""
     check_class_names(stops_job, "stops_job overrides")
     check_class_names(degraded_step_factor, "degraded_step_factor overrides")
+    check_class_names(repair_wait, "repair_wait")
     entries = rate_entries(catalog)
     stops = {c: bool((stops_job or {}).get(c, entries[c].stops_job)) for c in CLASSES}
     factors = {}
@@ -108,7 +111,17 @@ def _class_settings(stops_job, degraded_step_factor, catalog):
                 f"(1 = no slow-down)."
             )
         factors[c] = float(f)
-    return entries, stops, factors
+    waits = {c: bool((repair_wait or {}).get(c, False)) for c in CLASSES}
+    return entries, stops, factors, waits
+
+
+def _spares_exhausted(policy: CheckpointPolicy, per_hour, entries, stops) -> float:
+    """Probability that a failed host finds no hot spare: job-stopping classes that swap a host, each repaired
+    in its catalog repair time."""
+    users = [c for c in CLASSES if stops[c] and entries[c].uses_spare]
+    rate = sum(per_hour[c] for c in users)
+    repair_h = sum(per_hour[c] * entries[c].repair_hours for c in users) / rate if rate else 0.0
+    return spare_exhaustion_probability(policy.spare_hosts, rate, repair_h)
 
 
 def simulate_run(
@@ -143,7 +156,7 @@ def simulate_run(
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     wall = float(days) * 86400.0
 
-    entries, stops, factors = _class_settings(stops_job, degraded_step_factor, catalog)
+    entries, stops, factors, waits = _class_settings(stops_job, degraded_step_factor, catalog, repair_wait)
     per_hour = failure_rates(counts, rates, catalog)
     stop_classes = [c for c in CLASSES if stops[c] and per_hour[c] > 0]
     lam_stop = sum(per_hour[c] for c in stop_classes)  # per hour
@@ -165,12 +178,7 @@ def simulate_run(
     lam_total_s = lam.sum() / 3600.0
     probs = lam / lam.sum() if lam.size else lam
     # downtime per event class: restart, plus spare swap or repair wait when a host is replaced
-    spare_users = [c for c in stop_classes if entries[c].uses_spare]
-    spare_rate = sum(per_hour[c] for c in spare_users)
-    mean_repair_h = sum(per_hour[c] * entries[c].repair_hours for c in spare_users) / spare_rate if spare_rate else 0.0
-    p_exhausted = spare_exhaustion_probability(policy.spare_hosts, spare_rate, mean_repair_h)
-    check_class_names(repair_wait, "repair_wait")
-    waits = {c: bool((repair_wait or {}).get(c, False)) for c in CLASSES}
+    p_exhausted = _spares_exhausted(policy, per_hour, entries, stops)
     swap = np.array([policy.spare_swap_s if (c != PLANNED and entries[c].uses_spare) else 0.0 for c in names])
     repair = np.array([entries[c].repair_hours * 3600.0 if (c != PLANNED and entries[c].uses_spare) else 0.0 for c in names])
     swap = np.where([c != PLANNED and waits[c] for c in names], repair, swap)
