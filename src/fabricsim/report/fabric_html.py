@@ -16,8 +16,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from fabricsim.io import write_atomic
-from fabricsim.report.html import CSS, _figure, _table
+from fabricsim.io import write_text
+from fabricsim.report.html import _figure, _table, page
 from fabricsim.units import format_bits_per_s, format_usd, format_watts
 
 
@@ -100,7 +100,7 @@ def torus_html(plan, comparison=None, failures=()) -> str:
             ["", "torus + OCS", "fat-tree"],
             [[r["metric"], _fmt(r["torus"], r["unit"]), _fmt(r["fat_tree"], r["unit"])] for r in comparison.rows]))
     sections += [f'<p class="note">{html.escape(n)}</p>' for n in plan.notes]
-    return _page(plan.scenario, sections)
+    return page(plan.scenario, sections)
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -152,13 +152,9 @@ def sites_html(plan, curve=None, model: str = "") -> str:
                           xaxis_title="DCI capacity per direction (Tb/s)", yaxis_title="MFU (%)")
         sections.append("<h2>What the DCI must carry</h2>" + _figure(fig, False))
     sections += [f'<p class="note">{html.escape(n)}</p>' for n in plan.notes]
-    return _page(plan.scenario, sections)
-
-
-def _page(title: str, sections: list[str]) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>")
+    return page(plan.scenario, sections)
 
 
 def write_page(text: str, path: str | Path) -> None:
-    write_atomic(path, text)
+    """Write an HTML page atomically (see :func:`fabricsim.io.write_text`)."""
+    write_text(path, text, "--html report")

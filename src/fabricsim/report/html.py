@@ -140,7 +140,12 @@ def build_html(result: RunResult) -> str:
 
     if result.notes:
         sections.append("".join(f'<p class="note">{html.escape(n)}</p>' for n in result.notes))
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(plan.scenario)}</title>"
+    return page(plan.scenario, sections)
+
+
+def page(title: str, sections: list[str]) -> str:
+    """A self-contained HTML page: ``sections`` (HTML) under the report's style, titled ``title`` (text)."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>")
 
 
