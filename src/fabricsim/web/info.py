@@ -41,6 +41,7 @@ def options_document(limits: Limits) -> dict:
 
 def add_info_routes(app: FastAPI, limits: Limits) -> None:
     options = options_document(limits)
+    scenario_schema = Scenario.model_json_schema()
 
     @app.get("/api/options", tags=["info"])
     async def choices():
@@ -50,7 +51,7 @@ def add_info_routes(app: FastAPI, limits: Limits) -> None:
     @app.get("/api/schema", tags=["info"])
     async def schema():
         """JSON schema of a scenario (the YAML files' schema)."""
-        return Scenario.model_json_schema()
+        return scenario_schema
 
     @app.get("/api/health", tags=["info"])
     async def health(request: Request):
