@@ -84,10 +84,16 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
             raise FabricsimError(
                 f"workload.train.ep={par.ep} does not divide {model.name}'s {experts} routed experts; "
                 f"valid ep: {', '.join(str(d) for d in _divisors(experts))}")
-        if (par.tp * par.dp * par.cp) % (par.ep * par.etp):
+        if not experts_fold(par):
             raise FabricsimError(
                 f"workload.train.ep={par.ep} x expert_tp={par.etp} must divide tp x cp x dp = "
                 f"{par.tp * par.dp * par.cp} (experts fold into the ranks of each pipeline stage)")
+
+
+def experts_fold(par: Parallelism) -> bool:
+    """Whether groups of ``ep x etp`` expert ranks tile the ``tp x cp x dp`` ranks of a pipeline stage
+    (Megatron-Core's MoE parallel folding)."""
+    return (par.tp * par.dp * par.cp) % (par.ep * par.etp) == 0
 
 
 def _divisors(n: int) -> list[int]:
