@@ -65,15 +65,18 @@ def train(
                      communication=communication)
     with working(err_console, "training step") as stage:
         stage("timing one step")
-        result = train_step(spec, **overrides)
-        stage("what-ifs")
         rows = None
-        if what_if and spec.sites is not None:  # several sites: the DCI's what-ifs
-            from fabricsim.workload.multisite_what_if import sites_what_ifs
+        if what_if and spec.sites is not None:  # several sites: the step beside one site, then the DCI's what-ifs
+            from fabricsim.workload.multisite_what_if import sites_study, sites_what_ifs
 
-            rows = sites_what_ifs(spec, overrides, result)
-        elif what_if:
-            rows = fabric_what_ifs(spec, overrides, result)
+            study = sites_study(spec, overrides)
+            result = study.result
+            stage("what-ifs")
+            rows = sites_what_ifs(spec, overrides, study)
+        else:
+            result = train_step(spec, **overrides)
+            stage("what-ifs")
+            rows = fabric_what_ifs(spec, overrides, result) if what_if else None
     if json_out:
         _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
     else:

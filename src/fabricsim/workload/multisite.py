@@ -134,6 +134,7 @@ class SitesTraining:
     needed_bits_per_s: dict[str, float | None] = field(default_factory=dict)  # "1%" / "5%" MFU loss -> capacity
     cross_bytes_per_step: float = 0.0  # bytes each site sends to its neighbour per step
     notes: list[str] = field(default_factory=list)
+    site_fabric: object | None = None  # the built fabric of one site (flow-level steps), for what-ifs to reuse
 
     @property
     def exposed_cross_site_s(self) -> float:
@@ -213,15 +214,16 @@ def mfu_vs_dci(scenario, spec, model, capacities_bits_per_s) -> list[tuple[float
     return out
 
 
-def train_across_sites(scenario, spec, model, compare: bool = False) -> SitesTraining:
+def train_across_sites(scenario, spec, model, compare: bool = False, site_fabric=None) -> SitesTraining:
     """One step of ``spec`` with DP across the scenario's sites; ``compare`` adds the single-site
-    reference and the DCI capacity needed for 1% / 5% MFU loss."""
+    reference and the DCI capacity needed for 1% / 5% MFU loss.  ``site_fabric``: one site's fabric,
+    already built (a variant that changes only the DCI, the rank order or the job has the same sites)."""
     from fabricsim.topology.sites import design_sites
     from fabricsim.workload.training import _software, simulate_step
 
     design = design_sites(scenario)
     method = _method(spec, design)
-    timer = SitesTimer(design, _site_fabric(design, method))
+    timer = SitesTimer(design, site_fabric if site_fabric is not None else _site_fabric(design, method))
     view = replace(design.site, gpus=design.gpus)  # the job sees every GPU; the parts are one site's
     profile = _software(scenario, spec)
 
@@ -234,7 +236,8 @@ def train_across_sites(scenario, spec, model, compare: bool = False) -> SitesTra
     cross = [c for c in result.calls if isinstance(c.timing, SitesTiming)]
     per_step = sum(c.timing.cross.rings * c.timing.cross.bytes_per_rank * (c.per_step + c.per_micro_batch
                    * result.micro_batches) * (0.5 if c.op == "send_recv" else 1.0) for c in cross)
-    out = SitesTraining(result, None, unlimited, design.dci.capacity_bits_per_s, cross_bytes_per_step=per_step)
+    out = SitesTraining(result, None, unlimited, design.dci.capacity_bits_per_s, cross_bytes_per_step=per_step,
+                        site_fabric=timer.site_fabric)
     out.result.notes.append(
         f"DP across {design.sites} sites {design.dci.distance_m / 1e3:g} km apart: exposed cross-site time "
         f"{out.exposed_cross_site_s * 1e3:.1f} ms per step; {per_step / 1e12:.2f} TB cross the DCI each way per step")
