@@ -194,30 +194,13 @@ def _search(step_at, single_mfu: float, loss: float, installed: float) -> float 
     return high
 
 
-def mfu_vs_dci(scenario, spec, model, capacities_bits_per_s) -> list[tuple[float, float, float]]:
-    """(DCI capacity, step seconds, MFU) at each capacity: one simulated step, the cross-site transfers
-    recomputed (analytic) for every capacity."""
-    from fabricsim.topology.sites import design_sites
-    from fabricsim.workload.training import _software, simulate_step
+def _sites_job(scenario, spec, model, site_fabric=None):
+    """The job across the scenario's sites, set up once: (sites design, method, timer, ``step_at``).
 
-    design = design_sites(scenario)
-    method = _method(spec, design)
-    timer = SitesTimer(design, _site_fabric(design, method))
-    view = replace(design.site, gpus=design.gpus)
-    profile = _software(scenario, spec)
-    simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
-    out = []
-    for capacity in capacities_bits_per_s:
-        timer.capacity_bits_per_s, timer.analytic_cross = capacity, True
-        step = simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
-        out.append((float(capacity), step.step_time_s, step.mfu))
-    return out
-
-
-def train_across_sites(scenario, spec, model, compare: bool = False, site_fabric=None) -> SitesTraining:
-    """One step of ``spec`` with DP across the scenario's sites; ``compare`` adds the single-site
-    reference and the DCI capacity needed for 1% / 5% MFU loss.  ``site_fabric``: one site's fabric,
-    already built (a variant that changes only the DCI, the rank order or the job has the same sites)."""
+    ``step_at(capacity, analytic_cross=True)`` is the step with the cross-site transfers recomputed
+    analytically for ``capacity`` bits/s per direction (None: the installed DCI); ``analytic_cross=False``
+    keeps them as the step timed them (flow-level when the step is).  Steps are cached by those
+    arguments: a capacity search asks for some capacities more than once."""
     from fabricsim.topology.sites import design_sites
     from fabricsim.workload.training import _software, simulate_step
 
@@ -226,11 +209,34 @@ def train_across_sites(scenario, spec, model, compare: bool = False, site_fabric
     timer = SitesTimer(design, site_fabric if site_fabric is not None else _site_fabric(design, method))
     view = replace(design.site, gpus=design.gpus)  # the job sees every GPU; the parts are one site's
     profile = _software(scenario, spec)
+    steps: dict = {}
 
     def step_at(capacity: float | None, analytic_cross: bool = True):
-        timer.capacity_bits_per_s, timer.analytic_cross = capacity, analytic_cross and capacity is not None
-        return simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
+        key = (capacity, analytic_cross)
+        if key not in steps:
+            timer.capacity_bits_per_s, timer.analytic_cross = key
+            steps[key] = simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
+        return steps[key]
 
+    return design, method, timer, step_at
+
+
+def mfu_vs_dci(scenario, spec, model, capacities_bits_per_s) -> list[tuple[float, float, float]]:
+    """(DCI capacity, step seconds, MFU) at each capacity: the calls are simulated once, the cross-site
+    transfers recomputed (analytic) for every capacity."""
+    step_at = _sites_job(scenario, spec, model)[3]
+    out = []
+    for capacity in capacities_bits_per_s:
+        step = step_at(capacity)
+        out.append((float(capacity), step.step_time_s, step.mfu))
+    return out
+
+
+def train_across_sites(scenario, spec, model, compare: bool = False, site_fabric=None) -> SitesTraining:
+    """One step of ``spec`` with DP across the scenario's sites; ``compare`` adds the single-site
+    reference and the DCI capacity needed for 1% / 5% MFU loss.  ``site_fabric``: one site's fabric,
+    already built (a variant that changes only the DCI, the rank order or the job has the same sites)."""
+    design, method, timer, step_at = _sites_job(scenario, spec, model, site_fabric)
     result = step_at(None, analytic_cross=False)
     unlimited = step_at(UNLIMITED_BITS_PER_S).step_time_s
     cross = [c for c in result.calls if isinstance(c.timing, SitesTiming)]
@@ -252,5 +258,4 @@ def train_across_sites(scenario, spec, model, compare: bool = False, site_fabric
         if out.needed_bits_per_s[label] is None:
             out.notes.append(f"within {label} of single-site MFU is out of reach at any DCI capacity: propagation "
                              f"latency and the inside-site parts alone cost more")
-    step_at(None, analytic_cross=False)
     return out
