@@ -69,6 +69,7 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: 
     them and the cost per million tokens.  A defaulted workload that does not fit this cluster is
     skipped with a note; one the user wrote raises.  ``analytic``: time ``communication: auto`` analytically."""
     from fabricsim.workload import train
+    from fabricsim.workload.what_if import step_time_by_load_balancing
 
     user_set = "train" in scenario.workload.model_fields_set
     auto = scenario.workload.train.communication == "auto"
@@ -79,15 +80,12 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: 
             raise
         notes.append(f"training step of the default workload skipped: {exc}")
         return None, {}, None, None
-    by_policy = {step.load_balancing: step.step_time_s}
     cost = usd_per_million_tokens(tco, step.tokens_per_s)
     if step.communication == "analytic":
         notes.append("bandwidth tax not computed: communication was timed analytically (above "
                      "the flow-level limit), which assumes load-balanced uplinks and cannot see ECMP collisions")
-        return step, by_policy, None, cost
-    for policy in ("ecmp", "spray"):
-        if policy not in by_policy:
-            by_policy[policy] = train(scenario, fabric=fabric, load_balancing=policy).step_time_s
+        return step, {step.load_balancing: step.step_time_s}, None, cost
+    by_policy = step_time_by_load_balancing(scenario, fabric, step)
     tax = bandwidth_tax(tco, by_policy["ecmp"], by_policy["spray"])
     return step, by_policy, tax, cost
 
