@@ -129,14 +129,11 @@ def _tp_all_reduces(fabric, gpus: np.ndarray, tp: int, tokens: float, model, pol
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     from fabricsim.topology.build import build_fabric
     from fabricsim.topology.design import design_fabric
+    from fabricsim.workload import catalog_entry
 
     design = fabric.design if fabric is not None else design_fabric(scenario)
     ep = _check(spec, model, design)
-    profiles = scenario.catalog().sections.get("software", {})
-    if spec.software not in profiles:
-        from fabricsim.catalog.loader import unknown_name_message
-        raise FabricsimError("workload.infer.software: " + unknown_name_message("software", spec.software, profiles))
-    profile = profiles[spec.software]
+    profile = catalog_entry(scenario, "software", spec.software, "workload.infer.software")
     if fabric is None:
         fabric = build_fabric(design)
     policy = spec.load_balancing or design.load_balancing

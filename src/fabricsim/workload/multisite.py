@@ -202,13 +202,14 @@ def _sites_job(scenario, spec, model, site_fabric=None):
     keeps them as the step timed them (flow-level when the step is).  Steps are cached by those
     arguments: a capacity search asks for some capacities more than once."""
     from fabricsim.topology.sites import design_sites
-    from fabricsim.workload.training import _software, simulate_step
+    from fabricsim.workload import catalog_entry
+    from fabricsim.workload.training import simulate_step
 
     design = design_sites(scenario)
     method = _method(spec, design)
     timer = SitesTimer(design, site_fabric if site_fabric is not None else _site_fabric(design, method))
     view = replace(design.site, gpus=design.gpus)  # the job sees every GPU; the parts are one site's
-    profile = _software(scenario, spec)
+    profile = catalog_entry(scenario, "software", spec.software, "workload.train.software")
     steps: dict = {}
 
     def step_at(capacity: float | None, analytic_cross: bool = True):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
+from fabricsim.workload import catalog_entry
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
 from fabricsim.workload.exposure import Exposure, expose
@@ -122,17 +123,8 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
         method = "flow" if design.gpus <= FLOW_LEVEL_LIMIT else "analytic"
     if method == "flow" and fabric is None:
         fabric = build_fabric(design)
-    profile = _software(scenario, spec)
+    profile = catalog_entry(scenario, "software", spec.software, "workload.train.software")
     return simulate_step(design, fabric, spec, model, method, profile)
-
-
-def _software(scenario, spec):
-    from fabricsim.catalog.loader import unknown_name_message
-
-    profiles = scenario.catalog().sections.get("software", {})
-    if spec.software not in profiles:
-        raise FabricsimError("workload.train.software: " + unknown_name_message("software", spec.software, profiles))
-    return profiles[spec.software]
 
 
 def _busiest_stage(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
