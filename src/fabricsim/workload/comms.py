@@ -30,6 +30,7 @@ import numpy as np
 
 from fabricsim.collectives.algorithms import ALGORITHMS
 from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_transfers
+from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.parallelism import Parallelism, RankGroups
 
 ACTIVATION_BYTES = 2  # BF16 activations on the wire
@@ -69,8 +70,8 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
     hidden = model.hidden_size
     if par.tp > 1:
         buffer = tokens * hidden * ACTIVATION_BYTES
-        recomputed = min(1.0, recompute_layers / layers_here) if recompute_layers and layers_here else 1.0
-        passes = 2 + (recomputed if recompute == "full" else 0)  # forward, backward (+ recomputed forward)
+        # forward, backward (+ the recomputed forward)
+        passes = 2 + recomputed_share(recompute, recompute_layers, layers_here)
         if par.sequence_parallel:
             calls.append(CommCall("tp", "all-gather (SP)", "all_gather", groups.tp, buffer,
                                   2 * passes * layers_here, 0))

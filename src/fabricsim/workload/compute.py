@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
+from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
 
 ATTENTION_BACKWARD_FACTOR = 2.5
@@ -288,10 +289,8 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
         work = _add(work, layer_work(model, gpu, shape, profile, False, attention_override).scaled(dense_layers))
     if moe_layers:
         work = _add(work, layer_work(model, gpu, shape, profile, True, attention_override).scaled(moe_layers))
-    layers = dense_layers + moe_layers
     if recompute == "full":
-        share = min(1.0, recompute_layers / layers) if recompute_layers and layers else 1.0
-        extra = share * work.forward
+        extra = recomputed_share(recompute, recompute_layers, dense_layers + moe_layers) * work.forward
     elif recompute == "selective":
         extra = work.selective_recompute
     else:
