@@ -22,7 +22,7 @@ the activation function, Megatron-Core ``recompute_modules``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
@@ -232,7 +232,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
                      launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, host, 2 * host,
                      0.0, rows)
     if moe and profile.moe_host_sync and not profile.cuda_graphs:
-        work = LayerWork(*(getattr(work, f) for f in _FIELDS[:-1]), max(work.forward, host), gemms=rows)
+        work = replace(work, synced_forward=max(work.forward, host))
     return work
 
 
@@ -285,10 +285,12 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
     ``recompute``: none | selective | full; ``recompute_layers``: with 'full', how many of the
     stage's layers are recomputed (0 = all of them, Megatron's ``recompute_num_layers``)."""
     work = LayerWork(*(0.0,) * len(_FIELDS))
+    moe = None
     if dense_layers:
         work = _add(work, layer_work(model, gpu, shape, profile, False, attention_override).scaled(dense_layers))
     if moe_layers:
-        work = _add(work, layer_work(model, gpu, shape, profile, True, attention_override).scaled(moe_layers))
+        moe = layer_work(model, gpu, shape, profile, True, attention_override)
+        work = _add(work, moe.scaled(moe_layers))
     if recompute == "full":
         extra = recomputed_share(recompute, recompute_layers, dense_layers + moe_layers) * work.forward
     elif recompute == "selective":
@@ -300,7 +302,7 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
         for _ in range(mtp):
             work = _add(work, head_work(model, gpu, shape, profile, mtp=True))
     rows = _merge_rows(work.gemms, gpu, shape.precision)
-    forward, backward = _host_bound(work, dense_layers, moe_layers, model, gpu, shape, profile, attention_override)
+    forward, backward = _host_bound(work, moe, moe_layers)
     host = forward + backward - work.forward - work.backward
     return StageCompute(forward, backward + extra, extra, work.gemm_forward + work.gemm_backward,
                         work.attention_forward + work.attention_backward,
@@ -308,14 +310,13 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
                         work.gemm_flops, work.attention_flops, rows, host)
 
 
-def _host_bound(work: LayerWork, dense_layers: int, moe_layers: int, model, gpu, shape, profile,
-                attention_override) -> tuple[float, float]:
-    """Forward and backward seconds once the host's kernel issue is accounted for: the CPU runs ahead
-    of the GPU except across a host synchronization (dropless MoE layers), where that layer takes
-    max(GPU, host) time; and a pass never runs faster than its host can issue it."""
+def _host_bound(work: LayerWork, moe: LayerWork | None, moe_layers: int) -> tuple[float, float]:
+    """Forward and backward seconds of a stage's ``work`` once the host's kernel issue is accounted for:
+    the CPU runs ahead of the GPU except across a host synchronization (dropless MoE layers, ``moe``
+    one of them), where that layer takes max(GPU, host) time; and a pass never runs faster than its
+    host can issue it."""
     forward = work.forward
     if work.synced_forward:
-        moe = layer_work(model, gpu, shape, profile, True, attention_override)
         forward += moe_layers * (moe.synced_forward - moe.forward)
     return max(forward, work.host_forward), max(work.backward, work.host_backward)
 
