@@ -80,7 +80,6 @@ class SitesTimer:
         if inside.any():
             groups = np.stack([src[inside], dst[inside]], axis=1)
             part = CommCall(call.kind, call.what, call.op, groups, call.size_bytes, call.per_micro_batch, call.per_step)
-            part.groups = np.stack([src[inside], dst[inside]], axis=1)
             time_calls(self.design.site, self.site_fabric if method == "flow" else None, [part], "auto", policy,
                        method, self.seed)
         cross = time_cross_site(self.design, "send_recv", np.stack([src[across], dst[across]], axis=1), size, method,
@@ -103,7 +102,7 @@ class SitesTimer:
                 f"workload.train.order, dp a multiple of sites.count) or pipeline parallelism (pp last, pp a multiple "
                 f"of sites.count) may span sites; keep tp, cp and ep inside a site")
         size = max(1, int(round(call.size_bytes)))
-        algo = algorithm if call.kind == "dp" and algorithm in ("ring", "tree", "auto", "hierarchical") else "auto"
+        algo = algorithm if algorithm in ("ring", "tree", "auto", "hierarchical") else "auto"  # a DP call (checked above)
         key = ("across", call.kind, call.what, call.op, size)
         if key not in self.cache:
             fabric = self.site_fabric if method == "flow" else self.design.site

@@ -21,7 +21,7 @@ def _dci_cost(scenario, capacity_bits_per_s: float) -> tuple[str, float]:
     return f"{plan.wavelengths} x {module}", plan.dci_usd_per_year
 
 
-def _row(change: str, result, base, explanation: str) -> dict:
+def _row(change: str, result, explanation: str) -> dict:
     return {"change": change, "step_time_s": result.step_time_s, "mfu": result.mfu,
             "breakdown_s": result.breakdown_s, "explanation": explanation}
 
@@ -63,7 +63,7 @@ def sites_what_ifs(scenario, overrides: dict, study) -> list[dict]:
                  "explanation": f"exposed cross-site {study.exposed_cross_site_s * 1e3:,.0f} ms/step; "
                                 f"{study.cross_bytes_per_step / 1e12:,.2f} TB each way per step"})
     if study.single_site is not None:
-        rows.append(_row(f"one site holding all {base.gpus:,} GPUs", study.single_site, base,
+        rows.append(_row(f"one site holding all {base.gpus:,} GPUs", study.single_site,
                          f"MFU across sites is {study.mfu_loss:.1%} below this" if study.mfu_loss is not None else ""))
     for key, capacity in study.needed_bits_per_s.items():
         if capacity is None:
@@ -73,7 +73,7 @@ def sites_what_ifs(scenario, overrides: dict, study) -> list[dict]:
         variant = scenario.model_copy(update={"sites": scenario.sites.model_copy(update={"dci_bits_per_s": capacity})})
         result = across(variant).result
         rows.append(_row(f"DCI for MFU within {key}: {format_bits_per_s(capacity)} ({label}, {format_usd(usd)}/yr)",
-                         result, base, f"{capacity / installed:.2g}x the installed capacity (searched with the analytic "
+                         result, f"{capacity / installed:.2g}x the installed capacity (searched with the analytic "
                          f"cross-site transfer; this row simulated)"))
     for km in (10.0, 500.0):
         if abs(km - scenario.sites.distance_km) < 1e-9:
@@ -84,7 +84,7 @@ def sites_what_ifs(scenario, overrides: dict, study) -> list[dict]:
         except FabricsimError as exc:
             rows.append({"change": f"sites {km:g} km apart", "error": str(exc).split(";")[0]})
             continue
-        rows.append(_row(f"sites {km:g} km apart", result.result, base,
+        rows.append(_row(f"sites {km:g} km apart", result.result,
                          f"one-way {variant.sites.distance_km * 5:.0f} us; exposed cross-site "
                          f"{result.exposed_cross_site_s * 1e3:,.0f} ms/step"))
     dims = spec.order.split("-")
@@ -94,7 +94,7 @@ def sites_what_ifs(scenario, overrides: dict, study) -> list[dict]:
     try:
         result = across(scenario, spec.model_copy(update={"order": other_order}))
         rows.append(_row(f"{'pipeline' if slowest == 'dp' else 'data'} parallelism across sites instead "
-                         f"(order {other_order})", result.result, base,
+                         f"(order {other_order})", result.result,
                          f"{result.cross_bytes_per_step / 1e12:,.2f} TB each way per step; exposed cross-site "
                          f"{result.exposed_cross_site_s * 1e3:,.0f} ms/step"))
     except FabricsimError as exc:
@@ -102,6 +102,6 @@ def sites_what_ifs(scenario, overrides: dict, study) -> list[dict]:
     other = "spray" if scenario.sites.load_balancing == "ecmp" else "ecmp"
     variant = scenario.model_copy(update={"sites": scenario.sites.model_copy(update={"load_balancing": other})})
     result = across(variant)
-    rows.append(_row(f"wavelengths {scenario.sites.load_balancing} -> {other}", result.result, base,
+    rows.append(_row(f"wavelengths {scenario.sites.load_balancing} -> {other}", result.result,
                      f"exposed cross-site {result.exposed_cross_site_s * 1e3:,.0f} ms/step"))
     return rows
