@@ -135,7 +135,7 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     model, par = job.model, job.par
     dense, experts = parameters_per_gpu(model, par, job.layout, stage)
     dense_shards = par.dp * par.cp
-    expert_shards = max(1, par.dp * par.cp * par.tp // (par.ep * par.etp))
+    expert_shards = par.expert_data_parallel
 
     def sharded(per_parameter: float, stage_needed: int) -> float:
         return per_parameter * (dense / (dense_shards if par.zero >= stage_needed else 1)

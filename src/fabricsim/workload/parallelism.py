@@ -46,6 +46,12 @@ class Parallelism:
     def gpus(self) -> int:
         return self.tp * self.pp * self.cp * self.dp
 
+    @property
+    def expert_data_parallel(self) -> int:
+        """Ranks of a pipeline stage holding the same routed experts, ``tp x cp x dp / (ep x etp)`` (at
+        least 1): ZeRO shards the experts' state over them and they reduce the experts' gradients."""
+        return max(1, self.tp * self.cp * self.dp // (self.ep * self.etp))
+
 
 def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) -> None:
     """Raise a FabricsimError naming the degree that does not fit the cluster or the model."""
@@ -181,8 +187,8 @@ def rank_groups(par: Parallelism, order: str = "tp-cp-ep-dp-pp", placement: str 
     dp_cp = np.moveaxis(grid, [len(dims) - 1 - dims.index("cp"), len(dims) - 1 - dims.index("dp")],
                         [-2, -1]).reshape(-1, par.dp * par.cp)
     slab = np.moveaxis(grid, len(dims) - 1 - dims.index("pp"), 0).reshape(par.pp, -1)  # each stage, rank order
-    etp = par.etp if par.ep > 1 else 1
-    edp = slab.shape[1] // (par.ep * etp)
+    # without EP the stage's ranks form one group (expert TP only applies to expert-parallel layouts)
+    etp, edp = (par.etp, par.expert_data_parallel) if par.ep > 1 else (1, slab.shape[1])
     if ep_inner:
         experts = slab.reshape(par.pp, edp, par.ep, etp)
     else:
