@@ -52,17 +52,13 @@ def _powers_of_two(limit: int) -> list[int]:
     return [2**k for k in range(0, int(math.log2(max(1, limit))) + 1)]
 
 
-def _divisors(n: int, limit: int) -> list[int]:
-    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
-
-
 def candidate_settings(model, gpus: int, domain: int, global_batch: int, seq: int,
                        expert_tp: int | None = None) -> list[dict]:
     """Every (tp, pp, cp, dp, ep, micro_batch, zero) the model and cluster admit.
 
     MoE models: ``ep`` divides the routed experts and, with ``expert_tp`` (None: tp, as in training),
     folds into each stage's ranks as :func:`fabricsim.workload.parallelism.check_parallelism` requires."""
-    from fabricsim.workload.parallelism import Parallelism, experts_fold
+    from fabricsim.workload.parallelism import Parallelism, divisors, experts_fold
 
     heads, kv = model.attention_heads, model.kv_heads
     experts = model.routed_experts or 0
@@ -77,8 +73,8 @@ def candidate_settings(model, gpus: int, domain: int, global_batch: int, seq: in
         if global_batch % dp:
             continue
         per_replica = global_batch // dp
-        eps = [e for e in _divisors(experts, 256)
-               if experts_fold(Parallelism(tp=tp, cp=cp, dp=dp, ep=e, etp=expert_tp or tp))] if experts else [1]
+        eps = [e for e in divisors(experts)
+               if e <= 256 and experts_fold(Parallelism(tp=tp, cp=cp, dp=dp, ep=e, etp=expert_tp or tp))] if experts else [1]
         for ep, mb in itertools.product(eps, (1, 2, 4)):
             if per_replica % mb or (pp > 1 and per_replica // mb < pp):
                 continue

@@ -74,7 +74,7 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
     if model.attention_heads % par.tp:
         raise FabricsimError(
             f"workload.train.tp={par.tp} does not divide {model.name}'s {model.attention_heads} attention heads; "
-            f"valid tp: {', '.join(str(d) for d in _divisors(model.attention_heads) if d <= 64)}")
+            f"valid tp: {', '.join(str(d) for d in divisors(model.attention_heads) if d <= 64)}")
     if model.layers < par.pp:
         raise FabricsimError(f"workload.train.pp={par.pp}: {model.name} has only {model.layers} layers")
     per_stage = -(-model.layers // par.pp)
@@ -89,7 +89,7 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
         if experts % par.ep:
             raise FabricsimError(
                 f"workload.train.ep={par.ep} does not divide {model.name}'s {experts} routed experts; "
-                f"valid ep: {', '.join(str(d) for d in _divisors(experts))}")
+                f"valid ep: {', '.join(str(d) for d in divisors(experts))}")
         if not experts_fold(par):
             raise FabricsimError(
                 f"workload.train.ep={par.ep} x expert_tp={par.etp} must divide tp x cp x dp = "
@@ -102,7 +102,8 @@ def experts_fold(par: Parallelism) -> bool:
     return (par.tp * par.dp * par.cp) % (par.ep * par.etp) == 0
 
 
-def _divisors(n: int) -> list[int]:
+def divisors(n: int) -> list[int]:
+    """Every divisor of ``n``, smallest first."""
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
