@@ -183,6 +183,29 @@ def test_parallelism_search_finds_a_valid_fast_layout_and_explains_it():
     assert result.reasons and "ms" in result.reasons[0]
 
 
+def test_parallelism_search_tries_expert_parallelism_on_moe_models():
+    """Mixtral 8x7B (8 routed experts) on 64 H100: layouts with ep > 1 are enumerated -- ep dividing the
+    experts and ep x expert_tp dividing tp x cp x dp, the rule training itself checks -- and timed."""
+    from fabricsim.explore.search import candidate_settings, search_parallelism
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.workload.parallelism import Parallelism, check_parallelism
+
+    scenario = scenario_from_dict({"cluster": {"gpus": 64}, "workload": {"train": {
+        "model": "mixtral-8x7b", "tp": 2, "pp": 1, "global_batch": 128, "seq": 4096}}})
+    model = scenario.catalog().get("models", "mixtral-8x7b")
+    for expert_tp in (None, 1):
+        settings = candidate_settings(model, 64, 8, 128, 4096, expert_tp)
+        eps = {s["ep"] for s in settings}
+        assert eps == {1, 2, 4, 8}
+        for s in settings:
+            par = Parallelism(s["tp"], s["pp"], s["cp"], s["dp"], s["ep"], etp=expert_tp or s["tp"])
+            check_parallelism(par, 64, model, 8)  # every candidate passes training's own checks
+    # the step fits HBM on 64 GPUs at mb 4 and ZeRO-1 only with the experts split over EP ranks
+    result = search_parallelism(scenario, flow_top=0, fixed={"tp": 2, "pp": 1, "cp": 1, "micro_batch": 4, "zero": 1})
+    assert result.tried == 4 and result.ranked
+    assert all(c.settings["ep"] > 1 and f"EP{c.settings['ep']}" in c.label for c in result.ranked)
+
+
 def test_sweep_and_report_commands(tmp_path):
     from typer.testing import CliRunner
 

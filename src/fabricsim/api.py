@@ -69,6 +69,7 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: 
     them and the cost per million tokens.  A defaulted workload that does not fit this cluster is
     skipped with a note; one the user wrote raises.  ``analytic``: time ``communication: auto`` analytically."""
     from fabricsim.workload import train
+    from fabricsim.workload.what_if import step_time_by_load_balancing
 
     user_set = "train" in scenario.workload.model_fields_set
     auto = scenario.workload.train.communication == "auto"
@@ -79,34 +80,19 @@ def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: 
             raise
         notes.append(f"training step of the default workload skipped: {exc}")
         return None, {}, None, None
-    by_policy = {step.load_balancing: step.step_time_s}
     cost = usd_per_million_tokens(tco, step.tokens_per_s)
     if step.communication == "analytic":
         notes.append("bandwidth tax not computed: communication was timed analytically (above "
                      "the flow-level limit), which assumes load-balanced uplinks and cannot see ECMP collisions")
-        return step, by_policy, None, cost
-    for policy in ("ecmp", "spray"):
-        if policy not in by_policy:
-            by_policy[policy] = train(scenario, fabric=fabric, load_balancing=policy).step_time_s
+        return step, {step.load_balancing: step.step_time_s}, None, cost
+    by_policy = step_time_by_load_balancing(scenario, fabric, step)
     tax = bandwidth_tax(tco, by_policy["ecmp"], by_policy["spray"])
     return step, by_policy, tax, cost
 
 
-def _best(fabric, op, algorithms, size, lb, placement, ranks=None):
-    """The fastest of ``algorithms`` that applies (``("auto",)``: the library's own choice)."""
-    best, refused = None, None
-    for algorithm in algorithms:
-        try:
-            r = run_collective(fabric, op, algorithm, [size], ranks=ranks, load_balancing=lb,
-                               placement=placement).results[0]
-        except FabricsimError as exc:
-            refused = exc
-            continue
-        if best is None or r.time_s < best.time_s:
-            best = r
-    if best is None:
-        raise refused
-    return best
+def _timed(fabric, op: str, algorithm: str, size: int, lb: str, placement: str, ranks: int | None = None):
+    """One collective of ``size`` bytes per rank on the fabric (``algorithm="auto"``: the library's choice)."""
+    return run_collective(fabric, op, algorithm, [size], ranks=ranks, load_balancing=lb, placement=placement).results[0]
 
 
 def _collectives(fabric, policy: str, notes: list[str]) -> list[CollectiveSummary]:
@@ -116,26 +102,26 @@ def _collectives(fabric, policy: str, notes: list[str]) -> list[CollectiveSummar
     gpus = fabric.design.gpus
     out = []
     for lb in dict.fromkeys((policy, "ecmp", "spray")):
-        r = _best(fabric, "all_reduce", ("auto",), 2**30, lb, "contiguous")
+        r = _timed(fabric, "all_reduce", "auto", 2**30, lb, "contiguous")
         out.append(CollectiveSummary("all-reduce, library's choice", "all_reduce", f"{r.algorithm}/{r.protocol}", lb,
                                      gpus, r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
     from fabricsim.collectives.timing import in_network
 
     if in_network(fabric.design)[1]:
         try:
-            r = _best(fabric, "all_reduce", ("in_network",), 2**30, policy, "contiguous")
+            r = _timed(fabric, "all_reduce", "in_network", 2**30, policy, "contiguous")
             out.append(CollectiveSummary("all-reduce, in-network", "all_reduce", r.algorithm, policy, gpus,
                                          r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
         except FabricsimError as exc:  # e.g. a partly filled scale-up domain: NCCL would not use it either
             notes.append(f"in-network all-reduce not available on all {gpus:,} GPUs: {exc}")
     ranks = min(1024, gpus)
     for lb in dict.fromkeys(("ecmp", policy, "spray")):
-        r = _best(fabric, "send_recv", ("direct",), 2**28, lb, "random", ranks=ranks)
+        r = _timed(fabric, "send_recv", "direct", 2**28, lb, "random", ranks=ranks)
         out.append(CollectiveSummary(f"send/recv, {ranks} scattered GPUs", "send_recv", r.algorithm, lb, ranks,
                                      r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
     ranks = min(128, gpus)
     for lb in dict.fromkeys(("ecmp", policy, "spray")):
-        r = _best(fabric, "all_to_all", ("direct",), 2**28, lb, "random", ranks=ranks)
+        r = _timed(fabric, "all_to_all", "direct", 2**28, lb, "random", ranks=ranks)
         out.append(CollectiveSummary(f"all-to-all, {ranks} scattered GPUs", "all_to_all", r.algorithm, lb, ranks,
                                      r.size_bytes, r.time_s, r.busbw_bytes_per_s, r.delivered))
     return out

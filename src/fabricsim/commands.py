@@ -29,12 +29,24 @@ def reliability_overrides(days: float | None, runs: int | None) -> list[str]:
     return [f"reliability.days={days}"] * (days is not None) + [f"reliability.runs={runs}"] * (runs is not None)
 
 
-def what_ifs(scenario, overrides: dict, base) -> list[dict]:
-    """``train --what-if``: the DCI's what-ifs for a multi-site scenario, else the fabric's."""
-    if scenario.sites is not None:
-        from fabricsim.workload.multisite_what_if import sites_what_ifs
+def train_and_what_ifs(scenario, overrides: dict, what_if: bool, stage=None) -> tuple[object, list[dict] | None]:
+    """One training step and, with ``what_if``, its what-ifs (rows): the DCI's for a multi-site scenario, whose
+    step then comes from the same study (one run across the sites, not two), else the fabric's.  ``stage(what)``
+    names the work in progress."""
+    stage = stage or (lambda what: None)
+    stage("timing one step")
+    if what_if and scenario.sites is not None:
+        from fabricsim.workload.multisite_what_if import sites_study, sites_what_ifs
 
-        return sites_what_ifs(scenario, overrides, base)
+        study = sites_study(scenario, overrides)
+        stage("what-ifs")
+        return study.result, sites_what_ifs(scenario, overrides, study)
+    from fabricsim.workload import train
+
+    result = train(scenario, **overrides)
+    if not what_if:
+        return result, None
     from fabricsim.workload.what_if import fabric_what_ifs
 
-    return fabric_what_ifs(scenario, overrides, base)
+    stage("what-ifs")
+    return result, fabric_what_ifs(scenario, overrides, result)

@@ -54,18 +54,14 @@ def train(
         return _search(scenario, set_, dict(model=model, global_batch=gbs, seq=seq, software=software,
                                             precision=precision),
                        dict(tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, micro_batch=micro_batch, zero=zero), json_out)
-    from fabricsim.commands import TRAIN_OPTIONS, api_keywords, what_ifs
+    from fabricsim.commands import TRAIN_OPTIONS, api_keywords, train_and_what_ifs
     from fabricsim.report.training_view import training_tables
     from fabricsim.scenario import load_scenario
-    from fabricsim.workload import train as train_step
 
     spec = load_scenario(scenario, set_)
     overrides = api_keywords(options, TRAIN_OPTIONS)
     with working(err_console, "training step") as stage:
-        stage("timing one step")
-        result = train_step(spec, **overrides)
-        stage("what-ifs")
-        rows = what_ifs(spec, overrides, result) if what_if else None
+        result, rows = train_and_what_ifs(spec, overrides, what_if, stage)
     if json_out:
         _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
     else:

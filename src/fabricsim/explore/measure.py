@@ -88,6 +88,7 @@ def _measure(data: dict, measure: set[str], options: dict) -> dict:
 def _training(scenario, design, tco, options: dict) -> dict:
     from fabricsim.economics import bandwidth_tax, usd_per_million_tokens
     from fabricsim.workload import train
+    from fabricsim.workload.what_if import step_time_by_load_balancing
 
     communication = options.get("communication", "analytic")
     fabric = None
@@ -99,9 +100,8 @@ def _training(scenario, design, tco, options: dict) -> dict:
     out = {"step_time_s": step.step_time_s, "mfu": step.mfu, "tokens_per_s": step.tokens_per_s,
            "usd_per_million_tokens": usd_per_million_tokens(tco, step.tokens_per_s)}
     if options.get("load_balancing_tax") and fabric is not None:
-        ecmp = train(scenario, fabric=fabric, communication=communication, load_balancing="ecmp").step_time_s
-        spray = train(scenario, fabric=fabric, communication=communication, load_balancing="spray").step_time_s
-        tax = bandwidth_tax(tco, ecmp, spray)
+        by_policy = step_time_by_load_balancing(scenario, fabric, step, communication=communication)
+        tax = bandwidth_tax(tco, by_policy["ecmp"], by_policy["spray"])
         out["bandwidth_tax_usd_per_year"] = tax.usd_per_year
         out["bandwidth_tax_share"] = tax.wasted_share
     return out

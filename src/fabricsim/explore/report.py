@@ -24,6 +24,8 @@ OBJECTIVES = {  # column: (label, sense); min = lower is better
     "usd_per_gpu_hour": ("$ per GPU-hour", "min"),
     "it_power_w": ("IT power (W)", "min"),
 }
+TREND_METRICS = ("capex_per_gpu_usd", "network_power_share", "mtbi_s", "step_time_s", "mfu", "usd_per_million_tokens")
+"""Columns drawn against every sweep axis."""
 DEFAULT_FRONTS = [("capex_per_gpu_usd", "step_time_s"), ("usd_per_million_tokens", "mfu"),
                   ("capex_per_gpu_usd", "network_power_share"), ("usd_per_gpu_hour", "mtbi_s")]
 
@@ -85,13 +87,11 @@ def sweep_report(out: str | Path, html_path: str | Path, fronts: list[tuple[str,
         figures.append(fig)
         drawn.append((fx, fy, int(mask.sum())))
         pareto_rows += [(fx, fy, i) for i in front]
+    trends = {metric: _numeric(cols.get(metric, [])) for metric in TREND_METRICS}
+    trends = {metric: y for metric, y in trends.items() if y is not None}
     for axis in axes:
         xs = cols[axis]
-        for metric in ("capex_per_gpu_usd", "network_power_share", "mtbi_s", "step_time_s", "mfu",
-                       "usd_per_million_tokens"):
-            y = _numeric(cols.get(metric, []))
-            if y is None:
-                continue
+        for metric, y in trends.items():
             other = next((a for a in axes if a != axis), None)
             fig = go.Figure()
             groups = sorted({str(cols[other][i]) for i in range(len(xs))}, key=_natural) if other else [None]

@@ -52,14 +52,16 @@ def _powers_of_two(limit: int) -> list[int]:
     return [2**k for k in range(0, int(math.log2(max(1, limit))) + 1)]
 
 
-def _divisors(n: int, limit: int) -> list[int]:
-    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
+def candidate_settings(model, gpus: int, domain: int, global_batch: int, seq: int,
+                       expert_tp: int | None = None) -> list[dict]:
+    """Every (tp, pp, cp, dp, ep, micro_batch, zero) the model and cluster admit.
 
+    MoE models: ``ep`` divides the routed experts and, with ``expert_tp`` (None: tp, as in training),
+    folds into each stage's ranks as :func:`fabricsim.workload.parallelism.check_parallelism` requires."""
+    from fabricsim.workload.parallelism import Parallelism, divisors, experts_fold
 
-def candidate_settings(model, gpus: int, domain: int, global_batch: int, seq: int) -> list[dict]:
-    """Every (tp, pp, cp, dp, ep, micro_batch, zero) the model and cluster admit."""
     heads, kv = model.attention_heads, model.kv_heads
-    experts = getattr(model, "experts", 0) or 0
+    experts = model.routed_experts or 0
     out = []
     tps = [t for t in _powers_of_two(min(domain, 64)) if heads % t == 0 and (kv % t == 0 or t % kv == 0)]
     pps = [p for p in _powers_of_two(64) if p <= model.layers]  # uneven stages allowed (Llama 3: 126 layers, PP16)
@@ -71,7 +73,8 @@ def candidate_settings(model, gpus: int, domain: int, global_batch: int, seq: in
         if global_batch % dp:
             continue
         per_replica = global_batch // dp
-        eps = [e for e in _divisors(experts, 256) if (dp * cp) % e == 0] if experts else [1]
+        eps = [e for e in divisors(experts)
+               if e <= 256 and experts_fold(Parallelism(tp=tp, cp=cp, dp=dp, ep=e, etp=expert_tp or tp))] if experts else [1]
         for ep, mb in itertools.product(eps, (1, 2, 4)):
             if per_replica % mb or (pp > 1 and per_replica // mb < pp):
                 continue
@@ -99,7 +102,7 @@ def search_parallelism(scenario, fabric=None, top: int = 10, flow_top: int = 3, 
     design = fabric.design if fabric is not None else design_fabric(scenario)
     model = scenario.catalog().get("models", spec.model)
     gpus = spec.gpus or design.gpus
-    settings = candidate_settings(model, gpus, design.scale_up.gpus, spec.global_batch, spec.seq)
+    settings = candidate_settings(model, gpus, design.scale_up.gpus, spec.global_batch, spec.seq, spec.expert_tp)
     fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
     settings = [s for s in settings if all(s.get(k) == v for k, v in fixed.items())]
     if not settings:

@@ -28,7 +28,7 @@ from fabricsim.errors import FabricsimError
 from fabricsim.units import parse_bytes
 
 
-def _multisite(setup, scenario, cache) -> float:
+def _multisite(setup, scenario) -> float:
     from fabricsim.collectives.multisite import ring_members, time_cross_site
     from fabricsim.topology.sites import design_sites
 
@@ -61,11 +61,12 @@ def _scale_up(setup, scenario) -> float:
     return float(metrics[setup.metric]())
 
 
-def evaluate(setup, scenario, cache) -> float:
+def evaluate(setup, scenario) -> float:
+    """The metric of a ``multisite``, ``scale_up`` or ``torus`` case on its scenario."""
     if setup.kind == "multisite":
-        return _multisite(setup, scenario, cache)
+        return _multisite(setup, scenario)
     if setup.kind == "scale_up":
         return _scale_up(setup, scenario)
     from fabricsim.validation.torus_cases import evaluate_torus
 
-    return evaluate_torus(setup, scenario, cache)
+    return evaluate_torus(setup, scenario)

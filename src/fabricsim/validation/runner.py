@@ -215,7 +215,7 @@ def _inference(setup, ctx: Context) -> float:
 def _fabric_kind(setup, ctx: Context) -> float:
     from fabricsim.validation.fabric_cases import evaluate
 
-    return evaluate(setup, ctx.scenario(setup), ctx.cache)
+    return evaluate(setup, ctx.scenario(setup))
 
 
 EVALUATORS = {"plan": _plan, "collective": _collective, "pattern": _pattern, "reliability": _reliability,

@@ -19,7 +19,7 @@ def _twist_gain(scenario) -> float:
     return float(loads[0] / loads[1])
 
 
-def evaluate_torus(setup, scenario, cache) -> float:
+def evaluate_torus(setup, scenario) -> float:
     from fabricsim.collectives.torus_api import run_torus_collective
     from fabricsim.plan_torus import plan_torus
 

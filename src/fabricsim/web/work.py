@@ -55,12 +55,9 @@ def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
 
 
 def train(data: dict, overrides: dict, what_if: bool, notes: list[str]) -> dict:
-    from fabricsim.commands import what_ifs
-    from fabricsim.workload import train as train_step
+    from fabricsim.commands import train_and_what_ifs
 
-    spec = scenario_from_dict(data, WHERE)
-    result = train_step(spec, **overrides)
-    rows = what_ifs(spec, overrides, result) if what_if else None
+    result, rows = train_and_what_ifs(scenario_from_dict(data, WHERE), overrides, what_if)
     doc = documents.training_document(result)
     doc["notes"] = list(doc["notes"]) + notes
     return to_jsonable({**doc, **({"what_ifs": rows} if rows else {})})

@@ -37,12 +37,18 @@ def _spec(section, overrides: dict, where: str):
         raise FabricsimError(format_validation_error(exc, prefix=where)) from None
 
 
+def catalog_entry(scenario: Scenario, section: str, name: str, field: str):
+    """The entry called ``name`` in the scenario's catalog ``section``; an unknown name raises an error
+    that starts with the scenario ``field`` naming it and lists the valid names (exit code 2 in the CLI)."""
+    entries = scenario.catalog().sections.get(section, {})
+    if name not in entries:
+        raise FabricsimError(f"{field}: " + unknown_name_message(section, name, entries))
+    return entries[name]
+
+
 def model_entry(scenario: Scenario, name: str, field: str):
     """The catalog model called ``name``; an unknown name lists the valid ones (exit code 2 in the CLI)."""
-    models = scenario.catalog().sections.get("models", {})
-    if name not in models:
-        raise FabricsimError(f"{field}: " + unknown_name_message("models", name, models))
-    return models[name]
+    return catalog_entry(scenario, "models", name, field)
 
 
 def train(scenario=None, fabric=None, **overrides):
@@ -65,4 +71,4 @@ def infer(scenario=None, fabric=None, **overrides):
     return serve(scenario, spec, model_entry(scenario, spec.model, "workload.infer.model"), fabric)
 
 
-__all__ = ["train", "infer", "model_entry"]
+__all__ = ["train", "infer", "model_entry", "catalog_entry"]

@@ -30,6 +30,7 @@ import numpy as np
 
 from fabricsim.collectives.algorithms import ALGORITHMS
 from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_transfers
+from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.parallelism import Parallelism, RankGroups
 
 ACTIVATION_BYTES = 2  # BF16 activations on the wire
@@ -69,8 +70,8 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
     hidden = model.hidden_size
     if par.tp > 1:
         buffer = tokens * hidden * ACTIVATION_BYTES
-        recomputed = min(1.0, recompute_layers / layers_here) if recompute_layers and layers_here else 1.0
-        passes = 2 + (recomputed if recompute == "full" else 0)  # forward, backward (+ recomputed forward)
+        # forward, backward (+ the recomputed forward)
+        passes = 2 + recomputed_share(recompute, recompute_layers, layers_here)
         if par.sequence_parallel:
             calls.append(CommCall("tp", "all-gather (SP)", "all_gather", groups.tp, buffer,
                                   2 * passes * layers_here, 0))
@@ -143,19 +144,34 @@ def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, 
 
 def time_calls(design, fabric, calls: list[CommCall], algorithm: str, load_balancing: str | None, method: str,
                seed: int = 0) -> None:
-    """Time every call on the fabric (flow-level, or analytic per group) and store its timing."""
+    """Time every call on the fabric (flow-level, or analytic per group) and store its timing.
+
+    Calls of the same operation, algorithm and size on the same groups share one timing, simulated
+    once: ZeRO-3 issues one collective per weight tensor, and a layer's norm gains and biases all
+    have ``hidden_size`` elements.  Each call keeps its own counts, so exposure sums every one."""
+    timings: dict[tuple, GroupTiming] = {}
     for call in calls:
         size = max(1, int(round(call.size_bytes)))
         if call.op == "send_recv":
-            src, dst = pipeline_boundaries_from(call.groups)
-            call.timing = time_transfers(fabric, src, dst, size, load_balancing, seed=seed) if method == "flow" \
-                else _analytic(design, "send_recv", "direct", np.stack([src, dst], 1), size, load_balancing)
-            continue
-        algo = algorithm if call.kind == "dp" and algorithm in ALGORITHMS[call.op] else "auto"
-        if method == "flow":
-            call.timing = time_groups(fabric, call.op, algo, call.groups, size, load_balancing, seed=seed)
+            algo = "direct"
         else:
-            call.timing = _analytic(design, call.op, algo, call.groups, size, load_balancing)
+            algo = algorithm if call.kind == "dp" and algorithm in ALGORITHMS[call.op] else "auto"
+        key = (call.op, algo, size, id(call.groups))  # the calls hold their groups, so ids stay unique
+        if key not in timings:
+            timings[key] = _time_call(design, fabric, call, algo, size, load_balancing, method, seed)
+        call.timing = timings[key]
+
+
+def _time_call(design, fabric, call: CommCall, algorithm: str, size: int, load_balancing: str | None, method: str,
+               seed: int) -> GroupTiming:
+    if call.op == "send_recv":
+        src, dst = pipeline_boundaries_from(call.groups)
+        if method == "flow":
+            return time_transfers(fabric, src, dst, size, load_balancing, seed=seed)
+        return _analytic(design, "send_recv", "direct", np.stack([src, dst], 1), size, load_balancing)
+    if method == "flow":
+        return time_groups(fabric, call.op, algorithm, call.groups, size, load_balancing, seed=seed)
+    return _analytic(design, call.op, algorithm, call.groups, size, load_balancing)
 
 
 def pipeline_boundaries_from(pp_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,10 +22,11 @@ the activation function, Megatron-Core ``recompute_modules``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
+from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
 
 ATTENTION_BACKWARD_FACTOR = 2.5
@@ -231,7 +232,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
                      launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, host, 2 * host,
                      0.0, rows)
     if moe and profile.moe_host_sync and not profile.cuda_graphs:
-        work = LayerWork(*(getattr(work, f) for f in _FIELDS[:-1]), max(work.forward, host), gemms=rows)
+        work = replace(work, synced_forward=max(work.forward, host))
     return work
 
 
@@ -284,14 +285,14 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
     ``recompute``: none | selective | full; ``recompute_layers``: with 'full', how many of the
     stage's layers are recomputed (0 = all of them, Megatron's ``recompute_num_layers``)."""
     work = LayerWork(*(0.0,) * len(_FIELDS))
+    moe = None
     if dense_layers:
         work = _add(work, layer_work(model, gpu, shape, profile, False, attention_override).scaled(dense_layers))
     if moe_layers:
-        work = _add(work, layer_work(model, gpu, shape, profile, True, attention_override).scaled(moe_layers))
-    layers = dense_layers + moe_layers
+        moe = layer_work(model, gpu, shape, profile, True, attention_override)
+        work = _add(work, moe.scaled(moe_layers))
     if recompute == "full":
-        share = min(1.0, recompute_layers / layers) if recompute_layers and layers else 1.0
-        extra = share * work.forward
+        extra = recomputed_share(recompute, recompute_layers, dense_layers + moe_layers) * work.forward
     elif recompute == "selective":
         extra = work.selective_recompute
     else:
@@ -301,7 +302,7 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
         for _ in range(mtp):
             work = _add(work, head_work(model, gpu, shape, profile, mtp=True))
     rows = _merge_rows(work.gemms, gpu, shape.precision)
-    forward, backward = _host_bound(work, dense_layers, moe_layers, model, gpu, shape, profile, attention_override)
+    forward, backward = _host_bound(work, moe, moe_layers)
     host = forward + backward - work.forward - work.backward
     return StageCompute(forward, backward + extra, extra, work.gemm_forward + work.gemm_backward,
                         work.attention_forward + work.attention_backward,
@@ -309,14 +310,13 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
                         work.gemm_flops, work.attention_flops, rows, host)
 
 
-def _host_bound(work: LayerWork, dense_layers: int, moe_layers: int, model, gpu, shape, profile,
-                attention_override) -> tuple[float, float]:
-    """Forward and backward seconds once the host's kernel issue is accounted for: the CPU runs ahead
-    of the GPU except across a host synchronization (dropless MoE layers), where that layer takes
-    max(GPU, host) time; and a pass never runs faster than its host can issue it."""
+def _host_bound(work: LayerWork, moe: LayerWork | None, moe_layers: int) -> tuple[float, float]:
+    """Forward and backward seconds of a stage's ``work`` once the host's kernel issue is accounted for:
+    the CPU runs ahead of the GPU except across a host synchronization (dropless MoE layers, ``moe``
+    one of them), where that layer takes max(GPU, host) time; and a pass never runs faster than its
+    host can issue it."""
     forward = work.forward
     if work.synced_forward:
-        moe = layer_work(model, gpu, shape, profile, True, attention_override)
         forward += moe_layers * (moe.synced_forward - moe.forward)
     return max(forward, work.host_forward), max(work.backward, work.host_backward)
 
@@ -335,7 +335,7 @@ def _merge_rows(rows, gpu, precision: str) -> list:
 def optimizer_step_s(gpu, dense_params: float, expert_params: float, par) -> float:
     """Adam update of this GPU's shard of parameters, HBM-bound (seconds)."""
     shards = par.dp * par.cp if par.zero >= 1 else 1
-    expert_shards = max(1, par.dp * par.cp * par.tp // (par.ep * par.etp)) if par.zero >= 1 else 1
+    expert_shards = par.expert_data_parallel if par.zero >= 1 else 1
     return ADAM_BYTES_PER_PARAMETER * (dense_params / shards + expert_params / expert_shards) / gpu.hbm_bytes_per_s
 
 

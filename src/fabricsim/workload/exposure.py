@@ -32,12 +32,12 @@ class Exposure:
     hidden_per_micro: dict[str, float] = field(default_factory=dict)  # overlapped seconds by kind
 
 
-def _sum(calls, kind: str, per: str = "micro", op: str | None = None) -> float:
+def _sum(calls, kind: str) -> float:
+    """Seconds per micro-batch of the calls of one ``kind``."""
     total = 0.0
     for c in calls:
-        if c.kind != kind or (op is not None and c.op != op):
-            continue
-        total += c.time_s * (c.per_micro_batch if per == "micro" else c.per_step)
+        if c.kind == kind:
+            total += c.time_s * c.per_micro_batch
     return total
 
 

@@ -56,6 +56,7 @@ class InferenceResult:
     mode: str = "disaggregated"
     output_tokens: int = 0
     prefill_tokens: float = 0.0  # prompt tokens of one prefill pass (per attention group)
+    _tp: int = 1  # GPUs of one attention group (not reported by as_dict)
 
     @property
     def ttft_s(self) -> float:
@@ -77,8 +78,6 @@ class InferenceResult:
     def prefill_tokens_per_s_per_gpu(self) -> float:
         """Prompt tokens/s per prefill GPU (each attention group prefills its own prompts)."""
         return self.prefill_tokens / self.prefill_s / max(1, self._tp)
-
-    _tp: int = 1
 
     def as_dict(self) -> dict:
         out = {k: v for k, v in vars(self).items() if not k.startswith("_")}
@@ -129,14 +128,11 @@ def _tp_all_reduces(fabric, gpus: np.ndarray, tp: int, tokens: float, model, pol
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     from fabricsim.topology.build import build_fabric
     from fabricsim.topology.design import design_fabric
+    from fabricsim.workload import catalog_entry
 
     design = fabric.design if fabric is not None else design_fabric(scenario)
     ep = _check(spec, model, design)
-    profiles = scenario.catalog().sections.get("software", {})
-    if spec.software not in profiles:
-        from fabricsim.catalog.loader import unknown_name_message
-        raise FabricsimError("workload.infer.software: " + unknown_name_message("software", spec.software, profiles))
-    profile = profiles[spec.software]
+    profile = catalog_entry(scenario, "software", spec.software, "workload.infer.software")
     if fabric is None:
         fabric = build_fabric(design)
     policy = spec.load_balancing or design.load_balancing
@@ -187,13 +183,10 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     resident = _resident(model, spec, ep, seqs_per_group, gpu)
     decode_requests_per_s = spec.batch / tpot / spec.output_tokens
     prefill_requests_per_s = (spec.prefill_gpus / spec.tp) * spec.prefill_batch / (prefill_s + kv_s)
-    result = InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s,
-                             prefill_a2a, kv_s, kv_request, compute_s, split * _memory_bound(step, gpu), tp_s,
-                             a2a_exposed,
-                             tpot, decode_requests_per_s / prefill_requests_per_s, resident, "disaggregated",
-                             spec.output_tokens, prompt_tokens)
-    result._tp = spec.tp
-    return result
+    return InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s,
+                           prefill_a2a, kv_s, kv_request, compute_s, split * _memory_bound(step, gpu), tp_s,
+                           a2a_exposed, tpot, decode_requests_per_s / prefill_requests_per_s, resident, "disaggregated",
+                           spec.output_tokens, prompt_tokens, spec.tp)
 
 
 def _copies(model, ep: int, per_node: int, node_limit: int | None) -> float:
@@ -238,11 +231,9 @@ def _static(spec, model, gpu, profile, fabric, policy, precision) -> InferenceRe
     tpot = step.total_s + tp_s
     resident = _resident(model, spec, 1, spec.batch, gpu)
     kv_request = kv_cache_bytes_per_token(model, spec.kv_bytes) * spec.context
-    result = InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
-                             step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
-                             spec.output_tokens, prompt_tokens)
-    result._tp = spec.tp
-    return result
+    return InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
+                           step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
+                           spec.output_tokens, prompt_tokens, spec.tp)
 
 
 __all__ = ["InferenceResult", "serve"]

@@ -74,6 +74,22 @@ class MemoryJob:
     pipeline_group: int | None = None  # micro-batches per round of the interleaved schedule (default pp)
 
 
+def recomputed_layers(recompute: str, recompute_layers: int, layers: int) -> int:
+    """Layers of a stage of ``layers`` whose forward pass is recomputed: with 'full', the first
+    ``recompute_layers`` (0: all of them); none otherwise."""
+    if recompute != "full":
+        return 0
+    return min(layers, recompute_layers) if recompute_layers else layers
+
+
+def recomputed_share(recompute: str, recompute_layers: int, layers: int) -> float:
+    """Share of a stage's layers whose forward pass is recomputed: 1 with 'full' on all of them, 0 (an
+    int, so counts built on it stay whole) without 'full'."""
+    if recompute != "full":
+        return 0
+    return recomputed_layers(recompute, recompute_layers, layers) / layers if layers else 1.0
+
+
 def parameters_per_gpu(model, par: Parallelism, layout: StageLayout | None = None, stage: int = 0) -> tuple[float, float]:
     """(dense, expert) parameters held by one GPU of a pipeline stage before ZeRO sharding.
 
@@ -119,7 +135,7 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     model, par = job.model, job.par
     dense, experts = parameters_per_gpu(model, par, job.layout, stage)
     dense_shards = par.dp * par.cp
-    expert_shards = max(1, par.dp * par.cp * par.tp // (par.ep * par.etp))
+    expert_shards = par.expert_data_parallel
 
     def sharded(per_parameter: float, stage_needed: int) -> float:
         return per_parameter * (dense / (dense_shards if par.zero >= stage_needed else 1)
@@ -136,7 +152,7 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     level = "none" if recompute == "full" and recompute_layers else recompute
     stored = (layers - n_moe) * per_layer(level, False) + n_moe * per_layer(level, True)
     if recompute == "full" and recompute_layers:
-        k = min(recompute_layers, layers)
+        k = recomputed_layers(recompute, recompute_layers, layers)
         full_moe = min(k, n_moe)
         stored -= (k - full_moe) * (per_layer("none", False) - per_layer("full", False))
         stored -= full_moe * (per_layer("none", True) - per_layer("full", True))

@@ -80,7 +80,6 @@ class SitesTimer:
         if inside.any():
             groups = np.stack([src[inside], dst[inside]], axis=1)
             part = CommCall(call.kind, call.what, call.op, groups, call.size_bytes, call.per_micro_batch, call.per_step)
-            part.groups = np.stack([src[inside], dst[inside]], axis=1)
             time_calls(self.design.site, self.site_fabric if method == "flow" else None, [part], "auto", policy,
                        method, self.seed)
         cross = time_cross_site(self.design, "send_recv", np.stack([src[across], dst[across]], axis=1), size, method,
@@ -103,7 +102,7 @@ class SitesTimer:
                 f"workload.train.order, dp a multiple of sites.count) or pipeline parallelism (pp last, pp a multiple "
                 f"of sites.count) may span sites; keep tp, cp and ep inside a site")
         size = max(1, int(round(call.size_bytes)))
-        algo = algorithm if call.kind == "dp" and algorithm in ("ring", "tree", "auto", "hierarchical") else "auto"
+        algo = algorithm if algorithm in ("ring", "tree", "auto", "hierarchical") else "auto"  # a DP call (checked above)
         key = ("across", call.kind, call.what, call.op, size)
         if key not in self.cache:
             fabric = self.site_fabric if method == "flow" else self.design.site
@@ -134,6 +133,7 @@ class SitesTraining:
     needed_bits_per_s: dict[str, float | None] = field(default_factory=dict)  # "1%" / "5%" MFU loss -> capacity
     cross_bytes_per_step: float = 0.0  # bytes each site sends to its neighbour per step
     notes: list[str] = field(default_factory=list)
+    site_fabric: object | None = None  # the built fabric of one site (flow-level steps), for what-ifs to reuse
 
     @property
     def exposed_cross_site_s(self) -> float:
@@ -193,48 +193,57 @@ def _search(step_at, single_mfu: float, loss: float, installed: float) -> float 
     return high
 
 
-def mfu_vs_dci(scenario, spec, model, capacities_bits_per_s) -> list[tuple[float, float, float]]:
-    """(DCI capacity, step seconds, MFU) at each capacity: one simulated step, the cross-site transfers
-    recomputed (analytic) for every capacity."""
+def _sites_job(scenario, spec, model, site_fabric=None):
+    """The job across the scenario's sites, set up once: (sites design, method, timer, ``step_at``).
+
+    ``step_at(capacity, analytic_cross=True)`` is the step with the cross-site transfers recomputed
+    analytically for ``capacity`` bits/s per direction (None: the installed DCI); ``analytic_cross=False``
+    keeps them as the step timed them (flow-level when the step is).  Steps are cached by those
+    arguments: a capacity search asks for some capacities more than once."""
     from fabricsim.topology.sites import design_sites
-    from fabricsim.workload.training import _software, simulate_step
+    from fabricsim.workload import catalog_entry
+    from fabricsim.workload.training import simulate_step
 
     design = design_sites(scenario)
     method = _method(spec, design)
-    timer = SitesTimer(design, _site_fabric(design, method))
-    view = replace(design.site, gpus=design.gpus)
-    profile = _software(scenario, spec)
-    simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
+    timer = SitesTimer(design, site_fabric if site_fabric is not None else _site_fabric(design, method))
+    view = replace(design.site, gpus=design.gpus)  # the job sees every GPU; the parts are one site's
+    profile = catalog_entry(scenario, "software", spec.software, "workload.train.software")
+    steps: dict = {}
+
+    def step_at(capacity: float | None, analytic_cross: bool = True):
+        key = (capacity, analytic_cross)
+        if key not in steps:
+            timer.capacity_bits_per_s, timer.analytic_cross = key
+            steps[key] = simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
+        return steps[key]
+
+    return design, method, timer, step_at
+
+
+def mfu_vs_dci(scenario, spec, model, capacities_bits_per_s) -> list[tuple[float, float, float]]:
+    """(DCI capacity, step seconds, MFU) at each capacity: the calls are simulated once, the cross-site
+    transfers recomputed (analytic) for every capacity."""
+    step_at = _sites_job(scenario, spec, model)[3]
     out = []
     for capacity in capacities_bits_per_s:
-        timer.capacity_bits_per_s, timer.analytic_cross = capacity, True
-        step = simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
+        step = step_at(capacity)
         out.append((float(capacity), step.step_time_s, step.mfu))
     return out
 
 
-def train_across_sites(scenario, spec, model, compare: bool = False) -> SitesTraining:
+def train_across_sites(scenario, spec, model, compare: bool = False, site_fabric=None) -> SitesTraining:
     """One step of ``spec`` with DP across the scenario's sites; ``compare`` adds the single-site
-    reference and the DCI capacity needed for 1% / 5% MFU loss."""
-    from fabricsim.topology.sites import design_sites
-    from fabricsim.workload.training import _software, simulate_step
-
-    design = design_sites(scenario)
-    method = _method(spec, design)
-    timer = SitesTimer(design, _site_fabric(design, method))
-    view = replace(design.site, gpus=design.gpus)  # the job sees every GPU; the parts are one site's
-    profile = _software(scenario, spec)
-
-    def step_at(capacity: float | None, analytic_cross: bool = True):
-        timer.capacity_bits_per_s, timer.analytic_cross = capacity, analytic_cross and capacity is not None
-        return simulate_step(view, timer.site_fabric, spec, model, method, profile, time_comm=timer)
-
+    reference and the DCI capacity needed for 1% / 5% MFU loss.  ``site_fabric``: one site's fabric,
+    already built (a variant that changes only the DCI, the rank order or the job has the same sites)."""
+    design, method, timer, step_at = _sites_job(scenario, spec, model, site_fabric)
     result = step_at(None, analytic_cross=False)
     unlimited = step_at(UNLIMITED_BITS_PER_S).step_time_s
     cross = [c for c in result.calls if isinstance(c.timing, SitesTiming)]
     per_step = sum(c.timing.cross.rings * c.timing.cross.bytes_per_rank * (c.per_step + c.per_micro_batch
                    * result.micro_batches) * (0.5 if c.op == "send_recv" else 1.0) for c in cross)
-    out = SitesTraining(result, None, unlimited, design.dci.capacity_bits_per_s, cross_bytes_per_step=per_step)
+    out = SitesTraining(result, None, unlimited, design.dci.capacity_bits_per_s, cross_bytes_per_step=per_step,
+                        site_fabric=timer.site_fabric)
     out.result.notes.append(
         f"DP across {design.sites} sites {design.dci.distance_m / 1e3:g} km apart: exposed cross-site time "
         f"{out.exposed_cross_site_s * 1e3:.1f} ms per step; {per_step / 1e12:.2f} TB cross the DCI each way per step")
@@ -249,5 +258,4 @@ def train_across_sites(scenario, spec, model, compare: bool = False) -> SitesTra
         if out.needed_bits_per_s[label] is None:
             out.notes.append(f"within {label} of single-site MFU is out of reach at any DCI capacity: propagation "
                              f"latency and the inside-site parts alone cost more")
-    step_at(None, analytic_cross=False)
     return out

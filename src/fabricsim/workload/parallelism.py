@@ -46,6 +46,12 @@ class Parallelism:
     def gpus(self) -> int:
         return self.tp * self.pp * self.cp * self.dp
 
+    @property
+    def expert_data_parallel(self) -> int:
+        """Ranks of a pipeline stage holding the same routed experts, ``tp x cp x dp / (ep x etp)`` (at
+        least 1): ZeRO shards the experts' state over them and they reduce the experts' gradients."""
+        return max(1, self.tp * self.cp * self.dp // (self.ep * self.etp))
+
 
 def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) -> None:
     """Raise a FabricsimError naming the degree that does not fit the cluster or the model."""
@@ -68,7 +74,7 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
     if model.attention_heads % par.tp:
         raise FabricsimError(
             f"workload.train.tp={par.tp} does not divide {model.name}'s {model.attention_heads} attention heads; "
-            f"valid tp: {', '.join(str(d) for d in _divisors(model.attention_heads) if d <= 64)}")
+            f"valid tp: {', '.join(str(d) for d in divisors(model.attention_heads) if d <= 64)}")
     if model.layers < par.pp:
         raise FabricsimError(f"workload.train.pp={par.pp}: {model.name} has only {model.layers} layers")
     per_stage = -(-model.layers // par.pp)
@@ -83,14 +89,21 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
         if experts % par.ep:
             raise FabricsimError(
                 f"workload.train.ep={par.ep} does not divide {model.name}'s {experts} routed experts; "
-                f"valid ep: {', '.join(str(d) for d in _divisors(experts))}")
-        if (par.tp * par.dp * par.cp) % (par.ep * par.etp):
+                f"valid ep: {', '.join(str(d) for d in divisors(experts))}")
+        if not experts_fold(par):
             raise FabricsimError(
                 f"workload.train.ep={par.ep} x expert_tp={par.etp} must divide tp x cp x dp = "
                 f"{par.tp * par.dp * par.cp} (experts fold into the ranks of each pipeline stage)")
 
 
-def _divisors(n: int) -> list[int]:
+def experts_fold(par: Parallelism) -> bool:
+    """Whether groups of ``ep x etp`` expert ranks tile the ``tp x cp x dp`` ranks of a pipeline stage
+    (Megatron-Core's MoE parallel folding)."""
+    return (par.tp * par.dp * par.cp) % (par.ep * par.etp) == 0
+
+
+def divisors(n: int) -> list[int]:
+    """Every divisor of ``n``, smallest first."""
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
@@ -175,8 +188,8 @@ def rank_groups(par: Parallelism, order: str = "tp-cp-ep-dp-pp", placement: str 
     dp_cp = np.moveaxis(grid, [len(dims) - 1 - dims.index("cp"), len(dims) - 1 - dims.index("dp")],
                         [-2, -1]).reshape(-1, par.dp * par.cp)
     slab = np.moveaxis(grid, len(dims) - 1 - dims.index("pp"), 0).reshape(par.pp, -1)  # each stage, rank order
-    etp = par.etp if par.ep > 1 else 1
-    edp = slab.shape[1] // (par.ep * etp)
+    # without EP the stage's ranks form one group (expert TP only applies to expert-parallel layouts)
+    etp, edp = (par.etp, par.expert_data_parallel) if par.ep > 1 else (1, slab.shape[1])
     if ep_inner:
         experts = slab.reshape(par.pp, edp, par.ep, etp)
     else:

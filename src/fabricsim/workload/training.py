@@ -24,10 +24,12 @@ from dataclasses import dataclass, field, replace
 
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
+from fabricsim.workload import catalog_entry
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
 from fabricsim.workload.exposure import Exposure, expose
-from fabricsim.workload.memory import MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu
+from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu, recomputed_layers,
+                                      recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
 from fabricsim.workload.moe import dispatch_copies
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
@@ -122,17 +124,8 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
         method = "flow" if design.gpus <= FLOW_LEVEL_LIMIT else "analytic"
     if method == "flow" and fabric is None:
         fabric = build_fabric(design)
-    profile = _software(scenario, spec)
+    profile = catalog_entry(scenario, "software", spec.software, "workload.train.software")
     return simulate_step(design, fabric, spec, model, method, profile)
-
-
-def _software(scenario, spec):
-    from fabricsim.catalog.loader import unknown_name_message
-
-    profiles = scenario.catalog().sections.get("software", {})
-    if spec.software not in profiles:
-        raise FabricsimError("workload.train.software: " + unknown_name_message("software", spec.software, profiles))
-    return profiles[spec.software]
 
 
 def _busiest_stage(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
@@ -226,7 +219,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     step = pipeline + exposure.dp_per_step + optimizer + stragglers
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
-    hardware = flops * (1 + _recomputed_share(memory, layers_here))
+    # a recomputed layer runs its forward again: one more of its three passes' FLOPs
+    hardware = flops * (1 + recomputed_share(memory.recompute, memory.recompute_layers, layers_here) / 3)
     notes = []
     if memory.recompute != "none":
         partial = f" on {memory.recompute_layers} of {layers_here} layers per stage" if memory.recompute_layers else ""
@@ -264,9 +258,7 @@ def _coordinate(modules, calls, memory: MemoryUse, layers: int, par: Parallelism
     gather = {round(c.size_bytes / 2): c.time_s for c in calls if c.kind == "dp" and c.per_layer and c.op == "all_gather"}
     reduce = {round(c.size_bytes / spec.gradient_reduce_bytes): c.time_s for c in calls
               if c.kind == "dp" and c.per_layer and c.op == "reduce_scatter"}
-    recomputed = 0
-    if memory.recompute == "full":
-        recomputed = min(layers, memory.recompute_layers) if memory.recompute_layers else layers
+    recomputed = recomputed_layers(memory.recompute, memory.recompute_layers, layers)
     timing = coordinate(modules, layers, recomputed, par.dp * par.cp, lambda e: gather[round(e)],
                         lambda e: reduce[round(e)], profile)
     for c in calls:  # report what the coordinator issued
@@ -280,14 +272,6 @@ def _coordinate(modules, calls, memory: MemoryUse, layers: int, par: Parallelism
 
 def _layer_elements(model, par: Parallelism) -> float:
     return sum(_weight_tensors(model, par))
-
-
-def _recomputed_share(memory: MemoryUse, layers: int) -> float:
-    """Recomputed forward FLOPs / model FLOPs (one forward of three passes per recomputed layer)."""
-    if memory.recompute != "full":
-        return 0.0
-    share = min(1.0, memory.recompute_layers / layers) if memory.recompute_layers else 1.0
-    return share / 3
 
 
 def _shape(model, par: Parallelism, spec) -> Shape:

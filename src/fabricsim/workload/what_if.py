@@ -3,7 +3,8 @@
 Variants: the other load-balancing policies (ECMP, packet spraying), in-network reduction for
 data-parallel collectives (where the switches reduce), and a 2:1 oversubscribed leaf.  The
 explanation names the breakdown entries that changed most and the simulated busbw of the
-collective behind them.
+collective behind them.  :func:`step_time_by_load_balancing` gives the step under ECMP and spraying
+(the bandwidth tax's two ends) without rerunning the policy the step already used.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ def _with_sharp(scenario):
     scale_up = catalog.scale_up(scenario.cluster.scale_up or gpu.default_scale_up)
     setting = "nvls+sharp" if scale_up.in_network_reduction else "sharp"
     return scenario.model_copy(update={"fabric": scenario.fabric.model_copy(update={"in_network_reduction": setting})})
+
+
+def step_time_by_load_balancing(scenario, fabric, step, policies=("ecmp", "spray"), **overrides) -> dict[str, float]:
+    """Step seconds under ``step``'s own load balancing and under each of ``policies``: ``step`` (the
+    scenario's TrainingResult) is reused, the other policies rerun on ``fabric`` with ``overrides``."""
+    from fabricsim.workload import train
+
+    times = {step.load_balancing: step.step_time_s}
+    for policy in policies:
+        if policy not in times:
+            times[policy] = train(scenario, fabric=fabric, **overrides, load_balancing=policy).step_time_s
+    return times
 
 
 def fabric_what_ifs(scenario, overrides: dict, base) -> list[dict]:
