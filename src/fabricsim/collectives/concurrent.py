@@ -19,9 +19,9 @@ import numpy as np
 
 from fabricsim.collectives.algorithms import build_phases, padded_size
 from fabricsim.collectives.analytic import transfer_time
-from fabricsim.collectives.api import REFERENCE_BYTES, balanced_transfer, busbw_factor, time_phases
+from fabricsim.collectives.api import balanced_transfer, busbw_factor, time_phases
 from fabricsim.collectives.flowlevel import Coflow, Phase, PhaseResult
-from fabricsim.collectives.timing import communicator, compose, scaled, tune
+from fabricsim.collectives.timing import REFERENCE_BYTES, communicator, compose, scaled, tune
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.routing import POLICIES
 from fabricsim.topology.fabric import Fabric

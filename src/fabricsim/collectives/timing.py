@@ -22,6 +22,10 @@ from fabricsim.collectives.communicator import Communicator, describe
 from fabricsim.collectives.nccl_model import Choice, call_time_s, choose, latency_s, protocols_for
 from fabricsim.errors import FabricsimError
 
+REFERENCE_BYTES = 2**30
+"""Size (bytes) at which transfers are simulated or estimated once; every size scales from it (transfer
+time is proportional to bytes in the fluid model)."""
+
 
 def library(design):
     """The scenario's collective library (catalog entry)."""
@@ -81,7 +85,8 @@ def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: s
     lib = library(design)
     names = candidates(op, algorithm, comm)
     extra = extra_network_s(design, comm)
-    reference = {a: transfer_time(design, comm, op, a, 2**30) / padded_size(2**30, comm.ranks) for a in names}
+    reference = {a: transfer_time(design, comm, op, a, REFERENCE_BYTES) / padded_size(REFERENCE_BYTES, comm.ranks)
+                 for a in names}
     out = []
     for size in sizes:
         estimate = {a: per_byte * padded_size(size, comm.ranks) for a, per_byte in reference.items()}
