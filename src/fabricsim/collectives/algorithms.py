@@ -33,6 +33,10 @@ ALGORITHMS = {
 NOT_IN_LIBRARY = ("hierarchical",)
 """fabricsim's own algorithms: available by name, never chosen by the library's tuner."""
 ELEMENT_BYTES = 4
+RING_CONNECTIONS = 2
+"""Connections per ring edge: NCCL's connect.cc duplicates every ring found by the search (channels =
+2 x rings), so each ring edge carries two channels, each its own connection (hashed on its own by ECMP).
+A tree channel is one connection per edge."""
 
 
 def padded_size(size_bytes: int, ranks: int) -> int:
@@ -112,7 +116,6 @@ def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size
         return []
     S = float(padded_size(size_bytes, n))
     node = node_of(fabric.design, gpus)
-    connections = max(1, comm.channels // max(1, 2 * comm.rings)) * 2
     if op == "send_recv":
         return [Phase("send/recv", [Coflow(gpus, np.roll(gpus, -1), S, independent=True)])]
     if op == "all_to_all":
@@ -120,11 +123,11 @@ def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size
     if algorithm in ("ring", "pat"):
         factor = {"all_reduce": 2 * (n - 1) / n, "reduce_scatter": (n - 1) / n, "all_gather": (n - 1) / n,
                   "broadcast": 1.0}[op]
-        coflows = ring_coflows(gpus, node, comm.rings, connections, factor * S / comm.rings,
+        coflows = ring_coflows(gpus, node, comm.rings, RING_CONNECTIONS, factor * S / comm.rings,
                                cross_rail=cross_rail, wrap=op != "broadcast")
         return [Phase(f"{op} {algorithm}", coflows)]
     if algorithm == "tree":
-        return [Phase(f"{op} tree (NCCL double binary tree)", tree_coflows(gpus, node, comm.rings, connections // 2, S))]
+        return [Phase(f"{op} tree (NCCL double binary tree)", tree_coflows(gpus, node, comm.rings, 1, S))]
     matrix = _node_matrix(gpus, node)
     d, m = matrix.shape
     efficiency = fabric.design.scale_up.in_switch_reduction_efficiency or 1.0
