@@ -18,7 +18,7 @@ import numpy as np
 
 from fabricsim.collectives.communicator import Communicator, node_of
 from fabricsim.collectives.flowlevel import Coflow, Phase
-from fabricsim.collectives.nccl_patterns import rank_layout, ring_coflows, tree_coflows
+from fabricsim.collectives.nccl_patterns import node_matrix, ring_coflows, tree_coflows
 from fabricsim.errors import FabricsimError
 from fabricsim.topology.fabric import Fabric
 
@@ -90,19 +90,6 @@ def _nvls_coflows(fabric: Fabric, matrix: np.ndarray, size: float, op: str, effi
     return out
 
 
-def _node_matrix(gpus: np.ndarray, node: np.ndarray) -> np.ndarray:
-    """Ranks as (nodes x m), nodes in visit order, ranks in rank order (equal counts required)."""
-    visit, position, size = rank_layout(node)
-    if not np.all(size == size[0]):
-        raise FabricsimError(
-            f"this algorithm needs the same number of ranks on every node; this placement has "
-            f"{size.min()} to {size.max()}: use a contiguous placement"
-        )
-    matrix = np.empty((int(visit.max()) + 1, int(size[0])), dtype=np.int64)
-    matrix[visit, position] = gpus
-    return matrix
-
-
 def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size_bytes: int,
                  comm: Communicator, cross_rail: bool = False) -> list[Phase]:
     """Phases of coflows of one collective on GPUs ``gpus`` (rank order)."""
@@ -128,7 +115,7 @@ def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size
         return [Phase(f"{op} {algorithm}", coflows)]
     if algorithm == "tree":
         return [Phase(f"{op} tree (NCCL double binary tree)", tree_coflows(gpus, node, comm.rings, 1, S))]
-    matrix = _node_matrix(gpus, node)
+    matrix = node_matrix(gpus, node)
     d, m = matrix.shape
     efficiency = fabric.design.scale_up.in_switch_reduction_efficiency or 1.0
     if algorithm == "nvls":
@@ -222,7 +209,7 @@ def _all_to_all(fabric: Fabric, gpus: np.ndarray, node: np.ndarray, S: float, al
         keep = ~np.eye(n, dtype=bool)
         dst = np.broadcast_to(gpus, (n, n))[keep]
         return [Phase("all_to_all direct", [Coflow(src, dst, S / n, channel=1, independent=True)])]
-    matrix = _node_matrix(gpus, node)
+    matrix = node_matrix(gpus, node)
     d, m = matrix.shape
     # stage 1 (scale-up): GPU (a, i) hands GPU (a, k) everything bound for column k of other nodes,
     # plus its own node's share; stage 2 (scale-out, per rail k): (a, k) -> (b, k) for b != a.

@@ -20,6 +20,7 @@ import numpy as np
 
 from fabricsim.collectives.flowlevel import Coflow
 from fabricsim.collectives.trees import dtree_parents, tree_edges
+from fabricsim.errors import FabricsimError
 
 
 def rank_layout(node: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -32,6 +33,20 @@ def rank_layout(node: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     starts = np.r_[0, np.cumsum(np.bincount(visit))[:-1]]
     position[order] = np.arange(node.size) - np.repeat(starts, np.bincount(visit))
     return visit, position, counts[inverse]
+
+
+def node_matrix(gpus: np.ndarray, node: np.ndarray) -> np.ndarray:
+    """GPUs of the ranks as a (nodes x m) matrix, nodes in visit order, ranks in rank order (every node
+    must hold the same number m of ranks)."""
+    visit, position, size = rank_layout(node)
+    if not np.all(size == size[0]):
+        raise FabricsimError(
+            f"this algorithm needs the same number of ranks on every node; this placement has "
+            f"{size.min()} to {size.max()}: use a contiguous placement"
+        )
+    matrix = np.empty((int(visit.max()) + 1, int(size[0])), dtype=np.int64)
+    matrix[visit, position] = gpus
+    return matrix
 
 
 def _node_slots(visit: np.ndarray, position: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, ...]:
