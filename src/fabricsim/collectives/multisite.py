@@ -37,7 +37,7 @@ from fabricsim.collectives.communicator import describe
 from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_groups_analytic
 from fabricsim.collectives.flowlevel import Coflow, Phase, time_phase
 from fabricsim.collectives.nccl_model import latency_s
-from fabricsim.collectives.timing import REFERENCE_BYTES, hop_latency_s, library
+from fabricsim.collectives.timing import REFERENCE_BYTES, library
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.transport import get_transport
 from fabricsim.topology.sites import SitesDesign, build_dci_fabric
@@ -108,7 +108,7 @@ def cross_latency_s(design: SitesDesign, op: str, shard_bytes: float) -> float:
     site = design.site
     comm = cross_communicator(design)
     lib = library(site)
-    extra = design.dci.one_way_latency_s + hop_latency_s(site, site.shape.tiers)
+    extra = design.dci.one_way_latency_s + site.hop_latency_s(site.shape.tiers)
     return latency_s(lib, comm, op, "ring", "simple", shard_bytes, extra) + lib.launch_overhead_s
 
 

@@ -66,18 +66,9 @@ def candidates(op: str, algorithm: str, comm: Communicator) -> tuple[str, ...]:
     return usable or ("ring",)
 
 
-def hop_latency_s(design, tier: int) -> float:
-    """One-way latency of a rail-aligned hop that climbs to ``tier`` (links + switches), seconds."""
-    if tier <= 0:
-        return design.scale_up.link_latency_s
-    links = sum(design.link_latency_s(t) for t in range(tier))
-    switches = sum(design.switch_of(t).latency_s for t in range(tier - 1))
-    return 2 * (links + switches) + design.switch_of(tier - 1).latency_s
-
-
 def extra_network_s(design, comm: Communicator) -> float:
     """Latency a network step pays beyond a one-leaf hop (the library's constants hold for one leaf)."""
-    return max(0.0, hop_latency_s(design, comm.tier) - hop_latency_s(design, 1)) if comm.tier > 1 else 0.0
+    return max(0.0, design.hop_latency_s(comm.tier) - design.hop_latency_s(1)) if comm.tier > 1 else 0.0
 
 
 def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: str | None = None) -> list[Choice]:

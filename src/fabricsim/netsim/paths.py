@@ -58,15 +58,10 @@ class _Geometry:
 
 
 def _latency(arcs, case: np.ndarray) -> np.ndarray:
+    """One-way latency of every subflow (seconds): a hop up to the leaf (case 0), spine (1) or core (2)."""
     design = arcs.fabric.design
-    tiers = design.shape.tiers
-    link = [design.link_latency_s(t) for t in range(tiers)] + [0.0] * (3 - tiers)
-    sw = [design.switch_of(t).latency_s for t in range(tiers)] + [0.0] * (3 - tiers)
-    return np.select(
-        [case == 0, case == 1],
-        [2 * link[0] + sw[0], 2 * (link[0] + link[1] + sw[0]) + sw[1]],
-        2 * (link[0] + link[1] + link[2] + sw[0] + sw[1]) + sw[2],
-    )
+    hop = np.array([design.hop_latency_s(tier) for tier in range(1, design.shape.tiers + 1)])
+    return hop[case]  # a fabric of t tiers has no case above t - 1
 
 
 def _hashed(geo, flow_id, salt, seed, choices):
