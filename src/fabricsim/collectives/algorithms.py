@@ -20,6 +20,7 @@ from fabricsim.collectives.communicator import Communicator, node_of
 from fabricsim.collectives.flowlevel import Coflow, Phase
 from fabricsim.collectives.nccl_patterns import node_matrix, ring_coflows, tree_coflows
 from fabricsim.errors import FabricsimError
+from fabricsim.netsim.patterns import all_pairs
 from fabricsim.topology.fabric import Fabric
 
 ALGORITHMS = {
@@ -205,9 +206,7 @@ def _all_to_all(fabric: Fabric, gpus: np.ndarray, node: np.ndarray, S: float, al
     """Each rank sends S/n to every other rank; flows finish independently (one row per flow)."""
     n = gpus.size
     if algorithm == "direct":
-        src = np.repeat(gpus, n - 1)
-        keep = ~np.eye(n, dtype=bool)
-        dst = np.broadcast_to(gpus, (n, n))[keep]
+        src, dst = all_pairs(gpus)
         return [Phase("all_to_all direct", [Coflow(src, dst, S / n, channel=1, independent=True)])]
     matrix = node_matrix(gpus, node)
     d, m = matrix.shape
@@ -216,8 +215,7 @@ def _all_to_all(fabric: Fabric, gpus: np.ndarray, node: np.ndarray, S: float, al
     src1 = np.repeat(matrix, m, axis=1).ravel()
     dst1 = np.tile(matrix, (1, m)).ravel()
     keep = src1 != dst1
-    src2 = np.repeat(matrix.T.ravel(), d - 1)
-    dst2 = np.concatenate([np.delete(matrix[:, k], a) for k in range(m) for a in range(d)]) if d > 1 else src2
+    src2, dst2 = all_pairs(matrix.T)
     return [Phase("all_to_all hierarchical (scale-up forward + rail exchange, pipelined)", [
         Coflow(src1[keep], dst1[keep], S / n * d, channel=1, independent=True),
         Coflow(src2, dst2, S / n * m, channel=2, independent=True),

@@ -25,6 +25,7 @@ import numpy as np
 from fabricsim.collectives.algorithms import padded_size
 from fabricsim.collectives.flowlevel import Coflow, Phase
 from fabricsim.errors import FabricsimError
+from fabricsim.netsim.patterns import all_pairs
 
 TORUS_ALGORITHMS = {
     "all_reduce": ("torus_ring",),
@@ -108,8 +109,7 @@ def ring_phases(fabric, op: str, S: float) -> list[Phase]:
 
 def all_to_all_phase(src_chips: np.ndarray, S: float) -> Phase:
     n = src_chips.size
-    src = np.repeat(src_chips, n - 1)
-    dst = np.broadcast_to(src_chips, (n, n))[~np.eye(n, dtype=bool)]
+    src, dst = all_pairs(src_chips)
     return Phase("all_to_all direct (minimal paths)", [Coflow(src, dst, S / n, channel=1, independent=True)])
 
 
