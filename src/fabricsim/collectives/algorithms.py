@@ -68,8 +68,7 @@ def applicable(op: str, algorithm: str, comm: Communicator) -> str | None:
                 "nvls+sharp, and more than one node")
     if algorithm == "pat" and comm.ranks_per_node != 1:
         return "PAT runs with one GPU per node"
-    if (algorithm in ("hierarchical", "nvls_tree", "in_network") or (algorithm == "nvls" and comm.nodes > 1)) \
-            and comm.ranks_per_node != comm.max_ranks_per_node:
+    if algorithm in ("hierarchical", "nvls_tree", "in_network") and comm.ranks_per_node != comm.max_ranks_per_node:
         return "fabricsim builds it only with the same number of ranks on every node"
     return None
 
