@@ -142,13 +142,13 @@ def route_torus(fabric, src, dst, policy: str, seed: int = 0, flow_id=None):
     node = fabric.index(coords[src[rows]] + coords[pat.node[entry]])
     arcs = _arcs(fabric, node, pat.dim[entry], pat.sign[entry])
     capacity = np.repeat(fabric.link_capacity_bits_per_s * fabric.link_up, 2)
+    # built from (row, arc) triplets: scipy sums duplicate entries, the matrix is canonical CSR already
     incidence = sp.csr_matrix((pat.weight[entry], (rows, arcs)), shape=(src.size, capacity.size))
-    incidence.sum_duplicates()
     if incidence.nnz and np.any(capacity[incidence.indices] <= 0):
         raise FabricsimError("a torus link these flows need is down; no live minimal path remains")
     block = np.repeat(fabric.link_optical.astype(np.int16), 2)
     latency = pat.hops[offset] * fabric.design.hop_latency_s
-    return Routed(incidence.tocsr(), capacity, latency, LABELS, block, policy)
+    return Routed(incidence, capacity, latency, LABELS, block, policy)
 
 
 def class_loads(fabric, policy: str) -> np.ndarray:

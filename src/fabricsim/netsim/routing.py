@@ -168,8 +168,8 @@ def route(
             f"the fabric is partitioned for these flows: {dead.size} arcs they need are down "
             f"(e.g. arc {int(dead[0])}, a {labels[block[dead[0]]]} arc); no live path remains"
         )
+    # built from (row, arc) triplets: scipy sums duplicate entries, the matrix is canonical CSR already
     incidence = sp.csr_matrix((weights, (rows, cols)), shape=(src_gpu.size, arcs.total))
-    incidence.sum_duplicates()
     return Routed(incidence, capacity, latency, labels, block, policy)
 
 
