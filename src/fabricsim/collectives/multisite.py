@@ -146,7 +146,7 @@ def ring_members(groups: np.ndarray, design: SitesDesign) -> tuple[np.ndarray, n
     k = n // s
     order = np.argsort(site, axis=1, kind="stable")
     by_site = np.take_along_axis(groups, order, axis=1).reshape(g, s, k)
-    inside = by_site[:, 0, :] - 0  # site 0's members are local already
+    inside = by_site[:, 0, :]  # site 0's members: their global indices are its local ones
     rings = by_site.transpose(0, 2, 1).reshape(g * k, s)
     return inside, rings
 
