@@ -26,9 +26,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from fabricsim.errors import FabricsimError
+from fabricsim.netsim.routing import PER_FLOW, Routed
 
 LABELS = ["ICI electrical (in cube)", "ICI optical (OCS)"]
-STATIC = ("ecmp", "flowlet")
 
 
 @dataclass
@@ -110,7 +110,7 @@ def build_patterns(fabric, static: bool) -> Patterns:
 
 
 def patterns_for(fabric, policy: str) -> Patterns:
-    static = policy in STATIC
+    static = policy in PER_FLOW  # TPU ICI routes statically: one dimension-order path
     key = "static" if static else "minimal"
     if key not in fabric.patterns:
         fabric.patterns[key] = build_patterns(fabric, static)
@@ -127,8 +127,6 @@ def _arcs(fabric, node: np.ndarray, dim: np.ndarray, sign: np.ndarray) -> np.nda
 
 def route_torus(fabric, src, dst, policy: str, seed: int = 0, flow_id=None):
     """Flows ``src[i] -> dst[i]`` (chips) routed on the torus (:class:`fabricsim.netsim.routing.Routed`)."""
-    from fabricsim.netsim.routing import Routed
-
     src = np.asarray(src, dtype=np.int64)  # endpoints checked by netsim.routing.route
     dst = np.asarray(dst, dtype=np.int64)
     pat = patterns_for(fabric, policy)

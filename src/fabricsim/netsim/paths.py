@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fabricsim.netsim.routing import PER_PACKET, flow_hash
+
 _MAX_REHASH = 24
 
 
@@ -65,8 +67,6 @@ def _latency(arcs, case: np.ndarray) -> np.ndarray:
 
 
 def _hashed(geo, flow_id, salt, seed, choices):
-    from fabricsim.netsim.routing import flow_hash
-
     h = flow_hash(geo.src_gpu * 64 + geo.plane, geo.dst_gpu, flow_id, salt, seed)
     return (h % np.uint64(max(choices, 1))).astype(np.int64)
 
@@ -205,7 +205,7 @@ def fabric_paths(arcs, rows, src, dst, flow_id, policy, seed, capacity):
         matrix = np.full((geo.rows.size, 6), -1, dtype=np.int64)
         matrix[:, 0] = 2 * geo.host_s
         matrix[:, 5] = 2 * geo.host_d + 1
-    elif policy in ("spray", "adaptive"):  # per-packet: pooled trunks (oblivious or load-aware alike)
+    elif policy in PER_PACKET:  # pooled trunks (oblivious or load-aware alike)
         matrix = _spray_arcs(arcs, geo)
     elif policy == "flowlet":
         matrix = _adaptive_arcs(geo, capacity, seed)
