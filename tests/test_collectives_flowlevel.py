@@ -73,6 +73,15 @@ def test_random_placement_rings_visit_nodes_in_rank_order():
     assert sorted(hops) == sorted([(5, 0), (0, 2), (2, 5)])
 
 
+def test_ring_r_enters_every_node_at_its_position_r_mod_the_node_ranks():
+    for gpus in (np.arange(24), np.array([0, 1, 2, 8, 9, 16, 17, 18, 19])):  # equal nodes; 3, 2, 4 ranks
+        node = gpus // 8
+        for r, coflow in enumerate(ring_coflows(gpus, node, 9, 2, 1.0)):
+            between = coflow.src // 8 != coflow.dst // 8
+            entries = [int(gpus[node == k][r % (node == k).sum()]) for k in np.unique(node)]
+            assert sorted(coflow.dst[between].tolist()) == entries
+
+
 def test_small_messages_rise_to_the_plateau_like_nccl_tests(fab256):
     """busbw rises from ~0 at 8 B to the plateau by 1 GiB, latency-bound below ~1 MiB; LL for tiny
     messages, Simple for large ones (the tuner's protocol choice)."""

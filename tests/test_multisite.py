@@ -78,6 +78,38 @@ def test_cross_site_flow_level_matches_analytic_when_sprayed(design):
         assert ecmp.transfer_s >= flow.transfer_s * 0.999  # hashing onto 4 wavelengths can only collide
 
 
+@pytest.mark.parametrize("lb", ["spray", "ecmp"])
+def test_cross_site_flow_time_is_proportional_to_the_shard(lb, monkeypatch):
+    """The flow-level cross-site time scales from one simulation at a reference shard: simulating at the
+    shard itself gives the same time."""
+    from fabricsim.collectives import multisite
+
+    design = design_sites(_scenario(distance_km=2000, dci_bits_per_s="3.2T", load_balancing=lb))
+    _, rings = ring_members(np.arange(1024).reshape(64, 16).T, design)
+    for op, shard in (("all_reduce", 3 * 10**7 / 32), ("send_recv", 12345.0)):
+        cross_rings = rings if op != "send_recv" else rings[:, :2]
+        scaled = time_cross_site(design, op, cross_rings, shard, "flow")
+        monkeypatch.setattr(multisite, "REFERENCE_BYTES", shard)
+        direct = time_cross_site(design, op, cross_rings, shard, "flow")
+        monkeypatch.undo()
+        assert scaled.transfer_s == pytest.approx(direct.transfer_s, rel=1e-12)
+        assert scaled.busiest == direct.busiest
+
+
+@pytest.mark.parametrize("lb", ["spray", "ecmp"])
+def test_sweep_across_sites_equals_one_size_at_a_time(lb):
+    """A sweep simulates once and scales; every size comes out as if it were swept alone."""
+    from fabricsim.collectives.multisite import sweep_across_sites
+
+    design = design_sites(_scenario(dci_bits_per_s="3.2T", load_balancing=lb))
+    sizes = [2**20, 3 * 10**7]
+    swept = sweep_across_sites(design, "all_reduce", sizes, ranks=64, method="flow").results
+    alone = [sweep_across_sites(design, "all_reduce", [size], ranks=64, method="flow").results[0] for size in sizes]
+    for a, b in zip(swept, alone):
+        assert (a.algorithm, a.time_s, a.ideal_time_s, a.latency_s) == (b.algorithm, b.time_s, b.ideal_time_s,
+                                                                          b.latency_s)
+
+
 def test_connection_window_caps_a_long_link():
     design = design_sites(_scenario(distance_km=2000, dci_bits_per_s="51.2T", load_balancing="spray"))
     rings = np.array([[0, 512]])  # one ring: a few connections cannot fill 51.2 Tb/s 2,000 km away

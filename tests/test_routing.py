@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.failures import fail_links, lost_capacity, random_link_failures
 from fabricsim.netsim.maxmin import max_min_rates
-from fabricsim.netsim.patterns import permutation_throughput
+from fabricsim.netsim.patterns import all_pairs, permutation_throughput
 from fabricsim.netsim.routing import route
 from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
@@ -40,6 +40,13 @@ def test_every_flow_leaves_its_nic_once_and_arrives_once(policy, gpus):
     up_arc = inc[:, nic_up].tocoo()
     link = np.nonzero(nic_up)[0][up_arc.col] // 2
     assert np.all(fab.endpoint_gpu[fab.link_lower[link] - fab.node_base[0]] == src[keep][up_arc.row])
+
+
+def test_all_pairs_of_every_group_in_order():
+    src, dst = all_pairs(np.array([[5, 7, 9], [1, 2, 3]]))
+    assert list(zip(src.tolist(), dst.tolist())) == [(5, 7), (5, 9), (7, 5), (7, 9), (9, 5), (9, 7),
+                                                     (1, 2), (1, 3), (2, 1), (2, 3), (3, 1), (3, 2)]
+    assert [a.size for a in all_pairs(np.array([4]))] == [0, 0]  # a group of one has no pair
 
 
 def test_ecmp_hashing_spreads_flows_evenly_over_uplinks():

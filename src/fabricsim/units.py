@@ -97,8 +97,6 @@ def format_usd(amount: float) -> str:
 def parse_size_sweep(spec: str, max_sizes: int = 1024) -> list[int]:
     """'1MiB:8GiB' -> powers of two from 1 MiB to 8 GiB (nccl-tests -b/-e -f 2); '1GiB' -> one size;
     '1MiB,64MiB' -> a list (the ``--sizes`` grammar of ``fabricsim collective`` and the web API)."""
-    from fabricsim.errors import FabricsimError, echo
-
     if ":" in spec:
         lo, hi = (parse_bytes(p, "--sizes") for p in spec.split(":", 1))
         if hi < lo:

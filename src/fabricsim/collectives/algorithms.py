@@ -18,8 +18,9 @@ import numpy as np
 
 from fabricsim.collectives.communicator import Communicator, node_of
 from fabricsim.collectives.flowlevel import Coflow, Phase
-from fabricsim.collectives.nccl_patterns import rank_layout, ring_coflows, tree_coflows
+from fabricsim.collectives.nccl_patterns import node_matrix, ring_coflows, tree_coflows
 from fabricsim.errors import FabricsimError
+from fabricsim.netsim.patterns import all_pairs
 from fabricsim.topology.fabric import Fabric
 
 ALGORITHMS = {
@@ -33,6 +34,10 @@ ALGORITHMS = {
 NOT_IN_LIBRARY = ("hierarchical",)
 """fabricsim's own algorithms: available by name, never chosen by the library's tuner."""
 ELEMENT_BYTES = 4
+RING_CONNECTIONS = 2
+"""Connections per ring edge: NCCL's connect.cc duplicates every ring found by the search (channels =
+2 x rings), so each ring edge carries two channels, each its own connection (hashed on its own by ECMP).
+A tree channel is one connection per edge."""
 
 
 def padded_size(size_bytes: int, ranks: int) -> int:
@@ -63,8 +68,7 @@ def applicable(op: str, algorithm: str, comm: Communicator) -> str | None:
                 "nvls+sharp, and more than one node")
     if algorithm == "pat" and comm.ranks_per_node != 1:
         return "PAT runs with one GPU per node"
-    if (algorithm in ("hierarchical", "nvls_tree", "in_network") or (algorithm == "nvls" and comm.nodes > 1)) \
-            and comm.ranks_per_node != comm.max_ranks_per_node:
+    if algorithm in ("hierarchical", "nvls_tree", "in_network") and comm.ranks_per_node != comm.max_ranks_per_node:
         return "fabricsim builds it only with the same number of ranks on every node"
     return None
 
@@ -86,19 +90,6 @@ def _nvls_coflows(fabric: Fabric, matrix: np.ndarray, size: float, op: str, effi
     return out
 
 
-def _node_matrix(gpus: np.ndarray, node: np.ndarray) -> np.ndarray:
-    """Ranks as (nodes x m), nodes in visit order, ranks in rank order (equal counts required)."""
-    visit, position, size = rank_layout(node)
-    if not np.all(size == size[0]):
-        raise FabricsimError(
-            f"this algorithm needs the same number of ranks on every node; this placement has "
-            f"{size.min()} to {size.max()}: use a contiguous placement"
-        )
-    matrix = np.empty((int(visit.max()) + 1, int(size[0])), dtype=np.int64)
-    matrix[visit, position] = gpus
-    return matrix
-
-
 def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size_bytes: int,
                  comm: Communicator, cross_rail: bool = False) -> list[Phase]:
     """Phases of coflows of one collective on GPUs ``gpus`` (rank order)."""
@@ -112,7 +103,6 @@ def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size
         return []
     S = float(padded_size(size_bytes, n))
     node = node_of(fabric.design, gpus)
-    connections = max(1, comm.channels // max(1, 2 * comm.rings)) * 2
     if op == "send_recv":
         return [Phase("send/recv", [Coflow(gpus, np.roll(gpus, -1), S, independent=True)])]
     if op == "all_to_all":
@@ -120,12 +110,12 @@ def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size
     if algorithm in ("ring", "pat"):
         factor = {"all_reduce": 2 * (n - 1) / n, "reduce_scatter": (n - 1) / n, "all_gather": (n - 1) / n,
                   "broadcast": 1.0}[op]
-        coflows = ring_coflows(gpus, node, comm.rings, connections, factor * S / comm.rings,
+        coflows = ring_coflows(gpus, node, comm.rings, RING_CONNECTIONS, factor * S / comm.rings,
                                cross_rail=cross_rail, wrap=op != "broadcast")
         return [Phase(f"{op} {algorithm}", coflows)]
     if algorithm == "tree":
-        return [Phase(f"{op} tree (NCCL double binary tree)", tree_coflows(gpus, node, comm.rings, connections // 2, S))]
-    matrix = _node_matrix(gpus, node)
+        return [Phase(f"{op} tree (NCCL double binary tree)", tree_coflows(gpus, node, comm.rings, 1, S))]
+    matrix = node_matrix(gpus, node)
     d, m = matrix.shape
     efficiency = fabric.design.scale_up.in_switch_reduction_efficiency or 1.0
     if algorithm == "nvls":
@@ -215,19 +205,16 @@ def _all_to_all(fabric: Fabric, gpus: np.ndarray, node: np.ndarray, S: float, al
     """Each rank sends S/n to every other rank; flows finish independently (one row per flow)."""
     n = gpus.size
     if algorithm == "direct":
-        src = np.repeat(gpus, n - 1)
-        keep = ~np.eye(n, dtype=bool)
-        dst = np.broadcast_to(gpus, (n, n))[keep]
+        src, dst = all_pairs(gpus)
         return [Phase("all_to_all direct", [Coflow(src, dst, S / n, channel=1, independent=True)])]
-    matrix = _node_matrix(gpus, node)
+    matrix = node_matrix(gpus, node)
     d, m = matrix.shape
     # stage 1 (scale-up): GPU (a, i) hands GPU (a, k) everything bound for column k of other nodes,
     # plus its own node's share; stage 2 (scale-out, per rail k): (a, k) -> (b, k) for b != a.
     src1 = np.repeat(matrix, m, axis=1).ravel()
     dst1 = np.tile(matrix, (1, m)).ravel()
     keep = src1 != dst1
-    src2 = np.repeat(matrix.T.ravel(), d - 1)
-    dst2 = np.concatenate([np.delete(matrix[:, k], a) for k in range(m) for a in range(d)]) if d > 1 else src2
+    src2, dst2 = all_pairs(matrix.T)
     return [Phase("all_to_all hierarchical (scale-up forward + rail exchange, pipelined)", [
         Coflow(src1[keep], dst1[keep], S / n * d, channel=1, independent=True),
         Coflow(src2, dst2, S / n * m, channel=2, independent=True),

@@ -18,7 +18,7 @@ from fabricsim.collectives.algorithms import ALGORITHMS, build_phases, padded_si
 from fabricsim.collectives.analytic import transfer_time
 from fabricsim.collectives.flowlevel import PhaseResult, time_phase
 from fabricsim.collectives.placement import place_ranks
-from fabricsim.collectives.timing import communicator, compose, scaled, tune
+from fabricsim.collectives.timing import REFERENCE_BYTES, communicator, compose, scaled, tune
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.routing import POLICIES
 from fabricsim.netsim.transport import get_transport
@@ -72,11 +72,6 @@ def time_phases(fabric: Fabric, phases, policy: str, seed: int = 0) -> tuple[flo
     efficiency = get_transport(design.scenario.fabric.transport).payload_efficiency
     out = [time_phase(fabric, p, policy, efficiency, design.scale_up.payload_efficiency, seed=seed) for p in phases]
     return sum(p.time_s for p in out), out
-
-
-REFERENCE_BYTES = 2**30
-"""Size at which the flow-level transfer is simulated; every size scales from it (transfer time is
-proportional to bytes in the fluid model)."""
 
 
 def simulated_transfer(fabric: Fabric, op: str, algorithm: str, gpus, comm, policy: str, seed: int = 0,

@@ -53,8 +53,13 @@ class Communicator:
 
     @property
     def node_band(self) -> int:
-        """Index into the library's node-count tables: 0 one node, 1 two nodes, 2 more."""
-        return 0 if self.nodes == 1 else 1 if self.nodes == 2 else 2
+        """Index into the library's node-count tables (see :func:`node_band`)."""
+        return node_band(self.nodes)
+
+
+def node_band(nodes: int) -> int:
+    """Index into the library's node-count tables: 0 one node, 1 two nodes, 2 more."""
+    return 0 if nodes == 1 else 1 if nodes == 2 else 2
 
 
 def node_of(design, gpus: np.ndarray) -> np.ndarray:
@@ -126,8 +131,7 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
             raise FabricsimError(f"--channels {rings}: need at least 1 channel")
         found = rings
     channels = min(2 * library.max_ring_channels, 2 * found)
-    band = 0 if nodes.size == 1 else 1 if nodes.size == 2 else 2
-    nvls_channels = library.nvls_channels[arch][band]
+    nvls_channels = library.nvls_channels[arch][node_band(int(nodes.size))]
     # every GPU here has its own NIC, so every rank of the node can head an NVLS channel (search.cc)
     nvls_heads = max(1, min(m, library.max_nvls_arity))
     return Communicator(

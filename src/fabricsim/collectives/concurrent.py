@@ -19,9 +19,9 @@ import numpy as np
 
 from fabricsim.collectives.algorithms import build_phases, padded_size
 from fabricsim.collectives.analytic import transfer_time
-from fabricsim.collectives.api import REFERENCE_BYTES, balanced_transfer, busbw_factor, time_phases
+from fabricsim.collectives.api import balanced_transfer, busbw_factor, time_phases
 from fabricsim.collectives.flowlevel import Coflow, Phase, PhaseResult
-from fabricsim.collectives.timing import communicator, compose, scaled, tune
+from fabricsim.collectives.timing import REFERENCE_BYTES, communicator, compose, scaled, tune
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.routing import POLICIES
 from fabricsim.topology.fabric import Fabric
@@ -88,12 +88,15 @@ def time_groups(
     load_balancing: str | None = None,
     channels: int | None = None,
     seed: int = 0,
+    transfers: dict | None = None,
 ) -> GroupTiming:
     """Time ``op`` on every row of ``groups`` (G x n GPU indices, rank order) simultaneously.
 
     ``algorithm="auto"``: the library's tuner picks algorithm and protocol (from the contention-free
     estimate, as NCCL does); the chosen algorithm's transfer is then simulated with every group at
-    once, so groups that share links slow each other."""
+    once, so groups that share links slow each other.  ``transfers`` keeps those simulations at
+    REFERENCE_BYTES by algorithm: a size sweep over the same groups passes one dict to every call and
+    simulates each algorithm once (every size scales from it)."""
     policy = load_balancing or fabric.design.load_balancing
     groups = _check(fabric.design, groups, policy)
     if size_bytes <= 0:
@@ -104,17 +107,27 @@ def time_groups(
     choice = tune(design, comm, op, algorithm, [size_bytes])[0]
     independent = _within_one_domain(fabric, groups)
     timed = groups[:1] if independent else groups
+    transfers = {} if transfers is None else transfers
     if n == 1:
         actual = ideal = 0.0
         detail = []
     else:
-        phases = _merge([build_phases(fabric, op, choice.algorithm, row, REFERENCE_BYTES, comm) for row in timed])
-        actual, detail = time_phases(fabric, phases, policy, seed)
-        ideal = balanced_transfer(design, comm, op, choice.algorithm, actual)
+        if choice.algorithm not in transfers:
+            transfers[choice.algorithm] = _reference_transfer(fabric, op, choice.algorithm, timed, comm, policy, seed)
+        actual, ideal, detail = transfers[choice.algorithm]
     result = compose(design, comm, op, choice, size_bytes, scaled(actual, REFERENCE_BYTES, size_bytes, n))
     ideal_s = compose(design, comm, op, choice, size_bytes, scaled(ideal, REFERENCE_BYTES, size_bytes, n)).time_s
     return GroupTiming(op, choice.algorithm, policy, groups.shape[0], n, size_bytes, result.time_s, ideal_s,
                        independent, detail, choice.protocol, result.latency_s)
+
+
+def _reference_transfer(fabric: Fabric, op: str, algorithm: str, timed: np.ndarray, comm, policy: str,
+                        seed: int) -> tuple[float, float, list[PhaseResult]]:
+    """(transfer seconds under ``policy``, on load-balanced uplinks, phase details) of ``algorithm`` on
+    every row of ``timed`` at once, at REFERENCE_BYTES."""
+    phases = _merge([build_phases(fabric, op, algorithm, row, REFERENCE_BYTES, comm) for row in timed])
+    actual, detail = time_phases(fabric, phases, policy, seed)
+    return actual, balanced_transfer(fabric.design, comm, op, algorithm, actual), detail
 
 
 def time_groups_analytic(design, op: str, algorithm: str, groups: np.ndarray, size_bytes: int,

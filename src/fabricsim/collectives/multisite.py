@@ -37,7 +37,7 @@ from fabricsim.collectives.communicator import describe
 from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_groups_analytic
 from fabricsim.collectives.flowlevel import Coflow, Phase, time_phase
 from fabricsim.collectives.nccl_model import latency_s
-from fabricsim.collectives.timing import hop_latency_s, library
+from fabricsim.collectives.timing import REFERENCE_BYTES, library
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.transport import get_transport
 from fabricsim.topology.sites import SitesDesign, build_dci_fabric
@@ -108,7 +108,7 @@ def cross_latency_s(design: SitesDesign, op: str, shard_bytes: float) -> float:
     site = design.site
     comm = cross_communicator(design)
     lib = library(site)
-    extra = design.dci.one_way_latency_s + hop_latency_s(site, site.shape.tiers)
+    extra = design.dci.one_way_latency_s + site.hop_latency_s(site.shape.tiers)
     return latency_s(lib, comm, op, "ring", "simple", shard_bytes, extra) + lib.launch_overhead_s
 
 
@@ -146,19 +146,21 @@ def ring_members(groups: np.ndarray, design: SitesDesign) -> tuple[np.ndarray, n
     k = n // s
     order = np.argsort(site, axis=1, kind="stable")
     by_site = np.take_along_axis(groups, order, axis=1).reshape(g, s, k)
-    inside = by_site[:, 0, :] - 0  # site 0's members are local already
+    inside = by_site[:, 0, :]  # site 0's members: their global indices are its local ones
     rings = by_site.transpose(0, 2, 1).reshape(g * k, s)
     return inside, rings
 
 
-def simulated_cross_site_transfer(design: SitesDesign, op: str, rings: np.ndarray, shard_bytes: float,
-                                  policy: str | None = None, seed: int = 0) -> tuple[float, list]:
-    """Flow-level transfer seconds of the cross-site rings (rows of global GPU indices, one per site),
-    every connection a flow: NIC, one wavelength (ECMP) or the trunk (spray), its window."""
+def simulated_cross_site_transfer(design: SitesDesign, op: str, rings: np.ndarray, policy: str | None = None,
+                                  seed: int = 0) -> tuple[float, list]:
+    """(Flow-level transfer seconds at a REFERENCE_BYTES shard per rank, busiest arcs) of the cross-site
+    rings (rows of global GPU indices, one per site), every connection a flow: NIC, one wavelength (ECMP)
+    or the trunk (spray), its window.  No arc's capacity depends on the bytes (a window arc carries
+    window / round trip), so the fluid time is proportional to the shard: every shard scales from this."""
     s = design.sites
     comm = cross_communicator(design)
     channels = comm.channels
-    per_rank = bytes_per_rank(op, s, shard_bytes)
+    per_rank = bytes_per_rank(op, s, REFERENCE_BYTES)
     fabric = build_dci_fabric(design, window_bytes(design))
     if op == "send_recv":  # rows are (source, destination) pairs
         src, dst = rings[:, 0], rings[:, 1]
@@ -173,8 +175,10 @@ def simulated_cross_site_transfer(design: SitesDesign, op: str, rings: np.ndarra
 
 
 def time_cross_site(design: SitesDesign, op: str, rings: np.ndarray, shard_bytes: float, method: str = "analytic",
-                    policy: str | None = None, seed: int = 0) -> CrossSite:
-    """The cross-site exchange of ``rings`` (G k x s global GPU indices) at ``shard_bytes`` per rank."""
+                    policy: str | None = None, seed: int = 0, transfers: dict | None = None) -> CrossSite:
+    """The cross-site exchange of ``rings`` (G k x s global GPU indices) at ``shard_bytes`` per rank.
+    ``transfers`` keeps the flow-level simulation at the reference shard by op: a size sweep over the same
+    rings passes one dict to every call and simulates once."""
     if op not in CROSS_FACTOR and op != "send_recv":
         raise FabricsimError(f"{op} across sites: valid operations are {', '.join(CROSS_FACTOR)}, send_recv")
     n_rings = int(np.atleast_2d(rings).shape[0])
@@ -182,7 +186,11 @@ def time_cross_site(design: SitesDesign, op: str, rings: np.ndarray, shard_bytes
     ideal, limit = cross_site_transfer(design, op, n_rings, shard_bytes)
     busiest = []
     if method == "flow":
-        transfer, busiest = simulated_cross_site_transfer(design, op, np.atleast_2d(rings), shard_bytes, policy, seed)
+        transfers = {} if transfers is None else transfers
+        if op not in transfers:
+            transfers[op] = simulated_cross_site_transfer(design, op, np.atleast_2d(rings), policy, seed)
+        reference_s, busiest = transfers[op]
+        transfer = reference_s * shard_bytes / REFERENCE_BYTES
     else:
         transfer = ideal
     return CrossSite(op, s, n_rings, shard_bytes, bytes_per_rank(op, s, shard_bytes), transfer, ideal,
@@ -191,12 +199,15 @@ def time_cross_site(design: SitesDesign, op: str, rings: np.ndarray, shard_bytes
 
 def time_across_sites(design: SitesDesign, site_fabric, op: str, groups: np.ndarray, size_bytes: int,
                       method: str = "analytic", algorithm: str = "auto", load_balancing: str | None = None,
-                      seed: int = 0) -> SitesTiming:
+                      seed: int = 0, transfers: dict | None = None) -> SitesTiming:
     """``op`` on every row of ``groups`` (global GPU indices spread evenly over the sites), hierarchically:
     inside each site on ``site_fabric`` (a Fabric for ``flow``, the site design for ``analytic``), across
-    sites over the DCI."""
+    sites over the DCI.  ``transfers`` keeps the flow-level simulations at reference sizes (by inside op and
+    algorithm, and ``"across"``): a size sweep over the same groups passes one dict to every call, so each
+    is simulated once."""
     if op not in CROSS_FACTOR:
         raise FabricsimError(f"{op} across sites: valid operations are {', '.join(CROSS_FACTOR)}")
+    transfers = {} if transfers is None else transfers
     inside, rings = ring_members(groups, design)
     g, k = inside.shape
     size = float(size_bytes)
@@ -206,10 +217,12 @@ def time_across_sites(design: SitesDesign, site_fabric, op: str, groups: np.ndar
     if k > 1:
         for inner in inner_ops:
             if method == "flow":
-                parts.append(time_groups(site_fabric, inner, algorithm, inside, size_bytes, load_balancing, seed=seed))
+                parts.append(time_groups(site_fabric, inner, algorithm, inside, size_bytes, load_balancing, seed=seed,
+                                         transfers=transfers.setdefault(inner, {})))
             else:
                 parts.append(time_groups_analytic(design.site, inner, algorithm, inside, size_bytes, load_balancing))
-    cross = time_cross_site(design, op, rings, size / k, method, design.scenario.sites.load_balancing, seed)
+    cross = time_cross_site(design, op, rings, size / k, method, design.scenario.sites.load_balancing, seed,
+                            transfers.setdefault("across", {}))
     inside_s = sum(p.time_s for p in parts)
     inside_ideal = sum(p.ideal_time_s for p in parts)
     policy = load_balancing or design.site.load_balancing
@@ -241,8 +254,9 @@ def sweep_across_sites(design: SitesDesign, op: str, sizes, ranks: int | None = 
 
         site_fabric = build_fabric(design.site)
     results = []
+    transfers: dict = {}  # every size scales from the same reference simulations
     for size in sizes:
-        t = time_across_sites(design, site_fabric, op, group, int(size), method, algorithm)
+        t = time_across_sites(design, site_fabric, op, group, int(size), method, algorithm, transfers=transfers)
         padded = padded_size(int(size), ranks)
         algbw = padded / t.time_s
         results.append(SizeResult(t.algorithm, "simple", int(size), padded, t.time_s, t.ideal_time_s, t.latency_s,

@@ -89,7 +89,6 @@ def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, s
             net_overhead = lib.net_overhead_s * (lib.net_overhead_simple_factor if p == "simple" else 1.0)
         inter_steps = 0 if nodes == 1 else (2 * (nodes - 1) if op == "all_reduce" else nodes - 1)
         if algorithm == "hierarchical":
-            inter_steps = 0 if nodes == 1 else (2 if op == "all_reduce" else 1) * (nodes - 1)
             steps = inter_steps + (2 if op == "all_reduce" else 1) * (ppn - 1)
         t = base + (steps - inter_steps) * max(intra, net_overhead) + inter_steps * inter
         if (p == "simple" and nodes > 1 and op == "all_reduce"

@@ -20,6 +20,7 @@ import numpy as np
 
 from fabricsim.collectives.flowlevel import Coflow
 from fabricsim.collectives.trees import dtree_parents, tree_edges
+from fabricsim.errors import FabricsimError
 
 
 def rank_layout(node: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,20 +35,29 @@ def rank_layout(node: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return visit, position, counts[inverse]
 
 
-def _node_matrix(gpus, visit, position, size):
-    """GPUs as a (nodes x m) matrix in visit / position order, when every node holds m ranks."""
-    d = int(visit.max()) + 1
-    m = int(size[0])
-    out = np.empty((d, m), dtype=np.int64)
-    out[visit, position] = gpus
-    return out
+def node_matrix(gpus: np.ndarray, node: np.ndarray) -> np.ndarray:
+    """GPUs of the ranks as a (nodes x m) matrix, nodes in visit order, ranks in rank order (every node
+    must hold the same number m of ranks)."""
+    visit, position, size = rank_layout(node)
+    if not np.all(size == size[0]):
+        raise FabricsimError(
+            f"this algorithm needs the same number of ranks on every node; this placement has "
+            f"{size.min()} to {size.max()}: use a contiguous placement"
+        )
+    matrix = np.empty((int(visit.max()) + 1, int(size[0])), dtype=np.int64)
+    matrix[visit, position] = gpus
+    return matrix
 
 
-def _rotated_order(gpus, visit, position, size, start):
-    """Ranks ordered node by node, each node rotated to begin at its position ``start``."""
-    rotation = (position - start) % size
-    order = np.lexsort((rotation, visit))
-    return gpus[order], visit[order]
+def _node_slots(visit: np.ndarray, position: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Slots of the ranks node by node (visit order), by position within a node: (rank in each slot, node
+    of each slot, the slot one position further round its node).  Ring ``r`` visits each node from its
+    position ``r mod (ranks in the node)``: its GPUs are the slot order's GPUs gathered ``r`` times
+    through the last array."""
+    order = np.lexsort((position, visit))
+    slot_position = position[order]
+    step = np.arange(order.size) - slot_position + (slot_position + 1) % size[order]
+    return order, visit[order], step
 
 
 def ring_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: int, bytes_per_ring: float,
@@ -56,17 +66,13 @@ def ring_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: in
     gpus = np.asarray(gpus, dtype=np.int64)
     visit, position, size = rank_layout(node)
     d = int(visit.max()) + 1
-    equal = bool(np.all(size == size[0]))
-    matrix = _node_matrix(gpus, visit, position, size) if equal else None
+    order, seq_visit, step = _node_slots(visit, position, size)
+    seq = gpus[order]
     out = []
     for r in range(rings):
-        if equal:
-            rolled = np.roll(matrix, -(r % matrix.shape[1]), axis=1)
-            seq, seq_visit = rolled.ravel(), np.repeat(np.arange(d), matrix.shape[1])
-        else:
-            seq, seq_visit = _rotated_order(gpus, visit, position, size, r % size)
         src, dst = _ring_edges(seq, seq_visit, d, cross_rail, wrap)
         out.append(Coflow(src, dst, bytes_per_ring, channel=r, connections=connections))
+        seq = seq[step]  # the next ring enters every node one position further
     return out
 
 
@@ -98,22 +104,17 @@ def tree_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: in
     gpus = np.asarray(gpus, dtype=np.int64)
     visit, position, size = rank_layout(node)
     d = int(visit.max()) + 1
-    parents = dtree_parents(d)
+    edges = [tree_edges(tree_parents) for tree_parents in dtree_parents(d)]
+    order, seq_visit, step = _node_slots(visit, position, size)
+    head = np.flatnonzero(seq_visit != np.roll(seq_visit, 1))  # a node's first slot: the NIC's GPU
+    link = np.flatnonzero(seq_visit[:-1] == seq_visit[1:])  # slot -> next slot of the same node: a chain edge
     out = []
     per_channel = size_bytes / (2 * rings)
+    seq = gpus[order]
     for r in range(rings):
-        if bool(np.all(size == size[0])):
-            matrix = np.roll(_node_matrix(gpus, visit, position, size), -(r % int(size[0])), axis=1)
-            heads = matrix[:, 0]
-            chain_src, chain_dst = matrix[:, :-1].ravel(), matrix[:, 1:].ravel()
-        else:
-            seq, seq_visit = _rotated_order(gpus, visit, position, size, r % size)
-            first = seq_visit != np.roll(seq_visit, 1)
-            heads = seq[first]
-            same = seq_visit[:-1] == seq_visit[1:]
-            chain_src, chain_dst = seq[:-1][same], seq[1:][same]
-        for t, tree_parents in enumerate(parents):
-            p, c = tree_edges(tree_parents)
+        heads = seq[head]
+        chain_src, chain_dst = seq[link], seq[link + 1]
+        for t, (p, c) in enumerate(edges):
             parts_src = [heads[c]]
             parts_dst = [heads[p]]
             if chain:
@@ -122,4 +123,5 @@ def tree_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: in
             up_src, up_dst = np.concatenate(parts_src), np.concatenate(parts_dst)
             src, dst = np.concatenate([up_src, up_dst]), np.concatenate([up_dst, up_src])
             out.append(Coflow(src, dst, per_channel, channel=2 * r + t, connections=connections))
+        seq = seq[step]
     return out

@@ -22,6 +22,10 @@ from fabricsim.collectives.communicator import Communicator, describe
 from fabricsim.collectives.nccl_model import Choice, call_time_s, choose, latency_s, protocols_for
 from fabricsim.errors import FabricsimError
 
+REFERENCE_BYTES = 2**30
+"""Size (bytes) at which transfers are simulated or estimated once; every size scales from it (transfer
+time is proportional to bytes in the fluid model)."""
+
 
 def library(design):
     """The scenario's collective library (catalog entry)."""
@@ -62,18 +66,9 @@ def candidates(op: str, algorithm: str, comm: Communicator) -> tuple[str, ...]:
     return usable or ("ring",)
 
 
-def hop_latency_s(design, tier: int) -> float:
-    """One-way latency of a rail-aligned hop that climbs to ``tier`` (links + switches), seconds."""
-    if tier <= 0:
-        return design.scale_up.link_latency_s
-    links = sum(design.link_latency_s(t) for t in range(tier))
-    switches = sum(design.switch_of(t).latency_s for t in range(tier - 1))
-    return 2 * (links + switches) + design.switch_of(tier - 1).latency_s
-
-
 def extra_network_s(design, comm: Communicator) -> float:
     """Latency a network step pays beyond a one-leaf hop (the library's constants hold for one leaf)."""
-    return max(0.0, hop_latency_s(design, comm.tier) - hop_latency_s(design, 1)) if comm.tier > 1 else 0.0
+    return max(0.0, design.hop_latency_s(comm.tier) - design.hop_latency_s(1)) if comm.tier > 1 else 0.0
 
 
 def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: str | None = None) -> list[Choice]:
@@ -81,7 +76,8 @@ def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: s
     lib = library(design)
     names = candidates(op, algorithm, comm)
     extra = extra_network_s(design, comm)
-    reference = {a: transfer_time(design, comm, op, a, 2**30) / padded_size(2**30, comm.ranks) for a in names}
+    reference = {a: transfer_time(design, comm, op, a, REFERENCE_BYTES) / padded_size(REFERENCE_BYTES, comm.ranks)
+                 for a in names}
     out = []
     for size in sizes:
         estimate = {a: per_byte * padded_size(size, comm.ranks) for a, per_byte in reference.items()}

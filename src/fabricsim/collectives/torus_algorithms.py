@@ -25,6 +25,7 @@ import numpy as np
 from fabricsim.collectives.algorithms import padded_size
 from fabricsim.collectives.flowlevel import Coflow, Phase
 from fabricsim.errors import FabricsimError
+from fabricsim.netsim.patterns import all_pairs
 
 TORUS_ALGORITHMS = {
     "all_reduce": ("torus_ring",),
@@ -77,29 +78,39 @@ def stage_bytes(op: str, S: float, dims: tuple[int, ...]) -> list[list[tuple[int
     return out
 
 
+def _line_rings(fabric, d: int) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """For each direction (+1, -1): (sources, destinations) of the logical ring along dimension ``d`` of
+    every line of chips (the chips that share all other coordinates), one entry per line."""
+    dims, D = fabric.design.dims, fabric.design.ndims
+    coords = fabric.coords
+    line = np.delete(coords, d, axis=1)
+    line_id = np.ravel_multi_index(tuple(line.T), tuple(np.delete(np.asarray(dims), d))) if D > 1 else \
+        np.zeros(len(coords), dtype=np.int64)
+    order = np.argsort(line_id, kind="stable")
+    cuts = np.flatnonzero(np.diff(line_id[order])) + 1
+    sources = np.split(np.arange(len(coords))[order], cuts)
+    out = {}
+    for sign in (1, -1):
+        nxt = coords.copy()
+        nxt[:, d] = (coords[:, d] + sign) % dims[d]  # the logical ring (untwisted coordinates)
+        dst = np.ravel_multi_index(tuple(nxt.T), dims)
+        out[sign] = list(zip(sources, np.split(dst[order], cuts)))
+    return out
+
+
 def ring_phases(fabric, op: str, S: float) -> list[Phase]:
     """Phases of the multi-dimensional bidirectional ring on the whole torus ``fabric``."""
     design = fabric.design
     dims, D = design.dims, design.ndims
-    coords = fabric.coords
-    eye = np.eye(D, dtype=np.int64)
+    rings = {d: _line_rings(fabric, d) for d in range(D) if dims[d] > 1}  # the same in every stage
     phases = []
     for (kind, j), row in zip(_stages(op, D), stage_bytes(op, S, dims)):
         coflows = []
         for c, (d, nbytes) in enumerate(row):
             if dims[d] == 1 or nbytes <= 0:
                 continue
-            line = np.delete(coords, d, axis=1)
-            line_id = np.ravel_multi_index(tuple(line.T), tuple(np.delete(np.asarray(dims), d))) if D > 1 else \
-                np.zeros(len(coords), dtype=np.int64)
             for sign in (1, -1):
-                nxt = coords.copy()
-                nxt[:, d] = (coords[:, d] + sign) % dims[d]  # the logical ring (untwisted coordinates)
-                dst = np.ravel_multi_index(tuple(nxt.T), dims)
-                order = np.argsort(line_id, kind="stable")
-                src_sorted, dst_sorted, ids = np.arange(len(coords))[order], dst[order], line_id[order]
-                cuts = np.flatnonzero(np.diff(ids)) + 1
-                for src_part, dst_part in zip(np.split(src_sorted, cuts), np.split(dst_sorted, cuts)):
+                for src_part, dst_part in rings[d][sign]:
                     coflows.append(Coflow(src_part, dst_part, nbytes, channel=2 * c + (sign < 0)))
         phases.append(Phase(f"{kind} stage {j + 1} ({'/'.join('xyz'[(c + j) % D] for c in range(D))} rings, both ways)",
                             coflows))
@@ -108,8 +119,7 @@ def ring_phases(fabric, op: str, S: float) -> list[Phase]:
 
 def all_to_all_phase(src_chips: np.ndarray, S: float) -> Phase:
     n = src_chips.size
-    src = np.repeat(src_chips, n - 1)
-    dst = np.broadcast_to(src_chips, (n, n))[~np.eye(n, dtype=bool)]
+    src, dst = all_pairs(src_chips)
     return Phase("all_to_all direct (minimal paths)", [Coflow(src, dst, S / n, channel=1, independent=True)])
 
 

@@ -15,8 +15,9 @@ import math
 import numpy as np
 
 from fabricsim.collectives.algorithms import padded_size
-from fabricsim.collectives.api import REFERENCE_BYTES, CollectiveReport, SizeResult, busbw_factor
+from fabricsim.collectives.api import CollectiveReport, SizeResult, busbw_factor
 from fabricsim.collectives.flowlevel import time_phase
+from fabricsim.collectives.timing import REFERENCE_BYTES
 from fabricsim.collectives.torus_algorithms import (
     all_to_all_phase, analytic_transfer, check, latency_s, ring_phases,
 )

@@ -26,9 +26,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from fabricsim.errors import FabricsimError
+from fabricsim.netsim.routing import PER_FLOW, Routed
 
 LABELS = ["ICI electrical (in cube)", "ICI optical (OCS)"]
-STATIC = ("ecmp", "flowlet")
 
 
 @dataclass
@@ -110,7 +110,7 @@ def build_patterns(fabric, static: bool) -> Patterns:
 
 
 def patterns_for(fabric, policy: str) -> Patterns:
-    static = policy in STATIC
+    static = policy in PER_FLOW  # TPU ICI routes statically: one dimension-order path
     key = "static" if static else "minimal"
     if key not in fabric.patterns:
         fabric.patterns[key] = build_patterns(fabric, static)
@@ -127,8 +127,6 @@ def _arcs(fabric, node: np.ndarray, dim: np.ndarray, sign: np.ndarray) -> np.nda
 
 def route_torus(fabric, src, dst, policy: str, seed: int = 0, flow_id=None):
     """Flows ``src[i] -> dst[i]`` (chips) routed on the torus (:class:`fabricsim.netsim.routing.Routed`)."""
-    from fabricsim.netsim.routing import Routed
-
     src = np.asarray(src, dtype=np.int64)  # endpoints checked by netsim.routing.route
     dst = np.asarray(dst, dtype=np.int64)
     pat = patterns_for(fabric, policy)
@@ -142,13 +140,13 @@ def route_torus(fabric, src, dst, policy: str, seed: int = 0, flow_id=None):
     node = fabric.index(coords[src[rows]] + coords[pat.node[entry]])
     arcs = _arcs(fabric, node, pat.dim[entry], pat.sign[entry])
     capacity = np.repeat(fabric.link_capacity_bits_per_s * fabric.link_up, 2)
+    # built from (row, arc) triplets: scipy sums duplicate entries, the matrix is canonical CSR already
     incidence = sp.csr_matrix((pat.weight[entry], (rows, arcs)), shape=(src.size, capacity.size))
-    incidence.sum_duplicates()
     if incidence.nnz and np.any(capacity[incidence.indices] <= 0):
         raise FabricsimError("a torus link these flows need is down; no live minimal path remains")
     block = np.repeat(fabric.link_optical.astype(np.int16), 2)
     latency = pat.hops[offset] * fabric.design.hop_latency_s
-    return Routed(incidence.tocsr(), capacity, latency, LABELS, block, policy)
+    return Routed(incidence, capacity, latency, LABELS, block, policy)
 
 
 def class_loads(fabric, policy: str) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fabricsim.errors import FabricsimError
+from fabricsim.netsim.routing import PER_FLOW, Routed, flow_hash
 from fabricsim.netsim.transport import get_transport
 
 LABELS = ["NIC", "DCI wavelength", "DCI trunk (spray)", "(unused)", "connection window (in flight / RTT)"]
@@ -40,8 +41,6 @@ def _pair_and_direction(site_a: np.ndarray, site_b: np.ndarray, sites: int) -> t
 
 def route_dci(fabric, src: np.ndarray, dst: np.ndarray, policy: str, seed: int = 0, flow_id=None):
     """Routed flows (see :class:`fabricsim.netsim.routing.Routed`) over the DCI."""
-    from fabricsim.netsim.routing import Routed, flow_hash
-
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     n = src.size
@@ -63,7 +62,7 @@ def route_dci(fabric, src: np.ndarray, dst: np.ndarray, policy: str, seed: int =
     capacity[base_wl:base_trunk], block[base_wl:base_trunk] = fabric.wavelength_bits_per_s, 1
     capacity[base_trunk:base_window], block[base_trunk:base_window] = wl * fabric.wavelength_bits_per_s, 2
     capacity[base_window:], block[base_window:] = fabric.window_bits_per_s / efficiency, 4
-    if policy in ("ecmp", "flowlet"):
+    if policy in PER_FLOW:
         fid = np.zeros(n, dtype=np.int64) if flow_id is None else np.asarray(flow_id, dtype=np.int64)
         w = (flow_hash(src, dst, fid, 29, seed) % np.uint64(wl)).astype(np.int64)
         middle = base_wl + (pair * wl + w) * 2 + direction

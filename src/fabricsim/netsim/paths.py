@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fabricsim.netsim.routing import PER_PACKET, flow_hash
+
 _MAX_REHASH = 24
 
 
@@ -58,20 +60,13 @@ class _Geometry:
 
 
 def _latency(arcs, case: np.ndarray) -> np.ndarray:
+    """One-way latency of every subflow (seconds): a hop up to the leaf (case 0), spine (1) or core (2)."""
     design = arcs.fabric.design
-    tiers = design.shape.tiers
-    link = [design.link_latency_s(t) for t in range(tiers)] + [0.0] * (3 - tiers)
-    sw = [design.switch_of(t).latency_s for t in range(tiers)] + [0.0] * (3 - tiers)
-    return np.select(
-        [case == 0, case == 1],
-        [2 * link[0] + sw[0], 2 * (link[0] + link[1] + sw[0]) + sw[1]],
-        2 * (link[0] + link[1] + link[2] + sw[0] + sw[1]) + sw[2],
-    )
+    hop = np.array([design.hop_latency_s(tier) for tier in range(1, design.shape.tiers + 1)])
+    return hop[case]  # a fabric of t tiers has no case above t - 1
 
 
 def _hashed(geo, flow_id, salt, seed, choices):
-    from fabricsim.netsim.routing import flow_hash
-
     h = flow_hash(geo.src_gpu * 64 + geo.plane, geo.dst_gpu, flow_id, salt, seed)
     return (h % np.uint64(max(choices, 1))).astype(np.int64)
 
@@ -210,7 +205,7 @@ def fabric_paths(arcs, rows, src, dst, flow_id, policy, seed, capacity):
         matrix = np.full((geo.rows.size, 6), -1, dtype=np.int64)
         matrix[:, 0] = 2 * geo.host_s
         matrix[:, 5] = 2 * geo.host_d + 1
-    elif policy in ("spray", "adaptive"):  # per-packet: pooled trunks (oblivious or load-aware alike)
+    elif policy in PER_PACKET:  # pooled trunks (oblivious or load-aware alike)
         matrix = _spray_arcs(arcs, geo)
     elif policy == "flowlet":
         matrix = _adaptive_arcs(geo, capacity, seed)

@@ -1,4 +1,5 @@
-"""Synthetic traffic patterns for measuring a fabric's delivered bandwidth."""
+"""Traffic patterns: every pair of a group (all-to-all), and synthetic ones for measuring a fabric's
+delivered bandwidth."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ import numpy as np
 from fabricsim.netsim.maxmin import max_min_rates
 from fabricsim.netsim.routing import route
 from fabricsim.topology.fabric import Fabric
+
+
+def all_pairs(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sources, destinations) of every ordered pair of distinct members of every row of ``groups``
+    (G x n, or one group of n): row by row, source by source, destinations in member order."""
+    groups = np.atleast_2d(np.asarray(groups))
+    g, n = groups.shape
+    src = np.repeat(groups, n - 1, axis=1).ravel()
+    dst = np.broadcast_to(groups[:, None, :], (g, n, n))[:, ~np.eye(n, dtype=bool)].ravel()
+    return src, dst
 
 
 def permutation_throughput(fabric: Fabric, policy: str, flows_per_pair: int = 1, seed: int = 0) -> float:

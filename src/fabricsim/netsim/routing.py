@@ -40,6 +40,10 @@ from fabricsim.errors import FabricsimError
 from fabricsim.topology.fabric import Fabric
 
 POLICIES = ("ecmp", "spray", "adaptive", "flowlet", "ideal")
+PER_FLOW = ("ecmp", "flowlet")
+"""Policies that keep each flow on one path (hashed, or placed by load): flows can collide."""
+PER_PACKET = ("spray", "adaptive")
+"""Policies that spread each flow's packets over every equal-cost path: pooled trunks model them."""
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -146,7 +150,7 @@ def route(
     if kind != "fat-tree":  # other topologies route by their own rules (netsim.dci, netsim.cayley)
         return _route_other(fabric, kind, src_gpu, dst_gpu, policy, seed, flow_id)
     flow_id = np.zeros_like(src_gpu) if flow_id is None else np.asarray(flow_id, dtype=np.int64)
-    arcs = _Arcs(fabric, trunks=policy in ("spray", "adaptive"))
+    arcs = _Arcs(fabric, trunks=policy in PER_PACKET)
     capacity, block, labels = arcs.capacity()
     from fabricsim.netsim.paths import fabric_paths, scale_up_paths
 
@@ -168,8 +172,8 @@ def route(
             f"the fabric is partitioned for these flows: {dead.size} arcs they need are down "
             f"(e.g. arc {int(dead[0])}, a {labels[block[dead[0]]]} arc); no live path remains"
         )
+    # built from (row, arc) triplets: scipy sums duplicate entries, the matrix is canonical CSR already
     incidence = sp.csr_matrix((weights, (rows, cols)), shape=(src_gpu.size, arcs.total))
-    incidence.sum_duplicates()
     return Routed(incidence, capacity, latency, labels, block, policy)
 
 

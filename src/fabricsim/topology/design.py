@@ -84,6 +84,16 @@ class FabricDesign:
         extra = sum(catalog.medium(part).latency_s for part in media.parts)
         return media.length_m * FIBER_PROPAGATION_S_PER_M + extra
 
+    def hop_latency_s(self, tier: int) -> float:
+        """One-way latency of a rail-aligned hop that climbs to ``tier`` (1 leaf, 2 spine, 3 core) and back
+        down: every link and switch below the top twice, the top switch once; tier 0 is a scale-up link.
+        Seconds."""
+        if tier <= 0:
+            return self.scale_up.link_latency_s
+        links = sum(self.link_latency_s(t) for t in range(tier))
+        switches = sum(self.switch_of(t).latency_s for t in range(tier - 1))
+        return 2 * (links + switches) + self.switch_of(tier - 1).latency_s
+
 
 def resolve_link_speed(
     per_gpu_bits_per_s: float, nic: Nic, switch: Switch, planes: int, requested: float | None

@@ -125,8 +125,8 @@ class FatTreeShape:
     bundle_leaf: int  # parallel links leaf -> one spine
     bundle_spine: int  # parallel links spine -> one core
     cores_per_group: int
-    ports_per_switch: tuple[int, int, int] = (0, 0, 0)  # ports each switch of a tier offers at its speeds
-    max_endpoints_at_tiers: int = 0  # endpoints these switches could connect with this many tiers
+    ports_per_switch: tuple[int, int, int]  # ports each switch of a tier offers at its speeds
+    max_endpoints_at_tiers: int  # endpoints these switches could connect with this many tiers
 
     # --- links per plane -------------------------------------------------
     @property
@@ -146,19 +146,12 @@ class FatTreeShape:
         return host + leaf_spine, leaf_spine + spine_core, spine_core
 
     def ports_available_per_tier(self) -> tuple[int, int, int]:
-        ports = self.ports_per_switch if any(self.ports_per_switch) else (self.radix,) * 3
+        ports = self.ports_per_switch
         return self.leaves * ports[0], self.spines * ports[1], self.cores * ports[2]
 
     @property
     def max_endpoints(self) -> int:
-        if self.max_endpoints_at_tiers:
-            return self.max_endpoints_at_tiers
-        return max_endpoints(self.radix, self.tiers, self._oversubscription())
-
-    def _oversubscription(self) -> tuple[float, float]:
-        leaf = self.leaf_down / self.leaf_up if self.leaf_up else 1.0
-        spine = self.spine_down / self.spine_up if self.spine_up else 1.0
-        return leaf, spine
+        return self.max_endpoints_at_tiers
 
     @property
     def switch_hops_worst(self) -> int:

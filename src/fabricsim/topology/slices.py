@@ -84,12 +84,20 @@ def largest_job_after_failures(design, failed_cubes: list[tuple[int, ...]], with
     return best
 
 
-def cube_availability(scenario, design) -> float:
-    """Share of time a cube is up: all its hosts up (host failures per hour x repair hours each)."""
+def host_availability_from_catalog(scenario) -> float:
+    """Share of time a host is up: 1 - its failures per hour x repair hours (the catalog's ``host``)."""
     host = scenario.catalog().get("failures", "host")
-    hosts = design.scale_up.gpus // design.scale_up.gpus_per_server
-    host_down = min(1.0, host.rate_per_unit_hour * host.repair_hours)
-    return (1.0 - host_down) ** hosts
+    return 1.0 - min(1.0, host.rate_per_unit_hour * host.repair_hours)
+
+
+def hosts_per_cube(design) -> int:
+    """Hosts (servers) of one cube, a scale-up domain."""
+    return design.scale_up.gpus // design.scale_up.gpus_per_server
+
+
+def cube_availability(scenario, design) -> float:
+    """Share of time a cube is up: all its hosts up, each independently."""
+    return host_availability_from_catalog(scenario) ** hosts_per_cube(design)
 
 
 @dataclass(frozen=True)
@@ -117,12 +125,9 @@ def cube_failure_cost(scenario, design, slice_cubes: tuple[int, ...] | None = No
     if slice_cubes is None:
         longest = int(np.argmax(grid))
         slice_cubes = tuple(max(1, g // 2) if i == longest else g for i, g in enumerate(grid))
-    hosts = design.scale_up.gpus // design.scale_up.gpus_per_server
     if host_availability is None:
-        cube_up = cube_availability(scenario, design)
-        host_availability = cube_up ** (1 / hosts)
-    else:
-        cube_up = host_availability ** hosts
+        host_availability = host_availability_from_catalog(scenario)
+    cube_up = host_availability ** hosts_per_cube(design)
     return CubeFailureCost(
         math.prod(grid), with_ocs, static, tuple(slice_cubes), host_availability,
         schedulable(design, slice_cubes, cube_up, True, trials), schedulable(design, slice_cubes, cube_up, False, trials),
