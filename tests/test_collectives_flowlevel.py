@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from fabricsim.catalog import default_catalog
 from fabricsim.collectives.algorithms import ALGORITHMS, padded_size
 from fabricsim.collectives.api import busbw_factor, run_collective
+from fabricsim.collectives.communicator import graph_channels
 from fabricsim.collectives.concurrent import time_groups
 from fabricsim.collectives.nccl_patterns import ring_coflows
 from fabricsim.collectives.stragglers import straggler_cost
@@ -116,6 +117,31 @@ def test_nvls_tree_busbw_is_ncclss_ceiling_per_nvls_head(nodes, per_channel):
     fab = fabric_from_scenario(scenario_from_dict({"cluster": {"gpus": 8 * nodes}}))
     r = run_collective(fab, "all_reduce", "nvls_tree", [16 * GiB]).results[0]
     assert r.busbw_bytes_per_s == pytest.approx(8 * per_channel, rel=0.01)
+
+
+@pytest.mark.parametrize("architecture, rings, speed, expected", [
+    ("blackwell", 16, 45.1e9, 16),  # Blackwell, < 50 GB/s, > 4 rings: search.cc keeps the graph as found
+    ("hopper", 8, 48e9, 8),
+    ("hopper", 4, 48e9, 8),  # 4 rings or fewer: doubled
+    ("blackwell", 8, 90e9, 16),  # >= 50 GB/s per channel (one NVL72 rack): doubled
+    ("ampere", 8, 24e9, 16),  # Ampere and older: always doubled
+    ("ampere", 20, 24e9, 32),  # ... up to ringGraph->maxChannels
+])
+def test_tuner_graph_channels_follow_ncclss_dup_channels(architecture, rings, speed, expected):
+    assert graph_channels(architecture, rings, speed, 32) == expected
+
+
+def test_twenty_nvl72_racks_switch_to_rings_for_large_all_reduces():
+    """1,440 GB200 on 20 NVL72 racks, NVLS off (coreweave/nccl-tests README): the published curve is a
+    ring's (a ~4.6 ms intercept of 2 x 1,439 steps).  NCCL's tuner caps the tree at 16 search-graph
+    channels x 24 GB/s x 0.85 (simple TREE pattern), so rings win from a few GiB; with the tree capped
+    per execution channel (32) instead, the tree would win at every size."""
+    fab = fabric_from_scenario(scenario_from_dict({
+        "cluster": {"gpu": "gb200", "gpus": 1440, "scale_up": "gb200-nvl72", "gpus_per_server": 4},
+        "fabric": {"transport": "infiniband", "in_network_reduction": "off"}}))
+    report = run_collective(fab, "all_reduce", "auto", [256 * 2**20, 16 * GiB], method="analytic")
+    assert [r.algorithm for r in report.results] == ["tree", "ring"]
+    assert report.results[1].latency_s > 4e-3  # 2 x 1,439 ring steps
 
 
 def test_in_network_reduction_roughly_doubles_ring_busbw_at_scale():

@@ -148,7 +148,9 @@ def test_fat_tree_of_the_same_chips_costs_more_and_wins_all_to_all():
     assert rows["network capex"]["fat_tree"] > 5 * rows["network capex"]["torus"]
     assert rows["network power"]["fat_tree"] > 10 * rows["network power"]["torus"]
     all_reduce = rows["all-reduce 1 GiB"]
-    assert all_reduce["fat_tree"] == pytest.approx(all_reduce["torus"], rel=0.25)  # both bandwidth-optimal
+    # both bandwidth-optimal; the fat-tree runs NCCL's tree at 0.92 x 0.85 of its channel bandwidth (simple
+    # TREE pattern, one NIC per chip: tuning.cc), the torus its rings at link rate
+    assert all_reduce["fat_tree"] == pytest.approx(all_reduce["torus"], rel=0.3)
     a2a = rows["all-to-all 1 GiB per chip"]
     assert a2a["fat_tree"] < a2a["torus"] / 3  # the torus's bisection grows as n^(2/3)
 

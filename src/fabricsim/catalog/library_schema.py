@@ -47,6 +47,9 @@ class CollectiveLibrary(Entry):
     ll128_tree_single_node_fraction: float = Field(gt=0, le=1)
     tree_bandwidth_fraction: float = Field(gt=0, le=1, description="tree all-reduce share of the channel bandwidth")
     tree_ll_fraction: float = Field(gt=0, le=1, description="tree with LL: share of the tree bandwidth")
+    tree_pattern_fraction: float = Field(1.0, gt=0, le=1, description=(
+        "tree bandwidth share when the search falls back from the balanced tree to the simple TREE pattern "
+        "(several nodes, GPUs newer than Ampere, one NIC per GPU)"))
     pat_bandwidth_fraction: float = Field(gt=0, le=1, description="PAT share of the ring bandwidth")
     ll_max_bytes_per_s: dict[str, list[float]] = Field(
         description="LL bus-bandwidth ceiling by architecture (single node) [1, 2, >2 nodes]"

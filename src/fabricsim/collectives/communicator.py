@@ -39,6 +39,7 @@ class Communicator:
     ranks_per_node: int  # fewest ranks any node holds
     max_ranks_per_node: int
     rings: int  # distinct rings of the ring search (one NIC each)
+    graph_channels: int  # channels of the search graph the tuner reads (rings after search.cc's DupChannels)
     channels: int  # ring and tree channels after duplication
     nvls_channels: int  # NVLS execution channels (CTAs the NVLS kernels run on)
     nvls_heads: int  # channels of the NVLS search graph: one per head GPU of a node (the tuner's NVLS channels)
@@ -111,6 +112,18 @@ def ring_search(speeds: list[float], nic_bytes_per_s: float, nics_per_node: int,
     return best
 
 
+def graph_channels(architecture: str, rings: int, speed_bytes_per_s: float, max_rings: int) -> int:
+    """Channels of the ring/tree search graph after ``ncclTopoDupChannels`` (search.cc): the graph is
+    doubled (at half the per-channel speed) unless the GPUs are newer than Ampere, the per-channel
+    speed is below 50 GB/s and there are more than 4 rings.  The tuner's per-channel ceilings
+    (tuning.cc: ``graphs[a]->nChannels x perChMax...Bw``) multiply this count, not the execution
+    channels ``connect.cc`` doubles again."""
+    newer_than_ampere = architecture in ("hopper", "blackwell")
+    if newer_than_ampere and speed_bytes_per_s < 50e9 and rings > 4:
+        return rings
+    return min(2 * rings, max_rings)
+
+
 def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
              rings: int | None = None) -> Communicator:
     """The communicator over ``gpus`` (rank order) on ``design``; ``in_network`` = (NVLS on, SHARP on);
@@ -136,7 +149,8 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
     nvls_heads = max(1, min(m, library.max_nvls_arity))
     return Communicator(
         ranks=int(gpus.size), nodes=int(nodes.size), ranks_per_node=m, max_ranks_per_node=int(counts.max()),
-        rings=int(found), channels=int(channels), nvls_channels=int(nvls_channels), nvls_heads=int(nvls_heads),
+        rings=int(found), channels=int(channels),
+        graph_channels=graph_channels(arch, int(found), float(speed), library.max_ring_channels), nvls_channels=int(nvls_channels), nvls_heads=int(nvls_heads),
         architecture=arch,
         ring_speed_bytes_per_s=float(speed),
         intra=intra, tier=highest_tier(design, gpus), nic_bytes_per_s=nic, nvlink_bytes_per_s=nvlink,

@@ -146,16 +146,16 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
             share, cap = lib.ll_bandwidth_fraction, ll_max
         elif protocol == "ll128":
             share = lib.ll128_bandwidth_fraction
-            cap = comm.channels * lib.per_channel_ring_ll128_bytes_per_s[arch][band]
+            cap = comm.graph_channels * lib.per_channel_ring_ll128_bytes_per_s[arch][band]
     elif a == "tree":
         share = lib.tree_bandwidth_fraction
-        cap = comm.channels * lib.per_channel_tree_bytes_per_s[arch][band]
+        cap = comm.graph_channels * lib.per_channel_tree_bytes_per_s[arch][band]
         if protocol == "ll":
             share *= lib.tree_ll_fraction
             cap = min(cap, ll_max)
         elif protocol == "ll128":
             share *= lib.ll128_tree_single_node_fraction if comm.nodes == 1 else lib.ll128_bandwidth_fraction
-            cap = min(cap, comm.channels * lib.per_channel_tree_ll128_bytes_per_s[arch][band])
+            cap = min(cap, comm.graph_channels * lib.per_channel_tree_ll128_bytes_per_s[arch][band])
     elif a == "nvls_tree":  # the tuner's ceiling is per channel of the NVLS *search* graph: one per head GPU
         per_channel = lib.per_channel_nvls_tree_bytes_per_s[arch][band]
         cap = comm.nvls_heads * per_channel if per_channel > 0 else None
@@ -166,6 +166,8 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
     t = simple_transfer_s / share
     if cap:
         t = max(t, size_bytes / (cap * _bus_ratio(op, a, comm.ranks)))
+    if a == "tree" and comm.nodes > 1 and arch in ("hopper", "blackwell"):
+        t /= lib.tree_pattern_fraction  # one NIC per GPU: the search settles on the simple TREE pattern
     if a == "tree" and op == "all_reduce":
         index = int(size_bytes) >> 6
         index = index.bit_length() - 1 if index > 0 else -1
