@@ -47,6 +47,8 @@ class CollectiveLibrary(Entry):
     ll128_tree_single_node_fraction: float = Field(gt=0, le=1)
     tree_bandwidth_fraction: float = Field(gt=0, le=1, description="tree all-reduce share of the channel bandwidth")
     tree_ll_fraction: float = Field(gt=0, le=1, description="tree with LL: share of the tree bandwidth")
+    collnet_direct_fraction: float = Field(1.0, gt=0, le=1, description=(
+        "CollNet Direct share of its graph bandwidth on compute capability >= 9.0"))
     tree_pattern_fraction: float = Field(1.0, gt=0, le=1, description=(
         "tree bandwidth share when the search falls back from the balanced tree to the simple TREE pattern "
         "(several nodes, GPUs newer than Ampere, one NIC per GPU)"))

@@ -29,6 +29,9 @@ LIBRARY_ARCHITECTURE = {"volta": "volta", "ampere": "ampere", "hopper": "hopper"
 """GPU architecture -> the library's constants row (NCCL indexes compute capability >= 10.0 as Blackwell;
 non-NVIDIA accelerators take Hopper's row, an ASSUMPTION)."""
 
+HOPPER_OR_NEWER = ("hopper", "blackwell")
+"""Library rows of compute capability >= 9.0, where NCCL's search and tuner change several rules."""
+
 
 @dataclass(frozen=True)
 class Communicator:
@@ -118,8 +121,7 @@ def graph_channels(architecture: str, rings: int, speed_bytes_per_s: float, max_
     speed is below 50 GB/s and there are more than 4 rings.  The tuner's per-channel ceilings
     (tuning.cc: ``graphs[a]->nChannels x perChMax...Bw``) multiply this count, not the execution
     channels ``connect.cc`` doubles again."""
-    newer_than_ampere = architecture in ("hopper", "blackwell")
-    if newer_than_ampere and speed_bytes_per_s < 50e9 and rings > 4:
+    if architecture in HOPPER_OR_NEWER and speed_bytes_per_s < 50e9 and rings > 4:
         return rings
     return min(2 * rings, max_rings)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fabricsim.collectives.communicator import Communicator, log2_floor
+from fabricsim.collectives.communicator import HOPPER_OR_NEWER, Communicator, log2_floor
 
 PROTOCOLS = ("ll", "ll128", "simple")
 
@@ -161,12 +161,12 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
         cap = comm.nvls_heads * per_channel if per_channel > 0 else None
     elif a == "pat":
         share = lib.pat_bandwidth_fraction
-    elif a == "collnet_direct" and arch in ("hopper", "blackwell"):
-        share = 0.85  # tuning.cc: CollNet Direct on compute capability >= 9.0 runs at 85% of its graph bandwidth
+    elif a == "collnet_direct" and arch in HOPPER_OR_NEWER:
+        share = lib.collnet_direct_fraction
     t = simple_transfer_s / share
     if cap:
         t = max(t, size_bytes / (cap * _bus_ratio(op, a, comm.ranks)))
-    if a == "tree" and comm.nodes > 1 and arch in ("hopper", "blackwell"):
+    if a == "tree" and comm.nodes > 1 and arch in HOPPER_OR_NEWER:
         t /= lib.tree_pattern_fraction  # one NIC per GPU: the search settles on the simple TREE pattern
     if a == "tree" and op == "all_reduce":
         index = int(size_bytes) >> 6
