@@ -69,6 +69,9 @@ class TrainSpec(_Strict):
     gpus: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
     precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")
+    fp8_recipe: Literal["delayed", "tensorwise", "mxfp8", "blockwise"] | None = Field(
+        None, description="FP8 scaling recipe (Megatron fp8_recipe; Megatron-Bridge 'FP8-CS' = tensorwise, 'FP8-MX' = "
+        "mxfp8); default: the software profile's")
     gradient_reduce_bytes: Literal[2, 4] = Field(
         4, description="bytes per gradient element reduced across DP (Llama 3 paper 3.3.2, numerical stability: FP32 reduce-scatter)")
     tp_comm_overlap: float | None = Field(

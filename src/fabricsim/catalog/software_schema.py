@@ -45,6 +45,14 @@ class SoftwareProfile(Entry):
     fp8_cast_bytes_per_element: float = Field(
         ge=0, description="HBM bytes per GEMM-input element to quantize it to FP8 (read BF16, write FP8 and its "
         "transposed copy for the weight gradient, plus an amax pass for current scaling)")
+    fp8_recipe: Literal["delayed", "tensorwise", "mxfp8", "blockwise"] = Field(
+        "delayed", description="FP8 scaling recipe of the stack's FP8 runs (Megatron fp8_recipe): delayed (amax "
+        "history), tensorwise (per-tensor current scaling: an amax and a scale kernel before each cast), mxfp8 / "
+        "blockwise (block scales computed in the cast kernel)")
+    expert_gemm_streams: int | None = Field(
+        None, ge=1, description="routed experts run as one GEMM per local expert spread over this many CUDA streams, "
+        "each expert quantized and handed its gradient separately (Transformer Engine 2.x GroupedLinear: 4); None: "
+        "one grouped kernel for all local experts (CUTLASS / DeepGEMM grouped GEMM)")
     fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
     fused_attention_sinks: bool = Field(
         True, description="the fused attention kernel supports learned attention sinks; if not, models with sinks "

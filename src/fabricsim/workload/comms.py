@@ -9,7 +9,8 @@ gradients backward (the Llama 3 paper's all-gather CP, section 3.3.2).  MoE laye
 combine tokens with two all-to-alls forward and two backward.  Pipeline stages send activations
 forward and gradients backward per micro-batch and model chunk (each TP rank sends its 1/tp share).
 MoE token copies per dispatch follow the routing (:func:`fabricsim.workload.moe.dispatch_copies`:
-k per token, or one per target node with DeepSeek's node-limited routing).  Data parallelism all-reduces
+k per token, or one per target node with DeepSeek's node-limited routing, one per target GPU when the EP
+group sits in one node).  Data parallelism all-reduces
 gradients once per step (no ZeRO), or reduce-scatters them and all-gathers the updated weights
 once per step (ZeRO-1, Megatron's distributed optimizer: the full gradient buffer accumulates over
 micro-batches); with sharded gradients (ZeRO-2 / FSDP) every micro-batch's gradients are

@@ -13,7 +13,9 @@ Four kinds of work, each at the rate that bounds it:
   function, MoE token permutation, the loss, FP8 casts of GEMM inputs) at HBM bandwidth, bytes
   counted from the shapes, forward and backward kernel by kernel.  Weight-gradient GEMMs
   accumulate into FP32 main gradients (8 bytes per element in their epilogue).
-* **Kernel launches**: the software profile's idle time per kernel (or per layer under CUDA graphs).
+* **Kernel launches**: the software profile's idle time per kernel gap and host time per issued
+  kernel (or one per layer under CUDA graphs), kernels counted by :mod:`fabricsim.workload.kernels`
+  (the routed experts launch per local expert).
 
 Recomputation adds forward work: ``full`` the whole layer, ``selective`` only what it frees
 (materialized attention: the attention core, Korthikanti et al. 2022; flash era: the norms and
@@ -25,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
+from fabricsim.workload.kernels import layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
@@ -34,11 +37,6 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 DEFAULT_ATTENTION_EFFICIENCY = 0.35
 """Used only when a (user) GPU entry gives no attention_efficiency for the kernel: FlashAttention-2 on H100."""
 ACTIVATION_BYTES = 2
-MOE_EXTRA_KERNELS = 18
-"""Kernels an MoE layer launches besides its GEMMs (Megatron-Core router and all-to-all dispatcher):
-router score, top-k, normalisation and load-balancing terms (6), per-expert token counts, offsets
-and their copy to the host (5), permutation (2), the two all-to-alls (2), un-permutation and the
-weighted combine (3)."""
 ADAM_BYTES_PER_PARAMETER = 2 * 12 + 4 + 2
 """Adam update per parameter: read and write FP32 master, momentum and variance (2 x 12 bytes),
 read the FP32 gradient (4), write the BF16 weight (2)."""
@@ -99,6 +97,7 @@ class Shape:
     etp: int = 1
     tokens_per_expert: float = 0.0  # routed tokens of the busiest GPU's experts, per expert
     routed_tokens: float = 0.0  # token copies this GPU's experts process (tokens_per_expert x local experts)
+    fp8_recipe: str | None = None  # Megatron fp8_recipe (delayed | tensorwise | mxfp8 | blockwise); None: the profile's
 
 
 def attention_kind(model, profile) -> str:
@@ -196,18 +195,6 @@ def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float)
     return fwd, bwd, flops, fwd
 
 
-def _kernels(gemms: list[Gemm], model, profile, moe: bool, fp8: bool) -> float:
-    """Kernels launched by one layer's forward pass."""
-    count = len(gemms) + 2 + 2 + 1  # GEMMs, two norms, two residual adds, activation
-    count += 0 if model.learned_positions else 1
-    count += 4 if attention_kind(model, profile) == "materialized" else 1
-    if moe:
-        count += MOE_EXTRA_KERNELS
-    if fp8:
-        count += sum(1 for g in gemms if not (g.follows_norm and profile.fused_norm_cast))
-    return count
-
-
 def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override: float | None = None) -> LayerWork:
     """Forward and backward seconds of one layer (dense or MoE) for one micro-batch on one GPU."""
     rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
@@ -222,17 +209,23 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, selective_bytes = _elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_bytes_per_s
-    kernels = _kernels(gemms, model, profile, moe, fp8)
-    launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else kernels)
-    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else kernels)
-    if moe and not profile.cuda_graphs:
-        host += profile.moe_layer_host_s
+    local = round(shape.routed_tokens / shape.tokens_per_expert) if moe and shape.tokens_per_expert else 1
+    kernels = layer_kernels(gemms, model, profile, attention_kind(model, profile), moe, fp8,
+                            shape.fp8_recipe or profile.fp8_recipe, local)
+    if profile.cuda_graphs:
+        launch_f, host_f = profile.kernel_overhead_s, profile.host_s_per_kernel  # one graph per layer
+        launch_b, host_b = 2 * launch_f, 2 * host_f
+    else:
+        launch_f, launch_b = (profile.kernel_overhead_s * n for n in (kernels.gaps_forward, kernels.gaps_backward))
+        host_f, host_b = (profile.host_s_per_kernel * n for n in (kernels.issued_forward, kernels.issued_backward))
+        if moe:
+            host_f, host_b = host_f + profile.moe_layer_host_s, host_b + 2 * profile.moe_layer_host_s
     selective = attention_selective if attention_kind(model, profile) == "materialized" else selective_bytes / hbm
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
-                     launch, 2 * launch, selective, sum(g.flops for g in gemms) * 3, attention_flops, host, 2 * host,
+                     launch_f, launch_b, selective, sum(g.flops for g in gemms) * 3, attention_flops, host_f, host_b,
                      0.0, rows)
     if moe and profile.moe_host_sync and not profile.cuda_graphs:
-        work = replace(work, synced_forward=max(work.forward, host))
+        work = replace(work, synced_forward=max(work.forward, host_f))
     return work
 
 

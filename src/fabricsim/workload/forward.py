@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fabricsim.workload.compute import MOE_EXTRA_KERNELS, Shape, _elementwise_bytes, attention_efficiency
+from fabricsim.workload.compute import Shape, _elementwise_bytes, attention_efficiency
+from fabricsim.workload.kernels import MOE_EXTRA_KERNELS
 from fabricsim.workload.gemm import gemm_seconds, rates_for
 from fabricsim.workload.layers import Gemm, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.model import attention_flops_per_token_per_layer, kv_cache_bytes_per_token

@@ -26,6 +26,7 @@ class Gemm:
     k: float
     batch: float = 1.0
     follows_norm: bool = False  # its input comes straight from a norm (FP8 cast can be fused there)
+    grouped: bool = False  # routed experts: one GEMM per local expert (Transformer Engine GroupedLinear)
 
     @property
     def flops(self) -> float:
@@ -58,11 +59,11 @@ def attention_gemms(model, tokens: float, tp: int) -> list[Gemm]:
 
 
 def mlp_gemms(model, tokens: float, width: float, tp: int, label: str = "MLP", batch: float = 1.0,
-              follows_norm: bool = True) -> list[Gemm]:
+              follows_norm: bool = True, grouped: bool = False) -> list[Gemm]:
     """FC1 (gate and up for SwiGLU) and FC2 of an FFN of ``width`` split over ``tp``."""
     up = (2 if model.mlp == "swiglu" else 1) * width / tp
-    return [Gemm(f"{label} FC1", tokens, up, model.hidden_size, batch, follows_norm),
-            Gemm(f"{label} FC2", tokens, model.hidden_size, width / tp, batch)]
+    return [Gemm(f"{label} FC1", tokens, up, model.hidden_size, batch, follows_norm, grouped),
+            Gemm(f"{label} FC2", tokens, model.hidden_size, width / tp, batch, grouped=grouped)]
 
 
 def dense_layer_gemms(model, tokens: float, tp: int) -> list[Gemm]:
@@ -77,7 +78,7 @@ def moe_layer_gemms(model, tokens: float, tp: int, ep: int, etp: int, tokens_per
         gemms += mlp_gemms(model, tokens, model.shared_experts * model.expert_ffn_hidden_size, tp, "shared expert")
     local = model.routed_experts / ep
     gemms += mlp_gemms(model, tokens_per_expert, model.expert_ffn_hidden_size, etp, "experts", batch=local,
-                       follows_norm=False)
+                       follows_norm=False, grouped=True)
     return gemms
 
 

@@ -23,6 +23,10 @@ def expert_load(model, par, tokens: float, spec) -> tuple[float, float]:
     return per_expert, per_expert * local
 
 
+def distinct_targets(units: int, k: int) -> float:
+    """Expected distinct units (GPUs or nodes) among a token's ``k`` experts when the experts are spread
+    uniformly over ``units`` equal units: ``units (1 - (1 - 1/units)^k)``."""
+    return units * (1 - (1 - 1 / units) ** k)
 
 
 def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None) -> float:
@@ -33,12 +37,16 @@ def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None) -> f
     DeepEP's dispatch sends one copy per *target node* over InfiniBand and forwards it to the
     experts of that node over NVLink: with the EP group spanning ``N`` nodes and experts spread
     uniformly, a token's k experts fall on ``N (1 - (1 - 1/N)^k)`` distinct nodes on average,
-    capped at ``M``."""
+    capped at ``M``.  When the whole EP group sits in one node there is no InfiniBand leg: DeepEP's
+    intranode dispatch sends one copy per *target GPU* over NVLink (``get_dispatch_layout``:
+    ``is_token_in_rank`` is [tokens x ranks]), ``ep (1 - (1 - 1/ep)^k)`` of them."""
     k = model.experts_per_token
     if not node_limit:
         return float(k)
-    nodes = max(1, -(-par.ep * par.etp // gpus_per_node))
-    distinct = nodes * (1 - (1 - 1 / nodes) ** k)
-    return float(min(k, node_limit, distinct))
+    ranks = par.ep * par.etp
+    nodes = max(1, -(-ranks // gpus_per_node))
+    if nodes == 1:
+        return float(min(k, distinct_targets(ranks, k)))
+    return float(min(k, node_limit, distinct_targets(nodes, k)))
 
-__all__ = ["expert_load", "dispatch_copies"]
+__all__ = ["expert_load", "dispatch_copies", "distinct_targets"]

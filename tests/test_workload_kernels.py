@@ -1,0 +1,89 @@
+"""Kernel counts of the grouped expert MLP (Transformer Engine GroupedLinear) and what they cost."""
+
+import pytest
+
+from fabricsim.catalog import default_catalog
+from fabricsim.workload.compute import Shape, layer_work
+from fabricsim.workload.kernels import grouped_linear_kernels, layer_kernels
+from fabricsim.workload.layers import moe_layer_gemms
+
+CATALOG = default_catalog()
+
+
+def test_grouped_linear_launches_per_local_expert():
+    """16 local experts, per-tensor current scaling: forward 16 GEMMs + 16 x 3 quantize kernels
+    (amax, scale, cast) + 16 weight lookups issued; GEMM gaps overlap over 4 streams (4 rounds)."""
+    k = grouped_linear_kernels(16, True, "tensorwise")
+    assert (k.issued_forward, k.gaps_forward) == (16 + 48 + 16, 4 + 48)
+    # backward: dgrad + wgrad GEMMs (32), output gradients quantized (48), 16 main-gradient hand-offs
+    assert (k.issued_backward, k.gaps_backward) == (32 + 48 + 16, 8 + 48)
+    mx = grouped_linear_kernels(16, True, "mxfp8")  # block scales inside the cast: one kernel per tensor
+    assert (mx.issued_forward, mx.gaps_forward) == (16 + 16 + 16, 4 + 16)
+    bf16 = grouped_linear_kernels(16, False, "tensorwise")
+    assert (bf16.issued_forward, bf16.issued_backward, bf16.gaps_backward) == (16, 48, 8)
+
+
+def test_layer_kernels_of_qwen3_30b_by_hand():
+    """Qwen3-30B-A3B MoE layer, EP8 (16 local experts), MXFP8, TP1: QKV (cast fused into the norm),
+    attention out, router = 3 fixed GEMMs; attention out cast (1); norms, residuals, activation (5),
+    rotary (1), fused attention (1), MoE router/dispatcher (18) = 29 forward; twice backward."""
+    model = CATALOG.get("models", "qwen3-30b-a3b")
+    profile = CATALOG.get("software", "megatron-core-2025")
+    gemms = moe_layer_gemms(model, 4096, 1, 8, 1, 2048)
+    k = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", 16)
+    experts = grouped_linear_kernels(16, True, "mxfp8")
+    assert k.issued_forward == 29 + 2 * experts.issued_forward
+    assert k.gaps_backward == 58 + 2 * experts.gaps_backward
+
+
+def test_more_local_experts_cost_more_host_time_not_more_flops():
+    """The same tokens spread over 32 local experts instead of 4 (EP8 vs EP64 of DeepSeek-V3's 256)
+    leave the FLOPs alone and add per-expert launches: host time grows by host_s_per_kernel per launch."""
+    model = CATALOG.get("models", "deepseek-v3")
+    gpu = CATALOG.gpu("b200")
+    profile = CATALOG.get("software", "megatron-core-2025")
+    few = layer_work(model, gpu, Shape(4096, 4096, 1, 1, True, "fp8", 64, 1, 8192, 4 * 8192, "mxfp8"), profile, True)
+    many = layer_work(model, gpu, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, 1024, 32 * 1024, "mxfp8"), profile, True)
+    assert many.gemm_flops == pytest.approx(few.gemm_flops)
+    per_linear = (grouped_linear_kernels(32, True, "mxfp8").issued_forward
+                  - grouped_linear_kernels(4, True, "mxfp8").issued_forward)
+    assert many.host_forward - few.host_forward == pytest.approx(2 * per_linear * profile.host_s_per_kernel)
+
+
+def test_one_grouped_kernel_stack_launches_like_a_plain_linear():
+    """A stack with a single grouped-GEMM kernel (DeepSeek's DeepGEMM; expert_gemm_streams None) launches one
+    GEMM and one cast forward, dgrad + wgrad and one cast backward, however many experts it holds."""
+    k = grouped_linear_kernels(32, True, "blockwise", None)
+    assert (k.issued_forward, k.issued_backward, k.gaps_forward, k.gaps_backward) == (2, 3, 2, 3)
+    assert CATALOG.get("software", "deepseek-v3-2024").expert_gemm_streams is None
+    assert CATALOG.get("software", "megatron-core-2025").expert_gemm_streams == 4
+
+
+def test_per_expert_gemm_wave_quantization_by_hand():
+    """DeepSeek-V3 expert FC1 on EP8: M=1024 tokens, N=4096, K=7168 -> 8 x 16 = 128 tiles of 128 x 256.
+    Without stream-K (A100, 108 SMs) two waves run 128 of 216 slots; with stream-K (B200, 148 SMs) one
+    GEMM splits K over all SMs and pays the tile overhead per piece; four concurrent streams fill the SMs."""
+    from fabricsim.workload.gemm import rates_for, shape_efficiency
+
+    a100 = rates_for(CATALOG.gpu("a100-sxm"), "bf16")
+    kb = a100.k_balance
+    assert float(shape_efficiency(1024, 4096, 7168, a100)) == pytest.approx(7168 / (7168 + kb) * 128 / 216)
+    b200 = rates_for(CATALOG.gpu("b200"), "fp8")
+    kb = b200.k_balance
+    assert float(shape_efficiency(1024, 4096, 7168, b200)) == pytest.approx(7168 * 128 / (7168 * 128 + 148 * kb))
+    assert float(shape_efficiency(1024, 4096, 7168, b200, batch=4)) == pytest.approx(7168 / (7168 + kb))
+
+
+def test_permute_bytes_of_routed_copies_by_hand():
+    """Qwen3-30B-A3B, 4096 tokens, top-8 over EP8: 32,768 routed copies of h = 2048.  Each direction reads
+    and writes every copy once to permute and once to un-permute (4 x 2 B x h), and SwiGLU reads gate and
+    up and writes their product over the expert width f = 768 (6 B x f; 10 B x f backward)."""
+    from fabricsim.workload.compute import _elementwise_bytes
+
+    model = CATALOG.get("models", "qwen3-30b-a3b")
+    profile = CATALOG.get("software", "megatron-core-2025")
+    routed = 4096 * 8
+    with_experts = _elementwise_bytes(model, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, routed / 16, routed), profile, True)
+    without = _elementwise_bytes(model, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, 0.0, 0.0), profile, True)
+    assert with_experts[0] - without[0] == pytest.approx(routed * (4 * 2 * 2048 + 6 * 768))  # 687,865,856 B
+    assert with_experts[1] - without[1] == pytest.approx(routed * (4 * 2 * 2048 + 10 * 768))
