@@ -11,7 +11,10 @@ speeds from a per-architecture list, fastest first, and keeps the graph with the
 ``rings x speed``, where every ring needs one NIC for itself at that speed (a NIC hosts
 ``floor(NIC bandwidth / speed)`` rings) and, with several GPUs per node, crosses every GPU's NVLink
 once (``rings x speed <= NVLink bandwidth``).  ``connect.cc`` then duplicates every ring
-(``channels = 2 x rings``), so each NIC serves two channels, each its own connection.
+(``channels = 2 x rings``), so each NIC serves two channels, each its own connection.  The tuner's
+per-channel ceilings multiply neither count but the channels of the *search graph*, which
+``ncclTopoDupChannels`` doubles only on Ampere and older, at 50 GB/s per channel or more, or with at
+most 4 rings (:func:`graph_channels`).
 Bandwidths here are bytes/s, as the library writes them.
 """
 
