@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from fabricsim.catalog import default_catalog
 from fabricsim.collectives.algorithms import ALGORITHMS, padded_size
 from fabricsim.collectives.api import busbw_factor, run_collective
-from fabricsim.collectives.communicator import graph_channels
+from fabricsim.collectives.communicator import graph_channels, simple_tree
 from fabricsim.collectives.concurrent import time_groups
 from fabricsim.collectives.nccl_patterns import ring_coflows
 from fabricsim.collectives.stragglers import straggler_cost
@@ -131,11 +131,21 @@ def test_tuner_graph_channels_follow_ncclss_dup_channels(architecture, rings, sp
     assert graph_channels(architecture, rings, speed, 32) == expected
 
 
+@pytest.mark.parametrize("architecture, nodes, nics_on_cpu, expected", [
+    ("hopper", 2, False, True),  # DGX H100: one NIC per GPU behind its own PCIe switch
+    ("blackwell", 20, True, False),  # GB200: NICs on Grace, both GPUs equally near -> balanced tree
+    ("hopper", 1, False, False),  # one node: no NIC in the tree
+    ("ampere", 4, False, False),  # compute capability < 9.0 never falls back to TREE
+])
+def test_simple_tree_pattern_where_ncclss_search_falls_back(architecture, nodes, nics_on_cpu, expected):
+    assert simple_tree(architecture, nodes, nics_on_cpu) is expected
+
+
 def test_twenty_nvl72_racks_switch_to_rings_for_large_all_reduces():
     """1,440 GB200 on 20 NVL72 racks, NVLS off (coreweave/nccl-tests README): the published curve is a
     ring's (a ~4.6 ms intercept of 2 x 1,439 steps).  NCCL's tuner caps the tree at 16 search-graph
-    channels x 24 GB/s x 0.85 (simple TREE pattern), so rings win from a few GiB; with the tree capped
-    per execution channel (32) instead, the tree would win at every size."""
+    channels x 24 GB/s, so rings win from a few GiB; with the tree capped per execution channel (32)
+    instead, the tree would win at every size."""
     fab = fabric_from_scenario(scenario_from_dict({
         "cluster": {"gpu": "gb200", "gpus": 1440, "scale_up": "gb200-nvl72", "gpus_per_server": 4},
         "fabric": {"transport": "infiniband", "in_network_reduction": "off"}}))

@@ -145,6 +145,9 @@ class Gpu(Entry):
         1.0, gt=0, le=1, description="tensor-core throughput a GPU sustains through a whole training step (every GPU "
         "of the node busy, NVLink, HBM and NICs drawing from the same power budget, real shapes) relative to the "
         "single-kernel measurements (MAMF, attention benchmarks)")
+    nics_on_cpu: bool = Field(
+        False, description="scale-out NICs hang off the CPU, every NIC equally near the CPU's GPUs (Grace superchips "
+        "reached over C2C), instead of one NIC per GPU behind its own PCIe switch")
     attention_efficiency: dict[str, float] = Field(
         default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
         "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN)")

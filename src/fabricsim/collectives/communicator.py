@@ -57,6 +57,7 @@ class Communicator:
     ring_speed_bytes_per_s: float  # per-ring bandwidth the ring search settled on (the tuner's graph bandwidth)
     nvls: bool  # NVLink SHARP usable
     sharp: bool  # switch (CollNet/SHARP) reduction usable
+    simple_tree: bool = False  # the tree search settles on the simple TREE pattern (see :func:`simple_tree`)
 
     @property
     def node_band(self) -> int:
@@ -129,6 +130,15 @@ def graph_channels(architecture: str, rings: int, speed_bytes_per_s: float, max_
     return min(2 * rings, max_rings)
 
 
+def simple_tree(architecture: str, nodes: int, nics_on_cpu: bool) -> bool:
+    """Whether NCCL's tree search ends with the simple TREE pattern rather than the balanced tree
+    (search.cc ncclTopoCompute): on compute capability >= 9.0 it falls back to TREE before widening
+    path types, which it must do across nodes when the second GPU of a tree has no NIC at the first
+    GPU's distance -- one NIC per GPU behind its own PCIe switch.  Where NICs hang off the CPU
+    (Grace over C2C) both GPUs of the CPU are equally near and the balanced tree is found."""
+    return nodes > 1 and architecture in HOPPER_OR_NEWER and not nics_on_cpu
+
+
 def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
              rings: int | None = None) -> Communicator:
     """The communicator over ``gpus`` (rank order) on ``design``; ``in_network`` = (NVLS on, SHARP on);
@@ -162,6 +172,7 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
         nvls=bool(in_network[0] and design.scale_up.in_network_reduction and m > 1
                   and design.scale_up.in_switch_reduction_efficiency > 0),
         sharp=bool(in_network[1] and design.switch.in_network_reduction and nodes.size > 1),
+        simple_tree=simple_tree(arch, int(nodes.size), design.gpu.nics_on_cpu),
     )
 
 

@@ -166,8 +166,8 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
     t = simple_transfer_s / share
     if cap:
         t = max(t, size_bytes / (cap * _bus_ratio(op, a, comm.ranks)))
-    if a == "tree" and comm.nodes > 1 and arch in HOPPER_OR_NEWER:
-        t /= lib.tree_pattern_fraction  # one NIC per GPU: the search settles on the simple TREE pattern
+    if a == "tree" and comm.simple_tree:
+        t /= lib.tree_pattern_fraction
     if a == "tree" and op == "all_reduce":
         index = int(size_bytes) >> 6
         index = index.bit_length() - 1 if index > 0 else -1
