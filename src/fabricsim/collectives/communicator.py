@@ -57,7 +57,7 @@ class Communicator:
     ring_speed_bytes_per_s: float  # per-ring bandwidth the ring search settled on (the tuner's graph bandwidth)
     nvls: bool  # NVLink SHARP usable
     sharp: bool  # switch (CollNet/SHARP) reduction usable
-    simple_tree: bool = False  # the tree search settles on the simple TREE pattern (see :func:`simple_tree`)
+    simple_tree: bool  # the tree search settles on the simple TREE pattern (see :func:`simple_tree`)
 
     @property
     def node_band(self) -> int:
@@ -165,7 +165,8 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
     return Communicator(
         ranks=int(gpus.size), nodes=int(nodes.size), ranks_per_node=m, max_ranks_per_node=int(counts.max()),
         rings=int(found), channels=int(channels),
-        graph_channels=graph_channels(arch, int(found), float(speed), library.max_ring_channels), nvls_channels=int(nvls_channels), nvls_heads=int(nvls_heads),
+        graph_channels=graph_channels(arch, int(found), float(speed), library.max_ring_channels),
+        nvls_channels=int(nvls_channels), nvls_heads=int(nvls_heads),
         architecture=arch,
         ring_speed_bytes_per_s=float(speed),
         intra=intra, tier=highest_tier(design, gpus), nic_bytes_per_s=nic, nvlink_bytes_per_s=nvlink,
