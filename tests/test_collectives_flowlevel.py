@@ -131,6 +131,17 @@ def test_tuner_graph_channels_follow_ncclss_dup_channels(architecture, rings, sp
     assert graph_channels(architecture, rings, speed, 32) == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["volta", "ampere", "hopper", "blackwell"]), st.integers(1, 32),
+       st.floats(0.1e9, 100e9), st.integers(1, 64))
+def test_tuner_graph_channels_are_the_rings_or_their_capped_double(architecture, rings, speed, max_rings):
+    """DupChannels either keeps the searched rings or doubles them up to the graph's maximum."""
+    n = graph_channels(architecture, rings, speed, max_rings)
+    assert n in (rings, min(2 * rings, max_rings))
+    if architecture in ("volta", "ampere") or speed >= 50e9 or rings <= 4:
+        assert n == min(2 * rings, max_rings)
+
+
 @pytest.mark.parametrize("architecture, nodes, nics_on_cpu, expected", [
     ("hopper", 2, False, True),  # DGX H100: one NIC per GPU behind its own PCIe switch
     ("blackwell", 20, True, False),  # GB200: NICs on Grace, both GPUs equally near -> balanced tree
