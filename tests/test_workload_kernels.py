@@ -30,7 +30,7 @@ def test_layer_kernels_of_qwen3_30b_by_hand():
     model = CATALOG.get("models", "qwen3-30b-a3b")
     profile = CATALOG.get("software", "megatron-core-2025")
     gemms = moe_layer_gemms(model, 4096, 1, 8, 1, 2048)
-    k = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", 16)
+    k = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8")  # the grouped GEMMs carry 16 experts
     experts = grouped_linear_kernels(16, True, "mxfp8")
     assert k.issued_forward == 29 + 2 * experts.issued_forward
     assert k.gaps_backward == 58 + 2 * experts.gaps_backward

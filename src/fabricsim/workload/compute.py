@@ -209,9 +209,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, selective_bytes = _elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_bytes_per_s
-    local = round(shape.routed_tokens / shape.tokens_per_expert) if moe and shape.tokens_per_expert else 1
     kernels = layer_kernels(gemms, model, profile, attention_kind(model, profile), moe, fp8,
-                            shape.fp8_recipe or profile.fp8_recipe, local)
+                            shape.fp8_recipe or profile.fp8_recipe)
     if profile.cuda_graphs:
         launch_f, host_f = profile.kernel_overhead_s, profile.host_s_per_kernel  # one graph per layer
         launch_b, host_b = 2 * launch_f, 2 * host_f

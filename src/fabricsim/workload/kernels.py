@@ -50,6 +50,10 @@ class KernelCount:
     gaps_forward: float
     gaps_backward: float
 
+    def __add__(self, other: "KernelCount") -> "KernelCount":
+        return KernelCount(self.issued_forward + other.issued_forward, self.issued_backward + other.issued_backward,
+                           self.gaps_forward + other.gaps_forward, self.gaps_backward + other.gaps_backward)
+
 
 def grouped_linear_kernels(local_experts: int, fp8: bool, recipe: str, streams: int | None = 4) -> KernelCount:
     """One grouped expert linear over ``local_experts`` experts (forward and backward).
@@ -71,12 +75,11 @@ def grouped_linear_kernels(local_experts: int, fp8: bool, recipe: str, streams: 
                        gaps_forward=rounds + q, gaps_backward=2 * rounds + q)
 
 
-def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str,
-                  local_experts: int = 1) -> KernelCount:
+def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str) -> KernelCount:
     """Kernels of one layer: the fixed set (backward twice the forward) plus the grouped experts'.
 
     ``gemms``: the layer's forward GEMMs (:class:`fabricsim.workload.layers.Gemm`), those with
-    ``grouped`` set run as GroupedLinear over ``local_experts``; ``attention``: the attention path
+    ``grouped`` set run as GroupedLinear over their ``batch`` of local experts; ``attention``: the attention path
     ('materialized' launches scale, mask, softmax and dropout kernels besides the two GEMMs)."""
     q = QUANTIZE_KERNELS[recipe]
     fixed = sum(1 for g in gemms if not g.grouped) + 2 + 2 + 1  # GEMMs, two norms, two residual adds, activation
@@ -87,11 +90,9 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     if fp8:
         fixed += q * sum(1 for g in gemms if not g.grouped and not (g.follows_norm and profile.fused_norm_cast))
     count = KernelCount(fixed, 2 * fixed, fixed, 2 * fixed)
-    for _ in (g for g in gemms if g.grouped):
-        k = grouped_linear_kernels(local_experts, fp8, recipe, profile.expert_gemm_streams)
-        count = KernelCount(*(a + b for a, b in zip(
-            (count.issued_forward, count.issued_backward, count.gaps_forward, count.gaps_backward),
-            (k.issued_forward, k.issued_backward, k.gaps_forward, k.gaps_backward))))
+    for g in gemms:
+        if g.grouped:
+            count += grouped_linear_kernels(g.batch, fp8, recipe, profile.expert_gemm_streams)
     return count
 
 
