@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from fabricsim.catalog.software_schema import Fp8Recipe
 from fabricsim.scenario_base import Strict as _Strict
 
 MAX_DEGREE = 10_000_000
@@ -69,7 +70,7 @@ class TrainSpec(_Strict):
     gpus: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
     precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")
-    fp8_recipe: Literal["delayed", "tensorwise", "mxfp8", "blockwise"] | None = Field(
+    fp8_recipe: Fp8Recipe | None = Field(
         None, description="FP8 scaling recipe (Megatron fp8_recipe; Megatron-Bridge 'FP8-CS' = tensorwise, 'FP8-MX' = "
         "mxfp8); default: the software profile's")
     gradient_reduce_bytes: Literal[2, 4] = Field(

@@ -13,6 +13,9 @@ from pydantic import Field
 
 from fabricsim.catalog.schema import Entry
 
+Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8", "blockwise"]
+"""Megatron ``fp8_recipe`` values: how FP8 GEMM inputs are scaled."""
+
 
 class SoftwareProfile(Entry):
     """A training/serving software stack of one era (framework, kernels, overlap defaults)."""
@@ -45,7 +48,7 @@ class SoftwareProfile(Entry):
     fp8_cast_bytes_per_element: float = Field(
         ge=0, description="HBM bytes per GEMM-input element to quantize it to FP8 (read BF16, write FP8 and its "
         "transposed copy for the weight gradient, plus an amax pass for current scaling)")
-    fp8_recipe: Literal["delayed", "tensorwise", "mxfp8", "blockwise"] = Field(
+    fp8_recipe: Fp8Recipe = Field(
         "delayed", description="FP8 scaling recipe of the stack's FP8 runs (Megatron fp8_recipe): delayed (amax "
         "history), tensorwise (per-tensor current scaling: an amax and a scale kernel before each cast), mxfp8 / "
         "blockwise (block scales computed in the cast kernel)")
