@@ -137,7 +137,8 @@ class Gpu(Entry):
         True, description="the GEMM library balances the last wave of tiles over idle SMs (stream-K); False: "
         "classic tiling, a partly filled last wave leaves SMs idle (wave quantization)")
     matmul_best_shape: list[int] = Field(
-        default_factory=list, description="M, N, K at which matmul_efficiency was measured ([] = unknown)")
+        default_factory=list, description="M, N, K at which matmul_efficiency was measured ([] = unknown); "
+        "the GEMM model peaks at MAMF over the whole sweep, not at this shape")
     fp8_matmul_efficiency: float | None = Field(
         None, gt=0, le=1, description="achievable fraction of dense FP8 peak (measured MAMF); None = as BF16")
     fp8_matmul_best_shape: list[int] = Field(default_factory=list, description="M, N, K of the FP8 measurement")

@@ -19,15 +19,19 @@ per streaming multiprocessor (SM) at a time, streaming K through each tile:
 * **Memory bound.**  No GEMM runs faster than reading A and B and writing C from HBM (decode,
   tiny experts).
 
-The per-generation *ceiling* is not fitted: it is the measured Maximum Achievable Matmul FLOPS
-(MAMF, ml-engineering table in ``gpus.yaml``) divided by this model's shape efficiency at the
-shape where MAMF was measured, so the model reproduces the measurement exactly there and
-predicts every other shape from the mechanisms above.
+The per-generation *ceiling* is not fitted.  It comes from the measured Maximum Achievable Matmul
+FLOPS (MAMF, ml-engineering table in ``gpus.yaml``).  MAMF is the *maximum* over a brute-force sweep
+of shapes (M, N and K from 256 to 20,480 in steps of 256), so the ceiling is MAMF divided by this
+model's best shape efficiency over that same sweep: no shape of the sweep then runs faster in the
+model than the fastest one measured.  (Dividing by the efficiency at the reported best shape instead
+would let the model exceed MAMF at other shapes of the sweep whenever its best shape has a short K,
+as on Blackwell, where MAMF peaks at K = 1,024-3,072.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,6 +40,9 @@ GRANULARITY = 64
 64 x 64 per warp group are the smallest cuBLAS tiles); M and N are padded to it."""
 OUTPUT_BYTES = 2
 """GEMM outputs are written in BF16 (also in FP8 training: Transformer Engine's FP8 GEMMs output BF16)."""
+MAMF_SWEEP = np.arange(256, 20480 + 1, 256, dtype=float)
+"""M, N and K values of the MAMF sweep (ml-engineering compute/accelerator/benchmarks/README.md,
+mamf-finder.py exhaustive search: ``--m_range 0 20480 256 --n_range 0 20480 256 --k_range 0 20480 256``)."""
 WGRAD_OUTPUT_BYTES = 8
 """A weight-gradient GEMM accumulates into the FP32 main gradient over micro-batches (Megatron's
 gradient_accumulation_fusion: the epilogue reads and writes 4 bytes per element)."""
@@ -91,13 +98,19 @@ def rates_for(gpu, precision: str, software_efficiency: float = 1.0) -> GemmRate
     fp8 = precision == "fp8" and gpu.fp8_matmul_efficiency is not None  # else FP8 runs as BF16 (A100)
     peak = gpu.fp8_dense_flops if fp8 else gpu.bf16_dense_flops
     measured = gpu.fp8_matmul_efficiency if fp8 else gpu.matmul_efficiency
-    shape = gpu.fp8_matmul_best_shape if fp8 else gpu.matmul_best_shape
     in_bytes = input_bytes("fp8" if fp8 else "bf16")
     base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_bytes_per_s, in_bytes,
                      gpu.gemm_epilogue_overlap, gpu.gemm_stream_k)
-    at_best = float(shape_efficiency(*shape, base)) if shape else 1.0
     sustained = gpu.sustained_compute_ratio * software_efficiency
-    return replace(base, ceiling=min(1.0, measured / at_best) * sustained)
+    return replace(base, ceiling=min(1.0, measured / sweep_best_efficiency(base)) * sustained)
+
+
+@lru_cache(maxsize=64)
+def sweep_best_efficiency(rates: GemmRates) -> float:
+    """This model's highest shape efficiency over the MAMF sweep (the shape the benchmark would have
+    reported as best, were the model exact)."""
+    m, n, k = np.meshgrid(MAMF_SWEEP, MAMF_SWEEP, MAMF_SWEEP, indexing="ij", sparse=True)
+    return float(np.max(shape_efficiency(m, n, k, rates)))
 
 
 def gemm_seconds(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OUTPUT_BYTES) -> np.ndarray:
@@ -115,4 +128,4 @@ def achieved_fraction(m, n, k, rates: GemmRates) -> np.ndarray:
     return 2.0 * np.asarray(m, float) * np.asarray(n, float) * np.asarray(k, float) / (seconds * rates.peak)
 
 
-__all__ = ["GemmRates", "rates_for", "gemm_seconds", "shape_efficiency", "achieved_fraction", "input_bytes"]
+__all__ = ["GemmRates", "rates_for", "sweep_best_efficiency", "gemm_seconds", "shape_efficiency", "achieved_fraction", "input_bytes"]
