@@ -13,6 +13,7 @@ from fabricsim.collectives.communicator import graph_channels, simple_tree
 from fabricsim.collectives.concurrent import time_groups
 from fabricsim.collectives.nccl_patterns import ring_coflows
 from fabricsim.collectives.stragglers import straggler_cost
+from fabricsim.collectives.timing import communicator
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.transport import TRANSPORTS
 from fabricsim.scenario import scenario_from_dict
@@ -124,11 +125,27 @@ def test_nvls_tree_busbw_is_ncclss_ceiling_per_nvls_head(nodes, per_channel):
     ("hopper", 8, 48e9, 8),
     ("hopper", 4, 48e9, 8),  # 4 rings or fewer: doubled
     ("blackwell", 8, 90e9, 16),  # >= 50 GB/s per channel (one NVL72 rack): doubled
-    ("ampere", 8, 24e9, 16),  # Ampere and older: always doubled
-    ("ampere", 20, 24e9, 32),  # ... up to ringGraph->maxChannels
+    ("ampere", 6, 40e9, 12),  # Ampere and older, >= 25 GB/s: doubled (8 A100 on one HGX node)
+    ("ampere", 20, 30e9, 32),  # ... up to ringGraph->maxChannels
+    ("ampere", 8, 24e9, 8),  # below 25 GB/s per channel (bwIntra < 25.0): kept, on every architecture
+    ("hopper", 2, 20e9, 2),
 ])
 def test_tuner_graph_channels_follow_ncclss_dup_channels(architecture, rings, speed, expected):
     assert graph_channels(architecture, rings, speed, 32) == expected
+
+
+@pytest.mark.parametrize("gpu, rings, search, execution", [
+    ("a100-sxm", 6, 12, 24),  # 240 GB/s NVLink3 / 40 GB/s rings = 6 -> DupChannels 12 -> connect.cc 24
+    ("h100-sxm", 6, 12, 24),  # 370.8 GB/s / 60 GB/s = 6 -> 12 (>= 50 GB/s: doubled) -> 24
+])
+def test_execution_channels_double_the_search_graph(gpu, rings, search, execution):
+    """One 8-GPU node: connect.cc doubles the channels of the ring search graph (after DupChannels),
+    not the rings the search found."""
+    fab = fabric_from_scenario(scenario_from_dict({"cluster": {"gpu": gpu, "gpus": 8}}))
+    report = run_collective(fab, "all_reduce", "ring", [GiB])
+    comm = communicator(fab.design, np.arange(8))
+    assert (comm.rings, comm.graph_channels, comm.channels) == (rings, search, execution)
+    assert report.channels == execution
 
 
 @settings(max_examples=200, deadline=None)
@@ -138,7 +155,9 @@ def test_tuner_graph_channels_are_the_rings_or_their_capped_double(architecture,
     """DupChannels either keeps the searched rings or doubles them up to the graph's maximum."""
     n = graph_channels(architecture, rings, speed, max_rings)
     assert n in (rings, min(2 * rings, max_rings))
-    if architecture in ("volta", "ampere") or speed >= 50e9 or rings <= 4:
+    if speed < 25e9:
+        assert n == rings
+    elif architecture in ("volta", "ampere") or speed >= 50e9 or rings <= 4:
         assert n == min(2 * rings, max_rings)
 
 
@@ -305,3 +324,16 @@ def test_bad_collective_input(fab256, kwargs, match):
     args = {"op": "all_reduce", "algorithm": "ring", "sizes": [GiB]} | kwargs
     with pytest.raises(FabricsimError, match=match):
         run_collective(fab256, **args)
+
+
+def test_a100_simple_ring_fills_one_chunk_per_execution_channel():
+    """8 A100 (NVLink3, 240 GB/s as NCCL sees it), ring Simple at 1 GiB, by hand: transfer 1 GiB x 14/8 /
+    240 GB/s = 7.8294 ms; pipeline fill 24 execution channels x 4 steps x 512 KiB = 48 MiB -> x (1 +
+    48/1024) = 8.1964 ms; latency 8.4 + 14 x 3.4 = 56 us + 6.6 us launch -> 8.2590 ms: busbw 227.5 GB/s
+    (12 channels, the rings before this fix, gave 232.7 GB/s; published 228-231 GB/s)."""
+    fab = fabric_from_scenario(scenario_from_dict({"cluster": {"gpu": "a100-sxm", "gpus": 8}}))
+    r = run_collective(fab, "all_reduce", "ring", [GiB], protocol="simple").results[0]
+    transfer = GiB * 14 / 8 / 240e9
+    expected_s = transfer * (1 + 48 / 1024) + 56e-6 + 6.6e-6
+    assert r.time_s == pytest.approx(expected_s, rel=2e-3)
+    assert r.busbw_bytes_per_s == pytest.approx(227.5e9, rel=2e-3)

@@ -10,11 +10,14 @@ Channels follow NCCL's ring search (src/graph/search.cc, ncclTopoCompute): it tr
 speeds from a per-architecture list, fastest first, and keeps the graph with the most
 ``rings x speed``, where every ring needs one NIC for itself at that speed (a NIC hosts
 ``floor(NIC bandwidth / speed)`` rings) and, with several GPUs per node, crosses every GPU's NVLink
-once (``rings x speed <= NVLink bandwidth``).  ``connect.cc`` then duplicates every ring
-(``channels = 2 x rings``), so each NIC serves two channels, each its own connection.  The tuner's
-per-channel ceilings multiply neither count but the channels of the *search graph*, which
-``ncclTopoDupChannels`` doubles only on Ampere and older, at 50 GB/s per channel or more, or with at
-most 4 rings (:func:`graph_channels`).
+once (``rings x speed <= NVLink bandwidth``).  ``ncclTopoDupChannels`` may double the search graph
+(:func:`graph_channels`): never below 25 GB/s per channel; above that always on Ampere and older, else
+at 50 GB/s per channel or more or with at most 4 rings.  The tuner's per-channel ceilings multiply the
+channels of that search graph; ``connect.cc`` then duplicates every search channel again into the
+execution channels the kernels run on (``channels = 2 x graph channels``, init.cc sets
+``comm->nChannels`` from the ring graph before ``ncclTopoPostset``): 8 A100 of one HGX node run 6
+rings at 40 GB/s -> 12 search channels at 20 GB/s -> 24 execution channels (an HGX A100 NCCL log shows
+``Channel 23/24``, NVIDIA/nccl-tests#100).
 Bandwidths here are bytes/s, as the library writes them.
 """
 
@@ -120,11 +123,14 @@ def ring_search(speeds: list[float], nic_bytes_per_s: float, nics_per_node: int,
 
 
 def graph_channels(architecture: str, rings: int, speed_bytes_per_s: float, max_rings: int) -> int:
-    """Channels of the ring/tree search graph after ``ncclTopoDupChannels`` (search.cc): the graph is
-    doubled (at half the per-channel speed) unless the GPUs are newer than Ampere, the per-channel
-    speed is below 50 GB/s and there are more than 4 rings.  The tuner's per-channel ceilings
-    (tuning.cc: ``graphs[a]->nChannels x perChMax...Bw``) multiply this count, not the execution
-    channels ``connect.cc`` doubles again."""
+    """Channels of the ring/tree search graph after ``ncclTopoDupChannels`` (search.cc, v2.18.5 to
+    v2.29.7): the graph is kept as found below 25 GB/s per channel (``bwIntra < 25.0``), and where the
+    GPUs are newer than Ampere, the per-channel speed is below 50 GB/s and there are more than 4 rings;
+    otherwise it is doubled (at half the per-channel speed) up to the graph's maximum.  The tuner's
+    per-channel ceilings (tuning.cc: ``graphs[a]->nChannels x perChMax...Bw``) multiply this count, not
+    the execution channels ``connect.cc`` doubles again."""
+    if speed_bytes_per_s < 25e9:
+        return rings
     if architecture in HOPPER_OR_NEWER and speed_bytes_per_s < 50e9 and rings > 4:
         return rings
     return min(2 * rings, max_rings)
@@ -158,14 +164,15 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
         if rings < 1:
             raise FabricsimError(f"--channels {rings}: need at least 1 channel")
         found = rings
-    channels = min(2 * library.max_ring_channels, 2 * found)
+    search_channels = graph_channels(arch, int(found), float(speed), library.max_ring_channels)
+    channels = min(2 * library.max_ring_channels, 2 * search_channels)  # connect.cc doubles the search graph
     nvls_channels = library.nvls_channels[arch][node_band(int(nodes.size))]
     # every GPU here has its own NIC, so every rank of the node can head an NVLS channel (search.cc)
     nvls_heads = max(1, min(m, library.max_nvls_arity))
     return Communicator(
         ranks=int(gpus.size), nodes=int(nodes.size), ranks_per_node=m, max_ranks_per_node=int(counts.max()),
         rings=int(found), channels=int(channels),
-        graph_channels=graph_channels(arch, int(found), float(speed), library.max_ring_channels),
+        graph_channels=search_channels,
         nvls_channels=int(nvls_channels), nvls_heads=int(nvls_heads),
         architecture=arch,
         ring_speed_bytes_per_s=float(speed),
