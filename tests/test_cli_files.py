@@ -86,6 +86,8 @@ def test_check_writable_makes_missing_folders_and_leaves_no_probe(tmp_path):
     (("--fail-links", "100000", "--fail-tier", "1"), "cannot fail 100000 links"),
     (("--channels", "-1"), "--channels"),
     (("--channels", "1000"), "--channels"),
+    (("--min-channels", "0"), "--min-channels"),
+    (("--min-channels", "65"), "--min-channels"),
     (("--seed", "-1"), "--seed"),
     (("--seed", str(2**70)), "--seed"),
     (("--ranks", "0"), "--ranks"),

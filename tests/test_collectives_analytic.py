@@ -150,3 +150,29 @@ def test_training_step_analytic_matches_flow_level_on_a_sprayed_fabric():
     flow = train(scenario, fabric, **job, communication="flow")
     analytic = train(scenario, fabric, **job, communication="analytic")
     assert analytic.step_time_s == pytest.approx(flow.step_time_s, rel=0.02)
+
+
+def test_min_channels_lift_the_executed_ll128_ceiling_not_the_tuners():
+    """NCCL_MIN_NCHANNELS raises the channels the kernels run on; the tuner still reads its search graph.
+    2 x 8 H100 on 400G InfiniBand: 8 rings at 48 GB/s, kept by DupChannels (Hopper, < 50 GB/s, > 4 rings),
+    16 execution channels.  Ring LL128 at 4 GiB runs at its ceiling, 8 x 36.7 GB/s = 293.6 GB/s bus
+    bandwidth; with 32 execution channels the ceiling is 16 x 36.7 GB/s and no longer binds."""
+    design = design_fabric(scenario_from_dict({"cluster": {"gpu": "h100-sxm", "gpus": 16},
+                                               "fabric": {"transport": "infiniband"}}))
+    default, raised = (communicator(design, np.arange(16), min_channels=m) for m in (None, 32))
+    assert (default.graph_channels, default.channels) == (8, 16)
+    assert (raised.graph_channels, raised.channels) == (8, 32)
+    size = 4 * 2**30
+
+    def busbw(min_channels):
+        report = run_collective(design, "all_reduce", "ring", [size], method="analytic", protocol="ll128",
+                                min_channels=min_channels)
+        return report.results[0].busbw_bytes_per_s, report.results[0]
+
+    capped, result = busbw(None)
+    transfer_busbw = size * 2 * 15 / 16 / (result.time_s - result.latency_s)
+    assert transfer_busbw == pytest.approx(8 * 36.7e9, rel=0.01)  # the pipeline fill costs well under 1%
+    lifted, _ = busbw(32)
+    assert lifted > 1.1 * capped
+    with pytest.raises(FabricsimError, match="min-channels"):
+        communicator(design, np.arange(16), min_channels=0)

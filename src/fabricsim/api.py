@@ -194,7 +194,8 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
                      ranks: int | None = None, load_balancing: str | None = None, placement: str = "contiguous",
                      channels: int | None = None, seed: int = 0, fail_links: int = 0, fail_tier: int = 2,
                      method: str = "flow", protocol: str | None = None, cross_rail: bool = False,
-                     stage: Callable[[str], None] | None = None, notes: list[str] | None = None):
+                     stage: Callable[[str], None] | None = None, notes: list[str] | None = None,
+                     min_channels: int | None = None):
     """What ``fabricsim collective`` computes: (report, lost capacity by tier; None when analytic).
 
     ``method="analytic"`` times the sizes on the fabric's design (any scale); ``"flow"`` builds the fabric,
@@ -210,6 +211,7 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     if method not in ("auto", "flow", "analytic"):
         raise FabricsimError(f"--method {method!r}: valid methods are auto, flow, analytic")
     for name, value, low, high in (("--ranks", ranks, 1, None), ("--channels", channels, 1, 64),
+                                   ("--min-channels", min_channels, 1, 64),
                                    ("--seed", seed, 0, 2**63 - 1), ("--fail-links", fail_links, 0, None)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low
                                   or (high is not None and value > high)):
@@ -239,7 +241,7 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     if method == "analytic" and not fail_links:
         stage("alpha-beta model")
         return run_collective(design, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
-                              method="analytic", protocol=protocol), None
+                              method="analytic", protocol=protocol, min_channels=min_channels), None
     stage("building the fabric")
     fabric = build_fabric(design)
     lost = {}
@@ -253,7 +255,7 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     stage("simulating flows")
     try:
         report = run_collective(fabric, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
-                                method, protocol=protocol, cross_rail=cross_rail)
+                                method, protocol=protocol, cross_rail=cross_rail, min_channels=min_channels)
     except FabricsimError as exc:
         if fail_links:
             raise FabricsimError(f"with --fail-links {fail_links} on tier {fail_tier}: {exc}") from None

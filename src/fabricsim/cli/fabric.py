@@ -126,6 +126,8 @@ def collective(
     placement: str = typer.Option("contiguous", "--placement", help="contiguous, random, one-per-node"),
     channels: Optional[int] = typer.Option(None, "--channels", min=1, max=64,
                                            help="rings (default: the library's ring search: one per NIC it can use)"),
+    min_channels: Optional[int] = typer.Option(None, "--min-channels", min=1, max=64,
+                                               help="channels the kernels run on, at least (NCCL_MIN_NCHANNELS)"),
     cross_rail: bool = typer.Option(False, "--cross-rail", help="rings leave each node from their last GPU (no PXN): hops change rail"),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="seed of ECMP hashing and random placement"),
     fail_links: int = typer.Option(0, "--fail-links", min=0, help="take this many random links down first"),
@@ -154,7 +156,8 @@ def collective(
                 print_other_collective(other, console)
             return
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
-                                        fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes)
+                                        fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes,
+                                        min_channels=min_channels)
     if json_out:
         _print_json({**collective_document(report, lost), **({"notes": notes} if notes else {})})
         return

@@ -101,12 +101,14 @@ def run_collective(
     method: str = "flow",
     protocol: str | None = None,
     cross_rail: bool = False,
+    min_channels: int | None = None,
 ) -> CollectiveReport:
     """Time ``op`` at each size on ``ranks`` GPUs of the fabric.
 
     ``algorithm="auto"`` lets the library's tuner pick algorithm and protocol per size, as NCCL does
     (``protocol`` forces one, like NCCL_PROTO); ``channels`` sets the number of rings (default: the
-    library's ring search).  ``method="analytic"`` computes transfers instead of simulating flows
+    library's ring search); ``min_channels`` raises the channels the kernels run on, as NCCL_MIN_NCHANNELS
+    does.  ``method="analytic"`` computes transfers instead of simulating flows
     (``fabric`` may then be a FabricDesign; delivered is 1 by construction: it assumes load-balanced
     uplinks).  ``cross_rail`` builds rings that leave each node from their last GPU (no PXN)."""
     if method not in ("flow", "analytic"):
@@ -122,7 +124,7 @@ def run_collective(
     policy = load_balancing or design.load_balancing
     if policy not in POLICIES:
         raise FabricsimError(f"--lb {policy!r}: valid load-balancing policies are {', '.join(POLICIES)}")
-    comm = communicator(design, gpus, channels)
+    comm = communicator(design, gpus, channels, min_channels)
     choices = tune(design, comm, op, algorithm, sizes, protocol)
     transfers: dict[str, tuple[float, float, list]] = {}
     for name in dict.fromkeys(c.algorithm for c in choices):

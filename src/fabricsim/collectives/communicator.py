@@ -146,9 +146,11 @@ def simple_tree(architecture: str, nodes: int, nics_on_cpu: bool) -> bool:
 
 
 def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
-             rings: int | None = None) -> Communicator:
+             rings: int | None = None, min_channels: int | None = None) -> Communicator:
     """The communicator over ``gpus`` (rank order) on ``design``; ``in_network`` = (NVLS on, SHARP on);
-    ``rings`` overrides the ring search (``--channels``)."""
+    ``rings`` overrides the ring search (``--channels``); ``min_channels`` raises the execution channels
+    (NCCL_MIN_NCHANNELS / NCCL_MIN_CTAS: init.cc copies channels up to that count, up to MAXCHANNELS;
+    the search graph the tuner reads is unchanged)."""
     gpus = np.asarray(gpus, dtype=np.int64)
     if gpus.size == 0:
         raise FabricsimError("a collective needs at least one rank")
@@ -166,6 +168,10 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
         found = rings
     search_channels = graph_channels(arch, int(found), float(speed), library.max_ring_channels)
     channels = min(2 * library.max_ring_channels, 2 * search_channels)  # connect.cc doubles the search graph
+    if min_channels is not None:
+        if min_channels < 1:
+            raise FabricsimError(f"--min-channels {min_channels}: need at least 1 channel")
+        channels = min(2 * library.max_ring_channels, max(channels, min_channels))
     nvls_channels = library.nvls_channels[arch][node_band(int(nodes.size))]
     # every GPU here has its own NIC, so every rank of the node can head an NVLS channel (search.cc)
     nvls_heads = max(1, min(m, library.max_nvls_arity))

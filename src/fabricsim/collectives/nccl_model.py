@@ -14,6 +14,9 @@ For every (algorithm, protocol) the time of a call of ``size`` bytes is
 * the transfer time is the Simple-protocol transfer time -- *simulated* on the fabric (flow level)
   or computed (analytic) -- divided by the protocol's share of the channel bandwidth (LL 50%,
   LL128 92%) and bounded below by the library's per-channel ceilings (LL, LL128, tree, NVLS tree).
+  The tuner multiplies those ceilings by its search graph's channels; the kernels run twice as many
+  channels by default (connect.cc), so an executed call has the ceiling of half its execution
+  channels -- the same number unless NCCL_MIN_NCHANNELS raised them.
 
 The tuner picks the (algorithm, protocol) with the least *predicted* time, where the prediction uses
 the contention-free transfer time (the library cannot see ECMP collisions or a congested spine);
@@ -131,11 +134,13 @@ def _bus_ratio(op: str, algorithm: str, n: int) -> float:
 
 
 def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
-               simple_transfer_s: float) -> float:
-    """Transfer time at ``protocol`` from the Simple-protocol transfer time (seconds)."""
+               simple_transfer_s: float, executed: bool = False) -> float:
+    """Transfer time at ``protocol`` from the Simple-protocol transfer time (seconds): as the tuner
+    predicts it, or as the kernels run it (``executed``)."""
     if simple_transfer_s <= 0 or comm.ranks <= 1:
         return 0.0
     a = library_algorithm(algorithm, comm)
+    graph = comm.channels / 2 if executed else comm.graph_channels
     arch, band = comm.architecture, comm.node_band
     share, cap = 1.0, None  # cap: library bus-bandwidth ceiling, bytes/s
     ll_max = lib.ll_max_bytes_per_s[arch][0] if comm.nodes == 1 else lib.ll_max_multi_node_bytes_per_s[band]
@@ -146,16 +151,16 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
             share, cap = lib.ll_bandwidth_fraction, ll_max
         elif protocol == "ll128":
             share = lib.ll128_bandwidth_fraction
-            cap = comm.graph_channels * lib.per_channel_ring_ll128_bytes_per_s[arch][band]
+            cap = graph * lib.per_channel_ring_ll128_bytes_per_s[arch][band]
     elif a == "tree":
         share = lib.tree_bandwidth_fraction
-        cap = comm.graph_channels * lib.per_channel_tree_bytes_per_s[arch][band]
+        cap = graph * lib.per_channel_tree_bytes_per_s[arch][band]
         if protocol == "ll":
             share *= lib.tree_ll_fraction
             cap = min(cap, ll_max)
         elif protocol == "ll128":
             share *= lib.ll128_tree_single_node_fraction if comm.nodes == 1 else lib.ll128_bandwidth_fraction
-            cap = min(cap, comm.graph_channels * lib.per_channel_tree_ll128_bytes_per_s[arch][band])
+            cap = min(cap, graph * lib.per_channel_tree_ll128_bytes_per_s[arch][band])
     elif a == "nvls_tree":  # the tuner's ceiling is per channel of the NVLS *search* graph: one per head GPU
         per_channel = lib.per_channel_nvls_tree_bytes_per_s[arch][band]
         cap = comm.nvls_heads * per_channel if per_channel > 0 else None
@@ -188,12 +193,12 @@ def fill_bytes(lib, comm: Communicator, algorithm: str, protocol: str) -> float:
 
 
 def call_time_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
-                simple_transfer_s: float, extra_network_s: float = 0.0) -> float:
+                simple_transfer_s: float, extra_network_s: float = 0.0, executed: bool = False) -> float:
     """Latency plus protocol transfer time of one call (seconds), with the launch overhead and the
-    pipeline fill."""
+    pipeline fill; ``executed``: as the kernels run it (else as the tuner predicts it)."""
     if comm.ranks <= 1:
         return 0.0
-    t = transfer_s(lib, comm, op, algorithm, protocol, size_bytes, simple_transfer_s)
+    t = transfer_s(lib, comm, op, algorithm, protocol, size_bytes, simple_transfer_s, executed)
     if t > 0:
         t += min(size_bytes, fill_bytes(lib, comm, algorithm, protocol)) * t / size_bytes
     return latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s) + lib.launch_overhead_s + t

@@ -48,8 +48,9 @@ def in_network(design) -> tuple[bool, bool]:
     return nvls, sharp
 
 
-def communicator(design, gpus: np.ndarray, channels: int | None = None) -> Communicator:
-    return describe(design, gpus, library(design), in_network(design), rings=channels)
+def communicator(design, gpus: np.ndarray, channels: int | None = None,
+                 min_channels: int | None = None) -> Communicator:
+    return describe(design, gpus, library(design), in_network(design), rings=channels, min_channels=min_channels)
 
 
 def candidates(op: str, algorithm: str, comm: Communicator) -> tuple[str, ...]:
@@ -107,7 +108,8 @@ class Composed:
 def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simple_transfer_s: float) -> Composed:
     lib = library(design)
     extra = extra_network_s(design, comm)
-    total = call_time_s(lib, comm, op, choice.algorithm, choice.protocol, size, simple_transfer_s, extra)
+    total = call_time_s(lib, comm, op, choice.algorithm, choice.protocol, size, simple_transfer_s, extra,
+                        executed=True)
     alpha = latency_s(lib, comm, op, choice.algorithm, choice.protocol, size, extra) + lib.launch_overhead_s
     return Composed(choice.algorithm, choice.protocol, total, alpha, total - alpha)
 

@@ -137,7 +137,7 @@ def _collective(setup, ctx: Context) -> float:
     result = run_collective(ctx.fabric(setup), extra.get("op", "all_reduce"), extra.get("algorithm", "auto"), [size],
                             ranks=extra.get("ranks"), load_balancing=extra.get("load_balancing"),
                             placement=extra.get("placement", "contiguous"), seed=extra.get("seed", 0),
-                            protocol=extra.get("protocol")).results[0]
+                            protocol=extra.get("protocol"), min_channels=extra.get("min_channels")).results[0]
     metrics = {"busbw": result.busbw_bytes_per_s, "algbw": result.algbw_bytes_per_s, "time": result.time_s,
                "delivered": result.delivered}
     if setup.metric not in metrics:
