@@ -3,7 +3,7 @@
 import pytest
 
 from fabricsim.catalog import default_catalog
-from fabricsim.workload.compute import Shape, layer_work
+from fabricsim.workload.compute import Shape, head_work, layer_work
 from fabricsim.workload.kernels import grouped_linear_kernels, layer_kernels
 from fabricsim.workload.layers import moe_layer_gemms
 
@@ -87,3 +87,21 @@ def test_permute_bytes_of_routed_copies_by_hand():
     without = _elementwise_bytes(model, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, 0.0, 0.0), profile, True)
     assert with_experts[0] - without[0] == pytest.approx(routed * (4 * 2 * 2048 + 6 * 768))  # 687,865,856 B
     assert with_experts[1] - without[1] == pytest.approx(routed * (4 * 2 * 2048 + 10 * 768))
+
+
+def test_the_output_head_runs_in_bf16_under_fp8_and_the_mtp_projection_does_not():
+    """Megatron-Core builds the output layer as its own ColumnParallelLinear, outside Transformer
+    Engine's fp8_autocast: the head's GEMMs take the same time in FP8 and in BF16 training, while the
+    MTP projection (a Transformer Engine linear) runs faster in FP8."""
+    model, gpu = CATALOG.get("models", "deepseek-v3"), CATALOG.gpu("h100-sxm")
+    profile = CATALOG.get("software", "megatron-core-2025")
+    fp8, bf16 = (Shape(4096, 4096, 1, 1, True, precision) for precision in ("fp8", "bf16"))
+    head_fp8, head_bf16 = head_work(model, gpu, fp8, profile), head_work(model, gpu, bf16, profile)
+    assert head_fp8.gemm_forward + head_fp8.gemm_backward == pytest.approx(
+        head_bf16.gemm_forward + head_bf16.gemm_backward)
+    assert head_fp8.memory_forward == pytest.approx(head_bf16.memory_forward)  # no FP8 casts for the head
+    mtp_fp8, mtp_bf16 = head_work(model, gpu, fp8, profile, mtp=True), head_work(model, gpu, bf16, profile, mtp=True)
+    projection_fp8 = mtp_fp8.gemm_forward - head_fp8.gemm_forward
+    projection_bf16 = mtp_bf16.gemm_forward - head_bf16.gemm_forward
+    assert 0 < projection_fp8 < 0.75 * projection_bf16
+    assert mtp_fp8.gemm_flops == pytest.approx(mtp_bf16.gemm_flops)

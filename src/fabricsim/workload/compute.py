@@ -230,20 +230,26 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
 
 def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork:
     """The output projection and the loss of the last stage (one micro-batch); ``mtp``: those of a
-    multi-token-prediction module, which first projects [norm(embedding), norm(hidden)] (2h) to h."""
+    multi-token-prediction module, which first projects [norm(embedding), norm(hidden)] (2h) to h.
+
+    The output projection runs in BF16 even in FP8 training: Megatron-Core builds it as its own
+    ``tensor_parallel.ColumnParallelLinear`` (models/gpt/gpt_model.py), not a Transformer Engine
+    module, so ``fp8_autocast`` leaves it alone; the MTP projection is a Transformer Engine linear."""
     rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
+    bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
     fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
-    gemms = head_gemms(model, shape.tokens, shape.tp)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(head_gemms(model, shape.tokens, shape.tp), bf16, profile, False)
     if mtp:
-        gemms = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)] + gemms
-    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8)
+        projection = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)]
+        pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8)
+        gf, gb, cast_f, cast_b, rows = gf + pf, gb + pb, cast_f + pcf, cast_b + pcb, prows + rows
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
     launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else 4)
     hbm = gpu.hbm_bytes_per_s
     host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
     return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,
-                     sum(g.flops for g in gemms) * 3, 0.0, host, 2 * host, gemms=rows)
+                     sum(row[0].flops for row in rows) * 3, 0.0, host, 2 * host, gemms=rows)
 
 
 @dataclass(frozen=True)
