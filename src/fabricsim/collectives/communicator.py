@@ -167,11 +167,11 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
             raise FabricsimError(f"--channels {rings}: need at least 1 channel")
         found = rings
     search_channels = graph_channels(arch, int(found), float(speed), library.max_ring_channels)
-    channels = min(2 * library.max_ring_channels, 2 * search_channels)  # connect.cc doubles the search graph
+    channels = 2 * search_channels  # connect.cc doubles the search graph (itself at most max_ring_channels)
     if min_channels is not None:
         if min_channels < 1:
             raise FabricsimError(f"--min-channels {min_channels}: need at least 1 channel")
-        channels = min(2 * library.max_ring_channels, max(channels, min_channels))
+        channels = max(channels, min(min_channels, 2 * library.max_ring_channels))
     nvls_channels = library.nvls_channels[arch][node_band(int(nodes.size))]
     # every GPU here has its own NIC, so every rank of the node can head an NVLS channel (search.cc)
     nvls_heads = max(1, min(m, library.max_nvls_arity))

@@ -235,11 +235,11 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     The output projection runs in BF16 even in FP8 training: Megatron-Core builds it as its own
     ``tensor_parallel.ColumnParallelLinear`` (models/gpt/gpt_model.py), not a Transformer Engine
     module, so ``fp8_autocast`` leaves it alone; the MTP projection is a Transformer Engine linear."""
-    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
     bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
-    fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
     gf, gb, cast_f, cast_b, rows = _gemm_work(head_gemms(model, shape.tokens, shape.tp), bf16, profile, False)
     if mtp:
+        rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
+        fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
         projection = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)]
         pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8)
         gf, gb, cast_f, cast_b, rows = gf + pf, gb + pb, cast_f + pcf, cast_b + pcb, prows + rows
