@@ -7,7 +7,7 @@ them into the Python API's keywords, so both front ends call :func:`fabricsim.wo
 
 from __future__ import annotations
 
-TRAIN_OPTIONS = ("model", "tp", "pp", "cp", "dp", "ep", "vpp", "gbs", "seq", "micro_batch", "zero", "recompute",
+TRAIN_OPTIONS = ("model", "tp", "pp", "cp", "dp", "ep", "vpp", "schedule", "gbs", "seq", "micro_batch", "zero", "recompute",
                  "recompute_layers", "software", "precision", "lb", "algo", "communication")
 """``fabricsim train`` options that set the job (besides --what-if, --search, --json)."""
 
@@ -15,7 +15,7 @@ INFER_OPTIONS = ("model", "prefill_gpus", "decode_gpus", "tp", "ep", "batch", "c
                  "software")
 """``fabricsim infer`` options."""
 
-KEYWORDS = {"vpp": "virtual_stages", "gbs": "global_batch", "lb": "load_balancing", "algo": "algorithm"}
+KEYWORDS = {"vpp": "virtual_stages", "schedule": "pipeline_schedule", "gbs": "global_batch", "lb": "load_balancing", "algo": "algorithm"}
 """Option names that differ from the Python API's keyword for the same thing."""
 
 

@@ -33,6 +33,10 @@ class TrainSpec(_Strict):
     virtual_stages: int | None = Field(
         None, ge=1, le=100_000, description="interleaved 1F1B: model chunks per pipeline stage; default: one layer per chunk "
         "where the micro-batch count allows (smallest bubble), else 1")
+    pipeline_schedule: Literal["1f1b", "dualpipe"] = Field(
+        "1f1b", description="pipeline schedule: 1f1b (Megatron's; interleaved with virtual_stages) or dualpipe "
+        "(DeepSeek-V3's bidirectional schedule: rank r holds stages r and pp-1-r, bubble (pp/2-1)(F&B+B-3W), "
+        "all-to-all and pipeline sends hidden under paired forward/backward chunks)")
     pipeline_group: int | None = Field(
         None, ge=1, le=10**9, description="interleaved schedule: micro-batches per round (Megatron "
         "microbatch_group_size_per_vp_stage, the Llama 3 paper's N); fewer in flight, less activation memory; "
@@ -78,8 +82,9 @@ class TrainSpec(_Strict):
     tp_comm_overlap: float | None = Field(
         None, ge=0, le=1, description="share of TP communication hidden behind GEMMs; default: the software "
         "profile's (chunked userbuffers overlap, or none)")
-    ep_comm_overlap: float = Field(
-        0.0, ge=0, le=1, description="share of MoE all-to-all hidden behind compute (DualPipe-style overlap)")
+    ep_comm_overlap: float | None = Field(
+        None, ge=0, le=1, description="share of MoE all-to-all hidden behind compute; default 1 under "
+        "pipeline_schedule=dualpipe (DeepSeek-V3 report 3.2.1: fully hidden), else 0")
     dp_overlap: bool | None = Field(
         None, description="DP gradient reduce / parameter gather overlapped with compute; default: the software "
         "profile's")

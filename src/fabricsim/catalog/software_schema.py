@@ -56,6 +56,13 @@ class SoftwareProfile(Entry):
         None, ge=1, description="routed experts run as one GEMM per local expert spread over this many CUDA streams, "
         "each expert quantized and handed its gradient separately (Transformer Engine 2.x GroupedLinear: 4); None: "
         "one grouped kernel for all local experts (CUTLASS / DeepGEMM grouped GEMM)")
+    activation_storage: Literal["bf16", "fp8"] = Field(
+        "bf16", description="how inputs of linear layers are kept for their weight gradient: bf16, or fp8 "
+        "(DeepSeek-V3 report 3.3.2: cached in FP8 with fine-grained scales, the attention output in E5M6, the "
+        "SwiGLU inputs of MoE experts in FP8 too)")
+    recompute_mla_up_projection: bool = Field(
+        False, description="selective recomputation also rebuilds MLA's queries, keys and values from the cached "
+        "latents (DeepSeek-V3 report 3.2.3; Megatron-Core recompute_modules 'mla_up_proj') instead of keeping them")
     fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
     fused_attention_sinks: bool = Field(
         True, description="the fused attention kernel supports learned attention sinks; if not, models with sinks "

@@ -33,6 +33,7 @@ def train(
     dp: Optional[int] = typer.Option(None, "--dp", help="data-parallel degree (default: GPUs / (tp pp cp))"),
     ep: Optional[int] = typer.Option(None, "--ep", help="expert-parallel degree (MoE)"),
     vpp: Optional[int] = typer.Option(None, "--vpp", help="virtual pipeline stages (interleaved 1F1B)"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="pipeline schedule: 1f1b or dualpipe (DeepSeek-V3's)"),
     gbs: Optional[int] = typer.Option(None, "--gbs", help="global batch, sequences"),
     seq: Optional[int] = typer.Option(None, "--seq", help="sequence length, tokens"),
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="sequences per micro-batch"),

@@ -52,7 +52,7 @@ def training_document(result) -> dict:
     """``fabricsim train --json``: step time, its breakdown, throughput, MFU, GEMMs and every collective."""
     return {
         "model": result.model, "gpus": result.gpus, "parallelism": result.parallelism,
-        "micro_batches": result.micro_batches, "recompute": result.recompute,
+        "micro_batches": result.micro_batches, "pipeline_schedule": result.schedule, "recompute": result.recompute,
         "communication": result.communication, "load_balancing": result.load_balancing,
         "step_time_s": result.step_time_s, "breakdown_s": result.breakdown_s,
         "tokens_per_s": result.tokens_per_s, "model_flops_per_s_per_gpu": result.model_flops_per_s_per_gpu,

@@ -18,6 +18,7 @@ def training_summary(result) -> Table:
     table.add_row("parallelism", f"TP {par.tp} x CP {par.cp} x PP {par.pp} x DP {par.dp}"
                   + (f", EP {par.ep}" + (f" (expert TP {par.etp})" if par.etp > 1 else "") if par.ep > 1 else "")
                   + (f", {par.virtual_stages} virtual stages" if par.virtual_stages > 1 else "")
+                  + (", DualPipe" if result.schedule == "dualpipe" else "")
                   + f", ZeRO-{par.zero}, recompute {recompute}")
     if result.layout is not None and result.layout.stages > 1:
         layers = result.layout.layers
@@ -33,6 +34,15 @@ def training_summary(result) -> Table:
     table.add_row("MFU", f"{result.mfu:.1%} of {result.peak_flops_per_gpu / 1e12:,.0f} TFLOP/s dense BF16")
     table.add_row("communication", f"{result.communication} ({result.load_balancing})")
     return table
+
+
+def _unit(result) -> str:
+    """What the per-micro-batch tables count: one micro-batch, or under DualPipe one pair of them."""
+    return "one pair of micro-batches" if result.schedule == "dualpipe" else "one micro-batch"
+
+
+def _where(result) -> str:
+    return "rank (its two DualPipe stages)" if result.schedule == "dualpipe" else "stage"
 
 
 def breakdown_table(result) -> Table:
@@ -53,7 +63,7 @@ def calls_table(result) -> Table:
         table.add_column(col, justify="left" if col == "collective" else "right")
     for call in result.calls:
         t = call.timing
-        calls = call.per_micro_batch * result.micro_batches + call.per_step
+        calls = call.per_micro_batch * result.pipeline_units + call.per_step
         table.add_row(f"{call.kind.upper()} {call.what}, {t.algorithm}", f"{t.groups:,} x {t.ranks}",
                       format_bytes(call.size_bytes), f"{calls:,.0f}", f"{t.time_s * 1e3:,.2f}",
                       f"{t.busbw_bytes_per_s / 1e9:,.1f}", f"{t.delivered:.0%}")
@@ -63,7 +73,7 @@ def calls_table(result) -> Table:
 def compute_table(result) -> Table:
     """One micro-batch on the busiest stage, by kind of work (seconds and share)."""
     stage = result.stage
-    table = Table(title="One micro-batch on the busiest stage", title_justify="left")
+    table = Table(title=f"{_unit(result).capitalize()} on the busiest {_where(result)}", title_justify="left")
     table.add_column("work")
     table.add_column("ms", justify="right")
     table.add_column("share", justify="right")
@@ -81,7 +91,7 @@ def compute_table(result) -> Table:
 
 def gemm_table(result) -> Table:
     """Every GEMM of the busiest stage: shape, time per micro-batch and the share of peak it reaches."""
-    table = Table(title="GEMMs of one micro-batch on the busiest stage (forward GEMM shape; backward runs two more)",
+    table = Table(title=f"GEMMs of {_unit(result)} on the busiest {_where(result)} (forward GEMM shape; backward runs two more)",
                   title_justify="left")
     for col in ("GEMM", "M x N x K", "ms (fwd+bwd)", "of peak"):
         table.add_column(col, justify="left" if col == "GEMM" else "right")
@@ -94,7 +104,7 @@ def gemm_table(result) -> Table:
 
 def exposure_table(result) -> Table:
     """Communication per micro-batch by kind: exposed (the step waits) and hidden behind compute."""
-    table = Table(title="Communication per micro-batch: exposed vs hidden", title_justify="left")
+    table = Table(title=f"Communication per {_unit(result).removeprefix('one ')}: exposed vs hidden", title_justify="left")
     for col in ("kind", "exposed ms", "hidden ms"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     exposure = result.exposure

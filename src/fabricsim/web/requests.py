@@ -52,6 +52,7 @@ class TrainBody(_Body):
     dp: Optional[int] = None
     ep: Optional[int] = None
     vpp: Optional[int] = Field(None, description="virtual pipeline stages")
+    schedule: Optional[str] = Field(None, description="pipeline schedule: 1f1b or dualpipe")
     gbs: Optional[int] = Field(None, description="global batch, sequences")
     seq: Optional[int] = None
     micro_batch: Optional[int] = None

@@ -6,8 +6,9 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
   overlaps it (Transformer Engine userbuffers): then it is cut into ``tp`` chunks that stream
   under the GEMMs that consume or produce them, and only what the stage's GEMMs cannot cover --
   at least the first chunk -- is exposed.  ``tp_comm_overlap`` (a share) overrides.
-* **CP** K/V all-gathers and **PP** sends: exposed (1F1B waits for them).
-* **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe-style overlap).
+* **CP** K/V all-gathers and **PP** sends: exposed (1F1B waits for them); DualPipe hides PP sends
+  under the paired forward/backward chunk.
+* **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe: all hidden).
 * **DP**: per step (ZeRO-0/1) the gradient reduction overlaps the last backward and the weight
   gather the first forward; per micro-batch (ZeRO-2) the reductions queue behind each backward
   and run on under the following micro-batches, so only what exceeds a micro-batch's compute waits; ZeRO-3 gathers layer by layer with one layer of prefetch, so a layer's gather hides
@@ -42,8 +43,10 @@ def _sum(calls, kind: str) -> float:
 
 
 def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_overlap_share: float | None,
-           ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0, coordinator=None) -> Exposure:
-    """Exposed and hidden communication of one step (see the module docstring)."""
+           ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0, coordinator=None,
+           pp_hidden: bool = False) -> Exposure:
+    """Exposed and hidden communication of one step (see the module docstring); ``pp_hidden``: the
+    schedule overlaps pipeline sends with compute (DualPipe)."""
     exposed, hidden = {}, {}
     tp = _sum(calls, "tp")
     if tp_overlap_share is not None:
@@ -56,7 +59,10 @@ def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_
     exposed["cp"] = _sum(calls, "cp")
     ep = _sum(calls, "ep")
     exposed["ep"], hidden["ep"] = ep * (1 - ep_overlap_share), ep * ep_overlap_share
-    exposed["pp"] = _sum(calls, "pp")
+    pp = _sum(calls, "pp")
+    exposed["pp"] = 0.0 if pp_hidden else pp
+    if pp_hidden:
+        hidden["pp"] = pp
     prefetch = 1.0 if profile.zero3_prefetch_elements is None or not layer_elements else \
         min(1.0, profile.zero3_prefetch_elements / layer_elements)
     exposed["dp"], hidden["dp"], dp_step, dp_step_hidden = _data_parallel(calls, stage, layers, micro_batches,

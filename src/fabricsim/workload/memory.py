@@ -72,6 +72,9 @@ class MemoryJob:
     materialized: bool = False  # attention scores written to HBM (no flash kernel)
     dropout: bool = False
     pipeline_group: int | None = None  # micro-batches per round of the interleaved schedule (default pp)
+    schedule: str = "1f1b"  # 1f1b (interleaved with virtual stages) or dualpipe
+    storage: str = "bf16"  # how linear layers' inputs are cached (software profile activation_storage)
+    recompute_up_projection: bool = False  # selective also rebuilds MLA's q, k, v (software profile)
 
 
 def recomputed_layers(recompute: str, recompute_layers: int, layers: int) -> int:
@@ -122,16 +125,33 @@ def in_flight_chunks(par: Parallelism, micro_batches: int, stage: int, group: in
 
 
 def memory_use(job: MemoryJob, recompute: str, recompute_layers: int = 0) -> MemoryUse:
-    """Memory of the busiest GPU (bytes): every pipeline stage is counted, the largest returned."""
-    best = None
-    for stage in range(job.layout.stages):
-        use = _stage_memory(job, stage, recompute, recompute_layers)
-        if best is None or use.total > best.total:
-            best = use
-    return best
+    """Memory of the busiest GPU (bytes): every pipeline stage (DualPipe: every rank's pair of stages)
+    is counted, the largest returned."""
+    if job.schedule == "dualpipe":
+        candidates = (_dualpipe_rank_memory(job, r, recompute, recompute_layers) for r in range(job.par.pp // 2))
+    else:
+        candidates = (_stage_memory(job, stage, recompute, recompute_layers) for stage in range(job.layout.stages))
+    return max(candidates, key=lambda use: use.total)
 
 
-def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: int) -> MemoryUse:
+def _dualpipe_rank_memory(job: MemoryJob, rank: int, recompute: str, recompute_layers: int) -> MemoryUse:
+    """DualPipe rank ``rank`` (of the first half; rank ``pp - 1 - rank`` is its mirror) holds stages
+    ``rank`` and ``pp - 1 - rank``: weights, gradients and optimizer states of both (two copies of the
+    model over the pipeline), and at its peak ``pp + 1`` chunks' activations (DeepSeek-V3 report,
+    Table 2): ``pp - rank`` of stage ``rank``, which it feeds like 1F1B's stage ``rank``, and ``rank + 1``
+    of its partner stage (the warm-up of github.com/deepseek-ai/DualPipe: ``2 (pp/2 - rank - 1)``
+    forwards of one direction, ``rank + 1`` of each, then one more of the first).  One set of logits is
+    live.  ASSUMPTION: each copy's optimizer states shard over its own DP group, as with 1F1B."""
+    pp = job.par.pp
+    a = _stage_memory(job, rank, recompute, recompute_layers, pp - rank)
+    b = _stage_memory(job, pp - 1 - rank, recompute, recompute_layers, rank + 1)
+    return replace(a, weights=a.weights + b.weights, gradients=a.gradients + b.gradients,
+                   optimizer=a.optimizer + b.optimizer, activations=a.activations + b.activations,
+                   logits=max(a.logits, b.logits))
+
+
+def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: int,
+                  chunks: int | None = None) -> MemoryUse:
     model, par = job.model, job.par
     dense, experts = parameters_per_gpu(model, par, job.layout, stage)
     dense_shards = par.dp * par.cp
@@ -147,7 +167,8 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
 
     def per_layer(level: str, moe: bool) -> float:
         return activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, level,
-                                                    job.materialized, job.dropout, moe) * tokens
+                                                    job.materialized, job.dropout, moe, job.storage,
+                                                    job.recompute_up_projection) * tokens
 
     level = "none" if recompute == "full" and recompute_layers else recompute
     stored = (layers - n_moe) * per_layer(level, False) + n_moe * per_layer(level, True)
@@ -156,7 +177,8 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
         full_moe = min(k, n_moe)
         stored -= (k - full_moe) * (per_layer("none", False) - per_layer("full", False))
         stored -= full_moe * (per_layer("none", True) - per_layer("full", True))
-    chunks = in_flight_chunks(par, job.micro_batches, stage, job.pipeline_group)
+    if chunks is None:
+        chunks = in_flight_chunks(par, job.micro_batches, stage, job.pipeline_group)
     activations = stored * chunks / par.virtual_stages
     if recompute == "full":  # one layer's activations are rebuilt at a time during backward
         activations += per_layer("none", n_moe > 0)

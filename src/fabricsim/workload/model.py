@@ -123,8 +123,9 @@ def kv_cache_bytes_per_token(model, bytes_per_element: float = 2) -> float:
 
 def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_parallel: bool = True,
                                          recompute: str = "none", materialized: bool = False,
-                                         dropout: bool = False, moe: bool | None = None) -> float:
-    """Bytes one layer keeps per token for the backward pass (BF16), after TP/SP sharding.
+                                         dropout: bool = False, moe: bool | None = None, storage: str = "bf16",
+                                         recompute_up_projection: bool = False) -> float:
+    """Bytes one layer keeps per token for the backward pass, after TP/SP sharding.
 
     The accounting of Korthikanti et al. 2022 (section 4.1: 34 h + 5 a s bytes per token for a GPT
     layer with dropout), for this model's shapes:
@@ -138,35 +139,40 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
       mask and output: 5 a s bytes per token (2 a s without dropout); flash attention keeps none.
 
     ``recompute``: ``selective`` frees what it recomputes -- the score matrices under materialized
-    attention (Korthikanti et al.), the norm outputs and activation output otherwise; ``full``
-    keeps only the layer input (2 h)."""
+    attention (Korthikanti et al.), the norm outputs and activation output otherwise, and with
+    ``recompute_up_projection`` MLA's queries, keys and values (rebuilt from the latents); ``full``
+    keeps only the layer input (2 h).
+
+    ``storage='fp8'`` (DeepSeek-V3 report 3.3.2): inputs of linear layers -- norm outputs, MLA latents,
+    the activation output, dispatched token copies -- are cached in FP8 (1 byte), the attention output
+    in E5M6 (1.5 bytes), and the SwiGLU inputs in FP8; norm inputs and attention's q, k, v stay BF16."""
     h = model.hidden_size
     sp = tp if sequence_parallel else 1
     if recompute == "full":
         return 2.0 * h / sp
+    linear, attention_out = (1.0, 1.5) if storage == "fp8" else (2.0, 2.0)
+    activation_in = 1.0 if storage == "fp8" and model.mlp == "swiglu" else 2.0
     moe = bool(model.routed_experts) if moe is None else moe
+    selective = recompute == "selective"
+    frees_elementwise = selective and not materialized  # selective under materialized attention frees the scores
     if model.attention == "mla":
         qk = model.qk_nope_head_dim + model.qk_rope_head_dim
-        attention = 2 * model.attention_heads * (2 * qk + 2 * model.head_dim)
-        attention_latent = 2 * (model.kv_lora_rank + model.qk_rope_head_dim + (model.q_lora_rank or 0))
+        qkv = 0.0 if selective and recompute_up_projection else 2 * model.attention_heads * (2 * qk + model.head_dim)
+        attention = qkv + attention_out * model.attention_heads * model.head_dim
+        attention_latent = linear * (model.kv_lora_rank + model.qk_rope_head_dim + (model.q_lora_rank or 0))
     else:
         attention = 2 * (model.attention_heads + 2 * model.kv_heads) * model.head_dim \
-            + 2 * model.attention_heads * model.head_dim
+            + attention_out * model.attention_heads * model.head_dim
         attention_latent = 0
-    terms = 3 if model.mlp == "swiglu" else 2
+    pre_activation = 2 if model.mlp == "swiglu" else 1  # FC1 outputs per FFN width: gate and up, or one
     if moe:
-        copies = model.experts_per_token * model.expert_ffn_hidden_size + model.shared_experts * model.expert_ffn_hidden_size
-        ffn = 2 * terms * copies + 2 * h * model.experts_per_token
-        freed_ffn = 2 * copies
+        width = model.experts_per_token * model.expert_ffn_hidden_size + model.shared_experts * model.expert_ffn_hidden_size
+        dispatched = linear * h * model.experts_per_token
     else:
-        ffn = 2 * terms * model.ffn_hidden_size
-        freed_ffn = 2 * model.ffn_hidden_size
-    replicated = 8.0 * h + (2.0 * h if dropout else 0.0)
-    scores = (5 if dropout else 2) * model.attention_heads * seq if materialized else 0.0
-    if recompute == "selective":
-        if materialized:
-            scores = 0.0
-        else:
-            replicated -= 4.0 * h
-            ffn -= freed_ffn
+        width, dispatched = model.ffn_hidden_size, 0.0
+    activation_out = 0.0 if frees_elementwise else linear * width
+    ffn = activation_in * pre_activation * width + activation_out + dispatched
+    norm_outputs = 0.0 if frees_elementwise else 2 * linear * h
+    replicated = 4.0 * h + norm_outputs + (2.0 * h if dropout else 0.0)
+    scores = (5 if dropout else 2) * model.attention_heads * seq if materialized and not selective else 0.0
     return replicated / sp + attention_latent / sp + (attention + ffn + scores) / tp

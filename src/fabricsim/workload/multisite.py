@@ -241,7 +241,7 @@ def train_across_sites(scenario, spec, model, compare: bool = False, site_fabric
     unlimited = step_at(UNLIMITED_BITS_PER_S).step_time_s
     cross = [c for c in result.calls if isinstance(c.timing, SitesTiming)]
     per_step = sum(c.timing.cross.rings * c.timing.cross.bytes_per_rank * (c.per_step + c.per_micro_batch
-                   * result.micro_batches) * (0.5 if c.op == "send_recv" else 1.0) for c in cross)
+                   * result.pipeline_units) * (0.5 if c.op == "send_recv" else 1.0) for c in cross)
     out = SitesTraining(result, None, unlimited, design.dci.capacity_bits_per_s, cross_bytes_per_step=per_step,
                         site_fabric=timer.site_fabric)
     out.result.notes.append(

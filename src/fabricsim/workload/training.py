@@ -27,6 +27,8 @@ from fabricsim.errors import FabricsimError
 from fabricsim.workload import catalog_entry
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
+from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
+from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
 from fabricsim.workload.exposure import Exposure, expose
 from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu, recomputed_layers,
                                       recomputed_share)
@@ -62,6 +64,13 @@ class TrainingResult:
     layout: StageLayout | None = None
     software: str = ""
     exposure: Exposure | None = None
+    schedule: str = "1f1b"  # pipeline schedule: 1f1b (interleaved with virtual stages) or dualpipe
+
+    @property
+    def pipeline_units(self) -> int:
+        """Units of work the busiest rank runs per step: micro-batches, or under DualPipe pairs of them (one
+        through each of the rank's two stages); per-micro-batch call counts and stage times are per unit."""
+        return self.micro_batches // 2 if self.schedule == "dualpipe" else self.micro_batches
 
     @property
     def tokens_per_s(self) -> float:
@@ -131,16 +140,42 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
 def _busiest_stage(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
                    attention_override) -> tuple[int, StageCompute]:
     """The stage whose micro-batch takes longest (it paces the pipeline) and its compute."""
+    computes = _stage_computes(model, gpu, shape, profile, layout, recompute, attention_override)
+    best = 0
+    for i, compute in enumerate(computes):
+        if compute.total_s > computes[best].total_s + 1e-15:
+            best = i
+    return best, computes[best]
+
+
+def _stage_computes(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
+                    attention_override) -> list[StageCompute]:
+    """Every stage's micro-batch compute, first to last (stages of equal make-up computed once)."""
     cache: dict = {}
-    best = None
+    computes = []
     for i, (layers, moe) in enumerate(zip(layout.layers, layout.moe_layers)):
         key = (layers - moe, moe, i == layout.stages - 1)
         if key not in cache:
             cache[key] = stage_compute(model, gpu, shape, profile, key[0], moe, key[2], recompute.recompute,
                                        recompute.recompute_layers, attention_override, layout.mtp if key[2] else 0)
-        if best is None or cache[key].total_s > best[1].total_s + 1e-15:
-            best = (i, cache[key])
-    return best
+        computes.append(cache[key])
+    return computes
+
+
+def _busiest_pair(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
+                  attention_override, par: Parallelism):
+    """DualPipe: the rank whose pair of stages (r, pp-1-r) takes longest per pair of micro-batches, with
+    its compute, layers, MoE layers and (dense, expert) parameters summed over the two stages."""
+    computes = _stage_computes(model, gpu, shape, profile, layout, recompute, attention_override)
+    best = None
+    for a, b in paired_ranks(par.pp):
+        pair = pair_compute(computes[a], computes[b])
+        if best is None or pair.total_s > best[1].total_s + 1e-15:
+            best = (a, pair, b)
+    a, pair, b = best
+    params = [parameters_per_gpu(model, par, layout, i) for i in (a, b)]
+    return (a, pair, layout.layers[a] + layout.layers[b], layout.moe_layers[a] + layout.moe_layers[b],
+            params[0][0] + params[1][0], params[0][1] + params[1][1])
 
 
 def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
@@ -168,18 +203,28 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     gpu = design.gpu
     _check_sequence(spec, par)
     m = _micro_batches(spec, par)
+    dualpipe = spec.pipeline_schedule == "dualpipe"
+    if dualpipe:
+        check_dualpipe(par.pp, m, spec.virtual_stages)
     mtp = model.mtp_modules if spec.mtp is None else spec.mtp
     layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers, mtp)
-    if spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
+    if not dualpipe and spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.decoder_layers))
     materialized = attention_kind(model, profile) == "materialized"
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
-                    materialized, profile.dropout, spec.pipeline_group)
+                    materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
+                    profile.activation_storage, profile.recompute_mla_up_projection)
     memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
     shape = _shape(model, par, spec)
-    index, stage = _busiest_stage(model, gpu, shape, profile, layout, memory, spec.attention_efficiency)
-    layers_here, moe_here = layout.layers[index], layout.moe_layers[index]
-    dense, experts = parameters_per_gpu(model, par, layout, index)
+    if dualpipe:  # the unit of work is a pair of micro-batches, one through each of the rank's two stages
+        index, stage, layers_here, moe_here, dense, experts = _busiest_pair(
+            model, gpu, shape, profile, layout, memory, spec.attention_efficiency, par)
+        units = m // 2
+    else:
+        index, stage = _busiest_stage(model, gpu, shape, profile, layout, memory, spec.attention_efficiency)
+        layers_here, moe_here = layout.layers[index], layout.moe_layers[index]
+        dense, experts = parameters_per_gpu(model, par, layout, index)
+        units = m
     coordinated = par.zero == 3 and profile.zero3_coordinator
     modules = _fetch_modules(model, gpu, shape, profile, par, spec) if coordinated else []
     if coordinated:
@@ -201,29 +246,38 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
     coordinator = _coordinate(modules, calls, memory, layers_here, par, spec, profile) if coordinated else None
-    exposure = expose(calls, stage, layers_here, m, par, gpu, profile, spec.tp_comm_overlap, spec.ep_comm_overlap,
-                      dp_overlap, _layer_elements(model, par), coordinator)
+    ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
+    exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
+                      dp_overlap, _layer_elements(model, par), coordinator, pp_hidden=dualpipe)
     micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values())
-    bubble_micro_batches = (par.pp - 1) / par.virtual_stages
-    pipeline = (m + bubble_micro_batches) * micro
+    if dualpipe:
+        bubble = dualpipe_bubble_s(stage, micro - stage.total_s, par.pp)
+    else:
+        bubble = (par.pp - 1) / par.virtual_stages * micro
+    pipeline = units * micro + bubble
     optimizer = optimizer_step_s(gpu, dense, experts, par)
     stragglers = expected_straggler_delay(gpus, "normal", spec.jitter_s) if spec.jitter_s > 0 else 0.0
-    recompute_s = m * stage.recompute_s
-    breakdown = {"compute": m * (stage.total_s - stage.recompute_s),
-                 "recompute": recompute_s,
-                 "comm kernels' SMs": m * exposure.slowdown_per_micro,
-                 **{f"exposed {kind.upper()} comm": m * t for kind, t in exposure.per_micro.items()},
-                 "pipeline bubble": bubble_micro_batches * micro,
+    breakdown = {"compute": units * (stage.total_s - stage.recompute_s),
+                 "recompute": units * stage.recompute_s,
+                 "comm kernels' SMs": units * exposure.slowdown_per_micro,
+                 **{f"exposed {kind.upper()} comm": units * t for kind, t in exposure.per_micro.items()},
+                 "pipeline bubble": bubble,
                  "optimizer": optimizer, "stragglers": stragglers}
     breakdown["exposed DP comm"] += exposure.dp_per_step
     step = pipeline + exposure.dp_per_step + optimizer + stragglers
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
     # a recomputed layer runs its forward again: one more of its three passes' FLOPs
-    hardware = flops * (1 + recomputed_share(memory.recompute, memory.recompute_layers, layers_here) / 3)
+    hardware = flops * (1 + recomputed_share(memory.recompute, memory.recompute_layers,
+                                             layers_here // 2 if dualpipe else layers_here) / 3)
     notes = []
+    if dualpipe:
+        notes.append(f"DualPipe: the busiest rank holds stages {index} and {par.pp - 1 - index}; its figures per "
+                     "micro-batch are per pair of micro-batches, one through each stage; bubble "
+                     f"(pp/2 - 1)(F&B + B - 3W) = {bubble:.3f} s; all-to-all and pipeline sends hidden under paired chunks")
     if memory.recompute != "none":
-        partial = f" on {memory.recompute_layers} of {layers_here} layers per stage" if memory.recompute_layers else ""
+        partial = (f" on {memory.recompute_layers} of {layers_here // 2 if dualpipe else layers_here} layers per stage"
+                   if memory.recompute_layers else "")
         notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
     if coordinator is not None:
@@ -233,7 +287,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                      f"{coordinator.collective_s:.2f} s for collectives; {coordinator.post_step_s:.2f} s per step "
                      "re-gathering persistent parameters")
     return TrainingResult(model.name, gpus, par, m, memory.recompute, method, policy, step, breakdown, tokens, flops,
-                          hardware, gpu.bf16_dense_flops, memory, calls, notes, stage, layout, profile.name, exposure)
+                          hardware, gpu.bf16_dense_flops, memory, calls, notes, stage, layout, profile.name, exposure,
+                          spec.pipeline_schedule)
 
 
 def _fetch_modules(model, gpu, shape: Shape, profile, par: Parallelism, spec) -> list:
