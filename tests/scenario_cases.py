@@ -144,7 +144,8 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         recompute=st.sampled_from(["auto", "none", "selective", "full"]),
         communication=st.sampled_from(["auto", "flow", "analytic"]),
         placement=st.sampled_from(["contiguous", "random-servers", "domain-aligned", "auto"]),
-        order=st.sampled_from(["tp-cp-ep-dp-pp", "tp-cp-pp-dp"]))
+        order=st.sampled_from(["tp-cp-ep-dp-pp", "tp-cp-pp-dp"]),
+        pipeline_schedule=st.sampled_from(["1f1b", "dualpipe"]))
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
@@ -206,7 +207,7 @@ FIELD_PATHS = [
     ("fabric", "collective_library"), ("fabric", "in_network_reduction"), ("reliability", "detection_s"),
     ("reliability", "init_s_per_1k_gpus"), ("workload", "train", "gpus"), ("workload", "train", "software"),
     ("workload", "train", "expert_tp"), ("workload", "train", "routing_imbalance"),
-    ("workload", "train", "pipeline_group"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
+    ("workload", "train", "pipeline_group"), ("workload", "train", "pipeline_schedule"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
     ("fabric", "topology"), ("fabric", "torus"), ("sites",), ("layout", "scale_up_rack_to_rack_m"),
 ]
 
@@ -289,6 +290,7 @@ def _options(command: str, corrupt: bool) -> st.SearchStrategy[dict]:
             pp=st.sampled_from([1, 2, 4, 8, 16]), dp=st.integers(1, 64) | GARBAGE_INT(corrupt),
             micro_batch=st.sampled_from([1, 2]), zero=st.sampled_from([0, 1, 2, 3]) | GARBAGE_INT(corrupt),
             recompute=st.sampled_from(["auto", "none", "full"]) | text,
+            pipeline_schedule=st.sampled_from(["1f1b", "dualpipe"]) | text,
             load_balancing=st.sampled_from(["ecmp", "spray", "adaptive", "ideal"]) | text,
             communication=st.sampled_from(["auto", "flow", "analytic"]) | text)
     if command == "infer":

@@ -39,3 +39,18 @@ def test_infer_json_and_bad_ep():
     bad = runner.invoke(app, ["infer", *SMALL, "--model", "mixtral-8x7b", "--decode-gpus", "8", "--prefill-gpus", "8",
                               "--ep", "3"])
     assert bad.exit_code == 2 and "ep=3" in bad.output
+
+
+def test_train_schedule_dualpipe_from_the_command_line():
+    """--schedule dualpipe runs DeepSeek-V3's schedule; a schedule it cannot run is refused by name."""
+    job = ["--model", "llama3-8b", "--tp", "8", "--pp", "4", "--dp", "2", "--gbs", "32", "--seq", "4096"]
+    out = runner.invoke(app, ["train", *SMALL, *job, "--schedule", "dualpipe", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["pipeline_schedule"] == "dualpipe"
+    assert abs(sum(data["breakdown_s"].values()) - data["step_time_s"]) < 1e-9
+    for args, needle in ((["--schedule", "dualpipe", "--gbs", "12"], "at least 2 x pp = 8"),
+                         (["--schedule", "zigzag"], "pipeline_schedule")):
+        out = runner.invoke(app, ["train", *SMALL, *job, *args])
+        assert out.exit_code == 2, out.output
+        assert needle in out.output
