@@ -1,10 +1,13 @@
 """Kernel counts of the grouped expert MLP (Transformer Engine GroupedLinear) and what they cost."""
 
+from dataclasses import replace
+
 import pytest
 
 from fabricsim.catalog import default_catalog
+from fabricsim.errors import FabricsimError
 from fabricsim.workload.compute import Shape, head_work, layer_work
-from fabricsim.workload.kernels import grouped_linear_kernels, layer_kernels
+from fabricsim.workload.kernels import captured_kernels, grouped_linear_kernels, layer_kernels
 from fabricsim.workload.layers import moe_layer_gemms
 
 CATALOG = default_catalog()
@@ -105,3 +108,91 @@ def test_the_output_head_runs_in_bf16_under_fp8_and_the_mtp_projection_does_not(
     projection_bf16 = mtp_bf16.gemm_forward - head_bf16.gemm_forward
     assert 0 < projection_fp8 < 0.75 * projection_bf16
     assert mtp_fp8.gemm_flops == pytest.approx(mtp_bf16.gemm_flops)
+
+
+def _qwen3_30b_moe_layer():
+    model = CATALOG.get("models", "qwen3-30b-a3b")
+    profile = CATALOG.get("software", "megatron-core-2025")
+    return model, profile, moe_layer_gemms(model, 4096, 1, 8, 1, 2048)
+
+
+def test_captured_router_and_preprocess_issue_one_launch_per_pass():
+    """Qwen3-30B-A3B MoE layer, MXFP8, cuda_graph_scope [moe_router, moe_preprocess] (the B200 recipe):
+    pre-MLP norm, router GEMM, 6 router kernels and 6 preprocessing kernels = 14 kernels run as one graph
+    forward (14 -> 1) and one backward (28 -> 1); everything else launches as before."""
+    model, profile, gemms = _qwen3_30b_moe_layer()
+    eager = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8")
+    graphed = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", ("moe_router", "moe_preprocess"))
+    assert captured_kernels(gemms, model, "native", True, True, 1, profile, ("moe_router", "moe_preprocess")) == 14
+    assert eager.issued_forward - graphed.issued_forward == 13
+    assert eager.issued_backward - graphed.issued_backward == 27
+    assert (eager.gaps_forward - graphed.gaps_forward, eager.gaps_backward - graphed.gaps_backward) == (13, 27)
+    router_only = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", ("moe_router",))
+    assert eager.issued_forward - router_only.issued_forward == 8 - 1  # norm, GEMM, 6 router kernels
+
+
+def test_captured_attention_router_and_preprocess_are_one_graph():
+    """Adding 'attn' (the GB200 recipes): QKV (cast fused into the norm), attention out and its MXFP8 cast,
+    input norm, rotary, fused attention, residual add = 7 more kernels in the same graph: 21 -> 1 forward.
+    A dense layer captures only its attention (7 -> 1); the MoE parts do not exist there."""
+    model, profile, gemms = _qwen3_30b_moe_layer()
+    scope = ("attn", "moe_router", "moe_preprocess")
+    eager = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8")
+    graphed = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", scope)
+    assert (eager.issued_forward - graphed.issued_forward, eager.issued_backward - graphed.issued_backward) == (20, 41)
+    dense = CATALOG.get("models", "llama3-8b")
+    from fabricsim.workload.layers import dense_layer_gemms
+    d = dense_layer_gemms(dense, 4096, 1)
+    assert captured_kernels(d, dense, "native", False, False, 1, profile, scope) == 2 + 4
+    plain, attn = (layer_kernels(d, dense, profile, "native", False, False, "mxfp8", s) for s in ((), scope))
+    assert plain.issued_forward - attn.issued_forward == 5
+
+
+def test_deepseek_v3_router_graph_holds_the_shared_expert():
+    """Megatron-Core captures unoverlapped shared experts with the router: DeepSeek-V3 (one shared expert, MXFP8)
+    adds its FC1 (cast fused into the pre-MLP norm) and FC2 (one cast) to the 14: 17 kernels."""
+    model = CATALOG.get("models", "deepseek-v3")
+    profile = CATALOG.get("software", "megatron-core-2025")
+    gemms = moe_layer_gemms(model, 4096, 1, 64, 1, 8192)
+    assert captured_kernels(gemms, model, "native", True, True, 1, profile, ("moe_router", "moe_preprocess")) == 17
+
+
+def test_captured_router_saves_host_time_and_keeps_the_synchronization():
+    """Host time of the Qwen3-30B MoE layer, eager against the B200 recipe's captured router and preprocessing:
+    13 fewer host launches forward, 27 backward, at host_s_per_kernel each; the dropless dispatcher still
+    copies the token counts to the host outside the graph, so the forward still takes max(GPU, host)."""
+    model = CATALOG.get("models", "qwen3-30b-a3b")
+    gpu, profile = CATALOG.gpu("b200"), CATALOG.get("software", "megatron-core-2025")
+    shape = Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, 2048, 16 * 2048, "mxfp8")
+    eager = layer_work(model, gpu, shape, profile, True)
+    graphed = layer_work(model, gpu, replace(shape, cuda_graph_scope=("moe_router", "moe_preprocess")), profile, True)
+    h = profile.host_s_per_kernel
+    assert eager.host_forward - graphed.host_forward == pytest.approx(13 * h)
+    assert eager.host_backward - graphed.host_backward == pytest.approx(27 * h)
+    assert eager.launch_forward - graphed.launch_forward == pytest.approx(13 * profile.kernel_overhead_s)
+    assert graphed.synced_forward == pytest.approx(max(graphed.forward, graphed.host_forward))
+    assert graphed.gemm_flops == pytest.approx(eager.gemm_flops)
+
+
+def test_preprocess_graph_needs_the_router_graph():
+    model, profile, gemms = _qwen3_30b_moe_layer()
+    with pytest.raises(FabricsimError, match="moe_preprocess is captured only together with moe_router"):
+        layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", ("moe_preprocess",))
+
+
+def test_a_recipes_cuda_graph_scope_reaches_the_step_and_unknown_parts_are_refused():
+    """Qwen3-30B-A3B on 8 B200 at micro-batch 1 is host-bound in both passes: capturing router and
+    preprocessing saves its 48 MoE layers 13 + 27 host launches each per micro-batch, nothing else."""
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.workload import train
+
+    scenario = scenario_from_dict({"cluster": {"gpu": "b200", "gpus": 8}})
+    job = dict(model="qwen3-30b-a3b", tp=1, pp=1, dp=8, ep=8, expert_tp=1, global_batch=512, micro_batch=1,
+               seq=4096, precision="fp8", fp8_recipe="mxfp8", software="megatron-core-2025", communication="analytic")
+    eager = train(scenario, **job)
+    graphed = train(scenario, cuda_graph_scope=["moe_router", "moe_preprocess"], **job)
+    h = CATALOG.get("software", "megatron-core-2025").host_s_per_kernel
+    assert eager.stage.total_s - graphed.stage.total_s == pytest.approx(48 * (13 + 27) * h, rel=1e-6)
+    assert graphed.stage.host_bound_s > 0
+    with pytest.raises(FabricsimError, match="cuda_graph_scope"):
+        train(scenario, cuda_graph_scope=["mlp"], **job)

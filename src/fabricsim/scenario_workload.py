@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from fabricsim.catalog.software_schema import Fp8Recipe
+from fabricsim.catalog.software_schema import CudaGraphPart, Fp8Recipe
 from fabricsim.scenario_base import Strict as _Strict
 
 MAX_DEGREE = 10_000_000
@@ -77,6 +77,10 @@ class TrainSpec(_Strict):
     fp8_recipe: Fp8Recipe | None = Field(
         None, description="FP8 scaling recipe (Megatron fp8_recipe; Megatron-Bridge 'FP8-CS' = tensorwise, 'FP8-MX' = "
         "mxfp8); default: the software profile's")
+    cuda_graph_scope: list[CudaGraphPart] | None = Field(
+        None, max_length=3, description="parts of each layer captured as one CUDA graph (Megatron-Core "
+        "cuda_graph_scope with cuda_graph_impl transformer_engine): attn, moe_router, moe_preprocess (only with "
+        "moe_router); default: the software profile's")
     gradient_reduce_bytes: Literal[2, 4] = Field(
         4, description="bytes per gradient element reduced across DP (Llama 3 paper 3.3.2, numerical stability: FP32 reduce-scatter)")
     tp_comm_overlap: float | None = Field(

@@ -16,6 +16,11 @@ from fabricsim.catalog.schema import Entry
 Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8", "blockwise"]
 """Megatron ``fp8_recipe`` values: how FP8 GEMM inputs are scaled."""
 
+CudaGraphPart = Literal["attn", "moe_router", "moe_preprocess"]
+"""Megatron-Core ``cuda_graph_scope`` parts (with ``cuda_graph_impl=transformer_engine``) that fabricsim
+models: the attention block, the MoE router (with the pre-MLP norm and unoverlapped shared experts), the
+MoE dispatcher's preprocessing (token counts, splits, first permutation)."""
+
 
 class SoftwareProfile(Entry):
     """A training/serving software stack of one era (framework, kernels, overlap defaults)."""
@@ -34,6 +39,10 @@ class SoftwareProfile(Entry):
     kernel_overhead_s: float = Field(ge=0, description="GPU idle time per kernel launch (launch latency and "
                                      "ramp/tail not hidden by the queue), seconds")
     cuda_graphs: bool = Field(False, description="layers captured as CUDA graphs (launch cost per graph, not per kernel)")
+    cuda_graph_scope: list[CudaGraphPart] = Field(
+        default_factory=list, max_length=3, description="without whole-layer graphs: the parts of each layer "
+        "Transformer Engine captures as one CUDA graph (Megatron-Core cuda_graph_scope): attn, moe_router, "
+        "moe_preprocess (only with moe_router); the captured kernels cost one launch per pass instead of one each")
     host_s_per_kernel: float = Field(
         0.0, ge=0, description="host (CPU) time to issue one kernel from eager PyTorch: Python, autograd and "
         "dispatcher work per op; hidden while the CPU runs ahead of the GPU, exposed after a host synchronization")

@@ -14,8 +14,9 @@ Four kinds of work, each at the rate that bounds it:
   counted from the shapes, forward and backward kernel by kernel.  Weight-gradient GEMMs
   accumulate into FP32 main gradients (8 bytes per element in their epilogue).
 * **Kernel launches**: the software profile's idle time per kernel gap and host time per issued
-  kernel (or one per layer under CUDA graphs), kernels counted by :mod:`fabricsim.workload.kernels`
-  (the routed experts launch per local expert).
+  kernel (or one per layer under CUDA graphs, one per pass for the parts a recipe captures:
+  ``cuda_graph_scope``), kernels counted by :mod:`fabricsim.workload.kernels` (the routed experts
+  launch per local expert).
 
 Recomputation adds forward work: ``full`` the whole layer, ``selective`` only what it frees
 (materialized attention: the attention core, Korthikanti et al. 2022; flash era: the norms and
@@ -98,6 +99,7 @@ class Shape:
     tokens_per_expert: float = 0.0  # routed tokens of the busiest GPU's experts, per expert
     routed_tokens: float = 0.0  # token copies this GPU's experts process (tokens_per_expert x local experts)
     fp8_recipe: str | None = None  # Megatron fp8_recipe (delayed | tensorwise | mxfp8 | blockwise); None: the profile's
+    cuda_graph_scope: tuple | None = None  # parts captured as one CUDA graph per layer; None: the profile's
 
 
 def attention_kind(model, profile) -> str:
@@ -214,8 +216,9 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, selective_bytes = _elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_bytes_per_s
+    scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
     kernels = layer_kernels(gemms, model, profile, attention_kind(model, profile), moe, fp8,
-                            shape.fp8_recipe or profile.fp8_recipe)
+                            shape.fp8_recipe or profile.fp8_recipe, scope)
     if profile.cuda_graphs:
         launch_f, host_f = profile.kernel_overhead_s, profile.host_s_per_kernel  # one graph per layer
         launch_b, host_b = 2 * launch_f, 2 * host_f

@@ -23,6 +23,18 @@ How many kernels one FP8 quantization takes depends on the recipe (Transformer E
 ``quantizer.cpp``): per-tensor current scaling ('tensorwise') runs an amax reduction, a
 scale-from-amax kernel and the cast (3); delayed scaling takes the scale from the amax history and
 MXFP8 / blockwise scaling compute their block scales inside the cast kernel (1).
+
+Recipes may capture parts of each layer in a CUDA graph (Megatron-Core ``cuda_graph_scope`` with
+``cuda_graph_impl=transformer_engine``): ``attn`` (input norm, attention projections and their casts,
+rotary, attention, the residual add), ``moe_router`` (pre-MLP norm, router GEMM, scoring, top-k and
+load-balancing terms, unoverlapped shared experts) and ``moe_preprocess`` (per-expert token counts and
+splits, the first permutation; only with ``moe_router``).  The scope is one callable per layer
+(``TransformerLayer._te_cuda_graph_capture`` runs the captured attention, then the MoE layer up to its
+early return after the router or the preprocessing), graphed by ``make_graphed_callables`` into one
+forward and one backward graph: its kernels are issued as one launch per pass with one launch gap.
+The dropless dispatcher's device-host synchronization stays outside the graph (MoEAlltoAllTokenDispatcher
+moves its token-count copy to ``before_ep_alltoall`` when the preprocessing is captured; DeepEP and
+HybridEP wait for the counts inside their dispatch call), so a captured layer still synchronizes once.
 """
 
 from __future__ import annotations
@@ -30,15 +42,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from fabricsim.errors import FabricsimError
+
 QUANTIZE_KERNELS = {"delayed": 1, "tensorwise": 3, "mxfp8": 1, "blockwise": 1}
 """Kernels per FP8 quantization of one tensor, by Megatron ``fp8_recipe``: current ('tensorwise')
 scaling = ``nvte_compute_amax`` + ``nvte_compute_scale_from_amax`` + ``nvte_quantize_v2``
 (Transformer Engine Float8CurrentScalingQuantizer::quantize_impl); the others one cast kernel."""
-MOE_EXTRA_KERNELS = 18
-"""Kernels an MoE layer launches besides its GEMMs (Megatron-Core router and all-to-all dispatcher):
-router score, top-k, normalisation and load-balancing terms (6), per-expert token counts, offsets
-and their copy to the host (5), permutation (2), the two all-to-alls (2), un-permutation and the
-weighted combine (3)."""
+MOE_ROUTER_KERNELS = 6
+"""Router kernels besides its GEMM: score, top-k, normalisation and load-balancing terms."""
+MOE_PREPROCESS_KERNELS = 6
+"""Dispatcher preprocessing: per-expert token counts, splits and offsets (4), the first permutation (2)."""
+MOE_DISPATCH_KERNELS = 6
+"""The rest of the dispatcher: the token counts' copy to the host (1), the two all-to-alls (2),
+un-permutation and the weighted combine (3)."""
+MOE_EXTRA_KERNELS = MOE_ROUTER_KERNELS + MOE_PREPROCESS_KERNELS + MOE_DISPATCH_KERNELS
+"""Kernels an MoE layer launches besides its GEMMs (Megatron-Core router and all-to-all dispatcher): 18."""
 
 
 @dataclass(frozen=True)
@@ -75,25 +93,56 @@ def grouped_linear_kernels(local_experts: int, fp8: bool, recipe: str, streams: 
                        gaps_forward=rounds + q, gaps_backward=2 * rounds + q)
 
 
-def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str) -> KernelCount:
+def _casts(gemms, profile, fp8: bool, q: int) -> int:
+    """FP8 quantization kernels of the (ungrouped) GEMMs whose input is not cast by a fused norm."""
+    return q * sum(1 for g in gemms if not g.grouped and not (g.follows_norm and profile.fused_norm_cast)) if fp8 else 0
+
+
+def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int, profile, scope) -> int:
+    """Forward kernels of one layer inside its CUDA-graph ``scope`` (see the module docstring)."""
+    scope = set(scope or ())
+    parts = {p for p in ("attn", "moe_router") if p in scope}
+    if not moe:
+        parts.discard("moe_router")
+    inside = [g for g in gemms if g.graph_part in parts]
+    n = len(inside) + _casts(inside, profile, fp8, q)
+    if "attn" in parts:  # input norm, rotary, attention (materialized: scale, mask, softmax, dropout), residual add
+        n += 1 + (0 if model.learned_positions else 1) + (4 if attention == "materialized" else 1) + 1
+    if "moe_router" in parts:  # pre-MLP norm and the router's own kernels
+        n += 1 + MOE_ROUTER_KERNELS + (MOE_PREPROCESS_KERNELS if "moe_preprocess" in scope else 0)
+    return n
+
+
+def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str,
+                  scope=()) -> KernelCount:
     """Kernels of one layer: the fixed set (backward twice the forward) plus the grouped experts'.
 
     ``gemms``: the layer's forward GEMMs (:class:`fabricsim.workload.layers.Gemm`), those with
     ``grouped`` set run as GroupedLinear over their ``batch`` of local experts; ``attention``: the attention path
-    ('materialized' launches scale, mask, softmax and dropout kernels besides the two GEMMs)."""
+    ('materialized' launches scale, mask, softmax and dropout kernels besides the two GEMMs); ``scope``: the
+    parts captured as one CUDA graph (Megatron-Core cuda_graph_scope), issued and spaced as one launch per pass."""
     q = QUANTIZE_KERNELS[recipe]
+    if "moe_preprocess" in (scope or ()) and "moe_router" not in scope:
+        raise FabricsimError("cuda_graph_scope: moe_preprocess is captured only together with moe_router "
+                             "(Megatron-Core transformer_config.py: 'moe_preprocess cuda graph is only supported "
+                             "with moe_router cuda graph'); add moe_router or drop moe_preprocess")
     fixed = sum(1 for g in gemms if not g.grouped) + 2 + 2 + 1  # GEMMs, two norms, two residual adds, activation
     fixed += 0 if model.learned_positions else 1
     fixed += 4 if attention == "materialized" else 1
     if moe:
         fixed += MOE_EXTRA_KERNELS
-    if fp8:
-        fixed += q * sum(1 for g in gemms if not g.grouped and not (g.follows_norm and profile.fused_norm_cast))
-    count = KernelCount(fixed, 2 * fixed, fixed, 2 * fixed)
+    fixed += _casts(gemms, profile, fp8, q)
+    captured = captured_kernels(gemms, model, attention, moe, fp8, q, profile, scope)
+    if captured:
+        fixed -= captured
+        count = KernelCount(fixed + 1, 2 * fixed + 1, fixed + 1, 2 * fixed + 1)
+    else:
+        count = KernelCount(fixed, 2 * fixed, fixed, 2 * fixed)
     for g in gemms:
         if g.grouped:
             count += grouped_linear_kernels(g.batch, fp8, recipe, profile.expert_gemm_streams)
     return count
 
 
-__all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "QUANTIZE_KERNELS", "MOE_EXTRA_KERNELS"]
+__all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "captured_kernels", "QUANTIZE_KERNELS",
+           "MOE_EXTRA_KERNELS", "MOE_ROUTER_KERNELS", "MOE_PREPROCESS_KERNELS", "MOE_DISPATCH_KERNELS"]

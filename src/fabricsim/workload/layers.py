@@ -27,6 +27,7 @@ class Gemm:
     batch: float = 1.0
     follows_norm: bool = False  # its input comes straight from a norm (FP8 cast can be fused there)
     grouped: bool = False  # routed experts: one GEMM per local expert (Transformer Engine GroupedLinear)
+    graph_part: str = ""  # the Megatron-Core cuda_graph_scope part that captures it (attn, moe_router), "" none
 
     @property
     def flops(self) -> float:
@@ -41,6 +42,10 @@ def backward_of(gemm: Gemm) -> list[Gemm]:
 
 def attention_gemms(model, tokens: float, tp: int) -> list[Gemm]:
     """Projections of one attention block (GQA/MHA or MLA), forward."""
+    return [replace(g, graph_part="attn") for g in _attention_gemms(model, tokens, tp)]
+
+
+def _attention_gemms(model, tokens: float, tp: int) -> list[Gemm]:
     h, a, t = model.hidden_size, model.attention_heads, tp
     if model.attention == "mla":
         qk = model.qk_nope_head_dim + model.qk_rope_head_dim
@@ -71,11 +76,15 @@ def dense_layer_gemms(model, tokens: float, tp: int) -> list[Gemm]:
 
 
 def moe_layer_gemms(model, tokens: float, tp: int, ep: int, etp: int, tokens_per_expert: float) -> list[Gemm]:
-    """Attention, router, shared experts (TP-split, all tokens) and the grouped routed experts."""
+    """Attention, router, shared experts (TP-split, all tokens) and the grouped routed experts.  The router
+    and the shared experts sit in the ``moe_router`` CUDA-graph part (Megatron-Core transformer_layer.py
+    ``_get_submodules_under_cudagraphs``: pre-MLP norm, router, and shared experts not overlapped)."""
     gemms = attention_gemms(model, tokens, tp)
-    gemms.append(Gemm("router", tokens, model.routed_experts, model.hidden_size, follows_norm=True))
+    gemms.append(Gemm("router", tokens, model.routed_experts, model.hidden_size, follows_norm=True,
+                      graph_part="moe_router"))
     if model.shared_experts:
-        gemms += mlp_gemms(model, tokens, model.shared_experts * model.expert_ffn_hidden_size, tp, "shared expert")
+        gemms += [replace(g, graph_part="moe_router") for g in
+                  mlp_gemms(model, tokens, model.shared_experts * model.expert_ffn_hidden_size, tp, "shared expert")]
     local = model.routed_experts / ep
     gemms += mlp_gemms(model, tokens_per_expert, model.expert_ffn_hidden_size, etp, "experts", batch=local,
                        follows_norm=False, grouped=True)
