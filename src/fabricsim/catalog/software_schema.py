@@ -47,8 +47,9 @@ class SoftwareProfile(Entry):
         0.0, ge=0, description="host (CPU) time to issue one kernel from eager PyTorch: Python, autograd and "
         "dispatcher work per op; hidden while the CPU runs ahead of the GPU, exposed after a host synchronization")
     moe_layer_host_s: float = Field(
-        0.0, ge=0, description="extra host time of one MoE layer's forward (router, token counting, permutation "
-        "index building: many tiny eager ops), seconds; the backward takes twice as long")
+        0.0, ge=0, description="extra host time of one MoE layer's forward beyond its counted kernels, in the part "
+        "no recipe captures in CUDA graphs (dispatch after the host synchronization, expert and combine "
+        "bookkeeping), seconds; the backward takes twice as long")
     moe_host_sync: bool = Field(
         False, description="dropless MoE copies each layer's per-expert token counts to the host before its "
         "all-to-all, so the CPU cannot run ahead of that layer (the layer takes max(GPU, host) time)")
