@@ -77,6 +77,9 @@ class TrainSpec(_Strict):
     fp8_recipe: Fp8Recipe | None = Field(
         None, description="FP8 scaling recipe (Megatron fp8_recipe; Megatron-Bridge 'FP8-CS' = tensorwise, 'FP8-MX' = "
         "mxfp8); default: the software profile's")
+    elementwise: Literal["fused", "eager", "eager-fused-norm"] | None = Field(
+        None, description="norms, rotary embedding and activation as fused kernels (torch.compile, Transformer "
+        "Engine) or eager PyTorch ops; default: the software profile's")
     cuda_graph_scope: list[CudaGraphPart] | None = Field(
         None, max_length=3, description="parts of each layer captured as one CUDA graph (Megatron-Core "
         "cuda_graph_scope with cuda_graph_impl transformer_engine): attn, moe_router, moe_preprocess (only with "

@@ -73,6 +73,11 @@ class SoftwareProfile(Entry):
     recompute_mla_up_projection: bool = Field(
         False, description="selective recomputation also rebuilds MLA's queries, keys and values from the cached "
         "latents (DeepSeek-V3 report 3.2.3; Megatron-Core recompute_modules 'mla_up_proj') instead of keeping them")
+    elementwise: Literal["fused", "eager", "eager-fused-norm"] = Field(
+        "fused", description="how a layer's norms, rotary embedding and activation run: fused (one kernel each: "
+        "Transformer Engine, Apex, Triton, torch.compile) or eager (PyTorch op by op, the reference Llama code's "
+        "FP32 RMSNorm chain and complex rotary: fabricsim.workload.elementwise), or eager-fused-norm (eager with a "
+        "fused norm kernel)")
     fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
     fused_attention_sinks: bool = Field(
         True, description="the fused attention kernel supports learned attention sinks; if not, models with sinks "

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from fabricsim.workload.elementwise import chains, head_copy_bytes
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
 from fabricsim.workload.kernels import layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
@@ -100,6 +101,7 @@ class Shape:
     routed_tokens: float = 0.0  # token copies this GPU's experts process (tokens_per_expert x local experts)
     fp8_recipe: str | None = None  # Megatron fp8_recipe (delayed | tensorwise | mxfp8 | blockwise); None: the profile's
     cuda_graph_scope: tuple | None = None  # parts captured as one CUDA graph per layer; None: the profile's
+    elementwise: str | None = None  # fused | eager elementwise chains; None: the profile's
 
 
 def attention_kind(model, profile) -> str:
@@ -144,25 +146,28 @@ def _forward_rows(gemms: list[Gemm], rates) -> list[tuple[Gemm, float]]:
 
 def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, float]:
     """(forward bytes, backward bytes, forward bytes 'selective' recomputation repeats) of the
-    memory-bound kernels of one layer, BF16:
+    memory-bound kernels of one layer, BF16, per element as :mod:`fabricsim.workload.elementwise`
+    counts them for fused or eager chains:
 
-    * norms: read x, write y (4 h); backward reads x and dy, writes dx (6 h);
+    * norms (two per layer) and the rotary embedding on queries and keys;
     * residual adds: read two, write one (6 h), plus a 1-byte dropout mask (7 h); backward adds the
       branch gradient to the residual one (6 h) and applies the mask;
-    * rotary embedding on queries and keys: read and write them, both ways;
-    * activation: SwiGLU reads gate and up, writes the product (6 f), backward reads three and
-      writes two (10 f); GELU 4 f and 6 f;
+    * activation: SwiGLU or GELU per FFN element;
+    * eager only: the grouped-query key/value copies and the attention output's re-layout;
     * MoE: permute and un-permute every routed token copy (read + write, both directions)."""
     h, t = model.hidden_size, shape.tp
     sp = t if shape.sequence_parallel else 1
     tokens = shape.tokens
     mask = 1 if profile.dropout else 0
-    norms_f, norms_b = 2 * 4 * h * tokens / sp, 2 * 6 * h * tokens / sp
+    chain = chains(profile, shape.elementwise)
+    norms_f, norms_b = (2 * per * h * tokens / sp for per in chain.norm)
     residual_f = 2 * (6 + mask) * h * tokens / sp
     residual_b = 2 * (6 + mask) * h * tokens / sp
-    rope = 0.0 if model.learned_positions else 4 * (model.attention_heads + model.kv_heads) * (
+    rotated = 0.0 if model.learned_positions else (model.attention_heads + model.kv_heads) * (
         model.qk_rope_head_dim or model.head_dim) * tokens / t
-    act_f, act_b = (6, 10) if model.mlp == "swiglu" else (4, 6)
+    rope_f, rope_b = (per * rotated for per in chain.rotary)
+    copies_f, copies_b = head_copy_bytes(model, tokens, t) if chain.head_copies else (0.0, 0.0)
+    act_f, act_b = chain.swiglu if model.mlp == "swiglu" else chain.gelu
     if moe:
         width = model.shared_experts * model.expert_ffn_hidden_size * tokens / t \
             + model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
@@ -171,8 +176,8 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
         width = model.ffn_hidden_size * tokens / t
         permute = 0.0
     activation_f, activation_b = act_f * width, act_b * width
-    forward = norms_f + residual_f + rope + activation_f + permute
-    backward = norms_b + residual_b + rope + activation_b + permute
+    forward = norms_f + residual_f + rope_f + copies_f + activation_f + permute
+    backward = norms_b + residual_b + rope_b + copies_b + activation_b + permute
     return forward, backward, norms_f + activation_f
 
 
@@ -218,7 +223,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     hbm = gpu.hbm_bytes_per_s
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
     kernels = layer_kernels(gemms, model, profile, attention_kind(model, profile), moe, fp8,
-                            shape.fp8_recipe or profile.fp8_recipe, scope)
+                            shape.fp8_recipe or profile.fp8_recipe, scope, chains(profile, shape.elementwise))
     if profile.cuda_graphs:
         launch_f, host_f = profile.kernel_overhead_s, profile.host_s_per_kernel  # one graph per layer
         launch_b, host_b = 2 * launch_f, 2 * host_f

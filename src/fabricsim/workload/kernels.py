@@ -43,6 +43,7 @@ import math
 from dataclasses import dataclass
 
 from fabricsim.errors import FabricsimError
+from fabricsim.workload.elementwise import FUSED, Chains
 
 QUANTIZE_KERNELS = {"delayed": 1, "tensorwise": 3, "mxfp8": 1, "blockwise": 1}
 """Kernels per FP8 quantization of one tensor, by Megatron ``fp8_recipe``: current ('tensorwise')
@@ -98,7 +99,8 @@ def _casts(gemms, profile, fp8: bool, q: int) -> int:
     return q * sum(1 for g in gemms if not g.grouped and not (g.follows_norm and profile.fused_norm_cast)) if fp8 else 0
 
 
-def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int, profile, scope) -> int:
+def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int, profile, scope,
+                     chain: Chains = FUSED) -> int:
     """Forward kernels of one layer inside its CUDA-graph ``scope`` (see the module docstring)."""
     scope = set(scope or ())
     parts = {p for p in ("attn", "moe_router") if p in scope}
@@ -107,14 +109,15 @@ def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int,
     inside = [g for g in gemms if g.graph_part in parts]
     n = len(inside) + _casts(inside, profile, fp8, q)
     if "attn" in parts:  # input norm, rotary, attention (materialized: scale, mask, softmax, dropout), residual add
-        n += 1 + (0 if model.learned_positions else 1) + (4 if attention == "materialized" else 1) + 1
+        n += chain.norm_kernels + (0 if model.learned_positions else chain.rotary_kernels) \
+            + (4 if attention == "materialized" else 1) + 1
     if "moe_router" in parts:  # pre-MLP norm and the router's own kernels
-        n += 1 + MOE_ROUTER_KERNELS + (MOE_PREPROCESS_KERNELS if "moe_preprocess" in scope else 0)
+        n += chain.norm_kernels + MOE_ROUTER_KERNELS + (MOE_PREPROCESS_KERNELS if "moe_preprocess" in scope else 0)
     return n
 
 
 def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str,
-                  scope=()) -> KernelCount:
+                  scope=(), chain: Chains = FUSED) -> KernelCount:
     """Kernels of one layer: the fixed set (backward twice the forward) plus the grouped experts'.
 
     ``gemms``: the layer's forward GEMMs (:class:`fabricsim.workload.layers.Gemm`), those with
@@ -126,13 +129,15 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
         raise FabricsimError("cuda_graph_scope: moe_preprocess is captured only together with moe_router "
                              "(Megatron-Core transformer_config.py: 'moe_preprocess cuda graph is only supported "
                              "with moe_router cuda graph'); add moe_router or drop moe_preprocess")
-    fixed = sum(1 for g in gemms if not g.grouped) + 2 + 2 + 1  # GEMMs, two norms, two residual adds, activation
-    fixed += 0 if model.learned_positions else 1
+    fixed = sum(1 for g in gemms if not g.grouped) + 2 * chain.norm_kernels + 2 + chain.activation_kernels
+    fixed += 0 if model.learned_positions else chain.rotary_kernels  # GEMMs, norms, residual adds, activation, rotary
+    if chain.head_copies:  # eager: GQA key and value copies, the attention output's contiguous()
+        fixed += 1 + (2 if model.kv_heads < model.attention_heads else 0)
     fixed += 4 if attention == "materialized" else 1
     if moe:
         fixed += MOE_EXTRA_KERNELS
     fixed += _casts(gemms, profile, fp8, q)
-    captured = captured_kernels(gemms, model, attention, moe, fp8, q, profile, scope)
+    captured = captured_kernels(gemms, model, attention, moe, fp8, q, profile, scope, chain)
     if captured:
         fixed -= captured
         count = KernelCount(fixed + 1, 2 * fixed + 1, fixed + 1, 2 * fixed + 1)

@@ -336,7 +336,7 @@ def _shape(model, par: Parallelism, spec) -> Shape:
     per_expert, routed = expert_load(model, par, tokens, spec) if model.routed_experts else (0.0, 0.0)
     return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
                  per_expert, routed, spec.fp8_recipe,
-                 None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope))
+                 None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise)
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:

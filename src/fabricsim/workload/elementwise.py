@@ -1,0 +1,78 @@
+"""The memory-bound chains of one transformer layer -- norms, rotary embedding, activation -- run fused
+(one kernel each: Transformer Engine, Apex, Triton, ``torch.compile``) or eager (PyTorch op by op).
+
+HBM bytes per element, BF16 activations (2 bytes), forward and backward.  Fused kernels read their
+inputs and write their outputs once:
+
+* norm: read x, write y (4); backward reads x and dy, writes dx (6);
+* rotary on q and k: read and write (4 both ways);
+* SwiGLU: read gate and up, write the product (6 per FFN element); backward reads three, writes two
+  (10); GELU 4 and 6.
+
+Eager, as the PyTorch reference Llama code runs them (torchtitan ``models/norms.py`` RMSNorm and
+``models/llama/model.py`` at 9dec370; Hugging Face's LlamaRMSNorm is the same chain), every op reads
+and writes its full tensor:
+
+* RMSNorm ``(x.float() * rsqrt(x.float().pow(2).mean(-1) + eps)).type_as(x) * w``: upcast (2 + 4),
+  square (4 + 4), mean (4), scale (4 + 4), downcast (4 + 2), weight (2 + 2) = 36 bytes in 6 kernels
+  (the per-token mean, eps and rsqrt are negligible in bytes, 2 more kernels); its autograd backward
+  walks the chain back: weight (dy x w: 2 + 2, and dy x y for dw: 2 + 2), downcast (2 + 4), scale
+  (dg x rstd: 4 + 4, and the per-token sum of dg x x: 4 + 4), square and mean (4 + 4 + 4), the two
+  dx branches added (4 + 4 + 4), upcast (4 + 2) = 60 bytes;
+* rotary through complex64: upcast (2 + 4), complex multiply (4 + 4), downcast (4 + 2) = 20 bytes in
+  3 kernels per tensor; backward downcast-grad (2 + 4), conjugate multiply (4 + 4), upcast-grad
+  (4 + 2) = 20 in 3;
+* SwiGLU ``silu(w1 x) * w3 x``: silu (2 + 2), product (2 + 2 + 2) = 10 bytes in 2 kernels; backward
+  d(w3 x) = dout x silu (6), d silu = dout x w3 x (6), silu's backward (6) = 18 in 3;
+* ``eager-fused-norm``: the same with a fused norm kernel (torchtitan ``norm_type = "fused_rmsnorm"``);
+* around attention: grouped-query keys and values expanded to every head by a copy (``repeat_kv``:
+  read the KV heads, write all heads; backward sums them back) and the attention output made
+  contiguous again after the head transpose (4 bytes both ways), 3 more kernels forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Chains:
+    """Bytes per element (forward, backward) and forward kernels of a layer's elementwise chains."""
+
+    norm: tuple[float, float]  # per hidden element, each of the layer's two norms
+    rotary: tuple[float, float]  # per query / key element
+    swiglu: tuple[float, float]  # per FFN element
+    gelu: tuple[float, float]
+    norm_kernels: int  # forward kernels of one norm
+    rotary_kernels: int  # forward kernels of the rotary embedding (queries and keys)
+    activation_kernels: int
+    head_copies: bool  # GQA keys/values copied to every head, attention output made contiguous
+
+
+FUSED = Chains(norm=(4, 6), rotary=(4, 4), swiglu=(6, 10), gelu=(4, 6), norm_kernels=1, rotary_kernels=1,
+               activation_kernels=1, head_copies=False)
+EAGER = Chains(norm=(36, 60), rotary=(20, 20), swiglu=(10, 18), gelu=(4, 6), norm_kernels=8, rotary_kernels=6,
+               activation_kernels=2, head_copies=True)
+EAGER_FUSED_NORM = replace(EAGER, norm=FUSED.norm, norm_kernels=FUSED.norm_kernels)
+"""Eager code with one fused norm kernel (torchtitan's ``norm_type = "fused_rmsnorm"``, a Triton kernel)."""
+CHAINS = {"fused": FUSED, "eager": EAGER, "eager-fused-norm": EAGER_FUSED_NORM}
+
+
+def chains(profile, override: str | None = None) -> Chains:
+    """The chains of a software profile (``elementwise``), or of ``override`` (a job's own setting)."""
+    return CHAINS[override or profile.elementwise]
+
+
+def head_copy_bytes(model, tokens: float, tp: int) -> tuple[float, float]:
+    """(forward, backward) bytes of the eager copies around attention for ``tokens`` on one TP rank:
+    ``repeat_kv`` (read the KV heads of keys and values, write them for every query head; backward
+    reads every head's gradient and writes the summed KV-head gradient) and the attention output's
+    ``contiguous()`` after the head transpose (read + write, both ways), BF16."""
+    d = model.head_dim
+    kv, heads = model.kv_heads * d / tp, model.attention_heads * d / tp
+    repeat = 2 * 2 * (kv + heads) if model.kv_heads < model.attention_heads else 0.0  # keys and values
+    contiguous = 2 * 2 * heads
+    return tokens * (repeat + contiguous), tokens * (repeat + contiguous)
+
+
+__all__ = ["Chains", "FUSED", "EAGER", "EAGER_FUSED_NORM", "CHAINS", "chains", "head_copy_bytes"]
