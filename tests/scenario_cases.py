@@ -147,7 +147,8 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         order=st.sampled_from(["tp-cp-ep-dp-pp", "tp-cp-pp-dp"]),
         pipeline_schedule=st.sampled_from(["1f1b", "dualpipe"]),
         cuda_graph_scope=st.sampled_from([[], ["attn"], ["moe_router"], ["moe_router", "moe_preprocess"],
-                                          ["attn", "moe_router", "moe_preprocess"], ["moe_preprocess"]]))
+                                          ["attn", "moe_router", "moe_preprocess"], ["moe_preprocess"]]),
+        elementwise=st.sampled_from(["fused", "eager", "eager-fused-norm"]))
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
@@ -209,7 +210,7 @@ FIELD_PATHS = [
     ("fabric", "collective_library"), ("fabric", "in_network_reduction"), ("reliability", "detection_s"),
     ("reliability", "init_s_per_1k_gpus"), ("workload", "train", "gpus"), ("workload", "train", "software"),
     ("workload", "train", "expert_tp"), ("workload", "train", "routing_imbalance"),
-    ("workload", "train", "pipeline_group"), ("workload", "train", "pipeline_schedule"), ("workload", "train", "cuda_graph_scope"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
+    ("workload", "train", "pipeline_group"), ("workload", "train", "pipeline_schedule"), ("workload", "train", "cuda_graph_scope"), ("workload", "train", "elementwise"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
     ("fabric", "topology"), ("fabric", "torus"), ("sites",), ("layout", "scale_up_rack_to_rack_m"),
 ]
 
