@@ -139,11 +139,6 @@ def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool) -> tuple[float, flo
     return forward, backward, cast_f * per, cast_b * per, tuple(rows)
 
 
-def _forward_rows(gemms: list[Gemm], rates) -> list[tuple[Gemm, float]]:
-    """(GEMM, forward seconds) of each GEMM."""
-    return [(g, float(gemm_seconds(g.m, g.n, g.k, rates, g.batch))) for g in gemms]
-
-
 def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, float]:
     """(forward bytes, backward bytes, forward bytes 'selective' recomputation repeats) of the
     memory-bound kernels of one layer, BF16, per element as :mod:`fabricsim.workload.elementwise`
@@ -234,7 +229,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
             host_f, host_b = host_f + profile.moe_layer_host_s, host_b + 2 * profile.moe_layer_host_s
     selective = attention_selective if attention_kind(model, profile) == "materialized" else selective_bytes / hbm
     if profile.recompute_mla_up_projection and attention_kind(model, profile) != "materialized":
-        selective += sum(forward for g, forward in _forward_rows(gemms, rates) if g.name in ("Q up", "KV up"))
+        selective += sum(float(gemm_seconds(g.m, g.n, g.k, rates, g.batch)) for g in gemms if g.name in ("Q up", "KV up"))
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
                      launch_f, launch_b, selective, sum(g.flops for g in gemms) * 3, attention_flops, host_f, host_b,
                      0.0, rows)

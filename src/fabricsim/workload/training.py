@@ -137,17 +137,6 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
     return simulate_step(design, fabric, spec, model, method, profile)
 
 
-def _busiest_stage(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
-                   attention_override) -> tuple[int, StageCompute]:
-    """The stage whose micro-batch takes longest (it paces the pipeline) and its compute."""
-    computes = _stage_computes(model, gpu, shape, profile, layout, recompute, attention_override)
-    best = 0
-    for i, compute in enumerate(computes):
-        if compute.total_s > computes[best].total_s + 1e-15:
-            best = i
-    return best, computes[best]
-
-
 def _stage_computes(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
                     attention_override) -> list[StageCompute]:
     """Every stage's micro-batch compute, first to last (stages of equal make-up computed once)."""
@@ -162,20 +151,18 @@ def _stage_computes(model, gpu, shape: Shape, profile, layout: StageLayout, reco
     return computes
 
 
-def _busiest_pair(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
-                  attention_override, par: Parallelism):
-    """DualPipe: the rank whose pair of stages (r, pp-1-r) takes longest per pair of micro-batches, with
-    its compute, layers, MoE layers and (dense, expert) parameters summed over the two stages."""
+def _busiest_rank(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
+                  attention_override, rank_stages) -> tuple[tuple[int, ...], StageCompute]:
+    """The rank whose work per unit takes longest (it paces the pipeline), as (its stages, its compute).
+    ``rank_stages``: the stages each rank runs -- one under 1F1B, stage r and pp-1-r under DualPipe,
+    whose unit is then a pair of micro-batches, one through each."""
     computes = _stage_computes(model, gpu, shape, profile, layout, recompute, attention_override)
     best = None
-    for a, b in paired_ranks(par.pp):
-        pair = pair_compute(computes[a], computes[b])
-        if best is None or pair.total_s > best[1].total_s + 1e-15:
-            best = (a, pair, b)
-    a, pair, b = best
-    params = [parameters_per_gpu(model, par, layout, i) for i in (a, b)]
-    return (a, pair, layout.layers[a] + layout.layers[b], layout.moe_layers[a] + layout.moe_layers[b],
-            params[0][0] + params[1][0], params[0][1] + params[1][1])
+    for stages in rank_stages:
+        compute = computes[stages[0]] if len(stages) == 1 else pair_compute(*(computes[i] for i in stages))
+        if best is None or compute.total_s > best[1].total_s + 1e-15:
+            best = (stages, compute)
+    return best
 
 
 def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
@@ -216,15 +203,16 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                     profile.activation_storage, profile.recompute_mla_up_projection)
     memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
     shape = _shape(model, par, spec)
-    if dualpipe:  # the unit of work is a pair of micro-batches, one through each of the rank's two stages
-        index, stage, layers_here, moe_here, dense, experts = _busiest_pair(
-            model, gpu, shape, profile, layout, memory, spec.attention_efficiency, par)
-        units = m // 2
-    else:
-        index, stage = _busiest_stage(model, gpu, shape, profile, layout, memory, spec.attention_efficiency)
-        layers_here, moe_here = layout.layers[index], layout.moe_layers[index]
-        dense, experts = parameters_per_gpu(model, par, layout, index)
-        units = m
+    rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
+    stages, stage = _busiest_rank(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
+    units = m // len(stages)  # DualPipe: pairs of micro-batches
+    layers_here = sum(layout.layers[i] for i in stages)
+    moe_here = sum(layout.moe_layers[i] for i in stages)
+    params = [parameters_per_gpu(model, par, layout, i) for i in stages]
+    dense, experts = sum(p[0] for p in params), sum(p[1] for p in params)
+    # with 'full' on the first k layers of each stage: the layers recomputed on this rank's stages (0: all)
+    recompute_here = sum(recomputed_layers(memory.recompute, memory.recompute_layers, layout.layers[i])
+                         for i in stages) if memory.recompute_layers else 0
     coordinated = par.zero == 3 and profile.zero3_coordinator
     modules = _fetch_modules(model, gpu, shape, profile, par, spec) if coordinated else []
     if coordinated:
@@ -237,7 +225,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
                        dense, experts, spec.gradient_reduce_bytes, in_network=spec.algorithm == "in_network",
                        weight_tensors=gathered, persistent_tensors=persistent,
-                       recompute_layers=memory.recompute_layers,
+                       recompute_layers=recompute_here,
                        zero3_gathers=3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2,
                        ep_copies=dispatch_copies(model, par, min(design.scale_up.gpus,
                                                                  design.scenario.cluster.gpus_per_server),
@@ -245,7 +233,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
-    coordinator = _coordinate(modules, calls, memory, layers_here, par, spec, profile) if coordinated else None
+    coordinator = _coordinate(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
+                              profile) if coordinated else None
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
     exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
                       dp_overlap, _layer_elements(model, par), coordinator, pp_hidden=dualpipe)
@@ -268,15 +257,14 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
     # a recomputed layer runs its forward again: one more of its three passes' FLOPs
-    hardware = flops * (1 + recomputed_share(memory.recompute, memory.recompute_layers,
-                                             layers_here // 2 if dualpipe else layers_here) / 3)
+    hardware = flops * (1 + recomputed_share(memory.recompute, recompute_here, layers_here) / 3)
     notes = []
     if dualpipe:
-        notes.append(f"DualPipe: the busiest rank holds stages {index} and {par.pp - 1 - index}; its figures per "
+        notes.append(f"DualPipe: the busiest rank holds stages {stages[0]} and {stages[1]}; its figures per "
                      "micro-batch are per pair of micro-batches, one through each stage; bubble "
                      f"(pp/2 - 1)(F&B + B - 3W) = {bubble:.3f} s; all-to-all and pipeline sends hidden under paired chunks")
     if memory.recompute != "none":
-        partial = (f" on {memory.recompute_layers} of {layers_here // 2 if dualpipe else layers_here} layers per stage"
+        partial = (f" on {memory.recompute_layers} of {layout.layers[stages[0]]} layers per stage"
                    if memory.recompute_layers else "")
         notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
@@ -306,14 +294,15 @@ def _fetch_modules(model, gpu, shape: Shape, profile, par: Parallelism, spec) ->
                          model.has_biases, profile.zero3_persistence_threshold)
 
 
-def _coordinate(modules, calls, memory: MemoryUse, layers: int, par: Parallelism, spec, profile):
-    """One micro-batch of the stage's layers through the coordinator, with the simulated collective times."""
+def _coordinate(modules, calls, recompute: str, recompute_layers: int, layers: int, par: Parallelism, spec, profile):
+    """One micro-batch of the stage's layers through the coordinator, with the simulated collective times
+    (``recompute_layers``: with 'full', the layers recomputed among ``layers``, 0 all of them)."""
     from fabricsim.workload.zero3_fetch import coordinate
 
     gather = {round(c.size_bytes / 2): c.time_s for c in calls if c.kind == "dp" and c.per_layer and c.op == "all_gather"}
     reduce = {round(c.size_bytes / spec.gradient_reduce_bytes): c.time_s for c in calls
               if c.kind == "dp" and c.per_layer and c.op == "reduce_scatter"}
-    recomputed = recomputed_layers(memory.recompute, memory.recompute_layers, layers)
+    recomputed = recomputed_layers(recompute, recompute_layers, layers)
     timing = coordinate(modules, layers, recomputed, par.dp * par.cp, lambda e: gather[round(e)],
                         lambda e: reduce[round(e)], profile)
     for c in calls:  # report what the coordinator issued
