@@ -99,6 +99,14 @@ def _casts(gemms, profile, fp8: bool, q: int) -> int:
     return q * sum(1 for g in gemms if not g.grouped and not (g.follows_norm and profile.fused_norm_cast)) if fp8 else 0
 
 
+def _attention_block_kernels(model, attention: str, chain: Chains) -> int:
+    """Forward kernels of the attention block besides its GEMMs: input norm, rotary, the attention core
+    (materialized: scale, mask, softmax and dropout), eager code's head copies, the residual add."""
+    rotary = 0 if model.learned_positions else chain.rotary_kernels
+    copies = (1 + (2 if model.kv_heads < model.attention_heads else 0)) if chain.head_copies else 0
+    return chain.norm_kernels + rotary + (4 if attention == "materialized" else 1) + copies + 1
+
+
 def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int, profile, scope,
                      chain: Chains = FUSED) -> int:
     """Forward kernels of one layer inside its CUDA-graph ``scope`` (see the module docstring)."""
@@ -108,9 +116,8 @@ def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int,
         parts.discard("moe_router")
     inside = [g for g in gemms if g.graph_part in parts]
     n = len(inside) + _casts(inside, profile, fp8, q)
-    if "attn" in parts:  # input norm, rotary, attention (materialized: scale, mask, softmax, dropout), residual add
-        n += chain.norm_kernels + (0 if model.learned_positions else chain.rotary_kernels) \
-            + (4 if attention == "materialized" else 1) + 1
+    if "attn" in parts:
+        n += _attention_block_kernels(model, attention, chain)
     if "moe_router" in parts:  # pre-MLP norm and the router's own kernels
         n += chain.norm_kernels + MOE_ROUTER_KERNELS + (MOE_PREPROCESS_KERNELS if "moe_preprocess" in scope else 0)
     return n
@@ -129,11 +136,8 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
         raise FabricsimError("cuda_graph_scope: moe_preprocess is captured only together with moe_router "
                              "(Megatron-Core transformer_config.py: 'moe_preprocess cuda graph is only supported "
                              "with moe_router cuda graph'); add moe_router or drop moe_preprocess")
-    fixed = sum(1 for g in gemms if not g.grouped) + 2 * chain.norm_kernels + 2 + chain.activation_kernels
-    fixed += 0 if model.learned_positions else chain.rotary_kernels  # GEMMs, norms, residual adds, activation, rotary
-    if chain.head_copies:  # eager: GQA key and value copies, the attention output's contiguous()
-        fixed += 1 + (2 if model.kv_heads < model.attention_heads else 0)
-    fixed += 4 if attention == "materialized" else 1
+    mlp_block = chain.norm_kernels + chain.activation_kernels + 1  # pre-MLP norm, activation, residual add
+    fixed = sum(1 for g in gemms if not g.grouped) + _attention_block_kernels(model, attention, chain) + mlp_block
     if moe:
         fixed += MOE_EXTRA_KERNELS
     fixed += _casts(gemms, profile, fp8, q)
