@@ -141,7 +141,7 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         pp=st.sampled_from([1, 2, 4, 8, 16]), cp=st.sampled_from([1, 2]), ep=st.sampled_from([1, 2, 8, 64]),
         global_batch=st.sampled_from([1, 16, 256, 2048]), seq=st.sampled_from([1, 2048, 8192, 131072]),
         micro_batch=st.sampled_from([1, 2]), zero=st.sampled_from([0, 1, 2, 3]),
-        recompute=st.sampled_from(["auto", "none", "selective", "full"]),
+        recompute=st.sampled_from(["auto", "none", "selective", "full", "per-op"]),
         communication=st.sampled_from(["auto", "flow", "analytic"]),
         placement=st.sampled_from(["contiguous", "random-servers", "domain-aligned", "auto"]),
         order=st.sampled_from(["tp-cp-ep-dp-pp", "tp-cp-pp-dp"]),

@@ -46,9 +46,10 @@ class TrainSpec(_Strict):
     micro_batch: int = Field(1, ge=1, le=10**9, description="sequences per micro-batch")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage / FSDP: 0 none, 1 optimizer, 2 +grads, 3 +weights")
     sequence_parallel: bool = Field(True, description="Megatron sequence parallelism with TP")
-    recompute: Literal["auto", "none", "selective", "full"] = Field(
+    recompute: Literal["auto", "none", "selective", "full", "per-op"] = Field(
         "auto", description="activation recomputation; auto = the least that fits HBM (none, selective, full on "
-        "1, 2, ... layers per stage, full)")
+        "1, 2, ... layers per stage, full); per-op = torchtitan's per-op selective policy (every second matmul "
+        "and every elementwise op recomputed)")
     recompute_layers: int | None = Field(
         None, ge=1, le=100_000, description="with recompute full: layers per pipeline stage recomputed (Megatron "
         "recompute_num_layers); default all")

@@ -38,7 +38,7 @@ def train(
     seq: Optional[int] = typer.Option(None, "--seq", help="sequence length, tokens"),
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="sequences per micro-batch"),
     zero: Optional[int] = typer.Option(None, "--zero", help="ZeRO stage 0-3"),
-    recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full"),
+    recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full, per-op (torchtitan)"),
     recompute_layers: Optional[int] = typer.Option(None, "--recompute-layers", help="with full: layers per stage recomputed"),
     software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. megatron-core-2025, llama3-2024"),
     precision: Optional[str] = typer.Option(None, "--precision", help="bf16 or fp8"),

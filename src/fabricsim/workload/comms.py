@@ -33,6 +33,7 @@ from fabricsim.collectives.algorithms import ALGORITHMS
 from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_transfers
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.parallelism import Parallelism, RankGroups
+from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
 
 ACTIVATION_BYTES = 2  # BF16 activations on the wire
 
@@ -50,6 +51,7 @@ class CommCall:
     per_step: float  # calls per step outside the micro-batch loop
     timing: GroupTiming | None = None
     per_layer: float = 0.0  # ZeRO-3: calls per layer and micro-batch (included in per_micro_batch)
+    root: bool = False  # ZeRO-3 root unit (embeddings, output layer): around the pass, nothing to hide under
 
     @property
     def time_s(self) -> float:
@@ -60,27 +62,32 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                layers_here: int, moe_layers_here: int, dense_params: float, expert_params: float,
                gradient_bytes: int, in_network: bool = False, weight_tensors: list[float] = (),
                recompute_layers: int = 0, zero3_gathers: int = 2, ep_copies: float | None = None,
-               persistent_tensors: list[float] = ()) -> list[CommCall]:
+               persistent_tensors: list[float] = (), root_elements: float = 0.0) -> list[CommCall]:
     """Every collective of one step, sized for the scenario (bytes).
 
     ZeRO-3: ``weight_tensors`` are gathered and reduce-scattered; ``persistent_tensors`` (below the
-    software's persistence threshold) are only reduce-scattered.  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
+    software's persistence threshold) are only reduce-scattered; ``root_elements``, the stage's
+    parameters outside its layers (FSDP's root unit: embeddings and output layer), are gathered once
+    per micro-batch (FSDP2 keeps the root unsharded between forward and backward) and reduce-scattered
+    after the backward.  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
     (each shard owner then updates its part of the optimizer state, so memory is unchanged)."""
     calls = []
     tokens = micro_batch * seq / par.cp  # tokens of one micro-batch on one CP rank (before TP/SP split)
     hidden = model.hidden_size
     if par.tp > 1:
         buffer = tokens * hidden * ACTIVATION_BYTES
-        # forward, backward (+ the recomputed forward)
+        # forward, backward (+ the recomputed forward); torchtitan's per-op policy keeps reduce-scatter
+        # outputs and runs every all-gather and all-reduce again
         passes = 2 + recomputed_share(recompute, recompute_layers, layers_here)
+        again = passes + (1 if recompute == PER_OP else 0)
         if par.sequence_parallel:
             calls.append(CommCall("tp", "all-gather (SP)", "all_gather", groups.tp, buffer,
-                                  2 * passes * layers_here, 0))
+                                  2 * again * layers_here, 0))
             calls.append(CommCall("tp", "reduce-scatter (SP)", "reduce_scatter", groups.tp, buffer,
                                   2 * passes * layers_here, 0))
         else:
             calls.append(CommCall("tp", "all-reduce", "all_reduce", groups.tp, buffer,
-                                  2 * passes * layers_here, 0))
+                                  2 * again * layers_here, 0))
     if par.cp > 1:
         kv = micro_batch * seq * 2 * max(1, model.kv_heads // par.tp) * model.head_dim * ACTIVATION_BYTES
         calls.append(CommCall("cp", "K/V all-gather", "all_gather", groups.cp, kv, layers_here, 0))
@@ -101,7 +108,7 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
     if par.dp * par.cp > 1:
         dp_groups = groups.dp_cp
         _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense", in_network, weight_tensors,
-                  layers_here, zero3_gathers, persistent_tensors)
+                  layers_here, zero3_gathers, persistent_tensors, root_elements)
         if expert_params and par.ep > 1:
             edp = groups.edp
             if edp.shape[1] > 1:
@@ -112,7 +119,7 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
 
 
 def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, weight_tensors=(),
-              layers: int = 1, gathers: int = 2, persistent=()) -> None:
+              layers: int = 1, gathers: int = 2, persistent=(), root: float = 0.0) -> None:
     if par.zero == 0 or (in_network and par.zero < 3):
         per_micro = par.zero == 2  # sharded gradients are reduced every micro-batch
         calls.append(CommCall("dp", f"{label} grad all-reduce", "all_reduce", dp_groups,
@@ -132,6 +139,11 @@ def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, 
         for i, elements in enumerate(persistent):  # kept whole: gradients reduce-scattered, never gathered
             calls.append(CommCall("dp", f"{label} persistent grad reduce-scatter (ZeRO-3) {i}", "reduce_scatter",
                                   dp_groups, elements * gradient_bytes, layers, 0, per_layer=1))
+        if root:
+            calls.append(CommCall("dp", f"{label} root weight all-gather (ZeRO-3)", "all_gather", dp_groups,
+                                  root * 2, 1, 0, root=True))
+            calls.append(CommCall("dp", f"{label} root grad reduce-scatter (ZeRO-3)", "reduce_scatter", dp_groups,
+                                  root * gradient_bytes, 1, 0, root=True))
         return
     if par.zero == 2:
         # sharded gradients: each micro-batch's gradients are reduce-scattered as its backward finishes

@@ -20,7 +20,9 @@ Four kinds of work, each at the rate that bounds it:
 
 Recomputation adds forward work: ``full`` the whole layer, ``selective`` only what it frees
 (materialized attention: the attention core, Korthikanti et al. 2022; flash era: the norms and
-the activation function, Megatron-Core ``recompute_modules``).
+the activation function, Megatron-Core ``recompute_modules``), ``per-op`` torchtitan's policy
+(:mod:`fabricsim.workload.per_op_checkpoint`: every memory-bound kernel and every second matrix
+multiply of the block).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fabricsim.workload.kernels import layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
+from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, recomputed_shares, saved_matmuls
 
 ATTENTION_BACKWARD_FACTOR = 2.5
 """Flash attention backward FLOPs / forward FLOPs (Dao 2023: 5 matmuls backward vs 2 forward)."""
@@ -62,6 +65,8 @@ class LayerWork:
     host_forward: float = 0.0  # CPU time to issue the forward's kernels
     host_backward: float = 0.0
     synced_forward: float = 0.0  # forward time of layers the host must issue in lock-step: max(GPU, host)
+    per_op_recompute: float = 0.0  # forward work torchtitan's per-op checkpointing repeats (seconds)
+    per_op_recompute_flops: float = 0.0  # the GEMM FLOPs it repeats
     gemms: tuple = ()  # (Gemm, forward+backward seconds, count) per forward GEMM
 
     @property
@@ -78,7 +83,8 @@ class LayerWork:
 
 _FIELDS = ("gemm_forward", "gemm_backward", "attention_forward", "attention_backward", "memory_forward",
            "memory_backward", "launch_forward", "launch_backward", "selective_recompute", "gemm_flops",
-           "attention_flops", "host_forward", "host_backward", "synced_forward")
+           "attention_flops", "host_forward", "host_backward", "synced_forward", "per_op_recompute",
+           "per_op_recompute_flops")
 
 
 def _add(a: LayerWork, b: LayerWork) -> LayerWork:
@@ -230,12 +236,28 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     selective = attention_selective if attention_kind(model, profile) == "materialized" else selective_bytes / hbm
     if profile.recompute_mla_up_projection and attention_kind(model, profile) != "materialized":
         selective += sum(float(gemm_seconds(g.m, g.n, g.k, rates, g.batch)) for g in gemms if g.name in ("Q up", "KV up"))
+    per_op, per_op_flops = _per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm,
+                                             launch_f if profile.cuda_graphs else launch_f * max(
+                                                 0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward)))
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
                      launch_f, launch_b, selective, sum(g.flops for g in gemms) * 3, attention_flops, host_f, host_b,
-                     0.0, rows)
+                     0.0, per_op, per_op_flops, rows)
     if moe and profile.moe_host_sync and not profile.cuda_graphs:
         work = replace(work, synced_forward=max(work.forward, host_f))
     return work
+
+
+def _per_op_recompute(gemms, model, rates, memory_s: float, launch_s: float) -> tuple[float, float]:
+    """(seconds, GEMM FLOPs) torchtitan's per-op checkpointing runs again in a layer's backward: every
+    memory-bound kernel of the forward (``memory_s``) and its launches other than the kept matrix
+    multiplies and attention (``launch_s``), and every second matrix multiply, timed as its own GEMM
+    (wk alone is narrower than the fused QKV GEMM)."""
+    seconds, flops = memory_s + launch_s, 0.0
+    for g, share in zip(gemms, recomputed_shares(gemms, model)):
+        if share:
+            seconds += float(gemm_seconds(g.m, g.n * share, g.k, rates, g.batch))
+            flops += g.flops * share
+    return seconds, flops
 
 
 def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork:
@@ -277,6 +299,7 @@ class StageCompute:
     attention_flops: float
     gemms: list = field(default_factory=list)  # (Gemm, seconds per micro-batch on this stage, share of peak)
     host_bound_s: float = 0.0  # time the GPU waits for the host to issue kernels (included in forward/backward)
+    recompute_flops: float = 0.0  # GEMM FLOPs of per-op recomputation ('full' is counted per layer by the caller)
 
     @property
     def total_s(self) -> float:
@@ -290,7 +313,7 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
     plus the projection, head and loss of its ``mtp`` multi-token-prediction modules, whose blocks are
     among the layers).
 
-    ``recompute``: none | selective | full; ``recompute_layers``: with 'full', how many of the
+    ``recompute``: none | selective | full | per-op; ``recompute_layers``: with 'full', how many of the
     stage's layers are recomputed (0 = all of them, Megatron's ``recompute_num_layers``)."""
     work = LayerWork(*(0.0,) * len(_FIELDS))
     moe = None
@@ -303,6 +326,8 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
         extra = recomputed_share(recompute, recompute_layers, dense_layers + moe_layers) * work.forward
     elif recompute == "selective":
         extra = work.selective_recompute
+    elif recompute == PER_OP:
+        extra = work.per_op_recompute
     else:
         extra = 0.0
     if head:
@@ -315,7 +340,8 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
     return StageCompute(forward, backward + extra, extra, work.gemm_forward + work.gemm_backward,
                         work.attention_forward + work.attention_backward,
                         work.memory_forward + work.memory_backward, work.launch_forward + work.launch_backward,
-                        work.gemm_flops, work.attention_flops, rows, host)
+                        work.gemm_flops, work.attention_flops, rows, host,
+                        work.per_op_recompute_flops if recompute == PER_OP else 0.0)
 
 
 def _host_bound(work: LayerWork, moe: LayerWork | None, moe_layers: int) -> tuple[float, float]:

@@ -14,10 +14,14 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
   and run on under the following micro-batches, so only what exceeds a micro-batch's compute waits; ZeRO-3 gathers layer by layer with one layer of prefetch, so a layer's gather hides
   behind the previous layer's compute and the first gather of every pass is exposed -- or, for
   DeepSpeed's 2021 coordinator, as :mod:`fabricsim.workload.zero3_fetch` times it module by module.
+  The root unit (embeddings, output layer) is gathered before the first layer can start, every
+  micro-batch, and its gradients are reduced after the last layer's backward: the last
+  micro-batch's reduction waits, the others run under the next micro-batch.
 
 **Overlap is not free**: while a communication kernel runs beside the GEMMs it occupies
 ``comm_sms`` of the GPU's SMs (NCCL channels, userbuffers), so compute slows by
-``comm_sms / sm_count`` for as long as the overlap lasts (``slowdown``).
+``comm_sms / sm_count`` for as long as the overlap lasts (``slowdown``); and FSDP2 copies its flat
+communication buffers on the compute stream (:func:`flat_buffer_copy_s`).
 """
 
 from __future__ import annotations
@@ -84,14 +88,20 @@ def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
     step_reduce = sum(c.time_s * c.per_step for c in dp if c.op != "all_gather")
     step_gather = sum(c.time_s * c.per_step for c in dp if c.op == "all_gather")
     zero3 = [c for c in dp if c.per_layer]
+    root_gather = sum(c.time_s * c.per_micro_batch for c in dp if c.root and c.op == "all_gather")
+    root_reduce = sum(c.time_s * c.per_micro_batch for c in dp if c.root and c.op != "all_gather")
+    dp = [c for c in dp if not c.root]
     micro = sum(c.time_s * c.per_micro_batch for c in dp if not c.per_layer)
     if not overlap:
         per_layer = sum(c.time_s * c.per_layer for c in zero3)
-        return micro + layers * per_layer, 0.0, step_reduce + step_gather, 0.0
+        return micro + layers * per_layer + root_gather + root_reduce, 0.0, step_reduce + step_gather, 0.0
     step_exposed = max(0.0, step_reduce - stage.backward_s) + max(0.0, step_gather - stage.forward_s)
     step_hidden = step_reduce + step_gather - step_exposed
     micro_exposed = max(0.0, micro - stage.total_s)  # queued reductions keep running into the next forward
     micro_hidden = micro - micro_exposed
+    micro_exposed += root_gather
+    step_exposed += root_reduce  # the last micro-batch's; the others' run under the next micro-batch
+    micro_hidden += root_reduce * (micro_batches - 1) / micro_batches
     if zero3:
         gather = sum(c.time_s for c in zero3 if c.op == "all_gather")  # one pass over the layer's tensors
         passes = max(c.per_layer for c in zero3 if c.op == "all_gather")  # forward, (recompute,) backward
@@ -109,4 +119,15 @@ def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
     return micro_exposed, micro_hidden, step_exposed, step_hidden
 
 
-__all__ = ["Exposure", "expose"]
+def flat_buffer_copy_s(layer_elements: float, layers: int, root_elements: float, gathers: int,
+                       gradient_bytes: int, hbm_bytes_per_s: float) -> float:
+    """Compute-stream seconds per micro-batch of ZeRO-3's flat-buffer copies (FSDP2): every gathered
+    BF16 parameter is copied out of the all-gather buffer (read 2 + write 2 bytes) ``gathers`` times per
+    layer, once for the root unit (kept between forward and backward), and every gradient is copied
+    into the reduce-scatter buffer in the reduce dtype (read 2 + write ``gradient_bytes``)."""
+    copy_out = 4.0 * (gathers * layers * layer_elements + root_elements)
+    copy_in = (2.0 + gradient_bytes) * (layers * layer_elements + root_elements)
+    return (copy_out + copy_in) / hbm_bytes_per_s
+
+
+__all__ = ["Exposure", "expose", "flat_buffer_copy_s"]

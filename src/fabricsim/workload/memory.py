@@ -6,7 +6,8 @@ activations of every model chunk in flight at its peak (1F1B: ``pp - stage`` mic
 interleaved: Megatron's warm-up count, Narayanan et al. 2021 section 2.2.2).  The busiest stage
 is reported (usually the first).  Recomputation trades activations for compute: ``selective``
 frees what it recomputes, ``full`` keeps only layer inputs, on all layers or on the first
-``recompute_layers`` of each stage (Megatron's ``recompute_num_layers``).  Bytes throughout.
+``recompute_layers`` of each stage (Megatron's ``recompute_num_layers``), ``per-op`` what
+torchtitan's policy saves (:mod:`fabricsim.workload.per_op_checkpoint`).  Bytes throughout.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.model import activation_bytes_per_token_per_layer, parameter_counts
 from fabricsim.workload.parallelism import Parallelism
+from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 
 WEIGHT_BYTES = 2
@@ -182,6 +184,8 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     activations = stored * chunks / par.virtual_stages
     if recompute == "full":  # one layer's activations are rebuilt at a time during backward
         activations += per_layer("none", n_moe > 0)
+    elif recompute == PER_OP:  # and under per-op checkpointing, what one layer did not keep
+        activations += per_layer("none", n_moe > 0) - per_layer(PER_OP, n_moe > 0)
     last = stage == job.layout.stages - 1
     logits = 4.0 * tokens * model.vocab_size / par.tp if last else 0.0  # FP32 logits on the last stage
     return MemoryUse(sharded(WEIGHT_BYTES, 3), sharded(job.gradient_bytes, 2), sharded(OPTIMIZER_BYTES, 1),

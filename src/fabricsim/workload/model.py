@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fabricsim.workload.layers import dense_layer_gemms, moe_layer_gemms
+from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, saved_bytes_per_token
+
 
 @dataclass(frozen=True)
 class ParameterCounts:
@@ -141,7 +144,8 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
     ``recompute``: ``selective`` frees what it recomputes -- the score matrices under materialized
     attention (Korthikanti et al.), the norm outputs and activation output otherwise, and with
     ``recompute_up_projection`` MLA's queries, keys and values (rebuilt from the latents); ``full``
-    keeps only the layer input (2 h).
+    keeps only the layer input (2 h); ``per-op`` (torchtitan) keeps what
+    :func:`fabricsim.workload.per_op_checkpoint.saved_bytes_per_token` lists.
 
     ``storage='fp8'`` (DeepSeek-V3 report 3.3.2): inputs of linear layers -- norm outputs, MLA latents,
     the activation output, dispatched token copies -- are cached in FP8 (1 byte), the attention output
@@ -150,9 +154,14 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
     sp = tp if sequence_parallel else 1
     if recompute == "full":
         return 2.0 * h / sp
+    moe = bool(model.routed_experts) if moe is None else moe
+    if recompute == PER_OP:
+        gemms = moe_layer_gemms(model, 1, tp, 1, 1, model.experts_per_token / model.routed_experts) \
+            if moe and model.routed_experts \
+            else dense_layer_gemms(model, 1, tp)
+        return saved_bytes_per_token(gemms, model, h / sp, model.attention_heads * model.head_dim / tp)
     linear, attention_out = (1.0, 1.5) if storage == "fp8" else (2.0, 2.0)
     activation_in = 1.0 if storage == "fp8" and model.mlp == "swiglu" else 2.0
-    moe = bool(model.routed_experts) if moe is None else moe
     selective = recompute == "selective"
     frees_elementwise = selective and not materialized  # selective under materialized attention frees the scores
     if model.attention == "mla":

@@ -29,10 +29,10 @@ from fabricsim.workload.comms import CommCall, plan_calls, time_calls
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
 from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
 from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
-from fabricsim.workload.exposure import Exposure, expose
+from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
 from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu, recomputed_layers,
                                       recomputed_share)
-from fabricsim.workload.model import training_flops_per_token
+from fabricsim.workload.model import parameter_counts, training_flops_per_token
 from fabricsim.workload.moe import dispatch_copies
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
@@ -220,13 +220,15 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         persistent = sorted({p for m in modules for p in m.persistent})
     else:
         gathered, persistent = (_weight_tensors(model, par) if par.zero == 3 else []), []
+    root = _root_elements(model, par, layout, stages) if par.zero == 3 and not coordinated else None
+    gathers = 3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2  # ZeRO-3, per layer
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
                        dense, experts, spec.gradient_reduce_bytes, in_network=spec.algorithm == "in_network",
-                       weight_tensors=gathered, persistent_tensors=persistent,
+                       weight_tensors=gathered, persistent_tensors=persistent, root_elements=root or 0.0,
                        recompute_layers=recompute_here,
-                       zero3_gathers=3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2,
+                       zero3_gathers=gathers,
                        ep_copies=dispatch_copies(model, par, min(design.scale_up.gpus,
                                                                  design.scenario.cluster.gpus_per_server),
                                                  spec.routing_node_limit) if model.routed_experts else None)
@@ -238,7 +240,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
     exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
                       dp_overlap, _layer_elements(model, par), coordinator, pp_hidden=dualpipe)
-    micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values())
+    copies = flat_buffer_copy_s(_layer_elements(model, par), layers_here, root, gathers, spec.gradient_reduce_bytes,
+                                gpu.hbm_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
+    micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies
     if dualpipe:
         bubble = dualpipe_bubble_s(stage, micro - stage.total_s, par.pp)
     else:
@@ -253,11 +257,16 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                  "pipeline bubble": bubble,
                  "optimizer": optimizer, "stragglers": stragglers}
     breakdown["exposed DP comm"] += exposure.dp_per_step
+    if copies:
+        breakdown["FSDP buffer copies"] = units * copies
     step = pipeline + exposure.dp_per_step + optimizer + stragglers
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
-    # a recomputed layer runs its forward again: one more of its three passes' FLOPs
-    hardware = flops * (1 + recomputed_share(memory.recompute, recompute_here, layers_here) / 3)
+    # a recomputed layer runs its forward again: one more of its three passes' FLOPs; per-op
+    # checkpointing repeats some GEMMs (their share of the stage's executed FLOPs)
+    executed = stage.gemm_flops + stage.attention_flops
+    hardware = flops * (1 + recomputed_share(memory.recompute, recompute_here, layers_here) / 3
+                        + (stage.recompute_flops / executed if executed else 0.0))
     notes = []
     if dualpipe:
         notes.append(f"DualPipe: the busiest rank holds stages {stages[0]} and {stages[1]}; its figures per "
@@ -312,6 +321,14 @@ def _coordinate(modules, calls, recompute: str, recompute_layers: int, layers: i
             c.per_micro_batch = sum(n for e, n in counts.items() if round(e) == round(elements))
             c.per_layer = c.per_micro_batch / layers
     return timing
+
+
+def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> float:
+    """Parameters of the rank's stages outside their layers, on one TP rank: the input embedding on the
+    first stage, the output layer on the last (FSDP's root unit)."""
+    counts = parameter_counts(model)
+    return sum((counts.input_embedding if i == 0 else 0.0)
+               + (counts.output_embedding if i == layout.stages - 1 else 0.0) for i in stages) / par.tp
 
 
 def _layer_elements(model, par: Parallelism) -> float:
