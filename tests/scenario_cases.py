@@ -148,7 +148,8 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         pipeline_schedule=st.sampled_from(["1f1b", "dualpipe"]),
         cuda_graph_scope=st.sampled_from([[], ["attn"], ["moe_router"], ["moe_router", "moe_preprocess"],
                                           ["attn", "moe_router", "moe_preprocess"], ["moe_preprocess"]]),
-        elementwise=st.sampled_from(["fused", "eager", "eager-fused-norm"]))
+        elementwise=st.sampled_from(["fused", "eager", "eager-fused-norm"]),
+        moe_dispatcher=st.sampled_from(["alltoall", "deepep", "hybridep"]), routing_node_limit=st.sampled_from([1, 4]))
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
@@ -292,7 +293,8 @@ def _options(command: str, corrupt: bool) -> st.SearchStrategy[dict]:
             model=st.sampled_from(NAMES["models"]) | text, tp=st.sampled_from([1, 2, 4, 8]) | GARBAGE_INT(corrupt),
             pp=st.sampled_from([1, 2, 4, 8, 16]), dp=st.integers(1, 64) | GARBAGE_INT(corrupt),
             micro_batch=st.sampled_from([1, 2]), zero=st.sampled_from([0, 1, 2, 3]) | GARBAGE_INT(corrupt),
-            recompute=st.sampled_from(["auto", "none", "full"]) | text,
+            recompute=st.sampled_from(["auto", "none", "full", "per-op"]) | text,
+            moe_dispatcher=st.sampled_from(["alltoall", "deepep", "hybridep"]) | text,
             pipeline_schedule=st.sampled_from(["1f1b", "dualpipe"]) | text,
             load_balancing=st.sampled_from(["ecmp", "spray", "adaptive", "ideal"]) | text,
             communication=st.sampled_from(["auto", "flow", "analytic"]) | text)

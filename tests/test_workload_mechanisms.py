@@ -11,7 +11,7 @@ from fabricsim.workload import train
 from fabricsim.workload.gemm import MAMF_SWEEP, achieved_fraction, gemm_seconds, rates_for, shape_efficiency
 from fabricsim.workload.memory import in_flight_chunks
 from fabricsim.workload.model import activation_bytes_per_token_per_layer
-from fabricsim.workload.moe import dispatch_copies
+from fabricsim.workload.moe import dispatch_copies, dispatcher_for, forwarding_domain
 from fabricsim.workload.parallelism import Parallelism, rank_groups
 from fabricsim.workload.pipeline import stage_layout
 
@@ -114,6 +114,20 @@ def test_node_limited_routing_sends_one_copy_per_target_node():
     assert dispatch_copies(model, Parallelism(ep=64), 8, 6) == pytest.approx(8 * (1 - (7 / 8) ** 8))
     # the whole group in one node: DeepEP's intranode dispatch sends one copy per target GPU, 8 (1 - (7/8)^8)
     assert dispatch_copies(model, Parallelism(ep=8), 8, 4) == pytest.approx(5.2511, abs=1e-4)
+
+
+def test_flex_dispatchers_send_one_copy_per_target_gpu_or_node_without_a_node_limit():
+    """Megatron-Core's flex dispatcher (DeepEP, HybridEP) deduplicates by destination whatever the routing:
+    Qwen3-30B (8 of 128 experts) on EP8 in one server, 8 (1 - (7/8)^8) = 5.25 copies; on EP16 over two
+    servers, 2 (1 - (1/2)^8) = 1.99 cross the network; HybridEP keeps a GB200 NVL72 rack as one domain,
+    so EP64 there is 64 (1 - (63/64)^8) = 7.56 NVLink copies; the all-to-all dispatcher always sends 8."""
+    model = CATALOG.get("models", "qwen3-30b-a3b")
+    assert dispatch_copies(model, Parallelism(ep=8), 8, None, "alltoall") == 8
+    assert dispatch_copies(model, Parallelism(ep=8), 8, None, "deepep") == pytest.approx(5.2511, abs=1e-4)
+    assert dispatch_copies(model, Parallelism(ep=16), 8, None, "hybridep") == pytest.approx(2 * (1 - 0.5 ** 8))
+    assert forwarding_domain("hybridep", 72, 4) == 72 and forwarding_domain("deepep", 72, 4) == 4
+    assert dispatch_copies(model, Parallelism(ep=64), 72, None, "hybridep") == pytest.approx(64 * (1 - (63 / 64) ** 8))
+    assert dispatcher_for(None, 4) == "deepep" and dispatcher_for(None, None) == "alltoall"
 
 
 def test_zero3_throughput_falls_as_gpus_double_at_a_fixed_batch():

@@ -72,6 +72,10 @@ class TrainSpec(_Strict):
     routing_node_limit: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="node-limited routing: each token goes to experts on at most this many nodes and "
         "crosses the network once per node (DeepSeek-V3: 4); default: one copy per routed expert")
+    moe_dispatcher: Literal["alltoall", "deepep", "hybridep"] | None = Field(
+        None, description="MoE token dispatcher: alltoall sends one copy per routed expert; deepep / hybridep (Megatron-Core "
+        "flex dispatcher) one per target GPU inside a node and one per target node across nodes, forwarded over NVLink; "
+        "default deepep with routing_node_limit, else alltoall")
     gpus: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
     precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")

@@ -29,24 +29,44 @@ def distinct_targets(units: int, k: int) -> float:
     return units * (1 - (1 - 1 / units) ** k)
 
 
-def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None) -> float:
+DISPATCHERS = ("alltoall", "deepep", "hybridep")
+
+
+def dispatcher_for(dispatcher: str | None, node_limit: int | None) -> str:
+    """The token dispatcher a job runs: as given, else DeepEP with DeepSeek-style node-limited routing
+    (the pair DeepSeek-V3 designed together) and Megatron's all-to-all otherwise."""
+    if dispatcher:
+        return dispatcher
+    return "deepep" if node_limit else "alltoall"
+
+
+def forwarding_domain(dispatcher: str, scale_up_gpus: int, gpus_per_server: int) -> int:
+    """GPUs a flex dispatcher reaches over NVLink before it needs the scale-out network: HybridEP spans a
+    whole NVLink domain (multi-node NVLink such as GB200 NVL72, Megatron-Bridge flex_dispatcher_backend.py);
+    DeepEP's intranode kernels one server."""
+    return scale_up_gpus if dispatcher == "hybridep" else min(scale_up_gpus, gpus_per_server)
+
+
+def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, dispatcher: str | None = None) -> float:
     """Token copies one token sends over the network per dispatch (and gathers back per combine).
 
-    Megatron's all-to-all dispatcher sends one copy per routed expert: ``k``.  DeepSeek-V3's
-    node-limited routing (report section 2.1.2: each token to at most ``M`` = 4 nodes) with
-    DeepEP's dispatch sends one copy per *target node* over InfiniBand and forwards it to the
+    Megatron's all-to-all dispatcher sends one copy per routed expert: ``k``.  The flex dispatchers
+    (Megatron-Core ``moe_token_dispatcher_type: flex`` with ``moe_flex_dispatcher_backend`` DeepEP
+    or HybridEP) send one copy per *target node* over the scale-out network and forward it to the
     experts of that node over NVLink: with the EP group spanning ``N`` nodes and experts spread
     uniformly, a token's k experts fall on ``N (1 - (1 - 1/N)^k)`` distinct nodes on average,
-    capped at ``M``.  When the whole EP group sits in one node there is no InfiniBand leg: DeepEP's
-    intranode dispatch sends one copy per *target GPU* over NVLink (``get_dispatch_layout``:
-    ``is_token_in_rank`` is [tokens x ranks]), ``ep (1 - (1 - 1/ep)^k)`` of them."""
+    capped by node-limited routing at ``M`` (DeepSeek-V3 report section 2.1.2: ``M`` = 4).  When
+    the whole EP group sits in one node there is no scale-out leg: the intranode dispatch sends
+    one copy per *target GPU* over NVLink (DeepEP ``get_dispatch_layout``: ``is_token_in_rank`` is
+    [tokens x ranks]), ``ep (1 - (1 - 1/ep)^k)`` of them."""
     k = model.experts_per_token
-    if not node_limit:
+    if dispatcher_for(dispatcher, node_limit) == "alltoall":
         return float(k)
+    node_limit = node_limit or k
     ranks = par.ep * par.etp
     nodes = max(1, -(-ranks // gpus_per_node))
     if nodes == 1:
         return float(min(k, distinct_targets(ranks, k)))
     return float(min(k, node_limit, distinct_targets(nodes, k)))
 
-__all__ = ["expert_load", "dispatch_copies", "distinct_targets"]
+__all__ = ["expert_load", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "DISPATCHERS"]

@@ -33,7 +33,7 @@ from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
 from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu, recomputed_layers,
                                       recomputed_share)
 from fabricsim.workload.model import parameter_counts, training_flops_per_token
-from fabricsim.workload.moe import dispatch_copies
+from fabricsim.workload.moe import dispatch_copies, dispatcher_for, forwarding_domain
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 
@@ -229,9 +229,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                        weight_tensors=gathered, persistent_tensors=persistent, root_elements=root or 0.0,
                        recompute_layers=recompute_here,
                        zero3_gathers=gathers,
-                       ep_copies=dispatch_copies(model, par, min(design.scale_up.gpus,
-                                                                 design.scenario.cluster.gpus_per_server),
-                                                 spec.routing_node_limit) if model.routed_experts else None)
+                       ep_copies=_ep_copies(model, par, spec, design) if model.routed_experts else None)
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
@@ -321,6 +319,13 @@ def _coordinate(modules, calls, recompute: str, recompute_layers: int, layers: i
             c.per_micro_batch = sum(n for e, n in counts.items() if round(e) == round(elements))
             c.per_layer = c.per_micro_batch / layers
     return timing
+
+
+def _ep_copies(model, par: Parallelism, spec, design) -> float:
+    """Token copies per dispatch for the job's token dispatcher (:mod:`fabricsim.workload.moe`)."""
+    dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
+    domain = forwarding_domain(dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
+    return dispatch_copies(model, par, domain, spec.routing_node_limit, dispatcher)
 
 
 def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> float:
