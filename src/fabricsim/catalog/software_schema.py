@@ -114,6 +114,7 @@ class SoftwareProfile(Entry):
         False, description="ZeRO-3 releases gathered weights after each forward, so a recomputed forward gathers "
         "them again before the backward gathers them once more")
     zero3_flat_buffer_copies: bool = Field(
-        False, description="ZeRO-3 gathers into and reduces from one flat buffer per unit, copied on the compute "
-        "stream: every gathered parameter copied out (read and write, BF16), every gradient copied in to the "
-        "reduce dtype (FSDP2 foreach_all_gather_copy_out / foreach_reduce_scatter_copy_in)")
+        False, description="ZeRO-3 gathers and reduces each layer's parameters as one flat buffer (one collective per "
+        "layer, FSDP2's per-block unit) copied on the compute stream: every gathered parameter copied out (read and "
+        "write, BF16), every gradient copied in to the reduce dtype (FSDP2 foreach_all_gather_copy_out / "
+        "foreach_reduce_scatter_copy_in)")

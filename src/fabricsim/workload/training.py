@@ -220,6 +220,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         persistent = sorted({p for m in modules for p in m.persistent})
     else:
         gathered, persistent = (_weight_tensors(model, par) if par.zero == 3 else []), []
+        if gathered and profile.zero3_flat_buffer_copies:  # FSDP2: one flat buffer, one collective per layer
+            gathered = [sum(gathered)]
     root = _root_elements(model, par, layout, stages) if par.zero == 3 and not coordinated else None
     gathers = 3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2  # ZeRO-3, per layer
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
@@ -251,12 +253,11 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     breakdown = {"compute": units * (stage.total_s - stage.recompute_s),
                  "recompute": units * stage.recompute_s,
                  "comm kernels' SMs": units * exposure.slowdown_per_micro,
+                 **({"FSDP buffer copies": units * copies} if copies else {}),
                  **{f"exposed {kind.upper()} comm": units * t for kind, t in exposure.per_micro.items()},
                  "pipeline bubble": bubble,
                  "optimizer": optimizer, "stragglers": stragglers}
     breakdown["exposed DP comm"] += exposure.dp_per_step
-    if copies:
-        breakdown["FSDP buffer copies"] = units * copies
     step = pipeline + exposure.dp_per_step + optimizer + stragglers
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
