@@ -236,9 +236,9 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     selective = attention_selective if attention_kind(model, profile) == "materialized" else selective_bytes / hbm
     if profile.recompute_mla_up_projection and attention_kind(model, profile) != "materialized":
         selective += sum(float(gemm_seconds(g.m, g.n, g.k, rates, g.batch)) for g in gemms if g.name in ("Q up", "KV up"))
-    per_op, per_op_flops = _per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm,
-                                             launch_f if profile.cuda_graphs else launch_f * max(
-                                                 0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward)))
+    # the recomputation relaunches every forward kernel but the kept matrix multiplies and attention
+    rerun = 1.0 if profile.cuda_graphs else max(0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward))
+    per_op, per_op_flops = _per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm, launch_f * rerun)
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
                      launch_f, launch_b, selective, sum(g.flops for g in gemms) * 3, attention_flops, host_f, host_b,
                      0.0, per_op, per_op_flops, rows)

@@ -29,9 +29,6 @@ def distinct_targets(units: int, k: int) -> float:
     return units * (1 - (1 - 1 / units) ** k)
 
 
-DISPATCHERS = ("alltoall", "deepep", "hybridep")
-
-
 def dispatcher_for(dispatcher: str | None, node_limit: int | None) -> str:
     """The token dispatcher a job runs: as given, else DeepEP with DeepSeek-style node-limited routing
     (the pair DeepSeek-V3 designed together) and Megatron's all-to-all otherwise."""
@@ -69,4 +66,4 @@ def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, disp
         return float(min(k, distinct_targets(ranks, k)))
     return float(min(k, node_limit, distinct_targets(nodes, k)))
 
-__all__ = ["expert_load", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "DISPATCHERS"]
+__all__ = ["expert_load", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain"]
