@@ -79,6 +79,15 @@ class SoftwareProfile(Entry):
         "FP32 RMSNorm chain and complex rotary: fabricsim.workload.elementwise), or eager-fused-norm (eager with a "
         "fused norm kernel)")
     fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
+    context_parallel: Literal["allgather", "pytorch-ring"] = Field(
+        "allgather", description="how context parallelism exchanges keys and values: allgather (the Llama 3 paper's: "
+        "one K/V all-gather per layer forward, one dK/dV reduce-scatter backward) or pytorch-ring (PyTorch's 2024 "
+        "experimental ring attention: one SDPA call per CP rank merged in FP32, K/V all-gathered in every forward "
+        "and backward, FP32 dK/dV handed rank to rank at every backward step: fabricsim.workload.ring_attention)")
+    attention_kv_expanded: bool = Field(
+        False, description="grouped-query keys and values are repeated to every query head before the attention "
+        "call (torchtitan repeat_kv), so the attention kernel and context parallelism see as many K/V heads as "
+        "query heads")
     fused_attention_sinks: bool = Field(
         True, description="the fused attention kernel supports learned attention sinks; if not, models with sinks "
         "run the unfused (materialized) attention path")

@@ -5,7 +5,9 @@ Transformer Models", section 4.2.2): tensor parallelism with sequence parallelis
 all-gathers and two reduce-scatters of the layer's activations in the forward pass and again in
 the backward pass (plain TP: two all-reduces each way); full recomputation repeats the forward
 ones.  Context parallelism all-gathers keys and values per layer forward and reduce-scatters their
-gradients backward (the Llama 3 paper's all-gather CP, section 3.3.2).  MoE layers dispatch and
+gradients backward (the Llama 3 paper's all-gather CP, section 3.3.2), or -- PyTorch's 2024 ring
+attention (:mod:`fabricsim.workload.ring_attention`) -- gathers them in every forward and backward pass
+and hands FP32 key/value gradients to the next rank at each of the ``cp`` backward steps.  MoE layers dispatch and
 combine tokens with two all-to-alls forward and two backward.  Pipeline stages send activations
 forward and gradients backward per micro-batch and model chunk (each TP rank sends its 1/tp share).
 MoE token copies per dispatch follow the routing (:func:`fabricsim.workload.moe.dispatch_copies`:
@@ -34,6 +36,7 @@ from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_tran
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.parallelism import Parallelism, RankGroups
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
+from fabricsim.workload.ring_attention import dkv_send_bytes, gathers_per_layer, kv_gather_bytes
 
 ACTIVATION_BYTES = 2  # BF16 activations on the wire
 
@@ -62,7 +65,8 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                layers_here: int, moe_layers_here: int, dense_params: float, expert_params: float,
                gradient_bytes: int, in_network: bool = False, weight_tensors: list[float] = (),
                recompute_layers: int = 0, zero3_gathers: int = 2, ep_copies: float | None = None,
-               persistent_tensors: list[float] = (), root_elements: float = 0.0) -> list[CommCall]:
+               persistent_tensors: list[float] = (), root_elements: float = 0.0,
+               context_parallel: str = "allgather", kv_expanded: bool = False) -> list[CommCall]:
     """Every collective of one step, sized for the scenario (bytes).
 
     ZeRO-3: ``weight_tensors`` are gathered and reduce-scattered; ``persistent_tensors`` (below the
@@ -70,7 +74,9 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
     parameters outside its layers (FSDP's root unit: embeddings and output layer), are gathered once
     per micro-batch (FSDP2 keeps the root unsharded between forward and backward) and reduce-scattered
     after the backward.  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
-    (each shard owner then updates its part of the optimizer state, so memory is unchanged)."""
+    (each shard owner then updates its part of the optimizer state, so memory is unchanged).
+    ``context_parallel``: the software's CP exchange (allgather | pytorch-ring); ``kv_expanded``: the
+    attention call sees keys and values repeated to every query head."""
     calls = []
     tokens = micro_batch * seq / par.cp  # tokens of one micro-batch on one CP rank (before TP/SP split)
     hidden = model.hidden_size
@@ -88,7 +94,10 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
         else:
             calls.append(CommCall("tp", "all-reduce", "all_reduce", groups.tp, buffer,
                                   2 * again * layers_here, 0))
-    if par.cp > 1:
+    if par.cp > 1 and context_parallel == "pytorch-ring":
+        calls.extend(_ring_calls(model, par, groups, seq, micro_batch, recompute, recompute_layers, layers_here,
+                                 kv_expanded))
+    elif par.cp > 1:
         kv = micro_batch * seq * 2 * max(1, model.kv_heads // par.tp) * model.head_dim * ACTIVATION_BYTES
         calls.append(CommCall("cp", "K/V all-gather", "all_gather", groups.cp, kv, layers_here, 0))
         calls.append(CommCall("cp", "dK/dV reduce-scatter", "reduce_scatter", groups.cp, kv,
@@ -116,6 +125,20 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
         elif expert_params:
             _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert", in_network, (), layers_here)
     return calls
+
+
+def _ring_calls(model, par, groups, seq: int, micro_batch: int, recompute: str, recompute_layers: int,
+                layers: int, kv_expanded: bool) -> list[CommCall]:
+    """PyTorch's 2024 ring attention (:mod:`fabricsim.workload.ring_attention`): the K/V all-gathered in
+    the forward, in a recomputed forward and in the backward; in the backward, ``cp`` hand-offs per layer of
+    the FP32 dK/dV accumulators to the next rank of the CP ring (rows closed into rings: rank cp-1 sends to
+    rank 0)."""
+    gathered = kv_gather_bytes(model, micro_batch, seq, par.tp, kv_expanded)
+    sent = dkv_send_bytes(model, micro_batch * seq / par.cp, par.tp, kv_expanded)
+    passes = gathers_per_layer(recomputed_share(recompute, recompute_layers, layers))
+    ring = np.concatenate([groups.cp, groups.cp[:, :1]], axis=1)
+    return [CommCall("cp", "K/V all-gather (ring attention)", "all_gather", groups.cp, gathered, passes * layers, 0),
+            CommCall("cp", "dK/dV hand-off, FP32 (ring attention)", "send_recv", ring, sent, par.cp * layers, 0)]
 
 
 def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, weight_tensors=(),

@@ -10,7 +10,8 @@ Four kinds of work, each at the rate that bounds it:
   forward FLOPs, Dao 2023), or -- before FlashAttention -- batched GEMMs of the full ``s x s``
   score matrix plus softmax and dropout kernels that stream it through HBM (``materialized``).
 * **Memory-bound kernels** (norms, residual adds, dropout, rotary embedding, the activation
-  function, MoE token permutation, the loss, FP8 casts of GEMM inputs) at HBM bandwidth, bytes
+  function, MoE token permutation, the loss, FP8 casts of GEMM inputs, the FP32 merges of PyTorch's
+  ring attention: :mod:`fabricsim.workload.ring_attention`) at HBM bandwidth, bytes
   counted from the shapes, forward and backward kernel by kernel.  Weight-gradient GEMMs
   accumulate into FP32 main gradients (8 bytes per element in their epilogue).
 * **Kernel launches**: the software profile's idle time per kernel gap and host time per issued
@@ -36,6 +37,7 @@ from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, recomputed_shares, saved_matmuls
+from fabricsim.workload.ring_attention import merge_bytes
 
 ATTENTION_BACKWARD_FACTOR = 2.5
 """Flash attention backward FLOPs / forward FLOPs (Dao 2023: 5 matmuls backward vs 2 forward)."""
@@ -108,6 +110,7 @@ class Shape:
     fp8_recipe: str | None = None  # Megatron fp8_recipe (delayed | tensorwise | mxfp8 | blockwise); None: the profile's
     cuda_graph_scope: tuple | None = None  # parts captured as one CUDA graph per layer; None: the profile's
     elementwise: str | None = None  # fused | eager elementwise chains; None: the profile's
+    cp: int = 1  # context-parallel ranks the sequence is split over
 
 
 def attention_kind(model, profile) -> str:
@@ -222,6 +225,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, selective_bytes = _elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_bytes_per_s
+    ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
+        if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
     kernels = layer_kernels(gemms, model, profile, attention_kind(model, profile), moe, fp8,
                             shape.fp8_recipe or profile.fp8_recipe, scope, chains(profile, shape.elementwise))
@@ -239,7 +244,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     # the recomputation relaunches every forward kernel but the kept matrix multiplies and attention
     rerun = 1.0 if profile.cuda_graphs else max(0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward))
     per_op, per_op_flops = _per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm, launch_f * rerun)
-    work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f) / hbm, (elementwise_b + cast_b) / hbm,
+    work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f + ring_f) / hbm, (elementwise_b + cast_b + ring_b) / hbm,
                      launch_f, launch_b, selective, sum(g.flops for g in gemms) * 3, attention_flops, host_f, host_b,
                      0.0, per_op, per_op_flops, rows)
     if moe and profile.moe_host_sync and not profile.cuda_graphs:

@@ -7,7 +7,8 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
   under the GEMMs that consume or produce them, and only what the stage's GEMMs cannot cover --
   at least the first chunk -- is exposed.  ``tp_comm_overlap`` (a share) overrides.
 * **CP** K/V all-gathers and **PP** sends: exposed (1F1B waits for them); DualPipe hides PP sends
-  under the paired forward/backward chunk.
+  under the paired forward/backward chunk.  PyTorch's ring attention traced by ``torch.compile``
+  waits for each of its collectives where it is issued (:mod:`fabricsim.workload.ring_attention`).
 * **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe: all hidden).
 * **DP**: per step (ZeRO-0/1) the gradient reduction overlaps the last backward and the weight
   gather the first forward; per micro-batch (ZeRO-2) the reductions queue behind each backward

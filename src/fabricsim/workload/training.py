@@ -231,7 +231,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                        weight_tensors=gathered, persistent_tensors=persistent, root_elements=root or 0.0,
                        recompute_layers=recompute_here,
                        zero3_gathers=gathers,
-                       ep_copies=_ep_copies(model, par, spec, design) if model.routed_experts else None)
+                       ep_copies=_ep_copies(model, par, spec, design) if model.routed_experts else None,
+                       context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded)
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
@@ -348,7 +349,7 @@ def _shape(model, par: Parallelism, spec) -> Shape:
     per_expert, routed = expert_load(model, par, tokens, spec) if model.routed_experts else (0.0, 0.0)
     return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
                  per_expert, routed, spec.fp8_recipe,
-                 None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise)
+                 None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp)
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
