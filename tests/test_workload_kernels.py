@@ -28,15 +28,16 @@ def test_grouped_linear_launches_per_local_expert():
 
 def test_layer_kernels_of_qwen3_30b_by_hand():
     """Qwen3-30B-A3B MoE layer, EP8 (16 local experts), MXFP8, TP1: QKV (cast fused into the norm),
-    attention out, router = 3 fixed GEMMs; attention out cast (1); norms, residuals, activation (5),
-    rotary (1), fused attention (1), MoE router/dispatcher (18) = 29 forward; twice backward."""
+    attention out, router = 3 fixed GEMMs; attention out cast (1); input and pre-MLP norms, QK-Norm's
+    query and key norms, residuals, activation (7), rotary (1), fused attention (1), MoE router/dispatcher
+    (18) = 31 forward; twice backward."""
     model = CATALOG.get("models", "qwen3-30b-a3b")
     profile = CATALOG.get("software", "megatron-core-2025")
     gemms = moe_layer_gemms(model, 4096, 1, 8, 1, 2048)
     k = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8")  # the grouped GEMMs carry 16 experts
     experts = grouped_linear_kernels(16, True, "mxfp8")
-    assert k.issued_forward == 29 + 2 * experts.issued_forward
-    assert k.gaps_backward == 58 + 2 * experts.gaps_backward
+    assert k.issued_forward == 31 + 2 * experts.issued_forward
+    assert k.gaps_backward == 62 + 2 * experts.gaps_backward
 
 
 def test_more_local_experts_cost_more_host_time_not_more_flops():
@@ -133,13 +134,14 @@ def test_captured_router_and_preprocess_issue_one_launch_per_pass():
 
 def test_captured_attention_router_and_preprocess_are_one_graph():
     """Adding 'attn' (the GB200 recipes): QKV (cast fused into the norm), attention out and its MXFP8 cast,
-    input norm, rotary, fused attention, residual add = 7 more kernels in the same graph: 21 -> 1 forward.
+    input norm, QK-Norm's query and key norms, rotary, fused attention, residual add = 9 more kernels in the
+    same graph: 23 -> 1 forward, 46 -> 1 backward.
     A dense layer captures only its attention (7 -> 1); the MoE parts do not exist there."""
     model, profile, gemms = _qwen3_30b_moe_layer()
     scope = ("attn", "moe_router", "moe_preprocess")
     eager = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8")
     graphed = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", scope)
-    assert (eager.issued_forward - graphed.issued_forward, eager.issued_backward - graphed.issued_backward) == (20, 41)
+    assert (eager.issued_forward - graphed.issued_forward, eager.issued_backward - graphed.issued_backward) == (22, 45)
     dense = CATALOG.get("models", "llama3-8b")
     from fabricsim.workload.layers import dense_layer_gemms
     d = dense_layer_gemms(dense, 4096, 1)

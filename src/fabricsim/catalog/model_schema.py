@@ -31,6 +31,8 @@ class LlmModel(Entry):
         "swiglu", description="swiglu: 3 weight matrices; gelu, relu2 (squared ReLU): 2")
     biases: bool | None = Field(None, description="linear layers carry biases; default: GELU (GPT-style) models do")
     attention_sinks: bool = Field(False, description="learned per-head attention sinks in the softmax (gpt-oss)")
+    qk_norm: bool = Field(False, description="an RMSNorm over every query and key head before the rotary embedding "
+                          "(Qwen3's QK-Norm)")
     ffn_hidden_size: int = Field(gt=0, le=10_000_000, description="FFN width of dense layers")
     vocab_size: int = Field(gt=0, le=100_000_000)
     tied_embeddings: bool = False

@@ -153,7 +153,9 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
     memory-bound kernels of one layer, BF16, per element as :mod:`fabricsim.workload.elementwise`
     counts them for fused or eager chains:
 
-    * norms (two per layer) and the rotary embedding on queries and keys;
+    * norms (two per layer) and the rotary embedding on queries and keys, before which QK-Norm models
+      normalize every query and key head (Megatron-Core's q_layernorm and k_layernorm; not among the
+      norms that selective recomputation repeats);
     * residual adds: read two, write one (6 h), plus a 1-byte dropout mask (7 h); backward adds the
       branch gradient to the residual one (6 h) and applies the mask;
     * activation: SwiGLU or GELU per FFN element;
@@ -170,6 +172,8 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
     rotated = 0.0 if model.learned_positions else (model.attention_heads + model.kv_heads) * (
         model.qk_rope_head_dim or model.head_dim) * tokens / t
     rope_f, rope_b = (per * rotated for per in chain.rotary)
+    heads = (model.attention_heads + model.kv_heads) * model.head_dim * tokens / t if model.qk_norm else 0.0
+    rope_f, rope_b = rope_f + chain.norm[0] * heads, rope_b + chain.norm[1] * heads  # QK-Norm, not recomputed
     copies_f, copies_b = head_copy_bytes(model, tokens, t) if chain.head_copies else (0.0, 0.0)
     act_f, act_b = chain.swiglu if model.mlp == "swiglu" else chain.gelu
     if moe:

@@ -100,11 +100,13 @@ def _casts(gemms, profile, fp8: bool, q: int) -> int:
 
 
 def _attention_block_kernels(model, attention: str, chain: Chains) -> int:
-    """Forward kernels of the attention block besides its GEMMs: input norm, rotary, the attention core
-    (materialized: scale, mask, softmax and dropout), eager code's head copies, the residual add."""
+    """Forward kernels of the attention block besides its GEMMs: input norm, QK-Norm's query and key norms,
+    rotary, the attention core (materialized: scale, mask, softmax and dropout), eager code's head copies,
+    the residual add."""
     rotary = 0 if model.learned_positions else chain.rotary_kernels
     copies = (1 + (2 if model.kv_heads < model.attention_heads else 0)) if chain.head_copies else 0
-    return chain.norm_kernels + rotary + (4 if attention == "materialized" else 1) + copies + 1
+    norms = chain.norm_kernels * (3 if model.qk_norm else 1)
+    return norms + rotary + (4 if attention == "materialized" else 1) + copies + 1
 
 
 def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int, profile, scope,
