@@ -132,3 +132,13 @@ def test_every_fitted_catalog_figure_names_fitted_cases():
                 assert ids, f"{section}/{name}.{field}: fitted_on lists no case"
                 for case_id in ids:
                     assert roles.get(case_id) == "fitted", f"{section}/{name}.{field}: {case_id} is not a fitted case"
+
+
+def test_notes_with_square_brackets_print_whole():
+    """A case's note or reason is plain text: a recipe's 'cuda_graph_scope [moe_router, moe_preprocess]' must not
+    be taken for console markup and dropped."""
+    from rich.console import Console
+
+    console = Console(record=True, width=400)
+    view.validate_command(None, "bridge2602-qwen3-30b-gb200-mxfp8", True, False, console)
+    assert "cuda_graph_scope [moe_router, moe_preprocess]" in console.export_text()

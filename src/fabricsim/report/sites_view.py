@@ -43,4 +43,4 @@ def sites_tables(plan: SitesPlan) -> Group:
 def print_sites_plan(plan: SitesPlan, console: Console | None = None) -> None:
     (console or Console()).print(sites_tables(plan))
     for note in plan.notes:
-        (console or Console()).print(f"[dim]note: {note}")
+        (console or Console()).print(f"[dim]note: {escape(note)}")

@@ -71,11 +71,11 @@ def print_torus_plan(plan: TorusPlan, comparison: FatTreeComparison | None, cons
         console.print(failure_table(failures))
     if comparison is not None:
         if comparison.error:
-            console.print(f"[dim]fat-tree comparison skipped: {comparison.error}")
+            console.print(f"[dim]fat-tree comparison skipped: {escape(str(comparison.error))}")
         else:
             console.print(comparison_table(comparison))
     for note in plan.notes:
-        console.print(f"[dim]note: {note}")
+        console.print(f"[dim]note: {escape(note)}")
 
 
 def spine_free_table(c) -> Table:

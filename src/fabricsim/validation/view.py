@@ -8,6 +8,7 @@ import sys
 
 from rich import box
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from fabricsim.validation.runner import CaseResult, as_json, exit_code, run_validation, summarize
@@ -69,14 +70,15 @@ def summary_table(results: list[CaseResult]) -> Table:
 def detail(r: CaseResult) -> str:
     c = r.case
     setup = {k: v for k, v in c.setup.model_dump().items() if v not in ({}, None)}
-    lines = [f"[bold]{c.id}[/] ({c.layer}, {c.role}): {c.what}", f"  source: {c.source}", f"  setup: {setup}",
+    lines = [f"[bold]{c.id}[/] ({c.layer}, {c.role}): {escape(c.what)}", f"  source: {escape(c.source)}",
+             f"  setup: {escape(str(setup))}",
              f"  published: {c.published:g} {c.unit}   model: "
              + ("-" if r.model is None else f"{r.model:g} {c.unit}")
              + ("" if r.error is None else f"   error: {r.error:+.2%}") + f"   result: {r.status}"]
     if c.note and c.note not in r.reason:
-        lines.append(f"  note: {c.note}")
+        lines.append(f"  note: {escape(c.note)}")
     if r.reason:
-        lines.append(f"  reason: {r.reason}")
+        lines.append(f"  reason: {escape(r.reason)}")
     return "\n".join(lines)
 
 
@@ -85,7 +87,7 @@ def validation_tables(results: list[CaseResult], verbose: bool = False) -> Group
     for r in results:
         if r.status != "pass":
             colour = "red" if r.status == "miss" else "yellow"
-            parts.append(f"[{colour}]{r.status}[/] {r.case.id}: {r.reason}")
+            parts.append(f"[{colour}]{r.status}[/] {r.case.id}: {escape(r.reason)}")
     if verbose:
         parts.extend(detail(r) for r in results)
     return Group(*parts)
