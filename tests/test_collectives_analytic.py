@@ -24,6 +24,7 @@ SHAPES = {
     "h100-2048": {"cluster": {"gpus": 2048}, "fabric": {"in_network_reduction": "nvls+sharp"}},
     "gb200-144": {"cluster": {"gpu": "gb200", "gpus": 144, "scale_up": "gb200-nvl72", "gpus_per_server": 4},
                   "fabric": {}},
+    "h100-efa-p5-256": {"cluster": {"gpus": 256, "nic": "efa-p5"}, "fabric": {"transport": "efa", "switch": "tomahawk5"}},
 }
 
 

@@ -36,7 +36,7 @@ MAX_RATE_BITS_PER_S = 1e15
 WEEK_S = 7 * 86400.0
 """Bound on restart, re-warm and swap times: a stop longer than a week is not a restart."""
 
-TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec")
+TRANSPORTS = ("infiniband", "roce", "spectrum-x", "uec", "efa")
 LOAD_BALANCING = ("ecmp", "spray", "adaptive", "flowlet")
 OPTICS_FAMILIES = ("dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper")
 TIER_NAMES = ("leaf", "spine", "core")
@@ -73,7 +73,9 @@ class FabricSpec(_Strict):
     )
     planes: int = Field(1, gt=0, le=64, description="independent parallel fabrics; each GPU's bandwidth is split over them")
     rail_optimized: bool = True
-    transport: Literal["infiniband", "roce", "spectrum-x", "uec"] = "infiniband"
+    transport: Literal["infiniband", "roce", "spectrum-x", "uec", "efa"] = Field(
+        "infiniband", description="end-to-end transport; efa (AWS SRD) needs an EFA adapter (cluster.nic: efa-p5, "
+        "efa-p5en) and an Ethernet switch, and sprays (load_balancing spray)")
     load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet"] | None = Field(
         None, description="default: the transport's usual policy"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fabricsim.catalog.failure_schema import FailureRate
 from fabricsim.catalog.library_schema import CollectiveLibrary
 from fabricsim.catalog.model_schema import LlmModel
+from fabricsim.catalog.net_plugin_schema import NetPlugin
 from fabricsim.catalog.optical_schema import CoherentOptic, LinePart, OpticalCircuitSwitch
 from fabricsim.catalog.schema import Entry, Gpu, Medium, Nic, ScaleUpSystem, Switch
 from fabricsim.catalog.software_schema import SoftwareProfile
@@ -23,6 +24,7 @@ KINDS: dict[str, type[Entry]] = {
     "models": LlmModel,
     "software": SoftwareProfile,
     "collective_libraries": CollectiveLibrary,
+    "net_plugins": NetPlugin,
     "optical_switches": OpticalCircuitSwitch,
     "dci_optics": CoherentOptic,
     "line_systems": LinePart,

@@ -206,7 +206,9 @@ class Switch(Entry):
     serdes_lanes: int = Field(gt=0, le=1_000_000)
     lane_bits_per_s: float = Field(gt=0)
     port_configs: list[PortConfig] = Field(min_length=1)
-    protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec"]] = Field(min_length=1)
+    protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec"]] = Field(
+        min_length=1, description="transports the switch speaks; AWS EFA (SRD) needs none of its own: it rides any "
+        "Ethernet switch (roce, spectrum-x or uec)")
     in_network_reduction: bool = False
     power_w: float = Field(gt=0, description="switch system power without pluggable optics")
     price_usd: float = Field(gt=0, description="switch system price without optics")
@@ -236,13 +238,22 @@ class Switch(Entry):
 
 
 class Nic(Entry):
-    """A scale-out network adapter."""
+    """A scale-out network adapter (or, for a cloud instance, its set of adapters per GPU)."""
 
     ports: int = Field(gt=0, le=1024)
     port_bits_per_s: float = Field(gt=0)
-    protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec"]] = Field(min_length=1)
+    protocols: list[Literal["infiniband", "roce", "spectrum-x", "uec", "efa"]] = Field(min_length=1)
     power_w: float = Field(gt=0)
     price_usd: float = Field(gt=0)
+    gpus: list[str] = Field(
+        default_factory=list, description="accelerators (catalog names) the adapter comes with, for adapters bound "
+        "to one cloud instance type (AWS EFA); empty: any accelerator")
+    per_gpu_bits_per_s: float | None = Field(
+        None, gt=0, description="scale-out bandwidth each GPU of the instance gets from these adapters, per "
+        "direction; the default of cluster.scale_out_per_gpu when set")
+    net_plugin: str | None = Field(
+        None, description="catalog name (net_plugins) of the collective library's network plugin that drives this "
+        "adapter and what it changes in the library (aws-ofi-nccl per platform); None: the library's own transport")
 
 
 MediumKind = Literal["dac", "aec", "aoc", "dsp", "lpo", "lro", "cpo", "xpo", "ocs"]

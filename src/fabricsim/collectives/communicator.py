@@ -61,6 +61,9 @@ class Communicator:
     nvls: bool  # NVLink SHARP usable
     sharp: bool  # switch (CollNet/SHARP) reduction usable
     simple_tree: bool  # the tree search settles on the simple TREE pattern (see :func:`simple_tree`)
+    net_latency_s: float = 0.0  # latency the network plugin reports for the NICs (NCCL's graph latencyInter)
+    protocols: tuple[str, ...] = ("ll", "ll128", "simple")  # protocols the network plugin leaves enabled
+    needs_flush: bool = True  # receivers flush GDR writes before use (NCCL ncclTopoNeedFlush, see nccl_model)
 
     @property
     def node_band(self) -> int:
@@ -146,11 +149,12 @@ def simple_tree(architecture: str, nodes: int, nics_on_cpu: bool) -> bool:
 
 
 def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
-             rings: int | None = None, min_channels: int | None = None) -> Communicator:
+             rings: int | None = None, min_channels: int | None = None, plugin=None) -> Communicator:
     """The communicator over ``gpus`` (rank order) on ``design``; ``in_network`` = (NVLS on, SHARP on);
     ``rings`` overrides the ring search (``--channels``); ``min_channels`` raises the execution channels
     (NCCL_MIN_NCHANNELS / NCCL_MIN_CTAS: init.cc copies channels up to that count, up to MAXCHANNELS;
-    the search graph the tuner reads is unchanged)."""
+    the search graph the tuner reads is unchanged); ``plugin``: the NIC's network plugin (catalog
+    net_plugins entry) or None."""
     gpus = np.asarray(gpus, dtype=np.int64)
     if gpus.size == 0:
         raise FabricsimError("a collective needs at least one rank")
@@ -187,7 +191,18 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
                   and design.scale_up.in_switch_reduction_efficiency > 0),
         sharp=bool(in_network[1] and design.switch.in_network_reduction and nodes.size > 1),
         simple_tree=simple_tree(arch, int(nodes.size), design.gpu.nics_on_cpu),
+        net_latency_s=plugin.reported_latency_s if plugin is not None else 0.0,
+        protocols=tuple(plugin.protocols) if plugin is not None else ("ll", "ll128", "simple"),
+        needs_flush=needs_flush(arch, design.gpu.nics_on_cpu, plugin),
     )
+
+
+def needs_flush(architecture: str, nics_on_cpu: bool, plugin) -> bool:
+    """Whether receivers flush GPU-direct writes (NVIDIA/nccl v2.27.7 src/graph/paths.cc ncclTopoNeedFlush:
+    required on Ampere and earlier; on compute capability >= 9.0 only where NICs are reached over C2C, or
+    when NCCL_NET_FORCE_FLUSH or the NIC asks for it -- the aws-ofi-nccl platforms set NCCL_NET_FORCE_FLUSH=0)."""
+    forced = plugin is not None and plugin.nccl_env.get("NCCL_NET_FORCE_FLUSH", 0) > 0
+    return architecture not in HOPPER_OR_NEWER or nics_on_cpu or forced
 
 
 def log2_floor(n: int) -> int:

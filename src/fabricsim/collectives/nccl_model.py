@@ -10,7 +10,8 @@ For every (algorithm, protocol) the time of a call of ``size`` bytes is
   all-reduce over n ranks on N nodes pays 2(n - N) intra steps and 2(N - 1) network steps, a tree
   2 (ppn - 1) intra and 2 log2(N) network steps.  Network steps also pay the fabric's own extra
   latency when they climb above the leaf (propagation and switch hops NCCL's constants, measured
-  on one leaf, do not hold).
+  on one leaf, do not hold), and the NIC latency a network plugin reports (AWS EFA through
+  aws-ofi-nccl: :func:`plugin_latency_s`).
 * the transfer time is the Simple-protocol transfer time -- *simulated* on the fabric (flow level)
   or computed (analytic) -- divided by the protocol's share of the channel bandwidth (LL 50%,
   LL128 92%) and bounded below by the library's per-channel ceilings (LL, LL128, tree, NVLS tree).
@@ -52,14 +53,18 @@ def library_algorithm(algorithm: str, comm: Communicator) -> str:
 
 def protocols_for(algorithm: str, comm: Communicator, op: str, size_bytes: float, lib) -> tuple[str, ...]:
     """Protocols the library may run ``algorithm`` with (NVLS, CollNet, PAT and fabricsim's own
-    hierarchical algorithms: Simple only; LL128 only where NVLink joins the GPUs).  Point-to-point
-    messages take LL up to the library's threshold, Simple above (no tuner choice)."""
+    hierarchical algorithms: Simple only; LL128 only where NVLink joins the GPUs), among those the
+    network plugin leaves enabled.  Point-to-point messages take LL up to the library's threshold,
+    Simple above (no tuner choice)."""
     if algorithm == "direct":
         per_peer = size_bytes / max(1, comm.ranks) if op == "all_to_all" else size_bytes
-        return ("ll",) if per_peer <= lib.p2p_ll_threshold_bytes else ("simple",)
+        small = per_peer <= lib.p2p_ll_threshold_bytes and "ll" in comm.protocols
+        return ("ll",) if small else ("simple",)
     if algorithm in ("ring", "tree"):
-        return ("ll", "ll128", "simple") if comm.intra == "nvlink" else ("ll", "simple")
-    return ("simple",)
+        found = ("ll", "ll128", "simple") if comm.intra == "nvlink" else ("ll", "simple")
+    else:
+        found = ("simple",)
+    return tuple(p for p in found if p in comm.protocols) or ("simple",)
 
 
 def _steps(op: str, n: int) -> int:
@@ -67,9 +72,10 @@ def _steps(op: str, n: int) -> int:
 
 
 def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
-              extra_network_s: float = 0.0) -> float:
+              extra_network_s: float = 0.0, executed: bool = False) -> float:
     """Latency of one call (seconds): NCCL's base + per-step latencies, plus ``extra_network_s`` per
-    network step (the fabric's extra hops above a leaf)."""
+    network step (the fabric's extra hops above a leaf) and the network plugin's reported NIC latency
+    (:func:`plugin_latency_s`; ``executed``: as the call runs, else as the tuner predicts it)."""
     a = library_algorithm(algorithm, comm)
     p = protocol
     n, nodes = comm.ranks, comm.nodes
@@ -79,10 +85,11 @@ def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, s
     hw = lib.hardware_latency_s
     base = lib.base_latency_s[a][p]
     intra = hw[comm.intra][a][p]
-    inter = hw["net"]["tree" if ppn == 1 else a][p] + extra_network_s  # ppn 1: latencies fully exposed
+    nic = plugin_latency_s(comm, p, executed)
+    inter = hw["net"]["tree" if ppn == 1 else a][p] + extra_network_s + nic  # ppn 1: latencies fully exposed
     depth = log2_floor(nodes)
     if op in ("send_recv", "all_to_all"):
-        return _p2p_latency(lib, comm, op, protocol, extra_network_s)
+        return _p2p_latency(lib, comm, op, protocol, extra_network_s + nic)
     if a == "ring":
         steps = _steps(op, n)
         if op == "broadcast":
@@ -113,9 +120,23 @@ def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, s
     raise ValueError(f"no latency model for {algorithm}")
 
 
+def plugin_latency_s(comm: Communicator, protocol: str, executed: bool = False) -> float:
+    """What a network step pays for the NIC latency the network plugin reports (0 without a plugin:
+    NCCL's own InfiniBand and socket NICs report 0).  NCCL's tuning.cc adds the graph's latencyInter to
+    the inter-node latency, and once more for Simple, "the flush extra latency" -- the GDR flush read a
+    receiver issues before handing data to the GPU.  The tuner always predicts that flush; a call runs it
+    only where NCCL needs it (src/graph/paths.cc ncclTopoNeedFlush: 'Flush is required on Ampere and
+    earlier', or NICs reached over C2C, or NCCL_NET_FORCE_FLUSH), so as executed on Hopper and later
+    with PCIe NICs the Simple step pays the reported latency once."""
+    flush = protocol == "simple" and (not executed or comm.needs_flush)
+    return comm.net_latency_s * (2 if flush else 1)
+
+
 def _p2p_latency(lib, comm: Communicator, op: str, protocol: str, extra_network_s: float) -> float:
     """Point-to-point calls (send/recv, all-to-all as grouped send/recv): one ring step of the
-    protocol; an all-to-all also posts one network operation per remote peer through the proxy."""
+    protocol (with the plugin's reported NIC latency as a ring step has it: an ASSUMPTION, NCCL's
+    point-to-point path has no cost model); an all-to-all also posts one network operation per
+    remote peer through the proxy."""
     hw = lib.hardware_latency_s
     remote = comm.nodes > 1
     step = hw["net"]["ring"][protocol] + extra_network_s if remote else hw[comm.intra]["ring"][protocol]
@@ -201,7 +222,8 @@ def call_time_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str,
     t = transfer_s(lib, comm, op, algorithm, protocol, size_bytes, simple_transfer_s, executed)
     if t > 0:
         t += min(size_bytes, fill_bytes(lib, comm, algorithm, protocol)) * t / size_bytes
-    return latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s) + lib.launch_overhead_s + t
+    return (latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s, executed)
+            + lib.launch_overhead_s + t)
 
 
 def tuner_transfer_s(comm: Communicator, op: str, algorithm: str, size_bytes: float, computed_s: float) -> float:

@@ -4,7 +4,9 @@
 2. ``auto`` lets the library's tuner pick an algorithm and protocol per size from the algorithms the
    scenario enables (``fabric.in_network_reduction``), predicting transfer times contention-free
    (:mod:`fabricsim.collectives.analytic`); a named algorithm is checked and only its protocol is
-   picked.  fabricsim's own ``hierarchical`` is never picked by ``auto``.
+   picked.  fabricsim's own ``hierarchical`` is never picked by ``auto``.  Where the NIC's network
+   plugin ships a tuner (aws-ofi-nccl on AWS), its decision table overrides that pick wherever it
+   covers the call (:mod:`fabricsim.collectives.region_tuner`).
 3. The transfer of the chosen algorithm is simulated (or computed) once at a reference size: the
    Simple-protocol transfer time is proportional to the bytes, so every size scales from it.
 4. time = latency + protocol transfer (:func:`fabricsim.collectives.nccl_model.call_time_s`).
@@ -20,6 +22,8 @@ from fabricsim.collectives.algorithms import ALGORITHMS, NOT_IN_LIBRARY, applica
 from fabricsim.collectives.analytic import transfer_time
 from fabricsim.collectives.communicator import Communicator, describe
 from fabricsim.collectives.nccl_model import Choice, call_time_s, choose, latency_s, protocols_for
+from fabricsim.collectives.net_plugin import net_plugin, with_plugin_settings
+from fabricsim.collectives.region_tuner import forced_choice
 from fabricsim.errors import FabricsimError
 
 REFERENCE_BYTES = 2**30
@@ -28,8 +32,9 @@ time is proportional to bytes in the fluid model)."""
 
 
 def library(design):
-    """The scenario's collective library (catalog entry)."""
-    return design.scenario.catalog().get("collective_libraries", design.scenario.fabric.collective_library)
+    """The scenario's collective library (catalog entry), with the settings its network plugin exports."""
+    lib = design.scenario.catalog().get("collective_libraries", design.scenario.fabric.collective_library)
+    return with_plugin_settings(lib, net_plugin(design))
 
 
 def in_network(design) -> tuple[bool, bool]:
@@ -50,7 +55,8 @@ def in_network(design) -> tuple[bool, bool]:
 
 def communicator(design, gpus: np.ndarray, channels: int | None = None,
                  min_channels: int | None = None) -> Communicator:
-    return describe(design, gpus, library(design), in_network(design), rings=channels, min_channels=min_channels)
+    return describe(design, gpus, library(design), in_network(design), rings=channels, min_channels=min_channels,
+                    plugin=net_plugin(design))
 
 
 def candidates(op: str, algorithm: str, comm: Communicator) -> tuple[str, ...]:
@@ -75,6 +81,7 @@ def extra_network_s(design, comm: Communicator) -> float:
 def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: str | None = None) -> list[Choice]:
     """The library's (algorithm, protocol) for every size."""
     lib = library(design)
+    plugin = net_plugin(design)
     names = candidates(op, algorithm, comm)
     extra = extra_network_s(design, comm)
     reference = {a: transfer_time(design, comm, op, a, REFERENCE_BYTES) / padded_size(REFERENCE_BYTES, comm.ranks)
@@ -82,7 +89,15 @@ def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: s
     out = []
     for size in sizes:
         estimate = {a: per_byte * padded_size(size, comm.ranks) for a, per_byte in reference.items()}
-        if protocol is not None:
+
+        def usable(a: str, p: str, size: int = size) -> bool:
+            return a in names and p in protocols_for(a, comm, op, size, lib) and protocol in (None, p)
+
+        forced = forced_choice(plugin, op, comm.ranks, comm.nodes, size, usable)
+        if forced is not None:
+            a, p = forced
+            out.append(Choice(a, p, call_time_s(lib, comm, op, a, p, size, estimate[a], extra)))
+        elif protocol is not None:
             allowed = [a for a in names if protocol in protocols_for(a, comm, op, size, lib)]
             if not allowed:
                 raise FabricsimError(f"--proto {protocol}: no algorithm of {', '.join(names)} runs {op} with it")
@@ -110,7 +125,8 @@ def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simp
     extra = extra_network_s(design, comm)
     total = call_time_s(lib, comm, op, choice.algorithm, choice.protocol, size, simple_transfer_s, extra,
                         executed=True)
-    alpha = latency_s(lib, comm, op, choice.algorithm, choice.protocol, size, extra) + lib.launch_overhead_s
+    alpha = (latency_s(lib, comm, op, choice.algorithm, choice.protocol, size, extra, executed=True)
+             + lib.launch_overhead_s)
     return Composed(choice.algorithm, choice.protocol, total, alpha, total - alpha)
 
 

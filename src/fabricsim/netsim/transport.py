@@ -1,4 +1,4 @@
-"""Transport presets: routing policy and wire efficiency of InfiniBand, RoCEv2, Spectrum-X and UEC.
+"""Transport presets: routing policy and wire efficiency of InfiniBand, RoCEv2, Spectrum-X, UEC and AWS EFA.
 
 What is *simulated* is routing (ECMP collisions, spraying, adaptive choice) and max-min
 sharing.  What is a *parameter* is the payload efficiency of the wire format, computed here
@@ -19,6 +19,15 @@ tree, whose NCCL model gives 462; NVIDIA/nccl#2035: 2 x 8 B300 RoCE ring 760+ GB
 wire), so none is applied.  What a fluid model cannot show -- PFC head-of-line blocking of victim
 flows, DCQCN transients, incast bursts shorter than a control loop -- is not modelled; seed
 000_3aeaf96e063beb99.txt's "RoCE congestion / ordering cost up to ~30%" is a caveat, not applied.
+
+AWS EFA runs SRD, the Scalable Reliable Datagram (Shalev et al., "A Cloud-Optimized Transport Protocol for
+Elastic and Scalable HPC", IEEE Micro 40(6), 2020): the sender sprays the packets of every message over
+many paths of AWS's ordinary ECMP Ethernet network (it varies the path-selecting header fields packet by
+packet), delivers out of order and leaves ordering to the layer above
+(libfabric / aws-ofi-nccl), retransmits lost packets itself within sub-millisecond time and paces each
+connection by sender-based congestion control.  So the switches need only carry IP over Ethernet, and
+load spreads as packet spraying does (the ``spray`` policy), not as per-flow ECMP.  Its congestion control
+is represented, like the others', by its steady state: max-min fair at full utilisation.
 """
 
 from __future__ import annotations
@@ -65,6 +74,13 @@ TRANSPORTS: dict[str, Transport] = {
         "uec", "spray", 4096, _ETHERNET_OVERHEAD + 20 + 8 + 12 + 4, "UET credit-based incast control",
         "Ultra Ethernet 1.0: packet spraying, reorder-tolerant transport (seed 001); header size ASSUMED equal "
         "to RoCEv2's",
+    ),
+    "efa": Transport(
+        "efa", "spray", 4096, _ETHERNET_OVERHEAD + _ROCE_HEADERS,
+        "none: SRD retransmits lost packets from the sender, sender-based congestion control",
+        "AWS SRD (Shalev et al., IEEE Micro 2020): per-packet multipath spraying by the sender over ECMP paths, "
+        "out-of-order delivery; packet payload and header sizes ASSUMED equal to RoCEv2's (SRD's wire format is "
+        "not published)",
     ),
 }
 

@@ -16,12 +16,8 @@ from fabricsim.errors import FabricsimError
 from fabricsim.scenario import TIER_NAMES, Scenario
 from fabricsim.topology.fat_tree import FatTreeShape, PortBudget, size_fat_tree
 from fabricsim.topology.media import LinkMedia, choose_link_media
+from fabricsim.topology.transport_parts import DEFAULT_LOAD_BALANCING, check_parts
 from fabricsim.units import format_speed_short
-
-DEFAULT_LOAD_BALANCING = {"infiniband": "adaptive", "roce": "ecmp", "spectrum-x": "adaptive", "uec": "spray"}
-"""Usual policy per transport: IB per-packet adaptive routing (Quantum AR, out-of-order placement at
-ConnectX); RoCEv2 ECMP hashing; Spectrum-X per-packet adaptive routing with reordering at the
-SuperNIC; UEC packet spraying (seed 001_d75a99b56f43ca3a.txt, 'Congestion Control')."""
 
 FIBER_PROPAGATION_S_PER_M = 1.0 / 2.0e8  # light in glass / signal in copper, ~5 ns per metre
 
@@ -175,14 +171,8 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
     switch = catalog.switch(fabric.switches.get("leaf", fabric.switch))
     switches = [switch] + [catalog.switch(fabric.switches.get(t, fabric.switch)) for t in TIER_NAMES[1:]]
     scale_up = catalog.scale_up(cluster.scale_up or gpu.default_scale_up)
-    parts = [(nic.name, nic.protocols)] + list({s.name: (s.name, s.protocols) for s in switches}.values())
-    for part, protocols in parts:
-        if fabric.transport not in protocols:
-            raise FabricsimError(
-                f"fabric.transport={fabric.transport}: {part} speaks {', '.join(protocols)}; choose one of those "
-                f"or another part"
-            )
-    scale_out = cluster.scale_out_per_gpu or gpu.scale_out_bits_per_s
+    check_parts(catalog, fabric, gpu, nic, switches)
+    scale_out = cluster.scale_out_per_gpu or nic.per_gpu_bits_per_s or gpu.scale_out_bits_per_s
     speed, per_gpu = resolve_link_speed(scale_out, nic, switch, fabric.planes, fabric.port_speed)
     speeds = _tier_speeds(fabric, speed, switches)
     endpoints = cluster.gpus * per_gpu
