@@ -111,7 +111,7 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         switch=st.sampled_from(NAMES["switches"]), tiers=st.sampled_from(["auto", 1, 2, 3]),
         oversubscription=st.lists(st.sampled_from([1, 1.5, 2, 3, 4, 7.5]), min_size=1, max_size=2),
         planes=st.integers(1, 8), rail_optimized=st.booleans(),
-        transport=st.sampled_from(["infiniband", "roce", "spectrum-x", "uec"]),
+        transport=st.sampled_from(["infiniband", "roce", "spectrum-x", "uec", "efa"]),
         load_balancing=st.sampled_from(["ecmp", "spray", "adaptive", "flowlet"]),
         optics=st.sampled_from(["dsp", "lpo", "lro", "cpo", "xpo", "aoc", "aec", "copper"]),
         nic_optics=st.sampled_from(["dsp", "lpo", "lro", "xpo", "aoc", "aec", "copper"]),
