@@ -191,3 +191,12 @@ def test_multi_token_prediction_sits_on_the_last_stage_with_a_second_head():
     head = head_work(model, gpu, shape, profile)
     assert two_heads.total_s - one.total_s == pytest.approx(mtp.forward + mtp.backward)
     assert mtp.gemm_flops - head.gemm_flops == pytest.approx(3 * 2 * 4096 * 7168 * 2 * 7168)  # the projection
+
+
+def test_the_training_result_names_the_dispatcher_and_its_copies():
+    scenario = scenario_from_dict({"cluster": {"gpu": "h100-sxm", "gpus": 16}})
+    result = train(scenario, model="qwen3-30b-a3b", tp=1, pp=1, dp=16, ep=8, global_batch=256, seq=4096,
+                   precision="fp8", moe_dispatcher="hybridep")
+    assert "MoE token dispatch: hybridep, 5.25 copies of each token per all-to-all over EP 8" in " ".join(result.notes)
+    [a2a] = [c for c in result.calls if c.kind == "ep"]
+    assert a2a.size_bytes == pytest.approx(4096 * 8 * (1 - (7 / 8) ** 8) * 2048 * 2)

@@ -224,6 +224,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             gathered = [sum(gathered)]
     root = _root_elements(model, par, layout, stages) if par.zero == 3 and not coordinated else None
     gathers = 3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2  # ZeRO-3, per layer
+    ep_copies = _ep_copies(model, par, spec, design) if model.routed_experts and par.ep > 1 else None
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
@@ -231,7 +232,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                        weight_tensors=gathered, persistent_tensors=persistent, root_elements=root or 0.0,
                        recompute_layers=recompute_here,
                        zero3_gathers=gathers,
-                       ep_copies=_ep_copies(model, par, spec, design) if model.routed_experts else None,
+                       ep_copies=ep_copies,
                        context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded)
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
@@ -277,6 +278,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                    if memory.recompute_layers else "")
         notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
+    if ep_copies is not None:
+        notes.append(f"MoE token dispatch: {dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)}, {ep_copies:.2f} "
+                     f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)")
     if coordinator is not None:
         notes.append(f"ZeRO-3 through DeepSpeed's 2021 coordinator over {par.dp * par.cp:,} ranks: {coordinator.gathers} "
                      f"gathers and {coordinator.reduce_scatters} reduce-scatters per micro-batch, each with host work per "
