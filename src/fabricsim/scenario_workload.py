@@ -140,6 +140,10 @@ class InferSpec(_Strict):
     output_tokens: int = Field(1024, ge=1, le=MAX_TOKENS, description="generated tokens per request")
     weight_bytes: Literal[1, 2] = Field(1, description="bytes per weight (1 = FP8, 2 = BF16)")
     kv_bytes: Literal[1, 2] = Field(2, description="bytes per KV-cache element")
+    kv_cache_fraction: float = Field(
+        0.9, gt=0, le=1, description="share of free GPU memory the KV cache may take (TensorRT-LLM "
+        "kv_cache_free_gpu_mem_fraction, trtllm-bench default 0.90); sizes the engine limits of profiles with "
+        "decode_graph_batch_sizes")
     load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet", "ideal"] | None = None
 
 

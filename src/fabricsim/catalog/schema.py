@@ -110,6 +110,9 @@ class Gpu(Entry):
     bf16_dense_flops: float = Field(gt=0, description="dense BF16 tensor FLOP/s")
     fp8_dense_flops: float = Field(gt=0, description="dense FP8 tensor FLOP/s")
     hbm_bytes: float = Field(gt=0)
+    memory_total_bytes: float | None = Field(
+        None, gt=0, description="device memory the driver reports (NVML / nvidia-smi total), bytes, as software that "
+        "sizes itself from it sees it; None: hbm_bytes")
     hbm_bytes_per_s: float = Field(gt=0)
     scale_up_bits_per_s: float = Field(gt=0, description="NVLink/UALink bandwidth per GPU, per direction")
     scale_out_bits_per_s: float = Field(gt=0, description="scale-out NIC bandwidth per GPU, per direction")

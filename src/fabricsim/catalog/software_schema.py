@@ -97,6 +97,14 @@ class SoftwareProfile(Entry):
     decode_kv_per_query_head: bool = Field(
         False, description="the decode attention kernel reads a grouped-query KV head once per query head that "
         "shares it (no GQA sharing), multiplying KV-cache traffic by heads / kv_heads")
+    decode_graph_batch_sizes: list[int] = Field(
+        default_factory=list, description="generation-only decode steps replay CUDA graphs captured at these batch "
+        "sizes, a smaller batch padded up to the next one with dummy requests that cost GEMM rows but no attention "
+        "(TensorRT-LLM PyTorch backend cuda_graph_config enable_padding; the sizes kept are those within the "
+        "executor limits trtllm-bench sets: fabricsim.workload.trtllm_bench); [] = decode runs at its own batch")
+    fp8_output_head: bool = Field(
+        True, description="in FP8 inference the output head (LM head) GEMM runs in FP8 too; false: the FP8 "
+        "checkpoint keeps it in BF16 (only the linear layers inside the transformer blocks quantized)")
     zero3_prefetch_elements: float | None = Field(
         None, gt=0, description="ZeRO-3 / FSDP: parameter elements gathered ahead of the layer that needs them "
         "(DeepSpeed stage3_prefetch_bucket_size); None = the whole next layer (FSDP2 / Megatron-FSDP prefetch)")

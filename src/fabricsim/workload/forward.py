@@ -78,15 +78,20 @@ def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_b
 
 
 def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, precision: str, kv_bytes: int,
-                 decode: bool, ep: int = 1, moe_tokens: float | None = None) -> ForwardCost:
+                 decode: bool, ep: int = 1, moe_tokens: float | None = None, rows: float | None = None) -> ForwardCost:
     """A forward pass of ``tokens`` tokens on one GPU of a TP group of ``tp``.
 
     Prefill: ``tokens`` prompt tokens attending causally over prompts of ``context`` tokens.
     Decode: ``tokens`` sequences, one new token each, attending to ``context`` cached tokens.
     ``moe_tokens``: tokens this GPU dispatches to the experts (default ``tokens``); each of its
-    ``experts / ep`` experts receives ``moe_tokens x k x ep / experts`` of them (balanced)."""
+    ``experts / ep`` experts receives ``moe_tokens x k x ep / experts`` of them (balanced).
+    ``rows`` (decode): rows the GEMMs, elementwise kernels and output head compute when the batch is padded
+    to a captured CUDA-graph size (default ``tokens``); the padding requests hold no KV cache, so attention
+    still reads the ``tokens`` real sequences (:mod:`fabricsim.workload.trtllm_bench`)."""
     rates = rates_for(gpu, precision, profile.kernel_efficiency)
     sequences = tokens if decode else 0.0
+    if decode and rows is not None:
+        tokens = max(tokens, rows)
     gemm = attention = memory = flops = kv_read = kernels = 0.0
     kinds = [(False, model.layers - model.moe_layers), (True, model.moe_layers)] if model.routed_experts \
         else [(False, model.layers)]
@@ -97,7 +102,8 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         per_expert = dispatched * model.experts_per_token * ep / model.routed_experts if moe else 0.0
         gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode)
         g = sum(float(gemm_seconds(x.m, x.n, x.k, rates, x.batch)) for x in gemms)
-        a, f, kv = _attention(model, gpu, profile, tokens, context, tp, kv_bytes, decode, sequences)
+        a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, context, tp, kv_bytes, decode,
+                              sequences)
         shape = Shape(tokens, int(context), 1, tp, True, precision, ep, 1, per_expert,
                       per_expert * model.routed_experts / ep if moe else 0.0)
         elementwise, _, _ = _elementwise_bytes(model, shape, profile, moe)
@@ -106,9 +112,10 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         flops += count * (sum(x.flops for x in gemms) + f)
         kv_read += count * kv
         kernels += count * n
-    head_tokens = sequences if decode else tokens / max(context, 1)  # logits of the last position only
+    head_tokens = tokens if decode else tokens / max(context, 1)  # logits of the last position only
+    head_rates = rates if profile.fp8_output_head else rates_for(gpu, "bf16", profile.kernel_efficiency)
     for x in head_gemms(model, head_tokens, tp):
-        gemm += float(gemm_seconds(x.m, x.n, x.k, rates, x.batch))
+        gemm += float(gemm_seconds(x.m, x.n, x.k, head_rates, x.batch))
         flops += x.flops
     launch = kernels * profile.kernel_overhead_s
     if not decode:  # a prompt pass also pays the engine's per-layer context-phase cost

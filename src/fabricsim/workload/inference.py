@@ -20,15 +20,16 @@ Seconds, bytes, FLOP/s throughout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 
 from fabricsim.collectives.concurrent import time_groups, time_transfers
 from fabricsim.errors import FabricsimError
-from fabricsim.workload.forward import forward_cost
+from fabricsim.workload.forward import ForwardCost, forward_cost
 from fabricsim.workload.model import kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
+from fabricsim.workload.trtllm_bench import engine_limits, generation_only_share, graph_batch_sizes, padded_batch
 
 DISPATCH_BYTES = 1
 """Bytes per hidden element dispatched to experts (FP8; DeepSeek-V3 report section 3.3.2) -- combine is BF16."""
@@ -57,6 +58,7 @@ class InferenceResult:
     output_tokens: int = 0
     prefill_tokens: float = 0.0  # prompt tokens of one prefill pass (per attention group)
     _tp: int = 1  # GPUs of one attention group (not reported by as_dict)
+    decode_rows: int = 0  # static under CUDA-graph padding: rows a generation-only decode step computes (else 0)
 
     @property
     def ttft_s(self) -> float:
@@ -219,8 +221,25 @@ def _resident(model, spec, ep: int, seqs_per_group: float, gpu) -> float:
     return resident
 
 
+def _graph_padding(spec, model, gpu, profile) -> tuple[int, float]:
+    """(rows a generation-only decode step computes, share of decode steps that are generation-only) under the
+    profile's CUDA-graph padding with trtllm-bench's engine limits (fabricsim.workload.trtllm_bench)."""
+    if not profile.decode_graph_batch_sizes:
+        return spec.batch, 0.0
+    kv = kv_cache_bytes_per_token(model, spec.kv_bytes)
+    if model.attention != "mla":  # tuning.py: at least one KV head per GPU
+        kv *= max(spec.tp, model.kv_heads) / model.kv_heads
+    memory = gpu.memory_total_bytes or gpu.hbm_bytes
+    max_bs, max_tokens = engine_limits(parameter_counts(model).total, spec.weight_bytes, kv, memory, spec.tp,
+                                       spec.context, spec.output_tokens, spec.kv_cache_fraction)
+    sizes = graph_batch_sizes(profile.decode_graph_batch_sizes, max_bs, max_tokens)
+    share = generation_only_share(spec.batch, max_tokens, spec.context, spec.output_tokens)
+    return padded_batch(spec.batch, sizes), share
+
+
 def _static(spec, model, gpu, profile, fabric, policy, precision) -> InferenceResult:
-    """One TP instance: prefill the whole batch, then decode it; context grows from the prompt to the end."""
+    """One TP instance: prefill the whole batch, then decode it; context grows from the prompt to the end.
+    Under CUDA-graph padding the generation-only share of the steps computes the padded rows."""
     gpus = np.arange(spec.tp)
     prompt_tokens = spec.batch * spec.context
     prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False)
@@ -228,12 +247,23 @@ def _static(spec, model, gpu, profile, fabric, policy, precision) -> InferenceRe
     context = spec.context + spec.output_tokens / 2
     step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True)
     tp_s = _tp_all_reduces(fabric, gpus, spec.tp, spec.batch, model, policy)
+    rows, share = _graph_padding(spec, model, gpu, profile)
+    if rows > spec.batch and share > 0:
+        padded = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
+                              rows=rows)
+        step = _mix(padded, step, share)
+        tp_s = share * _tp_all_reduces(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
     tpot = step.total_s + tp_s
     resident = _resident(model, spec, 1, spec.batch, gpu)
     kv_request = kv_cache_bytes_per_token(model, spec.kv_bytes) * spec.context
     return InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
                            step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
-                           spec.output_tokens, prompt_tokens, spec.tp)
+                           spec.output_tokens, prompt_tokens, spec.tp, rows if share > 0 else spec.batch)
+
+
+def _mix(a: ForwardCost, b: ForwardCost, share: float) -> ForwardCost:
+    """The mean step: ``share`` of the steps cost ``a``, the rest ``b``."""
+    return ForwardCost(*(share * x + (1 - share) * y for x, y in zip(astuple(a), astuple(b))))
 
 
 __all__ = ["InferenceResult", "serve"]
