@@ -130,6 +130,10 @@ class SoftwareProfile(Entry):
     zero3_regather_for_recompute: bool = Field(
         False, description="ZeRO-3 releases gathered weights after each forward, so a recomputed forward gathers "
         "them again before the backward gathers them once more")
+    pp_comm_overlap: bool = Field(
+        False, description="interleaved pipeline schedules (virtual stages > 1) send and receive a model chunk's "
+        "activations and gradients while the next chunk computes (Megatron-Core overlap_p2p_comm); only what exceeds "
+        "the compute waits")
     zero3_flat_buffer_copies: bool = Field(
         False, description="ZeRO-3 gathers and reduces each layer's parameters as one flat buffer (one collective per "
         "layer, FSDP2's per-block unit) copied on the compute stream: every gathered parameter copied out (read and "

@@ -7,7 +7,8 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
   under the GEMMs that consume or produce them, and only what the stage's GEMMs cannot cover --
   at least the first chunk -- is exposed.  ``tp_comm_overlap`` (a share) overrides.
 * **CP** K/V all-gathers and **PP** sends: exposed (1F1B waits for them); DualPipe hides PP sends
-  under the paired forward/backward chunk.  PyTorch's ring attention traced by ``torch.compile``
+  under the paired forward/backward chunk, and an interleaved schedule with ``pp_comm_overlap``
+  (Megatron-Core ``overlap_p2p_comm``) under the next chunk's compute, but for what exceeds it.  PyTorch's ring attention traced by ``torch.compile``
   waits for each of its collectives where it is issued (:mod:`fabricsim.workload.ring_attention`).
 * **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe: all hidden).
 * **DP**: per step (ZeRO-0/1) the gradient reduction overlaps the last backward and the weight
@@ -65,9 +66,13 @@ def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_
     ep = _sum(calls, "ep")
     exposed["ep"], hidden["ep"] = ep * (1 - ep_overlap_share), ep * ep_overlap_share
     pp = _sum(calls, "pp")
-    exposed["pp"] = 0.0 if pp_hidden else pp
     if pp_hidden:
-        hidden["pp"] = pp
+        exposed["pp"] = 0.0
+    elif profile.pp_comm_overlap and par.virtual_stages > 1:
+        exposed["pp"] = max(0.0, pp - stage.total_s)
+    else:
+        exposed["pp"] = pp
+    hidden["pp"] = pp - exposed["pp"]
     prefetch = 1.0 if profile.zero3_prefetch_elements is None or not layer_elements else \
         min(1.0, profile.zero3_prefetch_elements / layer_elements)
     exposed["dp"], hidden["dp"], dp_step, dp_step_hidden = _data_parallel(calls, stage, layers, micro_batches,
