@@ -8,8 +8,9 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
   at least the first chunk -- is exposed.  ``tp_comm_overlap`` (a share) overrides.
 * **CP** K/V all-gathers and **PP** sends: exposed (1F1B waits for them); DualPipe hides PP sends
   under the paired forward/backward chunk, and an interleaved schedule with ``pp_comm_overlap``
-  (Megatron-Core ``overlap_p2p_comm``) under the next chunk's compute, but for what exceeds it.  PyTorch's ring attention traced by ``torch.compile``
-  waits for each of its collectives where it is issued (:mod:`fabricsim.workload.ring_attention`).
+  (Megatron-Core ``overlap_p2p_comm``) under the next chunk's compute, but for what exceeds it.
+  PyTorch's ring attention traced by ``torch.compile`` waits for each of its collectives where it
+  is issued (:mod:`fabricsim.workload.ring_attention`).
 * **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe: all hidden).
 * **DP**: per step (ZeRO-0/1) the gradient reduction overlaps the last backward and the weight
   gather the first forward; per micro-batch (ZeRO-2) the reductions queue behind each backward
