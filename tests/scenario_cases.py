@@ -149,7 +149,8 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         cuda_graph_scope=st.sampled_from([[], ["attn"], ["moe_router"], ["moe_router", "moe_preprocess"],
                                           ["attn", "moe_router", "moe_preprocess"], ["moe_preprocess"]]),
         elementwise=st.sampled_from(["fused", "eager", "eager-fused-norm"]),
-        moe_dispatcher=st.sampled_from(["alltoall", "deepep", "hybridep"]), routing_node_limit=st.sampled_from([1, 4]))
+        moe_dispatcher=st.sampled_from(["alltoall", "deepep", "hybridep"]), routing_node_limit=st.sampled_from([1, 4]),
+        pp_comm_overlap=st.booleans())
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),

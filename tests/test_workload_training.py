@@ -80,6 +80,8 @@ def test_pipeline_bubble_is_pp_minus_one_over_v_micro_batches(small):
     assert interleaved.exposure.hidden_per_micro["pp"] == pytest.approx(sends(interleaved), rel=1e-9)
     waiting = train(scenario, fabric, **base, virtual_stages=2, software="llama3-2024")  # no pp_comm_overlap
     assert waiting.breakdown_s["exposed PP comm"] == pytest.approx(m * sends(waiting), rel=1e-9)
+    turned_off = train(scenario, fabric, **base, virtual_stages=2, pp_comm_overlap=False)
+    assert turned_off.breakdown_s["exposed PP comm"] == pytest.approx(m * sends(turned_off), rel=1e-9)
 
 
 def test_tp_collectives_carry_the_layer_activations(small):

@@ -100,6 +100,9 @@ class TrainSpec(_Strict):
     dp_overlap: bool | None = Field(
         None, description="DP gradient reduce / parameter gather overlapped with compute; default: the software "
         "profile's")
+    pp_comm_overlap: bool | None = Field(
+        None, description="interleaved pipeline (virtual_stages > 1): sends and receives overlap the next chunk's "
+        "compute (Megatron-Core overlap_p2p_comm); default: the software profile's")
     order: str = Field("tp-cp-ep-dp-pp", max_length=40, description="rank order, fastest first (Megatron-Core default; the Llama 3 "
                        "paper used tp-cp-pp-dp, section 3.3.2)")
     placement: Literal["contiguous", "random-servers", "domain-aligned", "auto"] = Field(

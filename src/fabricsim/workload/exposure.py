@@ -51,9 +51,10 @@ def _sum(calls, kind: str) -> float:
 
 def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_overlap_share: float | None,
            ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0, coordinator=None,
-           pp_hidden: bool = False) -> Exposure:
+           pp_hidden: bool = False, pp_overlap: bool | None = None) -> Exposure:
     """Exposed and hidden communication of one step (see the module docstring); ``pp_hidden``: the
-    schedule overlaps pipeline sends with compute (DualPipe)."""
+    schedule overlaps pipeline sends with compute (DualPipe); ``pp_overlap``: overrides the profile's
+    ``pp_comm_overlap`` (interleaved schedules only)."""
     exposed, hidden = {}, {}
     tp = _sum(calls, "tp")
     if tp_overlap_share is not None:
@@ -69,7 +70,7 @@ def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_
     pp = _sum(calls, "pp")
     if pp_hidden:
         exposed["pp"] = 0.0
-    elif profile.pp_comm_overlap and par.virtual_stages > 1:
+    elif (profile.pp_comm_overlap if pp_overlap is None else pp_overlap) and par.virtual_stages > 1:
         exposed["pp"] = max(0.0, pp - stage.total_s)
     else:
         exposed["pp"] = pp

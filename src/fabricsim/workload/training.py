@@ -241,7 +241,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                               profile) if coordinated else None
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
     exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
-                      dp_overlap, _layer_elements(model, par), coordinator, pp_hidden=dualpipe)
+                      dp_overlap, _layer_elements(model, par), coordinator, pp_hidden=dualpipe,
+                      pp_overlap=spec.pp_comm_overlap)
     copies = flat_buffer_copy_s(_layer_elements(model, par), layers_here, root, gathers, spec.gradient_reduce_bytes,
                                 gpu.hbm_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
     micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies
