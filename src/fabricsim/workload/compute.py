@@ -173,7 +173,7 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
         model.qk_rope_head_dim or model.head_dim) * tokens / t
     rope_f, rope_b = (per * rotated for per in chain.rotary)
     heads = (model.attention_heads + model.kv_heads) * model.head_dim * tokens / t if model.qk_norm else 0.0
-    rope_f, rope_b = rope_f + chain.norm[0] * heads, rope_b + chain.norm[1] * heads  # QK-Norm, not recomputed
+    qk_norm_f, qk_norm_b = (per * heads for per in chain.norm)  # not among what selective recomputation repeats
     copies_f, copies_b = head_copy_bytes(model, tokens, t) if chain.head_copies else (0.0, 0.0)
     act_f, act_b = chain.swiglu if model.mlp == "swiglu" else chain.gelu
     if moe:
@@ -184,8 +184,8 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
         width = model.ffn_hidden_size * tokens / t
         permute = 0.0
     activation_f, activation_b = act_f * width, act_b * width
-    forward = norms_f + residual_f + rope_f + copies_f + activation_f + permute
-    backward = norms_b + residual_b + rope_b + copies_b + activation_b + permute
+    forward = norms_f + residual_f + rope_f + qk_norm_f + copies_f + activation_f + permute
+    backward = norms_b + residual_b + rope_b + qk_norm_b + copies_b + activation_b + permute
     return forward, backward, norms_f + activation_f
 
 

@@ -95,6 +95,14 @@ def recomputed_share(recompute: str, recompute_layers: int, layers: int) -> floa
     return recomputed_layers(recompute, recompute_layers, layers) / layers if layers else 1.0
 
 
+def embedding_parameters(model, layout: StageLayout, stage: int) -> float:
+    """Parameters of a stage outside its layers, before TP: the input embedding on the first stage, the
+    output projection on the last (one stage holds both when there is one)."""
+    counts = parameter_counts(model)
+    return (counts.input_embedding if stage == 0 else 0.0) \
+        + (counts.output_embedding if stage == layout.stages - 1 else 0.0)
+
+
 def parameters_per_gpu(model, par: Parallelism, layout: StageLayout | None = None, stage: int = 0) -> tuple[float, float]:
     """(dense, expert) parameters held by one GPU of a pipeline stage before ZeRO sharding.
 
@@ -108,10 +116,7 @@ def parameters_per_gpu(model, par: Parallelism, layout: StageLayout | None = Non
     shared = model.shared_experts * counts.expert + model.routed_experts * model.hidden_size
     dense = n_dense * (counts.attention_per_layer + counts.dense_mlp_per_layer + counts.norms_per_layer) \
         + n_moe * (counts.attention_per_layer + counts.norms_per_layer + shared)
-    if stage == 0:
-        dense += counts.input_embedding
-    if stage == layout.stages - 1:
-        dense += counts.output_embedding
+    dense += embedding_parameters(model, layout, stage)
     experts = n_moe * model.routed_experts * counts.expert / (par.ep * par.etp)
     return dense / par.tp, experts
 

@@ -30,9 +30,9 @@ from fabricsim.workload.compute import Shape, StageCompute, attention_kind, opti
 from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
 from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
 from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
-from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, parameters_per_gpu, recomputed_layers,
-                                      recomputed_share)
-from fabricsim.workload.model import parameter_counts, training_flops_per_token
+from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, embedding_parameters, parameters_per_gpu,
+                                      recomputed_layers, recomputed_share)
+from fabricsim.workload.model import training_flops_per_token
 from fabricsim.workload.moe import dispatch_copies, dispatcher_for, forwarding_domain
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
@@ -214,12 +214,14 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     recompute_here = sum(recomputed_layers(memory.recompute, memory.recompute_layers, layout.layers[i])
                          for i in stages) if memory.recompute_layers else 0
     coordinated = par.zero == 3 and profile.zero3_coordinator
+    layer_tensors = _weight_tensors(model, par)
+    layer_elements = sum(layer_tensors)
     modules = _fetch_modules(model, gpu, shape, profile, par, spec) if coordinated else []
     if coordinated:
         gathered = sorted({m.gathered for m in modules if m.gathered})
         persistent = sorted({p for m in modules for p in m.persistent})
     else:
-        gathered, persistent = (_weight_tensors(model, par) if par.zero == 3 else []), []
+        gathered, persistent = (list(layer_tensors) if par.zero == 3 else []), []
         if gathered and profile.zero3_flat_buffer_copies:  # FSDP2: one flat buffer, one collective per layer
             gathered = [sum(gathered)]
     root = _root_elements(model, par, layout, stages) if par.zero == 3 and not coordinated else None
@@ -241,9 +243,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                               profile) if coordinated else None
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
     exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
-                      dp_overlap, _layer_elements(model, par), coordinator, pp_hidden=dualpipe,
+                      dp_overlap, layer_elements, coordinator, pp_hidden=dualpipe,
                       pp_overlap=spec.pp_comm_overlap)
-    copies = flat_buffer_copy_s(_layer_elements(model, par), layers_here, root, gathers, spec.gradient_reduce_bytes,
+    copies = flat_buffer_copy_s(layer_elements, layers_here, root, gathers, spec.gradient_reduce_bytes,
                                 gpu.hbm_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
     micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies
     if dualpipe:
@@ -336,15 +338,8 @@ def _ep_copies(model, par: Parallelism, spec, design) -> float:
 
 
 def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> float:
-    """Parameters of the rank's stages outside their layers, on one TP rank: the input embedding on the
-    first stage, the output layer on the last (FSDP's root unit)."""
-    counts = parameter_counts(model)
-    return sum((counts.input_embedding if i == 0 else 0.0)
-               + (counts.output_embedding if i == layout.stages - 1 else 0.0) for i in stages) / par.tp
-
-
-def _layer_elements(model, par: Parallelism) -> float:
-    return sum(_weight_tensors(model, par))
+    """FSDP's root unit on one TP rank: the parameters of the rank's stages outside their layers."""
+    return sum(embedding_parameters(model, layout, i) for i in stages) / par.tp
 
 
 def _shape(model, par: Parallelism, spec) -> Shape:

@@ -48,6 +48,13 @@ def _round_up(value: float, step: int) -> int:
     return step * math.ceil(value / step)
 
 
+def _tiered_round_up(value: float, tiers, last_step: int, minimum: int) -> int:
+    """tuning.py finetune_setting's rounding: up to the step of the first (bound, step) tier the value is
+    below, else to ``last_step``; never below ``minimum`` (which only the first tier can reach)."""
+    step = next((s for bound, s in tiers if value < bound), last_step)
+    return max(minimum, _round_up(value, step))
+
+
 def engine_limits(parameters: float, weight_bytes: float, kv_bytes_per_token: float, memory_total_bytes: float,
                   tp: int, isl: int, osl: int, fraction: float) -> tuple[int, int]:
     """(max_batch_size, max_num_tokens) trtllm-bench picks for a PyTorch-backend run (pp = 1, no chunking).
@@ -58,18 +65,8 @@ def engine_limits(parameters: float, weight_bytes: float, kv_bytes_per_token: fl
     requests = available * fraction / (kv_bytes_per_token / GIB * (isl + osl))
     raw_bs = min(requests, BATCH_CAP)
     raw_tokens = min(raw_bs * (1 + isl / osl), TOKEN_CAP)
-    if raw_bs < 256:
-        max_bs = max(MIN_BATCH, _round_up(raw_bs, 32))
-    elif raw_bs < 1024:
-        max_bs = _round_up(raw_bs, 128)
-    else:
-        max_bs = _round_up(raw_bs, 256)
-    if raw_tokens < 4096:
-        max_tokens = max(MIN_TOKENS, _round_up(raw_tokens, 256))
-    elif raw_tokens < 8192:
-        max_tokens = _round_up(raw_tokens, 512)
-    else:
-        max_tokens = _round_up(raw_tokens, 1024)
+    max_bs = _tiered_round_up(raw_bs, ((256, 32), (1024, 128)), 256, MIN_BATCH)
+    max_tokens = _tiered_round_up(raw_tokens, ((4096, 256), (8192, 512)), 1024, MIN_TOKENS)
     return max_bs, max(max_tokens, isl + max_bs)  # general.py: a whole prompt must fit beside a full batch
 
 
