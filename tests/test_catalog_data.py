@@ -277,6 +277,18 @@ def test_gpu_figures_are_dense_and_per_direction(catalog):
     assert catalog.gpu("gb300").scale_out_bits_per_s == 800e9
 
 
+def test_streaming_hbm_rates_are_the_measured_triad(catalog):
+    """Memory-bound kernels run at BabelStream's triad rate (Azure's benchmarking guide: A100 80GB 1.70,
+    H100 2.97, H200 4.18 TB/s), not the datasheet peak; Blackwell's interface peak is the driver's
+    7,680-bit bus at 3,996 MHz (7.672 TB/s) times H200's HBM3e triad share."""
+    for name, triad in (("a100-sxm", 1.70e12), ("h100-sxm", 2.97e12), ("h200-sxm", 4.18e12)):
+        assert catalog.gpu(name).hbm_stream_bytes_per_s == pytest.approx(triad, rel=2e-4), name
+    b200 = catalog.gpu("b200").hbm_stream_bytes_per_s
+    assert b200 == pytest.approx(7680 / 8 * 3996e6 * 2 * 4.18 / 4.8, rel=2e-4)
+    for name, gpu in catalog.sections["gpus"].items():
+        assert 0.8 < gpu.hbm_stream_efficiency < 0.9, name  # every measured share sits in 83-89 %
+
+
 def test_gpu_generations_are_ordered(catalog):
     order = ["a100-sxm", "h100-sxm", "b200", "gb300", "rubin"]
     bf16 = [catalog.gpu(n).bf16_dense_flops for n in order]

@@ -57,7 +57,7 @@ def test_decode_streams_weights_at_small_batch_and_two_batch_overlap_streams_the
     large = infer(scenario, fabric, model="llama3-70b", prefill_gpus=8, decode_gpus=8, tp=8, batch=64, context=4096)
     weights = parameter_counts(default_catalog().get("models", "llama3-70b")).total / 8  # FP8, one byte each
     gaps = 80 * 20 * default_catalog().get("software", "serving-2025").kernel_overhead_s  # ~20 kernels per layer
-    assert weights / gpu.hbm_bytes_per_s < small.decode_compute_s < 1.2 * weights / gpu.hbm_bytes_per_s + gaps
+    assert weights / gpu.hbm_stream_bytes_per_s < small.decode_compute_s < 1.2 * weights / gpu.hbm_stream_bytes_per_s + gaps
     assert large.decode_tokens_per_s > 10 * small.decode_tokens_per_s
     one = infer(scenario, fabric, model="deepseek-v3", prefill_gpus=32, decode_gpus=64, batch=4096, context=4096)
     two = infer(scenario, fabric, model="deepseek-v3", prefill_gpus=32, decode_gpus=64, batch=4096, context=4096,

@@ -61,7 +61,7 @@ def test_skinny_k_tiles_and_waves_cost_what_the_mechanism_says():
     # a decode GEMM (one row) streams its weights: time = bytes / HBM bandwidth
     gpu = CATALOG.gpu("h100-sxm")
     t = float(gemm_seconds(1, 8192, 8192, rates_for(gpu, "fp8")))
-    assert t == pytest.approx((8192 + 8192 * 8192 + 2 * 8192) / gpu.hbm_bytes_per_s, rel=1e-9)
+    assert t == pytest.approx((8192 + 8192 * 8192 + 2 * 8192) / gpu.hbm_stream_bytes_per_s, rel=1e-9)
 
 
 def test_recomputation_frees_exactly_what_it_recomputes():

@@ -104,6 +104,6 @@ def test_fsdp2_copies_sit_on_the_step_and_only_for_profiles_that_copy():
     titan = train(scenario, software="torchtitan-2024", **args)
     layer = sum(c.size_bytes / 2 for c in titan.calls if c.what.startswith("dense weight all-gather (ZeRO-3)"))
     root = 2 * 128256 * 4096
-    expected = (4 * (2 * 32 * layer + root) + 6 * (32 * layer + root)) / CATALOG.gpu("h100-sxm").hbm_bytes_per_s
+    expected = (4 * (2 * 32 * layer + root) + 6 * (32 * layer + root)) / CATALOG.gpu("h100-sxm").hbm_stream_bytes_per_s
     assert titan.breakdown_s["FSDP buffer copies"] == pytest.approx(expected)
     assert "FSDP buffer copies" not in train(scenario, software="megatron-core-2025", **args).breakdown_s

@@ -43,7 +43,7 @@ def test_compute_time_is_the_sum_of_its_kernels(small):
     elementwise = (2 * 4 * h + 2 * 6 * h) * tokens / tp + 4 * (32 + 8) * 128 * tokens / tp + 6 * f * tokens / tp
     loss = 12 * tokens * model.vocab_size / tp
     launches = (4 + 5 + 1 + 1) * 32 + 4  # GEMMs, norms, adds, activation, rope, attention; head
-    forward = 32 * (per_layer + flash) + head + (32 * elementwise + loss) / gpu.hbm_bytes_per_s \
+    forward = 32 * (per_layer + flash) + head + (32 * elementwise + loss) / gpu.hbm_stream_bytes_per_s \
         + launches * profile.kernel_overhead_s
     assert stage.forward_s == pytest.approx(forward, rel=1e-9)
     assert result.stage.forward_s == pytest.approx(forward, rel=1e-9)

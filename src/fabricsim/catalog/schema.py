@@ -113,7 +113,10 @@ class Gpu(Entry):
     memory_total_bytes: float | None = Field(
         None, gt=0, description="device memory the driver reports (NVML / nvidia-smi total), bytes, as software that "
         "sizes itself from it sees it; None: hbm_bytes")
-    hbm_bytes_per_s: float = Field(gt=0)
+    hbm_bytes_per_s: float = Field(gt=0, description="HBM bandwidth as specified (datasheet peak), bytes/s")
+    hbm_stream_efficiency: float = Field(
+        gt=0, le=1, description="fraction of hbm_bytes_per_s that streaming kernels sustain (STREAM / BabelStream "
+        "triad: read two arrays, write one); every memory-bound kernel of the workload model runs at this rate")
     scale_up_bits_per_s: float = Field(gt=0, description="NVLink/UALink bandwidth per GPU, per direction")
     scale_out_bits_per_s: float = Field(gt=0, description="scale-out NIC bandwidth per GPU, per direction")
     default_nic: str = Field(description="catalog name of the NIC paired with this GPU")
@@ -158,6 +161,12 @@ class Gpu(Entry):
     architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
         description="GPU architecture generation (selects the collective library's per-generation constants)"
     )
+
+    @property
+    def hbm_stream_bytes_per_s(self) -> float:
+        """HBM bytes per second a streaming kernel sustains (elementwise kernels, casts, copies, KV reads,
+        GEMM operand and epilogue traffic): the datasheet figure times ``hbm_stream_efficiency``."""
+        return self.hbm_bytes_per_s * self.hbm_stream_efficiency
 
 
 class ScaleUpSystem(Entry):

@@ -209,8 +209,8 @@ def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float)
     scores = heads * s * s  # elements per score matrix set
     fwd_bytes = scores * (4 + (5 if profile.dropout else 0))  # scale+mask+softmax r/w; dropout r/w + mask
     bwd_bytes = scores * (6 + (5 if profile.dropout else 0))
-    fwd += fwd_bytes / gpu.hbm_bytes_per_s
-    bwd += bwd_bytes / gpu.hbm_bytes_per_s
+    fwd += fwd_bytes / gpu.hbm_stream_bytes_per_s
+    bwd += bwd_bytes / gpu.hbm_stream_bytes_per_s
     flops = 2.0 * heads * s * s * (dqk + dv) * 3
     return fwd, bwd, flops, fwd
 
@@ -228,7 +228,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     efficiency = attention_efficiency(gpu, profile, attention_override)
     af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, selective_bytes = _elementwise_bytes(model, shape, profile, moe)
-    hbm = gpu.hbm_bytes_per_s
+    hbm = gpu.hbm_stream_bytes_per_s
     ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
         if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
@@ -287,7 +287,7 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
     launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else 4)
-    hbm = gpu.hbm_bytes_per_s
+    hbm = gpu.hbm_stream_bytes_per_s
     host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
     return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,
                      sum(row[0].flops for row in rows) * 3, 0.0, host, 2 * host, gemms=rows)
@@ -379,7 +379,7 @@ def optimizer_step_s(gpu, dense_params: float, expert_params: float, par) -> flo
     """Adam update of this GPU's shard of parameters, HBM-bound (seconds)."""
     shards = par.dp * par.cp if par.zero >= 1 else 1
     expert_shards = par.expert_data_parallel if par.zero >= 1 else 1
-    return ADAM_BYTES_PER_PARAMETER * (dense_params / shards + expert_params / expert_shards) / gpu.hbm_bytes_per_s
+    return ADAM_BYTES_PER_PARAMETER * (dense_params / shards + expert_params / expert_shards) / gpu.hbm_stream_bytes_per_s
 
 
 __all__ = ["LayerWork", "Shape", "StageCompute", "layer_work", "head_work", "stage_compute", "optimizer_step_s",

@@ -74,7 +74,7 @@ def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_b
             kv_split = tp * model.kv_heads / model.attention_heads
     flops = 2.0 * context * heads * width * tokens
     kv = sequences * context * kv_cache_bytes_per_token(model, kv_bytes) / model.layers / kv_split
-    return max(flops / rate, kv / gpu.hbm_bytes_per_s), flops, kv
+    return max(flops / rate, kv / gpu.hbm_stream_bytes_per_s), flops, kv
 
 
 def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, precision: str, kv_bytes: int,
@@ -108,7 +108,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
                       per_expert * model.routed_experts / ep if moe else 0.0)
         elementwise, _, _ = _elementwise_bytes(model, shape, profile, moe)
         n = len(gemms) + 7 + (MOE_EXTRA_KERNELS if moe else 0)
-        gemm, attention, memory = gemm + count * g, attention + count * a, memory + count * elementwise / gpu.hbm_bytes_per_s
+        gemm, attention, memory = gemm + count * g, attention + count * a, memory + count * elementwise / gpu.hbm_stream_bytes_per_s
         flops += count * (sum(x.flops for x in gemms) + f)
         kv_read += count * kv
         kernels += count * n

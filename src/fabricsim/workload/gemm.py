@@ -99,7 +99,7 @@ def rates_for(gpu, precision: str, software_efficiency: float = 1.0) -> GemmRate
     peak = gpu.fp8_dense_flops if fp8 else gpu.bf16_dense_flops
     measured = gpu.fp8_matmul_efficiency if fp8 else gpu.matmul_efficiency
     in_bytes = input_bytes("fp8" if fp8 else "bf16")
-    base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_bytes_per_s, in_bytes,
+    base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_stream_bytes_per_s, in_bytes,
                      gpu.gemm_epilogue_overlap, gpu.gemm_stream_k)
     sustained = gpu.sustained_compute_ratio * software_efficiency
     return replace(base, ceiling=min(1.0, measured / sweep_best_efficiency(base)) * sustained)

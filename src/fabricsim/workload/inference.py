@@ -201,7 +201,7 @@ def _copies(model, ep: int, per_node: int, node_limit: int | None) -> float:
 
 def _memory_bound(step, gpu) -> float:
     """Seconds of the step spent streaming the KV cache (the weights stream inside the memory-bound GEMMs)."""
-    return step.kv_bytes / gpu.hbm_bytes_per_s
+    return step.kv_bytes / gpu.hbm_stream_bytes_per_s
 
 
 def _resident(model, spec, ep: int, seqs_per_group: float, gpu) -> float:

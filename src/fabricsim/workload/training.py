@@ -246,7 +246,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                       dp_overlap, layer_elements, coordinator, pp_hidden=dualpipe,
                       pp_overlap=spec.pp_comm_overlap)
     copies = flat_buffer_copy_s(layer_elements, layers_here, root, gathers, spec.gradient_reduce_bytes,
-                                gpu.hbm_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
+                                gpu.hbm_stream_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
     micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies
     if dualpipe:
         bubble = dualpipe_bubble_s(stage, micro - stage.total_s, par.pp)
