@@ -33,6 +33,10 @@ class LlmModel(Entry):
     attention_sinks: bool = Field(False, description="learned per-head attention sinks in the softmax (gpt-oss)")
     qk_norm: bool = Field(False, description="an RMSNorm over every query and key head before the rotary embedding "
                           "(Qwen3's QK-Norm)")
+    sliding_window: int = Field(0, ge=0, le=2**30, description="keys before the query that a windowed layer "
+                                "attends to (Transformer Engine window_size left; the query's own key besides); 0: none")
+    sliding_window_layers: int = Field(0, ge=0, le=10_000, description="layers that attend through the window "
+                                       "(gpt-oss: every other layer); the rest attend to the whole context")
     ffn_hidden_size: int = Field(gt=0, le=10_000_000, description="FFN width of dense layers")
     vocab_size: int = Field(gt=0, le=100_000_000)
     tied_embeddings: bool = False
@@ -60,6 +64,9 @@ class LlmModel(Entry):
         if self.attention_heads % self.kv_heads:
             raise ValueError(f"attention_heads={self.attention_heads} must be a multiple of "
                              f"kv_heads={self.kv_heads} (each KV head serves a whole group of query heads)")
+        if bool(self.sliding_window) != bool(self.sliding_window_layers) or self.sliding_window_layers > self.layers:
+            raise ValueError(f"sliding_window={self.sliding_window} and sliding_window_layers="
+                             f"{self.sliding_window_layers}: give both, with at most layers={self.layers} windowed")
         if self.attention == "mla" and None in (self.kv_lora_rank, self.qk_nope_head_dim, self.qk_rope_head_dim):
             raise ValueError("attention 'mla' needs kv_lora_rank, qk_nope_head_dim and qk_rope_head_dim")
         if self.routed_experts:

@@ -21,7 +21,7 @@ from fabricsim.workload.compute import Shape, _elementwise_bytes, attention_effi
 from fabricsim.workload.kernels import MOE_EXTRA_KERNELS
 from fabricsim.workload.gemm import gemm_seconds, rates_for
 from fabricsim.workload.layers import Gemm, dense_layer_gemms, head_gemms, moe_layer_gemms
-from fabricsim.workload.model import attention_flops_per_token_per_layer, kv_cache_bytes_per_token
+from fabricsim.workload.model import attention_flops_per_token_per_layer, decode_keys_per_query, kv_cache_bytes_per_token
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,9 @@ def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_b
         kv_split = tp
         if profile.decode_kv_per_query_head:  # each query head streams its group's KV head again
             kv_split = tp * model.kv_heads / model.attention_heads
-    flops = 2.0 * context * heads * width * tokens
-    kv = sequences * context * kv_cache_bytes_per_token(model, kv_bytes) / model.layers / kv_split
+    keys = decode_keys_per_query(model, context)  # a sliding-window layer reads only its window
+    flops = 2.0 * keys * heads * width * tokens
+    kv = sequences * keys * kv_cache_bytes_per_token(model, kv_bytes) / model.layers / kv_split
     return max(flops / rate, kv / gpu.hbm_stream_bytes_per_s), flops, kv
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from fabricsim.collectives.concurrent import time_groups, time_transfers
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.forward import ForwardCost, forward_cost
-from fabricsim.workload.model import kv_cache_bytes_per_token, parameter_counts
+from fabricsim.workload.model import kv_cache_bytes, kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
 from fabricsim.workload.trtllm_bench import engine_limits, generation_only_share, graph_batch_sizes, padded_batch
 
@@ -158,7 +158,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     prefill_s = cost.total_s + prefill_a2a + _tp_all_reduces(fabric, prefill, spec.tp, prompt_tokens, model, policy)
 
     # KV hand-over: every prefill GPU sends its part of a request's cache to a decode GPU, all at once
-    kv_request = kv_cache_bytes_per_token(model, spec.kv_bytes) * spec.context
+    kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
     receivers = decode[np.arange(spec.prefill_gpus) % spec.decode_gpus]
     kv_s = time_transfers(fabric, prefill, receivers, max(1.0, kv_request / spec.tp), policy).time_s
 
@@ -209,9 +209,8 @@ def _resident(model, spec, ep: int, seqs_per_group: float, gpu) -> float:
     counts = parameter_counts(model)
     expert_params = counts.routed_experts_total
     weights = spec.weight_bytes * ((counts.total - expert_params) / spec.tp + expert_params / ep)
-    kv_per_token = kv_cache_bytes_per_token(model, spec.kv_bytes)
     kv_split = spec.tp if model.attention != "mla" else 1  # MLA's latent is not split over heads
-    resident = weights + seqs_per_group * (spec.context + spec.output_tokens) * kv_per_token / kv_split
+    resident = weights + seqs_per_group * kv_cache_bytes(model, spec.context + spec.output_tokens, spec.kv_bytes) / kv_split
     if resident > gpu.hbm_bytes:
         fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, resident - weights))
         raise FabricsimError(
@@ -255,7 +254,7 @@ def _static(spec, model, gpu, profile, fabric, policy, precision) -> InferenceRe
         tp_s = share * _tp_all_reduces(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
     tpot = step.total_s + tp_s
     resident = _resident(model, spec, 1, spec.batch, gpu)
-    kv_request = kv_cache_bytes_per_token(model, spec.kv_bytes) * spec.context
+    kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
     return InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
                            step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
                            spec.output_tokens, prompt_tokens, spec.tp, rows if share > 0 else spec.batch)

@@ -86,17 +86,48 @@ def matmul_parameters_per_token(model) -> float:
     return counts.active - counts.embedding + head
 
 
-def attention_flops_per_token_per_layer(model, context: float, causal: bool = True) -> float:
-    """Forward FLOPs of attention scores and values for one token attending to ``context`` tokens.
-
-    ``causal=True``: executed FLOPs of causal flash attention (half the square); False: the full
-    square, as model-FLOPs conventions count it."""
+def attention_flops_per_key(model) -> float:
+    """Forward FLOPs of attention scores and values for one query and one key, over all heads."""
     if model.attention == "mla":
         qk, v = model.qk_nope_head_dim + model.qk_rope_head_dim, model.head_dim
     else:
         qk = v = model.head_dim
-    flops = 2.0 * context * model.attention_heads * (qk + v)
-    return flops / 2 if causal else flops
+    return 2.0 * model.attention_heads * (qk + v)
+
+
+def _window_share(model) -> tuple[float, float]:
+    """(keys a windowed layer's query reaches, the query's own included; share of windowed layers)."""
+    return model.sliding_window + 1.0, model.sliding_window_layers / model.layers
+
+
+def causal_keys_per_query(model, seq: float) -> float:
+    """Keys a query of a causal sequence of ``seq`` tokens attends to, averaged over the sequence and the
+    model's layers: ``seq / 2`` in a full layer; in a sliding-window layer of ``w`` keys the kernel skips the
+    masked blocks, so ``w - w^2 / (2 seq)`` once the sequence is longer than the window."""
+    full = seq / 2
+    if not model.sliding_window_layers:
+        return full
+    w, share = _window_share(model)
+    windowed = full if seq <= w else w - w * w / (2 * seq)
+    return (1 - share) * full + share * windowed
+
+
+def decode_keys_per_query(model, context: float) -> float:
+    """Keys one new token attends to with ``context`` tokens cached, averaged over the layers (a
+    sliding-window layer reads at most its window)."""
+    if not model.sliding_window_layers:
+        return context
+    w, share = _window_share(model)
+    return (1 - share) * context + share * min(context, w)
+
+
+def attention_flops_per_token_per_layer(model, context: float, causal: bool = True) -> float:
+    """Forward FLOPs of attention scores and values per token of a sequence of ``context`` tokens, per layer.
+
+    ``causal=True``: executed FLOPs of causal flash attention (half the square; sliding-window layers only
+    their band); False: the full square, as model-FLOPs conventions count it (windows not subtracted)."""
+    keys = causal_keys_per_query(model, context) if causal else context
+    return attention_flops_per_key(model) * keys
 
 
 def training_flops_per_token(model, seq: int) -> float:
@@ -108,12 +139,6 @@ def training_flops_per_token(model, seq: int) -> float:
         model, seq, causal=False)
 
 
-def forward_flops_per_token(model, context: float) -> float:
-    """Executed forward FLOPs of one token that attends to ``context`` earlier tokens (inference)."""
-    return 2.0 * matmul_parameters_per_token(model) + model.layers * attention_flops_per_token_per_layer(
-        model, 2 * context, causal=True)
-
-
 def kv_cache_bytes_per_token(model, bytes_per_element: float = 2) -> float:
     """KV-cache bytes per token over all layers: 2 x KV heads x head dim (GQA/MHA), or MLA's
     compressed latent plus the decoupled RoPE key (DeepSeek-V2 section 2.1.2)."""
@@ -122,6 +147,17 @@ def kv_cache_bytes_per_token(model, bytes_per_element: float = 2) -> float:
     else:
         per_layer = 2 * model.kv_heads * model.head_dim
     return model.layers * per_layer * bytes_per_element
+
+
+def kv_cache_bytes(model, tokens: float, bytes_per_element: float = 2) -> float:
+    """KV-cache bytes of one sequence of ``tokens`` tokens: every layer keeps them all but a sliding-window
+    layer, which keeps only its window."""
+    per_layer = kv_cache_bytes_per_token(model, bytes_per_element) / model.layers
+    if not model.sliding_window_layers:
+        return per_layer * model.layers * tokens
+    w, _ = _window_share(model)
+    full_layers = model.layers - model.sliding_window_layers
+    return per_layer * (full_layers * tokens + model.sliding_window_layers * min(tokens, w))
 
 
 def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_parallel: bool = True,

@@ -1,0 +1,56 @@
+"""gpt-oss's attention as Megatron-Bridge runs it: fused sink attention, every other layer through a
+128-token sliding window (hand counts)."""
+
+import pytest
+
+from fabricsim.catalog import default_catalog
+from fabricsim.catalog.model_schema import LlmModel
+from fabricsim.workload.compute import attention_kind
+from fabricsim.workload.model import (attention_flops_per_key, attention_flops_per_token_per_layer,
+                                      causal_keys_per_query, decode_keys_per_query, kv_cache_bytes,
+                                      kv_cache_bytes_per_token)
+
+CATALOG = default_catalog()
+OSS = CATALOG.get("models", "gpt-oss-120b")
+LLAMA = CATALOG.get("models", "llama3-8b")
+
+
+def test_training_attention_counts_the_band_of_windowed_layers():
+    """seq 4096: a full layer's query sees 2048 keys on average; a windowed one 129 - 129^2 / 8192 = 126.97;
+    half the 36 layers of each: 1087.48 keys, i.e. 53% of the full-attention FLOPs."""
+    keys = 0.5 * 2048 + 0.5 * (129 - 129 * 129 / 8192)
+    assert causal_keys_per_query(OSS, 4096) == pytest.approx(keys, rel=1e-12)
+    per_key = 2 * 64 * (64 + 64)
+    assert attention_flops_per_key(OSS) == per_key
+    assert attention_flops_per_token_per_layer(OSS, 4096) == pytest.approx(per_key * keys, rel=1e-12)
+    # sequences inside the window: nothing to skip
+    assert causal_keys_per_query(OSS, 100) == pytest.approx(50)
+    # the model-FLOPs convention keeps the full square; models without windows are unchanged
+    assert attention_flops_per_token_per_layer(OSS, 4096, causal=False) == per_key * 4096
+    assert causal_keys_per_query(LLAMA, 4096) == 2048
+
+
+def test_decode_reads_only_the_window_of_windowed_layers():
+    assert decode_keys_per_query(OSS, 10_000) == pytest.approx(0.5 * 10_000 + 0.5 * 129)
+    assert decode_keys_per_query(OSS, 100) == 100
+    assert decode_keys_per_query(LLAMA, 10_000) == 10_000
+    # KV cache of one 4096-token sequence: 18 full layers x 4096 + 18 windowed x 129 tokens, 2 x 8 x 64 x 2 B each
+    assert kv_cache_bytes(OSS, 4096, 2) == (18 * 4096 + 18 * 129) * 2 * 8 * 64 * 2
+    assert kv_cache_bytes(LLAMA, 4096, 2) == kv_cache_bytes_per_token(LLAMA, 2) * 4096
+
+
+def test_megatron_bridge_runs_sink_attention_fused():
+    profile = CATALOG.get("software", "megatron-core-2025")
+    assert attention_kind(OSS, profile) == "native"
+    unfused = profile.model_copy(update={"fused_attention_sinks": False})
+    assert attention_kind(OSS, unfused) == "materialized"
+
+
+def test_a_window_needs_its_layer_count():
+    fields = OSS.model_dump()
+    fields.update(sliding_window_layers=0)
+    with pytest.raises(ValueError, match="sliding_window=128 and sliding_window_layers=0"):
+        LlmModel(**fields)
+    fields.update(sliding_window_layers=37)
+    with pytest.raises(ValueError, match="at most layers=36"):
+        LlmModel(**fields)
