@@ -104,3 +104,42 @@ def test_context_phase_pays_the_engines_per_layer_cost_and_decode_does_not():
         == pytest.approx(32 * trt.context_layer_s)
     decode = forward_cost(model, gpu, trt, 8, 128, 1, "fp8", 1, True)
     assert decode.launch_s == pytest.approx(forward_cost(model, gpu, plain, 8, 128, 1, "fp8", 1, True).launch_s)
+
+
+def test_decode_reads_only_the_experts_its_tokens_reach():
+    """DeepSeek-V3 decode, 4 sequences over EP 8: each expert is reached with probability 1 - (1 - 8/256)^4,
+    so 32 x 0.1193 = 3.82 of a GPU's 32 experts are read; the routed rows (4 x 8 / 8 = 4 per GPU) are all
+    computed, spread over those experts.  A prompt of 8,192 tokens reaches every expert."""
+    from fabricsim.workload.layers import moe_layer_gemms
+    from fabricsim.workload.moe import active_experts
+
+    model = default_catalog().sections["models"]["deepseek-v3"]
+    active = active_experts(model, 4, 32)
+    assert active == pytest.approx(32 * (1 - (1 - 8 / 256) ** 4), rel=1e-12)
+    assert active == pytest.approx(3.8164, abs=1e-4)
+    assert active_experts(model, 8192, 32) == pytest.approx(32, rel=1e-9)
+    per_expert = 0.5 * 8 * 8 / 256  # 0.5 tokens dispatched per GPU, EP 8
+    experts = [g for g in moe_layer_gemms(model, 0.5, 1, 8, 1, per_expert, active) if g.name.startswith("experts")]
+    assert all(g.batch == pytest.approx(active) for g in experts)
+    assert all(g.m * g.batch == pytest.approx(per_expert * 32) for g in experts)  # every routed row computed
+    gpu = default_catalog().gpu("h200-sxm")
+    profile = default_catalog().get("software", "serving-2025")
+    step = forward_cost(model, gpu, profile, 0.5, 2048, 1, "fp8", 1, True, 8, 0.5)
+    all_read = forward_cost(model, gpu, profile, 0.5, 2048, 1, "fp8", 1, True, 8, 2048)  # every expert reached
+    assert step.gemm_s < 0.5 * all_read.gemm_s  # the expert weights dominate a decode step's GEMM time
+
+
+def test_experts_inside_the_attention_group_need_no_all_to_all(nvl72):
+    """Tensor-parallel attention holds every token on every GPU of its group: with EP within the group the
+    experts' outputs are summed by the layer's all-reduce (TensorRT-LLM, SGLang, vLLM without DP attention)."""
+    from fabricsim.workload.inference import _a2a
+    import numpy as np
+
+    scenario, fabric = nvl72
+    model = default_catalog().sections["models"]["deepseek-v3"]
+    gpus = np.arange(8)
+    assert _a2a(fabric, gpus, 8, 4.0, 8.0, model, "spray", tp=8) == 0.0
+    assert _a2a(fabric, gpus, 8, 4.0, 8.0, model, "spray", tp=1) > 0.0
+    tp8 = infer(scenario, fabric, model="deepseek-v3", prefill_gpus=8, decode_gpus=8, tp=8, ep=8, batch=64,
+                context=1024)
+    assert tp8.decode_a2a_s == 0.0 and tp8.prefill_a2a_s == 0.0 and tp8.decode_tp_s > 0

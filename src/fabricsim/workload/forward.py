@@ -4,7 +4,10 @@ Prefill runs the prompt's tokens through every layer: GEMMs with many rows (comp
 causal flash attention over the prompt.  Decode runs one token per sequence: every GEMM has as
 many rows as sequences on the GPU, so it streams its weights from HBM (the GEMM roofline of
 :mod:`fabricsim.workload.gemm` makes that memory-bound), and attention streams each sequence's
-KV cache: time = max(FLOPs at the attention kernel's rate, KV bytes at HBM bandwidth).
+KV cache: time = max(FLOPs at the attention kernel's rate, KV bytes at HBM bandwidth).  An MoE
+layer's expert kernels read only the experts some token of the step reaches
+(:func:`fabricsim.workload.moe.active_experts`): a decode step of a few sequences touches a
+fraction of them.
 
 Multi-head latent attention (DeepSeek-V2/V3) decodes in the *absorbed* latent space (DeepSeek-V2
 report section 2.1.2; FlashMLA): the key up-projection folds into the query and the value
@@ -22,6 +25,7 @@ from fabricsim.workload.kernels import MOE_EXTRA_KERNELS
 from fabricsim.workload.gemm import gemm_seconds, rates_for
 from fabricsim.workload.layers import Gemm, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.model import attention_flops_per_token_per_layer, decode_keys_per_query, kv_cache_bytes_per_token
+from fabricsim.workload.moe import active_experts
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,9 @@ def _decode_mla_gemms(model, tokens: float, tp: int) -> list[Gemm]:
             Gemm("MLA output absorb", tokens, model.head_dim, model.kv_lora_rank, heads)]
 
 
-def _layer_gemms(model, tokens: float, tp: int, ep: int, per_expert: float, moe: bool, decode: bool) -> list[Gemm]:
-    gemms = moe_layer_gemms(model, tokens, tp, ep, 1, per_expert) if moe else dense_layer_gemms(model, tokens, tp)
+def _layer_gemms(model, tokens: float, tp: int, ep: int, per_expert: float, moe: bool, decode: bool,
+                 active: float | None = None) -> list[Gemm]:
+    gemms = moe_layer_gemms(model, tokens, tp, ep, 1, per_expert, active) if moe else dense_layer_gemms(model, tokens, tp)
     if decode and model.attention == "mla":
         gemms = [g for g in gemms if g.name != "KV up"] + _decode_mla_gemms(model, tokens, tp)
     return gemms
@@ -101,7 +106,9 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
             continue
         dispatched = tokens if moe_tokens is None else moe_tokens
         per_expert = dispatched * model.experts_per_token * ep / model.routed_experts if moe else 0.0
-        gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode)
+        # the ep GPUs each dispatch ``dispatched`` tokens: only the experts some of them reach are read
+        active = active_experts(model, dispatched * ep, model.routed_experts / ep) if moe else None
+        gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode, active)
         g = sum(float(gemm_seconds(x.m, x.n, x.k, rates, x.batch)) for x in gemms)
         a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, context, tp, kv_bytes, decode,
                               sequences)

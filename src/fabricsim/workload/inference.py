@@ -107,9 +107,16 @@ def _check(spec, model, design) -> int:
     return ep if model.routed_experts else 1
 
 
-def _a2a(fabric, gpus: np.ndarray, ep: int, tokens_per_gpu: float, copies: float, model, policy) -> float:
-    """Dispatch + combine all-to-all of one MoE layer among ``gpus`` in EP groups of ``ep`` (seconds)."""
-    if ep <= 1 or tokens_per_gpu <= 0:
+def _a2a(fabric, gpus: np.ndarray, ep: int, tokens_per_gpu: float, copies: float, model, policy,
+         tp: int = 1) -> float:
+    """Dispatch + combine all-to-all of one MoE layer among ``gpus`` in EP groups of ``ep`` (seconds).
+
+    None when the EP group sits inside one tensor-parallel attention group (``ep <= tp``): after the
+    attention's all-reduce every GPU of the group holds every token, so each runs its own experts on the
+    tokens routed to them and the layer's closing all-reduce (timed with the TP all-reduces) sums the
+    experts' outputs -- nothing is dispatched (SGLang / TensorRT-LLM / vLLM expert parallelism without
+    data-parallel attention)."""
+    if ep <= 1 or tokens_per_gpu <= 0 or ep <= tp:
         return 0.0
     groups = gpus[: gpus.size // ep * ep].reshape(-1, ep)
     total = 0.0
@@ -154,7 +161,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     cost = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
                         prefill_ep, moe_tokens)
     copies = _copies(model, prefill_ep, per_node, spec.routing_node_limit)
-    prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, moe_tokens, copies, model, policy)
+    prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, moe_tokens, copies, model, policy, spec.tp)
     prefill_s = cost.total_s + prefill_a2a + _tp_all_reduces(fabric, prefill, spec.tp, prompt_tokens, model, policy)
 
     # KV hand-over: every prefill GPU sends its part of a request's cache to a decode GPU, all at once
@@ -172,7 +179,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     step = forward_cost(model, gpu, profile, seqs_per_group / split, context, spec.tp, precision, spec.kv_bytes, True,
                         ep, tokens_per_gpu / split)
     tp_s = split * _tp_all_reduces(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
-    a2a = split * moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu / split, copies, model, policy)
+    a2a = split * moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu / split, copies, model, policy, spec.tp)
     compute_s = split * step.total_s
     if split == 2:
         # micro-batch A's compute runs under B's all-to-alls and back: the longer of the two streams sets the

@@ -75,10 +75,13 @@ def dense_layer_gemms(model, tokens: float, tp: int) -> list[Gemm]:
     return attention_gemms(model, tokens, tp) + mlp_gemms(model, tokens, model.ffn_hidden_size, tp)
 
 
-def moe_layer_gemms(model, tokens: float, tp: int, ep: int, etp: int, tokens_per_expert: float) -> list[Gemm]:
+def moe_layer_gemms(model, tokens: float, tp: int, ep: int, etp: int, tokens_per_expert: float,
+                    active: float | None = None) -> list[Gemm]:
     """Attention, router, shared experts (TP-split, all tokens) and the grouped routed experts.  The router
     and the shared experts sit in the ``moe_router`` CUDA-graph part (Megatron-Core transformer_layer.py
-    ``_get_submodules_under_cudagraphs``: pre-MLP norm, router, and shared experts not overlapped)."""
+    ``_get_submodules_under_cudagraphs``: pre-MLP norm, router, and shared experts not overlapped).
+    ``active``: local experts that receive tokens (default all of them); the grouped GEMM runs over those,
+    each with its share of the ``tokens_per_expert x local`` rows."""
     gemms = attention_gemms(model, tokens, tp)
     gemms.append(Gemm("router", tokens, model.routed_experts, model.hidden_size, follows_norm=True,
                       graph_part="moe_router"))
@@ -86,7 +89,9 @@ def moe_layer_gemms(model, tokens: float, tp: int, ep: int, etp: int, tokens_per
         gemms += [replace(g, graph_part="moe_router") for g in
                   mlp_gemms(model, tokens, model.shared_experts * model.expert_ffn_hidden_size, tp, "shared expert")]
     local = model.routed_experts / ep
-    gemms += mlp_gemms(model, tokens_per_expert, model.expert_ffn_hidden_size, etp, "experts", batch=local,
+    active = local if active is None else min(local, active)
+    rows = tokens_per_expert * local / active if active > 0 else 0.0
+    gemms += mlp_gemms(model, rows, model.expert_ffn_hidden_size, etp, "experts", batch=active,
                        follows_norm=False, grouped=True)
     return gemms
 

@@ -23,6 +23,15 @@ def expert_load(model, par, tokens: float, spec) -> tuple[float, float]:
     return per_expert, per_expert * local
 
 
+def active_experts(model, routed_tokens: float, local: float) -> float:
+    """Expected local experts that receive at least one of ``routed_tokens`` tokens (each routed to ``k``
+    of ``E`` experts, uniformly): ``local (1 - (1 - k/E)^tokens)``.  A step's expert kernels read only
+    these experts' weights (grouped/fused MoE GEMMs skip empty experts); with the thousands of tokens of a
+    training micro-batch or a prompt every expert is active, with the few sequences of a decode step not."""
+    share = 1.0 - (1.0 - model.experts_per_token / model.routed_experts) ** max(0.0, routed_tokens)
+    return local * share
+
+
 def distinct_targets(units: int, k: int) -> float:
     """Expected distinct units (GPUs or nodes) among a token's ``k`` experts when the experts are spread
     uniformly over ``units`` equal units: ``units (1 - (1 - 1/units)^k)``."""
