@@ -192,3 +192,16 @@ def test_capacity_invariants(experts, k, tp, ep, etp, per_rank, share, imbalance
     assert token_drop_copies(model, par, tokens, factor, True) * per_rank == pytest.approx(capacity * experts)
     assert token_drop_copies(model, par, tokens, factor, False) <= k
     assert math.isclose(dropless, per_rank * etp * k * ep / experts * imbalance)
+
+
+def test_padded_rows_are_kept_for_the_backward_too():
+    """Activation memory counts the copies the experts keep: per extra routed copy of a Qwen3-30B token
+    (TP1, BF16, no recomputation) the SwiGLU inputs (2 x 2 x 768 B), its output (2 x 768 B) and the dispatched
+    row (2 x 2048 B): 8,704 B.  Padded to ceil(6.25) = 7 per expert and rank, 8.96 copies per token are kept."""
+    from fabricsim.workload.model import activation_bytes_per_token_per_layer
+
+    per_token = activation_bytes_per_token_per_layer(QWEN, 4096, 1, True, moe=True)
+    assert activation_bytes_per_token_per_layer(QWEN, 4096, 1, True, moe=True, routed_copies=10) - per_token == 2 * 8704
+    dropless, padded = _job(), _job(moe_capacity_factor=1.0, moe_pad_to_capacity=True)
+    layers = QWEN.layers
+    assert padded.memory.activations - dropless.memory.activations == pytest.approx(0.96 * 8704 * 100 * layers)

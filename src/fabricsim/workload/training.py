@@ -199,14 +199,17 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if not dualpipe and spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.decoder_layers))
     materialized = attention_kind(model, profile) == "materialized"
-    job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
-                    materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
-                    profile.activation_storage, profile.recompute_mla_up_projection)
-    memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
-    shape = _shape(model, par, spec)
-    check_token_drop(spec, model, par, shape.tokens, dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
+    check_token_drop(spec, model, par, spec.micro_batch * spec.seq / par.cp,
+                     dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
                      profile.cuda_graphs if spec.cuda_graphs is None else spec.cuda_graphs, profile.moe_host_sync,
                      profile.cuda_graph_scope if spec.cuda_graph_scope is None else spec.cuda_graph_scope)
+    job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
+                    materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
+                    profile.activation_storage, profile.recompute_mla_up_projection,
+                    token_drop_copies(model, par, spec.micro_batch * spec.seq / par.cp, spec.moe_capacity_factor,
+                                      spec.moe_pad_to_capacity) if token_drop_mode(spec, model) else None)
+    memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
+    shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
     stages, stage = _busiest_rank(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
     units = m // len(stages)  # DualPipe: pairs of micro-batches
