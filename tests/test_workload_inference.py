@@ -143,3 +143,6 @@ def test_experts_inside_the_attention_group_need_no_all_to_all(nvl72):
     tp8 = infer(scenario, fabric, model="deepseek-v3", prefill_gpus=8, decode_gpus=8, tp=8, ep=8, batch=64,
                 context=1024)
     assert tp8.decode_a2a_s == 0.0 and tp8.prefill_a2a_s == 0.0 and tp8.decode_tp_s > 0
+    # 64 sequences over EP 8 reach 32 x (1 - (31/32)^64) = 27.8 of each GPU's 32 experts
+    assert tp8.local_experts == 32
+    assert tp8.decode_active_experts == pytest.approx(32 * (1 - (1 - 8 / 256) ** 64), rel=1e-9)

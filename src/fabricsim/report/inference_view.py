@@ -24,6 +24,9 @@ def inference_table(result) -> Table:
     table.add_row("time per output token", f"{result.tpot_s * 1e3:,.2f} ms (forward pass {result.decode_compute_s * 1e3:,.2f} ms, "
                   f"of which KV-cache reads {result.decode_memory_s * 1e3:,.2f} ms; + TP all-reduce "
                   f"{result.decode_tp_s * 1e3:,.2f} ms + exposed MoE all-to-all {result.decode_a2a_s * 1e3:,.2f} ms)")
+    if result.local_experts:
+        table.add_row("MoE experts read per decode step", f"{result.decode_active_experts:,.1f} of {result.local_experts:,.0f} "
+                      "per GPU and layer (the experts the step's tokens reach; the rest stay unread)")
     table.add_row("decode throughput", f"{result.decode_tokens_per_s:,.0f} tokens/s per decode instance")
     if not static:
         table.add_row("prefill instances per decode instance", f"{result.prefill_instances_per_decode:,.2f}")

@@ -38,6 +38,8 @@ class ForwardCost:
     launch_s: float  # GPU idle between kernels
     flops: float
     kv_bytes: float  # KV cache read (decode)
+    active_experts: float = 0.0  # local experts an MoE layer's tokens reach (their weights are read); 0 if dense
+    local_experts: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -99,6 +101,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     if decode and rows is not None:
         tokens = max(tokens, rows)
     gemm = attention = memory = flops = kv_read = kernels = 0.0
+    reached = 0.0
     kinds = [(False, model.layers - model.moe_layers), (True, model.moe_layers)] if model.routed_experts \
         else [(False, model.layers)]
     for moe, count in kinds:
@@ -108,6 +111,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         per_expert = dispatched * model.experts_per_token * ep / model.routed_experts if moe else 0.0
         # the ep GPUs each dispatch ``dispatched`` tokens: only the experts some of them reach are read
         active = active_experts(model, dispatched * ep, model.routed_experts / ep) if moe else None
+        reached = active if moe else reached
         gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode, active)
         g = sum(float(gemm_seconds(x.m, x.n, x.k, rates, x.batch)) for x in gemms)
         a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, context, tp, kv_bytes, decode,
@@ -128,7 +132,8 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     launch = kernels * profile.kernel_overhead_s
     if not decode:  # a prompt pass also pays the engine's per-layer context-phase cost
         launch += model.layers * profile.context_layer_s
-    return ForwardCost(gemm, attention, memory, launch, flops, kv_read)
+    local = model.routed_experts / ep if model.routed_experts else 0.0
+    return ForwardCost(gemm, attention, memory, launch, flops, kv_read, reached, local)
 
 
 __all__ = ["ForwardCost", "forward_cost"]

@@ -58,6 +58,8 @@ class InferenceResult:
     output_tokens: int = 0
     prefill_tokens: float = 0.0  # prompt tokens of one prefill pass (per attention group)
     _tp: int = 1  # GPUs of one attention group (not reported by as_dict)
+    decode_active_experts: float = 0.0  # local experts a decode step's tokens reach, per MoE layer and GPU
+    local_experts: float = 0.0  # routed experts held per GPU
     decode_rows: int = 0  # static under CUDA-graph padding: rows a generation-only decode step computes (else 0)
 
     @property
@@ -195,7 +197,8 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     return InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s,
                            prefill_a2a, kv_s, kv_request, compute_s, split * _memory_bound(step, gpu), tp_s,
                            a2a_exposed, tpot, decode_requests_per_s / prefill_requests_per_s, resident, "disaggregated",
-                           spec.output_tokens, prompt_tokens, spec.tp)
+                           spec.output_tokens, prompt_tokens, spec.tp,
+                           decode_active_experts=step.active_experts, local_experts=step.local_experts)
 
 
 def _copies(model, ep: int, per_node: int, node_limit: int | None) -> float:
@@ -264,7 +267,8 @@ def _static(spec, model, gpu, profile, fabric, policy, precision) -> InferenceRe
     kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
     return InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
                            step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
-                           spec.output_tokens, prompt_tokens, spec.tp, rows if share > 0 else spec.batch)
+                           spec.output_tokens, prompt_tokens, spec.tp, decode_rows=rows if share > 0 else spec.batch,
+                           decode_active_experts=step.active_experts, local_experts=step.local_experts)
 
 
 def _mix(a: ForwardCost, b: ForwardCost, share: float) -> ForwardCost:
