@@ -150,7 +150,8 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
                                           ["attn", "moe_router", "moe_preprocess"], ["moe_preprocess"]]),
         elementwise=st.sampled_from(["fused", "eager", "eager-fused-norm"]),
         moe_dispatcher=st.sampled_from(["alltoall", "deepep", "hybridep"]), routing_node_limit=st.sampled_from([1, 4]),
-        pp_comm_overlap=st.booleans())
+        pp_comm_overlap=st.booleans(), moe_capacity_factor=st.sampled_from([0.5, 1.0, 1.25, 64.0]),
+        moe_pad_to_capacity=st.booleans(), cuda_graphs=st.booleans())
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
@@ -212,7 +213,9 @@ FIELD_PATHS = [
     ("fabric", "collective_library"), ("fabric", "in_network_reduction"), ("reliability", "detection_s"),
     ("reliability", "init_s_per_1k_gpus"), ("workload", "train", "gpus"), ("workload", "train", "software"),
     ("workload", "train", "expert_tp"), ("workload", "train", "routing_imbalance"),
-    ("workload", "train", "pipeline_group"), ("workload", "train", "pipeline_schedule"), ("workload", "train", "cuda_graph_scope"), ("workload", "train", "elementwise"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
+    ("workload", "train", "pipeline_group"), ("workload", "train", "pipeline_schedule"), ("workload", "train", "cuda_graph_scope"), ("workload", "train", "elementwise"),
+    ("workload", "train", "moe_capacity_factor"), ("workload", "train", "moe_pad_to_capacity"),
+    ("workload", "train", "cuda_graphs"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
     ("fabric", "topology"), ("fabric", "torus"), ("sites",), ("layout", "scale_up_rack_to_rack_m"),
 ]
 

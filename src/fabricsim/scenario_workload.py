@@ -76,6 +76,17 @@ class TrainSpec(_Strict):
         None, description="MoE token dispatcher: alltoall sends one copy per routed expert; deepep / hybridep (Megatron-Core "
         "flex dispatcher) one per target GPU inside a node and one per target node across nodes, forwarded over NVLink; "
         "default deepep with routing_node_limit, else alltoall")
+    moe_capacity_factor: float | None = Field(
+        None, gt=0, le=1e6, description="token-drop MoE (Megatron-Core moe_expert_capacity_factor): each expert takes at "
+        "most ceil(capacity_factor x local tokens x k / experts) tokens from each rank, the rest are dropped; default "
+        "None: dropless. All-to-all dispatcher only")
+    moe_pad_to_capacity: bool = Field(
+        False, description="with moe_capacity_factor: every expert's input padded to its capacity (Megatron-Core "
+        "moe_pad_expert_input_to_capacity): fixed shapes, no device-host synchronization per MoE layer")
+    cuda_graphs: bool | None = Field(
+        None, description="every transformer layer captured as a CUDA graph (Megatron-Core enable_cuda_graph, the "
+        "local implementation, scope 'full'); MoE layers only when token-drop pads to capacity; default: the "
+        "software profile's")
     gpus: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
     precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")

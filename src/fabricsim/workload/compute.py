@@ -111,6 +111,8 @@ class Shape:
     cuda_graph_scope: tuple | None = None  # parts captured as one CUDA graph per layer; None: the profile's
     elementwise: str | None = None  # fused | eager elementwise chains; None: the profile's
     cp: int = 1  # context-parallel ranks the sequence is split over
+    token_drop: str = ""  # MoE: '' dropless, 'drop' token-drop, 'pad' token-drop padded to capacity (no host sync)
+    cuda_graphs: bool | None = None  # every layer captured whole as a CUDA graph; None: the profile's
 
 
 def attention_kind(model, profile) -> str:
@@ -232,9 +234,11 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
         if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
+    graphs = profile.cuda_graphs if shape.cuda_graphs is None else shape.cuda_graphs
     kernels = layer_kernels(gemms, model, profile, attention_kind(model, profile), moe, fp8,
-                            shape.fp8_recipe or profile.fp8_recipe, scope, chains(profile, shape.elementwise))
-    if profile.cuda_graphs:
+                            shape.fp8_recipe or profile.fp8_recipe, scope, chains(profile, shape.elementwise),
+                            shape.token_drop if moe else "")
+    if graphs:
         launch_f, host_f = profile.kernel_overhead_s, profile.host_s_per_kernel  # one graph per layer
         launch_b, host_b = 2 * launch_f, 2 * host_f
     else:
@@ -246,12 +250,13 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     if profile.recompute_mla_up_projection and attention_kind(model, profile) != "materialized":
         selective += sum(float(gemm_seconds(g.m, g.n, g.k, rates, g.batch)) for g in gemms if g.name in ("Q up", "KV up"))
     # the recomputation relaunches every forward kernel but the kept matrix multiplies and attention
-    rerun = 1.0 if profile.cuda_graphs else max(0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward))
+    rerun = 1.0 if graphs else max(0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward))
     per_op, per_op_flops = _per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm, launch_f * rerun)
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f + ring_f) / hbm, (elementwise_b + cast_b + ring_b) / hbm,
                      launch_f, launch_b, selective, sum(g.flops for g in gemms) * 3, attention_flops, host_f, host_b,
                      0.0, per_op, per_op_flops, rows)
-    if moe and profile.moe_host_sync and not profile.cuda_graphs:
+    # padded token-drop knows its all-to-all splits on the host: no synchronization (moe.py, kernels.py)
+    if moe and profile.moe_host_sync and not graphs and shape.token_drop != "pad":
         work = replace(work, synced_forward=max(work.forward, host_f))
     return work
 
@@ -355,7 +360,7 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
 
 def _host_bound(work: LayerWork, moe: LayerWork | None, moe_layers: int) -> tuple[float, float]:
     """Forward and backward seconds of a stage's ``work`` once the host's kernel issue is accounted for:
-    the CPU runs ahead of the GPU except across a host synchronization (dropless MoE layers, ``moe``
+    the CPU runs ahead of the GPU except across a host synchronization (dropless or unpadded token-drop MoE layers, ``moe``
     one of them), where that layer takes max(GPU, host) time; and a pass never runs faster than its
     host can issue it."""
     forward = work.forward

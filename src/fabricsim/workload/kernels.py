@@ -35,6 +35,14 @@ forward and one backward graph: its kernels are issued as one launch per pass wi
 The dropless dispatcher's device-host synchronization stays outside the graph (MoEAlltoAllTokenDispatcher
 moves its token-count copy to ``before_ep_alltoall`` when the preprocessing is captured; DeepEP and
 HybridEP wait for the counts inside their dispatch call), so a captured layer still synchronizes once.
+
+Token-drop MoE (Megatron-Core ``moe_expert_capacity_factor``) adds the capacity mask to the router; padded
+to capacity (``moe_pad_expert_input_to_capacity``) its all-to-all splits are fixed and known on the host,
+so the dispatcher neither counts tokens per expert on the device nor copies them to the host
+(core_v0.14.0 token_dispatcher.py: ``preprocess`` fills the counts with the capacity, and
+``_maybe_dtoh_and_synchronize`` does nothing under ``drop_and_pad``).  Such a layer has no host
+synchronization and can be captured whole (Megatron-Core 0.14 ``enable_cuda_graph``, the per-layer
+CudaGraphManager; 0.16 refuses a captured MoE layer that is not drop-and-pad).
 """
 
 from __future__ import annotations
@@ -58,6 +66,24 @@ MOE_DISPATCH_KERNELS = 6
 un-permutation and the weighted combine (3)."""
 MOE_EXTRA_KERNELS = MOE_ROUTER_KERNELS + MOE_PREPROCESS_KERNELS + MOE_DISPATCH_KERNELS
 """Kernels an MoE layer launches besides its GEMMs (Megatron-Core router and all-to-all dispatcher): 18."""
+MOE_CAPACITY_KERNELS = 5
+"""Token-drop in the router (Megatron-Core core_v0.14.0 moe_utils.py ``apply_router_token_dropping``): the top
+``capacity`` of each expert's column (torch.topk along the tokens), zeros_like, scatter, the mask's bool, probs x mask."""
+MOE_PADDED_PREPROCESS_KERNELS = 3
+"""Drop-and-pad preprocessing (token_dispatcher.py ``MoEAlltoAllTokenDispatcher.preprocess``): the per-expert counts
+are the capacity, known on the host (torch.full on the CPU: no kernel); one fill of the per-rank splits on the
+device; the first permutation (2)."""
+MOE_PADDED_DISPATCH_KERNELS = MOE_DISPATCH_KERNELS - 1
+"""Drop-and-pad dispatch: no token-count copy to the host (``_maybe_dtoh_and_synchronize`` returns at once)."""
+
+
+def moe_kernels(token_drop: str = "") -> tuple[int, int, int]:
+    """(router, preprocessing, dispatch) kernels of an MoE layer besides its GEMMs: dropless ('' ), token-drop
+    ('drop': the capacity mask in the router) or token-drop padded to capacity ('pad': fixed splits too)."""
+    router = MOE_ROUTER_KERNELS + (MOE_CAPACITY_KERNELS if token_drop else 0)
+    if token_drop == "pad":
+        return router, MOE_PADDED_PREPROCESS_KERNELS, MOE_PADDED_DISPATCH_KERNELS
+    return router, MOE_PREPROCESS_KERNELS, MOE_DISPATCH_KERNELS
 
 
 @dataclass(frozen=True)
@@ -110,7 +136,7 @@ def _attention_block_kernels(model, attention: str, chain: Chains) -> int:
 
 
 def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int, profile, scope,
-                     chain: Chains = FUSED) -> int:
+                     chain: Chains = FUSED, token_drop: str = "") -> int:
     """Forward kernels of one layer inside its CUDA-graph ``scope`` (see the module docstring)."""
     scope = set(scope or ())
     parts = {p for p in ("attn", "moe_router") if p in scope}
@@ -121,18 +147,20 @@ def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int,
     if "attn" in parts:
         n += _attention_block_kernels(model, attention, chain)
     if "moe_router" in parts:  # pre-MLP norm and the router's own kernels
-        n += chain.norm_kernels + MOE_ROUTER_KERNELS + (MOE_PREPROCESS_KERNELS if "moe_preprocess" in scope else 0)
+        router, preprocess, _ = moe_kernels(token_drop)
+        n += chain.norm_kernels + router + (preprocess if "moe_preprocess" in scope else 0)
     return n
 
 
 def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str,
-                  scope=(), chain: Chains = FUSED) -> KernelCount:
+                  scope=(), chain: Chains = FUSED, token_drop: str = "") -> KernelCount:
     """Kernels of one layer: the fixed set (backward twice the forward) plus the grouped experts'.
 
     ``gemms``: the layer's forward GEMMs (:class:`fabricsim.workload.layers.Gemm`), those with
     ``grouped`` set run as GroupedLinear over their ``batch`` of local experts; ``attention``: the attention path
     ('materialized' launches scale, mask, softmax and dropout kernels besides the two GEMMs); ``scope``: the
-    parts captured as one CUDA graph (Megatron-Core cuda_graph_scope), issued and spaced as one launch per pass."""
+    parts captured as one CUDA graph (Megatron-Core cuda_graph_scope), issued and spaced as one launch per pass;
+    ``token_drop``: '' dropless, 'drop' or 'pad' (:func:`moe_kernels`)."""
     q = QUANTIZE_KERNELS[recipe]
     if "moe_preprocess" in (scope or ()) and "moe_router" not in scope:
         raise FabricsimError("cuda_graph_scope: moe_preprocess is captured only together with moe_router "
@@ -141,9 +169,9 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     mlp_block = chain.norm_kernels + chain.activation_kernels + 1  # pre-MLP norm, activation, residual add
     fixed = sum(1 for g in gemms if not g.grouped) + _attention_block_kernels(model, attention, chain) + mlp_block
     if moe:
-        fixed += MOE_EXTRA_KERNELS
+        fixed += sum(moe_kernels(token_drop))
     fixed += _casts(gemms, profile, fp8, q)
-    captured = captured_kernels(gemms, model, attention, moe, fp8, q, profile, scope, chain)
+    captured = captured_kernels(gemms, model, attention, moe, fp8, q, profile, scope, chain, token_drop)
     if captured:
         fixed -= captured
         count = KernelCount(fixed + 1, 2 * fixed + 1, fixed + 1, 2 * fixed + 1)
@@ -155,5 +183,7 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     return count
 
 
-__all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "captured_kernels", "QUANTIZE_KERNELS",
-           "MOE_EXTRA_KERNELS", "MOE_ROUTER_KERNELS", "MOE_PREPROCESS_KERNELS", "MOE_DISPATCH_KERNELS"]
+__all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "captured_kernels", "moe_kernels",
+           "QUANTIZE_KERNELS", "MOE_EXTRA_KERNELS", "MOE_ROUTER_KERNELS", "MOE_PREPROCESS_KERNELS",
+           "MOE_DISPATCH_KERNELS", "MOE_CAPACITY_KERNELS", "MOE_PADDED_PREPROCESS_KERNELS",
+           "MOE_PADDED_DISPATCH_KERNELS"]

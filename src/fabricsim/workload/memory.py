@@ -77,6 +77,7 @@ class MemoryJob:
     schedule: str = "1f1b"  # 1f1b (interleaved with virtual stages) or dualpipe
     storage: str = "bf16"  # how linear layers' inputs are cached (software profile activation_storage)
     recompute_up_projection: bool = False  # selective also rebuilds MLA's q, k, v (software profile)
+    routed_copies: float | None = None  # MoE copies per token the experts keep; None: k (token-drop: its capacity's)
 
 
 def recomputed_layers(recompute: str, recompute_layers: int, layers: int) -> int:
@@ -175,7 +176,7 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     def per_layer(level: str, moe: bool) -> float:
         return activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, level,
                                                     job.materialized, job.dropout, moe, job.storage,
-                                                    job.recompute_up_projection) * tokens
+                                                    job.recompute_up_projection, job.routed_copies) * tokens
 
     level = "none" if recompute == "full" and recompute_layers else recompute
     stored = (layers - n_moe) * per_layer(level, False) + n_moe * per_layer(level, True)

@@ -163,7 +163,8 @@ def kv_cache_bytes(model, tokens: float, bytes_per_element: float = 2) -> float:
 def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_parallel: bool = True,
                                          recompute: str = "none", materialized: bool = False,
                                          dropout: bool = False, moe: bool | None = None, storage: str = "bf16",
-                                         recompute_up_projection: bool = False) -> float:
+                                         recompute_up_projection: bool = False,
+                                         routed_copies: float | None = None) -> float:
     """Bytes one layer keeps per token for the backward pass, after TP/SP sharding.
 
     The accounting of Korthikanti et al. 2022 (section 4.1: 34 h + 5 a s bytes per token for a GPT
@@ -182,6 +183,9 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
     ``recompute_up_projection`` MLA's queries, keys and values (rebuilt from the latents); ``full``
     keeps only the layer input (2 h); ``per-op`` (torchtitan) keeps what
     :func:`fabricsim.workload.per_op_checkpoint.saved_bytes_per_token` lists.
+
+    ``routed_copies``: routed copies of a token the experts keep (default ``k``; token-drop: the capacity's,
+    :func:`fabricsim.workload.moe.token_drop_copies`).
 
     ``storage='fp8'`` (DeepSeek-V3 report 3.3.2): inputs of linear layers -- norm outputs, MLA latents,
     the activation output, dispatched token copies -- are cached in FP8 (1 byte), the attention output
@@ -211,8 +215,9 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
         attention_latent = 0
     pre_activation = 2 if model.mlp == "swiglu" else 1  # FC1 outputs per FFN width: gate and up, or one
     if moe:
-        width = model.experts_per_token * model.expert_ffn_hidden_size + model.shared_experts * model.expert_ffn_hidden_size
-        dispatched = linear * h * model.experts_per_token
+        copies = model.experts_per_token if routed_copies is None else routed_copies
+        width = copies * model.expert_ffn_hidden_size + model.shared_experts * model.expert_ffn_hidden_size
+        dispatched = linear * h * copies
     else:
         width, dispatched = model.ffn_hidden_size, 0.0
     activation_out = 0.0 if frees_elementwise else linear * width

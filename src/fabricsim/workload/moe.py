@@ -10,17 +10,113 @@ holds ``E / ep`` experts each.  With perfectly balanced routing each local exper
 token copies.  The busiest GPU receives ``routing_imbalance`` times the mean (1.0 when routing is
 forced to balance, as in Megatron-Bridge's MoE benchmarks; measured maxima in production are
 higher), and the step waits for it.
+
+Token-drop MoE (Megatron-Core ``moe_expert_capacity_factor``, read at core_v0.14.0 = 32ad5c89, the
+25.09 container's Megatron-Core 0.14.0): every rank's router keeps at most a *capacity* of token
+copies per expert, ``ceil((local tokens x k / E) x capacity_factor)`` (moe_utils.py ``get_capacity``
+called by ``apply_router_token_dropping`` with ``num_tokens = tokens x topk``; the router sees the
+rank's sequence-parallel shard, ``tokens / tp``), and drops the rest (``moe_token_drop_policy``
+'probs' keeps the most probable, 'position' the earliest: which tokens, not how many, so it does not
+change the work).  With ``moe_pad_expert_input_to_capacity`` the kept set of every expert is filled up
+to exactly the capacity (the capacity mask itself becomes the routing map), so each rank sends
+``capacity x E`` rows per all-to-all and each local expert multiplies ``capacity x etp x ep`` rows,
+padding included, however the router chose (token_dispatcher.py ``MoEAlltoAllTokenDispatcher.preprocess``,
+``drop_and_pad``).  Without padding an expert takes ``min(routed, capacity)`` from each rank.
 """
 
 from __future__ import annotations
 
+import math
+
+from fabricsim.errors import FabricsimError
+
 
 def expert_load(model, par, tokens: float, spec) -> tuple[float, float]:
-    """(token copies per local expert, token copies over all local experts) of the busiest GPU."""
+    """(token copies per local expert, token copies over all local experts) of the busiest GPU.
+
+    Dropless: the mean times ``routing_imbalance``.  Token-drop (``spec.moe_capacity_factor``): padded to
+    capacity, ``capacity x etp x ep`` rows per local expert whatever the routing; unpadded, the busiest
+    expert's load capped there."""
     imbalance = getattr(spec, "routing_imbalance", 1.0) or 1.0
     per_expert = tokens / par.tp * par.etp * model.experts_per_token * par.ep / model.routed_experts * imbalance
+    factor = getattr(spec, "moe_capacity_factor", None)
+    if factor is not None:
+        padded = expert_capacity(model, par, tokens, factor) * par.etp * par.ep
+        per_expert = float(padded) if spec.moe_pad_to_capacity else min(per_expert, float(padded))
     local = model.routed_experts / par.ep
     return per_expert, per_expert * local
+
+
+def expert_capacity(model, par, tokens: float, capacity_factor: float) -> int:
+    """Token copies one rank keeps (and, padded, sends) per expert under token-drop: Megatron-Core
+    ``get_capacity(num_tokens=local x k, num_experts=E, capacity_factor)`` =
+    ``ceil((local x k / E) x capacity_factor)``, ``local = tokens / tp`` the rank's router input."""
+    local = tokens / par.tp
+    return math.ceil((local * model.experts_per_token / model.routed_experts) * capacity_factor)
+
+
+def token_drop_copies(model, par, tokens: float, capacity_factor: float, pad: bool) -> float:
+    """Rows one rank sends per all-to-all under token-drop, per token of its router input: padded,
+    ``capacity x E / local`` (MoEAlltoAllTokenDispatcher ``num_out_tokens = capacity x num_experts``, equal
+    splits); unpadded, the routed ``k`` copies less those over capacity (balanced routing)."""
+    local = tokens / par.tp
+    rows = expert_capacity(model, par, tokens, capacity_factor) * model.routed_experts
+    return rows / local if pad else min(float(model.experts_per_token), rows / local)
+
+
+def token_drop_mode(spec, model) -> str:
+    """'' dropless, 'drop' token-drop, 'pad' token-drop padded to capacity (dense models: '')."""
+    if not model.routed_experts or getattr(spec, "moe_capacity_factor", None) is None:
+        return ""
+    return "pad" if spec.moe_pad_to_capacity else "drop"
+
+
+def check_token_drop(spec, model, par, tokens: float, dispatcher: str, graphs: bool, host_sync: bool,
+                     scope) -> None:
+    """Refuse what Megatron-Core refuses about token-drop, naming the field (FabricsimError).
+
+    Sources: Megatron-Core transformer_config.py (core_v0.14.0 and b0cc2706): the padding needs a capacity
+    factor; whole-MoE-layer CUDA graphs only with drop-and-pad ('moe cuda graph is only supported with
+    drop-padding MoE'), and a captured preprocessing not when the unpadded all-to-all preprocessing copies
+    its output size to the host; the flex dispatcher refuses the padding (core_v0.14.0: 'Flex token dispatcher
+    does not support --moe-pad-expert-input-to-capacity') and Megatron-Bridge ``apply_moe_token_drop``
+    (v0.1.0rc3 training/utils/moe_token_drop.py) allows token-drop only with the all-to-all dispatcher;
+    ``apply_router_token_dropping`` takes the top ``capacity`` of each expert's column of the rank's tokens,
+    so the capacity cannot exceed them."""
+    factor = getattr(spec, "moe_capacity_factor", None)
+    if spec.moe_pad_to_capacity and factor is None:
+        raise FabricsimError("workload.train.moe_pad_to_capacity=true needs workload.train.moe_capacity_factor "
+                             "(Megatron-Core: 'moe_expert_capacity_factor must be set to use "
+                             "moe_pad_expert_input_to_capacity'); set a capacity factor (Megatron-Bridge's token-drop "
+                             "recipes use 1.0) or leave moe_pad_to_capacity false")
+    mode = token_drop_mode(spec, model)
+    if model.routed_experts and graphs and host_sync and mode != "pad":
+        raise FabricsimError(
+            "workload.train.cuda_graphs=true captures every layer whole, and a dropless or unpadded token-drop MoE "
+            "layer copies its token counts to the host before its all-to-all, which a CUDA graph cannot hold "
+            "(Megatron-Core transformer_config.py: 'moe cuda graph is only supported with drop-padding MoE'); set "
+            "moe_capacity_factor with moe_pad_to_capacity: true, or cuda_graphs: false (cuda_graph_scope captures "
+            "parts of a dropless layer)")
+    if not mode:
+        return
+    if dispatcher != "alltoall":
+        raise FabricsimError(f"workload.train.moe_capacity_factor={factor} is modelled with the all-to-all dispatcher "
+                             f"only, and this job dispatches with {dispatcher} (Megatron-Bridge apply_moe_token_drop: "
+                             "'moe_expert_capacity_factor only works with alltoall token dispatcher'); set "
+                             "workload.train.moe_dispatcher: alltoall or drop moe_capacity_factor")
+    if mode == "drop" and "moe_preprocess" in (scope or ()):
+        raise FabricsimError("workload.train.cuda_graph_scope holds moe_preprocess, and unpadded token-drop copies its "
+                             "output size to the host in the preprocessing (Megatron-Core: 'moe_preprocess cuda graph "
+                             "is not supported when there are DtoH copies and synchronizations in the preprocess "
+                             "step'); set moe_pad_to_capacity: true or drop moe_preprocess")
+    local = tokens / par.tp
+    capacity = expert_capacity(model, par, tokens, factor)
+    if capacity > local:
+        most = model.routed_experts / model.experts_per_token
+        raise FabricsimError(f"workload.train.moe_capacity_factor={factor} gives each expert a capacity of {capacity:,} "
+                             f"token copies per rank, more than the rank's {local:,.0f} tokens (Megatron-Core "
+                             "apply_router_token_dropping takes the top capacity of each expert's column of tokens); "
+                             f"use at most {most:g} (experts / k) for {model.name}")
 
 
 def active_experts(model, routed_tokens: float, local: float) -> float:
@@ -75,4 +171,5 @@ def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, disp
         return float(min(k, distinct_targets(ranks, k)))
     return float(min(k, node_limit, distinct_targets(nodes, k)))
 
-__all__ = ["expert_load", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain"]
+__all__ = ["expert_load", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "expert_capacity",
+           "token_drop_copies", "token_drop_mode", "check_token_drop"]

@@ -33,7 +33,8 @@ from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
 from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, embedding_parameters, parameters_per_gpu,
                                       recomputed_layers, recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
-from fabricsim.workload.moe import dispatch_copies, dispatcher_for, forwarding_domain
+from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatcher_for, forwarding_domain,
+                                    token_drop_copies, token_drop_mode)
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 
@@ -198,9 +199,15 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if not dualpipe and spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.decoder_layers))
     materialized = attention_kind(model, profile) == "materialized"
+    check_token_drop(spec, model, par, spec.micro_batch * spec.seq / par.cp,
+                     dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
+                     profile.cuda_graphs if spec.cuda_graphs is None else spec.cuda_graphs, profile.moe_host_sync,
+                     profile.cuda_graph_scope if spec.cuda_graph_scope is None else spec.cuda_graph_scope)
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
-                    profile.activation_storage, profile.recompute_mla_up_projection)
+                    profile.activation_storage, profile.recompute_mla_up_projection,
+                    token_drop_copies(model, par, spec.micro_batch * spec.seq / par.cp, spec.moe_capacity_factor,
+                                      spec.moe_pad_to_capacity) if token_drop_mode(spec, model) else None)
     memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
@@ -284,6 +291,10 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if ep_copies is not None:
         notes.append(f"MoE token dispatch: {dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)}, {ep_copies:.2f} "
                      f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)")
+    if shape.token_drop:
+        notes.append(f"MoE token-drop, capacity factor {spec.moe_capacity_factor:g}: each local expert multiplies "
+                     f"{shape.tokens_per_expert:,.0f} rows" + (" (padded to capacity: no host synchronization)"
+                                                             if shape.token_drop == "pad" else " at most"))
     if coordinator is not None:
         notes.append(f"ZeRO-3 through DeepSpeed's 2021 coordinator over {par.dp * par.cp:,} ranks: {coordinator.gathers} "
                      f"gathers and {coordinator.reduce_scatters} reduce-scatters per micro-batch, each with host work per "
@@ -333,6 +344,9 @@ def _coordinate(modules, calls, recompute: str, recompute_layers: int, layers: i
 def _ep_copies(model, par: Parallelism, spec, design) -> float:
     """Token copies per dispatch for the job's token dispatcher (:mod:`fabricsim.workload.moe`)."""
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
+    if token_drop_mode(spec, model):  # the all-to-all dispatcher: capacity rows per expert (moe.py)
+        return token_drop_copies(model, par, spec.micro_batch * spec.seq / par.cp, spec.moe_capacity_factor,
+                                 spec.moe_pad_to_capacity)
     domain = forwarding_domain(dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
     return dispatch_copies(model, par, domain, spec.routing_node_limit, dispatcher)
 
@@ -349,7 +363,8 @@ def _shape(model, par: Parallelism, spec) -> Shape:
     per_expert, routed = expert_load(model, par, tokens, spec) if model.routed_experts else (0.0, 0.0)
     return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
                  per_expert, routed, spec.fp8_recipe,
-                 None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp)
+                 None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp,
+                 token_drop_mode(spec, model), spec.cuda_graphs)
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
