@@ -14,6 +14,8 @@ three values: 1 node, 2 nodes, more than 2 nodes.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from fabricsim.catalog.schema import Entry
@@ -24,6 +26,21 @@ HARDWARE = ("nvlink", "pci", "net")
 ARCHITECTURES = ("volta", "ampere", "hopper", "blackwell")
 
 Table = dict[str, dict[str, float]]
+
+CEILING_TABLES = ("ll_max_bytes_per_s", "per_channel_ring_ll128_bytes_per_s", "per_channel_tree_ll128_bytes_per_s",
+                  "per_channel_tree_bytes_per_s", "per_channel_nvls_tree_bytes_per_s")
+"""Bandwidth-ceiling tables by architecture [1, 2, >2 nodes] (tuning.cc llMaxBws and perChMax*Bws)."""
+
+TUNED_OPERATIONS = ("all_reduce", "reduce_scatter", "all_gather", "broadcast")
+"""Collectives whose algorithm the library's tuner chooses (point-to-point calls have no tuner)."""
+
+NCCL_2_30_ALGORITHMS = {
+    "all_reduce": ["tree", "ring", "collnet_direct", "collnet_chain", "nvls", "nvls_tree"],
+    "reduce_scatter": ["ring", "pat", "nvls", "collnet_direct"],
+    "all_gather": ["ring", "pat", "nvls", "collnet_direct"],
+    "broadcast": ["ring"],
+}
+"""The algorithms NCCL v2.30.7's tuner times per collective (tuning.cc ncclTopoTuneModel)."""
 
 
 class CollectiveLibrary(Entry):
@@ -43,6 +60,32 @@ class CollectiveLibrary(Entry):
     pat_latency_per_rank_s: float = Field(ge=0, description="PAT's remaining linear latency term per rank")
     pat_log_latency_divisor: float = Field(gt=0, description="PAT divides the network latency by this per log step")
     ll_bandwidth_fraction: float = Field(gt=0, le=1, description="LL carries 4 data bytes per 8-byte line")
+    ring_ll_bandwidth_fraction: float = Field(0.5, gt=0, le=1, description=(
+        "ring LL share of the ring graph's bus bandwidth (tuning.cc; NCCL 2.18-2.20: 1/4, from 2.21: 1/2)"))
+    ring_ll_single_node_bandwidth_fraction: float = Field(0.5, gt=0, le=1, description=(
+        "ring LL share for broadcast, reduce-scatter and all-gather inside one node (NCCL 2.18-2.20: 1/3; "
+        "all-reduce and multi-node calls take ring_ll_bandwidth_fraction)"))
+    ring_ll128_single_rank_per_node_fraction: float = Field(0.92, gt=0, le=1, description=(
+        "ring LL128 share when there is less than 2 ranks per node (NCCL 2.18-2.22: 0.7; from 2.23 as "
+        "ll128_bandwidth_fraction)"))
+    ring_all_reduce_inter_steps: Literal["2 (nodes - 1)", "2 nodes"] = Field("2 (nodes - 1)", description=(
+        "network steps the tuner charges a ring all-reduce across several nodes (NCCL 2.18-2.22: 2 nodes)"))
+    nvls_tree_network_steps: Literal["2 log2(nodes)", "2 (nodes - 1)"] = Field("2 log2(nodes)", description=(
+        "network steps the tuner charges an NVLS-tree all-reduce (NCCL 2.18: 2 (nodes - 1))"))
+    tree_network_latency_at_one_rank_per_node: bool = Field(True, description=(
+        "with one rank per node every algorithm's network step costs the tree's network latency (from NCCL "
+        "2.23; before, each algorithm's own)"))
+    ll128_nics_on_cpu: bool = Field(True, description=(
+        "LL128 runs across nodes whose NICs the GPUs reach through the CPU (Grace C2C, paths.cc PATH_P2C: "
+        "from NCCL 2.27; before, the GPU-NIC path is PHB and tuning.cc disables LL128)"))
+    tuner_ceilings: dict[str, dict[str, list[float]]] = Field(default_factory=dict, description=(
+        "ceiling rows this release's tuner predicts with where it had no measurement of its own (a table "
+        "added later, or one architecture's row copied from another's): they steer the tuner's choice, and "
+        "the kernels run at the entry's own table (CEILING_TABLES), the first measured values"))
+    tuner_algorithms: dict[str, list[str]] = Field(
+        default_factory=lambda: {op: list(a) for op, a in NCCL_2_30_ALGORITHMS.items()}, description=(
+            "library algorithms the tuner times, per collective (all_reduce, reduce_scatter, all_gather, "
+            "broadcast); others are never chosen and cannot be forced"))
     ll128_bandwidth_fraction: float = Field(gt=0, le=1, description="LL128 ring: data share of a 128-byte line")
     ll128_tree_single_node_fraction: float = Field(gt=0, le=1)
     tree_bandwidth_fraction: float = Field(gt=0, le=1, description="tree all-reduce share of the channel bandwidth")
@@ -92,6 +135,8 @@ class CollectiveLibrary(Entry):
     launch_overhead_s: float = Field(
         ge=0, description="host enqueue + kernel launch of one call, paid once per call beside the tuner's latency"
     )
+    extends: str | None = Field(None, description=(
+        "entry this one was derived from (its fields, with the ones listed here changed; catalog.inherit)"))
 
     @model_validator(mode="after")
     def _keys(self) -> "CollectiveLibrary":
@@ -101,12 +146,19 @@ class CollectiveLibrary(Entry):
         _check_keys("hardware_latency_s", self.hardware_latency_s, HARDWARE)
         for hardware, table in self.hardware_latency_s.items():
             _check_keys(f"hardware_latency_s.{hardware}", table, LIBRARY_ALGORITHMS)
-        for name in ("ll_max_bytes_per_s", "per_channel_ring_ll128_bytes_per_s", "per_channel_tree_ll128_bytes_per_s",
-                     "per_channel_tree_bytes_per_s", "per_channel_nvls_tree_bytes_per_s"):
+        for name in CEILING_TABLES:
             table = getattr(self, name)
             _check_keys(name, table, ARCHITECTURES)
             if any(len(v) != 3 for v in table.values()):
                 raise ValueError(f"{name}: every architecture needs 3 values (1, 2, >2 nodes)")
+        _check_keys("tuner_ceilings", self.tuner_ceilings, CEILING_TABLES)
+        for name, table in self.tuner_ceilings.items():
+            _check_keys(f"tuner_ceilings.{name}", table, ARCHITECTURES)
+            if any(len(v) != 3 for v in table.values()):
+                raise ValueError(f"tuner_ceilings.{name}: every architecture needs 3 values (1, 2, >2 nodes)")
+        _check_keys("tuner_algorithms", self.tuner_algorithms, TUNED_OPERATIONS)
+        for op, algorithms in self.tuner_algorithms.items():
+            _check_keys(f"tuner_algorithms.{op}", dict.fromkeys(algorithms), LIBRARY_ALGORITHMS)
         return self
 
 

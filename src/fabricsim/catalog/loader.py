@@ -10,7 +10,9 @@ their fields::
         source: "vendor datasheet, 2026"
 
 A user file may add new entries or override built-in ones (an override replaces the
-whole entry, so it must be complete; it is marked ``overridden`` in listings).
+whole entry, so it must be complete; it is marked ``overridden`` in listings).  An entry of a
+section that allows it may instead extend an entry defined before it and list only what differs
+(``extends: <name>``, :mod:`fabricsim.catalog.inherit`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
+from fabricsim.catalog.inherit import resolve
 from fabricsim.catalog.kinds import KINDS
 from fabricsim.catalog.schema import Entry
 from fabricsim.errors import FabricsimError, echo, format_validation_error, shorten
@@ -157,6 +160,7 @@ def load_catalog(extra_files: Iterable[str | Path] = ()) -> Catalog:
         sources.append((label, _parse_sections(label, "", Path(path))))
     sections: dict[str, dict[str, Entry]] = {name: {} for name in KINDS}
     origin: dict[tuple[str, str], str] = {}
+    resolved: dict[str, dict[str, dict]] = {name: {} for name in KINDS}  # complete fields, for ``extends``
     for label, raw in sources:
         for section, entries in raw.items():
             schema = KINDS[section]
@@ -166,7 +170,11 @@ def load_catalog(extra_files: Iterable[str | Path] = ()) -> Catalog:
                 raise FabricsimError(f"catalog file {label}: section {section!r} must map names to entries, "
                                      f"got {echo(entries)}")
             for name, fields in entries.items():
+                if isinstance(fields, dict) and "extends" in fields:
+                    fields = resolve(section, str(name), fields, resolved[section], f"catalog file {label}")
                 entry = _entry(schema, section, name, fields, label)
+                if isinstance(fields, dict):
+                    resolved[section][entry.name] = fields
                 sections[section][entry.name] = entry
                 origin[(section, entry.name)] = label
     return Catalog(sections=sections, origin=origin)

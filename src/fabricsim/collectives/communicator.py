@@ -192,9 +192,19 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
         sharp=bool(in_network[1] and design.switch.in_network_reduction and nodes.size > 1),
         simple_tree=simple_tree(arch, int(nodes.size), design.gpu.nics_on_cpu),
         net_latency_s=plugin.reported_latency_s if plugin is not None else 0.0,
-        protocols=tuple(plugin.protocols) if plugin is not None else ("ll", "ll128", "simple"),
+        protocols=enabled_protocols(library, plugin, int(nodes.size), design.gpu.nics_on_cpu),
         needs_flush=needs_flush(arch, design.gpu.nics_on_cpu, plugin),
     )
+
+
+def enabled_protocols(library, plugin, nodes: int, nics_on_cpu: bool) -> tuple[str, ...]:
+    """Protocols the library runs: those the network plugin leaves enabled, less LL128 across nodes whose
+    NICs hang off the CPU before NCCL 2.27 (``CollectiveLibrary.ll128_nics_on_cpu``: tuning.cc enables
+    LL128 only up to PATH_PXN, and the GPU-C2C-CPU-PCIe-NIC path is PHB until paths.cc names it P2C)."""
+    found = tuple(plugin.protocols) if plugin is not None else ("ll", "ll128", "simple")
+    if nodes > 1 and nics_on_cpu and not library.ll128_nics_on_cpu:
+        found = tuple(p for p in found if p != "ll128")
+    return found
 
 
 def needs_flush(architecture: str, nics_on_cpu: bool, plugin) -> bool:

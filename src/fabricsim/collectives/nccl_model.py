@@ -17,7 +17,9 @@ For every (algorithm, protocol) the time of a call of ``size`` bytes is
   LL128 92%) and bounded below by the library's per-channel ceilings (LL, LL128, tree, NVLS tree).
   The tuner multiplies those ceilings by its search graph's channels; the kernels run twice as many
   channels by default (connect.cc), so an executed call has the ceiling of half its execution
-  channels -- the same number unless NCCL_MIN_NCHANNELS raised them.
+  channels -- the same number unless NCCL_MIN_NCHANNELS raised them.  Where a release's tuner had no
+  measured ceiling of its own (``CollectiveLibrary.tuner_ceilings``: a table added in a later release, or
+  one architecture's row copied from another's) its row steers the choice and the measured row runs.
 
 The tuner picks the (algorithm, protocol) with the least *predicted* time, where the prediction uses
 the contention-free transfer time (the library cannot see ECMP collisions or a congested spine);
@@ -86,7 +88,8 @@ def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, s
     base = lib.base_latency_s[a][p]
     intra = hw[comm.intra][a][p]
     nic = plugin_latency_s(comm, p, executed)
-    inter = hw["net"]["tree" if ppn == 1 else a][p] + extra_network_s + nic  # ppn 1: latencies fully exposed
+    exposed = ppn == 1 and lib.tree_network_latency_at_one_rank_per_node  # ppn 1: latencies fully exposed
+    inter = hw["net"]["tree" if exposed else a][p] + extra_network_s + nic
     depth = log2_floor(nodes)
     if op in ("send_recv", "all_to_all"):
         return _p2p_latency(lib, comm, op, protocol, extra_network_s + nic)
@@ -97,7 +100,8 @@ def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, s
         net_overhead = 0.0
         if nodes > 1:
             net_overhead = lib.net_overhead_s * (lib.net_overhead_simple_factor if p == "simple" else 1.0)
-        inter_steps = 0 if nodes == 1 else (2 * (nodes - 1) if op == "all_reduce" else nodes - 1)
+        inter_steps = 0 if nodes == 1 else (ring_all_reduce_inter_steps(lib, nodes) if op == "all_reduce"
+                                            else nodes - 1)
         if algorithm == "hierarchical":
             steps = inter_steps + (2 if op == "all_reduce" else 1) * (ppn - 1)
         t = base + (steps - inter_steps) * max(intra, net_overhead) + inter_steps * inter
@@ -111,13 +115,20 @@ def latency_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, s
         return base + 2 * (min(1, ppn - 1) * intra + (ppn - 1) * lib.collnet_arity_latency_s) + inter
     if a == "collnet_chain":
         return base + 2 * (ppn - 1) * intra + inter
-    if a == "nvls":
-        return intra + (inter if nodes > 1 else 0.0)
+    if a == "nvls":  # NCCL 2.18 charges a base (23 us) and no NVLink step; later releases the reverse
+        return base + intra + (inter if nodes > 1 else 0.0)
     if a == "nvls_tree":
-        return base + intra + 2 * depth * inter
+        steps = 2 * (nodes - 1) if lib.nvls_tree_network_steps == "2 (nodes - 1)" else 2 * depth
+        return base + intra + steps * inter
     if a == "pat":
         return base + depth * inter / lib.pat_log_latency_divisor + n * lib.pat_latency_per_rank_s
     raise ValueError(f"no latency model for {algorithm}")
+
+
+def ring_all_reduce_inter_steps(lib, nodes: int) -> int:
+    """Network steps the tuner charges a ring all-reduce over ``nodes`` > 1 nodes: 2 (nodes - 1) from
+    NCCL 2.23, 2 nodes before (``CollectiveLibrary.ring_all_reduce_inter_steps``)."""
+    return 2 * nodes if lib.ring_all_reduce_inter_steps == "2 nodes" else 2 * (nodes - 1)
 
 
 def plugin_latency_s(comm: Communicator, protocol: str, executed: bool = False) -> float:
@@ -163,27 +174,35 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
     a = library_algorithm(algorithm, comm)
     graph = comm.channels / 2 if executed else comm.graph_channels
     arch, band = comm.architecture, comm.node_band
+
+    def ceiling(table: str, index: int = band) -> float:  # the tuner's own row predicts, the measured row runs
+        predicted = {} if executed else lib.tuner_ceilings.get(table, {})
+        return predicted.get(arch, getattr(lib, table)[arch])[index]
+
     share, cap = 1.0, None  # cap: library bus-bandwidth ceiling, bytes/s
-    ll_max = lib.ll_max_bytes_per_s[arch][0] if comm.nodes == 1 else lib.ll_max_multi_node_bytes_per_s[band]
+    ll_max = ceiling("ll_max_bytes_per_s", 0) if comm.nodes == 1 else lib.ll_max_multi_node_bytes_per_s[band]
     if algorithm == "direct":
         share = lib.ll_bandwidth_fraction if protocol == "ll" else 1.0
     elif a == "ring" and algorithm != "hierarchical":
         if protocol == "ll":
-            share, cap = lib.ll_bandwidth_fraction, ll_max
+            copy = comm.nodes == 1 and op != "all_reduce"  # broadcast, reduce-scatter, all-gather in one node
+            share = lib.ring_ll_single_node_bandwidth_fraction if copy else lib.ring_ll_bandwidth_fraction
+            cap = ll_max
         elif protocol == "ll128":
-            share = lib.ll128_bandwidth_fraction
-            cap = graph * lib.per_channel_ring_ll128_bytes_per_s[arch][band]
+            sparse = comm.ranks < 2 * comm.nodes  # fewer than 2 ranks per node
+            share = lib.ring_ll128_single_rank_per_node_fraction if sparse else lib.ll128_bandwidth_fraction
+            cap = graph * ceiling("per_channel_ring_ll128_bytes_per_s")
     elif a == "tree":
         share = lib.tree_bandwidth_fraction
-        cap = graph * lib.per_channel_tree_bytes_per_s[arch][band]
+        cap = graph * ceiling("per_channel_tree_bytes_per_s")
         if protocol == "ll":
             share *= lib.tree_ll_fraction
             cap = min(cap, ll_max)
         elif protocol == "ll128":
             share *= lib.ll128_tree_single_node_fraction if comm.nodes == 1 else lib.ll128_bandwidth_fraction
-            cap = min(cap, graph * lib.per_channel_tree_ll128_bytes_per_s[arch][band])
+            cap = min(cap, graph * ceiling("per_channel_tree_ll128_bytes_per_s"))
     elif a == "nvls_tree":  # the tuner's ceiling is per channel of the NVLS *search* graph: one per head GPU
-        per_channel = lib.per_channel_nvls_tree_bytes_per_s[arch][band]
+        per_channel = ceiling("per_channel_nvls_tree_bytes_per_s")
         cap = comm.nvls_heads * per_channel if per_channel > 0 else None
     elif a == "pat":
         share = lib.pat_bandwidth_fraction

@@ -21,7 +21,7 @@ import numpy as np
 from fabricsim.collectives.algorithms import ALGORITHMS, NOT_IN_LIBRARY, applicable, check_op, padded_size
 from fabricsim.collectives.analytic import transfer_time
 from fabricsim.collectives.communicator import Communicator, describe
-from fabricsim.collectives.nccl_model import Choice, call_time_s, choose, latency_s, protocols_for
+from fabricsim.collectives.nccl_model import Choice, call_time_s, choose, latency_s, library_algorithm, protocols_for
 from fabricsim.collectives.net_plugin import net_plugin, with_plugin_settings
 from fabricsim.collectives.region_tuner import forced_choice
 from fabricsim.errors import FabricsimError
@@ -59,8 +59,18 @@ def communicator(design, gpus: np.ndarray, channels: int | None = None,
                     plugin=net_plugin(design))
 
 
-def candidates(op: str, algorithm: str, comm: Communicator) -> tuple[str, ...]:
-    """Algorithms to consider: the library's for ``auto``, else the one named (checked)."""
+def in_library(lib, op: str, algorithm: str, comm: Communicator) -> bool:
+    """Whether the library's tuner times ``algorithm`` for ``op`` (``CollectiveLibrary.tuner_algorithms``:
+    NCCL 2.18 runs reduce-scatter and all-gather on rings only, PAT arrives in 2.23).  fabricsim's own
+    algorithms and point-to-point calls are not the tuner's to restrict."""
+    if algorithm in NOT_IN_LIBRARY or op not in lib.tuner_algorithms:
+        return True
+    return library_algorithm(algorithm, comm) in lib.tuner_algorithms[op]
+
+
+def candidates(op: str, algorithm: str, comm: Communicator, lib=None) -> tuple[str, ...]:
+    """Algorithms to consider: the library's for ``auto``, else the one named (checked); ``lib``: the
+    collective library, whose release decides which algorithms exist (None: no restriction)."""
     if op not in ALGORITHMS:
         raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")
     if algorithm != "auto":
@@ -68,8 +78,13 @@ def candidates(op: str, algorithm: str, comm: Communicator) -> tuple[str, ...]:
         reason = applicable(op, algorithm, comm)
         if reason:
             raise FabricsimError(f"--algo {algorithm} for {op} on these {comm.ranks} ranks: {reason}")
+        if lib is not None and not in_library(lib, op, algorithm, comm):
+            raise FabricsimError(
+                f"--algo {algorithm} for {op}: {lib.name} (version {lib.version}) does not run {op} with "
+                f"{library_algorithm(algorithm, comm)}; it times {', '.join(lib.tuner_algorithms[op])}")
         return (algorithm,)
-    usable = tuple(a for a in ALGORITHMS[op] if a not in NOT_IN_LIBRARY and applicable(op, a, comm) is None)
+    usable = tuple(a for a in ALGORITHMS[op] if a not in NOT_IN_LIBRARY and applicable(op, a, comm) is None
+                   and (lib is None or in_library(lib, op, a, comm)))
     return usable or ("ring",)
 
 
@@ -82,7 +97,7 @@ def tune(design, comm: Communicator, op: str, algorithm: str, sizes, protocol: s
     """The library's (algorithm, protocol) for every size."""
     lib = library(design)
     plugin = net_plugin(design)
-    names = candidates(op, algorithm, comm)
+    names = candidates(op, algorithm, comm, lib)
     extra = extra_network_s(design, comm)
     reference = {a: transfer_time(design, comm, op, a, REFERENCE_BYTES) / padded_size(REFERENCE_BYTES, comm.ranks)
                  for a in names}
