@@ -121,6 +121,15 @@ def test_ll128_across_grace_nics_arrives_in_2_27():
     assert "ll128" in one_rack.protocols  # one NVLink domain: no network path
 
 
+def test_ll128_on_blackwell_arrives_in_2_25():
+    """tuning.cc before v2.25 enables LL128 by default on compute capability 7.0, 8.0 and 9.0 only."""
+    for lib, has_ll128 in (("nccl-2.21", False), ("nccl-2.25", True)):
+        _, comm = setup({"gpu": "b200", "gpus": 8}, lib, range(8))
+        assert ("ll128" in comm.protocols) is has_ll128, lib
+    _, hopper = setup({"gpu": "h100-sxm", "gpus": 8}, "nccl-2.18", range(8))
+    assert "ll128" in hopper.protocols
+
+
 def test_reduce_scatter_and_all_gather_algorithms_of_each_release():
     lib18, comm = setup({"gpu": "h100-sxm", "gpus": 8}, "nccl-2.18", range(8))
     lib19, _ = setup({"gpu": "h100-sxm", "gpus": 8}, "nccl-2.19", range(8))
@@ -168,7 +177,8 @@ def test_default_entry_behaves_as_before_the_release_fields():
     nccl = default_catalog().get("collective_libraries", "nccl")
     for field in ("ring_ll_bandwidth_fraction", "ring_ll_single_node_bandwidth_fraction",
                   "ring_ll128_single_rank_per_node_fraction", "ring_all_reduce_inter_steps", "nvls_tree_network_steps",
-                  "tree_network_latency_at_one_rank_per_node", "ll128_nics_on_cpu", "tuner_algorithms", "tuner_ceilings"):
+                  "tree_network_latency_at_one_rank_per_node", "ll128_nics_on_cpu", "ll128_architectures",
+                  "tuner_algorithms", "tuner_ceilings"):
         assert field in nccl.model_fields_set, field
         default = CollectiveLibrary.model_fields[field].get_default(call_default_factory=True)
         assert getattr(nccl, field) == default, field

@@ -78,6 +78,8 @@ class CollectiveLibrary(Entry):
     ll128_nics_on_cpu: bool = Field(True, description=(
         "LL128 runs across nodes whose NICs the GPUs reach through the CPU (Grace C2C, paths.cc PATH_P2C: "
         "from NCCL 2.27; before, the GPU-NIC path is PHB and tuning.cc disables LL128)"))
+    ll128_architectures: list[str] = Field(default_factory=lambda: list(ARCHITECTURES), description=(
+        "architectures the release enables LL128 on by default (NCCL before 2.25: not Blackwell)"))
     tuner_ceilings: dict[str, dict[str, list[float]]] = Field(default_factory=dict, description=(
         "ceiling rows this release's tuner predicts with where it had no measurement of its own (a table "
         "added later, or one architecture's row copied from another's): they steer the tuner's choice, and "
@@ -156,6 +158,7 @@ class CollectiveLibrary(Entry):
             _check_keys(f"tuner_ceilings.{name}", table, ARCHITECTURES)
             if any(len(v) != 3 for v in table.values()):
                 raise ValueError(f"tuner_ceilings.{name}: every architecture needs 3 values (1, 2, >2 nodes)")
+        _check_keys("ll128_architectures", dict.fromkeys(self.ll128_architectures), ARCHITECTURES)
         _check_keys("tuner_algorithms", self.tuner_algorithms, TUNED_OPERATIONS)
         for op, algorithms in self.tuner_algorithms.items():
             _check_keys(f"tuner_algorithms.{op}", dict.fromkeys(algorithms), LIBRARY_ALGORITHMS)

@@ -192,17 +192,20 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
         sharp=bool(in_network[1] and design.switch.in_network_reduction and nodes.size > 1),
         simple_tree=simple_tree(arch, int(nodes.size), design.gpu.nics_on_cpu),
         net_latency_s=plugin.reported_latency_s if plugin is not None else 0.0,
-        protocols=enabled_protocols(library, plugin, int(nodes.size), design.gpu.nics_on_cpu),
+        protocols=enabled_protocols(library, plugin, int(nodes.size), design.gpu.nics_on_cpu, arch),
         needs_flush=needs_flush(arch, design.gpu.nics_on_cpu, plugin),
     )
 
 
-def enabled_protocols(library, plugin, nodes: int, nics_on_cpu: bool) -> tuple[str, ...]:
-    """Protocols the library runs: those the network plugin leaves enabled, less LL128 across nodes whose
-    NICs hang off the CPU before NCCL 2.27 (``CollectiveLibrary.ll128_nics_on_cpu``: tuning.cc enables
-    LL128 only up to PATH_PXN, and the GPU-C2C-CPU-PCIe-NIC path is PHB until paths.cc names it P2C)."""
+def enabled_protocols(library, plugin, nodes: int, nics_on_cpu: bool, architecture: str) -> tuple[str, ...]:
+    """Protocols the library runs: those the network plugin leaves enabled, less LL128 where the release
+    does not enable it -- on an architecture it does not list (``CollectiveLibrary.ll128_architectures``:
+    tuning.cc before 2.25 switches on compute capability 7.0, 8.0 and 9.0 only), or across nodes whose NICs
+    hang off the CPU before NCCL 2.27 (``ll128_nics_on_cpu``: LL128 only up to PATH_PXN, and the
+    GPU-C2C-CPU-PCIe-NIC path is PHB until paths.cc names it P2C)."""
     found = tuple(plugin.protocols) if plugin is not None else ("ll", "ll128", "simple")
-    if nodes > 1 and nics_on_cpu and not library.ll128_nics_on_cpu:
+    if architecture not in library.ll128_architectures or (
+            nodes > 1 and nics_on_cpu and not library.ll128_nics_on_cpu):
         found = tuple(p for p in found if p != "ll128")
     return found
 
