@@ -146,3 +146,19 @@ def test_experts_inside_the_attention_group_need_no_all_to_all(nvl72):
     # 64 sequences over EP 8 reach 32 x (1 - (31/32)^64) = 27.8 of each GPU's 32 experts
     assert tp8.local_experts == 32
     assert tp8.decode_active_experts == pytest.approx(32 * (1 - (1 - 8 / 256) ** 64), rel=1e-9)
+
+
+def test_a_static_moe_batch_spreads_its_experts_over_the_tp_group():
+    """DeepSeek-V3 FP8 on 8 H200 (TP 8): with EP 8 each GPU holds 1/8 of the experts (fits in 141 GB), reads
+    the experts 64 sequences reach (27.8 of 32) and dispatches nothing; EP beyond the group is refused."""
+    scenario = scenario_from_dict({"cluster": {"gpu": "h200-sxm", "gpus": 8}})
+    fabric = fabric_from_scenario(scenario)
+    r = infer(scenario, fabric, model="deepseek-v3", mode="static", tp=8, ep=8, batch=64, context=1024,
+              output_tokens=1024, weight_bytes=1, kv_bytes=1)
+    counts = parameter_counts(default_catalog().sections["models"]["deepseek-v3"])
+    assert r.decode_memory_bytes > (counts.total - counts.routed_experts_total) / 8 + counts.routed_experts_total / 8
+    assert r.decode_memory_bytes < 141e9
+    assert r.local_experts == 32 and r.decode_active_experts == pytest.approx(32 * (1 - (1 - 8 / 256) ** 64))
+    assert r.decode_a2a_s == 0.0
+    with pytest.raises(FabricsimError, match="workload.infer.ep=16: a static batch runs on one tensor-parallel group"):
+        infer(scenario, fabric, model="deepseek-v3", mode="static", tp=8, ep=16, batch=64)

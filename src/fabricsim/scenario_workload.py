@@ -148,7 +148,8 @@ class InferSpec(_Strict):
     prefill_gpus: int = Field(32, ge=1, le=MAX_DEGREE, description="GPUs of one prefill instance")
     decode_gpus: int = Field(64, ge=1, le=MAX_DEGREE, description="GPUs of one decode instance")
     tp: int = Field(1, ge=1, le=MAX_DEGREE, description="tensor-parallel degree of attention in decode and prefill")
-    ep: int | None = Field(None, ge=1, le=MAX_DEGREE, description="expert-parallel degree of decode; default: decode_gpus")
+    ep: int | None = Field(None, ge=1, le=MAX_DEGREE, description="expert-parallel degree of decode; default: decode_gpus "
+                           "(static: 1, at most tp -- the experts spread over the tensor-parallel group)")
     batch: int = Field(256, ge=1, le=10**7, description="sequences decoded together per decode instance")
     context: int = Field(8192, ge=1, le=MAX_TOKENS, description="prompt tokens per request")
     output_tokens: int = Field(1024, ge=1, le=MAX_TOKENS, description="generated tokens per request")

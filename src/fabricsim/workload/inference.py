@@ -92,6 +92,10 @@ class InferenceResult:
 
 def _check(spec, model, design) -> int:
     ep = spec.ep or (spec.decode_gpus if spec.mode == "disaggregated" else 1)
+    if spec.mode == "static" and model.routed_experts and (ep > spec.tp or spec.tp % ep):
+        raise FabricsimError(f"workload.infer.ep={ep}: a static batch runs on one tensor-parallel group of tp={spec.tp} "
+                             f"GPUs, so its experts can be spread over at most those GPUs; use an ep that divides "
+                             f"{spec.tp}, or mode: disaggregated for expert parallelism across groups")
     gpus = spec.prefill_gpus + spec.decode_gpus if spec.mode == "disaggregated" else spec.tp
     if gpus > design.gpus:
         raise FabricsimError(f"workload.infer: prefill_gpus + decode_gpus = {gpus:,} "
@@ -152,7 +156,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     moe_layers = model.moe_layers if model.routed_experts else 0
     per_node = min(design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
     if spec.mode == "static":
-        return _static(spec, model, gpu, profile, fabric, policy, precision)
+        return _static(spec, model, gpu, profile, fabric, policy, precision, ep)
 
     # prefill: each attention group (tp GPUs) runs prefill_batch prompts; MoE layers over all prefill GPUs
     prefill = np.arange(spec.prefill_gpus)
@@ -246,24 +250,29 @@ def _graph_padding(spec, model, gpu, profile) -> tuple[int, float]:
     return padded_batch(spec.batch, sizes), share
 
 
-def _static(spec, model, gpu, profile, fabric, policy, precision) -> InferenceResult:
+def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -> InferenceResult:
     """One TP instance: prefill the whole batch, then decode it; context grows from the prompt to the end.
-    Under CUDA-graph padding the generation-only share of the steps computes the padded rows."""
+    Under CUDA-graph padding the generation-only share of the steps computes the padded rows.  An MoE
+    model's experts are spread over ``ep`` GPUs of the group: every GPU holds every token after the
+    attention's all-reduce, runs its own experts on the tokens routed to them, and the layer's all-reduce
+    sums the experts (no all-to-all)."""
     gpus = np.arange(spec.tp)
     prompt_tokens = spec.batch * spec.context
-    prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False)
+    prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
+                           ep, prompt_tokens / ep)
     prefill_s = prefill.total_s + _tp_all_reduces(fabric, gpus, spec.tp, prompt_tokens, model, policy)
     context = spec.context + spec.output_tokens / 2
-    step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True)
+    step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
+                        ep, spec.batch / ep)
     tp_s = _tp_all_reduces(fabric, gpus, spec.tp, spec.batch, model, policy)
     rows, share = _graph_padding(spec, model, gpu, profile)
     if rows > spec.batch and share > 0:
         padded = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
-                              rows=rows)
+                              ep, spec.batch / ep, rows=rows)
         step = _mix(padded, step, share)
         tp_s = share * _tp_all_reduces(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
     tpot = step.total_s + tp_s
-    resident = _resident(model, spec, 1, spec.batch, gpu)
+    resident = _resident(model, spec, ep, spec.batch, gpu)
     kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
     return InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
                            step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
