@@ -36,13 +36,14 @@ def fab2048():
 def test_ring_all_reduce_time_is_nccls_latency_plus_the_simulated_transfer(fab256):
     """256 H100, 32 servers on one leaf per rail: every ring hop has its own link.  By hand:
     8 rings (one per NIC), PXN makes every ring cross every GPU's NVLink once, so the transfer is
-    2(n-1)/n S / NVLink payload rate, plus the pipeline fill (one 2 MiB Simple chunk on each of the 16
-    channels crosses first); latency = NCCL's base + 2(n - nodes) intra steps at max(NVLink latency,
+    2(n-1)/n S / NVLink payload rate, plus the pipeline fill (one Simple chunk on each of the 16
+    channels crosses first: NCCL's loop of 256 ranks x 2 MiB per channel is more than the 64 MiB each channel
+    carries, so the kernels shrink the chunk to 1 GiB / (16 x 256) = 256 KiB, 4 MiB over 16 channels); latency = NCCL's base + 2(n - nodes) intra steps at max(NVLink latency,
     3 x net overhead) + 2(nodes - 1) network steps, x 1.4 (ring plateau), + the launch overhead."""
     n, nodes, size = 256, 32, GiB
     design = fab256.design
     nvlink = design.gpu.scale_up_bits_per_s / 8 * design.scale_up.payload_efficiency
-    transfer = 2 * (n - 1) / n * size / nvlink * (1 + 16 * 2 * 2**20 / size)
+    transfer = 2 * (n - 1) / n * size / nvlink * (1 + 16 * (size / (16 * 256)) / size)
     intra = max(NCCL.hardware_latency_s["nvlink"]["ring"]["simple"], 3 * NCCL.net_overhead_s)
     latency = (NCCL.base_latency_s["ring"]["simple"] + (2 * (n - 1) - 2 * (nodes - 1)) * intra
                + 2 * (nodes - 1) * NCCL.hardware_latency_s["net"]["ring"]["simple"]) * 1.4 + NCCL.launch_overhead_s

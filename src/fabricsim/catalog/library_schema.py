@@ -89,6 +89,9 @@ class CollectiveLibrary(Entry):
             "library algorithms the tuner times, per collective (all_reduce, reduce_scatter, all_gather, "
             "broadcast); others are never chosen and cannot be forced"))
     ll128_bandwidth_fraction: float = Field(gt=0, le=1, description="LL128 ring: data share of a 128-byte line")
+    executed_ring_ll128_fraction: dict[str, float] = Field(default_factory=dict, description=(
+        "share of the Simple channel bandwidth a ring LL128 call reaches as the kernels run it, by architecture "
+        "(FITTED where present; the tuner keeps ll128_bandwidth_fraction); absent: the tuner's share"))
     ll128_tree_single_node_fraction: float = Field(gt=0, le=1)
     tree_bandwidth_fraction: float = Field(gt=0, le=1, description="tree all-reduce share of the channel bandwidth")
     tree_ll_fraction: float = Field(gt=0, le=1, description="tree with LL: share of the tree bandwidth")

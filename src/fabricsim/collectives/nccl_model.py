@@ -191,6 +191,8 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
         elif protocol == "ll128":
             sparse = comm.ranks < 2 * comm.nodes  # fewer than 2 ranks per node
             share = lib.ring_ll128_single_rank_per_node_fraction if sparse else lib.ll128_bandwidth_fraction
+            if executed:  # the kernels' measured LL128 rate where it falls short of the tuner's share
+                share = min(share, lib.executed_ring_ll128_fraction.get(arch, share))
             cap = graph * ceiling("per_channel_ring_ll128_bytes_per_s")
     elif a == "tree":
         share = lib.tree_bandwidth_fraction
@@ -221,26 +223,46 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
     return t
 
 
-def fill_bytes(lib, comm: Communicator, algorithm: str, protocol: str) -> float:
-    """Bytes of a call that move before the pipeline runs at full rate: one chunk per channel."""
+def ring_chunk_bytes(lib, comm: Communicator, size_bytes: float) -> float:
+    """Bytes of the first chunk a ring channel moves with the Simple protocol (NCCL's chunking): a full
+    chunk is ``chunk_steps`` slots of the Simple buffer (ALLREDUCE/ALLGATHER/REDUCESCATTER_CHUNKSTEPS =
+    NCCL_STEPS / 2: 4 x 512 KiB = 2 MiB at the default 4 MiB buffer), never adapted to the message in
+    calcCollChunking (enqueue.cc v2.18.5 to v2.30.7); the kernels shrink the chunk of a loop they cannot
+    fill -- a loop is ranks x chunk per channel -- to an even share of what remains (all_reduce.h
+    runRing: v2.18.5 divUp(size - gridOffset, nChannels x nranks); v2.19 on, per channel part,
+    divUp(remCount, nranks)).  ``size_bytes`` is the call's whole buffer (all-reduce buffer, all-gather
+    output, reduce-scatter input), so a call below one loop of every channel moves chunks of
+    size / (channels x ranks)."""
+    full = lib.buffer_bytes["simple"] / lib.steps * lib.chunk_steps
+    return min(full, size_bytes / (comm.channels * comm.ranks))
+
+
+def fill_bytes(lib, comm: Communicator, algorithm: str, protocol: str, size_bytes: float) -> float:
+    """Bytes of a call that move before the pipeline runs at full rate, as the kernels run it: one chunk
+    per channel -- a ring's chunk as NCCL sizes it for this call (:func:`ring_chunk_bytes`), NVLS's
+    chunk, elsewhere a full Simple chunk.  NCCL's tuner predicts no fill (tuning.cc
+    ncclTopoGetAlgoTime: latency + bytes / bandwidth)."""
     a = library_algorithm(algorithm, comm)
     if algorithm == "direct" or protocol != "simple":  # LL/LL128 flag every line: no chunk to fill
         return 0.0
     if a in ("nvls", "nvls_tree"):
         return comm.nvls_channels * lib.chunk_steps * lib.nvls_chunk_bytes
+    if a == "ring":
+        return comm.channels * ring_chunk_bytes(lib, comm, size_bytes)
     step = lib.buffer_bytes[protocol] / lib.steps
     return comm.channels * lib.chunk_steps * step
 
 
 def call_time_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
                 simple_transfer_s: float, extra_network_s: float = 0.0, executed: bool = False) -> float:
-    """Latency plus protocol transfer time of one call (seconds), with the launch overhead and the
-    pipeline fill; ``executed``: as the kernels run it (else as the tuner predicts it)."""
+    """Latency plus protocol transfer time of one call (seconds), with the launch overhead;
+    ``executed``: as the kernels run it, with the pipeline fill (:func:`fill_bytes`), else as the
+    library's tuner predicts it -- without a fill, as NCCL's ncclTopoGetAlgoTime does."""
     if comm.ranks <= 1:
         return 0.0
     t = transfer_s(lib, comm, op, algorithm, protocol, size_bytes, simple_transfer_s, executed)
-    if t > 0:
-        t += min(size_bytes, fill_bytes(lib, comm, algorithm, protocol)) * t / size_bytes
+    if t > 0 and executed:
+        t += min(size_bytes, fill_bytes(lib, comm, algorithm, protocol, size_bytes)) * t / size_bytes
     return (latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s, executed)
             + lib.launch_overhead_s + t)
 
