@@ -9,6 +9,7 @@ ranks x chunk per channel; a call below one loop runs chunks of size / (channels
 import numpy as np
 import pytest
 
+from fabricsim.catalog import default_catalog
 from fabricsim.collectives.api import run_collective
 from fabricsim.collectives.nccl_model import call_time_s, fill_bytes, latency_s, ring_chunk_bytes, transfer_s
 from fabricsim.collectives.timing import communicator, library
@@ -74,3 +75,16 @@ def test_fabricsims_pick_on_8_a100_is_ncclss(a100, size, protocol):
     result = run_collective(a100, "all_reduce", "auto", [size]).results[0]
     assert (result.algorithm, result.protocol) == ("ring", protocol)
 
+
+
+def test_executed_ring_ll128_share_on_ampere_is_the_fitted_one_and_the_tuner_keeps_ncclss(a100):
+    lib, comm = library(a100.design), communicator(a100.design, np.arange(8))
+    size, simple = 16 * MiB, 16 * MiB * 1.75 / 240e9
+    fitted = default_catalog().get("collective_libraries", "nccl").executed_ring_ll128_fraction["ampere"]
+    predicted = transfer_s(lib, comm, "all_reduce", "ring", "ll128", size, simple)
+    executed = transfer_s(lib, comm, "all_reduce", "ring", "ll128", size, simple, executed=True)
+    assert predicted == pytest.approx(simple / 0.92, rel=1e-12)
+    assert executed == pytest.approx(simple / fitted, rel=1e-12)
+    hopper = _fabric("h100-sxm", 8)
+    hlib, hcomm = library(hopper.design), communicator(hopper.design, np.arange(8))
+    assert "hopper" not in hlib.executed_ring_ll128_fraction
