@@ -10,7 +10,8 @@ from fabricsim.validation.cases import load_cases
 from fabricsim.validation.runner import run_validation
 
 SOURCES = ("Narayanan et al. 2021", "Korthikanti et al. 2022", "Grattafiori et al. 2024", "NVIDIA NeMo Framework",
-           "Megatron-Bridge", "DeepSeek-AI 2024", "TensorRT-LLM", "DeepSeek, 'Day 6", "SGLang team", "TorchTitan team")
+           "Megatron-Bridge", "DeepSeek-AI 2024", "TensorRT-LLM", "DeepSeek, 'Day 6", "SGLang team", "TorchTitan team",
+           "Trainy team")
 
 
 def _source(case) -> str:
