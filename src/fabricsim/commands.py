@@ -11,7 +11,7 @@ TRAIN_OPTIONS = ("model", "tp", "pp", "cp", "dp", "ep", "vpp", "schedule", "gbs"
                  "recompute_layers", "software", "precision", "lb", "algo", "communication")
 """``fabricsim train`` options that set the job (besides --what-if, --search, --json)."""
 
-INFER_OPTIONS = ("model", "prefill_gpus", "decode_gpus", "tp", "ep", "batch", "context", "output_tokens", "lb", "mode",
+INFER_OPTIONS = ("model", "prefill_gpus", "decode_gpus", "tp", "pp", "ep", "batch", "context", "output_tokens", "lb", "mode",
                  "software")
 """``fabricsim infer`` options."""
 

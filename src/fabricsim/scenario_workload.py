@@ -148,6 +148,8 @@ class InferSpec(_Strict):
     prefill_gpus: int = Field(32, ge=1, le=MAX_DEGREE, description="GPUs of one prefill instance")
     decode_gpus: int = Field(64, ge=1, le=MAX_DEGREE, description="GPUs of one decode instance")
     tp: int = Field(1, ge=1, le=MAX_DEGREE, description="tensor-parallel degree of attention in decode and prefill")
+    pp: int = Field(1, ge=1, le=MAX_DEGREE, description="pipeline stages of one instance (static mode): layers split over pp "
+                    "TP groups, pp micro-batches in flight; one instance = tp x pp GPUs")
     ep: int | None = Field(None, ge=1, le=MAX_DEGREE, description="expert-parallel degree of decode; default: decode_gpus "
                            "(static: 1, at most tp -- the experts spread over the tensor-parallel group)")
     batch: int = Field(256, ge=1, le=10**7, description="sequences decoded together per decode instance")

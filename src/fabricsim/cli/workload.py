@@ -97,6 +97,7 @@ def infer(
     prefill_gpus: Optional[int] = typer.Option(None, "--prefill-gpus", help="GPUs of one prefill instance"),
     decode_gpus: Optional[int] = typer.Option(None, "--decode-gpus", help="GPUs of one decode instance"),
     tp: Optional[int] = typer.Option(None, "--tp", help="attention tensor-parallel degree"),
+    pp: Optional[int] = typer.Option(None, "--pp", help="pipeline stages of a static instance (tp x pp GPUs)"),
     ep: Optional[int] = typer.Option(None, "--ep", help="expert-parallel degree of decode"),
     batch: Optional[int] = typer.Option(None, "--batch", help="sequences decoded together"),
     context: Optional[int] = typer.Option(None, "--context", help="prompt tokens per request"),

@@ -24,6 +24,11 @@ def inference_table(result) -> Table:
     table.add_row("time per output token", f"{result.tpot_s * 1e3:,.2f} ms (forward pass {result.decode_compute_s * 1e3:,.2f} ms, "
                   f"of which KV-cache reads {result.decode_memory_s * 1e3:,.2f} ms; + TP all-reduce "
                   f"{result.decode_tp_s * 1e3:,.2f} ms + exposed MoE all-to-all {result.decode_a2a_s * 1e3:,.2f} ms)")
+    if result.pp > 1:
+        table.add_row("pipeline", f"{result.pp} stages of {result.decode_gpus // result.pp} GPUs, {result.pp} micro-batches "
+                      f"of {result.batch / result.pp:,.1f} sequences in flight; per cycle: slowest stage "
+                      f"{result.decode_stage_s * 1e3:,.2f} ms per micro-batch x {result.pp}, stage-to-stage sends "
+                      f"{result.decode_p2p_s * 1e3:,.3f} ms per trip")
     if result.local_experts:
         table.add_row("MoE experts read per decode step", f"{result.decode_active_experts:,.1f} of {result.local_experts:,.0f} "
                       "per GPU and layer (the experts the step's tokens reach; the rest stay unread)")

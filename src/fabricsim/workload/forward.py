@@ -86,7 +86,8 @@ def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_b
 
 
 def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, precision: str, kv_bytes: int,
-                 decode: bool, ep: int = 1, moe_tokens: float | None = None, rows: float | None = None) -> ForwardCost:
+                 decode: bool, ep: int = 1, moe_tokens: float | None = None, rows: float | None = None,
+                 head: bool = True) -> ForwardCost:
     """A forward pass of ``tokens`` tokens on one GPU of a TP group of ``tp``.
 
     Prefill: ``tokens`` prompt tokens attending causally over prompts of ``context`` tokens.
@@ -95,7 +96,8 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     ``experts / ep`` experts receives ``moe_tokens x k x ep / experts`` of them (balanced).
     ``rows`` (decode): rows the GEMMs, elementwise kernels and output head compute when the batch is padded
     to a captured CUDA-graph size (default ``tokens``); the padding requests hold no KV cache, so attention
-    still reads the ``tokens`` real sequences (:mod:`fabricsim.workload.trtllm_bench`)."""
+    still reads the ``tokens`` real sequences (:mod:`fabricsim.workload.trtllm_bench`).
+    ``head``: whether this GPU runs the output head (False on all but the last pipeline stage)."""
     rates = rates_for(gpu, precision, profile.kernel_efficiency)
     sequences = tokens if decode else 0.0
     if decode and rows is not None:
@@ -126,7 +128,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         kernels += count * n
     head_tokens = tokens if decode else tokens / max(context, 1)  # logits of the last position only
     head_rates = rates if profile.fp8_output_head else rates_for(gpu, "bf16", profile.kernel_efficiency)
-    for x in head_gemms(model, head_tokens, tp):
+    for x in head_gemms(model, head_tokens, tp) if head else []:
         gemm += float(gemm_seconds(x.m, x.n, x.k, head_rates, x.batch))
         flops += x.flops
     launch = kernels * profile.kernel_overhead_s

@@ -61,6 +61,9 @@ class InferenceResult:
     decode_active_experts: float = 0.0  # local experts a decode step's tokens reach, per MoE layer and GPU
     local_experts: float = 0.0  # routed experts held per GPU
     decode_rows: int = 0  # static under CUDA-graph padding: rows a generation-only decode step computes (else 0)
+    pp: int = 1  # pipeline stages of the instance (static mode)
+    decode_p2p_s: float = 0.0  # pp > 1: hops of one micro-batch's trip per decode cycle (hidden-state sends + token ids)
+    decode_stage_s: float = 0.0  # pp > 1: the slowest stage's decode time for one micro-batch (compute + its TP all-reduces)
 
     @property
     def ttft_s(self) -> float:
@@ -96,10 +99,17 @@ def _check(spec, model, design) -> int:
         raise FabricsimError(f"workload.infer.ep={ep}: a static batch runs on one tensor-parallel group of tp={spec.tp} "
                              f"GPUs, so its experts can be spread over at most those GPUs; use an ep that divides "
                              f"{spec.tp}, or mode: disaggregated for expert parallelism across groups")
-    gpus = spec.prefill_gpus + spec.decode_gpus if spec.mode == "disaggregated" else spec.tp
+    if spec.pp > 1:
+        if spec.mode != "static":
+            raise FabricsimError(f"workload.infer.pp={spec.pp}: pipeline parallelism is modelled in mode: static only; "
+                                 f"use pp: 1 with mode: disaggregated")
+        if spec.pp > model.layers:
+            raise FabricsimError(f"workload.infer.pp={spec.pp}: {model.name} has {model.layers} layers, so at most "
+                                 f"{model.layers} pipeline stages")
+    gpus = spec.prefill_gpus + spec.decode_gpus if spec.mode == "disaggregated" else spec.tp * spec.pp
     if gpus > design.gpus:
-        raise FabricsimError(f"workload.infer: prefill_gpus + decode_gpus = {gpus:,} "
-                             f"is more than the cluster's {design.gpus:,} GPUs")
+        what = "prefill_gpus + decode_gpus" if spec.mode == "disaggregated" else f"tp x pp = {spec.tp} x {spec.pp}"
+        raise FabricsimError(f"workload.infer: {what} = {gpus:,} GPUs is more than the cluster's {design.gpus:,} GPUs")
     for name in ("prefill_gpus", "decode_gpus"):
         if getattr(spec, name) % spec.tp:
             raise FabricsimError(f"workload.infer.{name}={getattr(spec, name)} is not a multiple of tp={spec.tp}")
@@ -155,6 +165,10 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     precision = "fp8" if spec.weight_bytes == 1 else "bf16"
     moe_layers = model.moe_layers if model.routed_experts else 0
     per_node = min(design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
+    if spec.mode == "static" and spec.pp > 1:
+        from fabricsim.workload.serving_pipeline import static_pipelined
+
+        return static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep)
     if spec.mode == "static":
         return _static(spec, model, gpu, profile, fabric, policy, precision, ep)
 
