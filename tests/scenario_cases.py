@@ -156,7 +156,7 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
         output_tokens=st.integers(1, 4096), mode=st.sampled_from(["disaggregated", "static"]),
-        two_batch_overlap=st.booleans())
+        two_batch_overlap=st.booleans(), pp=st.sampled_from([1, 2, 4]), ep=st.sampled_from([1, 2, 8, 64]))
     examples = st.sampled_from([{}] + [data for data in (yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yaml")))
                                        if data.get("cluster", {}).get("gpus", 16384) <= max_gpus])
     written = _optional(cluster=cluster, fabric=fabric, layout=layout, economics=economics, reliability=reliability,
@@ -207,7 +207,8 @@ FIELD_PATHS = [
     ("workload", "train", "model"), ("workload", "train", "seq"), ("workload", "train", "global_batch"),
     ("workload", "train", "virtual_stages"), ("workload", "train", "jitter_s"), ("workload", "train", "order"),
     ("workload", "infer", "prefill_gpus"), ("workload", "infer", "decode_gpus"), ("workload", "infer", "ep"),
-    ("workload", "infer", "context"), ("workload", "infer", "batch"), ("name",), ("catalog_files",),
+    ("workload", "infer", "context"), ("workload", "infer", "batch"), ("workload", "infer", "pp"), ("name",),
+    ("catalog_files",),
     ("cluster",), ("fabric",), ("workload",), ("reliability",), ("nonsense",), ("cluster", "gpus_typo"),
     ("fabric", "switches"), ("fabric", "link_speeds"), ("fabric", "downlinks"), ("fabric", "flows_per_connection"),
     ("fabric", "collective_library"), ("fabric", "in_network_reduction"), ("reliability", "detection_s"),
@@ -305,6 +306,7 @@ def _options(command: str, corrupt: bool) -> st.SearchStrategy[dict]:
     if command == "infer":
         return _optional(model=st.sampled_from(NAMES["models"]) | text, prefill_gpus=st.integers(1, 64),
                          decode_gpus=st.integers(1, 128) | GARBAGE_INT(corrupt), ep=st.integers(1, 128),
+                         pp=st.integers(1, 8) | GARBAGE_INT(corrupt), mode=st.sampled_from(["static", "disaggregated"]),
                          batch=st.integers(1, 1024), context=st.sampled_from([1, 8192, 131072]),
                          load_balancing=st.sampled_from(["ecmp", "spray", "ideal"]) | text)
     return st.just({})
