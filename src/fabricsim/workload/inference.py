@@ -142,7 +142,7 @@ def _a2a(fabric, gpus: np.ndarray, ep: int, tokens_per_gpu: float, copies: float
     return total
 
 
-def _tp_all_reduces(fabric, gpus: np.ndarray, tp: int, tokens: float, model, policy) -> float:
+def tp_all_reduce_seconds(fabric, gpus: np.ndarray, tp: int, tokens: float, model, policy) -> float:
     """Two all-reduces of the hidden state per layer over the TP group (seconds per pass)."""
     if tp <= 1:
         return 0.0
@@ -166,7 +166,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     moe_layers = model.moe_layers if model.routed_experts else 0
     per_node = min(design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
     if spec.mode == "static" and spec.pp > 1:
-        from fabricsim.workload.serving_pipeline import static_pipelined
+        from fabricsim.workload.serving_pipeline import static_pipelined  # it builds on this module
 
         return static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep)
     if spec.mode == "static":
@@ -182,7 +182,8 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
                         prefill_ep, moe_tokens)
     copies = _copies(model, prefill_ep, per_node, spec.routing_node_limit)
     prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, moe_tokens, copies, model, policy, spec.tp)
-    prefill_s = cost.total_s + prefill_a2a + _tp_all_reduces(fabric, prefill, spec.tp, prompt_tokens, model, policy)
+    prefill_s = (cost.total_s + prefill_a2a
+                 + tp_all_reduce_seconds(fabric, prefill, spec.tp, prompt_tokens, model, policy))
 
     # KV hand-over: every prefill GPU sends its part of a request's cache to a decode GPU, all at once
     kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
@@ -198,7 +199,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     split = 2 if spec.two_batch_overlap else 1
     step = forward_cost(model, gpu, profile, seqs_per_group / split, context, spec.tp, precision, spec.kv_bytes, True,
                         ep, tokens_per_gpu / split)
-    tp_s = split * _tp_all_reduces(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
+    tp_s = split * tp_all_reduce_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
     a2a = split * moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu / split, copies, model, policy, spec.tp)
     compute_s = split * step.total_s
     if split == 2:
@@ -213,7 +214,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     decode_requests_per_s = spec.batch / tpot / spec.output_tokens
     prefill_requests_per_s = (spec.prefill_gpus / spec.tp) * spec.prefill_batch / (prefill_s + kv_s)
     return InferenceResult(model.name, spec.prefill_gpus, spec.decode_gpus, spec.batch, spec.context, prefill_s,
-                           prefill_a2a, kv_s, kv_request, compute_s, split * _memory_bound(step, gpu), tp_s,
+                           prefill_a2a, kv_s, kv_request, compute_s, split * kv_stream_seconds(step, gpu), tp_s,
                            a2a_exposed, tpot, decode_requests_per_s / prefill_requests_per_s, resident, "disaggregated",
                            spec.output_tokens, prompt_tokens, spec.tp,
                            decode_active_experts=step.active_experts, local_experts=step.local_experts)
@@ -227,25 +228,40 @@ def _copies(model, ep: int, per_node: int, node_limit: int | None) -> float:
     return dispatch_copies(model, Parallelism(ep=ep, etp=1), per_node, node_limit)
 
 
-def _memory_bound(step, gpu) -> float:
+def kv_stream_seconds(step, gpu) -> float:
     """Seconds of the step spent streaming the KV cache (the weights stream inside the memory-bound GEMMs)."""
     return step.kv_bytes / gpu.hbm_stream_bytes_per_s
+
+
+def weights_and_kv_per_gpu(spec, model, parameters: float, routed: float, ep: int, sequences: float
+                           ) -> tuple[float, float]:
+    """(weight bytes, KV-cache bytes) per GPU of a tensor-parallel group: ``parameters`` over tp but the
+    ``routed`` expert parameters among them over ``ep``, and the KV cache of ``model``'s layers for
+    ``sequences`` sequences of context + output tokens, split over tp (MLA's latent is not split over heads)."""
+    weights = spec.weight_bytes * ((parameters - routed) / spec.tp + routed / ep)
+    kv_split = spec.tp if model.attention != "mla" else 1
+    kv = sequences * kv_cache_bytes(model, spec.context + spec.output_tokens, spec.kv_bytes) / kv_split
+    return weights, kv
+
+
+def check_resident(spec, gpu, weights: float, kv: float, sequences: float, needs: str) -> float:
+    """Bytes resident per GPU (weights + KV cache); more than the GPU's HBM is an error that says which batch
+    would fit.  ``needs``: what holds them, as the message names it ('decode', 'the heaviest of ... stages')."""
+    resident = weights + kv
+    if resident > gpu.hbm_bytes:
+        fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, kv))
+        raise FabricsimError(
+            f"workload.infer: {needs} needs {resident / 1e9:,.0f} GB per GPU ({weights / 1e9:,.0f} GB weights + "
+            f"KV cache of {sequences:g} sequences x {spec.context + spec.output_tokens:,} tokens) but "
+            f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; batch <= {fit} would fit, or more GPUs")
+    return resident
 
 
 def _resident(model, spec, ep: int, seqs_per_group: float, gpu) -> float:
     """Bytes per decode GPU: its share of the weights and the KV cache of its sequences; too many is an error."""
     counts = parameter_counts(model)
-    expert_params = counts.routed_experts_total
-    weights = spec.weight_bytes * ((counts.total - expert_params) / spec.tp + expert_params / ep)
-    kv_split = spec.tp if model.attention != "mla" else 1  # MLA's latent is not split over heads
-    resident = weights + seqs_per_group * kv_cache_bytes(model, spec.context + spec.output_tokens, spec.kv_bytes) / kv_split
-    if resident > gpu.hbm_bytes:
-        fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, resident - weights))
-        raise FabricsimError(
-            f"workload.infer: decode needs {resident / 1e9:,.0f} GB per GPU ({weights / 1e9:,.0f} GB weights + "
-            f"KV cache of {seqs_per_group:g} sequences x {spec.context + spec.output_tokens:,} tokens) but "
-            f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; batch <= {fit} would fit, or more GPUs")
-    return resident
+    weights, kv = weights_and_kv_per_gpu(spec, model, counts.total, counts.routed_experts_total, ep, seqs_per_group)
+    return check_resident(spec, gpu, weights, kv, seqs_per_group, "decode")
 
 
 def _graph_padding(spec, model, gpu, profile) -> tuple[int, float]:
@@ -274,22 +290,22 @@ def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -
     prompt_tokens = spec.batch * spec.context
     prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
                            ep, prompt_tokens / ep)
-    prefill_s = prefill.total_s + _tp_all_reduces(fabric, gpus, spec.tp, prompt_tokens, model, policy)
+    prefill_s = prefill.total_s + tp_all_reduce_seconds(fabric, gpus, spec.tp, prompt_tokens, model, policy)
     context = spec.context + spec.output_tokens / 2
     step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
                         ep, spec.batch / ep)
-    tp_s = _tp_all_reduces(fabric, gpus, spec.tp, spec.batch, model, policy)
+    tp_s = tp_all_reduce_seconds(fabric, gpus, spec.tp, spec.batch, model, policy)
     rows, share = _graph_padding(spec, model, gpu, profile)
     if rows > spec.batch and share > 0:
         padded = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
                               ep, spec.batch / ep, rows=rows)
         step = _mix(padded, step, share)
-        tp_s = share * _tp_all_reduces(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
+        tp_s = share * tp_all_reduce_seconds(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
     tpot = step.total_s + tp_s
     resident = _resident(model, spec, ep, spec.batch, gpu)
     kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
     return InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
-                           step.total_s, _memory_bound(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
+                           step.total_s, kv_stream_seconds(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
                            spec.output_tokens, prompt_tokens, spec.tp, decode_rows=rows if share > 0 else spec.batch,
                            decode_active_experts=step.active_experts, local_experts=step.local_experts)
 
@@ -299,4 +315,5 @@ def _mix(a: ForwardCost, b: ForwardCost, share: float) -> ForwardCost:
     return ForwardCost(*(share * x + (1 - share) * y for x, y in zip(astuple(a), astuple(b))))
 
 
-__all__ = ["InferenceResult", "serve"]
+__all__ = ["InferenceResult", "serve", "tp_all_reduce_seconds", "kv_stream_seconds", "weights_and_kv_per_gpu",
+           "check_resident"]

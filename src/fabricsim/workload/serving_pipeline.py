@@ -30,7 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabricsim.collectives.concurrent import time_transfers
-from fabricsim.workload.model import parameter_counts
+from fabricsim.errors import FabricsimError
+from fabricsim.workload.forward import forward_cost
+from fabricsim.workload.inference import (InferenceResult, check_resident, kv_stream_seconds, tp_all_reduce_seconds,
+                                          weights_and_kv_per_gpu)
+from fabricsim.workload.model import kv_cache_bytes, parameter_counts
 
 ACTIVATION_BYTES = 2
 """Bytes per hidden-state element sent between stages (BF16)."""
@@ -105,26 +109,9 @@ def cycle_seconds(stage_s: list[float], hops_s: float) -> float:
 def _resident(spec, model, parts: list[Stage], ep: int, gpu) -> float:
     """Bytes per GPU of the heaviest stage: its weights over tp (routed experts over ep) and the KV cache of its
     layers for every sequence in flight (all pp micro-batches); too many is an error."""
-    from fabricsim.errors import FabricsimError
-    from fabricsim.workload.model import kv_cache_bytes
-
-    kv_split = spec.tp if model.attention != "mla" else 1
-    worst = None
-    for stage in parts:
-        params, experts = stage_parameters(stage, model)
-        weights = spec.weight_bytes * ((params - experts) / spec.tp + experts / ep)
-        kv = spec.batch * kv_cache_bytes(stage.model, spec.context + spec.output_tokens, spec.kv_bytes) / kv_split
-        if worst is None or weights + kv > worst[0] + worst[1]:
-            worst = (weights, kv)
-    weights, kv = worst
-    if weights + kv > gpu.hbm_bytes:
-        fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, kv))
-        raise FabricsimError(
-            f"workload.infer: the heaviest of pp={spec.pp} stages needs {(weights + kv) / 1e9:,.0f} GB per GPU "
-            f"({weights / 1e9:,.0f} GB weights + KV cache of {spec.batch} sequences x "
-            f"{spec.context + spec.output_tokens:,} tokens) but {gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; "
-            f"batch <= {fit} would fit, or more GPUs")
-    return weights + kv
+    heaviest = max((weights_and_kv_per_gpu(spec, stage.model, *stage_parameters(stage, model), ep, spec.batch)
+                    for stage in parts), key=sum)
+    return check_resident(spec, gpu, *heaviest, spec.batch, f"the heaviest of pp={spec.pp} stages")
 
 
 def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1):
@@ -133,11 +120,6 @@ def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: i
     (:func:`cycle_seconds`) of the stages' times for one micro-batch (forward pass of the stage's layers, the output
     head on the last, TP all-reduces of its layers) and the hops.  The one-off fill and drain of the pipeline at
     the start and end of a run are not counted (in-flight batching keeps the stages busy in between)."""
-    from fabricsim.errors import FabricsimError
-    from fabricsim.workload.forward import forward_cost
-    from fabricsim.workload.inference import InferenceResult, _memory_bound, _tp_all_reduces
-    from fabricsim.workload.model import kv_cache_bytes
-
     if profile.decode_graph_batch_sizes:
         raise FabricsimError(f"workload.infer.pp={spec.pp}: software profile {spec.software!r} pads decode steps to "
                              f"CUDA-graph sizes, which is modelled for pp: 1 only; use a profile without "
@@ -152,11 +134,11 @@ def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: i
         gpus = index * tp + np.arange(tp)
         p = forward_cost(stage.model, gpu, profile, prompt_tokens, spec.context, tp, precision, spec.kv_bytes, False,
                          ep, prompt_tokens / ep, head=stage.last)
-        prefill_s.append(p.total_s + _tp_all_reduces(fabric, gpus, tp, prompt_tokens, stage.model, policy))
+        prefill_s.append(p.total_s + tp_all_reduce_seconds(fabric, gpus, tp, prompt_tokens, stage.model, policy))
         d = forward_cost(stage.model, gpu, profile, micro, context, tp, precision, spec.kv_bytes, True,
                          ep, micro / ep, head=stage.last)
         steps.append(d)
-        decode_s.append(d.total_s + _tp_all_reduces(fabric, gpus, tp, micro, stage.model, policy))
+        decode_s.append(d.total_s + tp_all_reduce_seconds(fabric, gpus, tp, micro, stage.model, policy))
     prefill_hops = hop_seconds(fabric, tp, pp, prompt_tokens, model.hidden_size, policy)
     decode_hops = hop_seconds(fabric, tp, pp, micro, model.hidden_size, policy)
     prefill = cycle_seconds(prefill_s, prefill_hops)
@@ -167,7 +149,8 @@ def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: i
     tp_s = pp * (decode_s[slowest] - step.total_s)
     resident = _resident(spec, model, parts, ep, gpu)
     return InferenceResult(model.name, 0, tp * pp, spec.batch, spec.context, prefill, 0.0, 0.0,
-                           kv_cache_bytes(model, spec.context, spec.kv_bytes), compute_s, pp * _memory_bound(step, gpu),
+                           kv_cache_bytes(model, spec.context, spec.kv_bytes), compute_s,
+                           pp * kv_stream_seconds(step, gpu),
                            tp_s, 0.0, tpot, 0.0, resident, "static", spec.output_tokens, spec.batch * spec.context,
                            tp * pp, decode_active_experts=step.active_experts, local_experts=step.local_experts,
                            decode_rows=spec.batch, pp=pp, decode_p2p_s=decode_hops, decode_stage_s=decode_s[slowest])
