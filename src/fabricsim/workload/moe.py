@@ -171,5 +171,5 @@ def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, disp
         return float(min(k, distinct_targets(ranks, k)))
     return float(min(k, node_limit, distinct_targets(nodes, k)))
 
-__all__ = ["expert_load", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "expert_capacity",
+__all__ = ["expert_load", "active_experts", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "expert_capacity",
            "token_drop_copies", "token_drop_mode", "check_token_drop"]

@@ -199,15 +199,16 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if not dualpipe and spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.decoder_layers))
     materialized = attention_kind(model, profile) == "materialized"
-    check_token_drop(spec, model, par, spec.micro_batch * spec.seq / par.cp,
-                     dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
+    router_tokens = spec.micro_batch * spec.seq / par.cp  # one micro-batch on one CP rank, before the TP split
+    check_token_drop(spec, model, par, router_tokens, dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
                      profile.cuda_graphs if spec.cuda_graphs is None else spec.cuda_graphs, profile.moe_host_sync,
                      profile.cuda_graph_scope if spec.cuda_graph_scope is None else spec.cuda_graph_scope)
+    # token-drop: the rows a rank sends per token of its router input, which the experts also keep (moe.py)
+    dropped_copies = token_drop_copies(model, par, router_tokens, spec.moe_capacity_factor,
+                                       spec.moe_pad_to_capacity) if token_drop_mode(spec, model) else None
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
-                    profile.activation_storage, profile.recompute_mla_up_projection,
-                    token_drop_copies(model, par, spec.micro_batch * spec.seq / par.cp, spec.moe_capacity_factor,
-                                      spec.moe_pad_to_capacity) if token_drop_mode(spec, model) else None)
+                    profile.activation_storage, profile.recompute_mla_up_projection, dropped_copies)
     memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
@@ -233,7 +234,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             gathered = [sum(gathered)]
     root = _root_elements(model, par, layout, stages) if par.zero == 3 and not coordinated else None
     gathers = 3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2  # ZeRO-3, per layer
-    ep_copies = _ep_copies(model, par, spec, design) if model.routed_experts and par.ep > 1 else None
+    ep_copies = _ep_copies(model, par, spec, design, dropped_copies) if model.routed_experts and par.ep > 1 else None
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
@@ -341,12 +342,12 @@ def _coordinate(modules, calls, recompute: str, recompute_layers: int, layers: i
     return timing
 
 
-def _ep_copies(model, par: Parallelism, spec, design) -> float:
-    """Token copies per dispatch for the job's token dispatcher (:mod:`fabricsim.workload.moe`)."""
+def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | None) -> float:
+    """Token copies per dispatch for the job's token dispatcher (:mod:`fabricsim.workload.moe`);
+    ``dropped_copies``: under token-drop, the all-to-all dispatcher's capacity rows per token (moe.py)."""
+    if dropped_copies is not None:
+        return dropped_copies
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-    if token_drop_mode(spec, model):  # the all-to-all dispatcher: capacity rows per expert (moe.py)
-        return token_drop_copies(model, par, spec.micro_batch * spec.seq / par.cp, spec.moe_capacity_factor,
-                                 spec.moe_pad_to_capacity)
     domain = forwarding_domain(dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
     return dispatch_copies(model, par, domain, spec.routing_node_limit, dispatcher)
 
