@@ -33,10 +33,10 @@ reason (never counted as passing, never as a miss).
 
 from __future__ import annotations
 
-import copy
 import statistics
 from dataclasses import dataclass
 
+from fabricsim.catalog.inherit import deep_merge as merge  # an override lays over a case as an entry over its parent
 from fabricsim.errors import FabricsimError
 from fabricsim.validation.cases import Case, load_cases
 
@@ -62,14 +62,6 @@ class CaseResult:
 
 class NotRunnable(Exception):
     """The case needs an API or catalog entry fabricsim does not have (yet)."""
-
-
-def merge(base: dict, override: dict) -> dict:
-    """``base`` with ``override`` merged in, nested dictionaries key by key (copies, no aliasing)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 class Context:
