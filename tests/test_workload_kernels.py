@@ -162,7 +162,8 @@ def test_deepseek_v3_router_graph_holds_the_shared_expert():
 def test_captured_router_saves_host_time_and_keeps_the_synchronization():
     """Host time of the Qwen3-30B MoE layer, eager against the B200 recipe's captured router and preprocessing:
     13 fewer host launches forward, 27 backward, at host_s_per_kernel each; the dropless dispatcher still
-    copies the token counts to the host outside the graph, so the forward still takes max(GPU, host)."""
+    copies the token counts to the host outside the graph, so the forward still waits for the device once
+    (fabricsim.workload.host_sync: at least max(GPU, host))."""
     model = CATALOG.get("models", "qwen3-30b-a3b")
     gpu, profile = CATALOG.gpu("b200"), CATALOG.get("software", "megatron-core-2025")
     shape = Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, 2048, 16 * 2048, "mxfp8")
@@ -172,7 +173,7 @@ def test_captured_router_saves_host_time_and_keeps_the_synchronization():
     assert eager.host_forward - graphed.host_forward == pytest.approx(13 * h)
     assert eager.host_backward - graphed.host_backward == pytest.approx(27 * h)
     assert eager.launch_forward - graphed.launch_forward == pytest.approx(13 * profile.kernel_overhead_s)
-    assert graphed.synced_forward == pytest.approx(max(graphed.forward, graphed.host_forward))
+    assert graphed.synced_forward >= max(graphed.forward, graphed.host_forward)
     assert graphed.gemm_flops == pytest.approx(eager.gemm_flops)
 
 
@@ -184,7 +185,8 @@ def test_preprocess_graph_needs_the_router_graph():
 
 def test_a_recipes_cuda_graph_scope_reaches_the_step_and_unknown_parts_are_refused():
     """Qwen3-30B-A3B on 8 B200 at micro-batch 1 is host-bound in both passes: capturing router and
-    preprocessing saves its 48 MoE layers 13 + 27 host launches each per micro-batch, nothing else."""
+    preprocessing saves its 48 MoE layers 27 host launches each backward and, forward, at most 13 (launches
+    before the host synchronization the GPU would otherwise hide: fabricsim.workload.host_sync), nothing else."""
     from fabricsim.scenario import scenario_from_dict
     from fabricsim.workload import train
 
@@ -194,7 +196,8 @@ def test_a_recipes_cuda_graph_scope_reaches_the_step_and_unknown_parts_are_refus
     eager = train(scenario, **job)
     graphed = train(scenario, cuda_graph_scope=["moe_router", "moe_preprocess"], **job)
     h = CATALOG.get("software", "megatron-core-2025").host_s_per_kernel
-    assert eager.stage.total_s - graphed.stage.total_s == pytest.approx(48 * (13 + 27) * h, rel=1e-6)
+    saved = eager.stage.total_s - graphed.stage.total_s
+    assert 48 * 27 * h < saved <= 48 * (13 + 27) * h * (1 + 1e-9)
     assert graphed.stage.host_bound_s > 0
     with pytest.raises(FabricsimError, match="cuda_graph_scope"):
         train(scenario, cuda_graph_scope=["mlp"], **job)

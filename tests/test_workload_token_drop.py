@@ -103,14 +103,14 @@ def _shape(**fields) -> Shape:
 
 
 def test_padding_removes_the_host_synchronization():
-    """Dropless (and unpadded token-drop) layers synchronize: their forward is max(GPU, host) per layer;
-    padded token-drop knows its splits on the host and lets the CPU run ahead."""
+    """Dropless (and unpadded token-drop) layers synchronize: their forward takes at least max(GPU, host) per
+    layer (fabricsim.workload.host_sync); padded token-drop knows its splits on the host and lets the CPU run ahead."""
     gpu = CATALOG.gpu("b200")
     dropless = layer_work(QWEN, gpu, _shape(), PROFILE, True)
     drop = layer_work(QWEN, gpu, _shape(token_drop="drop"), PROFILE, True)
     pad = layer_work(QWEN, gpu, _shape(token_drop="pad"), PROFILE, True)
-    assert dropless.synced_forward == max(dropless.forward, dropless.host_forward) > 0
-    assert drop.synced_forward == max(drop.forward, drop.host_forward) > 0
+    assert dropless.synced_forward >= max(dropless.forward, dropless.host_forward) > 0
+    assert drop.synced_forward >= max(drop.forward, drop.host_forward) > 0
     assert pad.synced_forward == 0.0
     assert pad.host_forward > 0  # the host still issues every kernel, hidden while it runs ahead
 

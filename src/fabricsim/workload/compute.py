@@ -32,7 +32,8 @@ from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.elementwise import chains, head_copy_bytes
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
-from fabricsim.workload.kernels import layer_kernels
+from fabricsim.workload.host_sync import synced_forward_s
+from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
@@ -150,8 +151,9 @@ def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool) -> tuple[float, flo
     return forward, backward, cast_f * per, cast_b * per, tuple(rows)
 
 
-def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, float]:
-    """(forward bytes, backward bytes, forward bytes 'selective' recomputation repeats) of the
+def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, float, float]:
+    """(forward bytes, backward bytes, forward bytes 'selective' recomputation repeats, forward bytes of
+    the attention side: both norms, the first residual add, rotary, QK-Norm, head copies) of the
     memory-bound kernels of one layer, BF16, per element as :mod:`fabricsim.workload.elementwise`
     counts them for fused or eager chains:
 
@@ -188,7 +190,7 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
     activation_f, activation_b = act_f * width, act_b * width
     forward = norms_f + residual_f + rope_f + qk_norm_f + copies_f + activation_f + permute
     backward = norms_b + residual_b + rope_b + qk_norm_b + copies_b + activation_b + permute
-    return forward, backward, norms_f + activation_f
+    return forward, backward, norms_f + activation_f, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
 
 
 def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float) -> tuple[float, float, float, float]:
@@ -229,15 +231,16 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8)
     efficiency = attention_efficiency(gpu, profile, attention_override)
     af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
-    elementwise_f, elementwise_b, selective_bytes = _elementwise_bytes(model, shape, profile, moe)
+    elementwise_f, elementwise_b, selective_bytes, attention_side = _elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s
     ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
         if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
     graphs = profile.cuda_graphs if shape.cuda_graphs is None else shape.cuda_graphs
-    kernels = layer_kernels(gemms, model, profile, attention_kind(model, profile), moe, fp8,
-                            shape.fp8_recipe or profile.fp8_recipe, scope, chains(profile, shape.elementwise),
-                            shape.token_drop if moe else "")
+    kernel_args = (gemms, model, profile, attention_kind(model, profile))
+    kernel_kw = dict(recipe=shape.fp8_recipe or profile.fp8_recipe, scope=scope, chain=chains(profile, shape.elementwise),
+                     token_drop=shape.token_drop if moe else "")
+    kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw)
     if graphs:
         launch_f, host_f = profile.kernel_overhead_s, profile.host_s_per_kernel  # one graph per layer
         launch_b, host_b = 2 * launch_f, 2 * host_f
@@ -257,7 +260,11 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
                      0.0, per_op, per_op_flops, rows)
     # padded token-drop knows its all-to-all splits on the host: no synchronization (moe.py, kernels.py)
     if moe and profile.moe_host_sync and not graphs and shape.token_drop != "pad":
-        work = replace(work, synced_forward=max(work.forward, host_f))
+        pre_gemm_f, _, pre_cast_f, _, _ = _gemm_work([g for g in gemms if g.graph_part], rates, profile, fp8)
+        pre_kernels = kernels_before_sync(*kernel_args, fp8=fp8, **kernel_kw)
+        pre_gpu = pre_gemm_f + af + (attention_side + pre_cast_f) / hbm + profile.kernel_overhead_s * pre_kernels
+        pre_host = profile.host_s_per_kernel * pre_kernels
+        work = replace(work, synced_forward=synced_forward_s(pre_gpu, work.forward - pre_gpu, pre_host, host_f - pre_host))
     return work
 
 

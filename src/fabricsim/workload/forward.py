@@ -120,7 +120,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
                               sequences)
         shape = Shape(tokens, int(context), 1, tp, True, precision, ep, 1, per_expert,
                       per_expert * model.routed_experts / ep if moe else 0.0)
-        elementwise, _, _ = _elementwise_bytes(model, shape, profile, moe)
+        elementwise, _, _, _ = _elementwise_bytes(model, shape, profile, moe)
         n = len(gemms) + 7 + (MOE_EXTRA_KERNELS if moe else 0)
         gemm, attention, memory = gemm + count * g, attention + count * a, memory + count * elementwise / gpu.hbm_stream_bytes_per_s
         flops += count * (sum(x.flops for x in gemms) + f)

@@ -152,6 +152,18 @@ def captured_kernels(gemms, model, attention: str, moe: bool, fp8: bool, q: int,
     return n
 
 
+def kernels_before_sync(gemms, model, profile, attention: str, fp8: bool, recipe: str, scope=(),
+                        chain: Chains = FUSED, token_drop: str = "") -> int:
+    """Forward kernels an MoE layer issues before its host synchronization (:mod:`fabricsim.workload.host_sync`):
+    the attention block, the pre-MLP norm, router and shared experts, and the dispatcher's preprocessing;
+    the parts a recipe captures (``scope``, all of them before the synchronization) count as one launch."""
+    q = QUANTIZE_KERNELS[recipe]
+    every = captured_kernels(gemms, model, attention, True, fp8, q, profile, ("attn", "moe_router", "moe_preprocess"),
+                             chain, token_drop)
+    captured = captured_kernels(gemms, model, attention, True, fp8, q, profile, scope, chain, token_drop)
+    return every - captured + (1 if captured else 0)
+
+
 def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str,
                   scope=(), chain: Chains = FUSED, token_drop: str = "") -> KernelCount:
     """Kernels of one layer: the fixed set (backward twice the forward) plus the grouped experts'.
@@ -183,7 +195,7 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     return count
 
 
-__all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "captured_kernels", "moe_kernels",
+__all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "captured_kernels", "kernels_before_sync", "moe_kernels",
            "QUANTIZE_KERNELS", "MOE_EXTRA_KERNELS", "MOE_ROUTER_KERNELS", "MOE_PREPROCESS_KERNELS",
            "MOE_DISPATCH_KERNELS", "MOE_CAPACITY_KERNELS", "MOE_PADDED_PREPROCESS_KERNELS",
            "MOE_PADDED_DISPATCH_KERNELS"]
