@@ -8,7 +8,8 @@ from fabricsim.catalog import default_catalog
 from fabricsim.errors import FabricsimError
 from fabricsim.scenario import scenario_from_dict
 from fabricsim.workload import train
-from fabricsim.workload.gemm import MAMF_SWEEP, achieved_fraction, gemm_seconds, rates_for, shape_efficiency
+from fabricsim.workload.gemm import (MAMF_SWEEP, achieved_fraction, gemm_seconds, rates_for, shape_efficiency,
+                                    wgrad_output_bytes)
 from fabricsim.workload.memory import in_flight_chunks
 from fabricsim.workload.model import activation_bytes_per_token_per_layer
 from fabricsim.workload.moe import dispatch_copies, dispatcher_for, forwarding_domain
@@ -62,6 +63,25 @@ def test_skinny_k_tiles_and_waves_cost_what_the_mechanism_says():
     gpu = CATALOG.gpu("h100-sxm")
     t = float(gemm_seconds(1, 8192, 8192, rates_for(gpu, "fp8")))
     assert t == pytest.approx((8192 + 8192 * 8192 + 2 * 8192) / gpu.hbm_stream_bytes_per_s, rel=1e-9)
+
+
+def test_weight_gradients_accumulate_into_main_gradients_of_the_reduce_dtype():
+    """Megatron's fused gradient accumulation reads and writes the main gradient in the epilogue: 8 bytes per
+    element in FP32, 4 in BF16 (grad_reduce_in_fp32 False).  A weight gradient of 8192 x 8192 over K = 8192
+    tokens on H100 (many tiles): K / (K + K_balance x bytes / 2)."""
+    assert (wgrad_output_bytes(4), wgrad_output_bytes(2)) == (8, 4)
+    h100 = rates_for(CATALOG.gpu("h100-sxm"), "bf16")
+    for grad_bytes in (4, 2):
+        out = wgrad_output_bytes(grad_bytes)
+        assert float(shape_efficiency(8192, 8192, 8192, h100, out_bytes=out)) == pytest.approx(
+            8192 / (8192 + h100.k_balance * out / 2), rel=1e-9)
+    from fabricsim.workload.compute import Shape, layer_work
+
+    model, gpu = CATALOG.get("models", "llama3-70b"), CATALOG.gpu("h100-sxm")
+    profile = CATALOG.get("software", "megatron-core-2025")
+    fp32, bf16 = (layer_work(model, gpu, Shape(8192, 8192, 1, 8, True, "bf16", gradient_bytes=b), profile, False)
+                  for b in (4, 2))
+    assert bf16.gemm_forward == fp32.gemm_forward and bf16.gemm_backward < fp32.gemm_backward
 
 
 def test_recomputation_frees_exactly_what_it_recomputes():

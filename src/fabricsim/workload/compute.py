@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.elementwise import chains, head_copy_bytes
-from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for
+from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
 from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
@@ -114,6 +114,7 @@ class Shape:
     cp: int = 1  # context-parallel ranks the sequence is split over
     token_drop: str = ""  # MoE: '' dropless, 'drop' token-drop, 'pad' token-drop padded to capacity (no host sync)
     cuda_graphs: bool | None = None  # every layer captured whole as a CUDA graph; None: the profile's
+    gradient_bytes: int = 4  # bytes per element of the main gradients weight-gradient GEMMs accumulate into
 
 
 def attention_kind(model, profile) -> str:
@@ -132,15 +133,17 @@ def attention_efficiency(gpu, profile, override: float | None) -> float:
     return measured * gpu.sustained_compute_ratio * profile.kernel_efficiency
 
 
-def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool) -> tuple[float, float, float, float, tuple]:
-    """(forward s, backward s, FP8-cast bytes forward, backward, per-GEMM rows)."""
+def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool,
+               wgrad_bytes: int = WGRAD_OUTPUT_BYTES) -> tuple[float, float, float, float, tuple]:
+    """(forward s, backward s, FP8-cast bytes forward, backward, per-GEMM rows); ``wgrad_bytes``: bytes the
+    weight-gradient epilogue moves per element (:func:`fabricsim.workload.gemm.wgrad_output_bytes`)."""
     forward = backward = cast_f = cast_b = 0.0
     rows = []
     for g in gemms:
         f = float(gemm_seconds(g.m, g.n, g.k, rates, g.batch))
         dgrad, wgrad = backward_of(g)
         b = float(gemm_seconds(dgrad.m, dgrad.n, dgrad.k, rates, dgrad.batch)
-                  + gemm_seconds(wgrad.m, wgrad.n, wgrad.k, rates, wgrad.batch, WGRAD_OUTPUT_BYTES))
+                  + gemm_seconds(wgrad.m, wgrad.n, wgrad.k, rates, wgrad.batch, wgrad_bytes))
         forward, backward = forward + f, backward + b
         rows.append((g, f + b, 1.0))
         if fp8:
@@ -228,7 +231,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         gemms = moe_layer_gemms(model, shape.tokens, shape.tp, shape.ep, shape.etp, shape.tokens_per_expert)
     else:
         gemms = dense_layer_gemms(model, shape.tokens, shape.tp)
-    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes))
     efficiency = attention_efficiency(gpu, profile, attention_override)
     af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, selective_bytes, attention_side = _elementwise_bytes(model, shape, profile, moe)
@@ -289,12 +292,13 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     ``tensor_parallel.ColumnParallelLinear`` (models/gpt/gpt_model.py), not a Transformer Engine
     module, so ``fp8_autocast`` leaves it alone; the MTP projection is a Transformer Engine linear."""
     bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
-    gf, gb, cast_f, cast_b, rows = _gemm_work(head_gemms(model, shape.tokens, shape.tp), bf16, profile, False)
+    wgrad = wgrad_output_bytes(shape.gradient_bytes)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(head_gemms(model, shape.tokens, shape.tp), bf16, profile, False, wgrad)
     if mtp:
         rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
         fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
         projection = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)]
-        pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8)
+        pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8, wgrad)
         gf, gb, cast_f, cast_b, rows = gf + pf, gb + pb, cast_f + pcf, cast_b + pcb, prows + rows
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient

@@ -43,9 +43,16 @@ OUTPUT_BYTES = 2
 MAMF_SWEEP = np.arange(256, 20480 + 1, 256, dtype=float)
 """M, N and K values of the MAMF sweep (ml-engineering compute/accelerator/benchmarks/README.md,
 mamf-finder.py exhaustive search: ``--m_range 0 20480 256 --n_range 0 20480 256 --k_range 0 20480 256``)."""
-WGRAD_OUTPUT_BYTES = 8
-"""A weight-gradient GEMM accumulates into the FP32 main gradient over micro-batches (Megatron's
-gradient_accumulation_fusion: the epilogue reads and writes 4 bytes per element)."""
+def wgrad_output_bytes(gradient_bytes: int = 4) -> int:
+    """Bytes a weight-gradient GEMM's epilogue moves per output element: it accumulates into the main
+    gradient over micro-batches (Megatron's gradient_accumulation_fusion: read and write), whose dtype is
+    the one gradients are reduced in (Megatron-Core DistributedDataParallel: FP32 with grad_reduce_in_fp32,
+    else the parameters' BF16)."""
+    return 2 * gradient_bytes
+
+
+WGRAD_OUTPUT_BYTES = wgrad_output_bytes(4)
+"""FP32 main gradients: read and write 4 bytes per element."""
 
 
 def input_bytes(precision: str) -> float:
@@ -128,4 +135,4 @@ def achieved_fraction(m, n, k, rates: GemmRates) -> np.ndarray:
     return 2.0 * np.asarray(m, float) * np.asarray(n, float) * np.asarray(k, float) / (seconds * rates.peak)
 
 
-__all__ = ["GemmRates", "rates_for", "sweep_best_efficiency", "gemm_seconds", "shape_efficiency", "achieved_fraction", "input_bytes"]
+__all__ = ["GemmRates", "rates_for", "wgrad_output_bytes", "sweep_best_efficiency", "gemm_seconds", "shape_efficiency", "achieved_fraction", "input_bytes"]

@@ -365,7 +365,7 @@ def _shape(model, par: Parallelism, spec) -> Shape:
     return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
                  per_expert, routed, spec.fp8_recipe,
                  None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp,
-                 token_drop_mode(spec, model), spec.cuda_graphs)
+                 token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes)
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
