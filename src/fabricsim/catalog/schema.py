@@ -152,6 +152,9 @@ class Gpu(Entry):
         1.0, gt=0, le=1, description="tensor-core throughput a GPU sustains through a whole training step (every GPU "
         "of the node busy, NVLink, HBM and NICs drawing from the same power budget, real shapes) relative to the "
         "single-kernel measurements (MAMF, attention benchmarks)")
+    deepep_sm_bytes_per_s: list[float] = Field(
+        default_factory=list, description="[dispatch, combine] bytes/s one SM moves in DeepEP's normal intranode "
+        "kernels where they are SM-bound (measured at few SMs); [] unknown: the dispatch runs at the link's rate")
     nics_on_cpu: bool = Field(
         False, description="scale-out NICs hang off the CPU, every NIC equally near the CPU's GPUs (Grace superchips "
         "reached over C2C), instead of one NIC per GPU behind its own PCIe switch")

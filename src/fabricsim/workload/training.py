@@ -26,6 +26,7 @@ from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
 from fabricsim.workload import catalog_entry
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
+from fabricsim.workload.ep_dispatch import DEEPEP_SMS, cap_ep_calls
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
 from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
 from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
@@ -246,6 +247,11 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                        context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded)
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
+    sm_bound = None
+    if ep_copies is not None:
+        dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
+        sm_bound = cap_ep_calls(calls, gpu, dispatcher, par.ep <= forwarding_domain(
+            dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server))
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
     coordinator = _coordinate(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
                               profile) if coordinated else None
@@ -291,7 +297,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
     if ep_copies is not None:
         notes.append(f"MoE token dispatch: {dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)}, {ep_copies:.2f} "
-                     f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)")
+                     f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)"
+                     + (f"; DeepEP's kernels on {DEEPEP_SMS} SMs move at most {sm_bound / 1e9:,.0f} GB/s, below the link"
+                        if sm_bound else ""))
     if shape.token_drop:
         notes.append(f"MoE token-drop, capacity factor {spec.moe_capacity_factor:g}: each local expert multiplies "
                      f"{shape.tokens_per_expert:,.0f} rows" + (" (padded to capacity: no host synchronization)"

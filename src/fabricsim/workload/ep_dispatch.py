@@ -1,0 +1,54 @@
+"""How fast DeepEP's intranode kernels move tokens: a rate set by the SMs they run on (bytes, seconds).
+
+DeepEP's normal dispatch and combine kernels (the flex dispatcher's DeepEP backend in Megatron-Core)
+run on a fixed number of SMs, each moving whole token rows over NVLink.  Below the link's rate their
+throughput grows with the SMs given to them, nearly linearly: on B200 348, 494 and 619 GB/s of dispatch at
+16, 24 and 32 SMs, levelling off near 640 GB/s (HybridEP's README in deepseek-ai/DeepEP, hybrid-ep
+branch, docs/README_Hybrid-EP.md, DeepEP Torch API BF16 table; GB200 362, 513, 616 GB/s); on H100 with
+Megatron's default 20 SMs 329 GB/s dispatch and 287 GB/s combine (tile-ai/tilescale PR 40, 8 x H100,
+hidden 7168, 4,096 tokens), where NVLink would carry ~410.  So a dispatch moves its rows in at least
+
+    rows x hidden x 2 bytes / (SMs x bytes per SM per second)
+
+seconds, the per-SM rate read per GPU at its fewest-SM measurement (catalog ``deepep_sm_bytes_per_s``,
+dispatch and combine; all measured at hidden 7168).  The all-to-all model of the fabric gives the
+link's time; a call takes the longer of the two.  HybridEP is not SM-bound at these sizes (16 SMs give
+750 of the 764 GB/s 32 SMs give on GB200, same README) and DeepEP's internode kernels are bound by the
+NICs, so neither is capped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+DEEPEP_SMS = 20
+"""SMs DeepEP's normal kernels run on: Megatron-Core ``moe_deepep_num_sms`` default (transformer_config.py,
+core_r0.14-0.16); DeepSeek-V3 technical report section 3.2.2 dedicates 20 SMs to its all-to-all."""
+
+
+def sm_rate_bytes_per_s(gpu, sms: int = DEEPEP_SMS) -> float | None:
+    """Bytes per second DeepEP's intranode kernels move on ``sms`` SMs of ``gpu``, averaged over equal
+    bytes of dispatch and combine (the harmonic mean of the two rates); None when not measured."""
+    if not gpu.deepep_sm_bytes_per_s:
+        return None
+    dispatch, combine = gpu.deepep_sm_bytes_per_s
+    return sms * 2.0 / (1.0 / dispatch + 1.0 / combine)
+
+
+def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int = DEEPEP_SMS) -> float | None:
+    """Give every MoE all-to-all call of a DeepEP job whose expert groups stay inside one server at least the
+    SM-bound time of its bytes (``size_bytes`` per rank: every row it receives, its own included).  Returns
+    the SM-bound rate (bytes/s) when it slowed a call, else None."""
+    rate = sm_rate_bytes_per_s(gpu, sms) if dispatcher == "deepep" and intranode else None
+    if rate is None:
+        return None
+    capped = None
+    for call in calls:
+        if call.kind == "ep" and call.timing is not None:
+            floor = call.size_bytes / rate
+            if floor > call.timing.time_s:
+                call.timing, capped = replace(call.timing, time_s=floor), rate
+    return capped
+
+
+__all__ = ["DEEPEP_SMS", "sm_rate_bytes_per_s", "cap_ep_calls"]
