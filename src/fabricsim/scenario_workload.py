@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from fabricsim.catalog.software_schema import CudaGraphPart, Fp8Recipe
 from fabricsim.scenario_base import Strict as _Strict
 
 MAX_DEGREE = 10_000_000
 """Largest parallel degree or GPU count (the scenario's cluster.gpus bound)."""
+
+RECOMPUTE_MODULES = ("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
+"""Megatron-Core's recompute_modules choices (megatron/core/transformer/transformer_config.py at b0cc2706);
+what each frees and reruns: :mod:`fabricsim.workload.recompute_modules`."""
 
 MAX_TOKENS = 2**30
 """Longest sequence, context or output accepted (~1 billion tokens)."""
@@ -53,6 +57,11 @@ class TrainSpec(_Strict):
     recompute_layers: int | None = Field(
         None, ge=1, le=100_000, description="with recompute full: layers per pipeline stage recomputed (Megatron "
         "recompute_num_layers); default all")
+    recompute_modules: list[str] | None = Field(
+        None, max_length=7, description="Megatron-Core selective recomputation by module (recompute_modules with "
+        "recompute_granularity selective): any of core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, "
+        "shared_experts; implies recompute selective (an empty list recomputes nothing); default: fabricsim's "
+        "selective set (norms and activation functions) when recompute is selective")
     first_stage_layers: int | None = Field(
         None, ge=1, le=100_000, description="layers on the first pipeline stage (Megatron decoder_first_pipeline_num_layers; "
         "Llama 3 removed one to make room for the embedding); default an even split")
@@ -127,6 +136,27 @@ class TrainSpec(_Strict):
         None, gt=0, le=1, description="share of BF16 peak the attention kernel sustains; default: the GPU's figure "
         "for the software profile's kernel (gpus.yaml attention_efficiency)")
     jitter_s: float = Field(0.0, ge=0, le=3600, description="per-step compute jitter of one GPU, std. dev. in seconds")
+
+
+    @field_validator("recompute_modules")
+    @classmethod
+    def _known_modules(cls, value: list[str] | None) -> list[str] | None:
+        for module in value or ():
+            if module not in RECOMPUTE_MODULES:
+                raise ValueError(f"{module!r} is not a Megatron-Core recompute module; valid: {', '.join(RECOMPUTE_MODULES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _modules_are_selective(self) -> "TrainSpec":
+        if self.recompute_modules is not None and self.recompute not in ("auto", "selective"):
+            raise ValueError(f"recompute_modules={self.recompute_modules} is Megatron-Core's selective recomputation "
+                             f"but recompute={self.recompute!r}; set recompute: selective (or leave it auto) or drop "
+                             "recompute_modules")
+        if self.recompute_modules is not None and self.recompute_layers is not None:
+            raise ValueError(f"recompute_layers={self.recompute_layers} (Megatron recompute_num_layers) goes with "
+                             f"recompute: full, not with recompute_modules={self.recompute_modules} (selective "
+                             "granularity recomputes every layer); drop one of them")
+        return self
 
 
 class InferSpec(_Strict):

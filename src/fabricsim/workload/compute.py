@@ -20,8 +20,9 @@ Four kinds of work, each at the rate that bounds it:
   launch per local expert).
 
 Recomputation adds forward work: ``full`` the whole layer, ``selective`` only what it frees
-(materialized attention: the attention core, Korthikanti et al. 2022; flash era: the norms and
-the activation function, Megatron-Core ``recompute_modules``), ``per-op`` torchtitan's policy
+(Megatron-Core ``recompute_modules``, :mod:`fabricsim.workload.recompute_modules`; by default under
+materialized attention the attention core, Korthikanti et al. 2022, in the flash era the norms and
+the activation functions), ``per-op`` torchtitan's policy
 (:mod:`fabricsim.workload.per_op_checkpoint`: every memory-bound kernel and every second matrix
 multiply of the block).
 """
@@ -38,6 +39,7 @@ from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, recomputed_shares, saved_matmuls
+from fabricsim.workload.recompute_modules import layer_parts, rerun_seconds
 from fabricsim.workload.ring_attention import merge_bytes
 
 ATTENTION_BACKWARD_FACTOR = 2.5
@@ -115,6 +117,7 @@ class Shape:
     token_drop: str = ""  # MoE: '' dropless, 'drop' token-drop, 'pad' token-drop padded to capacity (no host sync)
     cuda_graphs: bool | None = None  # every layer captured whole as a CUDA graph; None: the profile's
     gradient_bytes: int = 4  # bytes per element of the main gradients weight-gradient GEMMs accumulate into
+    recompute_modules: tuple | None = None  # selective: Megatron-Core recompute_modules; None: the default set
 
 
 def attention_kind(model, profile) -> str:
@@ -154,8 +157,9 @@ def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool,
     return forward, backward, cast_f * per, cast_b * per, tuple(rows)
 
 
-def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, float, float]:
-    """(forward bytes, backward bytes, forward bytes 'selective' recomputation repeats, forward bytes of
+def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, dict, float]:
+    """(forward bytes, backward bytes, forward bytes of the kernels selective recomputation can repeat --
+    each norm, each FFN's activation, the MoE permutation -- by name, forward bytes of
     the attention side: both norms, the first residual add, rotary, QK-Norm, head copies) of the
     memory-bound kernels of one layer, BF16, per element as :mod:`fabricsim.workload.elementwise`
     counts them for fused or eager chains:
@@ -184,26 +188,29 @@ def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, 
     copies_f, copies_b = head_copy_bytes(model, tokens, t) if chain.head_copies else (0.0, 0.0)
     act_f, act_b = chain.swiglu if model.mlp == "swiglu" else chain.gelu
     if moe:
-        width = model.shared_experts * model.expert_ffn_hidden_size * tokens / t \
-            + model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
+        shared = model.shared_experts * model.expert_ffn_hidden_size * tokens / t
+        routed = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
+        width = shared + routed
         permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens
+        rerun = {"routed_act": act_f * routed, "shared_act": act_f * shared, "permute": permute}
     else:
         width = model.ffn_hidden_size * tokens / t
         permute = 0.0
+        rerun = {"dense_act": act_f * width}
     activation_f, activation_b = act_f * width, act_b * width
+    rerun.update(input_norm=norms_f / 2, pre_mlp_norm=norms_f / 2)
     forward = norms_f + residual_f + rope_f + qk_norm_f + copies_f + activation_f + permute
     backward = norms_b + residual_b + rope_b + qk_norm_b + copies_b + activation_b + permute
-    return forward, backward, norms_f + activation_f, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
+    return forward, backward, rerun, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
 
 
-def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float) -> tuple[float, float, float, float]:
-    """(forward s, backward s, executed FLOPs, forward seconds that selective recomputation repeats)."""
+def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float) -> tuple[float, float, float]:
+    """(forward s, backward s, executed FLOPs); recomputing the attention core repeats the forward."""
     t, s, b = shape.tp, shape.seq, shape.micro_batch
     if attention_kind(model, profile) != "materialized":
         fwd_flops = attention_flops_per_token_per_layer(model, s) * shape.tokens / t
         rate = gpu.bf16_dense_flops * efficiency
-        return fwd_flops / rate, ATTENTION_BACKWARD_FACTOR * fwd_flops / rate, \
-            (1 + ATTENTION_BACKWARD_FACTOR) * fwd_flops, 0.0
+        return fwd_flops / rate, ATTENTION_BACKWARD_FACTOR * fwd_flops / rate, (1 + ATTENTION_BACKWARD_FACTOR) * fwd_flops
     # scores written to HBM: batched GEMMs over (micro-batch x heads / t) of the full s x s square
     if model.attention == "mla":
         dqk, dv = model.qk_nope_head_dim + model.qk_rope_head_dim, model.head_dim
@@ -219,7 +226,7 @@ def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float)
     fwd += fwd_bytes / gpu.hbm_stream_bytes_per_s
     bwd += bwd_bytes / gpu.hbm_stream_bytes_per_s
     flops = 2.0 * heads * s * s * (dqk + dv) * 3
-    return fwd, bwd, flops, fwd
+    return fwd, bwd, flops
 
 
 def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override: float | None = None) -> LayerWork:
@@ -233,8 +240,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         gemms = dense_layer_gemms(model, shape.tokens, shape.tp)
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes))
     efficiency = attention_efficiency(gpu, profile, attention_override)
-    af, ab, attention_flops, attention_selective = _attention_work(model, gpu, shape, profile, bf16, efficiency)
-    elementwise_f, elementwise_b, selective_bytes, attention_side = _elementwise_bytes(model, shape, profile, moe)
+    af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency)
+    elementwise_f, elementwise_b, rerun_bytes, attention_side = _elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s
     ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
         if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)
@@ -252,9 +259,9 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         host_f, host_b = (profile.host_s_per_kernel * n for n in (kernels.issued_forward, kernels.issued_backward))
         if moe:
             host_f, host_b = host_f + profile.moe_layer_host_s, host_b + 2 * profile.moe_layer_host_s
-    selective = attention_selective if attention_kind(model, profile) == "materialized" else selective_bytes / hbm
-    if profile.recompute_mla_up_projection and attention_kind(model, profile) != "materialized":
-        selective += sum(float(gemm_seconds(g.m, g.n, g.k, rates, g.batch)) for g in gemms if g.name in ("Q up", "KV up"))
+    parts = layer_parts("selective", shape.recompute_modules, model, moe, attention_kind(model, profile) == "materialized",
+                        profile.recompute_mla_up_projection)
+    selective = rerun_seconds(parts, gemms, rates, rerun_bytes, hbm, af)
     # the recomputation relaunches every forward kernel but the kept matrix multiplies and attention
     rerun = 1.0 if graphs else max(0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward))
     per_op, per_op_flops = _per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm, launch_f * rerun)

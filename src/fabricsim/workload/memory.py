@@ -5,7 +5,8 @@ data parallelism as the ZeRO stage says: 1 optimizer, 2 + gradients, 3 + weights
 activations of every model chunk in flight at its peak (1F1B: ``pp - stage`` micro-batches;
 interleaved: Megatron's warm-up count, Narayanan et al. 2021 section 2.2.2).  The busiest stage
 is reported (usually the first).  Recomputation trades activations for compute: ``selective``
-frees what it recomputes, ``full`` keeps only layer inputs, on all layers or on the first
+frees what it recomputes (Megatron-Core's ``recompute_modules`` when given:
+:mod:`fabricsim.workload.recompute_modules`), ``full`` keeps only layer inputs, on all layers or on the first
 ``recompute_layers`` of each stage (Megatron's ``recompute_num_layers``), ``per-op`` what
 torchtitan's policy saves (:mod:`fabricsim.workload.per_op_checkpoint`).  Bytes throughout.
 """
@@ -19,6 +20,7 @@ from fabricsim.workload.model import activation_bytes_per_token_per_layer, param
 from fabricsim.workload.parallelism import Parallelism
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
 from fabricsim.workload.pipeline import StageLayout, stage_layout
+from fabricsim.workload.recompute_modules import layer_parts
 
 WEIGHT_BYTES = 2
 """BF16 weights used by forward and backward."""
@@ -78,6 +80,7 @@ class MemoryJob:
     storage: str = "bf16"  # how linear layers' inputs are cached (software profile activation_storage)
     recompute_up_projection: bool = False  # selective also rebuilds MLA's q, k, v (software profile)
     routed_copies: float | None = None  # MoE copies per token the experts keep; None: k (token-drop: its capacity's)
+    recompute_modules: tuple | None = None  # selective: Megatron-Core modules recomputed; None: fabricsim's default set
 
 
 def recomputed_layers(recompute: str, recompute_layers: int, layers: int) -> int:
@@ -174,9 +177,10 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     n_moe = job.layout.moe_layers[stage]
 
     def per_layer(level: str, moe: bool) -> float:
+        parts = layer_parts(level, job.recompute_modules, model, moe, job.materialized, job.recompute_up_projection)
         return activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, level,
                                                     job.materialized, job.dropout, moe, job.storage,
-                                                    job.recompute_up_projection, job.routed_copies) * tokens
+                                                    job.recompute_up_projection, job.routed_copies, parts) * tokens
 
     level = "none" if recompute == "full" and recompute_layers else recompute
     stored = (layers - n_moe) * per_layer(level, False) + n_moe * per_layer(level, True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from fabricsim.workload.layers import dense_layer_gemms, moe_layer_gemms
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, saved_bytes_per_token
+from fabricsim.workload.recompute_modules import layer_parts
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
                                          recompute: str = "none", materialized: bool = False,
                                          dropout: bool = False, moe: bool | None = None, storage: str = "bf16",
                                          recompute_up_projection: bool = False,
-                                         routed_copies: float | None = None) -> float:
+                                         routed_copies: float | None = None,
+                                         recomputed: frozenset | None = None) -> float:
     """Bytes one layer keeps per token for the backward pass, after TP/SP sharding.
 
     The accounting of Korthikanti et al. 2022 (section 4.1: 34 h + 5 a s bytes per token for a GPT
@@ -178,9 +180,11 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
     * materialized attention (no flash kernel) also keeps the softmax output, and with dropout its
       mask and output: 5 a s bytes per token (2 a s without dropout); flash attention keeps none.
 
-    ``recompute``: ``selective`` frees what it recomputes -- the score matrices under materialized
-    attention (Korthikanti et al.), the norm outputs and activation output otherwise, and with
-    ``recompute_up_projection`` MLA's queries, keys and values (rebuilt from the latents); ``full``
+    ``recompute``: ``selective`` frees what it recomputes: the ``recomputed`` parts
+    (:mod:`fabricsim.workload.recompute_modules`, from Megatron-Core's recompute_modules), by default the
+    score matrices under materialized attention (Korthikanti et al.), the norm outputs and activation
+    outputs otherwise, and with ``recompute_up_projection`` MLA's queries, keys and values (rebuilt from
+    the latents); ``full``
     keeps only the layer input (2 h); ``per-op`` (torchtitan) keeps what
     :func:`fabricsim.workload.per_op_checkpoint.saved_bytes_per_token` lists.
 
@@ -202,11 +206,13 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
         return saved_bytes_per_token(gemms, model, h / sp, model.attention_heads * model.head_dim / tp)
     linear, attention_out = (1.0, 1.5) if storage == "fp8" else (2.0, 2.0)
     activation_in = 1.0 if storage == "fp8" and model.mlp == "swiglu" else 2.0
-    selective = recompute == "selective"
-    frees_elementwise = selective and not materialized  # selective under materialized attention frees the scores
+    parts = recomputed if recomputed is not None else layer_parts(
+        recompute, None, model, moe, materialized, recompute_up_projection)
+    if recompute != "selective":
+        parts = frozenset()
     if model.attention == "mla":
         qk = model.qk_nope_head_dim + model.qk_rope_head_dim
-        qkv = 0.0 if selective and recompute_up_projection else 2 * model.attention_heads * (2 * qk + model.head_dim)
+        qkv = 0.0 if "mla_up" in parts else 2 * model.attention_heads * (2 * qk + model.head_dim)
         attention = qkv + attention_out * model.attention_heads * model.head_dim
         attention_latent = linear * (model.kv_lora_rank + model.qk_rope_head_dim + (model.q_lora_rank or 0))
     else:
@@ -214,15 +220,21 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
             + attention_out * model.attention_heads * model.head_dim
         attention_latent = 0
     pre_activation = 2 if model.mlp == "swiglu" else 1  # FC1 outputs per FFN width: gate and up, or one
+
+    def block(width: float, whole: bool, activation: bool) -> float:
+        """An FFN's FC1 outputs and activation output, none of them when the block is recomputed whole."""
+        return 0.0 if whole else activation_in * pre_activation * width + (0.0 if activation else linear * width)
+
     if moe:
         copies = model.experts_per_token if routed_copies is None else routed_copies
-        width = copies * model.expert_ffn_hidden_size + model.shared_experts * model.expert_ffn_hidden_size
-        dispatched = linear * h * copies
+        everything = "moe" in parts
+        routed = block(copies * model.expert_ffn_hidden_size, everything, "routed_act" in parts) \
+            + (0.0 if everything else linear * h * copies)  # dispatched token copies
+        ffn = routed + block(model.shared_experts * model.expert_ffn_hidden_size,
+                             everything or "shared_mlp" in parts, "shared_act" in parts)
     else:
-        width, dispatched = model.ffn_hidden_size, 0.0
-    activation_out = 0.0 if frees_elementwise else linear * width
-    ffn = activation_in * pre_activation * width + activation_out + dispatched
-    norm_outputs = 0.0 if frees_elementwise else 2 * linear * h
+        ffn = block(model.ffn_hidden_size, "dense_mlp" in parts, "dense_act" in parts)
+    norm_outputs = linear * h * (("input_norm" not in parts) + ("pre_mlp_norm" not in parts))
     replicated = 4.0 * h + norm_outputs + (2.0 * h if dropout else 0.0)
-    scores = (5 if dropout else 2) * model.attention_heads * seq if materialized and not selective else 0.0
+    scores = (5 if dropout else 2) * model.attention_heads * seq if materialized and "core_attn" not in parts else 0.0
     return replicated / sp + attention_latent / sp + (attention + ffn + scores) / tp

@@ -31,6 +31,7 @@ from fabricsim.workload.compute import Shape, StageCompute, attention_kind, opti
 from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
 from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
 from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
+from fabricsim.workload.recompute_modules import check_for_model, check_modules
 from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, embedding_parameters, parameters_per_gpu,
                                       recomputed_layers, recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
@@ -207,10 +208,13 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     # token-drop: the rows a rank sends per token of its router input, which the experts also keep (moe.py)
     dropped_copies = token_drop_copies(model, par, router_tokens, spec.moe_capacity_factor,
                                        spec.moe_pad_to_capacity) if token_drop_mode(spec, model) else None
+    # Megatron-Core recompute_modules: selective granularity on every layer (none of them: nothing recomputed)
+    selective_modules = None if spec.recompute_modules is None else check_modules(spec.recompute_modules)
+    check_for_model(selective_modules, model)
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
-                    profile.activation_storage, profile.recompute_mla_up_projection, dropped_copies)
-    memory = choose_recompute(job, spec.recompute, spec.recompute_layers)
+                    profile.activation_storage, profile.recompute_mla_up_projection, dropped_copies, selective_modules)
+    memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
     stages, stage = _busiest_rank(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
@@ -293,7 +297,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if memory.recompute != "none":
         partial = (f" on {memory.recompute_layers} of {layout.layers[stages[0]]} layers per stage"
                    if memory.recompute_layers else "")
-        notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' else ''}"
+        if memory.recompute == "selective" and selective_modules is not None:
+            partial = f" of modules [{', '.join(selective_modules)}]"
+        notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' and selective_modules is None else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
     if ep_copies is not None:
         notes.append(f"MoE token dispatch: {dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)}, {ep_copies:.2f} "
@@ -373,7 +379,8 @@ def _shape(model, par: Parallelism, spec) -> Shape:
     return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
                  per_expert, routed, spec.fp8_recipe,
                  None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp,
-                 token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes)
+                 token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes,
+                 None if spec.recompute_modules is None else tuple(spec.recompute_modules))
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
