@@ -197,11 +197,13 @@ def test_capacity_invariants(experts, k, tp, ep, etp, per_rank, share, imbalance
 def test_padded_rows_are_kept_for_the_backward_too():
     """Activation memory counts the copies the experts keep: per extra routed copy of a Qwen3-30B token
     (TP1, BF16, no recomputation) the SwiGLU inputs (2 x 2 x 768 B), its output (2 x 768 B) and the dispatched
-    row (2 x 2048 B): 8,704 B.  Padded to ceil(6.25) = 7 per expert and rank, 8.96 copies per token are kept."""
+    row (2 x 2048 B): 8,704 B.  Padded to ceil(6.25) = 7 per expert and rank, 8.96 copies per token are kept; the
+    FP8 job keeps the output and the dispatched row as Transformer Engine's FP8 casts (768 + 2,048 B) beside the
+    BF16 SwiGLU inputs: 5,888 B per copy."""
     from fabricsim.workload.model import activation_bytes_per_token_per_layer
 
     per_token = activation_bytes_per_token_per_layer(QWEN, 4096, 1, True, moe=True)
     assert activation_bytes_per_token_per_layer(QWEN, 4096, 1, True, moe=True, routed_copies=10) - per_token == 2 * 8704
     dropless, padded = _job(), _job(moe_capacity_factor=1.0, moe_pad_to_capacity=True)
     layers = QWEN.layers
-    assert padded.memory.activations - dropless.memory.activations == pytest.approx(0.96 * 8704 * 100 * layers)
+    assert padded.memory.activations - dropless.memory.activations == pytest.approx(0.96 * 5888 * 100 * layers)

@@ -66,10 +66,11 @@ class SoftwareProfile(Entry):
         None, ge=1, description="routed experts run as one GEMM per local expert spread over this many CUDA streams, "
         "each expert quantized and handed its gradient separately (Transformer Engine 2.x GroupedLinear: 4); None: "
         "one grouped kernel for all local experts (CUTLASS / DeepGEMM grouped GEMM)")
-    activation_storage: Literal["bf16", "fp8"] = Field(
-        "bf16", description="how inputs of linear layers are kept for their weight gradient: bf16, or fp8 "
+    activation_storage: Literal["bf16", "fp8", "te-fp8"] = Field(
+        "bf16", description="how FP8 runs keep the inputs of linear layers for their weight gradient: bf16, fp8 "
         "(DeepSeek-V3 report 3.3.2: cached in FP8 with fine-grained scales, the attention output in E5M6, the "
-        "SwiGLU inputs of MoE experts in FP8 too)")
+        "SwiGLU inputs of MoE experts in FP8 too), or te-fp8 (Transformer Engine: each linear keeps the FP8 cast "
+        "of its input; attention output and SwiGLU input stay BF16); BF16 runs keep BF16")
     recompute_mla_up_projection: bool = Field(
         False, description="selective recomputation also rebuilds MLA's queries, keys and values from the cached "
         "latents (DeepSeek-V3 report 3.2.3; Megatron-Core recompute_modules 'mla_up_proj') instead of keeping them")

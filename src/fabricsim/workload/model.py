@@ -161,6 +161,17 @@ def kv_cache_bytes(model, tokens: float, bytes_per_element: float = 2) -> float:
     return per_layer * (full_layers * tokens + model.sliding_window_layers * min(tokens, w))
 
 
+STORAGE_BYTES = {"bf16": (2.0, 2.0, 2.0), "fp8": (1.0, 1.5, 1.0), "te-fp8": (1.0, 2.0, 2.0),
+                 "te-fp8-delayed": (1.0, 3.0, 2.0)}
+"""Bytes per element a layer keeps of (a linear layer's input, the attention output, the SwiGLU input), by how
+the stack caches activations (software profile ``activation_storage``; in FP8 runs only).  Transformer Engine
+2.12 ``pytorch/module/linear.py`` (and LayerNormLinear, GroupedLinear) saves the quantized input
+(``saved_inputmat = inputmat`` after quantization, column-wise data for the weight gradient) unless
+``save_original_input``; Megatron-Core b0cc2706 ``attention.py`` sets that on ``linear_proj`` for FP8
+recipes other than delayed scaling ("the output of the fused core_attn is saved by itself"), so the
+attention output is kept once in BF16, and twice (BF16 + FP8) under delayed scaling."""
+
+
 def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_parallel: bool = True,
                                          recompute: str = "none", materialized: bool = False,
                                          dropout: bool = False, moe: bool | None = None, storage: str = "bf16",
@@ -191,9 +202,13 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
     ``routed_copies``: routed copies of a token the experts keep (default ``k``; token-drop: the capacity's,
     :func:`fabricsim.workload.moe.token_drop_copies`).
 
-    ``storage='fp8'`` (DeepSeek-V3 report 3.3.2): inputs of linear layers -- norm outputs, MLA latents,
-    the activation output, dispatched token copies -- are cached in FP8 (1 byte), the attention output
-    in E5M6 (1.5 bytes), and the SwiGLU inputs in FP8; norm inputs and attention's q, k, v stay BF16."""
+    ``storage`` (:data:`STORAGE_BYTES`): ``fp8`` (DeepSeek-V3 report 3.3.2): inputs of linear layers -- norm
+    outputs, MLA latents, the activation output, dispatched token copies -- are cached in FP8 (1 byte), the
+    attention output in E5M6 (1.5 bytes), and the SwiGLU inputs in FP8; norm inputs and attention's q, k, v
+    stay BF16.  ``te-fp8``: Transformer Engine's FP8 linears keep the FP8 cast of their input for the weight
+    gradient instead of the BF16 input (the same tensors, 1 byte), the attention output stays BF16 (the
+    attention kernel keeps it; Megatron-Core lets the output projection share it), the SwiGLU input BF16;
+    ``te-fp8-delayed``: delayed scaling, where the output projection keeps its own FP8 copy besides."""
     h = model.hidden_size
     sp = tp if sequence_parallel else 1
     if recompute == "full":
@@ -204,8 +219,9 @@ def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_
             if moe and model.routed_experts \
             else dense_layer_gemms(model, 1, tp)
         return saved_bytes_per_token(gemms, model, h / sp, model.attention_heads * model.head_dim / tp)
-    linear, attention_out = (1.0, 1.5) if storage == "fp8" else (2.0, 2.0)
-    activation_in = 1.0 if storage == "fp8" and model.mlp == "swiglu" else 2.0
+    linear, attention_out, activation_in = STORAGE_BYTES[storage]
+    if model.mlp != "swiglu":
+        activation_in = 2.0
     parts = recomputed if recomputed is not None else layer_parts(
         recompute, None, model, moe, materialized, recompute_up_projection)
     if recompute != "selective":

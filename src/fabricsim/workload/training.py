@@ -213,7 +213,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     check_for_model(selective_modules, model)
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
-                    profile.activation_storage, profile.recompute_mla_up_projection, dropped_copies, selective_modules)
+                    _storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules)
     memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
@@ -369,6 +369,16 @@ def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | No
 def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> float:
     """FSDP's root unit on one TP rank: the parameters of the rank's stages outside their layers."""
     return sum(embedding_parameters(model, layout, i) for i in stages) / par.tp
+
+
+def _storage(profile, spec) -> str:
+    """How this run keeps linear layers' inputs (workload.model.STORAGE_BYTES): the profile's way in FP8 runs,
+    BF16 otherwise; Transformer Engine's delayed scaling keeps an extra FP8 copy of the attention output."""
+    if spec.precision != "fp8":
+        return "bf16"
+    if profile.activation_storage == "te-fp8" and (spec.fp8_recipe or profile.fp8_recipe) == "delayed":
+        return "te-fp8-delayed"
+    return profile.activation_storage
 
 
 def _shape(model, par: Parallelism, spec) -> Shape:
