@@ -62,6 +62,10 @@ class TrainSpec(_Strict):
         "recompute_granularity selective): any of core_attn, moe_act, layernorm, mla_up_proj, mlp, moe, "
         "shared_experts; implies recompute selective (an empty list recomputes nothing); default: fabricsim's "
         "selective set (norms and activation functions) when recompute is selective")
+    activation_offload_layers: int | None = Field(
+        None, ge=1, le=100_000, description="Megatron-Core CPU offloading (cpu_offloading_num_layers): the activations "
+        "of the model's first this-many layers go to host memory during the forward and come back for the backward, "
+        "overlapped with compute on Transformer Engine's schedule; pp 1, no recomputation, no CUDA graphs")
     first_stage_layers: int | None = Field(
         None, ge=1, le=100_000, description="layers on the first pipeline stage (Megatron decoder_first_pipeline_num_layers; "
         "Llama 3 removed one to make room for the embedding); default an even split")
@@ -152,6 +156,14 @@ class TrainSpec(_Strict):
             raise ValueError(f"recompute_modules={self.recompute_modules} is Megatron-Core's selective recomputation "
                              f"but recompute={self.recompute!r}; set recompute: selective (or leave it auto) or drop "
                              "recompute_modules")
+        if self.activation_offload_layers is not None and (self.recompute not in ("auto", "none")
+                                                           or self.recompute_modules is not None
+                                                           or self.recompute_layers is not None):
+            raise ValueError(f"activation_offload_layers={self.activation_offload_layers} (Megatron-Core cpu_offloading) "
+                             f"with recompute={self.recompute!r}, recompute_modules={self.recompute_modules}, "
+                             f"recompute_layers={self.recompute_layers}: Megatron-Core refuses CPU offloading with "
+                             "activation recomputation; use recompute none (or auto) without recompute_modules / "
+                             "recompute_layers")
         if self.recompute_modules is not None and self.recompute_layers is not None:
             raise ValueError(f"recompute_layers={self.recompute_layers} (Megatron recompute_num_layers) goes with "
                              f"recompute: full, not with recompute_modules={self.recompute_modules} (selective "

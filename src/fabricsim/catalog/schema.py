@@ -155,6 +155,16 @@ class Gpu(Entry):
     deepep_sm_bytes_per_s: list[float] = Field(
         default_factory=list, description="[dispatch, combine] bytes/s one SM moves in DeepEP's normal intranode "
         "kernels where they are SM-bound (measured at few SMs); [] unknown: the dispatch runs at the link's rate")
+    host_link_bytes_per_s: float | None = Field(
+        None, gt=0, description="the GPU's own link to host memory, per direction, as specified (PCIe Gen5 x16 on x86 "
+        "boards; its share of NVLink-C2C on Grace superchips), bytes/s; None: not in the catalog")
+    host_copy_bytes_per_s: list[float] = Field(
+        default_factory=list, min_length=0, max_length=2, description="[host to device, device to host] bytes/s a "
+        "copy-engine memcpy between pinned host memory and HBM sustains (nvbandwidth *_memcpy_ce); [] = "
+        "host_link_bytes_per_s both ways")
+    host_memory_bytes: float | None = Field(
+        None, gt=0, description="host (CPU) memory per GPU: the server's DRAM / LPDDR5X over its GPUs, bytes; "
+        "None: not in the catalog")
     nics_on_cpu: bool = Field(
         False, description="scale-out NICs hang off the CPU, every NIC equally near the CPU's GPUs (Grace superchips "
         "reached over C2C), instead of one NIC per GPU behind its own PCIe switch")
@@ -164,6 +174,23 @@ class Gpu(Entry):
     architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
         description="GPU architecture generation (selects the collective library's per-generation constants)"
     )
+
+    @model_validator(mode="after")
+    def _host_copy_pair(self) -> "Gpu":
+        if len(self.host_copy_bytes_per_s) not in (0, 2) or any(r <= 0 for r in self.host_copy_bytes_per_s):
+            raise ValueError(f"host_copy_bytes_per_s={self.host_copy_bytes_per_s} must be [] or two positive rates "
+                             "[host to device, device to host] in bytes/s")
+        return self
+
+    @property
+    def host_copy_rates(self) -> tuple[float, float] | None:
+        """(host to device, device to host) bytes/s of a copy between pinned host memory and HBM; None when the
+        catalog has no host-link figure for this GPU."""
+        if len(self.host_copy_bytes_per_s) == 2:
+            return self.host_copy_bytes_per_s[0], self.host_copy_bytes_per_s[1]
+        if self.host_link_bytes_per_s is None:
+            return None
+        return self.host_link_bytes_per_s, self.host_link_bytes_per_s
 
     @property
     def hbm_stream_bytes_per_s(self) -> float:

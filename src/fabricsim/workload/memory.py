@@ -8,7 +8,9 @@ is reported (usually the first).  Recomputation trades activations for compute: 
 frees what it recomputes (Megatron-Core's ``recompute_modules`` when given:
 :mod:`fabricsim.workload.recompute_modules`), ``full`` keeps only layer inputs, on all layers or on the first
 ``recompute_layers`` of each stage (Megatron's ``recompute_num_layers``), ``per-op`` what
-torchtitan's policy saves (:mod:`fabricsim.workload.per_op_checkpoint`).  Bytes throughout.
+torchtitan's policy saves (:mod:`fabricsim.workload.per_op_checkpoint`).  Offloading the activations of the
+first layers to host memory instead (Megatron-Core ``cpu_offloading``) keeps only what Transformer Engine's
+schedule leaves resident (:mod:`fabricsim.workload.activation_offload`).  Bytes throughout.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from fabricsim.errors import FabricsimError
+from fabricsim.workload.activation_offload import FIELD as OFFLOAD_FIELD
+from fabricsim.workload.activation_offload import resident_peak
 from fabricsim.workload.model import activation_bytes_per_token_per_layer, parameter_counts
 from fabricsim.workload.parallelism import Parallelism
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
@@ -46,6 +50,8 @@ class MemoryUse:
     recompute: str
     recompute_layers: int = 0  # with 'full': layers per stage recomputed (0 = all)
     stage: int = 0  # the pipeline stage these figures are for (the busiest)
+    offload_layers: int = 0  # layers whose activations go to host memory (Megatron cpu_offloading_num_layers)
+    host_offload: float = 0.0  # bytes of one micro-batch's activations in host memory (not counted in total)
 
     @property
     def total(self) -> float:
@@ -81,6 +87,7 @@ class MemoryJob:
     recompute_up_projection: bool = False  # selective also rebuilds MLA's q, k, v (software profile)
     routed_copies: float | None = None  # MoE copies per token the experts keep; None: k (token-drop: its capacity's)
     recompute_modules: tuple | None = None  # selective: Megatron-Core modules recomputed; None: fabricsim's default set
+    offload_layers: int = 0  # first layers whose activations go to host memory (pp 1, recompute none)
 
 
 def recomputed_layers(recompute: str, recompute_layers: int, layers: int) -> int:
@@ -192,6 +199,12 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     if chunks is None:
         chunks = in_flight_chunks(par, job.micro_batches, stage, job.pipeline_group)
     activations = stored * chunks / par.virtual_stages
+    host = 0.0
+    if job.offload_layers:  # pp 1: one micro-batch in flight, its first layers on the host
+        saved = layer_activation_bytes(job, stage)
+        decoder = job.layout.decoder_layers[stage]
+        host = sum(saved[:job.offload_layers])
+        activations = resident_peak(saved[:decoder], job.offload_layers) + sum(saved[decoder:])
     if recompute == "full":  # one layer's activations are rebuilt at a time during backward
         activations += per_layer("none", n_moe > 0)
     elif recompute == PER_OP:  # and under per-op checkpointing, what one layer did not keep
@@ -200,11 +213,33 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     logits = 4.0 * tokens * model.vocab_size / par.tp if last else 0.0  # FP32 logits on the last stage
     return MemoryUse(sharded(WEIGHT_BYTES, 3), sharded(job.gradient_bytes, 2), sharded(OPTIMIZER_BYTES, 1),
                      activations, logits, RESERVED_BYTES, job.gpu.hbm_bytes, recompute,
-                     recompute_layers if recompute == "full" else 0, stage)
+                     recompute_layers if recompute == "full" else 0, stage, job.offload_layers, host)
+
+
+def layer_activation_bytes(job: MemoryJob, stage: int) -> list[float]:
+    """Bytes each layer of a stage saves for its backward in one micro-batch without recomputation, first
+    layer first.  ASSUMPTION: a stage's dense layers come before its MoE layers (DeepSeek-V3's first three
+    dense layers); the MTP blocks are the last."""
+    model, par = job.model, job.par
+    tokens = job.micro_batch * job.seq / par.cp
+
+    def saved(moe: bool) -> float:
+        parts = layer_parts("none", job.recompute_modules, model, moe, job.materialized, job.recompute_up_projection)
+        return activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, "none",
+                                                    job.materialized, job.dropout, moe, job.storage,
+                                                    job.recompute_up_projection, job.routed_copies, parts) * tokens
+
+    n_moe = job.layout.moe_layers[stage]
+    return [saved(False)] * (job.layout.layers[stage] - n_moe) + [saved(True)] * n_moe
 
 
 def recompute_options(job: MemoryJob, recompute: str, recompute_layers: int | None) -> list[tuple[str, int]]:
     """Policies to try, least recomputation first: none, selective, full on 1, 2, ... layers, full."""
+    if job.offload_layers:  # Megatron-Core: no recomputation with CPU offloading
+        if recompute not in ("auto", "none"):
+            raise FabricsimError(f"{OFFLOAD_FIELD}={job.offload_layers} with recompute={recompute!r}: Megatron-Core "
+                                 "refuses CPU offloading with activation recomputation; use recompute none (or auto)")
+        return [("none", 0)]
     if recompute != "auto":
         return [(recompute, recompute_layers or 0)]
     most = max(job.layout.layers)
@@ -216,6 +251,11 @@ def choose_recompute(job: MemoryJob, recompute: str, recompute_layers: int | Non
     use = None
     for level, layers in recompute_options(job, recompute, recompute_layers):
         use = memory_use(job, level, layers)
+        if use.host_offload > (job.gpu.host_memory_bytes or 0.0):
+            raise FabricsimError(
+                f"{OFFLOAD_FIELD}={job.offload_layers}: {use.host_offload / 1e9:.1f} GB of activations per GPU go to "
+                f"host memory but {job.gpu.name} has {(job.gpu.host_memory_bytes or 0) / 1e9:.0f} GB of host memory per "
+                "GPU (gpus.yaml host_memory_bytes); offload fewer layers")
         if use.fits:
             return use
     raise FabricsimError(_does_not_fit(job, use))
@@ -235,12 +275,16 @@ def _does_not_fit(job: MemoryJob, use: MemoryUse) -> str:
     for name, option, level in options:
         if option.pp > model.layers or model.attention_heads % option.tp:
             continue
+        if job.offload_layers and (option.pp > 1 or level != "none"):  # Megatron: offloading with pp 1, no recompute
+            continue
         layout = job.layout if option.pp == par.pp else stage_layout(model, option.pp)
         other = memory_use(replace(job, par=option, layout=layout), level)
         if other.fits and name not in fixes:
             fixes.append(f"{name} ({other.total / GB:.0f} GB)")
     hint = "; would fit: " + ", ".join(fixes) if fixes else "; no single change tried (recompute, ZeRO-3, 2x PP or TP) fits"
     where = f" on pipeline stage {use.stage}" if par.pp > 1 else ""
+    if use.offload_layers:
+        where += f" with the activations of {use.offload_layers} layers offloaded to host memory"
     return (f"{model.name} with tp={par.tp} pp={par.pp} cp={par.cp} dp={par.dp} zero={par.zero} "
             f"recompute={use.recompute} needs {use.total / GB:.1f} GB per GPU{where} but {gpu.name} has "
             f"{gpu.hbm_bytes / GB:.0f} GB of HBM (over by {(use.total - gpu.hbm_bytes) / GB:.1f} GB; "

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
 from fabricsim.workload import catalog_entry
+from fabricsim.workload.activation_offload import check_offload, offload_exposure
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
 from fabricsim.workload.ep_dispatch import DEEPEP_SMS, cap_ep_calls
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
@@ -201,6 +202,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if not dualpipe and spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.decoder_layers))
     materialized = attention_kind(model, profile) == "materialized"
+    offload = spec.activation_offload_layers or 0
+    check_offload(offload, par, layout.decoder_layers[0], gpu, profile.cuda_graphs if spec.cuda_graphs is None
+                  else spec.cuda_graphs, profile.cuda_graph_scope if spec.cuda_graph_scope is None else spec.cuda_graph_scope)
     router_tokens = spec.micro_batch * spec.seq / par.cp  # one micro-batch on one CP rank, before the TP split
     check_token_drop(spec, model, par, router_tokens, dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
                      profile.cuda_graphs if spec.cuda_graphs is None else spec.cuda_graphs, profile.moe_host_sync,
@@ -213,7 +217,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     check_for_model(selective_modules, model)
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
-                    _storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules)
+                    _storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules,
+                    offload)
     memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
@@ -265,7 +270,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                       pp_overlap=spec.pp_comm_overlap)
     copies = flat_buffer_copy_s(layer_elements, layers_here, root, gathers, spec.gradient_reduce_bytes,
                                 gpu.hbm_stream_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
-    micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies
+    offloading = offload_exposure(model, gpu, shape, profile, job, spec.attention_efficiency) if offload else None
+    offload_s = offloading.exposed_s if offloading else 0.0
+    micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies + offload_s
     if dualpipe:
         bubble = dualpipe_bubble_s(stage, micro - stage.total_s, par.pp)
     else:
@@ -277,6 +284,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                  "recompute": units * stage.recompute_s,
                  "comm kernels' SMs": units * exposure.slowdown_per_micro,
                  **({"FSDP buffer copies": units * copies} if copies else {}),
+                 **({"exposed activation offload": units * offload_s} if offloading else {}),
                  **{f"exposed {kind.upper()} comm": units * t for kind, t in exposure.per_micro.items()},
                  "pipeline bubble": bubble,
                  "optimizer": optimizer, "stragglers": stragglers}
@@ -301,6 +309,12 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             partial = f" of modules [{', '.join(selective_modules)}]"
         notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' and selective_modules is None else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
+    if offloading:
+        notes.append(f"activations of the first {offload} layers offloaded to host memory (Megatron-Core cpu_offloading): "
+                     f"{offloading.copied_bytes / 1e9:,.1f} GB each way per micro-batch over the host link, "
+                     f"{memory.activations / 1e9:,.1f} GB stay in HBM; the compute waits "
+                     f"{offloading.forward_wait_s * 1e3:,.1f} ms (forward) + {offloading.backward_wait_s * 1e3:,.1f} ms "
+                     "(backward) per micro-batch for copies")
     if ep_copies is not None:
         notes.append(f"MoE token dispatch: {dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)}, {ep_copies:.2f} "
                      f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)"
