@@ -191,6 +191,28 @@ def test_every_catalog_model_reproduces_its_published_parameter_count():
             assert counts.active == pytest.approx(model.published_active_parameters, rel=0.03), name
 
 
+
+def test_kimi_k2_parameter_count_is_the_hand_count_of_its_config():
+    """Kimi K2 by hand from its config.json shapes (Megatron-Bridge KimiK2Provider agrees): MLA per layer
+    q 7168x1536 + 1536 + 1536x64x192, kv 7168x576 + 512 + 512x64x256, out 64x128x7168 = 101,124,096; two
+    RMSNorms 2 x 7168; 1 dense layer of SwiGLU 3x7168x18432; 60 MoE layers of 384 routed + 1 shared experts
+    of 3x7168x2048 and a 384x7168 router; embedding and output head 163840x7168 each; final norm 7168.
+    Within 1.5% of the report's 1.04T total and 32.6B active (arXiv:2507.20534 Table 2)."""
+    from fabricsim.workload.model import parameter_counts
+
+    model = CATALOG.get("models", "kimi-k2")
+    attention = 7168 * 1536 + 1536 + 1536 * 64 * 192 + 7168 * 576 + 512 + 512 * 64 * 256 + 64 * 128 * 7168
+    expert = 3 * 7168 * 2048
+    per_layer = attention + 2 * 7168
+    total = (61 * per_layer + 3 * 7168 * 18432 + 60 * (385 * expert + 384 * 7168) + 2 * 163840 * 7168 + 7168)
+    active = total - 60 * (384 - 8) * expert
+    counts = parameter_counts(model)
+    assert attention == 101_124_096
+    assert counts.total == total == 1_026_408_209_408
+    assert counts.active == active
+    assert counts.total == pytest.approx(1.04e12, rel=0.015)
+    assert counts.active == pytest.approx(3.26e10, rel=0.015)
+
 def test_multi_token_prediction_sits_on_the_last_stage_with_a_second_head():
     """DeepSeek-V3 trains one MTP module (report section 2.2): one more MoE block on the last stage, plus a
     2h x h projection and a second pass through the output head and loss."""
