@@ -142,3 +142,14 @@ def test_notes_with_square_brackets_print_whole():
     console = Console(record=True, width=400)
     view.validate_command(None, "bridge2602-qwen3-30b-gb200-mxfp8", True, False, console)
     assert "cuda_graph_scope [moe_router, moe_preprocess]" in console.export_text()
+
+
+def test_a_malformed_cases_file_is_a_named_error_not_a_traceback(tmp_path, monkeypatch):
+    """A note with an unquoted ': ' breaks the YAML: the error names the file and the line."""
+    import fabricsim.validation.cases as cases_module
+
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "broken.yaml").write_text("cases:\n- id: x\n  note: a: b: c\n")
+    monkeypatch.setattr(cases_module.resources, "files", lambda package: tmp_path)
+    with pytest.raises(FabricsimError, match=r"broken\.yaml is not valid YAML \(line 3"):
+        cases_module.load_cases()

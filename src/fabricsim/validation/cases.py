@@ -56,7 +56,14 @@ def load_cases(layer: str | None = None) -> list[Case]:
     out, seen = [], set()
     for name in ([layer] if layer else valid):
         text = resources.files("fabricsim.validation").joinpath("cases", f"{name}.yaml").read_text()
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise FabricsimError(f"validation cases file {name}.yaml is not valid YAML ({where.strip() or 'position unknown'}): "
+                                 f"{getattr(exc, 'problem', None) or exc}; a note with ': ' or a leading quote "
+                                 "needs the whole value quoted") from None
         for i, raw in enumerate(data.get("cases", [])):
             try:
                 case = Case.model_validate({**raw, "layer": name})
