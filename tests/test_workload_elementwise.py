@@ -6,7 +6,8 @@ import pytest
 
 from fabricsim.catalog import default_catalog
 from fabricsim.validation.runner import Context, _workload, select_cases
-from fabricsim.workload.compute import Shape, _elementwise_bytes, layer_work
+from fabricsim.workload.compute import Shape, layer_work
+from fabricsim.workload.elementwise import layer_elementwise_bytes
 from fabricsim.workload.elementwise import EAGER, FUSED
 
 CATALOG = default_catalog()
@@ -23,12 +24,12 @@ def test_eager_chains_move_the_bytes_their_ops_read_and_write():
     every head 2 x 2 x (1024 + 4096) and the attention output's re-layout 2 x 2 x 4096 = 438,272 bytes more
     than the fused kernels."""
     model, profile = CATALOG.get("models", "llama3-8b"), CATALOG.get("software", "megatron-core-2025")
-    eager_f, eager_b, _, _ = _elementwise_bytes(model, _shape("eager"), profile, False)
-    fused_f, fused_b, _, _ = _elementwise_bytes(model, _shape("fused"), profile, False)
+    eager_f, eager_b, _, _ = layer_elementwise_bytes(model, _shape("eager"), profile, False)
+    fused_f, fused_b, _, _ = layer_elementwise_bytes(model, _shape("fused"), profile, False)
     assert (eager_f - fused_f) / TOKENS == 2 * 32 * 4096 + 16 * 5120 + 4 * 14336 + 4 * 5120 + 4 * 4096 == 438_272
     backward = 2 * (60 - 6) * 4096 + 16 * 5120 + 8 * 14336 + 4 * 5120 + 4 * 4096
     assert (eager_b - fused_b) / TOKENS == backward
-    norm_only = _elementwise_bytes(model, _shape("eager-fused-norm"), profile, False)[0]
+    norm_only = layer_elementwise_bytes(model, _shape("eager-fused-norm"), profile, False)[0]
     assert (eager_f - norm_only) / TOKENS == 2 * 32 * 4096  # a fused norm takes back exactly the norms' share
 
 

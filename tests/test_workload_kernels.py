@@ -82,13 +82,13 @@ def test_permute_bytes_of_routed_copies_by_hand():
     """Qwen3-30B-A3B, 4096 tokens, top-8 over EP8: 32,768 routed copies of h = 2048.  Each direction reads
     and writes every copy once to permute and once to un-permute (4 x 2 B x h), and SwiGLU reads gate and
     up and writes their product over the expert width f = 768 (6 B x f; 10 B x f backward)."""
-    from fabricsim.workload.compute import _elementwise_bytes
+    from fabricsim.workload.elementwise import layer_elementwise_bytes
 
     model = CATALOG.get("models", "qwen3-30b-a3b")
     profile = CATALOG.get("software", "megatron-core-2025")
     routed = 4096 * 8
-    with_experts = _elementwise_bytes(model, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, routed / 16, routed), profile, True)
-    without = _elementwise_bytes(model, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, 0.0, 0.0), profile, True)
+    with_experts = layer_elementwise_bytes(model, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, routed / 16, routed), profile, True)
+    without = layer_elementwise_bytes(model, Shape(4096, 4096, 1, 1, True, "fp8", 8, 1, 0.0, 0.0), profile, True)
     assert with_experts[0] - without[0] == pytest.approx(routed * (4 * 2 * 2048 + 6 * 768))  # 687,865,856 B
     assert with_experts[1] - without[1] == pytest.approx(routed * (4 * 2 * 2048 + 10 * 768))
 

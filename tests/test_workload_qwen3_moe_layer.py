@@ -6,7 +6,8 @@ elementwise chains, BF16 activations, MXFP8 linears): hidden h = 2048, 32 query 
 import pytest
 
 from fabricsim.catalog import default_catalog
-from fabricsim.workload.compute import Shape, _elementwise_bytes, _gemm_work, layer_work
+from fabricsim.workload.compute import Shape, _gemm_work, layer_work
+from fabricsim.workload.elementwise import layer_elementwise_bytes
 from fabricsim.workload.gemm import rates_for
 from fabricsim.workload.layers import moe_layer_gemms
 
@@ -35,8 +36,8 @@ def test_qk_norm_adds_a_norm_over_every_query_and_key_head():
     repeated by selective recomputation (only the input and pre-MLP norms are)."""
     model, profile = _parts()
     assert model.qk_norm
-    with_f, with_b, with_sel, _ = _elementwise_bytes(model, _shape(), profile, True)
-    without_f, without_b, without_sel, _ = _elementwise_bytes(_without_qk_norm(model), _shape(), profile, True)
+    with_f, with_b, with_sel, _ = layer_elementwise_bytes(model, _shape(), profile, True)
+    without_f, without_b, without_sel, _ = layer_elementwise_bytes(_without_qk_norm(model), _shape(), profile, True)
     assert (with_f - without_f) / TOKENS == 4 * 4608 == 18_432
     assert (with_b - without_b) / TOKENS == 6 * 4608 == 27_648
     assert with_sel == without_sel
@@ -60,7 +61,7 @@ def test_memory_bound_bytes_of_the_moe_layer_by_hand():
     4 x 2 B x h per copy both ways (HybridEP's permute and un-permute move D + R = 5.25 + 8 rows each way:
     the model's 4 R is 21% more, left as it is)."""
     model, profile = _parts()
-    forward, backward, _, _ = _elementwise_bytes(model, _shape(), profile, True)
+    forward, backward, _, _ = layer_elementwise_bytes(model, _shape(), profile, True)
     h = 2048
     assert forward / TOKENS == 2 * 4 * h + 2 * 6 * h + 4 * 36 * 128 + 18_432 + 8 * 6 * 768 + 8 * 8 * h == 245_760
     assert backward / TOKENS == 2 * 6 * h + 2 * 6 * h + 4 * 36 * 128 + 27_648 + 8 * 10 * 768 + 8 * 8 * h == 287_744

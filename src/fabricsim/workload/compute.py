@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from fabricsim.workload.elementwise import chains, head_copy_bytes
+from fabricsim.workload.elementwise import chains, layer_elementwise_bytes
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
 from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
@@ -46,7 +46,6 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 """Flash attention backward FLOPs / forward FLOPs (Dao 2023: 5 matmuls backward vs 2 forward)."""
 DEFAULT_ATTENTION_EFFICIENCY = 0.35
 """Used only when a (user) GPU entry gives no attention_efficiency for the kernel: FlashAttention-2 on H100."""
-ACTIVATION_BYTES = 2
 ADAM_BYTES_PER_PARAMETER = 2 * 12 + 4 + 2
 """Adam update per parameter: read and write FP32 master, momentum and variance (2 x 12 bytes),
 read the FP32 gradient (4), write the BF16 weight (2)."""
@@ -157,53 +156,6 @@ def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool,
     return forward, backward, cast_f * per, cast_b * per, tuple(rows)
 
 
-def _elementwise_bytes(model, shape: Shape, profile, moe: bool) -> tuple[float, float, dict, float]:
-    """(forward bytes, backward bytes, forward bytes of the kernels selective recomputation can repeat --
-    each norm, each FFN's activation, the MoE permutation -- by name, forward bytes of
-    the attention side: both norms, the first residual add, rotary, QK-Norm, head copies) of the
-    memory-bound kernels of one layer, BF16, per element as :mod:`fabricsim.workload.elementwise`
-    counts them for fused or eager chains:
-
-    * norms (two per layer) and the rotary embedding on queries and keys, before which QK-Norm models
-      normalize every query and key head (Megatron-Core's q_layernorm and k_layernorm; not among the
-      norms that selective recomputation repeats);
-    * residual adds: read two, write one (6 h), plus a 1-byte dropout mask (7 h); backward adds the
-      branch gradient to the residual one (6 h) and applies the mask;
-    * activation: SwiGLU or GELU per FFN element;
-    * eager only: the grouped-query key/value copies and the attention output's re-layout;
-    * MoE: permute and un-permute every routed token copy (read + write, both directions)."""
-    h, t = model.hidden_size, shape.tp
-    sp = t if shape.sequence_parallel else 1
-    tokens = shape.tokens
-    mask = 1 if profile.dropout else 0
-    chain = chains(profile, shape.elementwise)
-    norms_f, norms_b = (2 * per * h * tokens / sp for per in chain.norm)
-    residual_f = 2 * (6 + mask) * h * tokens / sp
-    residual_b = 2 * (6 + mask) * h * tokens / sp
-    rotated = 0.0 if model.learned_positions else (model.attention_heads + model.kv_heads) * (
-        model.qk_rope_head_dim or model.head_dim) * tokens / t
-    rope_f, rope_b = (per * rotated for per in chain.rotary)
-    heads = (model.attention_heads + model.kv_heads) * model.head_dim * tokens / t if model.qk_norm else 0.0
-    qk_norm_f, qk_norm_b = (per * heads for per in chain.norm)  # not among what selective recomputation repeats
-    copies_f, copies_b = head_copy_bytes(model, tokens, t) if chain.head_copies else (0.0, 0.0)
-    act_f, act_b = chain.swiglu if model.mlp == "swiglu" else chain.gelu
-    if moe:
-        shared = model.shared_experts * model.expert_ffn_hidden_size * tokens / t
-        routed = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
-        width = shared + routed
-        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens
-        rerun = {"routed_act": act_f * routed, "shared_act": act_f * shared, "permute": permute}
-    else:
-        width = model.ffn_hidden_size * tokens / t
-        permute = 0.0
-        rerun = {"dense_act": act_f * width}
-    activation_f, activation_b = act_f * width, act_b * width
-    rerun.update(input_norm=norms_f / 2, pre_mlp_norm=norms_f / 2)
-    forward = norms_f + residual_f + rope_f + qk_norm_f + copies_f + activation_f + permute
-    backward = norms_b + residual_b + rope_b + qk_norm_b + copies_b + activation_b + permute
-    return forward, backward, rerun, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
-
-
 def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float) -> tuple[float, float, float]:
     """(forward s, backward s, executed FLOPs); recomputing the attention core repeats the forward."""
     t, s, b = shape.tp, shape.seq, shape.micro_batch
@@ -241,7 +193,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes))
     efficiency = attention_efficiency(gpu, profile, attention_override)
     af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency)
-    elementwise_f, elementwise_b, rerun_bytes, attention_side = _elementwise_bytes(model, shape, profile, moe)
+    elementwise_f, elementwise_b, rerun_bytes, attention_side = layer_elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s
     ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
         if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)

@@ -75,4 +75,56 @@ def head_copy_bytes(model, tokens: float, tp: int) -> tuple[float, float]:
     return tokens * (repeat + contiguous), tokens * (repeat + contiguous)
 
 
-__all__ = ["Chains", "FUSED", "EAGER", "EAGER_FUSED_NORM", "CHAINS", "chains", "head_copy_bytes"]
+ACTIVATION_BYTES = 2
+"""Bytes per activation element (BF16)."""
+
+
+def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, float, dict, float]:
+    """(forward bytes, backward bytes, forward bytes of the kernels selective recomputation can repeat --
+    each norm, each FFN's activation, the MoE permutation -- by name, forward bytes of
+    the attention side: both norms, the first residual add, rotary, QK-Norm, head copies) of the
+    memory-bound kernels of one layer (``shape``: a :class:`fabricsim.workload.compute.Shape`), BF16, per
+    element as this module's fused or eager chains count them:
+
+    * norms (two per layer) and the rotary embedding on queries and keys, before which QK-Norm models
+      normalize every query and key head (Megatron-Core's q_layernorm and k_layernorm; not among the
+      norms that selective recomputation repeats);
+    * residual adds: read two, write one (6 h), plus a 1-byte dropout mask (7 h); backward adds the
+      branch gradient to the residual one (6 h) and applies the mask;
+    * activation: SwiGLU or GELU per FFN element;
+    * eager only: the grouped-query key/value copies and the attention output's re-layout;
+    * MoE: permute and un-permute every routed token copy (read + write, both directions)."""
+    h, t = model.hidden_size, shape.tp
+    sp = t if shape.sequence_parallel else 1
+    tokens = shape.tokens
+    mask = 1 if profile.dropout else 0
+    chain = chains(profile, shape.elementwise)
+    norms_f, norms_b = (2 * per * h * tokens / sp for per in chain.norm)
+    residual_f = 2 * (6 + mask) * h * tokens / sp
+    residual_b = 2 * (6 + mask) * h * tokens / sp
+    rotated = 0.0 if model.learned_positions else (model.attention_heads + model.kv_heads) * (
+        model.qk_rope_head_dim or model.head_dim) * tokens / t
+    rope_f, rope_b = (per * rotated for per in chain.rotary)
+    heads = (model.attention_heads + model.kv_heads) * model.head_dim * tokens / t if model.qk_norm else 0.0
+    qk_norm_f, qk_norm_b = (per * heads for per in chain.norm)  # not among what selective recomputation repeats
+    copies_f, copies_b = head_copy_bytes(model, tokens, t) if chain.head_copies else (0.0, 0.0)
+    act_f, act_b = chain.swiglu if model.mlp == "swiglu" else chain.gelu
+    if moe:
+        shared = model.shared_experts * model.expert_ffn_hidden_size * tokens / t
+        routed = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
+        width = shared + routed
+        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens
+        rerun = {"routed_act": act_f * routed, "shared_act": act_f * shared, "permute": permute}
+    else:
+        width = model.ffn_hidden_size * tokens / t
+        permute = 0.0
+        rerun = {"dense_act": act_f * width}
+    activation_f, activation_b = act_f * width, act_b * width
+    rerun.update(input_norm=norms_f / 2, pre_mlp_norm=norms_f / 2)
+    forward = norms_f + residual_f + rope_f + qk_norm_f + copies_f + activation_f + permute
+    backward = norms_b + residual_b + rope_b + qk_norm_b + copies_b + activation_b + permute
+    return forward, backward, rerun, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
+
+
+__all__ = ["Chains", "FUSED", "EAGER", "EAGER_FUSED_NORM", "CHAINS", "chains", "head_copy_bytes", "layer_elementwise_bytes",
+           "ACTIVATION_BYTES"]

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fabricsim.workload.compute import Shape, _elementwise_bytes, attention_efficiency
+from fabricsim.workload.compute import Shape, attention_efficiency
+from fabricsim.workload.elementwise import layer_elementwise_bytes
 from fabricsim.workload.kernels import MOE_EXTRA_KERNELS
 from fabricsim.workload.gemm import gemm_seconds, rates_for
 from fabricsim.workload.layers import Gemm, dense_layer_gemms, head_gemms, moe_layer_gemms
@@ -120,7 +121,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
                               sequences)
         shape = Shape(tokens, int(context), 1, tp, True, precision, ep, 1, per_expert,
                       per_expert * model.routed_experts / ep if moe else 0.0)
-        elementwise, _, _, _ = _elementwise_bytes(model, shape, profile, moe)
+        elementwise, _, _, _ = layer_elementwise_bytes(model, shape, profile, moe)
         n = len(gemms) + 7 + (MOE_EXTRA_KERNELS if moe else 0)
         gemm, attention, memory = gemm + count * g, attention + count * a, memory + count * elementwise / gpu.hbm_stream_bytes_per_s
         flops += count * (sum(x.flops for x in gemms) + f)

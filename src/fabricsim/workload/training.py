@@ -26,6 +26,7 @@ from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
 from fabricsim.workload import catalog_entry
 from fabricsim.workload.activation_offload import check_offload, offload_exposure
+from fabricsim.workload.zero3_fetch import coordinate_calls, fetch_modules
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
 from fabricsim.workload.ep_dispatch import DEEPEP_SMS, cap_ep_calls
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
@@ -234,7 +235,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     coordinated = par.zero == 3 and profile.zero3_coordinator
     layer_tensors = _weight_tensors(model, par)
     layer_elements = sum(layer_tensors)
-    modules = _fetch_modules(model, gpu, shape, profile, par, spec) if coordinated else []
+    modules = fetch_modules(model, gpu, shape, profile, par.tp, spec) if coordinated else []
     if coordinated:
         gathered = sorted({m.gathered for m in modules if m.gathered})
         persistent = sorted({p for m in modules for p in m.persistent})
@@ -262,7 +263,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         sm_bound = cap_ep_calls(calls, gpu, dispatcher, par.ep <= forwarding_domain(
             dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server))
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
-    coordinator = _coordinate(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
+    coordinator = coordinate_calls(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
                               profile) if coordinated else None
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
     exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
@@ -333,41 +334,6 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     return TrainingResult(model.name, gpus, par, m, memory.recompute, method, policy, step, breakdown, tokens, flops,
                           hardware, gpu.bf16_dense_flops, memory, calls, notes, stage, layout, profile.name, exposure,
                           spec.pipeline_schedule)
-
-
-def _fetch_modules(model, gpu, shape: Shape, profile, par: Parallelism, spec) -> list:
-    """The parameter-owning modules of one dense layer as DeepSpeed's 2021 ZeRO-3 coordinator fetches them."""
-    from fabricsim.workload.compute import layer_work
-    from fabricsim.workload.layers import dense_layer_gemms
-    from fabricsim.workload.zero3_fetch import layer_modules
-
-    if model.routed_experts:
-        raise FabricsimError(f"workload.train.software={spec.software}: its ZeRO-3 coordinator is modelled for dense "
-                             f"models only ({model.name} has routed experts); use zero <= 2 or another software profile")
-    work = layer_work(model, gpu, shape, profile, False, spec.attention_efficiency)
-    rows = [seconds for _, seconds, _ in work.gemms]
-    return layer_modules(dense_layer_gemms(model, 1, par.tp), rows, work.forward, work.backward, model.hidden_size,
-                         model.has_biases, profile.zero3_persistence_threshold)
-
-
-def _coordinate(modules, calls, recompute: str, recompute_layers: int, layers: int, par: Parallelism, spec, profile):
-    """One micro-batch of the stage's layers through the coordinator, with the simulated collective times
-    (``recompute_layers``: with 'full', the layers recomputed among ``layers``, 0 all of them)."""
-    from fabricsim.workload.zero3_fetch import coordinate
-
-    gather = {round(c.size_bytes / 2): c.time_s for c in calls if c.kind == "dp" and c.per_layer and c.op == "all_gather"}
-    reduce = {round(c.size_bytes / spec.gradient_reduce_bytes): c.time_s for c in calls
-              if c.kind == "dp" and c.per_layer and c.op == "reduce_scatter"}
-    recomputed = recomputed_layers(recompute, recompute_layers, layers)
-    timing = coordinate(modules, layers, recomputed, par.dp * par.cp, lambda e: gather[round(e)],
-                        lambda e: reduce[round(e)], profile)
-    for c in calls:  # report what the coordinator issued
-        if c.kind == "dp" and c.per_layer:
-            counts = timing.gathers_by_size if c.op == "all_gather" else timing.reduces_by_size
-            elements = c.size_bytes / (2 if c.op == "all_gather" else spec.gradient_reduce_bytes)
-            c.per_micro_batch = sum(n for e, n in counts.items() if round(e) == round(elements))
-            c.per_layer = c.per_micro_batch / layers
-    return timing
 
 
 def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | None) -> float:

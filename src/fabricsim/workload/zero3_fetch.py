@@ -38,6 +38,9 @@ from typing import Callable
 import numpy as np
 
 from fabricsim.errors import FabricsimError
+from fabricsim.workload.compute import layer_work
+from fabricsim.workload.layers import dense_layer_gemms
+from fabricsim.workload.memory import recomputed_layers
 
 
 @dataclass(frozen=True)
@@ -187,4 +190,33 @@ def coordinate(modules: list[FetchModule], layers: int, recomputed: int, ranks: 
                              dict(gathers), dict(reduces))
 
 
-__all__ = ["FetchModule", "CoordinatorTiming", "layer_modules", "coordinate"]
+def fetch_modules(model, gpu, shape, profile, tp: int, spec) -> list:
+    """The parameter-owning modules of one dense layer as DeepSpeed's 2021 ZeRO-3 coordinator fetches them."""
+    if model.routed_experts:
+        raise FabricsimError(f"workload.train.software={spec.software}: its ZeRO-3 coordinator is modelled for dense "
+                             f"models only ({model.name} has routed experts); use zero <= 2 or another software profile")
+    work = layer_work(model, gpu, shape, profile, False, spec.attention_efficiency)
+    rows = [seconds for _, seconds, _ in work.gemms]
+    return layer_modules(dense_layer_gemms(model, 1, tp), rows, work.forward, work.backward, model.hidden_size,
+                         model.has_biases, profile.zero3_persistence_threshold)
+
+
+def coordinate_calls(modules, calls, recompute: str, recompute_layers: int, layers: int, par, spec, profile):
+    """One micro-batch of the stage's layers through the coordinator, with the simulated collective times
+    (``recompute_layers``: with 'full', the layers recomputed among ``layers``, 0 all of them)."""
+    gather = {round(c.size_bytes / 2): c.time_s for c in calls if c.kind == "dp" and c.per_layer and c.op == "all_gather"}
+    reduce = {round(c.size_bytes / spec.gradient_reduce_bytes): c.time_s for c in calls
+              if c.kind == "dp" and c.per_layer and c.op == "reduce_scatter"}
+    recomputed = recomputed_layers(recompute, recompute_layers, layers)
+    timing = coordinate(modules, layers, recomputed, par.dp * par.cp, lambda e: gather[round(e)],
+                        lambda e: reduce[round(e)], profile)
+    for c in calls:  # report what the coordinator issued
+        if c.kind == "dp" and c.per_layer:
+            counts = timing.gathers_by_size if c.op == "all_gather" else timing.reduces_by_size
+            elements = c.size_bytes / (2 if c.op == "all_gather" else spec.gradient_reduce_bytes)
+            c.per_micro_batch = sum(n for e, n in counts.items() if round(e) == round(elements))
+            c.per_layer = c.per_micro_batch / layers
+    return timing
+
+
+__all__ = ["FetchModule", "CoordinatorTiming", "layer_modules", "coordinate", "fetch_modules", "coordinate_calls"]
