@@ -260,8 +260,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     sm_bound = None
     if ep_copies is not None:
         dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-        sm_bound = cap_ep_calls(calls, gpu, dispatcher, par.ep <= forwarding_domain(
-            dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server))
+        server = groups.ep // design.scenario.cluster.gpus_per_server  # each expert group's GPUs by server
+        sm_bound = cap_ep_calls(calls, gpu, dispatcher, bool((server == server[:, :1]).all()))
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
     coordinator = coordinate_calls(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
                               profile) if coordinated else None
