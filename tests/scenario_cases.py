@@ -151,7 +151,10 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         elementwise=st.sampled_from(["fused", "eager", "eager-fused-norm"]),
         moe_dispatcher=st.sampled_from(["alltoall", "deepep", "hybridep"]), routing_node_limit=st.sampled_from([1, 4]),
         pp_comm_overlap=st.booleans(), moe_capacity_factor=st.sampled_from([0.5, 1.0, 1.25, 64.0]),
-        moe_pad_to_capacity=st.booleans(), cuda_graphs=st.booleans())
+        moe_pad_to_capacity=st.booleans(), cuda_graphs=st.booleans(),
+        recompute_modules=st.lists(st.sampled_from(["core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe",
+                                                    "shared_experts", "attention"]), max_size=3),
+        activation_offload_layers=st.sampled_from([1, 4, 40, 200]), gradient_reduce_bytes=st.sampled_from([2, 4]))
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
@@ -216,7 +219,9 @@ FIELD_PATHS = [
     ("workload", "train", "expert_tp"), ("workload", "train", "routing_imbalance"),
     ("workload", "train", "pipeline_group"), ("workload", "train", "pipeline_schedule"), ("workload", "train", "cuda_graph_scope"), ("workload", "train", "elementwise"),
     ("workload", "train", "moe_capacity_factor"), ("workload", "train", "moe_pad_to_capacity"),
-    ("workload", "train", "cuda_graphs"), ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
+    ("workload", "train", "cuda_graphs"), ("workload", "train", "recompute_modules"),
+    ("workload", "train", "activation_offload_layers"), ("workload", "train", "gradient_reduce_bytes"),
+    ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
     ("fabric", "topology"), ("fabric", "torus"), ("sites",), ("layout", "scale_up_rack_to_rack_m"),
 ]
 
