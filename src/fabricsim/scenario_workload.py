@@ -71,6 +71,13 @@ class TrainSpec(_Strict):
         "Llama 3 removed one to make room for the embedding); default an even split")
     last_stage_layers: int | None = Field(
         None, ge=1, le=100_000, description="layers on the last pipeline stage (room for the output head and loss)")
+    embedding_in_pipeline_split: bool = Field(
+        False, description="the input embedding counts as one layer when the decoder's layers are split over the "
+        "pipeline (Megatron-Core account_for_embedding_in_pipeline_split): layers + slots split evenly over stages "
+        "and model chunks, the first chunk of the first stage holds one layer fewer")
+    loss_in_pipeline_split: bool = Field(
+        False, description="the output head and loss count as one layer in the split (Megatron-Core "
+        "account_for_loss_in_pipeline_split): the last chunk of the last stage holds one layer fewer")
     mtp: int | None = Field(
         None, ge=0, le=100, description="multi-token-prediction modules trained, on the last pipeline stage; default "
         "the model's (catalog mtp_modules; DeepSeek-V3: 1), 0 to leave them out")
@@ -103,6 +110,11 @@ class TrainSpec(_Strict):
     gpus: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
     precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")
+    fp8_weights: bool = Field(
+        False, description="with precision fp8: the transformer layers' linear weights are kept in FP8 (Megatron "
+        "fp8_param_gather / fp8_param, Transformer Engine fp8_model_init; every Megatron-Bridge FP8 recipe but "
+        "subchannel sets it): 1 byte per weight on Blackwell, 2 on Hopper (a transposed copy); embeddings and "
+        "norms stay BF16; per-tensor recipes (delayed, tensorwise) only")
     fp8_recipe: Fp8Recipe | None = Field(
         None, description="FP8 scaling recipe (Megatron fp8_recipe; Megatron-Bridge 'FP8-CS' = tensorwise, 'FP8-MX' = "
         "mxfp8); default: the software profile's")

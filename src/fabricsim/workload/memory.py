@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.activation_offload import FIELD as OFFLOAD_FIELD
 from fabricsim.workload.activation_offload import resident_peak
@@ -31,6 +33,14 @@ WEIGHT_BYTES = 2
 OPTIMIZER_BYTES = 12
 """Mixed-precision Adam: FP32 master weights, momentum and variance, 4 bytes each (Rajbhandari et
 al. 2020, ZeRO, section 3.1: K = 12)."""
+FP8_WEIGHT_BYTES = {"blackwell": 1.0}
+"""Bytes per element of a linear weight kept in FP8 under a per-tensor recipe (Megatron fp8_param: Transformer
+Engine fp8_model_init makes the weights Float8Tensors; Megatron-Core b0cc2706
+distributed/distributed_data_parallel.py lines 138-146 gives them a uint8 parameter buffer).  Transformer
+Engine v2.12 (pytorch/csrc/quantizer.cpp Float8CurrentScalingQuantizer::create_tensor, line 342; utils.py
+is_non_tn_fp8_gemm_supported, line 491) keeps the column-wise (transposed) copy only on GPUs whose FP8 GEMMs
+take TN layouts alone: none on Blackwell (compute capability 10.x), one more byte before it."""
+FP8_WEIGHT_BYTES_WITH_TRANSPOSE = 2.0
 RESERVED_BYTES = 4e9
 """ASSUMPTION: CUDA context, NCCL buffers and allocator fragmentation per GPU (PyTorch's context
 alone is ~0.5-1 GB; NCCL reserves ~1-2 GB for many communicators)."""
@@ -88,6 +98,7 @@ class MemoryJob:
     routed_copies: float | None = None  # MoE copies per token the experts keep; None: k (token-drop: its capacity's)
     recompute_modules: tuple | None = None  # selective: Megatron-Core modules recomputed; None: fabricsim's default set
     offload_layers: int = 0  # first layers whose activations go to host memory (pp 1, recompute none)
+    fp8_weight_bytes: float = 0.0  # bytes per linear weight kept in FP8 (Megatron fp8_param); 0: BF16 weights
 
 
 def recomputed_layers(recompute: str, recompute_layers: int, layers: int) -> int:
@@ -104,6 +115,25 @@ def recomputed_share(recompute: str, recompute_layers: int, layers: int) -> floa
     if recompute != "full":
         return 0
     return recomputed_layers(recompute, recompute_layers, layers) / layers if layers else 1.0
+
+
+def fp8_weight_bytes(architecture: str) -> float:
+    """Bytes per linear weight element with primary FP8 weights on a GPU of ``architecture``
+    (:data:`FP8_WEIGHT_BYTES`)."""
+    return FP8_WEIGHT_BYTES.get(architecture, FP8_WEIGHT_BYTES_WITH_TRANSPOSE)
+
+
+def weight_bytes_per_gpu(job: "MemoryJob", stage: int, dense: float, experts: float) -> tuple[float, float]:
+    """(dense, expert) weight bytes one GPU of ``stage`` holds before ZeRO-3 sharding: BF16, or with primary FP8
+    weights (``job.fp8_weight_bytes``) the layers' linear weights in FP8 and the embeddings, norms and routers in
+    BF16 (Transformer Engine quantizes only its linear modules' weights)."""
+    if not job.fp8_weight_bytes:
+        return WEIGHT_BYTES * dense, WEIGHT_BYTES * experts
+    model, layout = job.model, job.layout
+    counts = parameter_counts(model)
+    kept = (embedding_parameters(model, layout, stage) + layout.layers[stage] * counts.norms_per_layer
+            + layout.moe_layers[stage] * model.routed_experts * model.hidden_size) / job.par.tp
+    return WEIGHT_BYTES * kept + job.fp8_weight_bytes * (dense - kept), job.fp8_weight_bytes * experts
 
 
 def embedding_parameters(model, layout: StageLayout, stage: int) -> float:
@@ -140,6 +170,39 @@ def in_flight_chunks(par: Parallelism, micro_batches: int, stage: int, group: in
     group = group or par.pp
     warmup = (par.pp - stage - 1) * 2 + (v - 1) * group if v > 1 else par.pp - stage - 1
     return min(warmup + 1, micro_batches * v)
+
+
+def schedule_chunks(micro_batches: int, chunks: int, group: int) -> np.ndarray:
+    """Model chunk of each forward of Megatron-Core's interleaved schedule, in order (``get_schedule_table``,
+    megatron/core/pipeline_parallel/schedules.py at b0cc2706, line 798): rounds of ``group`` micro-batches
+    run through chunk 0, then chunk 1, ...; the last round takes the micro-batches left.  Backwards run the
+    same table with the chunks reversed."""
+    table = []
+    for start in range(0, micro_batches, group):
+        size = min(group, micro_batches - start)
+        table.append(np.repeat(np.arange(chunks), size))
+    return np.concatenate(table) if table else np.zeros(0, dtype=int)
+
+
+def in_flight_layers(par: Parallelism, micro_batches: int, stage: int, chunk_layers, group: int | None = None) -> float:
+    """Peak layer-micro-batches whose activations stage ``stage`` holds (sum over chunks in flight of their
+    layers), stepping Megatron-Core's interleaved 1F1B: the warm-up forwards (:func:`in_flight_chunks` - 1),
+    then one forward and one backward in turn, forwards in :func:`schedule_chunks` order and backwards with
+    the chunks reversed.  With equal chunks this is ``in_flight_chunks x layers per chunk``; with the embedding's
+    or loss's slot (one layer fewer in a chunk) the peak depends on which chunks are in flight."""
+    v = par.virtual_stages
+    group = group or par.pp
+    weights = np.asarray(chunk_layers, dtype=float)
+    total = micro_batches * v
+    warmup = in_flight_chunks(par, micro_batches, stage, group) - 1
+    forward = weights[schedule_chunks(micro_batches, v, group)]
+    backward = weights[v - 1 - schedule_chunks(micro_batches, v, group)]
+    held = np.concatenate(([0.0], np.cumsum(forward)))  # layers forwarded after i forwards
+    freed = np.concatenate(([0.0], np.cumsum(backward)))
+    if warmup + 1 >= total:
+        return float(held[total])
+    steps = np.arange(total - warmup)  # step k: forward number warmup + k done, k backwards done
+    return float(np.max(held[warmup + 1 + steps] - freed[steps]))
 
 
 def memory_use(job: MemoryJob, recompute: str, recompute_layers: int = 0) -> MemoryUse:
@@ -196,9 +259,13 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
         full_moe = min(k, n_moe)
         stored -= (k - full_moe) * (per_layer("none", False) - per_layer("full", False))
         stored -= full_moe * (per_layer("none", True) - per_layer("full", True))
-    if chunks is None:
-        chunks = in_flight_chunks(par, job.micro_batches, stage, job.pipeline_group)
-    activations = stored * chunks / par.virtual_stages
+    if chunks is not None:  # DualPipe: the caller's count
+        activations = stored * chunks / par.virtual_stages
+    elif layers and (job.layout.embedding_slot or job.layout.loss_slot):  # unequal chunks: step the schedule
+        split = job.layout.chunk_layers(stage, par.virtual_stages)
+        activations = stored / layers * in_flight_layers(par, job.micro_batches, stage, split, job.pipeline_group)
+    else:
+        activations = stored * in_flight_chunks(par, job.micro_batches, stage, job.pipeline_group) / par.virtual_stages
     host = 0.0
     if job.offload_layers:  # pp 1: one micro-batch in flight, its first layers on the host
         saved = layer_activation_bytes(job, stage)
@@ -211,7 +278,9 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
         activations += per_layer("none", n_moe > 0) - per_layer(PER_OP, n_moe > 0)
     last = stage == job.layout.stages - 1
     logits = 4.0 * tokens * model.vocab_size / par.tp if last else 0.0  # FP32 logits on the last stage
-    return MemoryUse(sharded(WEIGHT_BYTES, 3), sharded(job.gradient_bytes, 2), sharded(OPTIMIZER_BYTES, 1),
+    weight_dense, weight_experts = weight_bytes_per_gpu(job, stage, dense, experts)
+    weights = weight_dense / (dense_shards if par.zero >= 3 else 1) + weight_experts / (expert_shards if par.zero >= 3 else 1)
+    return MemoryUse(weights, sharded(job.gradient_bytes, 2), sharded(OPTIMIZER_BYTES, 1),
                      activations, logits, RESERVED_BYTES, job.gpu.hbm_bytes, recompute,
                      recompute_layers if recompute == "full" else 0, stage, job.offload_layers, host)
 

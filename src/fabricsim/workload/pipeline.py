@@ -7,6 +7,13 @@ have room (Grattafiori et al. 2024, section 3.3.2).  Layers are numbered from th
 leading dense layers of an MoE model (DeepSeek-V3's first three) sit on the first stage.
 Multi-token-prediction modules (DeepSeek-V3: one) run on the last stage after the output head:
 each adds a transformer block (counted in that stage's layers) and a second head and loss.
+
+Megatron-Core can instead count the embedding and the loss as one layer each when it splits the
+decoder (``account_for_embedding_in_pipeline_split`` / ``account_for_loss_in_pipeline_split``,
+``get_num_layers_to_build`` in megatron/core/transformer/transformer_block.py at b0cc2706, lines
+147-200): ``layers + 2`` are split evenly over the stages and their model chunks, and the first chunk
+of the first stage and the last chunk of the last stage build one decoder layer fewer.  Megatron-Bridge's
+Llama 3.1 405B recipe sets both.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ class StageLayout:
     layers: tuple[int, ...]  # transformer blocks per stage, the last stage's MTP blocks included
     moe_layers: tuple[int, ...]
     mtp: int = 0  # multi-token-prediction modules on the last stage
+    embedding_slot: bool = False  # the embedding counted as a layer of the first stage's first chunk
+    loss_slot: bool = False  # the loss counted as a layer of the last stage's last chunk
 
     @property
     def decoder_layers(self) -> tuple[int, ...]:
@@ -33,11 +42,28 @@ class StageLayout:
     def stages(self) -> int:
         return len(self.layers)
 
+    def chunk_layers(self, stage: int, chunks: int) -> tuple[float, ...]:
+        """Transformer blocks of each of a stage's ``chunks`` model chunks (interleaved schedule), first
+        chunk first: an even share, less the embedding's slot in the first stage's first chunk and the
+        loss's in the last stage's last chunk (Megatron-Core get_num_layers_to_build)."""
+        first = self.embedding_slot and stage == 0
+        last = self.loss_slot and stage == self.stages - 1
+        share = (self.layers[stage] + first + last) / chunks
+        counts = [share] * chunks
+        counts[0] -= first
+        counts[-1] -= last
+        return tuple(counts)
 
-def stage_layout(model, pp: int, first: int | None = None, last: int | None = None, mtp: int = 0) -> StageLayout:
+
+def stage_layout(model, pp: int, first: int | None = None, last: int | None = None, mtp: int = 0,
+                 embedding_slot: bool = False, loss_slot: bool = False) -> StageLayout:
     """Split ``model.layers`` over ``pp`` stages; ``first`` / ``last`` fix the end stages' counts;
-    ``mtp`` multi-token-prediction blocks join the last stage (MoE blocks in an MoE model)."""
+    ``mtp`` multi-token-prediction blocks join the last stage (MoE blocks in an MoE model);
+    ``embedding_slot`` / ``loss_slot``: the embedding / loss count as a layer in the split (Megatron-Core
+    account_for_embedding_in_pipeline_split / account_for_loss_in_pipeline_split)."""
     total = model.layers
+    if embedding_slot or loss_slot:
+        return _slotted(model, pp, first, last, mtp, embedding_slot, loss_slot)
     if pp == 1:
         counts = [total]
     else:
@@ -59,6 +85,30 @@ def stage_layout(model, pp: int, first: int | None = None, last: int | None = No
     if model.routed_experts:
         moe[-1] += mtp
     return StageLayout(tuple(counts), tuple(moe), mtp)
+
+
+def _slotted(model, pp: int, first, last, mtp: int, embedding_slot: bool, loss_slot: bool) -> StageLayout:
+    """Megatron-Core's split with the embedding and/or the loss counted as layers: ``layers + slots`` must
+    divide evenly over the stages (its assertion), the end stages hold one decoder layer fewer per slot."""
+    if first is not None or last is not None:
+        raise FabricsimError(
+            "workload.train: embedding_in_pipeline_split / loss_in_pipeline_split cannot be combined with "
+            f"first_stage_layers={first} / last_stage_layers={last} (Megatron-Core refuses uneven stages with a "
+            "standalone embedding or loss slot); set one or the other")
+    slots = embedding_slot + loss_slot
+    if (model.layers + slots) % pp:
+        raise FabricsimError(
+            f"workload.train: with the embedding and loss in the pipeline split, {model.name}'s {model.layers} layers "
+            f"+ {slots} must divide evenly over pp={pp} stages (Megatron-Core asserts it); choose a pp that divides "
+            f"{model.layers + slots}, or leave embedding_in_pipeline_split / loss_in_pipeline_split false")
+    per_stage = (model.layers + slots) // pp
+    counts = [per_stage] * pp
+    counts[0] -= embedding_slot
+    counts[-1] -= loss_slot
+    if min(counts) < 0 or (pp == 1 and counts[0] < 0):
+        raise FabricsimError(f"workload.train: pp={pp} leaves a stage without layers for {model.name}")
+    plain = stage_layout(model, pp, counts[0], counts[-1], mtp) if pp > 1 else stage_layout(model, 1, mtp=mtp)
+    return StageLayout(plain.layers, plain.moe_layers, mtp, embedding_slot, loss_slot)
 
 
 def _assemble(pp: int, first, last, rest: int, free: int) -> list[int]:

@@ -34,7 +34,8 @@ from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
 from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
 from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
 from fabricsim.workload.recompute_modules import check_for_model, check_modules
-from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, embedding_parameters, parameters_per_gpu,
+from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, embedding_parameters, fp8_weight_bytes,
+                                      parameters_per_gpu,
                                       recomputed_layers, recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
 from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatcher_for, forwarding_domain,
@@ -199,7 +200,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if dualpipe:
         check_dualpipe(par.pp, m, spec.virtual_stages)
     mtp = model.mtp_modules if spec.mtp is None else spec.mtp
-    layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers, mtp)
+    layout = stage_layout(model, par.pp, spec.first_stage_layers, spec.last_stage_layers, mtp,
+                          spec.embedding_in_pipeline_split, spec.loss_in_pipeline_split)
     if not dualpipe and spec.virtual_stages is None and par.pp > 1 and m % (spec.pipeline_group or par.pp) == 0:
         par = replace(par, virtual_stages=max(layout.decoder_layers))
     materialized = attention_kind(model, profile) == "materialized"
@@ -219,7 +221,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
                     _storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules,
-                    offload)
+                    offload, _fp8_weight_bytes(spec, profile, gpu))
     memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
@@ -349,6 +351,19 @@ def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | No
 def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> float:
     """FSDP's root unit on one TP rank: the parameters of the rank's stages outside their layers."""
     return sum(embedding_parameters(model, layout, i) for i in stages) / par.tp
+
+
+def _fp8_weight_bytes(spec, profile, gpu) -> float:
+    """Bytes per linear weight with primary FP8 weights (workload.memory.FP8_WEIGHT_BYTES), 0 without them."""
+    if not spec.fp8_weights:
+        return 0.0
+    recipe = spec.fp8_recipe or profile.fp8_recipe
+    if spec.precision != "fp8" or recipe not in ("delayed", "tensorwise"):
+        raise FabricsimError(
+            f"workload.train.fp8_weights=true with precision={spec.precision!r} and fp8_recipe={recipe!r}: FP8 weights "
+            "are modelled for per-tensor FP8 recipes only (precision fp8, fp8_recipe delayed or tensorwise; MXFP8 "
+            "and blockwise weights keep row- and column-wise copies with block scales, not modelled); drop fp8_weights")
+    return fp8_weight_bytes(gpu.architecture)
 
 
 def _storage(profile, spec) -> str:
