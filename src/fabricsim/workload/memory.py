@@ -358,3 +358,26 @@ def _does_not_fit(job: MemoryJob, use: MemoryUse) -> str:
             f"recompute={use.recompute} needs {use.total / GB:.1f} GB per GPU{where} but {gpu.name} has "
             f"{gpu.hbm_bytes / GB:.0f} GB of HBM (over by {(use.total - gpu.hbm_bytes) / GB:.1f} GB; "
             f"GB: {parts}){hint}")
+
+
+def activation_storage(profile, spec) -> str:
+    """How this run keeps linear layers' inputs (workload.model.STORAGE_BYTES): the profile's way in FP8 runs,
+    BF16 otherwise; Transformer Engine's delayed scaling keeps an extra FP8 copy of the attention output."""
+    if spec.precision != "fp8":
+        return "bf16"
+    if profile.activation_storage == "te-fp8" and (spec.fp8_recipe or profile.fp8_recipe) == "delayed":
+        return "te-fp8-delayed"
+    return profile.activation_storage
+
+
+def primary_fp8_weight_bytes(spec, profile, gpu) -> float:
+    """Bytes per linear weight with primary FP8 weights (:func:`fp8_weight_bytes`), 0 without them."""
+    if not spec.fp8_weights:
+        return 0.0
+    recipe = spec.fp8_recipe or profile.fp8_recipe
+    if spec.precision != "fp8" or recipe not in ("delayed", "tensorwise"):
+        raise FabricsimError(
+            f"workload.train.fp8_weights=true with precision={spec.precision!r} and fp8_recipe={recipe!r}: FP8 weights "
+            "are modelled for per-tensor FP8 recipes only (precision fp8, fp8_recipe delayed or tensorwise; MXFP8 "
+            "and blockwise weights keep row- and column-wise copies with block scales, not modelled); drop fp8_weights")
+    return fp8_weight_bytes(gpu.architecture)

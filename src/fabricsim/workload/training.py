@@ -34,9 +34,8 @@ from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
 from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
 from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
 from fabricsim.workload.recompute_modules import check_for_model, check_modules
-from fabricsim.workload.memory import (MemoryJob, MemoryUse, choose_recompute, embedding_parameters, fp8_weight_bytes,
-                                      parameters_per_gpu,
-                                      recomputed_layers, recomputed_share)
+from fabricsim.workload.memory import (MemoryJob, MemoryUse, activation_storage, choose_recompute, embedding_parameters,
+                                      parameters_per_gpu, primary_fp8_weight_bytes, recomputed_layers, recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
 from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatcher_for, forwarding_domain,
                                     token_drop_copies, token_drop_mode)
@@ -220,8 +219,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     check_for_model(selective_modules, model)
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
-                    _storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules,
-                    offload, _fp8_weight_bytes(spec, profile, gpu))
+                    activation_storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules,
+                    offload, primary_fp8_weight_bytes(spec, profile, gpu))
     memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
@@ -351,29 +350,6 @@ def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | No
 def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> float:
     """FSDP's root unit on one TP rank: the parameters of the rank's stages outside their layers."""
     return sum(embedding_parameters(model, layout, i) for i in stages) / par.tp
-
-
-def _fp8_weight_bytes(spec, profile, gpu) -> float:
-    """Bytes per linear weight with primary FP8 weights (workload.memory.FP8_WEIGHT_BYTES), 0 without them."""
-    if not spec.fp8_weights:
-        return 0.0
-    recipe = spec.fp8_recipe or profile.fp8_recipe
-    if spec.precision != "fp8" or recipe not in ("delayed", "tensorwise"):
-        raise FabricsimError(
-            f"workload.train.fp8_weights=true with precision={spec.precision!r} and fp8_recipe={recipe!r}: FP8 weights "
-            "are modelled for per-tensor FP8 recipes only (precision fp8, fp8_recipe delayed or tensorwise; MXFP8 "
-            "and blockwise weights keep row- and column-wise copies with block scales, not modelled); drop fp8_weights")
-    return fp8_weight_bytes(gpu.architecture)
-
-
-def _storage(profile, spec) -> str:
-    """How this run keeps linear layers' inputs (workload.model.STORAGE_BYTES): the profile's way in FP8 runs,
-    BF16 otherwise; Transformer Engine's delayed scaling keeps an extra FP8 copy of the attention output."""
-    if spec.precision != "fp8":
-        return "bf16"
-    if profile.activation_storage == "te-fp8" and (spec.fp8_recipe or profile.fp8_recipe) == "delayed":
-        return "te-fp8-delayed"
-    return profile.activation_storage
 
 
 def _shape(model, par: Parallelism, spec) -> Shape:
