@@ -154,7 +154,9 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         moe_pad_to_capacity=st.booleans(), cuda_graphs=st.booleans(),
         recompute_modules=st.lists(st.sampled_from(["core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe",
                                                     "shared_experts", "attention"]), max_size=3),
-        activation_offload_layers=st.sampled_from([1, 4, 40, 200]), gradient_reduce_bytes=st.sampled_from([2, 4]))
+        activation_offload_layers=st.sampled_from([1, 4, 40, 200]), gradient_reduce_bytes=st.sampled_from([2, 4]),
+        embedding_in_pipeline_split=st.booleans(), loss_in_pipeline_split=st.booleans(), fp8_weights=st.booleans(),
+        precision=st.sampled_from(["bf16", "fp8"]))
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
@@ -221,6 +223,7 @@ FIELD_PATHS = [
     ("workload", "train", "moe_capacity_factor"), ("workload", "train", "moe_pad_to_capacity"),
     ("workload", "train", "cuda_graphs"), ("workload", "train", "recompute_modules"),
     ("workload", "train", "activation_offload_layers"), ("workload", "train", "gradient_reduce_bytes"),
+    ("workload", "train", "embedding_in_pipeline_split"), ("workload", "train", "fp8_weights"),
     ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
     ("fabric", "topology"), ("fabric", "torus"), ("sites",), ("layout", "scale_up_rack_to_rack_m"),
 ]
