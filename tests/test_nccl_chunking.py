@@ -86,5 +86,5 @@ def test_executed_ring_ll128_share_on_ampere_is_the_fitted_one_and_the_tuner_kee
     assert predicted == pytest.approx(simple / 0.92, rel=1e-12)
     assert executed == pytest.approx(simple / fitted, rel=1e-12)
     hopper = _fabric("h100-sxm", 8)
-    hlib, hcomm = library(hopper.design), communicator(hopper.design, np.arange(8))
+    hlib = library(hopper.design)
     assert "hopper" not in hlib.executed_ring_ll128_fraction
