@@ -172,7 +172,11 @@ def test_captured_router_saves_host_time_and_keeps_the_synchronization():
     h = profile.host_s_per_kernel
     assert eager.host_forward - graphed.host_forward == pytest.approx(13 * h)
     assert eager.host_backward - graphed.host_backward == pytest.approx(27 * h)
-    assert eager.launch_forward - graphed.launch_forward == pytest.approx(13 * profile.kernel_overhead_s)
+    # the 14 captured kernels: one launch gap and 13 graph nodes (B200: 0.8 us each) instead of 14 launch gaps
+    node = profile.graph_node_seconds(gpu.architecture)
+    assert node == pytest.approx(0.8e-6)
+    assert eager.launch_forward - graphed.launch_forward == pytest.approx(13 * (profile.kernel_overhead_s - node))
+    assert eager.launch_backward - graphed.launch_backward == pytest.approx(27 * (profile.kernel_overhead_s - node))
     assert graphed.synced_forward >= max(graphed.forward, graphed.host_forward)
     assert graphed.gemm_flops == pytest.approx(eager.gemm_flops)
 
@@ -201,3 +205,19 @@ def test_a_recipes_cuda_graph_scope_reaches_the_step_and_unknown_parts_are_refus
     assert graphed.stage.host_bound_s > 0
     with pytest.raises(FabricsimError, match="cuda_graph_scope"):
         train(scenario, cuda_graph_scope=["mlp"], **job)
+
+
+def test_graph_nodes_by_architecture_and_whole_graph_count():
+    """graph_node_s by GPU architecture (H100 1.3 us, B200 0.8 us measured); an architecture the profile does
+    not list costs an eager launch gap per node.  A partial graph of 14 captured kernels keeps 13 nodes forward and
+    27 backward; capturing the whole layer turns every gap but one per pass into a node."""
+    model, profile, gemms = _qwen3_30b_moe_layer()
+    assert profile.graph_node_seconds("hopper") == pytest.approx(1.3e-6)
+    assert profile.graph_node_seconds("blackwell") == pytest.approx(0.8e-6)
+    assert profile.graph_node_seconds("rubin") == profile.kernel_overhead_s
+    graphed = layer_kernels(gemms, model, profile, "native", True, True, "mxfp8", ("moe_router", "moe_preprocess"))
+    assert (graphed.graph_nodes_forward, graphed.graph_nodes_backward) == (13, 27)
+    whole = graphed.whole_graph()
+    assert (whole.gaps_forward, whole.gaps_backward) == (1, 1)
+    assert whole.graph_nodes_forward == graphed.gaps_forward + 13 - 1
+    assert whole.graph_nodes_backward == graphed.gaps_backward + 27 - 1

@@ -16,6 +16,9 @@ from fabricsim.catalog.schema import Entry
 Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8", "blockwise"]
 """Megatron ``fp8_recipe`` values: how FP8 GEMM inputs are scaled."""
 
+Architecture = Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"]
+"""GPU architecture generations (catalog ``Gpu.architecture``)."""
+
 CudaGraphPart = Literal["attn", "moe_router", "moe_preprocess"]
 """Megatron-Core ``cuda_graph_scope`` parts (with ``cuda_graph_impl=transformer_engine``) that fabricsim
 models: the attention block, the MoE router (with the pre-MLP norm and unoverlapped shared experts), the
@@ -39,6 +42,10 @@ class SoftwareProfile(Entry):
     kernel_overhead_s: float = Field(ge=0, description="GPU idle time per kernel launch (launch latency and "
                                      "ramp/tail not hidden by the queue), seconds")
     cuda_graphs: bool = Field(False, description="layers captured as CUDA graphs (launch cost per graph, not per kernel)")
+    graph_node_s: dict[Architecture, float] = Field(
+        default_factory=dict, description="GPU idle time per kernel node after the first inside a CUDA graph replay "
+        "(the gap between consecutive captured kernels), seconds, by GPU architecture; an architecture missing "
+        "here costs kernel_overhead_s per node (a graph taken as no cheaper than eager launches)")
     cuda_graph_scope: list[CudaGraphPart] = Field(
         default_factory=list, max_length=3, description="without whole-layer graphs: the parts of each layer "
         "Transformer Engine captures as one CUDA graph (Megatron-Core cuda_graph_scope): attn, moe_router, "
@@ -140,3 +147,8 @@ class SoftwareProfile(Entry):
         "layer, FSDP2's per-block unit) copied on the compute stream: every gathered parameter copied out (read and "
         "write, BF16), every gradient copied in to the reduce dtype (FSDP2 foreach_all_gather_copy_out / "
         "foreach_reduce_scatter_copy_in)")
+
+    def graph_node_seconds(self, architecture: str) -> float:
+        """GPU idle seconds per captured kernel after a graph's first on this GPU architecture
+        (``graph_node_s``; ``kernel_overhead_s`` where the profile gives none for it)."""
+        return self.graph_node_s.get(architecture, self.kernel_overhead_s)

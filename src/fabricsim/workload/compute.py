@@ -16,8 +16,9 @@ Four kinds of work, each at the rate that bounds it:
   accumulate into FP32 main gradients (8 bytes per element in their epilogue).
 * **Kernel launches**: the software profile's idle time per kernel gap and host time per issued
   kernel (or one per layer under CUDA graphs, one per pass for the parts a recipe captures:
-  ``cuda_graph_scope``), kernels counted by :mod:`fabricsim.workload.kernels` (the routed experts
-  launch per local expert).
+  ``cuda_graph_scope``; each captured kernel after a graph's first still costs the GPU's per-node
+  time of a graph replay, the profile's ``graph_node_s``), kernels counted by
+  :mod:`fabricsim.workload.kernels` (the routed experts launch per local expert).
 
 Recomputation adds forward work: ``full`` the whole layer, ``selective`` only what it frees
 (Megatron-Core ``recompute_modules``, :mod:`fabricsim.workload.recompute_modules`; by default under
@@ -203,14 +204,17 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     kernel_kw = dict(recipe=shape.fp8_recipe or profile.fp8_recipe, scope=scope, chain=chains(profile, shape.elementwise),
                      token_drop=shape.token_drop if moe else "")
     kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw)
-    if graphs:
-        launch_f, host_f = profile.kernel_overhead_s, profile.host_s_per_kernel  # one graph per layer
-        launch_b, host_b = 2 * launch_f, 2 * host_f
+    node = profile.graph_node_seconds(gpu.architecture)
+    if graphs:  # one graph per layer and pass: one launch, every further kernel a graph node
+        kernels = kernels.whole_graph()
+        host_f, host_b = profile.host_s_per_kernel, 2 * profile.host_s_per_kernel
     else:
-        launch_f, launch_b = (profile.kernel_overhead_s * n for n in (kernels.gaps_forward, kernels.gaps_backward))
         host_f, host_b = (profile.host_s_per_kernel * n for n in (kernels.issued_forward, kernels.issued_backward))
         if moe:
             host_f, host_b = host_f + profile.moe_layer_host_s, host_b + 2 * profile.moe_layer_host_s
+    launch_f, launch_b = (profile.kernel_overhead_s * gaps + node * nodes for gaps, nodes in
+                          ((kernels.gaps_forward, kernels.graph_nodes_forward),
+                           (kernels.gaps_backward, kernels.graph_nodes_backward)))
     parts = layer_parts("selective", shape.recompute_modules, model, moe, attention_kind(model, profile) == "materialized",
                         profile.recompute_mla_up_projection)
     selective = rerun_seconds(parts, gemms, rates, rerun_bytes, hbm, af)
@@ -224,7 +228,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     if moe and profile.moe_host_sync and not graphs and shape.token_drop != "pad":
         pre_gemm_f, _, pre_cast_f, _, _ = _gemm_work([g for g in gemms if g.graph_part], rates, profile, fp8)
         pre_kernels = kernels_before_sync(*kernel_args, fp8=fp8, **kernel_kw)
-        pre_gpu = pre_gemm_f + af + (attention_side + pre_cast_f) / hbm + profile.kernel_overhead_s * pre_kernels
+        pre_gpu = pre_gemm_f + af + (attention_side + pre_cast_f) / hbm + profile.kernel_overhead_s * pre_kernels \
+            + node * kernels.graph_nodes_forward  # the captured parts all run before the synchronization
         pre_host = profile.host_s_per_kernel * pre_kernels
         work = replace(work, synced_forward=synced_forward_s(pre_gpu, work.forward - pre_gpu, pre_host, host_f - pre_host))
     return work
@@ -261,7 +266,8 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
         gf, gb, cast_f, cast_b, rows = gf + pf, gb + pb, cast_f + pcf, cast_b + pcb, prows + rows
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
-    launch = profile.kernel_overhead_s * (1 if profile.cuda_graphs else 4)
+    launch = profile.kernel_overhead_s + 3 * (profile.graph_node_seconds(gpu.architecture) if profile.cuda_graphs
+                                              else profile.kernel_overhead_s)
     hbm = gpu.hbm_stream_bytes_per_s
     host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
     return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,

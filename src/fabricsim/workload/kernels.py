@@ -31,7 +31,9 @@ load-balancing terms, unoverlapped shared experts) and ``moe_preprocess`` (per-e
 splits, the first permutation; only with ``moe_router``).  The scope is one callable per layer
 (``TransformerLayer._te_cuda_graph_capture`` runs the captured attention, then the MoE layer up to its
 early return after the router or the preprocessing), graphed by ``make_graphed_callables`` into one
-forward and one backward graph: its kernels are issued as one launch per pass with one launch gap.
+forward and one backward graph: its kernels are issued as one launch per pass with one launch gap, and each
+captured kernel after the first still leaves the GPU idle for a graph node's time (``graph_nodes_*``: a replay
+removes the host's per-kernel work, not the GPU's gap between dependent kernels).
 The dropless dispatcher's device-host synchronization stays outside the graph (MoEAlltoAllTokenDispatcher
 moves its token-count copy to ``before_ep_alltoall`` when the preprocessing is captured; DeepEP and
 HybridEP wait for the counts inside their dispatch call), so a captured layer still synchronizes once.
@@ -94,10 +96,22 @@ class KernelCount:
     issued_backward: float
     gaps_forward: float
     gaps_backward: float
+    graph_nodes_forward: float = 0.0
+    """gaps between captured kernels inside a partial-scope graph (its kernels after the first): the graph's own
+    launch is one of ``gaps_forward``, these cost the GPU's per-node time of a graph replay"""
+    graph_nodes_backward: float = 0.0
 
     def __add__(self, other: "KernelCount") -> "KernelCount":
         return KernelCount(self.issued_forward + other.issued_forward, self.issued_backward + other.issued_backward,
-                           self.gaps_forward + other.gaps_forward, self.gaps_backward + other.gaps_backward)
+                           self.gaps_forward + other.gaps_forward, self.gaps_backward + other.gaps_backward,
+                           self.graph_nodes_forward + other.graph_nodes_forward,
+                           self.graph_nodes_backward + other.graph_nodes_backward)
+
+    def whole_graph(self) -> "KernelCount":
+        """The same layer captured whole (Megatron-Core enable_cuda_graph): one host issue and one launch gap per
+        pass, every other gap a graph node."""
+        f, b = self.gaps_forward + self.graph_nodes_forward, self.gaps_backward + self.graph_nodes_backward
+        return KernelCount(1, 1, 1, 1, max(0.0, f - 1), max(0.0, b - 1))
 
 
 def grouped_linear_kernels(local_experts: int, fp8: bool, recipe: str, streams: int | None = 4) -> KernelCount:
@@ -186,7 +200,7 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     captured = captured_kernels(gemms, model, attention, moe, fp8, q, profile, scope, chain, token_drop)
     if captured:
         fixed -= captured
-        count = KernelCount(fixed + 1, 2 * fixed + 1, fixed + 1, 2 * fixed + 1)
+        count = KernelCount(fixed + 1, 2 * fixed + 1, fixed + 1, 2 * fixed + 1, captured - 1, 2 * captured - 1)
     else:
         count = KernelCount(fixed, 2 * fixed, fixed, 2 * fixed)
     for g in gemms:
