@@ -76,6 +76,18 @@ def test_missing_workload_api_is_not_runnable_never_passing(monkeypatch):
     assert exit_code([result]) == 0
     row = summarize([result])[0]
     assert row["not_runnable"] == 1 and row["passed"] == 0 and row["median_abs_error"] is None
+    assert row["p90_abs_error"] is None
+
+
+def test_summary_p90_by_hand():
+    """Ten held-out errors 1%..10%: the 90th percentile interpolates between the 9th and 10th (9.1%)."""
+    from types import SimpleNamespace
+
+    case = load_cases("plan")[0]
+    results = [SimpleNamespace(case=case.model_copy(update={"role": "held-out"}), error=e / 100, status="pass")
+               for e in range(1, 11)]
+    row = summarize(results)[0]
+    assert row["p90_abs_error"] == pytest.approx(0.091) and row["median_abs_error"] == pytest.approx(0.055)
 
 
 def test_unknown_layer_and_case_are_named():

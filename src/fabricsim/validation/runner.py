@@ -34,6 +34,8 @@ reason (never counted as passing, never as a miss).
 from __future__ import annotations
 
 import statistics
+
+import numpy as np
 from dataclasses import dataclass
 
 from fabricsim.catalog.inherit import deep_merge as merge  # an override lays over a case as an entry over its parent
@@ -274,7 +276,8 @@ def exit_code(results: list[CaseResult]) -> int:
 
 
 def summarize(results: list[CaseResult]) -> list[dict]:
-    """Per layer and role: cases, passed, missed, not runnable, mean / median / max |relative error|."""
+    """Per layer and role: cases, passed, missed, not runnable, mean / median / 90th-percentile (linear
+    interpolation between order statistics) / max |relative error|."""
     rows = []
     for layer in sorted({r.case.layer for r in results}):
         for role in ("fitted", "held-out"):
@@ -288,6 +291,7 @@ def summarize(results: list[CaseResult]) -> list[dict]:
                          "not_runnable": sum(r.status == "not-runnable" for r in group),
                          "mean_abs_error": statistics.fmean(errors) if errors else None,
                          "median_abs_error": statistics.median(errors) if errors else None,
+                         "p90_abs_error": float(np.percentile(errors, 90)) if errors else None,
                          "max_abs_error": max(errors) if errors else None})
     return rows
 

@@ -58,12 +58,12 @@ def case_table(results: list[CaseResult]) -> Table:
 def summary_table(results: list[CaseResult]) -> Table:
     stats = Table(title="Per layer: |relative error| (fitted cases set a parameter; held-out ones did not)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("layer", "role", "cases", "pass", "miss", "n/a", "mean", "median", "max"):
+    for col in ("layer", "role", "cases", "pass", "miss", "n/a", "mean", "median", "p90", "max"):
         stats.add_column(col, justify="left" if col in ("layer", "role") else "right")
     for row in summarize(results):
         stats.add_row(row["layer"], row["role"], str(row["cases"]), str(row["passed"]), str(row["missed"]),
                       str(row["not_runnable"]), _percent(row["mean_abs_error"]), _percent(row["median_abs_error"]),
-                      _percent(row["max_abs_error"]))
+                      _percent(row["p90_abs_error"]), _percent(row["max_abs_error"]))
     return stats
 
 
