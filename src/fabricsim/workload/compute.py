@@ -69,7 +69,7 @@ class LayerWork:
     attention_flops: float  # executed, forward + backward
     host_forward: float = 0.0  # CPU time to issue the forward's kernels
     host_backward: float = 0.0
-    synced_forward: float = 0.0  # forward time of layers the host must issue in lock-step: max(GPU, host)
+    synced_forward: float = 0.0  # forward of a layer whose host waits for the device once (host_sync.py)
     per_op_recompute: float = 0.0  # forward work torchtitan's per-op checkpointing repeats (seconds)
     per_op_recompute_flops: float = 0.0  # the GEMM FLOPs it repeats
     gemms: tuple = ()  # (Gemm, forward+backward seconds, count) per forward GEMM
@@ -337,7 +337,7 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
 def _host_bound(work: LayerWork, moe: LayerWork | None, moe_layers: int) -> tuple[float, float]:
     """Forward and backward seconds of a stage's ``work`` once the host's kernel issue is accounted for:
     the CPU runs ahead of the GPU except across a host synchronization (dropless or unpadded token-drop MoE layers, ``moe``
-    one of them), where that layer takes max(GPU, host) time; and a pass never runs faster than its
+    one of them), where that layer takes its synchronized time (host_sync.py); and a pass never runs faster than its
     host can issue it."""
     forward = work.forward
     if work.synced_forward:

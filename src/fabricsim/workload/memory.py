@@ -195,8 +195,8 @@ def in_flight_layers(par: Parallelism, micro_batches: int, stage: int, chunk_lay
     weights = np.asarray(chunk_layers, dtype=float)
     total = micro_batches * v
     warmup = in_flight_chunks(par, micro_batches, stage, group) - 1
-    forward = weights[schedule_chunks(micro_batches, v, group)]
-    backward = weights[v - 1 - schedule_chunks(micro_batches, v, group)]
+    order = schedule_chunks(micro_batches, v, group)
+    forward, backward = weights[order], weights[v - 1 - order]
     held = np.concatenate(([0.0], np.cumsum(forward)))  # layers forwarded after i forwards
     freed = np.concatenate(([0.0], np.cumsum(backward)))
     if warmup + 1 >= total:
@@ -246,19 +246,13 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     layers = job.layout.layers[stage]
     n_moe = job.layout.moe_layers[stage]
 
-    def per_layer(level: str, moe: bool) -> float:
-        parts = layer_parts(level, job.recompute_modules, model, moe, job.materialized, job.recompute_up_projection)
-        return activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, level,
-                                                    job.materialized, job.dropout, moe, job.storage,
-                                                    job.recompute_up_projection, job.routed_copies, parts) * tokens
-
     level = "none" if recompute == "full" and recompute_layers else recompute
-    stored = (layers - n_moe) * per_layer(level, False) + n_moe * per_layer(level, True)
+    stored = (layers - n_moe) * _layer_bytes(job, level, False) + n_moe * _layer_bytes(job, level, True)
     if recompute == "full" and recompute_layers:
         k = recomputed_layers(recompute, recompute_layers, layers)
         full_moe = min(k, n_moe)
-        stored -= (k - full_moe) * (per_layer("none", False) - per_layer("full", False))
-        stored -= full_moe * (per_layer("none", True) - per_layer("full", True))
+        stored -= (k - full_moe) * (_layer_bytes(job, "none", False) - _layer_bytes(job, "full", False))
+        stored -= full_moe * (_layer_bytes(job, "none", True) - _layer_bytes(job, "full", True))
     if chunks is not None:  # DualPipe: the caller's count
         activations = stored * chunks / par.virtual_stages
     elif layers and (job.layout.embedding_slot or job.layout.loss_slot):  # unequal chunks: step the schedule
@@ -273,9 +267,9 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
         host = sum(saved[:job.offload_layers])
         activations = resident_peak(saved[:decoder], job.offload_layers) + sum(saved[decoder:])
     if recompute == "full":  # one layer's activations are rebuilt at a time during backward
-        activations += per_layer("none", n_moe > 0)
+        activations += _layer_bytes(job, "none", n_moe > 0)
     elif recompute == PER_OP:  # and under per-op checkpointing, what one layer did not keep
-        activations += per_layer("none", n_moe > 0) - per_layer(PER_OP, n_moe > 0)
+        activations += _layer_bytes(job, "none", n_moe > 0) - _layer_bytes(job, PER_OP, n_moe > 0)
     last = stage == job.layout.stages - 1
     logits = 4.0 * tokens * model.vocab_size / par.tp if last else 0.0  # FP32 logits on the last stage
     weight_dense, weight_experts = weight_bytes_per_gpu(job, stage, dense, experts)
@@ -285,21 +279,23 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
                      recompute_layers if recompute == "full" else 0, stage, job.offload_layers, host)
 
 
+def _layer_bytes(job: MemoryJob, level: str, moe: bool) -> float:
+    """Bytes one layer (an MoE layer when ``moe``) keeps for its backward in one micro-batch under ``level``."""
+    model, par = job.model, job.par
+    parts = layer_parts(level, job.recompute_modules, model, moe, job.materialized, job.recompute_up_projection)
+    per_token = activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, level,
+                                                     job.materialized, job.dropout, moe, job.storage,
+                                                     job.recompute_up_projection, job.routed_copies, parts)
+    return per_token * job.micro_batch * job.seq / par.cp
+
+
 def layer_activation_bytes(job: MemoryJob, stage: int) -> list[float]:
     """Bytes each layer of a stage saves for its backward in one micro-batch without recomputation, first
     layer first.  ASSUMPTION: a stage's dense layers come before its MoE layers (DeepSeek-V3's first three
     dense layers); the MTP blocks are the last."""
-    model, par = job.model, job.par
-    tokens = job.micro_batch * job.seq / par.cp
-
-    def saved(moe: bool) -> float:
-        parts = layer_parts("none", job.recompute_modules, model, moe, job.materialized, job.recompute_up_projection)
-        return activation_bytes_per_token_per_layer(model, job.seq, par.tp, par.sequence_parallel, "none",
-                                                    job.materialized, job.dropout, moe, job.storage,
-                                                    job.recompute_up_projection, job.routed_copies, parts) * tokens
-
     n_moe = job.layout.moe_layers[stage]
-    return [saved(False)] * (job.layout.layers[stage] - n_moe) + [saved(True)] * n_moe
+    dense, moe = _layer_bytes(job, "none", False), _layer_bytes(job, "none", True)
+    return [dense] * (job.layout.layers[stage] - n_moe) + [moe] * n_moe
 
 
 def recompute_options(job: MemoryJob, recompute: str, recompute_layers: int | None) -> list[tuple[str, int]]:

@@ -105,7 +105,7 @@ def _slotted(model, pp: int, first, last, mtp: int, embedding_slot: bool, loss_s
     counts = [per_stage] * pp
     counts[0] -= embedding_slot
     counts[-1] -= loss_slot
-    if min(counts) < 0 or (pp == 1 and counts[0] < 0):
+    if min(counts) < 0:
         raise FabricsimError(f"workload.train: pp={pp} leaves a stage without layers for {model.name}")
     plain = stage_layout(model, pp, counts[0], counts[-1], mtp) if pp > 1 else stage_layout(model, 1, mtp=mtp)
     return StageLayout(plain.layers, plain.moe_layers, mtp, embedding_slot, loss_slot)
