@@ -339,6 +339,10 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         notes.append(f"MoE token-drop, capacity factor {spec.moe_capacity_factor:g}: each local expert multiplies "
                      f"{shape.tokens_per_expert:,.0f} rows" + (" (padded to capacity: no host synchronization)"
                                                              if shape.token_drop == "pad" else " at most"))
+    features = [f for f in ("cuda_graph_full_iteration", "moe_a2a_overlap", "moe_fused_grouped_mlp", "fp8_attention")
+                if getattr(spec, f)] + (["sync-free HybridEP dispatch"] if sync_free(spec, model) else [])
+    if features:
+        notes.append(f"recipe features: {', '.join(features)} (recipe_checks.py lists where each acts)")
     if coordinator is not None:
         notes.append(f"ZeRO-3 through DeepSpeed's 2021 coordinator over {par.dp * par.cp:,} ranks: {coordinator.gathers} "
                      f"gathers and {coordinator.reduce_scatters} reduce-scatters per micro-batch, each with host work per "
