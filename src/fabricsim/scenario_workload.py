@@ -107,6 +107,25 @@ class TrainSpec(_Strict):
         None, description="every transformer layer captured as a CUDA graph (Megatron-Core enable_cuda_graph, the "
         "local implementation, scope 'full'); MoE layers only when token-drop pads to capacity; default: the "
         "software profile's")
+    cuda_graph_full_iteration: bool = Field(
+        False, description="one CUDA graph for the whole forward-backward of every micro-batch (Megatron-Core "
+        "cuda_graph_impl full_iteration, optimizer step outside): no per-kernel host issue, every kernel a graph node; "
+        "a dropless MoE must be sync-free (moe_expert_rank_capacity_factor) or padded token-drop")
+    moe_expert_rank_capacity_factor: float | None = Field(
+        None, ge=1, le=1e3, description="HybridEP static receive buffer per EP rank, in routed token copies per mean "
+        "(Megatron-Core moe_expert_rank_capacity_factor; Megatron-Bridge 26.06 recipes 1.5): fixed shapes, the dropless "
+        "dispatch needs no device-to-host token count (sync-free); hybridep dispatcher only")
+    moe_fused_grouped_mlp: bool = Field(
+        False, description="routed experts as Transformer Engine's fused grouped MLP (Megatron-Bridge "
+        "cutedsl_fused_grouped_mlp: use_transformer_engine_op_fuser, CuTe-DSL grouped GEMMs with the GLU activation, "
+        "probability weighting and MXFP8 quantization in their epilogues); MXFP8 on Blackwell, expert_tp 1, SwiGLU")
+    fp8_attention: bool = Field(
+        False, description="attention core in FP8 through cuDNN (Megatron/Transformer Engine fp8_dot_product_attention): "
+        "the GPU's measured FP8 attention rate, Q/K/V and dO quantized; precision fp8 only")
+    moe_a2a_overlap: bool = Field(
+        False, description="Megatron-Core merged 1F1B (overlap_moe_expert_parallel_comm): each expert all-to-all runs "
+        "beside the other micro-batch's compute, phase by phase; needs ep > 1, no full recomputation, explicit "
+        "virtual_stages when pp > 1")
     gpus: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
     precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")

@@ -170,7 +170,8 @@ class Gpu(Entry):
         "reached over C2C), instead of one NIC per GPU behind its own PCIe switch")
     attention_efficiency: dict[str, float] = Field(
         default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
-        "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN)")
+        "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN), and <kernel>-fp8 "
+        "for the same kernel with FP8 inputs (cuDNN FP8 attention)")
     architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
         description="GPU architecture generation (selects the collective library's per-generation constants)"
     )

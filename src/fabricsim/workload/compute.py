@@ -32,14 +32,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from fabricsim.workload.elementwise import chains, layer_elementwise_bytes
+from fabricsim.workload.a2a_overlap import MoePhases
+from fabricsim.workload.elementwise import chains, fused_mlp_saved_bytes, layer_elementwise_bytes, routed_activation_bytes
+from fabricsim.workload.fp8_attention import cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
 from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
-from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, recomputed_shares, saved_matmuls
+from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, per_op_recompute, saved_matmuls
 from fabricsim.workload.recompute_modules import layer_parts, rerun_seconds
 from fabricsim.workload.ring_attention import merge_bytes
 
@@ -73,6 +75,8 @@ class LayerWork:
     per_op_recompute: float = 0.0  # forward work torchtitan's per-op checkpointing repeats (seconds)
     per_op_recompute_flops: float = 0.0  # the GEMM FLOPs it repeats
     gemms: tuple = ()  # (Gemm, forward+backward seconds, count) per forward GEMM
+    expert_forward: float = 0.0  # routed experts' share of the forward (GEMMs, activation, casts), seconds
+    expert_backward: float = 0.0
 
     @property
     def forward(self) -> float:
@@ -83,7 +87,8 @@ class LayerWork:
         return self.gemm_backward + self.attention_backward + self.memory_backward + self.launch_backward
 
     def scaled(self, n: float) -> "LayerWork":
-        return LayerWork(*(getattr(self, f) * n for f in _FIELDS), gemms=tuple((g, s * n, c * n) for g, s, c in self.gemms))
+        return LayerWork(*(getattr(self, f) * n for f in _FIELDS), gemms=tuple((g, s * n, c * n) for g, s, c in self.gemms),
+                         expert_forward=self.expert_forward * n, expert_backward=self.expert_backward * n)
 
 
 _FIELDS = ("gemm_forward", "gemm_backward", "attention_forward", "attention_backward", "memory_forward",
@@ -93,7 +98,9 @@ _FIELDS = ("gemm_forward", "gemm_backward", "attention_forward", "attention_back
 
 
 def _add(a: LayerWork, b: LayerWork) -> LayerWork:
-    return LayerWork(*(getattr(a, f) + getattr(b, f) for f in _FIELDS), gemms=a.gemms + b.gemms)
+    return LayerWork(*(getattr(a, f) + getattr(b, f) for f in _FIELDS), gemms=a.gemms + b.gemms,
+                     expert_forward=a.expert_forward + b.expert_forward,
+                     expert_backward=a.expert_backward + b.expert_backward)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,10 @@ class Shape:
     cuda_graphs: bool | None = None  # every layer captured whole as a CUDA graph; None: the profile's
     gradient_bytes: int = 4  # bytes per element of the main gradients weight-gradient GEMMs accumulate into
     recompute_modules: tuple | None = None  # selective: Megatron-Core recompute_modules; None: the default set
+    full_iteration: bool = False  # one CUDA graph for the whole forward-backward (no host issue per kernel)
+    sync_free: bool = False  # dropless MoE into static receive buffers: no device-to-host token counts
+    fused_mlp: bool = False  # routed experts as Transformer Engine's fused grouped MLP (elementwise.py, kernels.py)
+    fp8_attention: bool = False  # attention core in FP8 (fp8_attention.py)
 
 
 def attention_kind(model, profile) -> str:
@@ -127,10 +138,13 @@ def attention_kind(model, profile) -> str:
     return profile.attention
 
 
-def attention_efficiency(gpu, profile, override: float | None) -> float:
-    """Share of dense BF16 peak the profile's fused attention kernel sustains on this GPU in a training step."""
+def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False) -> float:
+    """Share of dense BF16 peak the profile's fused attention kernel sustains on this GPU in a training step
+    (``fp8``: with FP8 inputs, :mod:`fabricsim.workload.fp8_attention`)."""
     if override is not None:
         return override
+    if fp8:
+        return fp8_attention_efficiency(gpu, profile)
     table = gpu.attention_efficiency
     measured = table.get(profile.attention, table.get("flash2", DEFAULT_ATTENTION_EFFICIENCY))
     return measured * gpu.sustained_compute_ratio * profile.kernel_efficiency
@@ -192,10 +206,15 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     else:
         gemms = dense_layer_gemms(model, shape.tokens, shape.tp)
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes))
-    efficiency = attention_efficiency(gpu, profile, attention_override)
+    efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention)
     af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, rerun_bytes, attention_side = layer_elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s
+    per = profile.fp8_cast_bytes_per_element
+    qkv, d_out = cast_elements(model, shape.tokens, shape.tp) if shape.fp8_attention else (0.0, 0.0)
+    saved_f, saved_b = fused_mlp_saved_bytes(model, shape, profile, per) if moe and shape.fused_mlp else (0.0, 0.0)
+    elementwise_f, elementwise_b = elementwise_f + per * qkv - saved_f, elementwise_b + per * d_out - saved_b
+    attention_side += per * qkv
     ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
         if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
@@ -203,9 +222,13 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     kernel_args = (gemms, model, profile, attention_kind(model, profile))
     kernel_kw = dict(recipe=shape.fp8_recipe or profile.fp8_recipe, scope=scope, chain=chains(profile, shape.elementwise),
                      token_drop=shape.token_drop if moe else "")
-    kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw)
+    kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw, sync_free=shape.sync_free,
+                            fused_mlp=shape.fused_mlp, fp8_attention=shape.fp8_attention)
     node = profile.graph_node_seconds(gpu.architecture)
-    if graphs:  # one graph per layer and pass: one launch, every further kernel a graph node
+    if shape.full_iteration:  # one graph per step: no host issue, every kernel a graph node
+        kernels = kernels.full_iteration()
+        host_f = host_b = 0.0
+    elif graphs:  # one graph per layer and pass: one launch, every further kernel a graph node
         kernels = kernels.whole_graph()
         host_f, host_b = profile.host_s_per_kernel, 2 * profile.host_s_per_kernel
     else:
@@ -219,13 +242,20 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
                         profile.recompute_mla_up_projection)
     selective = rerun_seconds(parts, gemms, rates, rerun_bytes, hbm, af)
     # the recomputation relaunches every forward kernel but the kept matrix multiplies and attention
-    rerun = 1.0 if graphs else max(0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward))
-    per_op, per_op_flops = _per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm, launch_f * rerun)
+    rerun = 1.0 if graphs or shape.full_iteration else max(0.0, 1.0 - (saved_matmuls(gemms, model) + 1) / max(1.0, kernels.gaps_forward))
+    per_op, per_op_flops = per_op_recompute(gemms, model, rates, (elementwise_f + cast_f) / hbm, launch_f * rerun)
     work = LayerWork(gf, gb, af, ab, (elementwise_f + cast_f + ring_f) / hbm, (elementwise_b + cast_b + ring_b) / hbm,
                      launch_f, launch_b, selective, sum(g.flops for g in gemms) * 3, attention_flops, host_f, host_b,
                      0.0, per_op, per_op_flops, rows)
-    # padded token-drop knows its all-to-all splits on the host: no synchronization (moe.py, kernels.py)
-    if moe and profile.moe_host_sync and not graphs and shape.token_drop != "pad":
+    if moe:
+        ef, eb, ecast_f, ecast_b, _ = _gemm_work([g for g in gemms if g.grouped], rates, profile, fp8,
+                                                wgrad_output_bytes(shape.gradient_bytes))
+        act_f, act_b = routed_activation_bytes(model, shape, profile)
+        work = replace(work, expert_forward=ef + (ecast_f + act_f - saved_f) / hbm,
+                       expert_backward=eb + (ecast_b + act_b - saved_b) / hbm)
+    # padded token-drop knows its all-to-all splits on the host, a sync-free dispatch never asks: no synchronization
+    synced = not (graphs or shape.full_iteration or shape.sync_free or shape.token_drop == "pad")
+    if moe and profile.moe_host_sync and synced:
         pre_gemm_f, _, pre_cast_f, _, _ = _gemm_work([g for g in gemms if g.graph_part], rates, profile, fp8)
         pre_kernels = kernels_before_sync(*kernel_args, fp8=fp8, **kernel_kw)
         pre_gpu = pre_gemm_f + af + (attention_side + pre_cast_f) / hbm + profile.kernel_overhead_s * pre_kernels \
@@ -233,19 +263,6 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         pre_host = profile.host_s_per_kernel * pre_kernels
         work = replace(work, synced_forward=synced_forward_s(pre_gpu, work.forward - pre_gpu, pre_host, host_f - pre_host))
     return work
-
-
-def _per_op_recompute(gemms, model, rates, memory_s: float, launch_s: float) -> tuple[float, float]:
-    """(seconds, GEMM FLOPs) torchtitan's per-op checkpointing runs again in a layer's backward: every
-    memory-bound kernel of the forward (``memory_s``) and its launches other than the kept matrix
-    multiplies and attention (``launch_s``), and every second matrix multiply, timed as its own GEMM
-    (wk alone is narrower than the fused QKV GEMM)."""
-    seconds, flops = memory_s + launch_s, 0.0
-    for g, share in zip(gemms, recomputed_shares(gemms, model)):
-        if share:
-            seconds += float(gemm_seconds(g.m, g.n * share, g.k, rates, g.batch))
-            flops += g.flops * share
-    return seconds, flops
 
 
 def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork:
@@ -266,10 +283,12 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
         gf, gb, cast_f, cast_b, rows = gf + pf, gb + pb, cast_f + pcf, cast_b + pcb, prows + rows
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
-    launch = profile.kernel_overhead_s + 3 * (profile.graph_node_seconds(gpu.architecture) if profile.cuda_graphs
-                                              else profile.kernel_overhead_s)
+    node = profile.graph_node_seconds(gpu.architecture)
+    launch = profile.kernel_overhead_s + 3 * (node if profile.cuda_graphs else profile.kernel_overhead_s)
     hbm = gpu.hbm_stream_bytes_per_s
     host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
+    if shape.full_iteration:  # inside the step's one graph: four graph nodes, nothing issued per kernel
+        launch, host = 4 * node, 0.0
     return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,
                      sum(row[0].flops for row in rows) * 3, 0.0, host, 2 * host, gemms=rows)
 
@@ -290,6 +309,7 @@ class StageCompute:
     gemms: list = field(default_factory=list)  # (Gemm, seconds per micro-batch on this stage, share of peak)
     host_bound_s: float = 0.0  # time the GPU waits for the host to issue kernels (included in forward/backward)
     recompute_flops: float = 0.0  # GEMM FLOPs of per-op recomputation ('full' is counted per layer by the caller)
+    moe_phases: MoePhases | None = None  # one MoE layer split as the merged 1F1B schedule pairs it (a2a_overlap.py)
 
     @property
     def total_s(self) -> float:
@@ -331,7 +351,9 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
                         work.attention_forward + work.attention_backward,
                         work.memory_forward + work.memory_backward, work.launch_forward + work.launch_backward,
                         work.gemm_flops, work.attention_flops, rows, host,
-                        work.per_op_recompute_flops if recompute == PER_OP else 0.0)
+                        work.per_op_recompute_flops if recompute == PER_OP else 0.0,
+                        None if moe is None else MoePhases(moe.forward - moe.expert_forward, moe.expert_forward,
+                                                           moe.backward - moe.expert_backward, moe.expert_backward))
 
 
 def _host_bound(work: LayerWork, moe: LayerWork | None, moe_layers: int) -> tuple[float, float]:

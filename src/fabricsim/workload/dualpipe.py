@@ -49,7 +49,8 @@ def paired_ranks(pp: int) -> list[tuple[int, int]]:
 def pair_compute(a: StageCompute, b: StageCompute) -> StageCompute:
     """One micro-batch through stage ``a`` and one through stage ``b``: what a DualPipe rank does per
     pair of micro-batches (seconds and FLOPs add; per-GEMM rows merge by name)."""
-    summed = {f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(StageCompute) if f.name != "gemms"}
+    summed = {f.name: getattr(a, f.name) + getattr(b, f.name) for f in fields(StageCompute)
+              if f.name not in ("gemms", "moe_phases")}  # DualPipe hides the all-to-alls its own way
     rows: dict[str, list] = {}
     for gemm, seconds, share in list(a.gemms) + list(b.gemms):
         entry = rows.setdefault(gemm.name, [gemm, 0.0, 0.0])

@@ -126,5 +126,33 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
     return forward, backward, rerun, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
 
 
+def routed_activation_bytes(model, shape, profile) -> tuple[float, float]:
+    """(forward, backward) bytes of the routed experts' activation function for ``shape.routed_tokens`` token copies
+    (part of :func:`layer_elementwise_bytes`' activation term)."""
+    chain = chains(profile, shape.elementwise)
+    act_f, act_b = chain.swiglu if model.mlp == "swiglu" else chain.gelu
+    width = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
+    return act_f * width, act_b * width
+
+
+def fused_mlp_saved_bytes(model, shape, profile, cast_bytes_per_element: float) -> tuple[float, float]:
+    """(forward, backward) HBM bytes of one MoE layer's routed experts that Transformer Engine's fused grouped MLP
+    (CuTe-DSL grouped GEMMs, TE v2.16 ops/fused/forward_grouped_mlp.py and backward_grouped_mlp.py) no longer moves
+    in kernels of their own, for ``shape.routed_tokens`` token copies of FFN width ``F = expert_ffn / etp``:
+
+    * forward: the GLU activation with its probability weighting (this module's chain bytes per FFN element; the
+      FC1 GEMM's epilogue writes the activated product instead) and the MXFP8 quantization of the FC2 input
+      (``cast_bytes_per_element`` per FFN element; the same epilogue writes it row- and column-wise);
+    * backward: the GLU backward (chain bytes per FFN element; the FC2 dgrad epilogue computes it) and the
+      quantization of the FC1 output gradient (``2F`` elements, gate and up; the same epilogue writes it).
+
+    The FC1 pre-activation the epilogue also saves for backward is the GEMM's own output, as before; the FC1 input
+    and FC2 output-gradient quantizations stay (one group quantization each)."""
+    act_f, act_b = chains(profile, shape.elementwise).swiglu
+    width = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
+    return (act_f + cast_bytes_per_element) * width, act_b * width + cast_bytes_per_element * 2 * width
+
+
 __all__ = ["Chains", "FUSED", "EAGER", "EAGER_FUSED_NORM", "CHAINS", "chains", "head_copy_bytes", "layer_elementwise_bytes",
-           "ACTIVATION_BYTES"]
+           "ACTIVATION_BYTES", "fused_mlp_saved_bytes",
+           "routed_activation_bytes"]

@@ -11,7 +11,8 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
   (Megatron-Core ``overlap_p2p_comm``) under the next chunk's compute, but for what exceeds it.
   PyTorch's ring attention traced by ``torch.compile`` waits for each of its collectives where it
   is issued (:mod:`fabricsim.workload.ring_attention`).
-* **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe: all hidden).
+* **EP** all-to-alls: exposed but for ``ep_comm_overlap`` (DualPipe: all hidden), or under Megatron-Core's
+  merged 1F1B what its phases cannot hide (:mod:`fabricsim.workload.a2a_overlap`).
 * **DP**: per step (ZeRO-0/1) the gradient reduction overlaps the last backward and the weight
   gather the first forward; per micro-batch (ZeRO-2) the reductions queue behind each backward
   and run on under the following micro-batches, so only what exceeds a micro-batch's compute waits; ZeRO-3 gathers layer by layer with one layer of prefetch, so a layer's gather hides
@@ -51,10 +52,11 @@ def _sum(calls, kind: str) -> float:
 
 def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_overlap_share: float | None,
            ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0, coordinator=None,
-           pp_hidden: bool = False, pp_overlap: bool | None = None) -> Exposure:
+           pp_hidden: bool = False, pp_overlap: bool | None = None, ep_exposed: float | None = None) -> Exposure:
     """Exposed and hidden communication of one step (see the module docstring); ``pp_hidden``: the
     schedule overlaps pipeline sends with compute (DualPipe); ``pp_overlap``: overrides the profile's
-    ``pp_comm_overlap`` (interleaved schedules only)."""
+    ``pp_comm_overlap`` (interleaved schedules only); ``ep_exposed``: the all-to-all seconds per micro-batch
+    Megatron-Core's merged 1F1B leaves exposed (:mod:`fabricsim.workload.a2a_overlap`), in place of the share."""
     exposed, hidden = {}, {}
     tp = _sum(calls, "tp")
     if tp_overlap_share is not None:
@@ -66,7 +68,8 @@ def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_
     hidden["tp"] = tp - exposed["tp"]
     exposed["cp"] = _sum(calls, "cp")
     ep = _sum(calls, "ep")
-    exposed["ep"], hidden["ep"] = ep * (1 - ep_overlap_share), ep * ep_overlap_share
+    exposed["ep"] = ep * (1 - ep_overlap_share) if ep_exposed is None else min(ep, ep_exposed)
+    hidden["ep"] = ep - exposed["ep"]
     pp = _sum(calls, "pp")
     if pp_hidden:
         exposed["pp"] = 0.0

@@ -79,13 +79,23 @@ MOE_PADDED_DISPATCH_KERNELS = MOE_DISPATCH_KERNELS - 1
 """Drop-and-pad dispatch: no token-count copy to the host (``_maybe_dtoh_and_synchronize`` returns at once)."""
 
 
-def moe_kernels(token_drop: str = "") -> tuple[int, int, int]:
+def moe_kernels(token_drop: str = "", sync_free: bool = False) -> tuple[int, int, int]:
     """(router, preprocessing, dispatch) kernels of an MoE layer besides its GEMMs: dropless ('' ), token-drop
-    ('drop': the capacity mask in the router) or token-drop padded to capacity ('pad': fixed splits too)."""
+    ('drop': the capacity mask in the router) or token-drop padded to capacity ('pad': fixed splits too).
+    ``sync_free``: a dropless dispatch into static receive buffers (HybridEP with moe_expert_rank_capacity_factor)
+    copies no token counts to the host: one dispatch kernel fewer."""
     router = MOE_ROUTER_KERNELS + (MOE_CAPACITY_KERNELS if token_drop else 0)
     if token_drop == "pad":
         return router, MOE_PADDED_PREPROCESS_KERNELS, MOE_PADDED_DISPATCH_KERNELS
-    return router, MOE_PREPROCESS_KERNELS, MOE_DISPATCH_KERNELS
+    return router, MOE_PREPROCESS_KERNELS, MOE_DISPATCH_KERNELS - (1 if sync_free else 0)
+
+
+FUSED_MLP_KERNELS = (3, 5)
+"""Kernels of Transformer Engine's fused grouped MLP over all local experts (TE v2.16 ops/fused/forward_grouped_mlp.py
+and backward_grouped_mlp.py, the CuTe-DSL kernels of cudnn-frontend): forward the FC1 input's group quantization,
+FC1 grouped GEMM with GLU, probability scaling and MXFP8 quantization of the FC2 input in its epilogue, FC2 grouped
+GEMM (3); backward the FC2 output gradient's group quantization, FC2 dgrad GEMM with dGLU, dprob and the FC1 output
+gradient's quantization in its epilogue, FC2 wgrad, FC1 dgrad, FC1 wgrad (5)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,12 @@ class KernelCount:
                            self.gaps_forward + other.gaps_forward, self.gaps_backward + other.gaps_backward,
                            self.graph_nodes_forward + other.graph_nodes_forward,
                            self.graph_nodes_backward + other.graph_nodes_backward)
+
+    def full_iteration(self) -> "KernelCount":
+        """The same layer inside one CUDA graph of the whole iteration (Megatron-Core cuda_graph_impl full_iteration):
+        nothing issued by the host per kernel, every gap a graph node (the graph's one launch per step is negligible)."""
+        return KernelCount(0, 0, 0, 0, self.gaps_forward + self.graph_nodes_forward,
+                           self.gaps_backward + self.graph_nodes_backward)
 
     def whole_graph(self) -> "KernelCount":
         """The same layer captured whole (Megatron-Core enable_cuda_graph): one host issue and one launch gap per
@@ -179,23 +195,30 @@ def kernels_before_sync(gemms, model, profile, attention: str, fp8: bool, recipe
 
 
 def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str,
-                  scope=(), chain: Chains = FUSED, token_drop: str = "") -> KernelCount:
+                  scope=(), chain: Chains = FUSED, token_drop: str = "", sync_free: bool = False,
+                  fused_mlp: bool = False, fp8_attention: bool = False) -> KernelCount:
     """Kernels of one layer: the fixed set (backward twice the forward) plus the grouped experts'.
 
     ``gemms``: the layer's forward GEMMs (:class:`fabricsim.workload.layers.Gemm`), those with
     ``grouped`` set run as GroupedLinear over their ``batch`` of local experts; ``attention``: the attention path
     ('materialized' launches scale, mask, softmax and dropout kernels besides the two GEMMs); ``scope``: the
     parts captured as one CUDA graph (Megatron-Core cuda_graph_scope), issued and spaced as one launch per pass;
-    ``token_drop``: '' dropless, 'drop' or 'pad' (:func:`moe_kernels`)."""
+    ``token_drop``: '' dropless, 'drop' or 'pad' (:func:`moe_kernels`); ``sync_free``: dropless into static buffers;
+    ``fused_mlp``: the routed experts as one fused grouped MLP (:data:`FUSED_MLP_KERNELS`; their activation kernel
+    goes into the GEMM's epilogue -- the layer's counted activation kernel stays only for shared experts);
+    ``fp8_attention``: one quantization of the fused Q/K/V buffer before the FP8 attention kernel (backward: dO)."""
     q = QUANTIZE_KERNELS[recipe]
     if "moe_preprocess" in (scope or ()) and "moe_router" not in scope:
         raise FabricsimError("cuda_graph_scope: moe_preprocess is captured only together with moe_router "
                              "(Megatron-Core transformer_config.py: 'moe_preprocess cuda graph is only supported "
                              "with moe_router cuda graph'); add moe_router or drop moe_preprocess")
-    mlp_block = chain.norm_kernels + chain.activation_kernels + 1  # pre-MLP norm, activation, residual add
+    fused = fused_mlp and moe
+    activation = 0 if fused and not model.shared_experts else chain.activation_kernels
+    mlp_block = chain.norm_kernels + activation + 1  # pre-MLP norm, activation, residual add
     fixed = sum(1 for g in gemms if not g.grouped) + _attention_block_kernels(model, attention, chain) + mlp_block
+    fixed += 1 if fp8_attention else 0
     if moe:
-        fixed += sum(moe_kernels(token_drop))
+        fixed += sum(moe_kernels(token_drop, sync_free))
     fixed += _casts(gemms, profile, fp8, q)
     captured = captured_kernels(gemms, model, attention, moe, fp8, q, profile, scope, chain, token_drop)
     if captured:
@@ -203,6 +226,9 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
         count = KernelCount(fixed + 1, 2 * fixed + 1, fixed + 1, 2 * fixed + 1, captured - 1, 2 * captured - 1)
     else:
         count = KernelCount(fixed, 2 * fixed, fixed, 2 * fixed)
+    if fused:
+        f, b = FUSED_MLP_KERNELS
+        return count + KernelCount(f, b, f, b)
     for g in gemms:
         if g.grouped:
             count += grouped_linear_kernels(g.batch, fp8, recipe, profile.expert_gemm_streams)
@@ -212,4 +238,4 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
 __all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "captured_kernels", "kernels_before_sync", "moe_kernels",
            "QUANTIZE_KERNELS", "MOE_EXTRA_KERNELS", "MOE_ROUTER_KERNELS", "MOE_PREPROCESS_KERNELS",
            "MOE_DISPATCH_KERNELS", "MOE_CAPACITY_KERNELS", "MOE_PADDED_PREPROCESS_KERNELS",
-           "MOE_PADDED_DISPATCH_KERNELS"]
+           "MOE_PADDED_DISPATCH_KERNELS", "FUSED_MLP_KERNELS"]

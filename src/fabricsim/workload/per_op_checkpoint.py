@@ -24,6 +24,7 @@ Float8 tensors (the dispatch mode sees the op before the tensor subclass turns i
 
 from __future__ import annotations
 
+from fabricsim.workload.gemm import gemm_seconds
 from fabricsim.workload.layers import Gemm
 
 POLICY = "per-op"
@@ -72,4 +73,17 @@ def saved_bytes_per_token(gemms: list[Gemm], model, hidden_shard: float, attenti
     return 2.0 * (hidden_shard + kept + attention_shard) + 4.0 * heads
 
 
-__all__ = ["POLICY", "matmul_widths", "recomputed_shares", "saved_matmuls", "saved_bytes_per_token"]
+def per_op_recompute(gemms, model, rates, memory_s: float, launch_s: float) -> tuple[float, float]:
+    """(seconds, GEMM FLOPs) torchtitan's per-op checkpointing runs again in a layer's backward: every
+    memory-bound kernel of the forward (``memory_s``) and its launches other than the kept matrix
+    multiplies and attention (``launch_s``), and every second matrix multiply, timed as its own GEMM
+    (wk alone is narrower than the fused QKV GEMM)."""
+    seconds, flops = memory_s + launch_s, 0.0
+    for g, share in zip(gemms, recomputed_shares(gemms, model)):
+        if share:
+            seconds += float(gemm_seconds(g.m, g.n * share, g.k, rates, g.batch))
+            flops += g.flops * share
+    return seconds, flops
+
+
+__all__ = ["per_op_recompute", "POLICY", "matmul_widths", "recomputed_shares", "saved_matmuls", "saved_bytes_per_token"]

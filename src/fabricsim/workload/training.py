@@ -41,6 +41,8 @@ from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatche
                                     token_drop_copies, token_drop_mode)
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
+from fabricsim.workload.a2a_overlap import exposed_per_micro_batch
+from fabricsim.workload.recipe_checks import check_recipe_features, sync_free
 
 FLOW_LEVEL_LIMIT = 131_072
 """``communication: auto`` simulates flows up to this many GPUs (a 100k-GPU step takes ~3 s, see
@@ -211,6 +213,10 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     check_token_drop(spec, model, par, router_tokens, dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
                      profile.cuda_graphs if spec.cuda_graphs is None else spec.cuda_graphs, profile.moe_host_sync,
                      profile.cuda_graph_scope if spec.cuda_graph_scope is None else spec.cuda_graph_scope)
+    check_recipe_features(spec, model, par, gpu, profile, dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
+                          profile.cuda_graphs if spec.cuda_graphs is None else spec.cuda_graphs,
+                          profile.cuda_graph_scope if spec.cuda_graph_scope is None else spec.cuda_graph_scope,
+                          token_drop_mode(spec, model), spec.recompute_modules, mtp)
     # token-drop: the rows a rank sends per token of its router input, which the experts also keep (moe.py)
     dropped_copies = token_drop_copies(model, par, router_tokens, spec.moe_capacity_factor,
                                        spec.moe_pad_to_capacity) if token_drop_mode(spec, model) else None
@@ -222,6 +228,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                     activation_storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules,
                     offload, primary_fp8_weight_bytes(spec, profile, gpu))
     memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
+    if spec.moe_a2a_overlap and memory.recompute == "full":
+        raise FabricsimError("workload.train.moe_a2a_overlap=true needs no full recomputation (Megatron-Core), and "
+                             f"recompute={spec.recompute!r} chose full to fit HBM; lower the micro-batch or drop the overlap")
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
     stages, stage = _busiest_rank(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
@@ -267,9 +276,13 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     coordinator = coordinate_calls(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
                               profile) if coordinated else None
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
+    ep_exposed = None
+    if spec.moe_a2a_overlap and stage.moe_phases is not None:  # merged 1F1B, phase by phase (a2a_overlap.py)
+        a2a = max((c.time_s for c in calls if c.kind == "ep"), default=0.0)
+        ep_exposed = exposed_per_micro_batch(stage.moe_phases, a2a, moe_here, units)
     exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
                       dp_overlap, layer_elements, coordinator, pp_hidden=dualpipe,
-                      pp_overlap=spec.pp_comm_overlap)
+                      pp_overlap=spec.pp_comm_overlap, ep_exposed=ep_exposed)
     copies = flat_buffer_copy_s(layer_elements, layers_here, root, gathers, spec.gradient_reduce_bytes,
                                 gpu.hbm_stream_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
     offloading = offload_exposure(model, gpu, shape, profile, job, spec.attention_efficiency) if offload else None
@@ -326,6 +339,10 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         notes.append(f"MoE token-drop, capacity factor {spec.moe_capacity_factor:g}: each local expert multiplies "
                      f"{shape.tokens_per_expert:,.0f} rows" + (" (padded to capacity: no host synchronization)"
                                                              if shape.token_drop == "pad" else " at most"))
+    features = [f for f in ("cuda_graph_full_iteration", "moe_a2a_overlap", "moe_fused_grouped_mlp", "fp8_attention")
+                if getattr(spec, f)] + (["sync-free HybridEP dispatch"] if sync_free(spec, model) else [])
+    if features:
+        notes.append(f"recipe features: {', '.join(features)} (recipe_checks.py lists where each acts)")
     if coordinator is not None:
         notes.append(f"ZeRO-3 through DeepSpeed's 2021 coordinator over {par.dp * par.cp:,} ranks: {coordinator.gathers} "
                      f"gathers and {coordinator.reduce_scatters} reduce-scatters per micro-batch, each with host work per "
@@ -361,7 +378,8 @@ def _shape(model, par: Parallelism, spec) -> Shape:
                  per_expert, routed, spec.fp8_recipe,
                  None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp,
                  token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes,
-                 None if spec.recompute_modules is None else tuple(spec.recompute_modules))
+                 None if spec.recompute_modules is None else tuple(spec.recompute_modules),
+                 spec.cuda_graph_full_iteration, sync_free(spec, model), spec.moe_fused_grouped_mlp, spec.fp8_attention)
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:

@@ -1,0 +1,163 @@
+"""The 26.06 Megatron-Bridge MoE recipe features as mechanisms: full-iteration CUDA graphs with a sync-free HybridEP
+dispatch, Transformer Engine's fused grouped MLP, FP8 attention and Megatron-Core's merged-1F1B all-to-all overlap.
+Hand-counted bytes and launches, analytic bounds of the overlap, and the errors for combinations that do not exist."""
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fabricsim.catalog import default_catalog
+from fabricsim.errors import FabricsimError
+from fabricsim.workload import train
+from fabricsim.workload.a2a_overlap import MoePhases, exposed_per_micro_batch, merged_layer_exposed_s
+from fabricsim.workload.compute import Shape, layer_work
+from fabricsim.workload.elementwise import fused_mlp_saved_bytes
+from fabricsim.workload.fp8_attention import cast_elements
+from fabricsim.workload.kernels import FUSED_MLP_KERNELS, MOE_DISPATCH_KERNELS, layer_kernels, moe_kernels
+from fabricsim.workload.layers import moe_layer_gemms
+
+CATALOG = default_catalog()
+QWEN = CATALOG.get("models", "qwen3-30b-a3b")  # hidden 2048, 128 experts top-8, expert FFN 768, SwiGLU, no shared
+PROFILE = CATALOG.get("software", "megatron-core-2025")
+B200 = CATALOG.get("gpus", "b200")
+FEATURES = dict(moe_dispatcher="hybridep", cuda_graph_full_iteration=True, moe_expert_rank_capacity_factor=1.5,
+                moe_a2a_overlap=True, moe_fused_grouped_mlp=True, fp8_attention=True)
+
+
+def _job(gpu="b200", **fields):
+    """Qwen3-30B-A3B on 8 GPUs, EP8 (16 local experts), MXFP8, 4 micro-batches of one 1,024-token sequence."""
+    job = dict(model="qwen3-30b-a3b", tp=1, pp=1, dp=8, ep=8, expert_tp=1, global_batch=32, micro_batch=1, seq=1024,
+               precision="fp8", fp8_recipe="mxfp8", recompute="none", communication="analytic", virtual_stages=1)
+    job.update(fields)
+    return train({"cluster": {"gpu": gpu, "gpus": 8}, "workload": {"train": job}})
+
+
+def _shape(**kw):
+    """1,024 tokens, 16 local experts with 64 rows each: 1,024 routed copies (8 per token x 1,024 / 8 ranks)."""
+    return Shape(1024.0, 1024, 1, 1, False, "fp8", 8, 1, 64.0, 1024.0, "mxfp8", **kw)
+
+
+def test_fused_mlp_saved_bytes_by_hand():
+    """Fused chains: SwiGLU 6 B forward, 10 B backward per FFN element; casts 2 B per element (hypothetical).
+    F x rows = 768 x 1,000: forward (6 + 2) x 768,000 = 6,144,000 B; backward 10 x 768,000 + 2 x 2 x 768,000
+    = 10,752,000 B (FC1's output gradient is gate and up: 2F wide)."""
+    model = SimpleNamespace(expert_ffn_hidden_size=768)
+    shape = SimpleNamespace(elementwise=None, etp=1, routed_tokens=1000.0)
+    profile = SimpleNamespace(elementwise="fused")
+    assert fused_mlp_saved_bytes(model, shape, profile, 2.0) == (6_144_000, 10_752_000)
+
+
+def test_fused_mlp_removes_exactly_those_bytes_from_the_layer():
+    plain = layer_work(QWEN, B200, _shape(), PROFILE, True)
+    fused = layer_work(QWEN, B200, _shape(fused_mlp=True), PROFILE, True)
+    saved_f, saved_b = fused_mlp_saved_bytes(QWEN, _shape(), PROFILE, PROFILE.fp8_cast_bytes_per_element)
+    hbm = B200.hbm_stream_bytes_per_s
+    assert plain.memory_forward - fused.memory_forward == pytest.approx(saved_f / hbm)
+    assert plain.memory_backward - fused.memory_backward == pytest.approx(saved_b / hbm)
+    assert fused.gemm_forward == plain.gemm_forward  # the GEMMs themselves are unchanged
+
+
+def test_fused_mlp_kernel_counts_by_hand():
+    """One grouped kernel per linear (streams None), MXFP8 (one cast kernel per quantization): unfused FC1 and FC2
+    launch 2 + 2 forward, 3 + 3 backward, plus the layer's activation kernel (1 forward, 2 backward); fused: 3 forward,
+    5 backward and no activation kernel (Qwen3 has no shared experts).  Forward 5 -> 3, backward 8 -> 5."""
+    profile = PROFILE.model_copy(update={"expert_gemm_streams": None})
+    gemms = moe_layer_gemms(QWEN, 1024, 1, 8, 1, 64)
+    kw = dict(model=QWEN, profile=profile, attention="native", moe=True, fp8=True, recipe="mxfp8")
+    plain = layer_kernels(gemms, **kw)
+    fused = layer_kernels(gemms, **kw, fused_mlp=True)
+    assert plain.issued_forward - fused.issued_forward == 5 - FUSED_MLP_KERNELS[0] == 2
+    assert plain.issued_backward - fused.issued_backward == 8 - FUSED_MLP_KERNELS[1] == 3
+
+
+def test_sync_free_dispatch_launches_one_kernel_fewer():
+    assert moe_kernels("", sync_free=True)[2] == moe_kernels("")[2] - 1 == MOE_DISPATCH_KERNELS - 1
+
+
+def test_full_iteration_graph_has_no_host_time_and_every_kernel_a_node():
+    eager = layer_work(QWEN, B200, _shape(sync_free=True), PROFILE, True)
+    graphed = layer_work(QWEN, B200, _shape(sync_free=True, full_iteration=True), PROFILE, True)
+    assert graphed.host_forward == graphed.host_backward == 0.0
+    assert graphed.synced_forward == 0.0 and eager.synced_forward == 0.0  # sync-free: no host wait either way
+    gemms = moe_layer_gemms(QWEN, 1024, 1, 8, 1, 64)
+    count = layer_kernels(gemms, QWEN, PROFILE, "native", True, True, "mxfp8", sync_free=True)
+    node = PROFILE.graph_node_seconds("blackwell")
+    assert graphed.launch_forward == pytest.approx(node * (count.gaps_forward + count.graph_nodes_forward))
+    assert graphed.launch_backward == pytest.approx(node * (count.gaps_backward + count.graph_nodes_backward))
+    result = _job(moe_dispatcher="hybridep", moe_expert_rank_capacity_factor=1.5, cuda_graph_full_iteration=True)
+    assert result.stage.host_bound_s == 0.0
+
+
+def test_fp8_attention_rate_and_casts_by_hand():
+    """B200 native 0.5, native-fp8 0.75 of BF16 peak: the attention core takes 2/3 of its BF16 time.  Casts: Q 32 heads
+    x 128, K and V 4 KV heads x 128 each = 5,120 elements per token forward; dO 4,096 backward."""
+    bf16 = layer_work(QWEN, B200, _shape(), PROFILE, False)
+    fp8 = layer_work(QWEN, B200, _shape(fp8_attention=True), PROFILE, False)
+    assert fp8.attention_forward == pytest.approx(bf16.attention_forward * 0.5 / 0.75)
+    assert cast_elements(QWEN, 1024, 1) == (1024 * 5120, 1024 * 4096)
+    per = PROFILE.fp8_cast_bytes_per_element
+    assert fp8.memory_forward - bf16.memory_forward == pytest.approx(per * 1024 * 5120 / B200.hbm_stream_bytes_per_s)
+
+
+def test_merged_layer_exposure_by_hand():
+    """Phases 1, 4 (experts backward), 2 (experts forward), 3 s against 2.5 s all-to-alls: 1.5 + 0 + 0.5 + 0 = 2 s
+    exposed; over 4 micro-batches through 2 MoE layers: (3 pairs x 2 x 2 + 2 x 4 x 2.5) / 4 = 8 s per micro-batch."""
+    phases = MoePhases(attention_forward=1.0, experts_forward=2.0, attention_backward=3.0, experts_backward=4.0)
+    assert merged_layer_exposed_s(phases, 2.5) == pytest.approx(2.0)
+    assert exposed_per_micro_batch(phases, 2.5, 2, 4) == pytest.approx(8.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 1e3), min_size=4, max_size=4), st.floats(0, 1e3))
+def test_merged_layer_never_beats_its_compute_nor_exposes_more(compute, a2a):
+    phases = MoePhases(*compute)
+    exposed = merged_layer_exposed_s(phases, a2a)
+    assert 0.0 <= exposed <= 4 * a2a + 1e-9
+    pair = sum(compute) + exposed  # the merged layer's time
+    assert pair >= sum(compute) and pair >= 4 * a2a - 1e-9  # neither stream can finish early
+
+
+def test_overlap_step_between_compute_and_no_overlap():
+    kw = dict(moe_dispatcher="hybridep", moe_expert_rank_capacity_factor=1.5, cuda_graph_full_iteration=True)
+    plain = _job(**kw)
+    overlapped = _job(**kw, moe_a2a_overlap=True)
+    compute = overlapped.micro_batches * overlapped.stage.total_s
+    assert compute <= overlapped.step_time_s < plain.step_time_s
+    assert overlapped.breakdown_s["exposed EP comm"] < plain.breakdown_s["exposed EP comm"]
+
+
+@pytest.mark.parametrize("fields, words", [
+    (dict(cuda_graph_full_iteration=True), "moe_expert_rank_capacity_factor"),
+    (dict(cuda_graph_full_iteration=True, moe_dispatcher="hybridep", moe_expert_rank_capacity_factor=1.5,
+          cuda_graph_scope=["attn"]), "cuda_graph_scope"),
+    (dict(moe_expert_rank_capacity_factor=1.5), "moe_dispatcher: hybridep"),
+    (dict(moe_dispatcher="hybridep", moe_expert_rank_capacity_factor=1.5, routing_imbalance=2.0), "routing_imbalance"),
+    (dict(moe_fused_grouped_mlp=True, fp8_recipe="tensorwise"), "MXFP8"),
+    (dict(fp8_attention=True, precision="bf16", fp8_recipe=None), "precision: fp8"),
+    (dict(moe_a2a_overlap=True, recompute="full"), "full recomputation"),
+    (dict(moe_a2a_overlap=True, ep_comm_overlap=0.5), "ep_comm_overlap"),
+])
+def test_invalid_combinations_are_named(fields, words):
+    with pytest.raises(FabricsimError, match=words):
+        _job(**fields)
+
+
+def test_fused_mlp_refused_on_hopper_and_a2a_overlap_without_virtual_stages():
+    with pytest.raises(FabricsimError, match="Blackwell"):
+        _job(gpu="h100-sxm", moe_fused_grouped_mlp=True)
+    with pytest.raises(FabricsimError, match="virtual_stages"):
+        train({"cluster": {"gpu": "b200", "gpus": 16}, "workload": {"train": dict(
+            model="qwen3-30b-a3b", tp=1, pp=2, dp=8, ep=8, global_batch=32, micro_batch=1, seq=1024, recompute="none",
+            communication="analytic", moe_a2a_overlap=True)}})
+
+
+def test_every_feature_together_runs_and_each_helps():
+    """On this small job each feature makes the step faster, none of them changes the model FLOPs."""
+    full = _job(**FEATURES)
+    for feature in ("moe_a2a_overlap", "moe_fused_grouped_mlp", "fp8_attention"):
+        without = _job(**{**FEATURES, feature: False})
+        assert without.step_time_s > full.step_time_s, feature
+        assert without.model_flops_per_step == full.model_flops_per_step
