@@ -31,6 +31,9 @@ class LlmModel(Entry):
         "swiglu", description="swiglu: 3 weight matrices; gelu, relu2 (squared ReLU): 2")
     biases: bool | None = Field(None, description="linear layers carry biases; default: GELU (GPT-style) models do")
     attention_sinks: bool = Field(False, description="learned per-head attention sinks in the softmax (gpt-oss)")
+    activation_clamp: float | None = Field(None, gt=0, le=1e6, description="the GLU pre-activation clamped to this "
+                                           "value (Megatron-Core activation_func_clamp_value; gpt-oss: 7)")
+    expert_bias: bool = Field(False, description="the routed experts' linears carry biases (gpt-oss)")
     qk_norm: bool = Field(False, description="an RMSNorm over every query and key head before the rotary embedding "
                           "(Qwen3's QK-Norm)")
     sliding_window: int = Field(0, ge=0, le=2**30, description="keys before the query that a windowed layer "

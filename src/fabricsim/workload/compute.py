@@ -34,10 +34,11 @@ from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.a2a_overlap import MoePhases
 from fabricsim.workload.elementwise import chains, fused_mlp_saved_bytes, layer_elementwise_bytes, routed_activation_bytes
+from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
 from fabricsim.workload.fp8_attention import cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
-from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
+from fabricsim.workload.kernels import KernelCount, kernels_before_sync, layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
@@ -214,6 +215,12 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     qkv, d_out = cast_elements(model, shape.tokens, shape.tp) if shape.fp8_attention else (0.0, 0.0)
     saved_f, saved_b = fused_mlp_saved_bytes(model, shape, profile, per) if moe and shape.fused_mlp else (0.0, 0.0)
     elementwise_f, elementwise_b = elementwise_f + per * qkv - saved_f, elementwise_b + per * d_out - saved_b
+    local_experts = next((g.batch for g in gemms if g.grouped), 1)
+    epilogue = eager_expert_epilogue(model, shape.routed_tokens, shape.etp, local_experts) \
+        if moe and not shape.fused_mlp else NO_EPILOGUE  # gpt-oss's clamp and expert bias, op by op
+    elementwise_f, elementwise_b = elementwise_f + epilogue.forward_bytes, elementwise_b + epilogue.backward_bytes
+    if epilogue.rerun_bytes:
+        rerun_bytes = {**rerun_bytes, "routed_act": rerun_bytes["routed_act"] + epilogue.rerun_bytes}
     attention_side += per * qkv
     ring_f, ring_b = merge_bytes(model, shape.tokens, shape.tp, shape.cp, profile.attention_kv_expanded) \
         if profile.context_parallel == "pytorch-ring" and attention_kind(model, profile) != "materialized" else (0, 0)
@@ -224,6 +231,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
                      token_drop=shape.token_drop if moe else "")
     kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw, sync_free=shape.sync_free,
                             fused_mlp=shape.fused_mlp, fp8_attention=shape.fp8_attention)
+    kernels += KernelCount(*(epilogue.forward_kernels, epilogue.backward_kernels) * 2)
     node = profile.graph_node_seconds(gpu.architecture)
     if shape.full_iteration:  # one graph per step: no host issue, every kernel a graph node
         kernels = kernels.full_iteration()
@@ -251,8 +259,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         ef, eb, ecast_f, ecast_b, _ = _gemm_work([g for g in gemms if g.grouped], rates, profile, fp8,
                                                 wgrad_output_bytes(shape.gradient_bytes))
         act_f, act_b = routed_activation_bytes(model, shape, profile)
-        work = replace(work, expert_forward=ef + (ecast_f + act_f - saved_f) / hbm,
-                       expert_backward=eb + (ecast_b + act_b - saved_b) / hbm)
+        work = replace(work, expert_forward=ef + (ecast_f + act_f - saved_f + epilogue.forward_bytes) / hbm,
+                       expert_backward=eb + (ecast_b + act_b - saved_b + epilogue.backward_bytes) / hbm)
     # padded token-drop knows its all-to-all splits on the host, a sync-free dispatch never asks: no synchronization
     synced = not (graphs or shape.full_iteration or shape.sync_free or shape.token_drop == "pad")
     if moe and profile.moe_host_sync and synced:
