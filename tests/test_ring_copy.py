@@ -142,3 +142,11 @@ def test_cli_in_place_flag(tmp_path):
         assert out.exit_code == 0, out.output
         busbw[bool(flag)] = json.loads(out.output)["results"][0]["busbw_bytes_per_s"]
     assert busbw[False] == pytest.approx(464.2e9, rel=2e-3) and busbw[True] == pytest.approx(580.0e9, rel=2e-3)
+
+
+def test_no_nvls_with_two_gpus_in_a_node(b200x2):
+    """NCCL nvls.cc:157 (v2.26.6): NVLS init returns with gpuCount <= 2; 4 B200 may use it."""
+    assert not communicator(b200x2.design, np.arange(2)).nvls
+    assert communicator(_fabric("b200", 4).design, np.arange(4)).nvls
+    with pytest.raises(FabricsimError, match="more than 2 GPUs per node"):
+        run_collective(b200x2, "all_reduce", "nvls", [GiB])

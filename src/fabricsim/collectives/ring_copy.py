@@ -51,7 +51,7 @@ def copy_cost(op: str, ranks: int, in_place: bool = False) -> float:
         return (2 + 3 * (n - 2) + 3) / (n - 1)
     if op == "broadcast":
         return 3.0 if (n > 2 or not in_place) else 2.0
-    raise FabricsimError(f"op {op!r}: the ring copy cost is known for all_gather, all_reduce, reduce_scatter, broadcast")
+    raise FabricsimError(f"op {op!r}: the ring copy cost is known for {', '.join(RING_OPS)}")
 
 
 def copy_ceiling_bytes_per_s(op: str, ranks: int, channels: int, rate_bytes_per_s: float,
