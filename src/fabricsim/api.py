@@ -195,7 +195,7 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
                      channels: int | None = None, seed: int = 0, fail_links: int = 0, fail_tier: int = 2,
                      method: str = "flow", protocol: str | None = None, cross_rail: bool = False,
                      stage: Callable[[str], None] | None = None, notes: list[str] | None = None,
-                     min_channels: int | None = None):
+                     min_channels: int | None = None, in_place: bool = False):
     """What ``fabricsim collective`` computes: (report, lost capacity by tier; None when analytic).
 
     ``method="analytic"`` times the sizes on the fabric's design (any scale); ``"flow"`` builds the fabric,
@@ -241,7 +241,7 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     if method == "analytic" and not fail_links:
         stage("alpha-beta model")
         return run_collective(design, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
-                              method="analytic", protocol=protocol, min_channels=min_channels), None
+                              method="analytic", protocol=protocol, min_channels=min_channels, in_place=in_place), None
     stage("building the fabric")
     fabric = build_fabric(design)
     lost = {}
@@ -255,7 +255,8 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     stage("simulating flows")
     try:
         report = run_collective(fabric, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
-                                method, protocol=protocol, cross_rail=cross_rail, min_channels=min_channels)
+                                method, protocol=protocol, cross_rail=cross_rail, min_channels=min_channels,
+                                in_place=in_place)
     except FabricsimError as exc:
         if fail_links:
             raise FabricsimError(f"with --fail-links {fail_links} on tier {fail_tier}: {exc}") from None

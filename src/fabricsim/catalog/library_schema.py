@@ -92,6 +92,10 @@ class CollectiveLibrary(Entry):
     executed_ring_ll128_fraction: dict[str, float] = Field(default_factory=dict, description=(
         "share of the Simple channel bandwidth a ring LL128 call reaches as the kernels run it, by architecture "
         "(FITTED where present; the tuner keeps ll128_bandwidth_fraction); absent: the tuner's share"))
+    per_channel_simple_copy_bytes_per_s: dict[str, float] = Field(default_factory=dict, description=(
+        "bytes one Simple-protocol ring channel (one CTA) loads plus stores per second as the kernels run, by "
+        "architecture (FITTED where present; bounds executed Simple rings, see collectives/ring_copy.py; the "
+        "tuner does not see it); absent: no such ceiling"))
     ll128_tree_single_node_fraction: float = Field(gt=0, le=1)
     tree_bandwidth_fraction: float = Field(gt=0, le=1, description="tree all-reduce share of the channel bandwidth")
     tree_ll_fraction: float = Field(gt=0, le=1, description="tree with LL: share of the tree bandwidth")
@@ -162,6 +166,9 @@ class CollectiveLibrary(Entry):
             if any(len(v) != 3 for v in table.values()):
                 raise ValueError(f"tuner_ceilings.{name}: every architecture needs 3 values (1, 2, >2 nodes)")
         _check_keys("ll128_architectures", dict.fromkeys(self.ll128_architectures), ARCHITECTURES)
+        _check_keys("per_channel_simple_copy_bytes_per_s", self.per_channel_simple_copy_bytes_per_s, ARCHITECTURES)
+        if any(v <= 0 for v in self.per_channel_simple_copy_bytes_per_s.values()):
+            raise ValueError("per_channel_simple_copy_bytes_per_s: rates must be > 0 bytes/s")
         _check_keys("tuner_algorithms", self.tuner_algorithms, TUNED_OPERATIONS)
         for op, algorithms in self.tuner_algorithms.items():
             _check_keys(f"tuner_algorithms.{op}", dict.fromkeys(algorithms), LIBRARY_ALGORITHMS)

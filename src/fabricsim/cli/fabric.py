@@ -129,6 +129,8 @@ def collective(
     min_channels: Optional[int] = typer.Option(None, "--min-channels", min=1, max=64,
                                                help="channels the kernels run on, at least (NCCL_MIN_NCHANNELS)"),
     cross_rail: bool = typer.Option(False, "--cross-rail", help="rings leave each node from their last GPU (no PXN): hops change rail"),
+    in_place: bool = typer.Option(False, "--in-place", help="output buffer holds the input (nccl-tests' in-place "
+                                  "columns; default out of place)"),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="seed of ECMP hashing and random placement"),
     fail_links: int = typer.Option(0, "--fail-links", min=0, help="take this many random links down first"),
     fail_tier: int = typer.Option(2, "--fail-tier", min=1, max=3,
@@ -157,7 +159,7 @@ def collective(
             return
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
                                         fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes,
-                                        min_channels=min_channels)
+                                        min_channels=min_channels, in_place=in_place)
     if json_out:
         _print_json({**collective_document(report, lost), **({"notes": notes} if notes else {})})
         return

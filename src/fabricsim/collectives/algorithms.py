@@ -56,7 +56,8 @@ def check_op(op: str, algorithm: str) -> None:
 def applicable(op: str, algorithm: str, comm: Communicator) -> str | None:
     """Why ``algorithm`` cannot run ``op`` on this communicator (None: it can)."""
     if algorithm in ("nvls", "nvls_tree") and not comm.nvls:
-        return "needs NVLink SHARP: a scale-up switch that reduces, fabric.in_network_reduction nvls, >1 GPU per node"
+        return ("needs NVLink SHARP: a scale-up switch that reduces, fabric.in_network_reduction nvls, more than 2 GPUs "
+                "per node (NCCL nvls.cc: none at 2)")
     if algorithm == "nvls" and comm.nodes > 1 and op != "all_reduce":
         return "NVLS reduce-scatter/all-gather stays inside one node"
     if algorithm == "nvls" and comm.nodes > 1:

@@ -102,6 +102,7 @@ def run_collective(
     protocol: str | None = None,
     cross_rail: bool = False,
     min_channels: int | None = None,
+    in_place: bool = False,
 ) -> CollectiveReport:
     """Time ``op`` at each size on ``ranks`` GPUs of the fabric.
 
@@ -110,7 +111,9 @@ def run_collective(
     library's ring search); ``min_channels`` raises the channels the kernels run on, as NCCL_MIN_NCHANNELS
     does.  ``method="analytic"`` computes transfers instead of simulating flows
     (``fabric`` may then be a FabricDesign; delivered is 1 by construction: it assumes load-balanced
-    uplinks).  ``cross_rail`` builds rings that leave each node from their last GPU (no PXN)."""
+    uplinks).  ``cross_rail`` builds rings that leave each node from their last GPU (no PXN).  ``in_place``
+    times the call with its output buffer holding the input (nccl-tests' in-place columns; default out of
+    place, the first columns)."""
     if method not in ("flow", "analytic"):
         raise FabricsimError(f"--method {method!r}: valid methods are flow, analytic")
     design = getattr(fabric, "design", fabric)
@@ -138,8 +141,9 @@ def run_collective(
     results = []
     for size, choice in zip(sizes, choices):
         actual, ideal, detail = transfers[choice.algorithm]
-        timed = compose(design, comm, op, choice, size, scaled(actual, REFERENCE_BYTES, size, ranks))
-        ideal_s = compose(design, comm, op, choice, size, scaled(ideal, REFERENCE_BYTES, size, ranks)).time_s
+        timed = compose(design, comm, op, choice, size, scaled(actual, REFERENCE_BYTES, size, ranks), in_place)
+        ideal_s = compose(design, comm, op, choice, size, scaled(ideal, REFERENCE_BYTES, size, ranks),
+                          in_place).time_s
         results.append(_size_result(op, timed, size, ranks, ideal_s, detail))
     return CollectiveReport(op, algorithm, policy, placement, design.scenario.fabric.transport, ranks,
                             comm.channels, gpus, results, comm.nodes)

@@ -187,7 +187,8 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
         architecture=arch,
         ring_speed_bytes_per_s=float(speed),
         intra=intra, tier=highest_tier(design, gpus), nic_bytes_per_s=nic, nvlink_bytes_per_s=nvlink,
-        nvls=bool(in_network[0] and design.scale_up.in_network_reduction and m > 1
+        # NCCL has no NVLS with 2 GPUs or fewer in a node (NVIDIA/nccl v2.26.6 src/transport/nvls.cc:157, gpuCount <= 2)
+        nvls=bool(in_network[0] and design.scale_up.in_network_reduction and m > 2
                   and design.scale_up.in_switch_reduction_efficiency > 0),
         sharp=bool(in_network[1] and design.switch.in_network_reduction and nodes.size > 1),
         simple_tree=simple_tree(arch, int(nodes.size), design.gpu.nics_on_cpu),

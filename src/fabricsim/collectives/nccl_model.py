@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fabricsim.collectives.communicator import HOPPER_OR_NEWER, Communicator, log2_floor
+from fabricsim.collectives.ring_copy import RING_OPS, copy_ceiling_bytes_per_s
 
 PROTOCOLS = ("ll", "ll128", "simple")
 
@@ -253,16 +254,32 @@ def fill_bytes(lib, comm: Communicator, algorithm: str, protocol: str, size_byte
     return comm.channels * lib.chunk_steps * step
 
 
+def copy_bound_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
+                 in_place: bool = False) -> float:
+    """Least time (seconds) the channels of a Simple ring need to load and store its bytes
+    (:mod:`fabricsim.collectives.ring_copy`, at the library's fitted per-channel rate for the architecture;
+    0 where it has none, or for other algorithms and protocols).  The channels copy from the first byte, so
+    the bound carries no pipeline fill."""
+    rate = lib.per_channel_simple_copy_bytes_per_s.get(comm.architecture)
+    if not rate or protocol != "simple" or algorithm != "ring" or op not in RING_OPS or comm.ranks <= 1:
+        return 0.0
+    cap = copy_ceiling_bytes_per_s(op, comm.ranks, comm.channels, rate, in_place)
+    return size_bytes / (cap * _bus_ratio(op, "ring", comm.ranks))
+
+
 def call_time_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
-                simple_transfer_s: float, extra_network_s: float = 0.0, executed: bool = False) -> float:
+                simple_transfer_s: float, extra_network_s: float = 0.0, executed: bool = False,
+                in_place: bool = False) -> float:
     """Latency plus protocol transfer time of one call (seconds), with the launch overhead;
-    ``executed``: as the kernels run it, with the pipeline fill (:func:`fill_bytes`), else as the
-    library's tuner predicts it -- without a fill, as NCCL's ncclTopoGetAlgoTime does."""
+    ``executed``: as the kernels run it, with the pipeline fill (:func:`fill_bytes`) and never faster than
+    its channels can copy (:func:`copy_bound_s`; ``in_place``: nccl-tests' in-place buffers), else as the
+    library's tuner predicts it -- without a fill or a copy bound, as NCCL's ncclTopoGetAlgoTime does."""
     if comm.ranks <= 1:
         return 0.0
     t = transfer_s(lib, comm, op, algorithm, protocol, size_bytes, simple_transfer_s, executed)
     if t > 0 and executed:
         t += min(size_bytes, fill_bytes(lib, comm, algorithm, protocol, size_bytes)) * t / size_bytes
+        t = max(t, copy_bound_s(lib, comm, op, algorithm, protocol, size_bytes, in_place))
     return (latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s, executed)
             + lib.launch_overhead_s + t)
 

@@ -135,11 +135,14 @@ class Composed:
     transfer_s: float
 
 
-def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simple_transfer_s: float) -> Composed:
+def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simple_transfer_s: float,
+            in_place: bool = False) -> Composed:
+    """One call as the kernels run it (``in_place``: the output buffer holds the input, as nccl-tests'
+    in-place columns; the default is out of place)."""
     lib = library(design)
     extra = extra_network_s(design, comm)
     total = call_time_s(lib, comm, op, choice.algorithm, choice.protocol, size, simple_transfer_s, extra,
-                        executed=True)
+                        executed=True, in_place=in_place)
     alpha = (latency_s(lib, comm, op, choice.algorithm, choice.protocol, size, extra, executed=True)
              + lib.launch_overhead_s)
     return Composed(choice.algorithm, choice.protocol, total, alpha, total - alpha)

@@ -12,7 +12,8 @@ Setup fields by ``kind`` (``metric`` names the output compared with the publishe
 * every kind: ``requires`` (text) marks a published run that used something fabricsim does not
   model (a transport, a part); it is reported not-runnable with that text, never scored.
 * ``collective``: ``op``, ``algorithm`` (default auto), ``protocol``, ``size`` ("8GiB"), ``ranks``,
-  ``load_balancing``, ``placement``, ``seed``; metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
+  ``load_balancing``, ``placement``, ``seed``, ``min_channels``, ``in_place`` (nccl-tests' in-place columns;
+  default out of place); metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
   ``delivered`` (ideal time / time) -> :func:`fabricsim.collectives.api.run_collective`.
 * ``pattern``: a random permutation, one long-lived pair per GPU (``load_balancing``,
   ``flows_per_pair``); metric ``throughput``: mean delivered rate / link rate.
@@ -131,7 +132,8 @@ def _collective(setup, ctx: Context) -> float:
     result = run_collective(ctx.fabric(setup), extra.get("op", "all_reduce"), extra.get("algorithm", "auto"), [size],
                             ranks=extra.get("ranks"), load_balancing=extra.get("load_balancing"),
                             placement=extra.get("placement", "contiguous"), seed=extra.get("seed", 0),
-                            protocol=extra.get("protocol"), min_channels=extra.get("min_channels")).results[0]
+                            protocol=extra.get("protocol"), min_channels=extra.get("min_channels"),
+                            in_place=bool(extra.get("in_place", False))).results[0]
     metrics = {"busbw": result.busbw_bytes_per_s, "algbw": result.algbw_bytes_per_s, "time": result.time_s,
                "delivered": result.delivered}
     if setup.metric not in metrics:
