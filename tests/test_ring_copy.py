@@ -78,6 +78,7 @@ def test_two_b200_all_gather_is_bound_by_its_channels_copies(b200x2):
         hand = 4 * GiB / (4 * GiB / cap + result.latency_s)
         assert result.busbw_bytes_per_s == pytest.approx(hand, rel=1e-9)
         assert result.busbw_bytes_per_s == pytest.approx(published, rel=0.05)  # dranet row, 8 GiB
+        assert result.copy_bound  # the report says the channels, not the links, set the rate
 
 
 def test_the_bound_has_no_fill_and_the_tuner_does_not_see_it(b200x2):
@@ -107,6 +108,7 @@ def test_link_bound_rings_do_not_move(gpu, gpus, op):
     assert copy_bound_s(bare, comm, op, "ring", "simple", 8 * GiB) == 0.0
     bound = copy_bound_s(lib, comm, op, "ring", "simple", 8 * GiB)
     assert bound < result.time_s - result.latency_s  # the link, with its fill, takes longer
+    assert not result.copy_bound
 
 
 def test_the_rate_is_checked(tmp_path):

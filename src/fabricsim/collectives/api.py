@@ -50,6 +50,7 @@ class SizeResult:
     busbw_bytes_per_s: float
     delivered: float
     phases: list[PhaseResult] = field(default_factory=list)
+    copy_bound: bool = False  # a Simple ring's channels, not the links, bind (collectives/ring_copy.py)
 
 
 @dataclass
@@ -154,7 +155,8 @@ def _size_result(op, timed, size, ranks, ideal_s, phases) -> SizeResult:
     time_s = timed.time_s
     algbw = padded / time_s if time_s > 0 else 0.0
     return SizeResult(timed.algorithm, timed.protocol, size, padded, time_s, ideal_s, timed.latency_s, algbw,
-                      algbw * busbw_factor(op, ranks), ideal_s / time_s if time_s > 0 else 1.0, phases)
+                      algbw * busbw_factor(op, ranks), ideal_s / time_s if time_s > 0 else 1.0, phases,
+                      timed.copy_bound)
 
 
 __all__ = ["ALGORITHMS", "run_collective", "busbw_factor", "CollectiveReport", "SizeResult"]

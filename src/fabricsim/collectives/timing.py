@@ -21,7 +21,8 @@ import numpy as np
 from fabricsim.collectives.algorithms import ALGORITHMS, NOT_IN_LIBRARY, applicable, check_op, padded_size
 from fabricsim.collectives.analytic import transfer_time
 from fabricsim.collectives.communicator import Communicator, describe
-from fabricsim.collectives.nccl_model import Choice, call_time_s, choose, latency_s, library_algorithm, protocols_for
+from fabricsim.collectives.nccl_model import (Choice, call_time_s, choose, copy_bound_s, latency_s, library_algorithm,
+                                              protocols_for)
 from fabricsim.collectives.net_plugin import net_plugin, with_plugin_settings
 from fabricsim.collectives.region_tuner import forced_choice
 from fabricsim.errors import FabricsimError
@@ -133,6 +134,7 @@ class Composed:
     time_s: float
     latency_s: float
     transfer_s: float
+    copy_bound: bool = False  # the ring's channels (their loads and stores), not the links, set the transfer time
 
 
 def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simple_transfer_s: float,
@@ -145,7 +147,9 @@ def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simp
                         executed=True, in_place=in_place)
     alpha = (latency_s(lib, comm, op, choice.algorithm, choice.protocol, size, extra, executed=True)
              + lib.launch_overhead_s)
-    return Composed(choice.algorithm, choice.protocol, total, alpha, total - alpha)
+    bound = copy_bound_s(lib, comm, op, choice.algorithm, choice.protocol, size, in_place)
+    return Composed(choice.algorithm, choice.protocol, total, alpha, total - alpha,
+                    bound > 0 and bound >= (total - alpha) * (1 - 1e-9))
 
 
 def scaled(reference_s: float, reference_size: int, size: int, ranks: int) -> float:

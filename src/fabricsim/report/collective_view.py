@@ -29,10 +29,16 @@ def collective_tables(report: CollectiveReport) -> Group:
         for phase in report.results[-1].phases:
             for label, util in phase.busiest_arcs[:3]:
                 links.add_row(phase.name, label, f"{util:.1%}")
+    bound = [format_bytes(r.size_bytes) for r in report.results if r.copy_bound]
+    parts = [table]
+    if bound:
+        parts.append(f"[dim]at {', '.join(bound)} the ring's {report.channels} channels bind, each one thread block loading "
+                     "and storing every chunk it forwards (NCCL's Simple ring kernels; fabricsim.collectives.ring_copy), "
+                     "not the links: the link loads below are the links' own share")
     if not links.row_count:
-        return Group(table, "[dim]analytic alpha-beta model: no per-link loads (it assumes load-balanced uplinks; "
+        return Group(*parts, "[dim]analytic alpha-beta model: no per-link loads (it assumes load-balanced uplinks; "
                      "use --method flow to see ECMP collisions)")
-    return Group(table, links)
+    return Group(*parts, links)
 
 
 def print_collective(report: CollectiveReport, console: Console | None = None) -> None:
