@@ -57,3 +57,43 @@ def test_no_cap_across_servers_or_for_other_dispatchers():
     calls = [deepcopy(call)]
     cap_ep_calls(calls, gpu, "deepep", True)
     assert calls[0].time_s == pytest.approx(call.size_bytes / sm_rate_bytes_per_s(gpu))
+
+
+def test_dispatcher_sms_defaults_and_override():
+    """Megatron-Core defaults: DeepEP 20, HybridEP 16 SMs; NCCL's all-to-all leaves it to the profile (None)."""
+    from fabricsim.workload.ep_dispatch import HYBRIDEP_SMS, dispatcher_sms
+
+    assert (dispatcher_sms("deepep"), dispatcher_sms("hybridep"), dispatcher_sms("alltoall")) == (20, HYBRIDEP_SMS, None)
+    assert HYBRIDEP_SMS == 16 and dispatcher_sms("hybridep", 32) == 32 and dispatcher_sms("alltoall", 8) == 8
+
+
+def _overlapped(sms):
+    """Qwen3-30B on 8 GB200, EP8 HybridEP with the merged-1F1B all-to-all overlap, 4 micro-batches."""
+    scenario = scenario_from_dict({"cluster": {"gpu": "gb200", "gpus": 8}})
+    return train(scenario, model="qwen3-30b-a3b", tp=1, pp=1, dp=8, ep=8, expert_tp=1, global_batch=32, micro_batch=1,
+                 seq=4096, precision="fp8", fp8_recipe="mxfp8", software="megatron-core-2025", moe_dispatcher="hybridep",
+                 moe_a2a_overlap=True, recompute="none", communication="analytic", ep_dispatcher_sms=sms)
+
+
+def test_hidden_all_to_all_slows_compute_by_the_dispatchers_sms():
+    """While an all-to-all hides under compute its kernels hold their SMs: the SM cost of the hidden EP time scales
+    with the dispatcher's SMs (16 -> 32 adds 16 / sm_count of the hidden EP time; the rest of the comm keeps the
+    profile's comm_sms), nothing else moves."""
+    base, wide = _overlapped(16), _overlapped(32)
+    sm_count = CATALOG.gpu("gb200").sm_count
+    hidden_ep = base.exposure.hidden_per_micro["ep"]
+    assert hidden_ep > 0 and wide.exposure.hidden_per_micro == base.exposure.hidden_per_micro
+    extra = wide.exposure.slowdown_per_micro - base.exposure.slowdown_per_micro
+    assert extra == pytest.approx((32 - 16) / sm_count * hidden_ep, rel=1e-9)
+    assert base.exposure.slowdown_per_micro >= 16 / sm_count * hidden_ep  # DP hidden under backward adds its share
+    assert wide.breakdown_s["compute"] == base.breakdown_s["compute"]
+    assert wide.breakdown_s.get("exposed EP comm", 0.0) == base.breakdown_s.get("exposed EP comm", 0.0)
+
+
+def test_dispatcher_sms_must_leave_sms_to_the_compute():
+    from fabricsim.errors import FabricsimError
+
+    with pytest.raises(FabricsimError, match="ep_dispatcher_sms=148: b200 has 148 SMs"):
+        scenario = scenario_from_dict({"cluster": {"gpu": "b200", "gpus": 8}})
+        train(scenario, model="qwen3-30b-a3b", tp=1, pp=1, dp=8, ep=8, expert_tp=1, global_batch=8, micro_batch=1,
+              seq=4096, moe_dispatcher="hybridep", communication="analytic", ep_dispatcher_sms=148)

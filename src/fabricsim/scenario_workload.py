@@ -122,6 +122,11 @@ class TrainSpec(_Strict):
     fp8_attention: bool = Field(
         False, description="attention core in FP8 through cuDNN (Megatron/Transformer Engine fp8_dot_product_attention): "
         "the GPU's measured FP8 attention rate, Q/K/V and dO quantized; precision fp8 only")
+    ep_dispatcher_sms: int | None = Field(
+        None, ge=1, le=100_000, description="SMs the expert dispatcher's kernels occupy while they run (Megatron-Core "
+        "moe_deepep_num_sms / moe_hybridep_num_sms); default DeepEP 20, HybridEP 16, Megatron-Bridge's performance "
+        "recipes set HybridEP to 32; it slows compute while an all-to-all is hidden under it and bounds DeepEP's "
+        "intranode rate")
     moe_a2a_overlap: bool = Field(
         False, description="Megatron-Core merged 1F1B (overlap_moe_expert_parallel_comm): each expert all-to-all runs "
         "beside the other micro-batch's compute, phase by phase; needs ep > 1, no full recomputation, explicit "

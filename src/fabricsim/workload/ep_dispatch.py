@@ -24,6 +24,18 @@ from dataclasses import replace
 DEEPEP_SMS = 20
 """SMs DeepEP's normal kernels run on: Megatron-Core ``moe_deepep_num_sms`` default (transformer_config.py,
 core_r0.14-0.16); DeepSeek-V3 technical report section 3.2.2 dedicates 20 SMs to its all-to-all."""
+HYBRIDEP_SMS = 16
+"""SMs HybridEP's dispatch and combine kernels run on: Megatron-Core ``moe_hybridep_num_sms`` default
+(transformer_config.py at b0cc2706, the 26.02 stack); Megatron-Bridge's performance recipes raise it to 32
+(scripts/performance/utils/overrides.py at v0.3.0 and v0.5.0)."""
+
+
+def dispatcher_sms(dispatcher: str, override: int | None = None) -> int | None:
+    """SMs the expert dispatcher's own kernels occupy while they run (``override``: the job's setting); None for
+    NCCL's all-to-all, whose channels the software profile's ``comm_sms`` stands for."""
+    if override is not None:
+        return override
+    return {"deepep": DEEPEP_SMS, "hybridep": HYBRIDEP_SMS}.get(dispatcher)
 
 
 def sm_rate_bytes_per_s(gpu, sms: int = DEEPEP_SMS) -> float | None:
@@ -35,11 +47,11 @@ def sm_rate_bytes_per_s(gpu, sms: int = DEEPEP_SMS) -> float | None:
     return sms * 2.0 / (1.0 / dispatch + 1.0 / combine)
 
 
-def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int = DEEPEP_SMS) -> float | None:
+def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None = DEEPEP_SMS) -> float | None:
     """Give every MoE all-to-all call of a DeepEP job whose expert groups stay inside one server at least the
     SM-bound time of its bytes (``size_bytes`` per rank: every row it receives, its own included).  Returns
     the SM-bound rate (bytes/s) when it slowed a call, else None."""
-    rate = sm_rate_bytes_per_s(gpu, sms) if dispatcher == "deepep" and intranode else None
+    rate = sm_rate_bytes_per_s(gpu, sms or DEEPEP_SMS) if dispatcher == "deepep" and intranode else None
     if rate is None:
         return None
     capped = None
@@ -51,4 +63,4 @@ def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int = DEEPEP
     return capped
 
 
-__all__ = ["DEEPEP_SMS", "sm_rate_bytes_per_s", "cap_ep_calls"]
+__all__ = ["DEEPEP_SMS", "HYBRIDEP_SMS", "dispatcher_sms", "sm_rate_bytes_per_s", "cap_ep_calls"]

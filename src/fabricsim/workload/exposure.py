@@ -23,8 +23,8 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
   micro-batch's reduction waits, the others run under the next micro-batch.
 
 **Overlap is not free**: while a communication kernel runs beside the GEMMs it occupies
-``comm_sms`` of the GPU's SMs (NCCL channels, userbuffers), so compute slows by
-``comm_sms / sm_count`` for as long as the overlap lasts (``slowdown``); and FSDP2 copies its flat
+``comm_sms`` of the GPU's SMs (NCCL channels, userbuffers; an expert dispatcher's own SM count for DeepEP and
+HybridEP), so compute slows by ``comm_sms / sm_count`` for as long as the overlap lasts (``slowdown``); and FSDP2 copies its flat
 communication buffers on the compute stream (:func:`flat_buffer_copy_s`).
 """
 
@@ -52,11 +52,13 @@ def _sum(calls, kind: str) -> float:
 
 def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_overlap_share: float | None,
            ep_overlap_share: float, dp_overlap: bool, layer_elements: float = 0.0, coordinator=None,
-           pp_hidden: bool = False, pp_overlap: bool | None = None, ep_exposed: float | None = None) -> Exposure:
+           pp_hidden: bool = False, pp_overlap: bool | None = None, ep_exposed: float | None = None,
+           ep_sms: int | None = None) -> Exposure:
     """Exposed and hidden communication of one step (see the module docstring); ``pp_hidden``: the
     schedule overlaps pipeline sends with compute (DualPipe); ``pp_overlap``: overrides the profile's
     ``pp_comm_overlap`` (interleaved schedules only); ``ep_exposed``: the all-to-all seconds per micro-batch
-    Megatron-Core's merged 1F1B leaves exposed (:mod:`fabricsim.workload.a2a_overlap`), in place of the share."""
+    Megatron-Core's merged 1F1B leaves exposed (:mod:`fabricsim.workload.a2a_overlap`), in place of the share;
+    ``ep_sms``: SMs the expert dispatcher's kernels take while hidden (DeepEP, HybridEP), else the profile's."""
     exposed, hidden = {}, {}
     tp = _sum(calls, "tp")
     if tp_overlap_share is not None:
@@ -83,7 +85,8 @@ def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_
     exposed["dp"], hidden["dp"], dp_step, dp_step_hidden = _data_parallel(calls, stage, layers, micro_batches,
                                                                           dp_overlap, prefetch, coordinator)
     share = profile.comm_sms / gpu.sm_count
-    slowdown = share * (sum(hidden.values()) + dp_step_hidden / micro_batches)
+    ep_share = share if ep_sms is None else ep_sms / gpu.sm_count
+    slowdown = share * (sum(hidden.values()) - hidden["ep"] + dp_step_hidden / micro_batches) + ep_share * hidden["ep"]
     return Exposure(exposed, dp_step, slowdown, hidden)
 
 

@@ -27,6 +27,10 @@ def check_recipe_features(spec, model, par, gpu, profile, dispatcher: str, graph
                           recompute_modules, mtp: int) -> None:
     """Refuse combinations Megatron-Core refuses or that fabricsim cannot time (see the module docstring)."""
     _check_capacity(spec, model, dispatcher)
+    if spec.ep_dispatcher_sms is not None and spec.ep_dispatcher_sms >= gpu.sm_count:
+        raise FabricsimError(f"workload.train.ep_dispatcher_sms={spec.ep_dispatcher_sms}: {gpu.name} has {gpu.sm_count} "
+                             "SMs and the dispatcher must leave some to the compute; use fewer (Megatron-Core defaults: "
+                             "DeepEP 20, HybridEP 16)")
     if spec.cuda_graph_full_iteration:
         _check_full_iteration(spec, model, profile, graphs, scope, token_drop)
     if spec.moe_fused_grouped_mlp:

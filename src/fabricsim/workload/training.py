@@ -28,7 +28,7 @@ from fabricsim.workload import catalog_entry
 from fabricsim.workload.activation_offload import check_offload, offload_exposure
 from fabricsim.workload.zero3_fetch import coordinate_calls, fetch_modules
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
-from fabricsim.workload.ep_dispatch import DEEPEP_SMS, cap_ep_calls
+from fabricsim.workload.ep_dispatch import cap_ep_calls, dispatcher_sms
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
 from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
 from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
@@ -267,11 +267,12 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                        context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded)
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
-    sm_bound = None
+    sm_bound = ep_sms = None
     if ep_copies is not None:
         dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
+        ep_sms = dispatcher_sms(dispatcher, spec.ep_dispatcher_sms)
         server = groups.ep // design.scenario.cluster.gpus_per_server  # each expert group's GPUs by server
-        sm_bound = cap_ep_calls(calls, gpu, dispatcher, bool((server == server[:, :1]).all()))
+        sm_bound = cap_ep_calls(calls, gpu, dispatcher, bool((server == server[:, :1]).all()), ep_sms)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
     coordinator = coordinate_calls(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
                               profile) if coordinated else None
@@ -282,7 +283,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         ep_exposed = exposed_per_micro_batch(stage.moe_phases, a2a, moe_here, units)
     exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
                       dp_overlap, layer_elements, coordinator, pp_hidden=dualpipe,
-                      pp_overlap=spec.pp_comm_overlap, ep_exposed=ep_exposed)
+                      pp_overlap=spec.pp_comm_overlap, ep_exposed=ep_exposed, ep_sms=ep_sms)
     copies = flat_buffer_copy_s(layer_elements, layers_here, root, gathers, spec.gradient_reduce_bytes,
                                 gpu.hbm_stream_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
     offloading = offload_exposure(model, gpu, shape, profile, job, spec.attention_efficiency) if offload else None
@@ -333,7 +334,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     if ep_copies is not None:
         notes.append(f"MoE token dispatch: {dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)}, {ep_copies:.2f} "
                      f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)"
-                     + (f"; DeepEP's kernels on {DEEPEP_SMS} SMs move at most {sm_bound / 1e9:,.0f} GB/s, below the link"
+                     + (f"; DeepEP's kernels on {ep_sms} SMs move at most {sm_bound / 1e9:,.0f} GB/s, below the link"
                         if sm_bound else ""))
     if shape.token_drop:
         notes.append(f"MoE token-drop, capacity factor {spec.moe_capacity_factor:g}: each local expert multiplies "
