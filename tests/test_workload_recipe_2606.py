@@ -92,11 +92,13 @@ def test_full_iteration_graph_has_no_host_time_and_every_kernel_a_node():
 
 
 def test_fp8_attention_rate_and_casts_by_hand():
-    """B200 native 0.5, native-fp8 0.75 of BF16 peak: the attention core takes 2/3 of its BF16 time.  Casts: Q 32 heads
-    x 128, K and V 4 KV heads x 128 each = 5,120 elements per token forward; dO 4,096 backward."""
+    """B200 native 0.5, native-fp8 0.585 of BF16 peak (cuDNN's measured FP8/BF16 x1.17 on Blackwell): the attention
+    core takes 0.5 / 0.585 of its BF16 time.  Casts: Q 32 heads x 128, K and V 4 KV heads x 128 each = 5,120 elements
+    per token forward; dO 4,096 backward."""
+    assert B200.attention_efficiency["native-fp8"] == 0.585
     bf16 = layer_work(QWEN, B200, _shape(), PROFILE, False)
     fp8 = layer_work(QWEN, B200, _shape(fp8_attention=True), PROFILE, False)
-    assert fp8.attention_forward == pytest.approx(bf16.attention_forward * 0.5 / 0.75)
+    assert fp8.attention_forward == pytest.approx(bf16.attention_forward * 0.5 / 0.585)
     assert cast_elements(QWEN, 1024, 1) == (1024 * 5120, 1024 * 4096)
     per = PROFILE.fp8_cast_bytes_per_element
     assert fp8.memory_forward - bf16.memory_forward == pytest.approx(per * 1024 * 5120 / B200.hbm_stream_bytes_per_s)
@@ -155,9 +157,14 @@ def test_fused_mlp_refused_on_hopper_and_a2a_overlap_without_virtual_stages():
 
 
 def test_every_feature_together_runs_and_each_helps():
-    """On this small job each feature makes the step faster, none of them changes the model FLOPs."""
+    """Each feature makes the step faster, none of them changes the model FLOPs.  FP8 attention only pays off once the
+    attention core outweighs its Q/K/V and dO casts: at 1,024 tokens (x1.17 on Blackwell) it does not, at 4,096 it does."""
     full = _job(**FEATURES)
     for feature in ("moe_a2a_overlap", "moe_fused_grouped_mlp", "fp8_attention"):
         without = _job(**{**FEATURES, feature: False})
-        assert without.step_time_s > full.step_time_s, feature
         assert without.model_flops_per_step == full.model_flops_per_step
+        if feature != "fp8_attention":
+            assert without.step_time_s > full.step_time_s, feature
+    long, long_without = _job(**FEATURES, seq=4096), _job(**{**FEATURES, "fp8_attention": False}, seq=4096)
+    assert long_without.step_time_s > long.step_time_s
+    assert _job(**{**FEATURES, "fp8_attention": False}).step_time_s < full.step_time_s  # short: the casts win
