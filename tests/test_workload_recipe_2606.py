@@ -168,3 +168,22 @@ def test_every_feature_together_runs_and_each_helps():
     long, long_without = _job(**FEATURES, seq=4096), _job(**{**FEATURES, "fp8_attention": False}, seq=4096)
     assert long_without.step_time_s > long.step_time_s
     assert _job(**{**FEATURES, "fp8_attention": False}).step_time_s < full.step_time_s  # short: the casts win
+
+
+def test_fp8_backward_runs_windowed_layers_as_full_causal():
+    """gpt-oss (18 of 36 layers through a 128-token window): the FP8 backward works through the whole causal square
+    of every layer, 2 x 64 heads x (64 + 64) x seq / 2 FLOPs per token and layer (cuDNN's FP8 backward grows with
+    seq^2 on the gpt_oss preset); the forward keeps the band.  A model without windows is unaffected."""
+    from fabricsim.workload.fp8_attention import backward_pass_flops
+    from fabricsim.workload.model import attention_flops_per_token_per_layer
+
+    oss = CATALOG.get("models", "gpt-oss-120b")
+    assert backward_pass_flops(oss, 4096) == 2 * 64 * 128 * 4096 / 2
+    assert attention_flops_per_token_per_layer(oss, 4096) < backward_pass_flops(oss, 4096)
+    assert backward_pass_flops(QWEN, 4096) == attention_flops_per_token_per_layer(QWEN, 4096)
+    shape = Shape(4096.0, 4096, 1, 1, False, "fp8", 8, 1, 128.0, 16384.0, "mxfp8")
+    plain = layer_work(oss, B200, shape, PROFILE, False)
+    fp8 = layer_work(oss, B200, replace(shape, fp8_attention=True), PROFILE, False)
+    band, square = attention_flops_per_token_per_layer(oss, 4096), backward_pass_flops(oss, 4096)
+    assert fp8.attention_forward / plain.attention_forward == pytest.approx(0.5 / 0.585)
+    assert fp8.attention_backward / plain.attention_backward == pytest.approx(0.5 / 0.585 * square / band)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from fabricsim.workload.a2a_overlap import MoePhases
 from fabricsim.workload.elementwise import chains, fused_mlp_saved_bytes, layer_elementwise_bytes, routed_activation_bytes
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
-from fabricsim.workload.fp8_attention import cast_elements, fp8_attention_efficiency
+from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
 from fabricsim.workload.kernels import KernelCount, kernels_before_sync, layer_kernels
@@ -177,8 +177,10 @@ def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float)
     t, s, b = shape.tp, shape.seq, shape.micro_batch
     if attention_kind(model, profile) != "materialized":
         fwd_flops = attention_flops_per_token_per_layer(model, s) * shape.tokens / t
+        bwd_flops = ATTENTION_BACKWARD_FACTOR * (backward_pass_flops(model, s) * shape.tokens / t
+                                                 if shape.fp8_attention else fwd_flops)
         rate = gpu.bf16_dense_flops * efficiency
-        return fwd_flops / rate, ATTENTION_BACKWARD_FACTOR * fwd_flops / rate, (1 + ATTENTION_BACKWARD_FACTOR) * fwd_flops
+        return fwd_flops / rate, bwd_flops / rate, fwd_flops + bwd_flops
     # scores written to HBM: batched GEMMs over (micro-batch x heads / t) of the full s x s square
     if model.attention == "mla":
         dqk, dv = model.qk_nope_head_dim + model.qk_rope_head_dim, model.head_dim

@@ -9,12 +9,18 @@ Two effects, both per layer and micro-batch on one GPU:
   output gradient ``dO`` before the backward one (its DotProductAttention with ``fp8_dpa``: the BF16 linear output
   is cast unless the QKV GEMM already emits FP8), each element read in BF16 and written in FP8 at the software
   profile's bytes per cast element.  Multi-head latent attention casts its expanded per-head keys
-  (``qk_nope + qk_rope`` wide) and values (``v_head_dim``).
+  (``qk_nope + qk_rope`` wide) and values (``v_head_dim``);
+* **windows**: cuDNN's FP8 backward does not skip the blocks outside a sliding window: it runs the whole causal
+  square of a windowed layer (NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training, gpt_oss preset -- window
+  128, head dim 64 -- on GB200, cuDNN 9.22: FP8 backward 0.54, 1.73, 6.18, 23.2, 90.3 ms at 2k to 32k tokens,
+  growing with the square, while the BF16 backward and the FP8 forward grow linearly), so its backward FLOPs are
+  those of full causal layers (:func:`backward_pass_flops`).
 """
 
 from __future__ import annotations
 
 from fabricsim.errors import FabricsimError
+from fabricsim.workload.model import attention_flops_per_key, attention_flops_per_token_per_layer
 
 
 def fp8_attention_efficiency(gpu, profile) -> float:
@@ -43,4 +49,13 @@ def cast_elements(model, tokens: float, tp: int) -> tuple[float, float]:
     return tokens * (q + k + v), tokens * o
 
 
-__all__ = ["fp8_attention_efficiency", "cast_elements"]
+def backward_pass_flops(model, seq: float) -> float:
+    """Forward-equivalent FLOPs per token and layer that the FP8 backward pass works through for ``seq``-token
+    sequences (multiply by the backward factor): every layer's whole causal square -- windowed layers included,
+    their out-of-window blocks not skipped (module docstring); the band otherwise equals the forward's."""
+    if not model.sliding_window_layers:
+        return attention_flops_per_token_per_layer(model, seq)
+    return attention_flops_per_key(model) * seq / 2
+
+
+__all__ = ["fp8_attention_efficiency", "cast_elements", "backward_pass_flops"]
