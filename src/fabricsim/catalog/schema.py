@@ -172,6 +172,10 @@ class Gpu(Entry):
         default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
         "and backward together, by kernel: flash2, native (the generation's own best: FA3 / cuDNN), and <kernel>-fp8 "
         "for the same kernel with FP8 inputs (cuDNN FP8 attention)")
+    attention_half_sequence_tokens: dict[str, float] = Field(
+        default_factory=dict, description="by kernel: the sequence length at which the kernel reaches half its "
+        "asymptotic efficiency (a fixed cost per query block and head, paid once per row of the causal square): "
+        "efficiency = attention_efficiency x seq / (seq + this); absent: one efficiency at every length")
     architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
         description="GPU architecture generation (selects the collective library's per-generation constants)"
     )

@@ -139,16 +139,19 @@ def attention_kind(model, profile) -> str:
     return profile.attention
 
 
-def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False) -> float:
+def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False, seq: float | None = None) -> float:
     """Share of dense BF16 peak the profile's fused attention kernel sustains on this GPU in a training step
-    (``fp8``: with FP8 inputs, :mod:`fabricsim.workload.fp8_attention`)."""
+    (``fp8``: FP8 inputs, :mod:`fabricsim.workload.fp8_attention`) at ``seq`` tokens per call (catalog
+    ``attention_half_sequence_tokens``)."""
     if override is not None:
         return override
+    half = gpu.attention_half_sequence_tokens.get(f"{profile.attention}-fp8" if fp8 else profile.attention)
+    length = seq / (seq + half) if half and seq else 1.0
     if fp8:
-        return fp8_attention_efficiency(gpu, profile)
+        return fp8_attention_efficiency(gpu, profile) * length
     table = gpu.attention_efficiency
     measured = table.get(profile.attention, table.get("flash2", DEFAULT_ATTENTION_EFFICIENCY))
-    return measured * gpu.sustained_compute_ratio * profile.kernel_efficiency
+    return measured * length * gpu.sustained_compute_ratio * profile.kernel_efficiency
 
 
 def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool,
@@ -209,7 +212,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     else:
         gemms = dense_layer_gemms(model, shape.tokens, shape.tp)
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes))
-    efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention)
+    efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention, shape.seq / shape.cp)
     af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, rerun_bytes, attention_side = layer_elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s

@@ -66,7 +66,7 @@ def _layer_gemms(model, tokens: float, tp: int, ep: int, per_expert: float, moe:
 def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_bytes: int, decode: bool,
                sequences: float) -> tuple[float, float, float]:
     """(seconds, FLOPs, KV bytes read) of attention in one layer."""
-    efficiency = attention_efficiency(gpu, profile, None)
+    efficiency = attention_efficiency(gpu, profile, None, seq=context)  # decode kernels also walk the context
     rate = gpu.bf16_dense_flops * efficiency
     if not decode:
         flops = attention_flops_per_token_per_layer(model, context) * tokens / tp  # causal prompt of length context

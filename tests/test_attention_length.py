@@ -1,0 +1,34 @@
+"""Blackwell attention efficiency follows the sequence length as cuDNN's training benchmark measures it
+(catalog attention_half_sequence_tokens); GPUs without a measured curve keep one figure."""
+
+import pytest
+
+from fabricsim.catalog import default_catalog
+from fabricsim.workload.compute import attention_efficiency
+
+CATALOG = default_catalog()
+PROFILE = CATALOG.get("software", "megatron-core-2025")
+
+
+@pytest.mark.parametrize("seq, measured", [(2048, 0.35), (4096, 0.47), (8192, 0.55), (16384, 0.59), (32768, 0.61)])
+def test_gb200_curve_follows_cudnns_measurement(seq, measured):
+    """cudnn-frontend sdpa_benchmark_training, GB200 cuDNN 9.19, llama3.1 causal: (1 + 2.5) / (1 / fwd + 2.5 / bwd)
+    TFLOP/s over the 2.5 PF BF16 peak; the single-kernel figure is the in-training one without the sustained ratio."""
+    gpu = CATALOG.gpu("gb200")
+    single = attention_efficiency(gpu, PROFILE, None, seq=seq) / (gpu.sustained_compute_ratio * PROFILE.kernel_efficiency)
+    assert single == pytest.approx(measured, abs=0.02)
+
+
+@pytest.mark.parametrize("seq, measured", [(2048, 0.39), (4096, 0.53), (8192, 0.64), (16384, 0.70), (32768, 0.73)])
+def test_gb200_fp8_curve(seq, measured):
+    gpu = CATALOG.gpu("gb200")
+    scale = gpu.sustained_compute_ratio * PROFILE.kernel_efficiency
+    assert attention_efficiency(gpu, PROFILE, None, fp8=True, seq=seq) / scale == pytest.approx(measured, abs=0.02)
+
+
+def test_no_curve_no_length_dependence():
+    h100 = CATALOG.gpu("h100-sxm")
+    assert not h100.attention_half_sequence_tokens
+    assert attention_efficiency(h100, PROFILE, None, seq=1024) == attention_efficiency(h100, PROFILE, None, seq=65536)
+    b200 = CATALOG.gpu("b200")
+    assert attention_efficiency(b200, PROFILE, None, seq=2048) < attention_efficiency(b200, PROFILE, None, seq=32768)
