@@ -38,7 +38,7 @@ from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert
 from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
-from fabricsim.workload.kernels import KernelCount, kernels_before_sync, layer_kernels
+from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
@@ -236,7 +236,6 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
                      token_drop=shape.token_drop if moe else "")
     kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw, sync_free=shape.sync_free,
                             fused_mlp=shape.fused_mlp, fp8_attention=shape.fp8_attention)
-    kernels += KernelCount(*(epilogue.forward_kernels, epilogue.backward_kernels) * 2)
     node = profile.graph_node_seconds(gpu.architecture)
     if shape.full_iteration:  # one graph per step: no host issue, every kernel a graph node
         kernels = kernels.full_iteration()

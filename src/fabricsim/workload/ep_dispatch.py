@@ -51,7 +51,7 @@ def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None =
     """Give every MoE all-to-all call of a DeepEP job whose expert groups stay inside one server at least the
     SM-bound time of its bytes (``size_bytes`` per rank: every row it receives, its own included).  Returns
     the SM-bound rate (bytes/s) when it slowed a call, else None."""
-    rate = sm_rate_bytes_per_s(gpu, sms or DEEPEP_SMS) if dispatcher == "deepep" and intranode else None
+    rate = sm_rate_bytes_per_s(gpu, sms) if dispatcher == "deepep" and intranode else None
     if rate is None:
         return None
     capped = None

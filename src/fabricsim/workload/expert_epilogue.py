@@ -50,6 +50,17 @@ class EpilogueWork:
 NONE = EpilogueWork(0.0, 0.0, 0.0, 0, 0)
 
 
+def epilogue_kernels(model, local_experts: int) -> tuple[int, int]:
+    """(forward, backward) kernels of the eager clamp and output-bias passes over ``local_experts`` experts."""
+    forward = backward = 0
+    if model.activation_clamp is not None:
+        forward, backward = CLAMP_KERNELS
+    if model.expert_bias:
+        n = max(1, int(local_experts))
+        forward, backward = forward + BIAS_KERNELS_PER_EXPERT[0] * n + 1, backward + BIAS_KERNELS_PER_EXPERT[1] * n
+    return forward, backward
+
+
 def eager_expert_epilogue(model, routed_rows: float, etp: int, local_experts: int) -> EpilogueWork:
     """The eager clamp and output-bias passes of ``model``'s routed experts over ``routed_rows`` token copies on one
     GPU holding ``local_experts`` experts of FFN width ``expert_ffn_hidden_size / etp`` (no passes when the model
@@ -57,20 +68,15 @@ def eager_expert_epilogue(model, routed_rows: float, etp: int, local_experts: in
     fc1_elements = 2 * model.expert_ffn_hidden_size / etp * routed_rows  # gate and linear halves (GLU)
     fc2_elements = model.hidden_size * routed_rows
     forward = backward = rerun = 0.0
-    kernels_f = kernels_b = 0
     if model.activation_clamp is not None:
         forward += CLAMP_BYTES[0] * fc1_elements
         backward += CLAMP_BYTES[1] * fc1_elements
         rerun += CLAMP_BYTES[0] * fc1_elements
-        kernels_f, kernels_b = kernels_f + CLAMP_KERNELS[0], kernels_b + CLAMP_KERNELS[1]
     if model.expert_bias:
-        n = max(1, int(local_experts))
         forward += BIAS_BYTES[0] * fc2_elements
         backward += BIAS_BYTES[1] * fc2_elements
-        kernels_f += BIAS_KERNELS_PER_EXPERT[0] * n + 1
-        kernels_b += BIAS_KERNELS_PER_EXPERT[1] * n
-    return EpilogueWork(forward, backward, rerun, kernels_f, kernels_b)
+    return EpilogueWork(forward, backward, rerun, *epilogue_kernels(model, local_experts))
 
 
-__all__ = ["EpilogueWork", "NONE", "eager_expert_epilogue", "CLAMP_BYTES", "CLAMP_KERNELS", "BIAS_BYTES",
+__all__ = ["EpilogueWork", "NONE", "eager_expert_epilogue", "epilogue_kernels", "CLAMP_BYTES", "CLAMP_KERNELS", "BIAS_BYTES",
            "BIAS_KERNELS_PER_EXPERT"]

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.elementwise import FUSED, Chains
+from fabricsim.workload.expert_epilogue import epilogue_kernels
 
 QUANTIZE_KERNELS = {"delayed": 1, "tensorwise": 3, "mxfp8": 1, "blockwise": 1}
 """Kernels per FP8 quantization of one tensor, by Megatron ``fp8_recipe``: current ('tensorwise')
@@ -229,9 +230,12 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     if fused:
         f, b = FUSED_MLP_KERNELS
         return count + KernelCount(f, b, f, b)
-    for g in gemms:
-        if g.grouped:
-            count += grouped_linear_kernels(g.batch, fp8, recipe, profile.expert_gemm_streams)
+    grouped = [g for g in gemms if g.grouped]
+    for g in grouped:
+        count += grouped_linear_kernels(g.batch, fp8, recipe, profile.expert_gemm_streams)
+    if grouped:  # gpt-oss's clamp and expert bias, op by op outside the fused activation (expert_epilogue.py)
+        f, b = epilogue_kernels(model, grouped[0].batch)
+        count += KernelCount(f, b, f, b)
     return count
 
 
