@@ -116,7 +116,7 @@ def test_slider_moves_the_cards_to_the_api_values(server, tmp_path):
 
             page.wait_for_function("document.querySelector('#chart-lb .main-svg')")
             page.wait_for_function("!document.querySelector('#evidence-section').hidden")
-            nearest = post(server, "/api/train", {"scenario": scenario, "lb": "adaptive"})["evidence"]
+            nearest = run["evidence"]
             rows = page.locator("#evidence tr")
             assert rows.count() == len(nearest["cases"]) > 0
             assert rows.first.locator("td").first.inner_text() == nearest["cases"][0]["case_id"]

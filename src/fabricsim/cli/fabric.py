@@ -88,6 +88,7 @@ def plan(
 def run(
     scenario: Optional[Path] = ScenarioArg,
     set_: list[str] = SetOpt,
+    evidence: bool = EvidenceOpt,
     json_out: bool = JsonOpt,
     html_out: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
 ) -> None:
@@ -95,6 +96,7 @@ def run(
     from fabricsim.api import run as run_scenario
     from fabricsim.report.documents import run_document
     from fabricsim.report.run_view import print_run
+    from fabricsim.validation.evidence import document, run_evidence
 
     if html_out is not None:
         from fabricsim.io import check_writable
@@ -102,15 +104,20 @@ def run(
         check_writable(html_out, "--html")
     with working(err_console, "run") as stage:
         result = run_scenario(scenario, set_, stage=stage)
+        found = None
+        if evidence:
+            stage("published measurements nearest the training step")
+            found = run_evidence(result)
     if json_out:
-        _print_json(run_document(result))
+        _print_json({**run_document(result), **document(found)})
     else:
         print_run(result, console)
+        print_evidence(found)
     if html_out is not None:
         from fabricsim.io import shown_path
         from fabricsim.report.html import write_html
 
-        write_html(result, html_out)
+        write_html(result, html_out, found)
         err_console.print(f"report written to {escape(shown_path(html_out))}", highlight=False)
 
 

@@ -179,6 +179,13 @@ def training_evidence(scenario, overrides: dict, result, limit: int = 5) -> list
     return evaluate(nearest_cases(run, "training", catalog, limit))
 
 
+def run_evidence(result, limit: int = 5) -> list[Evidence] | None:
+    """Published training measurements nearest the training step of ``fabricsim run`` (None without one)."""
+    if result.training is None:
+        return None
+    return training_evidence(result.scenario, {}, result.training, limit)
+
+
 def inference_evidence(scenario, overrides: dict, limit: int = 5) -> list[Evidence]:
     """Published serving measurements nearest a deployment run with keyword ``overrides``."""
     from fabricsim.workload import effective_spec
@@ -201,5 +208,5 @@ def collective_evidence(scenario, op: str, ranks: int, size_bytes: float, algori
 
 
 __all__ = ["Evidence", "WEIGHTS", "MIN_SCORE", "model_family", "shared_facts", "nearness", "case_facts",
-           "nearest_cases", "evaluate", "summary", "document", "training_evidence", "inference_evidence",
+           "nearest_cases", "evaluate", "summary", "document", "training_evidence", "run_evidence", "inference_evidence",
            "collective_evidence"]

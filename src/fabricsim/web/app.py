@@ -131,7 +131,7 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
         """`fabricsim run --json`: plan, cost, collectives, training step, bandwidth tax, reliability."""
         data, scenario = validated(body)
         data, notes = bounds.run(scenario, data, limits)
-        return await answer(request, "run", "long", work.run, data, limits.flow_gpus, notes)
+        return await answer(request, "run", "long", work.run, data, limits.flow_gpus, notes, body.evidence)
 
     @app.post("/api/collective", tags=["simulate"])
     async def collective(body: CollectiveBody, request: Request):

@@ -35,7 +35,8 @@ class PlanBody(_Body):
 
 
 class RunBody(_Body):
-    pass
+    evidence: bool = Field(True, description="also re-run the published measurements nearest the training step and "
+                           "give fabricsim's error on each (the CLI's --evidence/--no-evidence)")
 
 
 class ReliabilityBody(_Body):

@@ -36,11 +36,14 @@ def plan(data: dict, compare_optics: bool, count_only: bool) -> dict:
     return to_jsonable(documents.plan_document(result, options, cost_range(result, spec)))
 
 
-def run(data: dict, flow_limit: int, notes: list[str]) -> dict:
+def run(data: dict, flow_limit: int, notes: list[str], evidence: bool = True) -> dict:
     from fabricsim.api import run as run_scenario
+    from fabricsim.validation.evidence import document, run_evidence
 
-    doc = documents.run_document(run_scenario(scenario_from_dict(data, WHERE), flow_limit=flow_limit))
-    return to_jsonable({**doc, "notes": list(doc["notes"]) + notes})
+    result = run_scenario(scenario_from_dict(data, WHERE), flow_limit=flow_limit)
+    doc = documents.run_document(result)
+    nearest = document(run_evidence(result) if evidence else None)
+    return to_jsonable({**doc, "notes": list(doc["notes"]) + notes, **nearest})
 
 
 def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:

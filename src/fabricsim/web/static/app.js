@@ -188,15 +188,15 @@ async function loadRun() {
   runAbort = new AbortController();
   const signal = runAbort.signal;
   const scen = scenario();
-  // the published runs nearest the job come with one of the four steps: the policy the controls chose
-  const chosen = POLICIES.includes(state.lb) ? state.lb : "adaptive";
-  const trains = POLICIES.map((lb) => post("/api/train", {scenario: scen, lb, evidence: lb === chosen}, signal)
+  // the published runs nearest the job come with /api/run; the four policies' steps skip them
+  const trains = POLICIES.map((lb) => post("/api/train", {scenario: scen, lb, evidence: false}, signal)
     .catch((e) => e));
   try {
     const doc = await post("/api/run", {scenario: scen}, signal);
     if (seq !== runSeq) return;
     showError("run", "");
     renderRun(doc);
+    renderEvidence(doc.evidence ? doc : null);
   } catch (err) {
     if (isAbort(err) || seq !== runSeq) return;
     showError("run", err.message);
@@ -204,12 +204,12 @@ async function loadRun() {
     Plotly.purge($("chart-mtbi"));
     $("notes").innerHTML = "";
     $("notes-section").hidden = true;
+    renderEvidence(null);
   }
   busy("run", false);
   const results = await Promise.all(trains);
   if (seq !== runSeq || results.some(isAbort)) return;
   drawPolicies(POLICIES, results);
-  renderEvidence(results.find((r) => !(r instanceof Error) && r.evidence));
 }
 
 // ---------- rendering ----------
