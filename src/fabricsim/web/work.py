@@ -57,16 +57,23 @@ def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
 def train(data: dict, overrides: dict, what_if: bool, notes: list[str]) -> dict:
     from fabricsim.commands import train_and_what_ifs
 
-    result, rows = train_and_what_ifs(scenario_from_dict(data, WHERE), overrides, what_if)
+    from fabricsim.validation.evidence import document, training_evidence
+
+    scenario = scenario_from_dict(data, WHERE)
+    result, rows = train_and_what_ifs(scenario, overrides, what_if)
     doc = documents.training_document(result)
     doc["notes"] = list(doc["notes"]) + notes
-    return to_jsonable({**doc, **({"what_ifs": rows} if rows else {})})
+    evidence = document(training_evidence(scenario, overrides, result))
+    return to_jsonable({**doc, **({"what_ifs": rows} if rows else {}), **evidence})
 
 
 def infer(data: dict, overrides: dict) -> dict:
+    from fabricsim.validation.evidence import document, inference_evidence
     from fabricsim.workload import infer as serve
 
-    return to_jsonable(documents.inference_document(serve(scenario_from_dict(data, WHERE), **overrides)))
+    scenario = scenario_from_dict(data, WHERE)
+    doc = documents.inference_document(serve(scenario, **overrides))
+    return to_jsonable({**doc, **document(inference_evidence(scenario, overrides))})
 
 
 def collective(data: dict, sizes: list[int], options: dict) -> dict:
@@ -78,7 +85,10 @@ def collective(data: dict, sizes: list[int], options: dict) -> dict:
     other = collective_other(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["method"], o["lb"])
     if other is not None:  # a torus, or several sites
         return to_jsonable(documents.collective_document(other))
+    from fabricsim.validation.evidence import collective_evidence, document
+
     report, lost = collective_sweep(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["lb"], o["placement"],
                                     o["channels"], o["seed"], o["fail_links"], o["fail_tier"], o["method"], o["proto"],
                                     o["cross_rail"])
-    return to_jsonable(documents.collective_document(report, lost))
+    evidence = collective_evidence(spec, o["op"], report.ranks, max(sizes), o["algo"] or "auto")
+    return to_jsonable({**documents.collective_document(report, lost), **document(evidence)})
