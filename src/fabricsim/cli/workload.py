@@ -54,7 +54,6 @@ def train(
 ) -> None:
     """One training step on the scenario's fabric: step time and its breakdown, tokens/s, MFU."""
     options = dict(locals())  # the command's parameters by option name, before any other local exists
-    options.pop("evidence")
     if search:
         return _search(scenario, set_, dict(model=model, global_batch=gbs, seq=seq, software=software,
                                             precision=precision),
@@ -126,7 +125,6 @@ def infer(
     from fabricsim.validation.evidence import document, inference_evidence
     from fabricsim.workload import infer as serve
 
-    options.pop("evidence")
     spec = load_scenario(scenario, set_)
     overrides = api_keywords(options, INFER_OPTIONS)
     with working(err_console, "serving") as stage:

@@ -45,6 +45,17 @@ class Case(BaseModel):
     layer: str = ""
 
 
+DISPLAY = {"bytes/s": ("GB/s", 1e9), "FLOP/s": ("TFLOP/s", 1e12), "fraction": ("%", 0.01), "s": ("ms", 1e-3),
+           "tokens/s": ("tokens/s", 1.0)}
+"""How a case's SI unit is shown: (label, divisor)."""
+
+
+def display(value: float | None, unit: str) -> tuple[float | None, str]:
+    """A case figure in its display unit: (scaled value or None, label)."""
+    label, divisor = DISPLAY.get(unit, (unit, 1.0))
+    return (None if value is None else value / divisor), label
+
+
 def layers() -> list[str]:
     folder = resources.files("fabricsim.validation").joinpath("cases")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))

@@ -19,7 +19,7 @@ import statistics
 from dataclasses import asdict, dataclass
 
 from fabricsim.units import parse_bytes
-from fabricsim.validation.cases import Case, load_cases
+from fabricsim.validation.cases import Case, display, load_cases
 from fabricsim.validation.runner import Context, EVALUATORS, NotRunnable, score
 
 WEIGHTS = {"model": 4, "family": 2, "kind": 1, "gpu": 3, "architecture": 1, "precision": 1, "software": 1,
@@ -158,7 +158,11 @@ def document(evidence: list[Evidence] | None) -> dict:
     """The ``evidence`` part of a command's JSON document (empty when evidence was not asked for)."""
     if evidence is None:
         return {}
-    return {"evidence": {"cases": [asdict(e) for e in evidence], **summary(evidence)}}
+    cases = []
+    for e in evidence:
+        (published, label), model = display(e.published, e.unit), display(e.model, e.unit)[0]
+        cases.append({**asdict(e), "display": {"published": published, "model": model, "unit": label}})
+    return {"evidence": {"cases": cases, **summary(evidence)}}
 
 
 def training_evidence(scenario, overrides: dict, result, limit: int = 5) -> list[Evidence] | None:

@@ -11,22 +11,20 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
+from fabricsim.validation.cases import display
 from fabricsim.validation.runner import CaseResult, as_json, exit_code, run_validation, summarize
 
-# display unit: (label, divisor) for SI units stored in the case files
-DISPLAY = {"bytes/s": ("GB/s", 1e9), "FLOP/s": ("TFLOP/s", 1e12), "fraction": ("%", 0.01), "s": ("ms", 1e-3),
-           "tokens/s": ("tokens/s", 1.0)}
 MARK = {"pass": "[green]pass", "miss": "[red]MISS", "not-runnable": "[yellow]n/a"}
 
 
 def _unit(unit: str) -> str:
-    return DISPLAY.get(unit, (unit, 1.0))[0]
+    return display(None, unit)[1]
 
 
 def _number(value: float | None, unit: str) -> str:
-    if value is None:
+    scaled = display(value, unit)[0]
+    if scaled is None:
         return "-"
-    scaled = value / DISPLAY.get(unit, (unit, 1.0))[1]
     return f"{scaled:,.0f}" if abs(scaled) >= 1000 or scaled == int(scaled) else f"{scaled:,.4g}"
 
 

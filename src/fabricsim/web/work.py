@@ -54,7 +54,7 @@ def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
     return to_jsonable({**doc, "notes": list(doc.get("notes", [])) + notes})
 
 
-def train(data: dict, overrides: dict, what_if: bool, notes: list[str]) -> dict:
+def train(data: dict, overrides: dict, what_if: bool, notes: list[str], evidence: bool = True) -> dict:
     from fabricsim.commands import train_and_what_ifs
 
     from fabricsim.validation.evidence import document, training_evidence
@@ -63,17 +63,17 @@ def train(data: dict, overrides: dict, what_if: bool, notes: list[str]) -> dict:
     result, rows = train_and_what_ifs(scenario, overrides, what_if)
     doc = documents.training_document(result)
     doc["notes"] = list(doc["notes"]) + notes
-    evidence = document(training_evidence(scenario, overrides, result))
-    return to_jsonable({**doc, **({"what_ifs": rows} if rows else {}), **evidence})
+    nearest = document(training_evidence(scenario, overrides, result) if evidence else None)
+    return to_jsonable({**doc, **({"what_ifs": rows} if rows else {}), **nearest})
 
 
-def infer(data: dict, overrides: dict) -> dict:
+def infer(data: dict, overrides: dict, evidence: bool = True) -> dict:
     from fabricsim.validation.evidence import document, inference_evidence
     from fabricsim.workload import infer as serve
 
     scenario = scenario_from_dict(data, WHERE)
     doc = documents.inference_document(serve(scenario, **overrides))
-    return to_jsonable({**doc, **document(inference_evidence(scenario, overrides))})
+    return to_jsonable({**doc, **document(inference_evidence(scenario, overrides) if evidence else None)})
 
 
 def collective(data: dict, sizes: list[int], options: dict) -> dict:
@@ -90,5 +90,5 @@ def collective(data: dict, sizes: list[int], options: dict) -> dict:
     report, lost = collective_sweep(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["lb"], o["placement"],
                                     o["channels"], o["seed"], o["fail_links"], o["fail_tier"], o["method"], o["proto"],
                                     o["cross_rail"])
-    evidence = collective_evidence(spec, o["op"], report.ranks, max(sizes), o["algo"] or "auto")
-    return to_jsonable({**documents.collective_document(report, lost), **document(evidence)})
+    nearest = collective_evidence(spec, o["op"], report.ranks, max(sizes), o["algo"] or "auto") if o["evidence"] else None
+    return to_jsonable({**documents.collective_document(report, lost), **document(nearest)})
