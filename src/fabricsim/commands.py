@@ -29,6 +29,52 @@ def reliability_overrides(days: float | None, runs: int | None) -> list[str]:
     return [f"reliability.days={days}"] * (days is not None) + [f"reliability.runs={runs}"] * (runs is not None)
 
 
+LAYOUT = ("tp", "pp", "cp", "dp", "ep", "virtual_stages", "micro_batch", "zero")
+"""The parallel layout of a training job (Python API keywords): the user's if any of it is set, else fabricsim's."""
+
+
+def layout_is_users(scenario, overrides: dict) -> bool:
+    """Whether the job's layout was chosen by the user: any of :data:`LAYOUT` in the scenario's workload.train
+    section or among the call's keyword overrides."""
+    written = scenario.workload.train.model_fields_set
+    return any(k in written or overrides.get(k) is not None for k in LAYOUT)
+
+
+def train_step(scenario, overrides: dict, fabric=None):
+    """One training step (:func:`fabricsim.workload.train`), the overrides it ran with, and the note saying
+    the layout was searched (None when it was not).
+
+    A layout the user wrote stands or fails as written.  The default scenario's layout (TP 8 x PP 16, for
+    Llama 3 405B on thousands of GPUs) is only a default: when it does not fit the job -- another model, a
+    small cluster -- the parallelism search's fastest layout runs instead (``fabricsim train --search``),
+    and the step's notes say so.  When no layout fits, the default's own error is raised."""
+    from fabricsim.errors import FabricsimError
+    from fabricsim.workload import train
+
+    try:
+        return train(scenario, fabric=fabric, **overrides), overrides, None
+    except FabricsimError as exc:
+        if layout_is_users(scenario, overrides):
+            raise
+        default_error = exc
+    from fabricsim.explore.search import search_parallelism
+
+    job = {k: v for k, v in overrides.items() if v is not None}
+    searched = scenario.model_copy(update={"workload": scenario.workload.model_copy(update={
+        "train": scenario.workload.train.model_copy(update=job)})})
+    try:
+        best = search_parallelism(searched, top=1, flow_top=0).ranked[0]
+    except FabricsimError as exc:
+        raise FabricsimError(f"{default_error}; and the parallelism search finds no other: {exc}") from None
+    chosen = {**overrides, **best.settings}
+    result = train(scenario, fabric=fabric, **chosen)
+    note = (f"layout chosen by the parallelism search (fabricsim train --search ranks them): {best.label}; the "
+            f"default scenario's layout does not fit this job ({default_error}); set workload.train.tp/pp/cp/dp "
+            "(--tp/--pp/--cp/--dp) to run your own")
+    result.notes.append(note)
+    return result, chosen, note
+
+
 def train_and_what_ifs(scenario, overrides: dict, what_if: bool, stage=None) -> tuple[object, list[dict] | None]:
     """One training step and, with ``what_if``, its what-ifs (rows): the DCI's for a multi-site scenario, whose
     step then comes from the same study (one run across the sites, not two), else the fabric's.  ``stage(what)``
@@ -41,9 +87,7 @@ def train_and_what_ifs(scenario, overrides: dict, what_if: bool, stage=None) -> 
         study = sites_study(scenario, overrides)
         stage("what-ifs")
         return study.result, sites_what_ifs(scenario, overrides, study)
-    from fabricsim.workload import train
-
-    result = train(scenario, **overrides)
+    result, overrides, _ = train_step(scenario, overrides)
     if not what_if:
         return result, None
     from fabricsim.workload.what_if import fabric_what_ifs
