@@ -15,6 +15,17 @@ from fabricsim.scenario import scenario_from_dict
 runner = CliRunner()
 
 
+def test_the_default_model_keeps_the_default_layout_where_it_fits():
+    result, chosen, note = train_step(scenario_from_dict({"cluster": {"gpus": 4096}}), {})
+    assert note is None and (result.parallelism.tp, result.parallelism.pp) == (8, 16)
+
+
+def test_another_model_on_the_default_layout_runs_the_searched_one():
+    result, _, note = train_step(scenario_from_dict({"cluster": {"gpus": 256}}), {"model": "qwen3-30b-a3b"})
+    assert "sized for llama3-405b, not qwen3-30b-a3b" in note
+    assert result.parallelism.ep > 1  # an MoE model gets expert parallelism, which the default layout lacks
+
+
 def test_a_small_cluster_runs_the_searched_layout_and_says_so():
     scenario = scenario_from_dict({"cluster": {"gpus": 8}})
     result, chosen, note = train_step(scenario, {"model": "llama3-8b"})
@@ -37,7 +48,7 @@ def test_a_layout_the_user_wrote_is_never_replaced():
 
 
 def test_when_no_layout_fits_the_error_says_the_search_found_none():
-    with pytest.raises(FabricsimError, match="parallelism search finds no other: none of the .* fits HBM"):
+    with pytest.raises(FabricsimError, match="parallelism search finds none: none of the .* fits HBM"):
         train_step(scenario_from_dict({"cluster": {"gpus": 16}}), {})
 
 

@@ -44,19 +44,25 @@ def train_step(scenario, overrides: dict, fabric=None):
     """One training step (:func:`fabricsim.workload.train`), the overrides it ran with, and the note saying
     the layout was searched (None when it was not).
 
-    A layout the user wrote stands or fails as written.  The default scenario's layout (TP 8 x PP 16, for
-    Llama 3 405B on thousands of GPUs) is only a default: when it does not fit the job -- another model, a
-    small cluster -- the parallelism search's fastest layout runs instead (``fabricsim train --search``),
-    and the step's notes say so.  When no layout fits, the default's own error is raised."""
+    A layout the user wrote stands or fails as written.  The built-in scenario's layout (TP 8 x PP 16) is
+    sized for its model, Llama 3 405B on thousands of GPUs: for another model, or where it does not fit
+    the cluster, the parallelism search's fastest layout runs instead (``fabricsim train --search``) and the
+    step's notes say so.  When no layout fits, the error says so."""
     from fabricsim.errors import FabricsimError
-    from fabricsim.workload import train
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.workload import effective_spec, model_entry, train
 
-    try:
+    if layout_is_users(scenario, overrides):
         return train(scenario, fabric=fabric, **overrides), overrides, None
-    except FabricsimError as exc:
-        if layout_is_users(scenario, overrides):
-            raise
-        default_error = exc
+    default_model = scenario_from_dict({}).workload.train.model
+    model = effective_spec(scenario, "train", overrides).model  # a bad setting is named here, not searched around
+    model_entry(scenario, model, "workload.train.model")
+    reason = f"the default scenario's layout is sized for {default_model}, not {model}"
+    if model == default_model:
+        try:
+            return train(scenario, fabric=fabric, **overrides), overrides, None
+        except FabricsimError as exc:
+            reason = f"the default scenario's layout does not fit this job ({exc})"
     from fabricsim.explore.search import search_parallelism
 
     job = {k: v for k, v in overrides.items() if v is not None}
@@ -65,12 +71,12 @@ def train_step(scenario, overrides: dict, fabric=None):
     try:
         best = search_parallelism(searched, top=1, flow_top=0).ranked[0]
     except FabricsimError as exc:
-        raise FabricsimError(f"{default_error}; and the parallelism search finds no other: {exc}") from None
+        raise FabricsimError(f"workload.train: no parallel layout runs this job ({reason}; the parallelism search "
+                             f"finds none: {exc}); set workload.train.tp/pp/cp/dp or change the job") from None
     chosen = {**overrides, **best.settings}
     result = train(scenario, fabric=fabric, **chosen)
-    note = (f"layout chosen by the parallelism search (fabricsim train --search ranks them): {best.label}; the "
-            f"default scenario's layout does not fit this job ({default_error}); set workload.train.tp/pp/cp/dp "
-            "(--tp/--pp/--cp/--dp) to run your own")
+    note = (f"layout chosen by the parallelism search (fabricsim train --search ranks them): {best.label}; {reason}; "
+            "set workload.train.tp/pp/cp/dp (--tp/--pp/--cp/--dp) to run your own")
     result.notes.append(note)
     return result, chosen, note
 
