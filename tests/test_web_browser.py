@@ -115,9 +115,17 @@ def test_slider_moves_the_cards_to_the_api_values(server, tmp_path):
             assert load_scenario(saved).cluster.gpus == 4096
 
             page.wait_for_function("document.querySelector('#chart-lb .main-svg')")
+            page.wait_for_function("!document.querySelector('#evidence-section').hidden")
+            nearest = run["evidence"]
+            rows = page.locator("#evidence tr")
+            assert rows.count() == len(nearest["cases"]) > 0
+            assert rows.first.locator("td").first.inner_text() == nearest["cases"][0]["case_id"]
+            assert f"{nearest['passed']} of {nearest['count']} within tolerance" in page.inner_text("#evidence-summary")
             shot = tmp_path / "explorer.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 50_000
+            if os.environ.get("FABRICSIM_SCREENSHOT"):  # keep the picture to look at
+                shot.replace(os.environ["FABRICSIM_SCREENSHOT"])
         finally:
             browser.close()
     assert problems == []

@@ -35,6 +35,9 @@ err_console = Console(stderr=True)
 ScenarioArg = typer.Argument(None, help="scenario YAML file; omit for the built-in default scenario")
 SetOpt = typer.Option([], "--set", metavar="PATH=VALUE", help="override a scenario field: --set fabric.optics=cpo (repeatable)")
 JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
+EvidenceOpt = typer.Option(True, "--evidence/--no-evidence",
+                           help="also re-run the published measurements nearest this run (fabricsim validate's cases) "
+                                "and show fabricsim's error on them")
 
 MAX_SIZES = 1024
 """Most message sizes one ``collective`` sweep parses (1 B to 1 PiB in x2 steps is 51; a comma list is cut
@@ -63,6 +66,14 @@ def user_errors(func):
             raise typer.Exit(code=0) from None
 
     return wrapper
+
+
+def print_evidence(evidence) -> None:
+    """The nearest published measurements under a command's tables (nothing when they were not asked for)."""
+    if evidence is not None:
+        from fabricsim.validation.view import evidence_table
+
+        console.print(evidence_table(evidence))
 
 
 def _print_json(data) -> None:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from fabricsim.cli.common import (
     MAX_SEED,
     MAX_SIZES,
+    EvidenceOpt,
     JsonOpt,
     ScenarioArg,
     SetOpt,
@@ -18,6 +19,7 @@ from fabricsim.cli.common import (
     app,
     console,
     err_console,
+    print_evidence,
     user_errors,
 )
 from fabricsim.errors import FabricsimError
@@ -86,6 +88,7 @@ def plan(
 def run(
     scenario: Optional[Path] = ScenarioArg,
     set_: list[str] = SetOpt,
+    evidence: bool = EvidenceOpt,
     json_out: bool = JsonOpt,
     html_out: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
 ) -> None:
@@ -93,6 +96,7 @@ def run(
     from fabricsim.api import run as run_scenario
     from fabricsim.report.documents import run_document
     from fabricsim.report.run_view import print_run
+    from fabricsim.validation.evidence import document, run_evidence
 
     if html_out is not None:
         from fabricsim.io import check_writable
@@ -100,15 +104,20 @@ def run(
         check_writable(html_out, "--html")
     with working(err_console, "run") as stage:
         result = run_scenario(scenario, set_, stage=stage)
+        found = None
+        if evidence:
+            stage("published measurements nearest the training step")
+            found = run_evidence(result)
     if json_out:
-        _print_json(run_document(result))
+        _print_json({**run_document(result), **document(found)})
     else:
         print_run(result, console)
+        print_evidence(found)
     if html_out is not None:
         from fabricsim.io import shown_path
         from fabricsim.report.html import write_html
 
-        write_html(result, html_out)
+        write_html(result, html_out, found)
         err_console.print(f"report written to {escape(shown_path(html_out))}", highlight=False)
 
 
@@ -137,6 +146,7 @@ def collective(
                                   help="tier of the failed links: 1 NIC-leaf, 2 leaf-spine, 3 spine-core"),
     method: str = typer.Option("auto", "--method", help="flow (simulate every flow), analytic (alpha-beta, any "
                                "scale) or auto (flow within the flow-level bounds, else analytic with a note)"),
+    evidence: bool = EvidenceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Time a collective on the scenario's fabric: nccl-tests-style busbw, delivered vs ideal, busiest links."""
@@ -145,6 +155,7 @@ def collective(
     from fabricsim.report.collective_view import print_collective
     from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
+    from fabricsim.validation.evidence import document
 
     sweep = parse_size_sweep(sizes, MAX_SIZES)
     spec = load_scenario(scenario, set_)
@@ -160,14 +171,22 @@ def collective(
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
                                         fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes,
                                         min_channels=min_channels, in_place=in_place)
+        found = None
+        if evidence:
+            from fabricsim.validation.evidence import collective_evidence
+
+            stage("published measurements nearest this sweep")
+            found = collective_evidence(spec, op, report.ranks, max(sweep), algo or "auto")
     if json_out:
-        _print_json({**collective_document(report, lost), **({"notes": notes} if notes else {})})
+        _print_json({**collective_document(report, lost), **({"notes": notes} if notes else {}),
+                     **document(found)})
         return
     print_collective(report, console)
     if lost:
         console.print("lost capacity: " + ", ".join(f"{k} {v:.2%}" for k, v in lost.items()))
     for note in notes:
         console.print(f"[dim]note: {escape(note)}", highlight=False)
+    print_evidence(found)
 
 
 @app.command()

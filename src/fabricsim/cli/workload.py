@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from fabricsim.cli.common import (
+    EvidenceOpt,
     JsonOpt,
     ScenarioArg,
     SetOpt,
@@ -15,6 +16,7 @@ from fabricsim.cli.common import (
     app,
     console,
     err_console,
+    print_evidence,
     user_errors,
 )
 from fabricsim.report.console import working
@@ -46,6 +48,7 @@ def train(
     algo: Optional[str] = typer.Option(None, "--algo", help="DP collective algorithm: auto, ring, tree, hierarchical, in_network"),
     communication: Optional[str] = typer.Option(None, "--communication", help="auto, flow, analytic"),
     what_if: bool = typer.Option(False, "--what-if", help="also rerun with spraying, in-network reduction, 2:1 oversubscription"),
+    evidence: bool = EvidenceOpt,
     search: bool = typer.Option(False, "--search", help="search TP/PP/CP/DP/EP, micro-batch and ZeRO (degrees given on the command line stay fixed)"),
     json_out: bool = JsonOpt,
 ) -> None:
@@ -58,15 +61,21 @@ def train(
     from fabricsim.commands import TRAIN_OPTIONS, api_keywords, train_and_what_ifs
     from fabricsim.report.training_view import training_tables
     from fabricsim.scenario import load_scenario
+    from fabricsim.validation.evidence import document, training_evidence
 
     spec = load_scenario(scenario, set_)
     overrides = api_keywords(options, TRAIN_OPTIONS)
     with working(err_console, "training step") as stage:
         result, rows = train_and_what_ifs(spec, overrides, what_if, stage)
+        found = None
+        if evidence:
+            stage("published measurements nearest this run")
+            found = training_evidence(spec, overrides, result)
     if json_out:
-        _print_json({**training_document(result), **({"what_ifs": rows} if rows else {})})
+        _print_json({**training_document(result), **({"what_ifs": rows} if rows else {}), **document(found)})
     else:
         console.print(training_tables(result, rows))
+        print_evidence(found)
 
 
 def _search(scenario, set_, job: dict, fixed: dict, json_out: bool) -> None:
@@ -105,6 +114,7 @@ def infer(
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal"),
     mode: Optional[str] = typer.Option(None, "--mode", help="disaggregated or static (one batch on tp GPUs)"),
     software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. serving-2025"),
+    evidence: bool = EvidenceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Serving: disaggregated (KV-cache hand-over, decode with MoE all-to-all) or a static batch: TTFT, TPOT, tokens/s/GPU."""
@@ -112,13 +122,20 @@ def infer(
     from fabricsim.commands import INFER_OPTIONS, api_keywords
     from fabricsim.report.inference_view import inference_table
     from fabricsim.scenario import load_scenario
+    from fabricsim.validation.evidence import document, inference_evidence
     from fabricsim.workload import infer as serve
 
     spec = load_scenario(scenario, set_)
-    with working(err_console, "serving"):
-        result = serve(spec, **api_keywords(options, INFER_OPTIONS))
+    overrides = api_keywords(options, INFER_OPTIONS)
+    with working(err_console, "serving") as stage:
+        result = serve(spec, **overrides)
+        found = None
+        if evidence:
+            stage("published measurements nearest this run")
+            found = inference_evidence(spec, overrides)
     if json_out:
-        _print_json(inference_document(result))
+        _print_json({**inference_document(result), **document(found)})
     else:
         console.print(inference_table(result))
+        print_evidence(found)
 

@@ -11,22 +11,20 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
+from fabricsim.validation.cases import display
 from fabricsim.validation.runner import CaseResult, as_json, exit_code, run_validation, summarize
 
-# display unit: (label, divisor) for SI units stored in the case files
-DISPLAY = {"bytes/s": ("GB/s", 1e9), "FLOP/s": ("TFLOP/s", 1e12), "fraction": ("%", 0.01), "s": ("ms", 1e-3),
-           "tokens/s": ("tokens/s", 1.0)}
 MARK = {"pass": "[green]pass", "miss": "[red]MISS", "not-runnable": "[yellow]n/a"}
 
 
 def _unit(unit: str) -> str:
-    return DISPLAY.get(unit, (unit, 1.0))[0]
+    return display(None, unit)[1]
 
 
 def _number(value: float | None, unit: str) -> str:
-    if value is None:
+    scaled = display(value, unit)[0]
+    if scaled is None:
         return "-"
-    scaled = value / DISPLAY.get(unit, (unit, 1.0))[1]
     return f"{scaled:,.0f}" if abs(scaled) >= 1000 or scaled == int(scaled) else f"{scaled:,.4g}"
 
 
@@ -80,6 +78,30 @@ def detail(r: CaseResult) -> str:
     if r.reason:
         lines.append(f"  reason: {escape(r.reason)}")
     return "\n".join(lines)
+
+
+def evidence_table(evidence) -> Table | str:
+    """The published measurements nearest a run (:mod:`fabricsim.validation.evidence`) and fabricsim's error on
+    each; a line saying so when none is near."""
+    from fabricsim.validation.evidence import summary
+
+    if not evidence:
+        return ("[dim]no published measurement in fabricsim's validation set is near this run (fabricsim validate "
+                "lists them); treat its figures as unvalidated[/]")
+    stats = summary(evidence)
+    median = "-" if stats["median_abs_error"] is None else f"{stats['median_abs_error']:.0%}"
+    table = Table(title="Published measurements nearest this run, re-run now (fabricsim validate)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption=f"fabricsim's |error| on them: median {median}, {stats['passed']} of {stats['count']} within "
+                          "tolerance; the setup, source and any known cause: fabricsim validate --case <case> -v",
+                  caption_justify="left")
+    for col in ("case", "shares", "published", "fabricsim", "unit", "error", "result"):
+        table.add_column(col, justify="right" if col in ("published", "fabricsim", "error") else "left",
+                         no_wrap=col == "case")
+    for e in evidence:
+        table.add_row(e.case_id, ", ".join(e.shared), _number(e.published, e.unit), _number(e.model, e.unit),
+                      _unit(e.unit), "-" if e.error is None else f"{e.error:+.1%}", MARK[e.status])
+    return table
 
 
 def validation_tables(results: list[CaseResult], verbose: bool = False) -> Group:

@@ -131,7 +131,7 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
         """`fabricsim run --json`: plan, cost, collectives, training step, bandwidth tax, reliability."""
         data, scenario = validated(body)
         data, notes = bounds.run(scenario, data, limits)
-        return await answer(request, "run", "long", work.run, data, limits.flow_gpus, notes)
+        return await answer(request, "run", "long", work.run, data, limits.flow_gpus, notes, body.evidence)
 
     @app.post("/api/collective", tags=["simulate"])
     async def collective(body: CollectiveBody, request: Request):
@@ -145,14 +145,15 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
         """`fabricsim train --json`: one training step, its breakdown, tokens/s and MFU."""
         data, scenario = validated(body)
         overrides, notes = bounds.train(scenario, limits, body.overrides())
-        return await answer(request, "train", "long", work.train, data, overrides, body.what_if, notes)
+        return await answer(request, "train", "long", work.train, data, overrides, body.what_if, notes,
+                            body.evidence)
 
     @app.post("/api/infer", tags=["simulate"])
     async def infer(body: InferBody, request: Request):
         """`fabricsim infer --json`: disaggregated serving, TTFT, TPOT, tokens/s per GPU."""
         data, scenario = validated(body)
         bounds.infer(scenario, limits, body.overrides())
-        return await answer(request, "infer", "long", work.infer, data, body.overrides())
+        return await answer(request, "infer", "long", work.infer, data, body.overrides(), body.evidence)
 
     @app.post("/api/reliability", tags=["simulate"])
     async def reliability(body: ReliabilityBody, request: Request):

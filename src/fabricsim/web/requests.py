@@ -35,7 +35,8 @@ class PlanBody(_Body):
 
 
 class RunBody(_Body):
-    pass
+    evidence: bool = Field(True, description="also re-run the published measurements nearest the training step and "
+                           "give fabricsim's error on each (the CLI's --evidence/--no-evidence)")
 
 
 class ReliabilityBody(_Body):
@@ -65,6 +66,8 @@ class TrainBody(_Body):
     algo: Optional[str] = None
     communication: Optional[str] = Field(None, description="auto, flow, analytic")
     what_if: bool = Field(False, description="also rerun with spraying, in-network reduction, 2:1 oversubscription")
+    evidence: bool = Field(True, description="also re-run the published measurements nearest this run and give "
+                           "fabricsim's error on each (the CLI's --evidence/--no-evidence)")
 
     def overrides(self) -> dict:
         """Keyword arguments of :func:`fabricsim.workload.train` (the CLI's mapping of its options)."""
@@ -83,6 +86,8 @@ class InferBody(_Body):
     lb: Optional[str] = None
     mode: Optional[str] = None
     software: Optional[str] = None
+    evidence: bool = Field(True, description="also re-run the published measurements nearest this run and give "
+                           "fabricsim's error on each (the CLI's --evidence/--no-evidence)")
 
     def overrides(self) -> dict:
         """Keyword arguments of :func:`fabricsim.workload.infer`."""
@@ -104,6 +109,8 @@ class CollectiveBody(_Body):
     fail_links: int = Field(0, ge=0, description="take this many random links down first (flow method)")
     fail_tier: int = Field(2, ge=1, le=3)
     method: str = Field("flow", description="flow (simulate every flow) or analytic (alpha-beta, any scale)")
+    evidence: bool = Field(True, description="also re-run the published measurements nearest this run and give "
+                           "fabricsim's error on each (the CLI's --evidence/--no-evidence)")
 
 
 class YamlBody(_Body):

@@ -36,11 +36,14 @@ def plan(data: dict, compare_optics: bool, count_only: bool) -> dict:
     return to_jsonable(documents.plan_document(result, options, cost_range(result, spec)))
 
 
-def run(data: dict, flow_limit: int, notes: list[str]) -> dict:
+def run(data: dict, flow_limit: int, notes: list[str], evidence: bool = True) -> dict:
     from fabricsim.api import run as run_scenario
+    from fabricsim.validation.evidence import document, run_evidence
 
-    doc = documents.run_document(run_scenario(scenario_from_dict(data, WHERE), flow_limit=flow_limit))
-    return to_jsonable({**doc, "notes": list(doc["notes"]) + notes})
+    result = run_scenario(scenario_from_dict(data, WHERE), flow_limit=flow_limit)
+    doc = documents.run_document(result)
+    nearest = document(run_evidence(result) if evidence else None)
+    return to_jsonable({**doc, "notes": list(doc["notes"]) + notes, **nearest})
 
 
 def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
@@ -54,19 +57,26 @@ def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
     return to_jsonable({**doc, "notes": list(doc.get("notes", [])) + notes})
 
 
-def train(data: dict, overrides: dict, what_if: bool, notes: list[str]) -> dict:
+def train(data: dict, overrides: dict, what_if: bool, notes: list[str], evidence: bool = True) -> dict:
     from fabricsim.commands import train_and_what_ifs
 
-    result, rows = train_and_what_ifs(scenario_from_dict(data, WHERE), overrides, what_if)
+    from fabricsim.validation.evidence import document, training_evidence
+
+    scenario = scenario_from_dict(data, WHERE)
+    result, rows = train_and_what_ifs(scenario, overrides, what_if)
     doc = documents.training_document(result)
     doc["notes"] = list(doc["notes"]) + notes
-    return to_jsonable({**doc, **({"what_ifs": rows} if rows else {})})
+    nearest = document(training_evidence(scenario, overrides, result) if evidence else None)
+    return to_jsonable({**doc, **({"what_ifs": rows} if rows else {}), **nearest})
 
 
-def infer(data: dict, overrides: dict) -> dict:
+def infer(data: dict, overrides: dict, evidence: bool = True) -> dict:
+    from fabricsim.validation.evidence import document, inference_evidence
     from fabricsim.workload import infer as serve
 
-    return to_jsonable(documents.inference_document(serve(scenario_from_dict(data, WHERE), **overrides)))
+    scenario = scenario_from_dict(data, WHERE)
+    doc = documents.inference_document(serve(scenario, **overrides))
+    return to_jsonable({**doc, **document(inference_evidence(scenario, overrides) if evidence else None)})
 
 
 def collective(data: dict, sizes: list[int], options: dict) -> dict:
@@ -78,7 +88,10 @@ def collective(data: dict, sizes: list[int], options: dict) -> dict:
     other = collective_other(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["method"], o["lb"])
     if other is not None:  # a torus, or several sites
         return to_jsonable(documents.collective_document(other))
+    from fabricsim.validation.evidence import collective_evidence, document
+
     report, lost = collective_sweep(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["lb"], o["placement"],
                                     o["channels"], o["seed"], o["fail_links"], o["fail_tier"], o["method"], o["proto"],
                                     o["cross_rail"])
-    return to_jsonable(documents.collective_document(report, lost))
+    nearest = collective_evidence(spec, o["op"], report.ranks, max(sizes), o["algo"] or "auto") if o["evidence"] else None
+    return to_jsonable({**documents.collective_document(report, lost), **document(nearest)})

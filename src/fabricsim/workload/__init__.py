@@ -37,6 +37,12 @@ def _spec(section, overrides: dict, where: str):
         raise FabricsimError(format_validation_error(exc, prefix=where)) from None
 
 
+def effective_spec(scenario, section: str, overrides: dict):
+    """The ``workload.<section>`` settings a run uses (``train`` or ``infer``): the scenario's, with the call's
+    keyword overrides applied and validated as :func:`train` and :func:`infer` apply them."""
+    return _spec(getattr(scenario.workload, section), overrides, f"workload.{section}")
+
+
 def catalog_entry(scenario: Scenario, section: str, name: str, field: str):
     """The entry called ``name`` in the scenario's catalog ``section``; an unknown name raises an error
     that starts with the scenario ``field`` naming it and lists the valid names (exit code 2 in the CLI)."""
@@ -71,4 +77,4 @@ def infer(scenario=None, fabric=None, **overrides):
     return serve(scenario, spec, model_entry(scenario, spec.model, "workload.infer.model"), fabric)
 
 
-__all__ = ["train", "infer", "model_entry", "catalog_entry"]
+__all__ = ["train", "infer", "model_entry", "catalog_entry", "effective_spec"]

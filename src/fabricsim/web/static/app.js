@@ -188,12 +188,15 @@ async function loadRun() {
   runAbort = new AbortController();
   const signal = runAbort.signal;
   const scen = scenario();
-  const trains = POLICIES.map((lb) => post("/api/train", {scenario: scen, lb}, signal).catch((e) => e));
+  // the published runs nearest the job come with /api/run; the four policies' steps skip them
+  const trains = POLICIES.map((lb) => post("/api/train", {scenario: scen, lb, evidence: false}, signal)
+    .catch((e) => e));
   try {
     const doc = await post("/api/run", {scenario: scen}, signal);
     if (seq !== runSeq) return;
     showError("run", "");
     renderRun(doc);
+    renderEvidence(doc.evidence ? doc : null);
   } catch (err) {
     if (isAbort(err) || seq !== runSeq) return;
     showError("run", err.message);
@@ -201,6 +204,7 @@ async function loadRun() {
     Plotly.purge($("chart-mtbi"));
     $("notes").innerHTML = "";
     $("notes-section").hidden = true;
+    renderEvidence(null);
   }
   busy("run", false);
   const results = await Promise.all(trains);
@@ -272,6 +276,30 @@ function renderRun(doc) {
     const li = document.createElement("li");
     li.textContent = n;
     $("notes").append(li);
+  }
+}
+
+// the published measurements nearest the job (fabricsim validate's cases, re-run by the server)
+function renderEvidence(doc) {
+  const body = $("evidence");
+  body.innerHTML = "";
+  $("evidence-section").hidden = !doc;
+  if (!doc) return;
+  const ev = doc.evidence;
+  $("evidence-summary").textContent = ev.count ? `fabricsim's |error| on them: median ` +
+    `${fmtPct(ev.median_abs_error)}, ${ev.passed} of ${ev.count} within tolerance` :
+    "no published measurement in fabricsim's validation set is near this job: treat its figures as unvalidated";
+  for (const c of ev.cases) {
+    const tr = document.createElement("tr");
+    const error = c.error == null ? "–" : (c.error > 0 ? "+" : "") + (100 * c.error).toFixed(1) + "%";
+    const d = c.display, num = (x) => x == null ? "–" : x.toLocaleString("en-US", {maximumSignificantDigits: 4});
+    for (const text of [c.case_id, c.shared.join(", "), num(d.published), num(d.model), d.unit, error, c.status]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    tr.className = c.status;
+    body.append(tr);
   }
 }
 
