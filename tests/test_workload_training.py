@@ -63,7 +63,8 @@ def test_pipeline_bubble_is_pp_minus_one_over_v_micro_batches(small):
     assert m == 16
     per_micro = flat.stage.total_s + flat.exposure.slowdown_per_micro + sum(flat.exposure.per_micro.values())
     assert per_micro * m == pytest.approx(sum(v for k, v in flat.breakdown_s.items()
-                                              if k not in ("pipeline bubble", "optimizer", "stragglers"))
+                                              if k not in ("pipeline bubble", "optimizer", "training loop (host)",
+                                                           "stragglers"))
                                           - flat.exposure.dp_per_step, rel=1e-9)
     assert flat.breakdown_s["pipeline bubble"] == pytest.approx(3 * per_micro, rel=1e-9)
     # interleaving halves the bubble (in micro-batches), but sends twice as many activations
@@ -214,3 +215,35 @@ def test_what_if_rows_rerun_only_the_fabric_and_name_what_moved():
     # the breakdown of every variant still adds up to its step
     for row in rows.values():
         assert sum(row["breakdown_s"].values()) == pytest.approx(row["step_time_s"], rel=1e-9)
+
+
+def test_every_step_pays_the_training_loop_once_whatever_its_micro_batches(small):
+    scenario, fabric = small
+    profile = scenario.catalog().get("software", "megatron-core-2025")
+    assert profile.step_host_s > 0
+    base = dict(model="llama3-8b", tp=8, pp=1, cp=1, dp=8, seq=2048, software="megatron-core-2025")
+    one, many = (train(scenario, fabric, **base, global_batch=gbs) for gbs in (8, 64))
+    for result in (one, many):
+        assert result.breakdown_s["training loop (host)"] == profile.step_host_s
+        assert result.step_time_s == pytest.approx(sum(result.breakdown_s.values()), rel=1e-12)
+    assert (one.micro_batches, many.micro_batches) == (1, 8)  # paid once per step, not per micro-batch
+
+
+def test_primary_fp8_weights_are_all_gathered_in_one_byte_but_embeddings_and_norms_in_two(small):
+    """Llama 3 8B on TP 1, PP 1, DP 64: the distributed optimizer's weight all-gather moves the 2 x 128,256 x 4,096
+    embedding parameters and the 2 x 4,096 norm gains of each of 32 layers (plus the final norm) in BF16 and
+    every linear weight as its one-byte FP8 copy (Megatron-Core fp8_param_gather)."""
+    scenario, fabric = small
+    job = dict(model="llama3-8b", tp=1, pp=1, cp=1, dp=64, global_batch=64, seq=2048, precision="fp8",
+               fp8_recipe="tensorwise", zero=1, gradient_reduce_bytes=2)
+    counts = parameter_counts(scenario.catalog().get("models", "llama3-8b"))
+    gathers = {}
+    for fp8_weights in (False, True):
+        result = train(scenario, fabric, **job, fp8_weights=fp8_weights)
+        (call,) = [c for c in result.calls if c.what == "dense weight all-gather"]
+        gathers[fp8_weights] = call.size_bytes
+    dense = gathers[False] / 2
+    assert counts.norms_per_layer == 2 * 4_096
+    kept = 2 * 128_256 * 4_096 + 32 * 2 * 4_096
+    assert dense == counts.total - 4_096  # every parameter but the final norm's gains
+    assert gathers[True] == pytest.approx(2 * kept + (dense - kept), rel=1e-9)

@@ -57,6 +57,11 @@ class SoftwareProfile(Entry):
         0.0, ge=0, description="extra host time of one MoE layer's forward beyond its counted kernels, in the part "
         "no recipe captures in CUDA graphs (dispatch after the host synchronization, expert and combine "
         "bookkeeping), seconds; the backward takes twice as long")
+    step_host_s: float = Field(
+        0.0, ge=0, description="seconds per optimizer step the GPUs wait on the host's training loop between one "
+        "step's last kernel and the next step's first (the step's loss read, a device synchronization; logging and "
+        "timers; the optimizer's and the next step's launches); paid once per step, so it shows where a step holds "
+        "few micro-batches")
     moe_host_sync: bool = Field(
         False, description="dropless MoE copies each layer's per-expert token counts to the host before its "
         "all-to-all, so the CPU cannot run ahead of that layer (the layer takes max(GPU, host) time)")

@@ -66,14 +66,17 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                gradient_bytes: int, in_network: bool = False, weight_tensors: list[float] = (),
                recompute_layers: int = 0, zero3_gathers: int = 2, ep_copies: float | None = None,
                persistent_tensors: list[float] = (), root_elements: float = 0.0,
-               context_parallel: str = "allgather", kv_expanded: bool = False) -> list[CommCall]:
+               context_parallel: str = "allgather", kv_expanded: bool = False,
+               gathered_bytes: tuple[float, float] | None = None) -> list[CommCall]:
     """Every collective of one step, sized for the scenario (bytes).
 
     ZeRO-3: ``weight_tensors`` are gathered and reduce-scattered; ``persistent_tensors`` (below the
     software's persistence threshold) are only reduce-scattered; ``root_elements``, the stage's
     parameters outside its layers (FSDP's root unit: embeddings and output layer), are gathered once
     per micro-batch (FSDP2 keeps the root unsharded between forward and backward) and reduce-scattered
-    after the backward.  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
+    after the backward.  ``gathered_bytes``: (dense, expert) bytes the distributed optimizer's weight all-gather
+    moves (default BF16: 2 per parameter; primary FP8 weights move one byte per linear weight, memory.py
+    gathered_weight_bytes).  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
     (each shard owner then updates its part of the optimizer state, so memory is unchanged).
     ``context_parallel``: the software's CP exchange (allgather | pytorch-ring); ``kv_expanded``: the
     attention call sees keys and values repeated to every query head."""
@@ -116,14 +119,17 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                               2 * par.virtual_stages, 0))
     if par.dp * par.cp > 1:
         dp_groups = groups.dp_cp
+        dense_gather, expert_gather = gathered_bytes or (2 * dense_params, 2 * expert_params)
         _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense", in_network, weight_tensors,
-                  layers_here, zero3_gathers, persistent_tensors, root_elements)
+                  layers_here, zero3_gathers, persistent_tensors, root_elements, dense_gather)
         if expert_params and par.ep > 1:
             edp = groups.edp
             if edp.shape[1] > 1:
-                _dp_calls(calls, par, edp, expert_params, gradient_bytes, "expert", in_network, (), layers_here)
+                _dp_calls(calls, par, edp, expert_params, gradient_bytes, "expert", in_network, (), layers_here,
+                          gathered=expert_gather)
         elif expert_params:
-            _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert", in_network, (), layers_here)
+            _dp_calls(calls, par, dp_groups, expert_params, gradient_bytes, "expert", in_network, (), layers_here,
+                      gathered=expert_gather)
     return calls
 
 
@@ -142,13 +148,14 @@ def _ring_calls(model, par, groups, seq: int, micro_batch: int, recompute: str, 
 
 
 def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, weight_tensors=(),
-              layers: int = 1, gathers: int = 2, persistent=(), root: float = 0.0) -> None:
+              layers: int = 1, gathers: int = 2, persistent=(), root: float = 0.0, gathered: float | None = None) -> None:
+    gathered = 2 * params if gathered is None else gathered  # bytes of the once-per-step weight all-gather
     if par.zero == 0 or (in_network and par.zero < 3):
         per_micro = par.zero == 2  # sharded gradients are reduced every micro-batch
         calls.append(CommCall("dp", f"{label} grad all-reduce", "all_reduce", dp_groups,
                               params * gradient_bytes, 1 if per_micro else 0, 0 if per_micro else 1))
         if par.zero:
-            calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, params * 2, 0, 1))
+            calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, gathered, 0, 1))
         return
     if par.zero == 3:
         # ZeRO-3 / FSDP re-gathers each weight tensor before its forward and its backward (and before a
@@ -175,7 +182,7 @@ def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, 
     else:
         calls.append(CommCall("dp", f"{label} grad reduce-scatter", "reduce_scatter", dp_groups,
                               params * gradient_bytes, 0, 1))
-    calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, params * 2, 0, 1))
+    calls.append(CommCall("dp", f"{label} weight all-gather", "all_gather", dp_groups, gathered, 0, 1))
 
 
 def time_calls(design, fabric, calls: list[CommCall], algorithm: str, load_balancing: str | None, method: str,

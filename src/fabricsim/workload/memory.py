@@ -41,6 +41,8 @@ Engine v2.12 (pytorch/csrc/quantizer.cpp Float8CurrentScalingQuantizer::create_t
 is_non_tn_fp8_gemm_supported, line 491) keeps the column-wise (transposed) copy only on GPUs whose FP8 GEMMs
 take TN layouts alone: none on Blackwell (compute capability 10.x), one more byte before it."""
 FP8_WEIGHT_BYTES_WITH_TRANSPOSE = 2.0
+FP8_GATHER_BYTES = 1.0
+"""Bytes per FP8 weight element the parameter all-gather moves: the row-wise data only."""
 RESERVED_BYTES = 4e9
 """ASSUMPTION: CUDA context, NCCL buffers and allocator fragmentation per GPU (PyTorch's context
 alone is ~0.5-1 GB; NCCL reserves ~1-2 GB for many communicators)."""
@@ -129,11 +131,28 @@ def weight_bytes_per_gpu(job: "MemoryJob", stage: int, dense: float, experts: fl
     BF16 (Transformer Engine quantizes only its linear modules' weights)."""
     if not job.fp8_weight_bytes:
         return WEIGHT_BYTES * dense, WEIGHT_BYTES * experts
+    kept = _kept_in_bf16(job, stage)
+    return WEIGHT_BYTES * kept + job.fp8_weight_bytes * (dense - kept), job.fp8_weight_bytes * experts
+
+
+def _kept_in_bf16(job: "MemoryJob", stage: int) -> float:
+    """Dense parameters of one GPU of ``stage`` that stay BF16 under primary FP8 weights: embeddings, norms and
+    routers (Transformer Engine quantizes only its linear modules' weights)."""
     model, layout = job.model, job.layout
     counts = parameter_counts(model)
-    kept = (embedding_parameters(model, layout, stage) + layout.layers[stage] * counts.norms_per_layer
+    return (embedding_parameters(model, layout, stage) + layout.layers[stage] * counts.norms_per_layer
             + layout.moe_layers[stage] * model.routed_experts * model.hidden_size) / job.par.tp
-    return WEIGHT_BYTES * kept + job.fp8_weight_bytes * (dense - kept), job.fp8_weight_bytes * experts
+
+
+def gathered_weight_bytes(job: "MemoryJob", stage: int, dense: float, experts: float) -> tuple[float, float]:
+    """(dense, expert) bytes of one GPU's weights as the distributed optimizer all-gathers them after each step:
+    BF16, or with primary FP8 weights the linear weights as their one-byte row-wise copy (Megatron-Core
+    fp8_param_gather: the parameter buffer is uint8 and the all-gather moves it; a column-wise copy, where the GPU
+    keeps one, is made locally afterwards) beside the embeddings, norms and routers in BF16."""
+    if not job.fp8_weight_bytes:
+        return WEIGHT_BYTES * dense, WEIGHT_BYTES * experts
+    kept = _kept_in_bf16(job, stage)
+    return WEIGHT_BYTES * kept + FP8_GATHER_BYTES * (dense - kept), FP8_GATHER_BYTES * experts
 
 
 def embedding_parameters(model, layout: StageLayout, stage: int) -> float:

@@ -35,7 +35,8 @@ from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ran
 from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
 from fabricsim.workload.recompute_modules import check_for_model, check_modules
 from fabricsim.workload.memory import (MemoryJob, MemoryUse, activation_storage, choose_recompute, embedding_parameters,
-                                      parameters_per_gpu, primary_fp8_weight_bytes, recomputed_layers, recomputed_share)
+                                      gathered_weight_bytes, parameters_per_gpu, primary_fp8_weight_bytes, recomputed_layers,
+                                      recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
 from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatcher_for, forwarding_domain,
                                     token_drop_copies, token_drop_mode)
@@ -264,7 +265,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                        recompute_layers=recompute_here,
                        zero3_gathers=gathers,
                        ep_copies=ep_copies,
-                       context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded)
+                       context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded,
+                       gathered_bytes=tuple(map(sum, zip(*(gathered_weight_bytes(job, i, *p)
+                                                            for i, p in zip(stages, params))))))
     policy = spec.load_balancing or design.load_balancing
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     sm_bound = ep_sms = None
@@ -303,9 +306,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                  **({"exposed activation offload": units * offload_s} if offloading else {}),
                  **{f"exposed {kind.upper()} comm": units * t for kind, t in exposure.per_micro.items()},
                  "pipeline bubble": bubble,
-                 "optimizer": optimizer, "stragglers": stragglers}
+                 "optimizer": optimizer, "training loop (host)": profile.step_host_s, "stragglers": stragglers}
     breakdown["exposed DP comm"] += exposure.dp_per_step
-    step = pipeline + exposure.dp_per_step + optimizer + stragglers
+    step = pipeline + exposure.dp_per_step + optimizer + profile.step_host_s + stragglers
     tokens = spec.global_batch * spec.seq
     flops = training_flops_per_token(model, spec.seq) * tokens
     # a recomputed layer runs its forward again: one more of its three passes' FLOPs; per-op
