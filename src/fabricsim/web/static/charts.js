@@ -33,7 +33,7 @@ const CONFIG = {displayModeBar: false, responsive: true};
 // step-time parts keep their colour from one state to the next (unknown parts take the palette)
 const PART_COLORS = {"compute": "#9aa5b8", "exposed TP comm": "#d9534f", "exposed CP comm": "#e377c2",
   "exposed EP comm": "#8c564b", "exposed PP comm": "#ef8a3d", "exposed DP comm": "#f2b134",
-  "pipeline bubble": "#7b3fa0", "optimizer": "#5cb85c", "stragglers": "#333"};
+  "pipeline bubble": "#7b3fa0", "optimizer": "#5cb85c", "training loop (host)": "#6c8ebf", "stragglers": "#333"};
 const PALETTE = ["#2b7bb9", "#17becf", "#bcbd22", "#999"];
 
 export function drawCost(p) {
