@@ -66,26 +66,29 @@ class RunResult:
 
 def _training(scenario: Scenario, fabric, tco: Tco, notes: list[str], analytic: bool = False):
     """The scenario's training step, the same step under ECMP and spraying, the bandwidth tax between
-    them and the cost per million tokens.  A defaulted workload that does not fit this cluster is
-    skipped with a note; one the user wrote raises.  ``analytic``: time ``communication: auto`` analytically."""
-    from fabricsim.workload import train
+    them and the cost per million tokens.  A defaulted workload whose default layout does not fit this cluster
+    runs the parallelism search's best layout (:func:`fabricsim.commands.train_step`), or is skipped with a note
+    when none fits; one the user wrote raises.  ``analytic``: time ``communication: auto`` analytically."""
+    from fabricsim.commands import train_step
     from fabricsim.workload.what_if import step_time_by_load_balancing
 
     user_set = "train" in scenario.workload.model_fields_set
     auto = scenario.workload.train.communication == "auto"
     try:
-        step = train(scenario, fabric=fabric, **({"communication": "analytic"} if analytic and auto else {}))
+        step, chosen, searched = train_step(scenario, {"communication": "analytic"} if analytic and auto else {}, fabric)
     except FabricsimError as exc:
         if user_set:
             raise
         notes.append(f"training step of the default workload skipped: {exc}")
         return None, {}, None, None
+    if searched:
+        notes.append(f"training step: {searched}")
     cost = usd_per_million_tokens(tco, step.tokens_per_s)
     if step.communication == "analytic":
         notes.append("bandwidth tax not computed: communication was timed analytically (above "
                      "the flow-level limit), which assumes load-balanced uplinks and cannot see ECMP collisions")
         return step, {step.load_balancing: step.step_time_s}, None, cost
-    by_policy = step_time_by_load_balancing(scenario, fabric, step)
+    by_policy = step_time_by_load_balancing(scenario, fabric, step, **chosen)
     tax = bandwidth_tax(tco, by_policy["ecmp"], by_policy["spray"])
     return step, by_policy, tax, cost
 

@@ -29,6 +29,58 @@ def reliability_overrides(days: float | None, runs: int | None) -> list[str]:
     return [f"reliability.days={days}"] * (days is not None) + [f"reliability.runs={runs}"] * (runs is not None)
 
 
+LAYOUT = ("tp", "pp", "cp", "dp", "ep", "virtual_stages", "micro_batch", "zero")
+"""The parallel layout of a training job (Python API keywords): the user's if any of it is set, else fabricsim's."""
+
+
+def layout_is_users(scenario, overrides: dict) -> bool:
+    """Whether the job's layout was chosen by the user: any of :data:`LAYOUT` in the scenario's workload.train
+    section or among the call's keyword overrides."""
+    written = scenario.workload.train.model_fields_set
+    return any(k in written or overrides.get(k) is not None for k in LAYOUT)
+
+
+def train_step(scenario, overrides: dict, fabric=None):
+    """One training step (:func:`fabricsim.workload.train`), the overrides it ran with, and the note saying
+    the layout was searched (None when it was not).
+
+    A layout the user wrote stands or fails as written.  The built-in scenario's layout (TP 8 x PP 16) is
+    sized for its model, Llama 3 405B on thousands of GPUs: for another model, or where it does not fit
+    the cluster, the parallelism search's fastest layout runs instead (``fabricsim train --search``) and the
+    step's notes say so.  When no layout fits, the error says so."""
+    from fabricsim.errors import FabricsimError
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.workload import effective_spec, model_entry, train
+
+    if layout_is_users(scenario, overrides):
+        return train(scenario, fabric=fabric, **overrides), overrides, None
+    default_model = scenario_from_dict({}).workload.train.model
+    model = effective_spec(scenario, "train", overrides).model  # a bad setting is named here, not searched around
+    model_entry(scenario, model, "workload.train.model")
+    reason = f"the default scenario's layout is sized for {default_model}, not {model}"
+    if model == default_model:
+        try:
+            return train(scenario, fabric=fabric, **overrides), overrides, None
+        except FabricsimError as exc:
+            reason = f"the default scenario's layout does not fit this job ({exc})"
+    from fabricsim.explore.search import search_parallelism
+
+    job = {k: v for k, v in overrides.items() if v is not None}
+    searched = scenario.model_copy(update={"workload": scenario.workload.model_copy(update={
+        "train": scenario.workload.train.model_copy(update=job)})})
+    try:
+        best = search_parallelism(searched, top=1, flow_top=0).ranked[0]
+    except FabricsimError as exc:
+        raise FabricsimError(f"workload.train: no parallel layout runs this job ({reason}; the parallelism search "
+                             f"finds none: {exc}); set workload.train.tp/pp/cp/dp or change the job") from None
+    chosen = {**overrides, **best.settings}
+    result = train(scenario, fabric=fabric, **chosen)
+    note = (f"layout chosen by the parallelism search (fabricsim train --search ranks them): {best.label}; {reason}; "
+            "set workload.train.tp/pp/cp/dp (--tp/--pp/--cp/--dp) to run your own")
+    result.notes.append(note)
+    return result, chosen, note
+
+
 def train_and_what_ifs(scenario, overrides: dict, what_if: bool, stage=None) -> tuple[object, list[dict] | None]:
     """One training step and, with ``what_if``, its what-ifs (rows): the DCI's for a multi-site scenario, whose
     step then comes from the same study (one run across the sites, not two), else the fabric's.  ``stage(what)``
@@ -41,9 +93,7 @@ def train_and_what_ifs(scenario, overrides: dict, what_if: bool, stage=None) -> 
         study = sites_study(scenario, overrides)
         stage("what-ifs")
         return study.result, sites_what_ifs(scenario, overrides, study)
-    from fabricsim.workload import train
-
-    result = train(scenario, **overrides)
+    result, overrides, _ = train_step(scenario, overrides)
     if not what_if:
         return result, None
     from fabricsim.workload.what_if import fabric_what_ifs

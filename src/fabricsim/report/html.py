@@ -183,12 +183,12 @@ def _evidence_section(evidence) -> str:
                 "is near this job: treat its figures as unvalidated.</p>")
     number = lambda x: "-" if x is None else f"{x:,.4g}"  # noqa: E731
     rows = [[c["case_id"], ", ".join(c["shared"]), number(c["display"]["published"]), number(c["display"]["model"]),
-             c["display"]["unit"], "-" if c["error"] is None else f"{c['error']:+.1%}", c["status"]]
+             c["display"]["unit"], "-" if c["error"] is None else f"{c['error']:+.1%}", c["role"], c["status"]]
             for c in doc["cases"]]
     return (f"<h3>Published measurements nearest this job</h3><p>Re-run with this report: fabricsim's |error| on them, "
             f"median {doc['median_abs_error'] or 0:.1%}; {doc['passed']} of {doc['count']} within tolerance "
             "(fabricsim validate --case &lt;case&gt; -v gives each one's setup, source and any known cause).</p>"
-            + _table(["case", "shares", "published", "fabricsim", "unit", "error", "result"], rows))
+            + _table(["case", "shares", "published", "fabricsim", "unit", "error", "role", "result"], rows))
 
 
 def write_html(result: RunResult, path: str | Path, evidence=None) -> None:

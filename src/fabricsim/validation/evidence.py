@@ -5,9 +5,9 @@ cases nearest it do (``fabricsim validate``).  This module ranks the cases of th
 they share with it and re-runs the nearest few, so a result is shown beside the public measurements that
 bear on it -- including the ones fabricsim misses.
 
-Nearness is a count of shared facts, each with a weight (:data:`WEIGHTS`): the same model, else the same
-model family or kind (dense or MoE at a similar size); the same GPU, else the same GPU architecture; the
-same precision, software profile and a similar scale.  A case needs at least :data:`MIN_SCORE` to count
+Nearness is a count of shared facts, each with a weight (:data:`WEIGHTS`): the same model, else its family,
+else its kind (dense or MoE); the same GPU, else the same GPU architecture; the same precision, software
+profile, serving mode, collective operation and algorithm, transport, and a scale and message size within 4x.  A case needs at least :data:`MIN_SCORE` to count
 as evidence: a run with nothing near it gets an empty list, not unrelated cases.
 """
 
@@ -89,6 +89,12 @@ def nearness(shared: tuple[str, ...]) -> int:
     return sum(WEIGHTS[f] for f in shared)
 
 
+def _serving_gpus(section) -> int | None:
+    """GPUs of a serving deployment: its prefill and decode instances (``section``: workload.infer settings)."""
+    get = section.get if isinstance(section, dict) else lambda key: getattr(section, key)
+    return (get("prefill_gpus") or 0) + (get("decode_gpus") or 0) or None
+
+
 def case_facts(case: Case, catalog, defaults) -> dict:
     """The facts of a validation case's setup (its layer's kind of run); ``defaults``: the scenario every
     case's own settings override (fabricsim's built-in one)."""
@@ -103,7 +109,7 @@ def case_facts(case: Case, catalog, defaults) -> dict:
             section = {**getattr(defaults.workload, name).model_dump(), **extra[name]}
             facts.update(_model_facts(catalog, section.get("model")))
             facts.update({fact: section.get(fact) for fact in ("precision", "software", "mode")})
-            facts["gpus"] = extra[name].get("gpus", facts["gpus"])
+            facts["gpus"] = extra[name].get("gpus", facts["gpus"]) if name == "train" else _serving_gpus(section)
     if setup.kind == "collective":
         facts["op"] = extra.get("op", "all_reduce")
         facts["algorithm"] = extra.get("algorithm", "auto")
@@ -193,8 +199,7 @@ def inference_evidence(scenario, overrides: dict, limit: int = 5) -> list[Eviden
     spec = effective_spec(scenario, "infer", overrides)
     catalog = scenario.catalog()
     run = {**_gpu_facts(catalog, scenario.cluster.gpu), **_model_facts(catalog, spec.model),
-           "software": spec.software, "mode": spec.mode,
-           "gpus": (spec.prefill_gpus or 0) + (spec.decode_gpus or 0) or None}
+           "software": spec.software, "mode": spec.mode, "gpus": _serving_gpus(spec)}
     return evaluate(nearest_cases(run, "inference", catalog, limit))
 
 

@@ -90,17 +90,18 @@ def evidence_table(evidence) -> Table | str:
                 "lists them); treat its figures as unvalidated[/]")
     stats = summary(evidence)
     median = "-" if stats["median_abs_error"] is None else f"{stats['median_abs_error']:.0%}"
-    table = Table(title="Published measurements nearest this run, re-run now (fabricsim validate)",
+    table = Table(title="Published measurements nearest this run, re-run now (fabricsim validate; a fitted case set "
+                        "a constant, a held-out one did not)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   caption=f"fabricsim's |error| on them: median {median}, {stats['passed']} of {stats['count']} within "
                           "tolerance; the setup, source and any known cause: fabricsim validate --case <case> -v",
                   caption_justify="left")
-    for col in ("case", "shares", "published", "fabricsim", "unit", "error", "result"):
+    for col in ("case", "shares", "published", "fabricsim", "unit", "error", "role", "result"):
         table.add_column(col, justify="right" if col in ("published", "fabricsim", "error") else "left",
                          no_wrap=col == "case")
     for e in evidence:
         table.add_row(e.case_id, ", ".join(e.shared), _number(e.published, e.unit), _number(e.model, e.unit),
-                      _unit(e.unit), "-" if e.error is None else f"{e.error:+.1%}", MARK[e.status])
+                      _unit(e.unit), "-" if e.error is None else f"{e.error:+.1%}", e.role, MARK[e.status])
     return table
 
 

@@ -293,7 +293,8 @@ function renderEvidence(doc) {
     const tr = document.createElement("tr");
     const error = c.error == null ? "–" : (c.error > 0 ? "+" : "") + (100 * c.error).toFixed(1) + "%";
     const d = c.display, num = (x) => x == null ? "–" : x.toLocaleString("en-US", {maximumSignificantDigits: 4});
-    for (const text of [c.case_id, c.shared.join(", "), num(d.published), num(d.model), d.unit, error, c.status]) {
+    for (const text of [c.case_id, c.shared.join(", "), num(d.published), num(d.model), d.unit, error, c.role,
+      c.status]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.append(td);
