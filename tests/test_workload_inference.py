@@ -79,6 +79,24 @@ def test_static_batch_throughput_is_batch_tokens_over_prefill_and_decode():
     assert a.decode_memory_s == pytest.approx(8 * b.decode_memory_s, rel=1e-9)
 
 
+def test_a_finite_benchmark_runs_in_waves_and_the_last_one_is_short():
+    """1,000 requests of one length, 384 at a time: two full waves and one of 232 (trtllm-bench, stdev 0)."""
+    scenario = scenario_from_dict({"cluster": {"gpus": 8}})
+    job = dict(model="llama3-8b", mode="static", tp=1, prefill_gpus=1, decode_gpus=1, context=128, output_tokens=128,
+               kv_bytes=1)
+    full, tail = infer(scenario, **job, batch=384), infer(scenario, **job, batch=1000 % 384)
+    run = infer(scenario, **job, batch=384, requests=1000)
+    assert run.run_s == pytest.approx(2 * full.batch_s + tail.batch_s, rel=1e-12)
+    assert run.tokens_per_s_per_gpu == pytest.approx(1000 * 128 / run.run_s, rel=1e-12)
+    # the short wave streams the same weights for fewer sequences: the run is slower than the steady state, faster
+    # than three full waves' time
+    assert 1000 / 1152 * full.tokens_per_s_per_gpu < run.tokens_per_s_per_gpu < full.tokens_per_s_per_gpu
+    whole = infer(scenario, **job, batch=250, requests=1000)  # four full waves: the steady state
+    assert whole.tokens_per_s_per_gpu == pytest.approx(infer(scenario, **job, batch=250).tokens_per_s_per_gpu)
+    with pytest.raises(FabricsimError, match="requests=1000: a finite run of requests is modelled for one static"):
+        infer(scenario, model="llama3-8b", prefill_gpus=1, decode_gpus=1, requests=1000)
+
+
 def test_bad_inference_input_is_named(nvl72):
     scenario, fabric = nvl72
     with pytest.raises(FabricsimError, match="ep=7 must divide decode_gpus=40"):

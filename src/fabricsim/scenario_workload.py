@@ -233,6 +233,10 @@ class InferSpec(_Strict):
     batch: int = Field(256, ge=1, le=10**7, description="sequences decoded together per decode instance")
     context: int = Field(8192, ge=1, le=MAX_TOKENS, description="prompt tokens per request")
     output_tokens: int = Field(1024, ge=1, le=MAX_TOKENS, description="generated tokens per request")
+    requests: int | None = Field(
+        None, ge=1, le=10**9, description="static mode: requests a benchmark serves in all, batch at a time, every one "
+        "of the same lengths (trtllm-bench with --input-stdev 0 --output-stdev 0): they run in waves, the last one "
+        "short, and throughput is the run's; None: the steady state of full batches")
     weight_bytes: Literal[1, 2] = Field(1, description="bytes per weight (1 = FP8, 2 = BF16)")
     kv_bytes: Literal[1, 2] = Field(2, description="bytes per KV-cache element")
     kv_cache_fraction: float = Field(

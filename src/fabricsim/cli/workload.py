@@ -111,6 +111,8 @@ def infer(
     batch: Optional[int] = typer.Option(None, "--batch", help="sequences decoded together"),
     context: Optional[int] = typer.Option(None, "--context", help="prompt tokens per request"),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="generated tokens per request"),
+    requests: Optional[int] = typer.Option(None, "--requests", help="static mode: requests served in all, batch at a "
+                                           "time, of equal lengths (a finite benchmark such as trtllm-bench)"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal"),
     mode: Optional[str] = typer.Option(None, "--mode", help="disaggregated or static (one batch on tp GPUs)"),
     software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. serving-2025"),

@@ -36,6 +36,11 @@ def inference_table(result) -> Table:
     if not static:
         table.add_row("prefill instances per decode instance", f"{result.prefill_instances_per_decode:,.2f}")
         table.add_row("prefill throughput", f"{result.prefill_tokens_per_s_per_gpu:,.0f} prompt tokens/s per prefill GPU")
-    table.add_row("output tokens/s per GPU", f"{result.tokens_per_s_per_gpu:,.1f}" + ("" if static else " (prefill and decode GPUs)"))
+    if result.requests:
+        waves, last = divmod(result.requests, result.batch)
+        table.add_row("the whole run", f"{result.requests:,} requests in {waves} wave{'s' * (waves != 1)} of {result.batch}"
+                      + (f" and one of {last}" if last else "") + f": {result.run_s:,.1f} s")
+    table.add_row("output tokens/s per GPU", f"{result.tokens_per_s_per_gpu:,.1f}" + ("" if static else " (prefill and decode GPUs)")
+                  + (" over the whole run" if result.requests else ""))
     table.add_row("decode memory per GPU", format_bytes(result.decode_memory_bytes))
     return table

@@ -83,6 +83,7 @@ class InferBody(_Body):
     batch: Optional[int] = None
     context: Optional[int] = None
     output_tokens: Optional[int] = None
+    requests: Optional[int] = Field(None, description="static mode: requests served in all, batch at a time")
     lb: Optional[str] = None
     mode: Optional[str] = None
     software: Optional[str] = None

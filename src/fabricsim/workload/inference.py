@@ -20,7 +20,7 @@ Seconds, bytes, FLOP/s throughout.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 
 import numpy as np
 
@@ -64,6 +64,8 @@ class InferenceResult:
     pp: int = 1  # pipeline stages of the instance (static mode)
     decode_p2p_s: float = 0.0  # pp > 1: hops of one micro-batch's trip per decode cycle (hidden-state sends + token ids)
     decode_stage_s: float = 0.0  # pp > 1: the slowest stage's decode time for one micro-batch (compute + its TP all-reduces)
+    requests: int = 0  # static mode, a finite benchmark: requests served in all (0: the steady state)
+    run_s: float = 0.0  # static mode, a finite benchmark: seconds to serve them all, wave by wave
 
     @property
     def ttft_s(self) -> float:
@@ -74,10 +76,18 @@ class InferenceResult:
         return self.batch / self.tpot_s
 
     @property
+    def batch_s(self) -> float:
+        """Static mode: seconds to prefill the batch and decode it to the end."""
+        return self.prefill_s + self.output_tokens * self.tpot_s
+
+    @property
     def tokens_per_s_per_gpu(self) -> float:
-        """Output tokens/s per GPU of the whole deployment (static: the batch's throughput per GPU)."""
+        """Output tokens/s per GPU of the whole deployment (static: the batch's throughput per GPU, or with
+        ``requests`` the whole run's)."""
         if self.mode == "static":
-            return self.batch * self.output_tokens / (self.prefill_s + self.output_tokens * self.tpot_s) / self.decode_gpus
+            if self.requests:
+                return self.requests * self.output_tokens / self.run_s / self.decode_gpus
+            return self.batch * self.output_tokens / self.batch_s / self.decode_gpus
         gpus = self.decode_gpus + self.prefill_instances_per_decode * self.prefill_gpus
         return self.decode_tokens_per_s / gpus
 
@@ -95,6 +105,10 @@ class InferenceResult:
 
 def _check(spec, model, design) -> int:
     ep = spec.ep or (spec.decode_gpus if spec.mode == "disaggregated" else 1)
+    if spec.requests is not None and (spec.mode != "static" or spec.pp > 1):
+        raise FabricsimError(f"workload.infer.requests={spec.requests}: a finite run of requests is modelled for one "
+                             f"static instance without pipeline stages (mode: static, pp: 1), not mode={spec.mode!r}, "
+                             f"pp={spec.pp}; drop requests for the steady state")
     if spec.mode == "static" and model.routed_experts and (ep > spec.tp or spec.tp % ep):
         raise FabricsimError(f"workload.infer.ep={ep}: a static batch runs on one tensor-parallel group of tp={spec.tp} "
                              f"GPUs, so its experts can be spread over at most those GPUs; use an ep that divides "
@@ -170,7 +184,14 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
 
         return static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep)
     if spec.mode == "static":
-        return _static(spec, model, gpu, profile, fabric, policy, precision, ep)
+        result = _static(spec, model, gpu, profile, fabric, policy, precision, ep)
+        if spec.requests is not None:
+            last = spec.requests % spec.batch
+            tail = _static(spec.model_copy(update={"batch": last}), model, gpu, profile, fabric, policy, precision, ep) \
+                if last else None
+            result = replace(result, requests=spec.requests,
+                             run_s=run_seconds(spec.requests, spec.batch, result, tail))
+        return result
 
     # prefill: each attention group (tp GPUs) runs prefill_batch prompts; MoE layers over all prefill GPUs
     prefill = np.arange(spec.prefill_gpus)
@@ -310,10 +331,19 @@ def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -
                            decode_active_experts=step.active_experts, local_experts=step.local_experts)
 
 
+def run_seconds(requests: int, batch: int, full: InferenceResult, tail: InferenceResult | None) -> float:
+    """Seconds a static instance takes to serve ``requests`` requests of one length ``batch`` at a time: requests
+    of equal lengths admitted together finish together, so they run in waves -- requests // batch full ones
+    (``full``) and, for the rest, one short wave (``tail``), which streams the same weights for fewer tokens.
+    In-flight batching admits a wave's prompts in chunks over its first steps (TensorRT-LLM max_num_tokens);
+    that stagger is not modelled."""
+    return requests // batch * full.batch_s + (tail.batch_s if tail is not None else 0.0)
+
+
 def _mix(a: ForwardCost, b: ForwardCost, share: float) -> ForwardCost:
     """The mean step: ``share`` of the steps cost ``a``, the rest ``b``."""
     return ForwardCost(*(share * x + (1 - share) * y for x, y in zip(astuple(a), astuple(b))))
 
 
-__all__ = ["InferenceResult", "serve", "tp_all_reduce_seconds", "kv_stream_seconds", "weights_and_kv_per_gpu",
+__all__ = ["InferenceResult", "serve", "run_seconds", "tp_all_reduce_seconds", "kv_stream_seconds", "weights_and_kv_per_gpu",
            "check_resident"]
