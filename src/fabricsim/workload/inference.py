@@ -123,7 +123,11 @@ def _check(spec, model, design) -> int:
     gpus = spec.prefill_gpus + spec.decode_gpus if spec.mode == "disaggregated" else spec.tp * spec.pp
     if gpus > design.gpus:
         what = "prefill_gpus + decode_gpus" if spec.mode == "disaggregated" else f"tp x pp = {spec.tp} x {spec.pp}"
-        raise FabricsimError(f"workload.infer: {what} = {gpus:,} GPUs is more than the cluster's {design.gpus:,} GPUs")
+        hint = (f"; give each fewer (--prefill-gpus / --decode-gpus, e.g. {max(1, design.gpus // 2):,} each), or serve "
+                f"one static batch on one tensor-parallel group (--mode static --tp {min(design.gpus, 8)})"
+                if spec.mode == "disaggregated" else "; lower --tp / --pp or add GPUs (cluster.gpus)")
+        raise FabricsimError(f"workload.infer: {what} = {gpus:,} GPUs is more than the cluster's {design.gpus:,} GPUs"
+                             + hint)
     for name in ("prefill_gpus", "decode_gpus"):
         if getattr(spec, name) % spec.tp:
             raise FabricsimError(f"workload.infer.{name}={getattr(spec, name)} is not a multiple of tp={spec.tp}")
