@@ -87,3 +87,15 @@ def test_the_cli_prints_the_table_or_skips_it_and_the_json_carries_it():
     assert len(doc["cases"]) == doc["count"] == 5 and doc["passed"] <= 5
     errors = sorted(abs(c["error"]) for c in doc["cases"])
     assert doc["median_abs_error"] == pytest.approx(errors[len(errors) // 2])
+
+
+def test_the_html_report_carries_the_evidence_of_its_training_step():
+    from fabricsim.api import run
+    from fabricsim.report.html import build_html
+    from fabricsim.validation.evidence import document, run_evidence
+
+    result = run(scenario_from_dict({"cluster": {"gpus": 1024}}))
+    evidence = run_evidence(result)
+    page = build_html(result, document(evidence)["evidence"])
+    assert "Published measurements nearest this job" in page and evidence[0].case_id in page
+    assert "Published measurements" not in build_html(result)

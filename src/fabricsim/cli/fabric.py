@@ -117,7 +117,7 @@ def run(
         from fabricsim.io import shown_path
         from fabricsim.report.html import write_html
 
-        write_html(result, html_out, found)
+        write_html(result, html_out, document(found).get("evidence"))
         err_console.print(f"report written to {escape(shown_path(html_out))}", highlight=False)
 
 
@@ -155,7 +155,7 @@ def collective(
     from fabricsim.report.collective_view import print_collective
     from fabricsim.report.documents import collective_document
     from fabricsim.scenario import load_scenario
-    from fabricsim.validation.evidence import document
+    from fabricsim.validation.evidence import collective_evidence, document
 
     sweep = parse_size_sweep(sizes, MAX_SIZES)
     spec = load_scenario(scenario, set_)
@@ -173,8 +173,6 @@ def collective(
                                         min_channels=min_channels, in_place=in_place)
         found = None
         if evidence:
-            from fabricsim.validation.evidence import collective_evidence
-
             stage("published measurements nearest this sweep")
             found = collective_evidence(spec, op, report.ranks, max(sweep), algo or "auto")
     if json_out:

@@ -59,9 +59,9 @@ def _cards(result: RunResult) -> str:
         for k, v in items) + "</div>"
 
 
-def build_html(result: RunResult, evidence=None) -> str:
-    """The report of a run; ``evidence``: the published measurements nearest its training step
-    (:func:`fabricsim.validation.evidence.run_evidence`), shown under it."""
+def build_html(result: RunResult, evidence: dict | None = None) -> str:
+    """The report of a run; ``evidence``: the published measurements nearest its training step, as
+    :func:`fabricsim.validation.evidence.document` gives them (its ``evidence`` part), shown under it."""
     plan = result.plan
     sections = [f"<h1>{html.escape(plan.scenario)}</h1>",
                 f'<p class="sub">fabricsim report · {plan.gpus:,} × {plan.gpu} · {plan.switch} · '
@@ -173,11 +173,8 @@ def _training_section(result: RunResult, first: bool) -> str:
             + _table(["load balancing", "step time"], rows))
 
 
-def _evidence_section(evidence) -> str:
+def _evidence_section(doc: dict) -> str:
     """The published measurements nearest the training step and fabricsim's error on each."""
-    from fabricsim.validation.evidence import document
-
-    doc = document(evidence)["evidence"]
     if not doc["cases"]:
         return ("<h3>Published measurements nearest this job</h3><p class='note'>None in fabricsim's validation set "
                 "is near this job: treat its figures as unvalidated.</p>")
@@ -185,13 +182,13 @@ def _evidence_section(evidence) -> str:
     rows = [[c["case_id"], ", ".join(c["shared"]), number(c["display"]["published"]), number(c["display"]["model"]),
              c["display"]["unit"], "-" if c["error"] is None else f"{c['error']:+.1%}", c["role"], c["status"]]
             for c in doc["cases"]]
-    return (f"<h3>Published measurements nearest this job</h3><p>Re-run with this report: fabricsim's |error| on them, "
+    return (f"<h3>Published measurements nearest this job</h3><p>Re-run as this report was written: fabricsim's |error| on them, "
             f"median {doc['median_abs_error'] or 0:.1%}; {doc['passed']} of {doc['count']} within tolerance "
             "(fabricsim validate --case &lt;case&gt; -v gives each one's setup, source and any known cause).</p>"
             + _table(["case", "shares", "published", "fabricsim", "unit", "error", "role", "result"], rows))
 
 
-def write_html(result: RunResult, path: str | Path, evidence=None) -> None:
+def write_html(result: RunResult, path: str | Path, evidence: dict | None = None) -> None:
     """Write the report atomically (a crash leaves the previous file or none, never half a page) with the
     permissions of the user's umask; a special file such as /dev/stdout is written in place."""
     write_text(path, build_html(result, evidence), "--html report")

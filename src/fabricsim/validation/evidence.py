@@ -7,8 +7,9 @@ bear on it -- including the ones fabricsim misses.
 
 Nearness is a count of shared facts, each with a weight (:data:`WEIGHTS`): the same model, else its family,
 else its kind (dense or MoE); the same GPU, else the same GPU architecture; the same precision, software
-profile, serving mode, collective operation and algorithm, transport, and a scale and message size within 4x.  A case needs at least :data:`MIN_SCORE` to count
-as evidence: a run with nothing near it gets an empty list, not unrelated cases.
+profile, serving mode, collective operation and algorithm, transport, and a scale and message size within
+4x.  A case needs at least :data:`MIN_SCORE` to count as evidence: a run with nothing near it gets an empty
+list, not unrelated cases.
 """
 
 from __future__ import annotations
