@@ -182,8 +182,8 @@ def _evidence_section(doc: dict) -> str:
     rows = [[c["case_id"], ", ".join(c["shared"]), number(c["display"]["published"]), number(c["display"]["model"]),
              c["display"]["unit"], "-" if c["error"] is None else f"{c['error']:+.1%}", c["role"], c["status"]]
             for c in doc["cases"]]
-    return (f"<h3>Published measurements nearest this job</h3><p>Re-run as this report was written: fabricsim's |error| on them, "
-            f"median {doc['median_abs_error'] or 0:.1%}; {doc['passed']} of {doc['count']} within tolerance "
+    return ("<h3>Published measurements nearest this job</h3><p>Re-run as this report was written: fabricsim's "
+            f"|error| on them, median {doc['median_abs_error'] or 0:.1%}; {doc['passed']} of {doc['count']} within tolerance "
             "(fabricsim validate --case &lt;case&gt; -v gives each one's setup, source and any known cause).</p>"
             + _table(["case", "shares", "published", "fabricsim", "unit", "error", "role", "result"], rows))
 

@@ -40,7 +40,7 @@ def inference_table(result) -> Table:
         waves, last = divmod(result.requests, result.batch)
         table.add_row("the whole run", f"{result.requests:,} requests in {waves} wave{'s' * (waves != 1)} of {result.batch}"
                       + (f" and one of {last}" if last else "") + f": {result.run_s:,.1f} s")
-    table.add_row("output tokens/s per GPU", f"{result.tokens_per_s_per_gpu:,.1f}" + ("" if static else " (prefill and decode GPUs)")
-                  + (" over the whole run" if result.requests else ""))
+    where = " over the whole run" if result.requests else "" if static else " (prefill and decode GPUs)"
+    table.add_row("output tokens/s per GPU", f"{result.tokens_per_s_per_gpu:,.1f}{where}")
     table.add_row("decode memory per GPU", format_bytes(result.decode_memory_bytes))
     return table
