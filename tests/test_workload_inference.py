@@ -97,6 +97,26 @@ def test_a_finite_benchmark_runs_in_waves_and_the_last_one_is_short():
         infer(scenario, model="llama3-8b", prefill_gpus=1, decode_gpus=1, requests=1000)
 
 
+def test_attention_dp_ranks_that_prefill_on_their_own_stall_one_another():
+    """8 attention-DP ranks of 128 sequences of 2,048 output tokens: each starts a prompt with p = 1/16 per
+    iteration; 8p = 0.5 prompts fall in 1 - (15/16)^8 = 0.403 stalled iterations, 1.24 per stalled iteration."""
+    from fabricsim.workload.inference import concurrent_prefills
+
+    assert concurrent_prefills(8, 1024, 2048, "aligned") == 8
+    assert concurrent_prefills(8, 1024, 2048, "independent") == pytest.approx(0.5 / (1 - (15 / 16) ** 8), rel=1e-12)
+    assert concurrent_prefills(8, 8, 10**6, "independent") == pytest.approx(1.0, rel=1e-4)  # rare prompts: one at a time
+    assert concurrent_prefills(8, 10**6, 1, "independent") == 8  # every rank prefills every iteration
+    scenario = scenario_from_dict({"cluster": {"gpu": "h200-sxm", "gpus": 16}})
+    job = dict(model="deepseek-v3", tp=1, ep=8, prefill_gpus=8, decode_gpus=8, batch=1024, prefill_batch=1, context=1024,
+               output_tokens=2048, kv_bytes=2)
+    aligned, independent = (infer(scenario, **job, attention_dp_contexts=c) for c in ("aligned", "independent"))
+    assert independent.tpot_s == aligned.tpot_s  # the decode step is the same; the prompts cost more GPU time
+    assert independent.prefill_instances_per_decode == pytest.approx(
+        aligned.prefill_instances_per_decode * 8 / concurrent_prefills(8, 1024, 2048, "independent"), rel=1e-12)
+    with pytest.raises(FabricsimError, match="attention_dp_contexts=independent: ranks that prefill on their own"):
+        infer(scenario, **{**job, "tp": 8}, attention_dp_contexts="independent")
+
+
 def test_bad_inference_input_is_named(nvl72):
     scenario, fabric = nvl72
     with pytest.raises(FabricsimError, match="ep=7 must divide decode_gpus=40"):

@@ -222,6 +222,11 @@ class InferSpec(_Strict):
         "(DeepSeek's dual micro-batch overlap, SGLang TBO): weights stream twice, communication hides")
     routing_node_limit: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="node-limited routing: one copy per target node crosses the network (DeepSeek: 4)")
+    attention_dp_contexts: Literal["aligned", "independent"] = Field(
+        "aligned", description="prompts of an attention-data-parallel instance (tp < prefill_gpus) that also decodes: "
+        "aligned, the ranks prefill in the same iterations (TensorRT-LLM attention_dp_config enable_balance); "
+        "independent, each rank takes a new prompt when one of its sequences ends, and an iteration in which any rank "
+        "prefills holds the others at the MoE all-to-alls (in-flight batching without ADP balance)")
     model: str = Field("deepseek-v3", description="catalog name of the model")
     prefill_gpus: int = Field(32, ge=1, le=MAX_DEGREE, description="GPUs of one prefill instance")
     decode_gpus: int = Field(64, ge=1, le=MAX_DEGREE, description="GPUs of one decode instance")
