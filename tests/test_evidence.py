@@ -99,3 +99,15 @@ def test_the_html_report_carries_the_evidence_of_its_training_step():
     page = build_html(result, document(evidence)["evidence"])
     assert "Published measurements nearest this job" in page and evidence[0].case_id in page
     assert "Published measurements" not in build_html(result)
+
+
+def test_a_plan_is_shown_beside_the_reference_design_of_its_gpu_and_switch():
+    from fabricsim.validation.evidence import plan_evidence
+
+    evidence = plan_evidence(scenario_from_dict({"cluster": {"gpu": "b200", "gpus": 1024},
+                                                 "fabric": {"switch": "quantum-2"}}))
+    assert evidence and all(e.case_id.startswith("superpod-b200") for e in evidence)
+    assert all({"gpu", "switch", "scale"} <= set(e.shared) for e in evidence)
+    assert all(e.error == 0 for e in evidence)  # DGX SuperPOD B200 counts, reproduced exactly
+    torus = scenario_from_dict({"cluster": {"gpu": "tpu-v4", "gpus": 4096}, "fabric": {"topology": "torus"}})
+    assert plan_evidence(torus) is None  # torus cases are another layer's

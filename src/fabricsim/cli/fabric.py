@@ -32,6 +32,7 @@ from fabricsim.units import parse_size_sweep
 def plan(
     scenario: Optional[Path] = ScenarioArg,
     set_: list[str] = SetOpt,
+    evidence: bool = EvidenceOpt,
     json_out: bool = JsonOpt,
     compare_optics: bool = typer.Option(True, "--compare-optics/--no-compare-optics",
                                         help="also plan the fabric with each optics family"),
@@ -74,13 +75,22 @@ def plan(
         stage("optics comparison")
         options = compare(spec) if compare_optics else []
         ranges = cost_range(result, spec)
+        found = None
+        if evidence:
+            from fabricsim.validation.evidence import plan_evidence
+
+            stage("published reference designs nearest this plan")
+            found = plan_evidence(spec)
+    from fabricsim.validation.evidence import document
+
     if json_out:
-        _print_json(plan_document(result, options, ranges))
+        _print_json({**plan_document(result, options, ranges), **document(found)})
     else:
         print_plan(result, options, console, ranges)
         from fabricsim.fabric_kinds import print_spine_free
 
         print_spine_free(spec, result, console)  # 3 tiers: the same blocks joined through OCS
+        print_evidence(found)
 
 
 @app.command()

@@ -7,8 +7,8 @@ bear on it -- including the ones fabricsim misses.
 
 Nearness is a count of shared facts, each with a weight (:data:`WEIGHTS`): the same model, else its family,
 else its kind (dense or MoE); the same GPU, else the same GPU architecture; the same precision, software
-profile, serving mode, collective operation and algorithm, transport, and a scale and message size within
-4x.  A case needs at least :data:`MIN_SCORE` to count as evidence: a run with nothing near it gets an empty
+profile, serving mode, switch, collective operation and algorithm, transport, and a scale and message size
+within 4x.  A case needs at least :data:`MIN_SCORE` to count as evidence: a run with nothing near it gets an empty
 list, not unrelated cases.
 """
 
@@ -24,7 +24,7 @@ from fabricsim.validation.cases import Case, display, load_cases
 from fabricsim.validation.runner import Context, EVALUATORS, NotRunnable, score
 
 WEIGHTS = {"model": 4, "family": 2, "kind": 1, "gpu": 3, "architecture": 1, "precision": 1, "software": 1,
-           "scale": 1, "op": 3, "algorithm": 1, "transport": 1, "size": 1, "mode": 1}
+           "scale": 1, "op": 3, "algorithm": 1, "transport": 1, "size": 1, "mode": 1, "switch": 3}
 """Points a case earns per fact it shares with the run; a model or GPU match outweighs the rest."""
 MIN_SCORE = 5
 """Fewest points a case needs to be shown: e.g. the same model and GPU architecture, or the same GPU and
@@ -72,7 +72,7 @@ def shared_facts(run: dict, case: dict) -> tuple[str, ...]:
     """Facts two descriptions share (``family``/``kind`` only when the model differs, ``architecture`` only
     when the GPU differs; ``scale`` and ``size`` within a factor of 4)."""
     shared = []
-    for fact in ("model", "gpu", "precision", "software", "op", "algorithm", "transport", "mode"):
+    for fact in ("model", "gpu", "switch", "precision", "software", "op", "algorithm", "transport", "mode"):
         if run.get(fact) is not None and run.get(fact) == case.get(fact):
             shared.append(fact)
     if "model" not in shared:
@@ -104,6 +104,7 @@ def case_facts(case: Case, catalog, defaults) -> dict:
     facts = _gpu_facts(catalog, cluster.get("gpu", defaults.cluster.gpu))
     facts["gpus"] = cluster.get("gpus")
     facts["transport"] = setup.scenario.get("fabric", {}).get("transport")
+    facts["switch"] = setup.scenario.get("fabric", {}).get("switch", defaults.fabric.switch)
     extra = setup.model_extra
     for name in ("train", "infer"):
         if name in extra:
@@ -204,6 +205,18 @@ def inference_evidence(scenario, overrides: dict, limit: int = 5) -> list[Eviden
     return evaluate(nearest_cases(run, "inference", catalog, limit))
 
 
+def plan_evidence(scenario, limit: int = 5) -> list[Evidence] | None:
+    """Published reference-architecture counts nearest a fat-tree plan (switches, cables, pods of NVIDIA's DGX
+    SuperPODs, Meta's Llama 3 cluster, Alibaba HPN): the same GPU and switch first (None for several sites or a
+    torus, whose cases live in other layers)."""
+    if scenario.sites is not None or getattr(scenario.fabric, "topology", "fat-tree") == "torus":
+        return None
+    catalog = scenario.catalog()
+    run = {**_gpu_facts(catalog, scenario.cluster.gpu), "switch": scenario.fabric.switch,
+           "transport": scenario.fabric.transport, "gpus": scenario.cluster.gpus}
+    return evaluate(nearest_cases(run, "plan", catalog, limit))
+
+
 def collective_evidence(scenario, op: str, ranks: int, size_bytes: float, algorithm: str = "auto",
                         limit: int = 5) -> list[Evidence]:
     """Published nccl-tests figures nearest a collective: the same operation first."""
@@ -214,5 +227,5 @@ def collective_evidence(scenario, op: str, ranks: int, size_bytes: float, algori
 
 
 __all__ = ["Evidence", "WEIGHTS", "MIN_SCORE", "model_family", "shared_facts", "nearness", "case_facts",
-           "nearest_cases", "evaluate", "summary", "document", "training_evidence", "run_evidence", "inference_evidence",
+           "nearest_cases", "evaluate", "summary", "document", "training_evidence", "run_evidence", "inference_evidence", "plan_evidence",
            "collective_evidence"]

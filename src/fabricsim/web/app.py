@@ -124,7 +124,8 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
     async def plan(body: PlanBody, request: Request):
         """`fabricsim plan --json`: bill of materials, power, capex, optics families side by side."""
         data, _ = validated(body)
-        return await answer(request, "plan", "quick", work.plan, data, body.compare_optics, body.count_only)
+        return await answer(request, "plan", "quick", work.plan, data, body.compare_optics, body.count_only,
+                            body.evidence)
 
     @app.post("/api/run", tags=["simulate"])
     async def run(body: RunBody, request: Request):

@@ -32,6 +32,8 @@ class _Body(BaseModel):
 class PlanBody(_Body):
     compare_optics: bool = Field(True, description="also plan the fabric with each optics family")
     count_only: bool = Field(False, description="count the fabric instead of materialising its link arrays")
+    evidence: bool = Field(True, description="also re-run the published reference designs nearest this plan and "
+                           "give fabricsim's error on each (the CLI's --evidence/--no-evidence)")
 
 
 class RunBody(_Body):

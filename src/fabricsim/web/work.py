@@ -21,7 +21,7 @@ def warm() -> None:
     import fabricsim.workload.training  # noqa: F401
 
 
-def plan(data: dict, compare_optics: bool, count_only: bool) -> dict:
+def plan(data: dict, compare_optics: bool, count_only: bool, evidence: bool = True) -> dict:
     from fabricsim.fabric_kinds import other_plan_document, plan_other
     from fabricsim.plan import compare_optics as compare
     from fabricsim.plan import plan_scenario
@@ -31,9 +31,12 @@ def plan(data: dict, compare_optics: bool, count_only: bool) -> dict:
     other = plan_other(spec)  # several sites, or a torus
     if other is not None:
         return to_jsonable(other_plan_document(other))
+    from fabricsim.validation.evidence import document, plan_evidence
+
     result = plan_scenario(spec, materialise=False if count_only else None)
     options = compare(spec) if compare_optics else []
-    return to_jsonable(documents.plan_document(result, options, cost_range(result, spec)))
+    nearest = document(plan_evidence(spec) if evidence else None)
+    return to_jsonable({**documents.plan_document(result, options, cost_range(result, spec)), **nearest})
 
 
 def run(data: dict, flow_limit: int, notes: list[str], evidence: bool = True) -> dict:

@@ -169,7 +169,7 @@ async function loadPlan() {
   const seq = ++planSeq;
   planAbort = new AbortController();
   try {
-    const doc = await post("/api/plan", {scenario: scenario(), count_only: true}, planAbort.signal);
+    const doc = await post("/api/plan", {scenario: scenario(), count_only: true, evidence: false}, planAbort.signal);
     if (seq !== planSeq) return;
     showError("plan", "");
     renderPlan(doc);
