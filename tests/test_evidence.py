@@ -111,3 +111,12 @@ def test_a_plan_is_shown_beside_the_reference_design_of_its_gpu_and_switch():
     assert all(e.error == 0 for e in evidence)  # DGX SuperPOD B200 counts, reproduced exactly
     torus = scenario_from_dict({"cluster": {"gpu": "tpu-v4", "gpus": 4096}, "fabric": {"topology": "torus"}})
     assert plan_evidence(torus) is None  # torus cases are another layer's
+
+
+def test_a_reliability_run_is_shown_beside_the_failure_census_of_its_gpu_and_scale():
+    from fabricsim.validation.evidence import reliability_evidence
+
+    evidence = reliability_evidence(scenario_from_dict({"cluster": {"gpus": 16384}}))
+    assert evidence and all(e.shared == ("gpu", "scale") for e in evidence)
+    assert any(e.case_id.startswith("llama3-") for e in evidence)  # Llama 3's 16k-H100 census
+    assert reliability_evidence(scenario_from_dict({"cluster": {"gpu": "rubin", "gpus": 64}})) == []

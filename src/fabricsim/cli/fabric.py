@@ -206,6 +206,7 @@ def reliability(
     runs: Optional[int] = typer.Option(None, "--runs", min=1, help="Monte Carlo runs (default: reliability.runs)"),
     compare_optics: bool = typer.Option(True, "--compare-optics/--no-compare-optics",
                                         help="also judge DSP/LPO/LRO/CPO/XPO optics by failures, repair, goodput, cost"),
+    evidence: bool = EvidenceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Failure rates from the bill of materials, interruption interval, checkpointing and goodput."""
@@ -224,12 +225,20 @@ def reliability(
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("Monte Carlo", total=spec.reliability.runs)
         result = assess(plan_result, spec, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    with working(err_console, "optics by reliability"):
+    with working(err_console, "optics by reliability") as stage:
         options = compare_optics_reliability(spec) if compare_optics else []
+        found = None
+        if evidence:
+            from fabricsim.validation.evidence import reliability_evidence
+
+            stage("published failure figures nearest this cluster")
+            found = reliability_evidence(spec)
     summary = result.monte_carlo.summary()
     capped = result.monte_carlo.capped
     if json_out:
-        _print_json(reliability_document(result, options))
+        from fabricsim.validation.evidence import document
+
+        _print_json({**reliability_document(result, options), **document(found)})
         return
     console.print(class_table(f"{escape(spec.name)}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",
                               result.interruptions_per_hour_by_class, result.stops_job))
@@ -244,3 +253,4 @@ def reliability(
         console.print(f"[dim]note: {escape(capped)}", highlight=False)
     if options:
         print_optics_reliability(options, console)
+    print_evidence(found)

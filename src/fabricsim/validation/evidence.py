@@ -120,9 +120,10 @@ def case_facts(case: Case, catalog, defaults) -> dict:
     return facts
 
 
-def nearest_cases(run: dict, layer: str, catalog, limit: int = 5) -> list[tuple[Case, tuple]]:
-    """The ``limit`` cases of ``layer`` nearest the run's facts (at least :data:`MIN_SCORE` points), nearest
-    first; ties go to held-out cases, then to the closer scale."""
+def nearest_cases(run: dict, layer: str, catalog, limit: int = 5,
+                  min_score: int = MIN_SCORE) -> list[tuple[Case, tuple]]:
+    """The ``limit`` cases of ``layer`` nearest the run's facts (at least ``min_score`` points), nearest first;
+    ties go to held-out cases, then to the closer scale."""
     from fabricsim.scenario import scenario_from_dict
 
     defaults, ranked = scenario_from_dict({}), []
@@ -132,7 +133,7 @@ def nearest_cases(run: dict, layer: str, catalog, limit: int = 5) -> list[tuple[
         facts = case_facts(case, catalog, defaults)
         shared = shared_facts(run, facts)
         points = nearness(shared)
-        if points >= MIN_SCORE:
+        if points >= min_score:
             distance = abs(math.log(run["gpus"] / facts["gpus"])) if run.get("gpus") and facts.get("gpus") else 99.0
             ranked.append((-points, case.role != "held-out", distance, case.id, case, shared))
     ranked.sort(key=lambda row: row[:4])
@@ -217,6 +218,15 @@ def plan_evidence(scenario, limit: int = 5) -> list[Evidence] | None:
     return evaluate(nearest_cases(run, "plan", catalog, limit))
 
 
+def reliability_evidence(scenario, limit: int = 5) -> list[Evidence]:
+    """Published failure and goodput figures nearest a cluster's reliability run (Llama 3's census, Meta's RSC
+    clusters, OPT-175B, BLOOM, MegaScale ...): the same GPU at a scale within 4x (4 points: a reliability run has
+    no model or software to share)."""
+    catalog = scenario.catalog()
+    run = {**_gpu_facts(catalog, scenario.cluster.gpu), "gpus": scenario.cluster.gpus}
+    return evaluate(nearest_cases(run, "reliability", catalog, limit, min_score=WEIGHTS["gpu"] + WEIGHTS["scale"]))
+
+
 def collective_evidence(scenario, op: str, ranks: int, size_bytes: float, algorithm: str = "auto",
                         limit: int = 5) -> list[Evidence]:
     """Published nccl-tests figures nearest a collective: the same operation first."""
@@ -227,5 +237,5 @@ def collective_evidence(scenario, op: str, ranks: int, size_bytes: float, algori
 
 
 __all__ = ["Evidence", "WEIGHTS", "MIN_SCORE", "model_family", "shared_facts", "nearness", "case_facts",
-           "nearest_cases", "evaluate", "summary", "document", "training_evidence", "run_evidence", "inference_evidence", "plan_evidence",
+           "nearest_cases", "evaluate", "summary", "document", "training_evidence", "run_evidence", "inference_evidence", "plan_evidence", "reliability_evidence",
            "collective_evidence"]

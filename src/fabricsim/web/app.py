@@ -162,7 +162,8 @@ def create_app(limits: Limits | None = None, workers: int = 1) -> FastAPI:
         body = body.model_copy(update={"set": list(body.set) + reliability_overrides(body.days, body.runs)})
         data, scenario = validated(body)
         data, notes = bounds.reliability(scenario, data, limits)
-        return await answer(request, "reliability", "long", work.reliability, data, body.compare_optics, notes)
+        return await answer(request, "reliability", "long", work.reliability, data, body.compare_optics, notes,
+                            body.evidence)
 
     @app.post("/api/yaml", tags=["scenario"])
     async def scenario_yaml(body: YamlBody):

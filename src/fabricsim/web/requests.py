@@ -45,6 +45,8 @@ class ReliabilityBody(_Body):
     days: Optional[float] = Field(None, description="run length, days (default: reliability.days)")
     runs: Optional[int] = Field(None, description="Monte Carlo runs (default: reliability.runs)")
     compare_optics: bool = Field(True, description="also judge each optics family by its failures")
+    evidence: bool = Field(True, description="also re-run the published failure figures nearest this cluster and "
+                           "give fabricsim's error on each (the CLI's --evidence/--no-evidence)")
 
 
 class TrainBody(_Body):

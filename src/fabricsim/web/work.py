@@ -49,20 +49,21 @@ def run(data: dict, flow_limit: int, notes: list[str], evidence: bool = True) ->
     return to_jsonable({**doc, "notes": list(doc["notes"]) + notes, **nearest})
 
 
-def reliability(data: dict, compare_optics: bool, notes: list[str]) -> dict:
+def reliability(data: dict, compare_optics: bool, notes: list[str], evidence: bool = True) -> dict:
     from fabricsim.optics_choice import compare_optics_reliability
     from fabricsim.plan import plan_scenario
     from fabricsim.reliability.from_plan import assess
+    from fabricsim.validation.evidence import document, reliability_evidence
 
     spec = scenario_from_dict(data, WHERE)
     result = assess(plan_scenario(spec, materialise=False), spec)
     doc = documents.reliability_document(result, compare_optics_reliability(spec) if compare_optics else [])
-    return to_jsonable({**doc, "notes": list(doc.get("notes", [])) + notes})
+    nearest = document(reliability_evidence(spec) if evidence else None)
+    return to_jsonable({**doc, "notes": list(doc.get("notes", [])) + notes, **nearest})
 
 
 def train(data: dict, overrides: dict, what_if: bool, notes: list[str], evidence: bool = True) -> dict:
     from fabricsim.commands import train_and_what_ifs
-
     from fabricsim.validation.evidence import document, training_evidence
 
     scenario = scenario_from_dict(data, WHERE)
