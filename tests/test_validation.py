@@ -112,6 +112,10 @@ def test_cli_exit_codes_and_json(monkeypatch):
     assert runner.invoke(app, ["validate", "--case", "no-such-case"]).exit_code == 2
     table = runner.invoke(app, ["validate", "--case", "superpod-b200-2su-leaf-switches", "-v"])
     assert table.exit_code == 0 and "source: NVIDIA DGX SuperPOD" in table.stdout
+    matched = json.loads(runner.invoke(app, ["validate", "--match", "superpod-b200-*", "--json"]).stdout)
+    assert matched["cases"] and all(c["id"].startswith("superpod-b200-") for c in matched["cases"])
+    none = runner.invoke(app, ["validate", "--match", "no-such-*"])
+    assert none.exit_code == 2 and "no case id matches" in none.output and "superpod" in none.output
 
     real = view.run_validation
     monkeypatch.setattr(view, "run_validation", lambda *a, **k: real(*a, scenario_override=HALF_NIC, **k))

@@ -21,6 +21,8 @@ from fabricsim.report.console import working
 def validate(
     layer: Optional[str] = typer.Option(None, "--layer", help="one layer: plan, collectives, reliability, training, ..."),
     case: Optional[str] = typer.Option(None, "--case", help="run one case by id"),
+    match: Optional[str] = typer.Option(None, "--match", help="run the cases whose ids match a shell pattern, e.g. "
+                                        "'mlperf51-*' or '*-gb300-*'"),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="each case's source, setup, prediction and error"),
     json_out: bool = JsonOpt,
 ) -> None:
@@ -30,7 +32,7 @@ def validate(
     from fabricsim.validation.view import validate_command
 
     with working(err_console, "validation cases"):
-        code = validate_command(layer, case, verbose, json_out, console)
+        code = validate_command(layer, case, verbose, json_out, console, match)
     raise typer.Exit(code=code)
 
 

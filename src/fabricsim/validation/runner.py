@@ -236,25 +236,35 @@ def score(case: Case, model: float) -> CaseResult:
     return CaseResult(case, model, error, "miss", reason)
 
 
-def select_cases(layer: str | None = None, case_id: str | None = None) -> list[Case]:
+def select_cases(layer: str | None = None, case_id: str | None = None, match: str | None = None) -> list[Case]:
+    """The cases of a layer (or all), one by id, or those whose ids match a shell-style pattern (``mlperf51-*``)."""
+    from fnmatch import fnmatchcase
+
     cases = load_cases(layer)
     if case_id is not None:
         chosen = [c for c in cases if c.id == case_id]
         if not chosen:
             raise FabricsimError(f"--case {case_id!r}: no such case; valid ids: {', '.join(c.id for c in cases)}")
         return chosen
+    if match is not None:
+        chosen = [c for c in cases if fnmatchcase(c.id, match)]
+        if not chosen:
+            prefixes = sorted({c.id.split("-")[0] for c in cases})
+            raise FabricsimError(f"--match {match!r}: no case id matches (a shell pattern such as 'mlperf51-*' or "
+                                 f"'*-gb300-*'); ids start with {', '.join(prefixes)}")
+        return chosen
     return cases
 
 
 def run_validation(layer: str | None = None, case_id: str | None = None,
-                   scenario_override: dict | None = None, progress=None) -> list[CaseResult]:
+                   scenario_override: dict | None = None, progress=None, match: str | None = None) -> list[CaseResult]:
     """Evaluate the cases (all, one layer's, or one) and score each against its tolerance.
 
     ``scenario_override``: merged into every case's scenario (tests use it to check that a
     deliberately wrong hardware figure makes cases fail).  ``progress``: called with each case."""
     ctx = Context(scenario_override)
     out = []
-    for case in select_cases(layer, case_id):
+    for case in select_cases(layer, case_id, match):
         if progress:
             progress(case)
         requires = case.setup.model_extra.get("requires")

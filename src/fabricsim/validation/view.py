@@ -117,14 +117,14 @@ def validation_tables(results: list[CaseResult], verbose: bool = False) -> Group
 
 
 def validate_command(layer: str | None, case: str | None, verbose: bool, json_out: bool,
-                     console: Console | None = None) -> int:
+                     console: Console | None = None, match: str | None = None) -> int:
     """Run the cases, print the tables (or JSON), return the exit code (1 if any case misses)."""
     console = console or Console()
     if json_out:
-        results = run_validation(layer, case)
+        results = run_validation(layer, case, match=match)
         sys.stdout.write(json.dumps(as_json(results), indent=2) + "\n")
     else:
         with console.status("validating") as status:
-            results = run_validation(layer, case, progress=lambda c: status.update(f"validating {c.id}"))
+            results = run_validation(layer, case, progress=lambda c: status.update(f"validating {c.id}"), match=match)
         console.print(validation_tables(results, verbose))
     return exit_code(results)
