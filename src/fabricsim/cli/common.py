@@ -68,6 +68,15 @@ def user_errors(func):
     return wrapper
 
 
+def nearest(wanted: bool, stage, find, *args):
+    """The published measurements ``find(*args)`` picks (fabricsim.validation.evidence), or None when ``--no-evidence``;
+    ``stage`` names the work in progress."""
+    if not wanted:
+        return None
+    stage("published measurements nearest this run")
+    return find(*args)
+
+
 def print_evidence(evidence) -> None:
     """The nearest published measurements under a command's tables (nothing when they were not asked for)."""
     if evidence is not None:

@@ -19,6 +19,7 @@ from fabricsim.cli.common import (
     app,
     console,
     err_console,
+    nearest,
     print_evidence,
     user_errors,
 )
@@ -47,6 +48,7 @@ def plan(
     from fabricsim.report.documents import plan_document
     from fabricsim.report.plan_view import print_plan
     from fabricsim.scenario import load_scenario
+    from fabricsim.validation.evidence import document, plan_evidence
 
     spec = load_scenario(scenario, set_)
     from fabricsim.fabric_kinds import other_plan_document, plan_other, print_other_plan, write_other_plan_html
@@ -75,14 +77,7 @@ def plan(
         stage("optics comparison")
         options = compare(spec) if compare_optics else []
         ranges = cost_range(result, spec)
-        found = None
-        if evidence:
-            from fabricsim.validation.evidence import plan_evidence
-
-            stage("published reference designs nearest this plan")
-            found = plan_evidence(spec)
-    from fabricsim.validation.evidence import document
-
+        found = nearest(evidence, stage, plan_evidence, spec)
     if json_out:
         _print_json({**plan_document(result, options, ranges), **document(found)})
     else:
@@ -114,10 +109,7 @@ def run(
         check_writable(html_out, "--html")
     with working(err_console, "run") as stage:
         result = run_scenario(scenario, set_, stage=stage)
-        found = None
-        if evidence:
-            stage("published measurements nearest the training step")
-            found = run_evidence(result)
+        found = nearest(evidence, stage, run_evidence, result)
     if json_out:
         _print_json({**run_document(result), **document(found)})
     else:
@@ -181,10 +173,7 @@ def collective(
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
                                         fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes,
                                         min_channels=min_channels, in_place=in_place)
-        found = None
-        if evidence:
-            stage("published measurements nearest this sweep")
-            found = collective_evidence(spec, op, report.ranks, max(sweep), algo or "auto")
+        found = nearest(evidence, stage, collective_evidence, spec, op, report.ranks, max(sweep), algo or "auto")
     if json_out:
         _print_json({**collective_document(report, lost), **({"notes": notes} if notes else {}),
                      **document(found)})
@@ -219,6 +208,7 @@ def reliability(
     from fabricsim.report.documents import reliability_document
     from fabricsim.report.reliability_view import class_table, print_optics_reliability
     from fabricsim.scenario import load_scenario
+    from fabricsim.validation.evidence import document, reliability_evidence
 
     spec = load_scenario(scenario, list(set_) + reliability_overrides(days, runs))
     plan_result = plan_scenario(spec, materialise=False)
@@ -227,17 +217,10 @@ def reliability(
         result = assess(plan_result, spec, progress=lambda done, total: bar.update(task, completed=done, total=total))
     with working(err_console, "optics by reliability") as stage:
         options = compare_optics_reliability(spec) if compare_optics else []
-        found = None
-        if evidence:
-            from fabricsim.validation.evidence import reliability_evidence
-
-            stage("published failure figures nearest this cluster")
-            found = reliability_evidence(spec)
+        found = nearest(evidence, stage, reliability_evidence, spec)
     summary = result.monte_carlo.summary()
     capped = result.monte_carlo.capped
     if json_out:
-        from fabricsim.validation.evidence import document
-
         _print_json({**reliability_document(result, options), **document(found)})
         return
     console.print(class_table(f"{escape(spec.name)}: {spec.reliability.days:g} days, {plan_result.gpus:,} GPUs",

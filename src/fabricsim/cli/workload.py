@@ -16,6 +16,7 @@ from fabricsim.cli.common import (
     app,
     console,
     err_console,
+    nearest,
     print_evidence,
     user_errors,
 )
@@ -67,10 +68,7 @@ def train(
     overrides = api_keywords(options, TRAIN_OPTIONS)
     with working(err_console, "training step") as stage:
         result, rows = train_and_what_ifs(spec, overrides, what_if, stage)
-        found = None
-        if evidence:
-            stage("published measurements nearest this run")
-            found = training_evidence(spec, overrides, result)
+        found = nearest(evidence, stage, training_evidence, spec, overrides, result)
     if json_out:
         _print_json({**training_document(result), **({"what_ifs": rows} if rows else {}), **document(found)})
     else:
@@ -131,10 +129,7 @@ def infer(
     overrides = api_keywords(options, INFER_OPTIONS)
     with working(err_console, "serving") as stage:
         result = serve(spec, **overrides)
-        found = None
-        if evidence:
-            stage("published measurements nearest this run")
-            found = inference_evidence(spec, overrides)
+        found = nearest(evidence, stage, inference_evidence, spec, overrides)
     if json_out:
         _print_json({**inference_document(result), **document(found)})
     else:

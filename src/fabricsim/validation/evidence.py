@@ -90,15 +90,16 @@ def nearness(shared: tuple[str, ...]) -> int:
     return sum(WEIGHTS[f] for f in shared)
 
 
-def _serving_gpus(section) -> int | None:
+def _serving_gpus(section: dict) -> int | None:
     """GPUs of a serving deployment: its prefill and decode instances (``section``: workload.infer settings)."""
-    get = section.get if isinstance(section, dict) else lambda key: getattr(section, key)
-    return (get("prefill_gpus") or 0) + (get("decode_gpus") or 0) or None
+    return (section.get("prefill_gpus") or 0) + (section.get("decode_gpus") or 0) or None
 
 
-def case_facts(case: Case, catalog, defaults) -> dict:
+def case_facts(case: Case, catalog, defaults, workload: dict | None = None) -> dict:
     """The facts of a validation case's setup (its layer's kind of run); ``defaults``: the scenario every
-    case's own settings override (fabricsim's built-in one)."""
+    case's own settings override (fabricsim's built-in one); ``workload``: its train and infer sections as dicts
+    (computed here when not given)."""
+    workload = workload or {name: getattr(defaults.workload, name).model_dump() for name in ("train", "infer")}
     setup = case.setup
     cluster = setup.scenario.get("cluster", {})
     facts = _gpu_facts(catalog, cluster.get("gpu", defaults.cluster.gpu))
@@ -108,7 +109,7 @@ def case_facts(case: Case, catalog, defaults) -> dict:
     extra = setup.model_extra
     for name in ("train", "infer"):
         if name in extra:
-            section = {**getattr(defaults.workload, name).model_dump(), **extra[name]}
+            section = {**workload[name], **extra[name]}
             facts.update(_model_facts(catalog, section.get("model")))
             facts.update({fact: section.get(fact) for fact in ("precision", "software", "mode")})
             facts["gpus"] = extra[name].get("gpus", facts["gpus"]) if name == "train" else _serving_gpus(section)
@@ -127,10 +128,11 @@ def nearest_cases(run: dict, layer: str, catalog, limit: int = 5,
     from fabricsim.scenario import scenario_from_dict
 
     defaults, ranked = scenario_from_dict({}), []
+    workload = {name: getattr(defaults.workload, name).model_dump() for name in ("train", "infer")}
     for case in load_cases(layer):
         if case.setup.model_extra.get("requires"):  # the published run used what fabricsim lacks: no figure
             continue
-        facts = case_facts(case, catalog, defaults)
+        facts = case_facts(case, catalog, defaults, workload)
         shared = shared_facts(run, facts)
         points = nearness(shared)
         if points >= min_score:
@@ -202,7 +204,7 @@ def inference_evidence(scenario, overrides: dict, limit: int = 5) -> list[Eviden
     spec = effective_spec(scenario, "infer", overrides)
     catalog = scenario.catalog()
     run = {**_gpu_facts(catalog, scenario.cluster.gpu), **_model_facts(catalog, spec.model),
-           "software": spec.software, "mode": spec.mode, "gpus": _serving_gpus(spec)}
+           "software": spec.software, "mode": spec.mode, "gpus": _serving_gpus(spec.model_dump())}
     return evaluate(nearest_cases(run, "inference", catalog, limit))
 
 

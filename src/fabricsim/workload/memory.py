@@ -129,10 +129,16 @@ def weight_bytes_per_gpu(job: "MemoryJob", stage: int, dense: float, experts: fl
     """(dense, expert) weight bytes one GPU of ``stage`` holds before ZeRO-3 sharding: BF16, or with primary FP8
     weights (``job.fp8_weight_bytes``) the layers' linear weights in FP8 and the embeddings, norms and routers in
     BF16 (Transformer Engine quantizes only its linear modules' weights)."""
+    return _fp8_split(job, stage, dense, experts, job.fp8_weight_bytes)
+
+
+def _fp8_split(job: "MemoryJob", stage: int, dense: float, experts: float, fp8_bytes: float) -> tuple[float, float]:
+    """(dense, expert) bytes with every linear weight at ``fp8_bytes`` and the rest in BF16 under primary FP8 weights
+    (BF16 throughout without them)."""
     if not job.fp8_weight_bytes:
         return WEIGHT_BYTES * dense, WEIGHT_BYTES * experts
     kept = _kept_in_bf16(job, stage)
-    return WEIGHT_BYTES * kept + job.fp8_weight_bytes * (dense - kept), job.fp8_weight_bytes * experts
+    return WEIGHT_BYTES * kept + fp8_bytes * (dense - kept), fp8_bytes * experts
 
 
 def _kept_in_bf16(job: "MemoryJob", stage: int) -> float:
@@ -149,10 +155,7 @@ def gathered_weight_bytes(job: "MemoryJob", stage: int, dense: float, experts: f
     BF16, or with primary FP8 weights the linear weights as their one-byte row-wise copy (Megatron-Core
     fp8_param_gather: the parameter buffer is uint8 and the all-gather moves it; a column-wise copy, where the GPU
     keeps one, is made locally afterwards) beside the embeddings, norms and routers in BF16."""
-    if not job.fp8_weight_bytes:
-        return WEIGHT_BYTES * dense, WEIGHT_BYTES * experts
-    kept = _kept_in_bf16(job, stage)
-    return WEIGHT_BYTES * kept + FP8_GATHER_BYTES * (dense - kept), FP8_GATHER_BYTES * experts
+    return _fp8_split(job, stage, dense, experts, FP8_GATHER_BYTES)
 
 
 def embedding_parameters(model, layout: StageLayout, stage: int) -> float:
