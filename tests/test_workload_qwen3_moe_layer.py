@@ -79,3 +79,31 @@ def test_fp8_casts_of_the_moe_layer_by_hand():
     _, _, cast_f, cast_b, _ = _gemm_work(gemms, rates_for(gpu, "fp8"), profile, True)
     assert cast_f / TOKENS == 6 * (4096 + 8 * (2048 + 768)) == 159_744
     assert cast_b / TOKENS == 6 * (5120 + 2048 + 128 + 8 * (1536 + 2048)) == 215_808
+
+
+def test_all_to_all_dispatcher_sorts_every_received_row_by_local_expert_and_back():
+    """Megatron-Core MoEAlltoAllTokenDispatcher (core_v0.14.0 to core_v0.19.0): with 16 local experts,
+    dispatch_postprocess sorts the received rows by local expert (sort_chunks_by_idxs) and combine_preprocess
+    restores rank order: one more read and write of every routed copy each way, 2 x (2 + 2) B x h = 16,384 B per
+    copy of h = 2048, in the experts' phase.  DeepEP and HybridEP receive into expert order: no sort; one local
+    expert needs none either."""
+    from dataclasses import replace
+
+    from fabricsim.workload.moe import expert_sort
+    from fabricsim.workload.parallelism import Parallelism
+
+    model, profile = _parts()
+    ep8, ep128 = Parallelism(tp=1, pp=1, cp=1, dp=8, ep=8), Parallelism(tp=1, pp=1, cp=1, dp=128, ep=128)
+    assert expert_sort("alltoall", model, ep8)
+    assert not expert_sort("hybridep", model, ep8) and not expert_sort("deepep", model, ep8)
+    assert not expert_sort("alltoall", model, ep128)  # 128 experts over EP 128: one local expert
+    plain, sorted_ = _shape(), replace(_shape(), expert_sort=True)
+    base_f, base_b, base_sel, _ = layer_elementwise_bytes(model, plain, profile, True)
+    sort_f, sort_b, sort_sel, _ = layer_elementwise_bytes(model, sorted_, profile, True)
+    assert (sort_f - base_f) / ROUTED == (sort_b - base_b) / ROUTED == 16_384
+    assert sort_sel["permute"] - base_sel["permute"] == 16_384 * ROUTED  # recomputed with the permutation
+    gpu = CATALOG.gpu("gb300")
+    without, with_sort = layer_work(model, gpu, plain, profile, True), layer_work(model, gpu, sorted_, profile, True)
+    hbm = gpu.hbm_stream_bytes_per_s
+    assert with_sort.expert_forward - without.expert_forward == pytest.approx(16_384 * ROUTED / hbm)
+    assert with_sort.memory_forward - without.memory_forward == pytest.approx(16_384 * ROUTED / hbm)

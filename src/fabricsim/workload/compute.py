@@ -33,7 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.a2a_overlap import MoePhases
-from fabricsim.workload.elementwise import chains, fused_mlp_saved_bytes, layer_elementwise_bytes, routed_activation_bytes
+from fabricsim.workload.elementwise import (chains, expert_sort_bytes, fused_mlp_saved_bytes, layer_elementwise_bytes,
+                                            routed_activation_bytes)
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
 from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
@@ -130,6 +131,7 @@ class Shape:
     sync_free: bool = False  # dropless MoE into static receive buffers: no device-to-host token counts
     fused_mlp: bool = False  # routed experts as Transformer Engine's fused grouped MLP (elementwise.py, kernels.py)
     fp8_attention: bool = False  # attention core in FP8 (fp8_attention.py)
+    expert_sort: bool = False  # MoE: received tokens re-sorted by local expert and back (elementwise.py)
 
 
 def attention_kind(model, profile) -> str:
@@ -263,6 +265,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         ef, eb, ecast_f, ecast_b, _ = _gemm_work([g for g in gemms if g.grouped], rates, profile, fp8,
                                                 wgrad_output_bytes(shape.gradient_bytes))
         act_f, act_b = routed_activation_bytes(model, shape, profile)
+        act_f, act_b = act_f + expert_sort_bytes(model, shape), act_b + expert_sort_bytes(model, shape)
         work = replace(work, expert_forward=ef + (ecast_f + act_f - saved_f + epilogue.forward_bytes) / hbm,
                        expert_backward=eb + (ecast_b + act_b - saved_b + epilogue.backward_bytes) / hbm)
     # padded token-drop knows its all-to-all splits on the host, a sync-free dispatch never asks: no synchronization

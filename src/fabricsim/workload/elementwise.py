@@ -93,7 +93,8 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
       branch gradient to the residual one (6 h) and applies the mask;
     * activation: SwiGLU or GELU per FFN element;
     * eager only: the grouped-query key/value copies and the attention output's re-layout;
-    * MoE: permute and un-permute every routed token copy (read + write, both directions)."""
+    * MoE: permute and un-permute every routed token copy (read + write, both directions); with the all-to-all
+      dispatcher's sort by local expert (``shape.expert_sort``) two more copies of every row each way."""
     h, t = model.hidden_size, shape.tp
     sp = t if shape.sequence_parallel else 1
     tokens = shape.tokens
@@ -113,7 +114,7 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
         shared = model.shared_experts * model.expert_ffn_hidden_size * tokens / t
         routed = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
         width = shared + routed
-        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens
+        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens + expert_sort_bytes(model, shape)
         rerun = {"routed_act": act_f * routed, "shared_act": act_f * shared, "permute": permute}
     else:
         width = model.ffn_hidden_size * tokens / t
@@ -124,6 +125,13 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
     forward = norms_f + residual_f + rope_f + qk_norm_f + copies_f + activation_f + permute
     backward = norms_b + residual_b + rope_b + qk_norm_b + copies_b + activation_b + permute
     return forward, backward, rerun, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
+
+
+def expert_sort_bytes(model, shape) -> float:
+    """Bytes, each way, of the all-to-all dispatcher's sort of received rows by local expert and the inverse
+    sort before the combine (``shape.expert_sort``, :func:`fabricsim.workload.moe.expert_sort`): every routed
+    token copy read and written twice; they run in the experts' phase, after the dispatch and before the combine."""
+    return 4 * ACTIVATION_BYTES * model.hidden_size * shape.routed_tokens if shape.expert_sort else 0.0
 
 
 def routed_activation_bytes(model, shape, profile) -> tuple[float, float]:
@@ -154,5 +162,5 @@ def fused_mlp_saved_bytes(model, shape, profile, cast_bytes_per_element: float) 
 
 
 __all__ = ["Chains", "FUSED", "EAGER", "EAGER_FUSED_NORM", "CHAINS", "chains", "head_copy_bytes", "layer_elementwise_bytes",
-           "ACTIVATION_BYTES", "fused_mlp_saved_bytes",
+           "ACTIVATION_BYTES", "expert_sort_bytes", "fused_mlp_saved_bytes",
            "routed_activation_bytes"]

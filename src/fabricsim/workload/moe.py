@@ -142,6 +142,20 @@ def dispatcher_for(dispatcher: str | None, node_limit: int | None) -> str:
     return "deepep" if node_limit else "alltoall"
 
 
+def expert_sort(dispatcher: str, model, par) -> bool:
+    """Whether the dispatcher copies every received token row once more each way to order it by local expert.
+
+    Megatron-Core's all-to-all dispatcher permutes a rank's tokens by destination expert before the
+    all-to-all; what arrives is ordered by source rank, so with more than one local expert
+    ``dispatch_postprocess`` sorts it by local expert (``sort_chunks_by_idxs``; under drop-and-pad a
+    ``transpose(0, 1).contiguous()`` of the capacity blocks) and ``combine_preprocess`` restores the
+    rank order before the combining all-to-all (megatron/core/transformer/moe/token_dispatcher.py,
+    MoEAlltoAllTokenDispatcher, core_v0.14.0 to core_v0.19.0).  DeepEP's and HybridEP's receive side
+    writes or permutes straight into expert order (one permutation each way, ``_DeepepManager`` /
+    ``_HybridEPManager`` get_permuted_hidden_states_by_experts), and a single local expert needs no sort."""
+    return dispatcher == "alltoall" and model.routed_experts // max(1, par.ep) > 1
+
+
 def forwarding_domain(dispatcher: str, scale_up_gpus: int, gpus_per_server: int) -> int:
     """GPUs a flex dispatcher reaches over NVLink before it needs the scale-out network: HybridEP spans a
     whole NVLink domain (multi-node NVLink such as GB200 NVL72, Megatron-Bridge flex_dispatcher_backend.py);

@@ -38,8 +38,8 @@ from fabricsim.workload.memory import (MemoryJob, MemoryUse, activation_storage,
                                       gathered_weight_bytes, parameters_per_gpu, primary_fp8_weight_bytes, recomputed_layers,
                                       recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
-from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatcher_for, forwarding_domain,
-                                    token_drop_copies, token_drop_mode)
+from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatcher_for, expert_sort,
+                                    forwarding_domain, token_drop_copies, token_drop_mode)
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 from fabricsim.workload.a2a_overlap import exposed_per_micro_batch
@@ -383,7 +383,8 @@ def _shape(model, par: Parallelism, spec) -> Shape:
                  None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp,
                  token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes,
                  None if spec.recompute_modules is None else tuple(spec.recompute_modules),
-                 spec.cuda_graph_full_iteration, sync_free(spec, model), spec.moe_fused_grouped_mlp, spec.fp8_attention)
+                 spec.cuda_graph_full_iteration, sync_free(spec, model), spec.moe_fused_grouped_mlp, spec.fp8_attention,
+                 expert_sort(dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit), model, par))
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
