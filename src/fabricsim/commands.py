@@ -81,6 +81,44 @@ def train_step(scenario, overrides: dict, fabric=None):
     return result, chosen, note
 
 
+def infer_deployment(scenario, overrides: dict, fabric=None):
+    """A serving run (:func:`fabricsim.workload.infer`), the overrides it ran with, and the note saying the
+    deployment was chosen by fabricsim (None when it was not).
+
+    A deployment the user wrote (any of mode, prefill/decode GPUs, tp, pp, ep) stands or fails as written.  The
+    built-in scenario's (DeepSeek-V3 on 32 prefill + 64 decode GPUs) is kept for its own model where the cluster
+    holds it; otherwise the fastest shape of :func:`fabricsim.explore.serving_search.search_deployment` serves,
+    and the note names it and why."""
+    from fabricsim.errors import FabricsimError
+    from fabricsim.explore.serving_search import DEPLOYMENT, search_deployment
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.workload import effective_spec, infer, model_entry
+
+    written = scenario.workload.infer.model_fields_set
+    if any(k in written or overrides.get(k) is not None for k in DEPLOYMENT):
+        return infer(scenario, fabric=fabric, **overrides), overrides, None
+    default_model = scenario_from_dict({}).workload.infer.model
+    model = effective_spec(scenario, "infer", overrides).model
+    model_entry(scenario, model, "workload.infer.model")
+    reason = f"the default scenario's deployment is sized for {default_model}, not {model}"
+    if model == default_model:
+        try:
+            return infer(scenario, fabric=fabric, **overrides), overrides, None
+        except FabricsimError as exc:
+            reason = f"the default scenario's deployment does not fit this job ({exc})"
+    shrink = "batch" not in written and overrides.get("batch") is None
+    try:
+        best = search_deployment(scenario, overrides, fabric, shrink_batch=shrink)
+    except FabricsimError as exc:
+        raise FabricsimError(f"workload.infer: no deployment serves this job ({reason}; {exc}); set "
+                             "workload.infer.mode/tp/prefill_gpus/decode_gpus" + (" or a smaller batch" if not shrink else "")) from None
+    chosen = {**overrides, **best.settings}
+    note = (f"deployment chosen by fabricsim (the most output tokens/s per GPU of the shapes tried): {best.label}; "
+            f"{reason}; set workload.infer.mode/tp/pp/prefill_gpus/decode_gpus (--mode/--tp/--pp/--prefill-gpus/"
+            "--decode-gpus) to serve your own")
+    return infer(scenario, fabric=fabric, **chosen), chosen, note
+
+
 def train_and_what_ifs(scenario, overrides: dict, what_if: bool, stage=None) -> tuple[object, list[dict] | None]:
     """One training step and, with ``what_if``, its what-ifs (rows): the DCI's for a multi-site scenario, whose
     step then comes from the same study (one run across the sites, not two), else the fabric's.  ``stage(what)``

@@ -119,20 +119,21 @@ def infer(
 ) -> None:
     """Serving: disaggregated (KV-cache hand-over, decode with MoE all-to-all) or a static batch: TTFT, TPOT, tokens/s/GPU."""
     options = dict(locals())  # the command's parameters by option name, before any other local exists
-    from fabricsim.commands import INFER_OPTIONS, api_keywords
+    from fabricsim.commands import INFER_OPTIONS, api_keywords, infer_deployment
     from fabricsim.report.inference_view import inference_table
     from fabricsim.scenario import load_scenario
     from fabricsim.validation.evidence import document, inference_evidence
-    from fabricsim.workload import infer as serve
 
     spec = load_scenario(scenario, set_)
     overrides = api_keywords(options, INFER_OPTIONS)
     with working(err_console, "serving") as stage:
-        result = serve(spec, **overrides)
-        found = nearest(evidence, stage, inference_evidence, spec, overrides)
+        result, chosen, note = infer_deployment(spec, overrides)
+        found = nearest(evidence, stage, inference_evidence, spec, chosen)
     if json_out:
-        _print_json({**inference_document(result), **document(found)})
+        _print_json({**inference_document(result), **({"note": note} if note else {}), **document(found)})
     else:
         console.print(inference_table(result))
+        if note:
+            console.print(f"note: {note}")
         print_evidence(found)
 

@@ -75,12 +75,13 @@ def train(data: dict, overrides: dict, what_if: bool, notes: list[str], evidence
 
 
 def infer(data: dict, overrides: dict, evidence: bool = True) -> dict:
+    from fabricsim.commands import infer_deployment
     from fabricsim.validation.evidence import document, inference_evidence
-    from fabricsim.workload import infer as serve
 
     scenario = scenario_from_dict(data, WHERE)
-    doc = documents.inference_document(serve(scenario, **overrides))
-    return to_jsonable({**doc, **document(inference_evidence(scenario, overrides) if evidence else None)})
+    result, chosen, note = infer_deployment(scenario, overrides)
+    doc = {**documents.inference_document(result), **({"note": note} if note else {})}
+    return to_jsonable({**doc, **document(inference_evidence(scenario, chosen) if evidence else None)})
 
 
 def collective(data: dict, sizes: list[int], options: dict) -> dict:
