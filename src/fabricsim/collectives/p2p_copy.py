@@ -139,10 +139,10 @@ def channel_bytes(lib, comm, op: str, size_bytes: float, in_place: bool = False)
     sizes = np.clip(peer - part_bytes * np.arange(parts), 0, part_bytes)  # the last part may be short
     bases = round_bases(comm, rounds, total)
     channel = (bases[:, None] + np.arange(parts)[None, :]) % total
-    np.add.at(loads, channel.ravel(), np.tile(4.0 * sizes, rounds.size))  # send 2 + receive 2 per byte
+    loads += np.bincount(channel.ravel(), np.tile(4.0 * sizes, rounds.size), total)  # send 2 + receive 2 per byte
     if op == "all_to_all" and not in_place:  # round 0: the rank's own block, one local copy
         self_channel = (round_bases(comm, np.array([0]), total)[0] + np.arange(parts)) % total
-        np.add.at(loads, self_channel, 2.0 * sizes)
+        loads += np.bincount(self_channel, 2.0 * sizes, total)
     return loads
 
 
