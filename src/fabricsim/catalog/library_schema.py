@@ -96,6 +96,14 @@ class CollectiveLibrary(Entry):
         "bytes one Simple-protocol ring channel (one CTA) loads plus stores per second as the kernels run, by "
         "architecture (FITTED where present; bounds executed Simple rings, see collectives/ring_copy.py; the "
         "tuner does not see it); absent: no such ceiling"))
+    per_channel_p2p_copy_bytes_per_s: dict[str, float] = Field(default_factory=dict, description=(
+        "bytes one point-to-point channel (one CTA of the send/recv kernel) loads plus stores per second as the "
+        "kernels run, by architecture (FITTED where present; bounds executed all-to-all and send/recv, see "
+        "collectives/p2p_copy.py); absent: no such ceiling"))
+    p2p_chunk_bytes: dict[str, int] = Field(
+        default_factory=lambda: {"nvlink": 524288, "pci": 131072, "net": 131072}, description=(
+            "point-to-point chunk (NCCL_P2P_NVL_CHUNKSIZE, NCCL_P2P_PCI_CHUNKSIZE, NCCL_P2P_NET_CHUNKSIZE): "
+            "nvlink on an all-NVLink node, pci on other nodes, net across nodes"))
     ll128_tree_single_node_fraction: float = Field(gt=0, le=1)
     tree_bandwidth_fraction: float = Field(gt=0, le=1, description="tree all-reduce share of the channel bandwidth")
     tree_ll_fraction: float = Field(gt=0, le=1, description="tree with LL: share of the tree bandwidth")
@@ -169,6 +177,12 @@ class CollectiveLibrary(Entry):
         _check_keys("per_channel_simple_copy_bytes_per_s", self.per_channel_simple_copy_bytes_per_s, ARCHITECTURES)
         if any(v <= 0 for v in self.per_channel_simple_copy_bytes_per_s.values()):
             raise ValueError("per_channel_simple_copy_bytes_per_s: rates must be > 0 bytes/s")
+        _check_keys("per_channel_p2p_copy_bytes_per_s", self.per_channel_p2p_copy_bytes_per_s, ARCHITECTURES)
+        if any(v <= 0 for v in self.per_channel_p2p_copy_bytes_per_s.values()):
+            raise ValueError("per_channel_p2p_copy_bytes_per_s: rates must be > 0 bytes/s")
+        _check_keys("p2p_chunk_bytes", self.p2p_chunk_bytes, ("nvlink", "pci", "net"))
+        if set(self.p2p_chunk_bytes) != {"nvlink", "pci", "net"} or min(self.p2p_chunk_bytes.values()) < 64:
+            raise ValueError("p2p_chunk_bytes: give nvlink, pci and net chunks of at least 64 bytes")
         _check_keys("tuner_algorithms", self.tuner_algorithms, TUNED_OPERATIONS)
         for op, algorithms in self.tuner_algorithms.items():
             _check_keys(f"tuner_algorithms.{op}", dict.fromkeys(algorithms), LIBRARY_ALGORITHMS)

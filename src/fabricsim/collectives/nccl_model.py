@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fabricsim.collectives.communicator import HOPPER_OR_NEWER, Communicator, log2_floor
+from fabricsim.collectives import p2p_copy
 from fabricsim.collectives.ring_copy import RING_OPS, copy_ceiling_bytes_per_s
 
 PROTOCOLS = ("ll", "ll128", "simple")
@@ -258,8 +259,11 @@ def copy_bound_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str
                  in_place: bool = False) -> float:
     """Least time (seconds) the channels of a Simple ring need to load and store its bytes
     (:mod:`fabricsim.collectives.ring_copy`, at the library's fitted per-channel rate for the architecture;
-    0 where it has none, or for other algorithms and protocols).  The channels copy from the first byte, so
-    the bound carries no pipeline fill."""
+    0 where it has none, or for other algorithms and protocols), or the CTAs of the point-to-point kernel
+    the bytes of an all-to-all or send/recv (:mod:`fabricsim.collectives.p2p_copy`).  The channels copy from
+    the first byte, so the bound carries no pipeline fill."""
+    if op in p2p_copy.P2P_OPS:
+        return p2p_copy.copy_bound_s(lib, comm, op, protocol, size_bytes, in_place)
     rate = lib.per_channel_simple_copy_bytes_per_s.get(comm.architecture)
     if not rate or protocol != "simple" or algorithm != "ring" or op not in RING_OPS or comm.ranks <= 1:
         return 0.0

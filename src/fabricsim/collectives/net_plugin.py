@@ -6,7 +6,8 @@ from its source:
 
 * the library's settings it exports as defaults -- of these fabricsim's model uses the Simple
   connection buffer (``NCCL_BUFFSIZE``: the pipeline fill, :func:`fabricsim.collectives.nccl_model
-  .fill_bytes`) and the NVLS chunk (``NCCL_NVLS_CHUNKSIZE``);
+  .fill_bytes`), the NVLS chunk (``NCCL_NVLS_CHUNKSIZE``) and the point-to-point network chunk
+  (``NCCL_P2P_NET_CHUNKSIZE``: :mod:`fabricsim.collectives.p2p_copy`);
 * the latency it reports for its NICs, which NCCL's cost model adds to every network step (twice for
   Simple) -- :attr:`Communicator.net_latency_s`;
 * the protocols it leaves enabled -- :attr:`Communicator.protocols`;
@@ -39,6 +40,8 @@ def with_plugin_settings(lib, plugin):
     env = plugin.nccl_env
     if "NCCL_BUFFSIZE" in env:
         update["buffer_bytes"] = {**lib.buffer_bytes, "simple": int(env["NCCL_BUFFSIZE"])}
+    if "NCCL_P2P_NET_CHUNKSIZE" in env:  # the point-to-point chunk across nodes (NVIDIA/nccl src/init.cc)
+        update["p2p_chunk_bytes"] = {**lib.p2p_chunk_bytes, "net": int(env["NCCL_P2P_NET_CHUNKSIZE"])}
     for key, field in ENV_FIELDS.items():
         if key in env:
             update[field] = int(env[key])
