@@ -183,3 +183,25 @@ def test_the_catalog_checks_the_new_fields(tmp_path):
     path.write_text(body.replace("{hopper: -1.0}", "{hopper: 6.0e+10}") + "    p2p_chunk_bytes: {nvl: 1}\n")
     with pytest.raises(FabricsimError, match="p2p_chunk_bytes"):
         load_catalog([path])
+
+
+def test_an_moe_dispatchers_own_kernels_carry_no_nccl_fifo_bound(gb300):
+    """DeepEP and HybridEP write tokens straight into the peers' receive buffers: their all-to-alls are not bounded
+    by NCCL's FIFO copies (``direct``), Megatron's all-to-all dispatcher (NCCL all_to_all_single) is; a training step
+    marks its expert-parallel calls accordingly."""
+    from fabricsim.collectives.concurrent import time_groups_analytic
+    from fabricsim.workload import train
+
+    lib, comm = _setup(gb300, 4)
+    assert copy_bound_s(lib, comm, "all_to_all", "direct", "simple", 16 * GiB, direct=True) == 0.0
+    assert copy_bound_s(lib, comm, "all_to_all", "direct", "simple", 16 * GiB) > 0.0
+    groups = np.arange(4)[None, :]
+    bounded = time_groups_analytic(gb300, "all_to_all", "auto", groups, 16 * GiB)
+    direct = time_groups_analytic(gb300, "all_to_all", "auto", groups, 16 * GiB, direct=True)
+    assert direct.time_s < bounded.time_s
+    scenario = scenario_from_dict({"cluster": {"gpu": "gb300", "gpus": 8}})
+    job = dict(model="qwen3-30b-a3b", tp=1, pp=1, dp=8, ep=8, global_batch=64, micro_batch=1, seq=4096,
+               precision="fp8", fp8_recipe="mxfp8", communication="analytic")
+    for dispatcher, direct_calls in (("hybridep", True), ("deepep", True), ("alltoall", False)):
+        calls = [c for c in train(scenario, moe_dispatcher=dispatcher, **job).calls if c.kind == "ep"]
+        assert calls and all(c.direct is direct_calls for c in calls)

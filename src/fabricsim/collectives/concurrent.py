@@ -89,6 +89,7 @@ def time_groups(
     channels: int | None = None,
     seed: int = 0,
     transfers: dict | None = None,
+    direct: bool = False,
 ) -> GroupTiming:
     """Time ``op`` on every row of ``groups`` (G x n GPU indices, rank order) simultaneously.
 
@@ -96,7 +97,9 @@ def time_groups(
     estimate, as NCCL does); the chosen algorithm's transfer is then simulated with every group at
     once, so groups that share links slow each other.  ``transfers`` keeps those simulations at
     REFERENCE_BYTES by algorithm: a size sweep over the same groups passes one dict to every call and
-    simulates each algorithm once (every size scales from it)."""
+    simulates each algorithm once (every size scales from it).  ``direct``: an MoE dispatcher's own kernels
+    (DeepEP, HybridEP) move an all-to-all's bytes straight into the peers' buffers, so NCCL's point-to-point
+    copy bound does not apply (:func:`fabricsim.collectives.nccl_model.copy_bound_s`)."""
     policy = load_balancing or fabric.design.load_balancing
     groups = _check(fabric.design, groups, policy)
     if size_bytes <= 0:
@@ -115,8 +118,10 @@ def time_groups(
         if choice.algorithm not in transfers:
             transfers[choice.algorithm] = _reference_transfer(fabric, op, choice.algorithm, timed, comm, policy, seed)
         actual, ideal, detail = transfers[choice.algorithm]
-    result = compose(design, comm, op, choice, size_bytes, scaled(actual, REFERENCE_BYTES, size_bytes, n))
-    ideal_s = compose(design, comm, op, choice, size_bytes, scaled(ideal, REFERENCE_BYTES, size_bytes, n)).time_s
+    result = compose(design, comm, op, choice, size_bytes, scaled(actual, REFERENCE_BYTES, size_bytes, n),
+                     direct=direct)
+    ideal_s = compose(design, comm, op, choice, size_bytes, scaled(ideal, REFERENCE_BYTES, size_bytes, n),
+                      direct=direct).time_s
     return GroupTiming(op, choice.algorithm, policy, groups.shape[0], n, size_bytes, result.time_s, ideal_s,
                        independent, detail, choice.protocol, result.latency_s)
 
@@ -131,9 +136,11 @@ def _reference_transfer(fabric: Fabric, op: str, algorithm: str, timed: np.ndarr
 
 
 def time_groups_analytic(design, op: str, algorithm: str, groups: np.ndarray, size_bytes: int,
-                         load_balancing: str | None = None, channels: int | None = None) -> GroupTiming:
+                         load_balancing: str | None = None, channels: int | None = None,
+                         direct: bool = False) -> GroupTiming:
     """Like :func:`time_groups`, analytically: groups are assumed not to slow each other
-    (load-balanced uplinks), so one group's time is the call's time."""
+    (load-balanced uplinks), so one group's time is the call's time.  ``direct``: an MoE dispatcher's own
+    kernels move the bytes (no NCCL point-to-point copy bound)."""
     groups = np.atleast_2d(np.asarray(groups, dtype=np.int64))
     if size_bytes <= 0:
         raise FabricsimError(f"collective size {size_bytes} bytes: sizes must be > 0")
@@ -141,7 +148,7 @@ def time_groups_analytic(design, op: str, algorithm: str, groups: np.ndarray, si
     comm = communicator(design, groups[0], channels)
     choice = tune(design, comm, op, algorithm, [size_bytes])[0]
     transfer = transfer_time(design, comm, op, choice.algorithm, size_bytes) if n > 1 else 0.0
-    result = compose(design, comm, op, choice, size_bytes, transfer)
+    result = compose(design, comm, op, choice, size_bytes, transfer, direct=direct)
     policy = load_balancing or design.load_balancing
     return GroupTiming(op, choice.algorithm, policy, groups.shape[0], n, size_bytes, result.time_s, result.time_s,
                        True, [], choice.protocol, result.latency_s)

@@ -256,14 +256,16 @@ def fill_bytes(lib, comm: Communicator, algorithm: str, protocol: str, size_byte
 
 
 def copy_bound_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
-                 in_place: bool = False) -> float:
+                 in_place: bool = False, direct: bool = False) -> float:
     """Least time (seconds) the channels of a Simple ring need to load and store its bytes
     (:mod:`fabricsim.collectives.ring_copy`, at the library's fitted per-channel rate for the architecture;
     0 where it has none, or for other algorithms and protocols), or the CTAs of the point-to-point kernel
     the bytes of an all-to-all or send/recv (:mod:`fabricsim.collectives.p2p_copy`).  The channels copy from
-    the first byte, so the bound carries no pipeline fill."""
+    the first byte, so the bound carries no pipeline fill.  ``direct``: the bytes are moved by other kernels
+    that write straight into the peers' buffers (an MoE dispatcher's, DeepEP or HybridEP), not through NCCL's
+    point-to-point FIFOs: no such bound."""
     if op in p2p_copy.P2P_OPS:
-        return p2p_copy.copy_bound_s(lib, comm, op, protocol, size_bytes, in_place)
+        return 0.0 if direct else p2p_copy.copy_bound_s(lib, comm, op, protocol, size_bytes, in_place)
     rate = lib.per_channel_simple_copy_bytes_per_s.get(comm.architecture)
     if not rate or protocol != "simple" or algorithm != "ring" or op not in RING_OPS or comm.ranks <= 1:
         return 0.0
@@ -273,17 +275,18 @@ def copy_bound_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str
 
 def call_time_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, size_bytes: float,
                 simple_transfer_s: float, extra_network_s: float = 0.0, executed: bool = False,
-                in_place: bool = False) -> float:
+                in_place: bool = False, direct: bool = False) -> float:
     """Latency plus protocol transfer time of one call (seconds), with the launch overhead;
     ``executed``: as the kernels run it, with the pipeline fill (:func:`fill_bytes`) and never faster than
     its channels can copy (:func:`copy_bound_s`; ``in_place``: nccl-tests' in-place buffers), else as the
-    library's tuner predicts it -- without a fill or a copy bound, as NCCL's ncclTopoGetAlgoTime does."""
+    library's tuner predicts it -- without a fill or a copy bound, as NCCL's ncclTopoGetAlgoTime does;
+    ``direct``: see :func:`copy_bound_s`."""
     if comm.ranks <= 1:
         return 0.0
     t = transfer_s(lib, comm, op, algorithm, protocol, size_bytes, simple_transfer_s, executed)
     if t > 0 and executed:
         t += min(size_bytes, fill_bytes(lib, comm, algorithm, protocol, size_bytes)) * t / size_bytes
-        t = max(t, copy_bound_s(lib, comm, op, algorithm, protocol, size_bytes, in_place))
+        t = max(t, copy_bound_s(lib, comm, op, algorithm, protocol, size_bytes, in_place, direct))
     return (latency_s(lib, comm, op, algorithm, protocol, size_bytes, extra_network_s, executed)
             + lib.launch_overhead_s + t)
 

@@ -138,16 +138,17 @@ class Composed:
 
 
 def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simple_transfer_s: float,
-            in_place: bool = False) -> Composed:
+            in_place: bool = False, direct: bool = False) -> Composed:
     """One call as the kernels run it (``in_place``: the output buffer holds the input, as nccl-tests'
-    in-place columns; the default is out of place)."""
+    in-place columns; the default is out of place; ``direct``: an MoE dispatcher's own kernels move the
+    bytes, not NCCL's point-to-point FIFOs, :func:`fabricsim.collectives.nccl_model.copy_bound_s`)."""
     lib = library(design)
     extra = extra_network_s(design, comm)
     total = call_time_s(lib, comm, op, choice.algorithm, choice.protocol, size, simple_transfer_s, extra,
-                        executed=True, in_place=in_place)
+                        executed=True, in_place=in_place, direct=direct)
     alpha = (latency_s(lib, comm, op, choice.algorithm, choice.protocol, size, extra, executed=True)
              + lib.launch_overhead_s)
-    bound = copy_bound_s(lib, comm, op, choice.algorithm, choice.protocol, size, in_place)
+    bound = copy_bound_s(lib, comm, op, choice.algorithm, choice.protocol, size, in_place, direct)
     return Composed(choice.algorithm, choice.protocol, total, alpha, total - alpha,
                     bound > 0 and bound >= (total - alpha) * (1 - 1e-9))
 

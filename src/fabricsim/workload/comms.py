@@ -55,6 +55,7 @@ class CommCall:
     timing: GroupTiming | None = None
     per_layer: float = 0.0  # ZeRO-3: calls per layer and micro-batch (included in per_micro_batch)
     root: bool = False  # ZeRO-3 root unit (embeddings, output layer): around the pass, nothing to hide under
+    direct: bool = False  # moved by an MoE dispatcher's own kernels (DeepEP, HybridEP), not NCCL's p2p FIFOs
 
     @property
     def time_s(self) -> float:
@@ -199,7 +200,7 @@ def time_calls(design, fabric, calls: list[CommCall], algorithm: str, load_balan
             algo = "direct"
         else:
             algo = algorithm if call.kind == "dp" and algorithm in ALGORITHMS[call.op] else "auto"
-        key = (call.op, algo, size, id(call.groups))  # the calls hold their groups, so ids stay unique
+        key = (call.op, algo, size, id(call.groups), call.direct)  # the calls hold their groups: ids stay unique
         if key not in timings:
             timings[key] = _time_call(design, fabric, call, algo, size, load_balancing, method, seed)
         call.timing = timings[key]
@@ -213,18 +214,18 @@ def _time_call(design, fabric, call: CommCall, algorithm: str, size: int, load_b
             return time_transfers(fabric, src, dst, size, load_balancing, seed=seed)
         return _analytic(design, "send_recv", "direct", np.stack([src, dst], 1), size, load_balancing)
     if method == "flow":
-        return time_groups(fabric, call.op, algorithm, call.groups, size, load_balancing, seed=seed)
-    return _analytic(design, call.op, algorithm, call.groups, size, load_balancing)
+        return time_groups(fabric, call.op, algorithm, call.groups, size, load_balancing, seed=seed, direct=call.direct)
+    return _analytic(design, call.op, algorithm, call.groups, size, load_balancing, call.direct)
 
 
 def pipeline_boundaries_from(pp_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pp_groups[:, :-1].ravel(), pp_groups[:, 1:].ravel()
 
 
-def _analytic(design, op, algorithm, groups, size, load_balancing) -> GroupTiming:
+def _analytic(design, op, algorithm, groups, size, load_balancing, direct: bool = False) -> GroupTiming:
     from fabricsim.collectives.concurrent import time_groups_analytic
 
-    return time_groups_analytic(design, op, algorithm, groups, size, load_balancing)
+    return time_groups_analytic(design, op, algorithm, groups, size, load_balancing, direct=direct)
 
 
 __all__ = ["CommCall", "plan_calls", "time_calls"]

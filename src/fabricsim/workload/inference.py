@@ -160,7 +160,9 @@ def _a2a(fabric, gpus: np.ndarray, ep: int, tokens_per_gpu: float, copies: float
     total = 0.0
     for element_bytes in (DISPATCH_BYTES, COMBINE_BYTES):
         size = max(1, int(tokens_per_gpu * copies * model.hidden_size * element_bytes))
-        total += time_groups(fabric, "all_to_all", "auto", groups, size, policy).time_s
+        # serving stacks dispatch with their own kernels (DeepEP in SGLang and DeepSeek's system, TensorRT-LLM's
+        # MNNVL all-to-all), which write into the peers' buffers: no NCCL point-to-point copy bound (direct)
+        total += time_groups(fabric, "all_to_all", "auto", groups, size, policy, direct=True).time_s
     return total
 
 

@@ -134,6 +134,11 @@ def distinct_targets(units: int, k: int) -> float:
     return units * (1 - (1 - 1 / units) ** k)
 
 
+FLEX_DISPATCHERS = ("deepep", "hybridep")
+"""Megatron-Core's flex token dispatchers: their own kernels write tokens straight into the peers' receive buffers
+(NVSHMEM / IPC), not through NCCL's point-to-point FIFOs."""
+
+
 def dispatcher_for(dispatcher: str | None, node_limit: int | None) -> str:
     """The token dispatcher a job runs: as given, else DeepEP with DeepSeek-style node-limited routing
     (the pair DeepSeek-V3 designed together) and Megatron's all-to-all otherwise."""

@@ -38,7 +38,7 @@ from fabricsim.workload.memory import (MemoryJob, MemoryUse, activation_storage,
                                       gathered_weight_bytes, parameters_per_gpu, primary_fp8_weight_bytes, recomputed_layers,
                                       recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
-from fabricsim.workload.moe import (check_token_drop, dispatch_copies, dispatcher_for, expert_sort,
+from fabricsim.workload.moe import (FLEX_DISPATCHERS, check_token_drop, dispatch_copies, dispatcher_for, expert_sort,
                                     forwarding_domain, token_drop_copies, token_drop_mode)
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
@@ -269,6 +269,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                        gathered_bytes=tuple(map(sum, zip(*(gathered_weight_bytes(job, i, *p)
                                                             for i, p in zip(stages, params))))))
     policy = spec.load_balancing or design.load_balancing
+    if ep_copies is not None and dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit) in FLEX_DISPATCHERS:
+        for call in calls:
+            call.direct = call.kind == "ep"  # DeepEP / HybridEP kernels, not NCCL's all-to-all
     (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
     sm_bound = ep_sms = None
     if ep_copies is not None:
