@@ -107,6 +107,15 @@ class SoftwareProfile(Entry):
     context_layer_s: float = Field(
         0.0, ge=0, description="GPU idle seconds per layer of a prompt (context) pass that do not overlap its "
         "kernels: the engine's per-layer work in a context phase run without CUDA graphs")
+    iteration_layer_s: float = Field(
+        0.0, ge=0, description="GPU idle seconds per layer of every forward pass -- a decode step, a prompt pass, or "
+        "an in-flight-batching iteration holding both -- beyond the counted kernels' launch gaps: the per-layer work "
+        "of a TensorRT engine enqueued without CUDA graphs and driven by an executor that prepares each iteration "
+        "after the last one finished (no overlap scheduler)")
+    fp8_context_attention: bool = Field(
+        False, description="with FP8 weights and an FP8 KV cache, prompt (context) attention runs the fused FP8 "
+        "multi-head attention kernel (TensorRT-LLM use_fp8_context_fmha), at the GPU's FP8 attention rate "
+        "(catalog attention_efficiency '<kernel>-fp8'; the BF16 rate where the GPU has none)")
     decode_kv_per_query_head: bool = Field(
         False, description="the decode attention kernel reads a grouped-query KV head once per query head that "
         "shares it (no GQA sharing), multiplying KV-cache traffic by heads / kv_heads")

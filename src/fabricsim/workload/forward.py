@@ -64,9 +64,11 @@ def _layer_gemms(model, tokens: float, tp: int, ep: int, per_expert: float, moe:
 
 
 def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_bytes: int, decode: bool,
-               sequences: float) -> tuple[float, float, float]:
-    """(seconds, FLOPs, KV bytes read) of attention in one layer."""
-    efficiency = attention_efficiency(gpu, profile, None, seq=context)  # decode kernels also walk the context
+               sequences: float, fp8: bool = False) -> tuple[float, float, float]:
+    """(seconds, FLOPs, KV bytes read) of attention in one layer; ``fp8``: an FP8 run (weights and activations)."""
+    fp8_prompt = (not decode and fp8 and kv_bytes == 1 and profile.fp8_context_attention
+                  and f"{profile.attention}-fp8" in gpu.attention_efficiency)
+    efficiency = attention_efficiency(gpu, profile, None, fp8=fp8_prompt, seq=context)  # decode also walks the context
     rate = gpu.bf16_dense_flops * efficiency
     if not decode:
         flops = attention_flops_per_token_per_layer(model, context) * tokens / tp  # causal prompt of length context
@@ -98,7 +100,10 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     ``rows`` (decode): rows the GEMMs, elementwise kernels and output head compute when the batch is padded
     to a captured CUDA-graph size (default ``tokens``); the padding requests hold no KV cache, so attention
     still reads the ``tokens`` real sequences (:mod:`fabricsim.workload.trtllm_bench`).
-    ``head``: whether this GPU runs the output head (False on all but the last pipeline stage)."""
+    ``head``: whether this GPU runs the output head (False on all but the last pipeline stage).
+    Every pass pays the profile's ``iteration_layer_s`` per layer (a TensorRT engine enqueued without CUDA graphs
+    by an executor without an overlap scheduler); a prompt pass of an FP8 run with an FP8 KV cache runs its
+    attention at the FP8 rate when the profile's ``fp8_context_attention`` says so."""
     rates = rates_for(gpu, precision, profile.kernel_efficiency)
     sequences = tokens if decode else 0.0
     if decode and rows is not None:
@@ -118,7 +123,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode, active)
         g = sum(float(gemm_seconds(x.m, x.n, x.k, rates, x.batch)) for x in gemms)
         a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, context, tp, kv_bytes, decode,
-                              sequences)
+                              sequences, precision == "fp8")
         shape = Shape(tokens, int(context), 1, tp, True, precision, ep, 1, per_expert,
                       per_expert * model.routed_experts / ep if moe else 0.0)
         elementwise, _, _, _ = layer_elementwise_bytes(model, shape, profile, moe)
@@ -132,7 +137,7 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     for x in head_gemms(model, head_tokens, tp) if head else []:
         gemm += float(gemm_seconds(x.m, x.n, x.k, head_rates, x.batch))
         flops += x.flops
-    launch = kernels * profile.kernel_overhead_s
+    launch = kernels * profile.kernel_overhead_s + model.layers * profile.iteration_layer_s
     if not decode:  # a prompt pass also pays the engine's per-layer context-phase cost
         launch += model.layers * profile.context_layer_s
     local = model.routed_experts / ep if model.routed_experts else 0.0
