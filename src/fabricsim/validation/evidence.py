@@ -159,10 +159,12 @@ def evaluate(chosen: list[tuple[Case, tuple]]) -> list[Evidence]:
 
 
 def summary(evidence: list[Evidence]) -> dict:
-    """Median |error| and pass count over the evidence that ran."""
-    errors = [abs(e.error) for e in evidence if e.error is not None]
+    """Median |error|, median signed error (+ where fabricsim is above the published figure) and pass count
+    over the evidence that ran."""
+    signed = [e.error for e in evidence if e.error is not None]
     return {"count": len(evidence), "passed": sum(e.status == "pass" for e in evidence),
-            "median_abs_error": statistics.median(errors) if errors else None}
+            "median_abs_error": statistics.median(abs(e) for e in signed) if signed else None,
+            "median_error": statistics.median(signed) if signed else None}
 
 
 def document(evidence: list[Evidence] | None) -> dict:

@@ -289,14 +289,16 @@ def exit_code(results: list[CaseResult]) -> int:
 
 def summarize(results: list[CaseResult]) -> list[dict]:
     """Per layer and role: cases, passed, missed, not runnable, mean / median / 90th-percentile (linear
-    interpolation between order statistics) / max |relative error|."""
+    interpolation between order statistics) / max |relative error|, and the median signed error (the bias:
+    positive when fabricsim's figures sit above the published ones)."""
     rows = []
     for layer in sorted({r.case.layer for r in results}):
         for role in ("fitted", "held-out"):
             group = [r for r in results if r.case.layer == layer and r.case.role == role]
             if not group:
                 continue
-            errors = [abs(r.error) for r in group if r.error is not None]
+            signed = [r.error for r in group if r.error is not None]
+            errors = [abs(e) for e in signed]
             rows.append({"layer": layer, "role": role, "cases": len(group),
                          "passed": sum(r.status == "pass" for r in group),
                          "missed": sum(r.status == "miss" for r in group),
@@ -304,12 +306,16 @@ def summarize(results: list[CaseResult]) -> list[dict]:
                          "mean_abs_error": statistics.fmean(errors) if errors else None,
                          "median_abs_error": statistics.median(errors) if errors else None,
                          "p90_abs_error": float(np.percentile(errors, 90)) if errors else None,
-                         "max_abs_error": max(errors) if errors else None})
+                         "max_abs_error": max(errors) if errors else None,
+                         "median_error": statistics.median(signed) if signed else None})
     return rows
 
 
 def as_json(results: list[CaseResult]) -> dict:
-    """The machine-readable form of a run: every case, the per-layer summary, the exit code."""
-    return {"cases": [r.as_dict() for r in results], "summary": summarize(results),
+    """The machine-readable form of a run: every case, the per-layer summary, the held-out error by family
+    (:mod:`fabricsim.validation.families`), the exit code."""
+    from fabricsim.validation.families import family_rows
+
+    return {"cases": [r.as_dict() for r in results], "summary": summarize(results), "families": family_rows(results),
             "counts": {s: sum(r.status == s for r in results) for s in ("pass", "miss", "not-runnable")},
             "exit_code": exit_code(results)}

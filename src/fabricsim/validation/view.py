@@ -56,13 +56,45 @@ def case_table(results: list[CaseResult]) -> Table:
 def summary_table(results: list[CaseResult]) -> Table:
     stats = Table(title="Per layer: |relative error| (fitted cases set a parameter; held-out ones did not)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("layer", "role", "cases", "pass", "miss", "n/a", "mean", "median", "p90", "max"):
+    for col in ("layer", "role", "cases", "pass", "miss", "n/a", "mean", "median", "p90", "max", "bias"):
         stats.add_column(col, justify="left" if col in ("layer", "role") else "right")
     for row in summarize(results):
         stats.add_row(row["layer"], row["role"], str(row["cases"]), str(row["passed"]), str(row["missed"]),
                       str(row["not_runnable"]), _percent(row["mean_abs_error"]), _percent(row["median_abs_error"]),
-                      _percent(row["p90_abs_error"]), _percent(row["max_abs_error"]))
+                      _percent(row["p90_abs_error"]), _percent(row["max_abs_error"]), _signed(row["median_error"]))
+    stats.caption = "bias: median signed error, + where fabricsim's figure is above the published one"
+    stats.caption_justify = "left"
     return stats
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
+def family_table(results: list[CaseResult]) -> Table | None:
+    """Held-out cases of the workload and collective layers by family (:mod:`fabricsim.validation.families`):
+    where the model is biased, not only how far off it is; None when no such case ran."""
+    from fabricsim.validation.families import family_rows
+
+    rows = family_rows(results)
+    if not rows:
+        return None
+    table = Table(title="Held-out cases by family: bias (median signed error) and spread",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption="+ bias: fabricsim predicts more throughput or bandwidth than published; families: model "
+                          "kind on GPU architecture, collective operation by message size",
+                  caption_justify="left")
+    for col in ("layer", "family", "cases", "bias", "median |e|", "p90 |e|", "within tol."):
+        table.add_column(col, justify="left" if col in ("layer", "family") else "right")
+    layer = None
+    for row in rows:
+        if layer is not None and row["layer"] != layer:
+            table.add_section()
+        layer = row["layer"]
+        table.add_row(row["layer"], row["family"], str(row["cases"]), _signed(row["median_error"]),
+                      _percent(row["median_abs_error"]), _percent(row["p90_abs_error"]),
+                      f"{row['within_tolerance']:.0%}")
+    return table
 
 
 def detail(r: CaseResult) -> str:
@@ -90,10 +122,11 @@ def evidence_table(evidence) -> Table | str:
                 "lists them); treat its figures as unvalidated[/]")
     stats = summary(evidence)
     median = "-" if stats["median_abs_error"] is None else f"{stats['median_abs_error']:.0%}"
+    bias = "" if stats["median_error"] is None else f" (median signed {stats['median_error']:+.0%})"
     table = Table(title="Published measurements nearest this run, re-run now (fabricsim validate; a fitted case set "
                         "a constant, a held-out one did not)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  caption=f"fabricsim's |error| on them: median {median}, {stats['passed']} of {stats['count']} within "
+                  caption=f"fabricsim's |error| on them: median {median}{bias}, {stats['passed']} of {stats['count']} within "
                           "tolerance; the setup, source and any known cause: fabricsim validate --case <case> -v",
                   caption_justify="left")
     for col in ("case", "shares", "published", "fabricsim", "unit", "error", "role", "result"):
@@ -107,6 +140,9 @@ def evidence_table(evidence) -> Table | str:
 
 def validation_tables(results: list[CaseResult], verbose: bool = False) -> Group:
     parts: list = [case_table(results), summary_table(results)]
+    families = family_table(results)
+    if families is not None:
+        parts.append(families)
     for r in results:
         if r.status != "pass":
             colour = "red" if r.status == "miss" else "yellow"

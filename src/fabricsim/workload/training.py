@@ -190,7 +190,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             f"{replica:,} GPUs, and {where}={gpus:,} "
             + ("is fewer" if gpus < replica else "is not a multiple of it (data parallelism needs whole replicas)")
             + f"; change workload.train.tp/pp/cp (--tp/--pp/--cp), {where}, or the model "
-            f"(workload.train.model={spec.model})")
+            f"(workload.train.model={spec.model}), or let fabricsim search the layouts (fabricsim train --search)")
     dp = spec.dp or gpus // replica
     par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
                       spec.sequence_parallel, spec.expert_tp or spec.tp)
