@@ -69,3 +69,47 @@ def catalog_show(
             continue
         table.add_row(field, repr(value) if not isinstance(value, str) else value, entry.source_of(field))
     console.print(table)
+
+
+def _short(value) -> str:
+    """A fitted value as a table shows it: numbers to four significant figures, mappings entry by entry."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return repr(value)
+
+
+@catalog_app.command("fitted")
+@user_errors
+def catalog_fitted(
+    check: bool = typer.Option(False, "--check", help="also re-run each constant's fit cases now and show the error"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Every fitted constant (a figure set from a published measurement), with the cases it was fitted on."""
+    from dataclasses import asdict
+
+    from fabricsim.catalog import default_catalog
+    from fabricsim.catalog.fitted import fitted_constants
+
+    rows = fitted_constants(default_catalog())
+    errors: dict[str, float | None] = {}
+    if check:
+        from fabricsim.validation.runner import run_validation
+
+        for case_id in sorted({c for row in rows for c in row.cases}):
+            (result,) = run_validation(case_id=case_id)
+            errors[case_id] = result.error
+    if json_out:
+        _print_json([{**asdict(row), **({"errors": {c: errors[c] for c in row.cases}} if check else {})}
+                     for row in rows])
+        return
+    table = Table(title=f"Fitted constants ({len(rows)}): every other validation case is held out",
+                  title_justify="left", caption="how each was fitted: fabricsim catalog show <section> <entry>",
+                  caption_justify="left")
+    for col in ("section", "entries", "field", "value", "fitted on"):
+        table.add_column(col, style="bold" if col == "field" else None)
+    for row in rows:
+        cases = [c + (f" ({errors[c]:+.1%})" if errors.get(c) is not None else "") for c in row.cases]
+        table.add_row(row.section, ", ".join(row.entries), row.field, _short(row.value), "\n".join(cases))
+    console.print(table)
