@@ -107,3 +107,38 @@ def test_all_to_all_dispatcher_sorts_every_received_row_by_local_expert_and_back
     hbm = gpu.hbm_stream_bytes_per_s
     assert with_sort.expert_forward - without.expert_forward == pytest.approx(16_384 * ROUTED / hbm)
     assert with_sort.memory_forward - without.memory_forward == pytest.approx(16_384 * ROUTED / hbm)
+
+
+def test_grouped_experts_pad_fp8_rows_unless_hybridep_pads_them():
+    """Megatron-Core TEGroupedMLP (b0cc2706 experts.py lines 603-606, 646-653, 760-762) runs Transformer Engine
+    v2.12 Fp8Padding on its input and Fp8Unpadding on its output when a local expert's rows are not a multiple of 32
+    (MXFP8; 16 for other FP8 recipes: quantization.py get_align_size_for_quantization): dropless routing leaves
+    some expert unaligned, so every routed row is copied in and out (2 x (2 + 2) B x h = 16,384 B per copy of
+    h = 2048 forward, the same backward), in the experts' phase, 3 more kernels each way.  HybridEP's permute writes
+    the padded layout itself; padded token-drop with aligned capacity needs no copy."""
+    from dataclasses import replace
+
+    from fabricsim.workload.moe import quantization_padding
+
+    assert quantization_padding("alltoall", "mxfp8", "", 2048.0)
+    assert quantization_padding("deepep", None, "", 2048.0)
+    assert not quantization_padding("hybridep", "mxfp8", "", 2048.0)
+    assert not quantization_padding("alltoall", "mxfp8", "pad", 2048.0)  # capacity 256 x EP 8 rows: aligned
+    assert quantization_padding("alltoall", "mxfp8", "pad", 2064.0)  # 2064 = 16 x 129: aligned for 16, not 32
+    assert not quantization_padding("alltoall", "tensorwise", "pad", 2064.0)
+    model, profile = _parts()
+    plain, padded = _shape(), replace(_shape(), expert_padding=True)
+    base_f, base_b, base_sel, _ = layer_elementwise_bytes(model, plain, profile, True)
+    pad_f, pad_b, pad_sel, _ = layer_elementwise_bytes(model, padded, profile, True)
+    assert (pad_f - base_f) / ROUTED == (pad_b - base_b) / ROUTED == 16_384
+    assert pad_sel["permute"] - base_sel["permute"] == 16_384 * ROUTED  # rerun with the MoE layer
+    gpu = CATALOG.gpu("gb300")
+    without, with_pad = layer_work(model, gpu, plain, profile, True), layer_work(model, gpu, padded, profile, True)
+    hbm = gpu.hbm_stream_bytes_per_s
+    assert with_pad.expert_forward - without.expert_forward == pytest.approx(16_384 * ROUTED / hbm)
+    assert with_pad.expert_backward - without.expert_backward == pytest.approx(16_384 * ROUTED / hbm)
+    assert (with_pad.launch_forward - without.launch_forward) / profile.kernel_overhead_s == pytest.approx(3)
+    assert (with_pad.launch_backward - without.launch_backward) / profile.kernel_overhead_s == pytest.approx(3)
+    bf16 = replace(padded, precision="bf16")  # Transformer Engine pads only FP8 GEMM inputs
+    assert layer_work(model, gpu, bf16, profile, True).memory_forward == \
+        layer_work(model, gpu, replace(plain, precision="bf16"), profile, True).memory_forward

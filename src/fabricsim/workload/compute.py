@@ -33,8 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fabricsim.workload.a2a_overlap import MoePhases
-from fabricsim.workload.elementwise import (chains, expert_sort_bytes, fused_mlp_saved_bytes, layer_elementwise_bytes,
-                                            routed_activation_bytes)
+from fabricsim.workload.elementwise import (chains, expert_padding_bytes, expert_sort_bytes, fused_mlp_saved_bytes,
+                                            layer_elementwise_bytes, routed_activation_bytes)
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
 from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
@@ -132,6 +132,7 @@ class Shape:
     fused_mlp: bool = False  # routed experts as Transformer Engine's fused grouped MLP (elementwise.py, kernels.py)
     fp8_attention: bool = False  # attention core in FP8 (fp8_attention.py)
     expert_sort: bool = False  # MoE: received tokens re-sorted by local expert and back (elementwise.py)
+    expert_padding: bool = False  # MoE, FP8: grouped experts copy rows into aligned blocks and back (moe.quantization_padding)
 
 
 def attention_kind(model, profile) -> str:
@@ -209,6 +210,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
     bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
     fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
+    if shape.expert_padding and not (moe and fp8 and profile.expert_gemm_streams and not shape.fused_mlp):
+        shape = replace(shape, expert_padding=False)  # only Transformer Engine GroupedLinear pads, and only in FP8
     if moe:
         gemms = moe_layer_gemms(model, shape.tokens, shape.tp, shape.ep, shape.etp, shape.tokens_per_expert)
     else:
@@ -237,7 +240,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     kernel_kw = dict(recipe=shape.fp8_recipe or profile.fp8_recipe, scope=scope, chain=chains(profile, shape.elementwise),
                      token_drop=shape.token_drop if moe else "")
     kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw, sync_free=shape.sync_free,
-                            fused_mlp=shape.fused_mlp, fp8_attention=shape.fp8_attention)
+                            fused_mlp=shape.fused_mlp, fp8_attention=shape.fp8_attention,
+                            expert_padding=shape.expert_padding)
     node = profile.graph_node_seconds(gpu.architecture)
     if shape.full_iteration:  # one graph per step: no host issue, every kernel a graph node
         kernels = kernels.full_iteration()
@@ -265,7 +269,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         ef, eb, ecast_f, ecast_b, _ = _gemm_work([g for g in gemms if g.grouped], rates, profile, fp8,
                                                 wgrad_output_bytes(shape.gradient_bytes))
         act_f, act_b = routed_activation_bytes(model, shape, profile)
-        act_f, act_b = act_f + expert_sort_bytes(model, shape), act_b + expert_sort_bytes(model, shape)
+        moved = expert_sort_bytes(model, shape) + expert_padding_bytes(model, shape)  # copies in the experts' phase
+        act_f, act_b = act_f + moved, act_b + moved
         work = replace(work, expert_forward=ef + (ecast_f + act_f - saved_f + epilogue.forward_bytes) / hbm,
                        expert_backward=eb + (ecast_b + act_b - saved_b + epilogue.backward_bytes) / hbm)
     # padded token-drop knows its all-to-all splits on the host, a sync-free dispatch never asks: no synchronization

@@ -94,7 +94,8 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
     * activation: SwiGLU or GELU per FFN element;
     * eager only: the grouped-query key/value copies and the attention output's re-layout;
     * MoE: permute and un-permute every routed token copy (read + write, both directions); with the all-to-all
-      dispatcher's sort by local expert (``shape.expert_sort``) two more copies of every row each way."""
+      dispatcher's sort by local expert (``shape.expert_sort``) two more copies of every row each way, and with the
+      grouped experts' FP8 row padding (``shape.expert_padding``) two more again."""
     h, t = model.hidden_size, shape.tp
     sp = t if shape.sequence_parallel else 1
     tokens = shape.tokens
@@ -114,7 +115,8 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
         shared = model.shared_experts * model.expert_ffn_hidden_size * tokens / t
         routed = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
         width = shared + routed
-        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens + expert_sort_bytes(model, shape)
+        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens + expert_sort_bytes(model, shape) \
+            + expert_padding_bytes(model, shape)
         rerun = {"routed_act": act_f * routed, "shared_act": act_f * shared, "permute": permute}
     else:
         width = model.ffn_hidden_size * tokens / t
@@ -132,6 +134,18 @@ def expert_sort_bytes(model, shape) -> float:
     sort before the combine (``shape.expert_sort``, :func:`fabricsim.workload.moe.expert_sort`): every routed
     token copy read and written twice; they run in the experts' phase, after the dispatch and before the combine."""
     return 4 * ACTIVATION_BYTES * model.hidden_size * shape.routed_tokens if shape.expert_sort else 0.0
+
+
+def expert_padding_bytes(model, shape) -> float:
+    """Bytes, each way, of the grouped experts' FP8 row padding (``shape.expert_padding``,
+    :func:`fabricsim.workload.moe.quantization_padding`): forward Transformer Engine's ``Fp8Padding`` copies every
+    routed row into its expert's aligned block and ``Fp8Unpadding`` copies the expert output back (read + write of
+    ``h`` BF16 elements each); backward the same copies of the gradients.  Left out: the padding of the routing
+    probabilities (one value per row, a third kernel each way) and the padding rows themselves (fewer than the
+    alignment per local expert).  They run in the experts' phase, between the dispatch and the combine."""
+    if not shape.expert_padding:
+        return 0.0
+    return 4 * ACTIVATION_BYTES * model.hidden_size * shape.routed_tokens
 
 
 def routed_activation_bytes(model, shape, profile) -> tuple[float, float]:
@@ -162,5 +176,5 @@ def fused_mlp_saved_bytes(model, shape, profile, cast_bytes_per_element: float) 
 
 
 __all__ = ["Chains", "FUSED", "EAGER", "EAGER_FUSED_NORM", "CHAINS", "chains", "head_copy_bytes", "layer_elementwise_bytes",
-           "ACTIVATION_BYTES", "expert_sort_bytes", "fused_mlp_saved_bytes",
+           "ACTIVATION_BYTES", "expert_sort_bytes", "expert_padding_bytes", "fused_mlp_saved_bytes",
            "routed_activation_bytes"]

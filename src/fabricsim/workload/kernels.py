@@ -99,6 +99,12 @@ GEMM (3); backward the FC2 output gradient's group quantization, FC2 dgrad GEMM 
 gradient's quantization in its epilogue, FC2 wgrad, FC1 dgrad, FC1 wgrad (5)."""
 
 
+EXPERT_PADDING_KERNELS = 3
+"""Kernels of the grouped experts' FP8 row padding each pass (:func:`fabricsim.workload.moe.quantization_padding`):
+forward Transformer Engine ``fused_multi_row_padding`` of the input and of the routing probabilities and
+``fused_multi_row_unpadding`` of the output; backward the inverse copy of each gradient."""
+
+
 @dataclass(frozen=True)
 class KernelCount:
     """Kernels of one layer for one micro-batch (counts, not seconds)."""
@@ -197,7 +203,7 @@ def kernels_before_sync(gemms, model, profile, attention: str, fp8: bool, recipe
 
 def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, recipe: str,
                   scope=(), chain: Chains = FUSED, token_drop: str = "", sync_free: bool = False,
-                  fused_mlp: bool = False, fp8_attention: bool = False) -> KernelCount:
+                  fused_mlp: bool = False, fp8_attention: bool = False, expert_padding: bool = False) -> KernelCount:
     """Kernels of one layer: the fixed set (backward twice the forward) plus the grouped experts'.
 
     ``gemms``: the layer's forward GEMMs (:class:`fabricsim.workload.layers.Gemm`), those with
@@ -207,7 +213,8 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     ``token_drop``: '' dropless, 'drop' or 'pad' (:func:`moe_kernels`); ``sync_free``: dropless into static buffers;
     ``fused_mlp``: the routed experts as one fused grouped MLP (:data:`FUSED_MLP_KERNELS`; their activation kernel
     goes into the GEMM's epilogue -- the layer's counted activation kernel stays only for shared experts);
-    ``fp8_attention``: one quantization of the fused Q/K/V buffer before the FP8 attention kernel (backward: dO)."""
+    ``fp8_attention``: one quantization of the fused Q/K/V buffer before the FP8 attention kernel (backward: dO);
+    ``expert_padding``: the grouped experts' FP8 row padding copies (:data:`EXPERT_PADDING_KERNELS` each pass)."""
     q = QUANTIZE_KERNELS[recipe]
     if "moe_preprocess" in (scope or ()) and "moe_router" not in scope:
         raise FabricsimError("cuda_graph_scope: moe_preprocess is captured only together with moe_router "
@@ -230,6 +237,8 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
     if fused:
         f, b = FUSED_MLP_KERNELS
         return count + KernelCount(f, b, f, b)
+    if expert_padding:
+        count += KernelCount(*(EXPERT_PADDING_KERNELS,) * 4)
     grouped = [g for g in gemms if g.grouped]
     for g in grouped:
         count += grouped_linear_kernels(g.batch, fp8, recipe, profile.expert_gemm_streams)
@@ -242,4 +251,4 @@ def layer_kernels(gemms, model, profile, attention: str, moe: bool, fp8: bool, r
 __all__ = ["KernelCount", "grouped_linear_kernels", "layer_kernels", "captured_kernels", "kernels_before_sync", "moe_kernels",
            "QUANTIZE_KERNELS", "MOE_EXTRA_KERNELS", "MOE_ROUTER_KERNELS", "MOE_PREPROCESS_KERNELS",
            "MOE_DISPATCH_KERNELS", "MOE_CAPACITY_KERNELS", "MOE_PADDED_PREPROCESS_KERNELS",
-           "MOE_PADDED_DISPATCH_KERNELS", "FUSED_MLP_KERNELS"]
+           "MOE_PADDED_DISPATCH_KERNELS", "FUSED_MLP_KERNELS", "EXPERT_PADDING_KERNELS"]

@@ -161,6 +161,30 @@ def expert_sort(dispatcher: str, model, par) -> bool:
     return dispatcher == "alltoall" and model.routed_experts // max(1, par.ep) > 1
 
 
+QUANTIZATION_ALIGN_ROWS = {"mxfp8": 32, "nvfp4": 128}
+"""Rows each expert's block is padded to before a quantized grouped GEMM, by recipe (Transformer Engine v2.12
+quantization.py ``get_align_size_for_quantization``: MXFP8 32, NVFP4 128, every other FP8 recipe 16)."""
+
+
+def quantization_padding(dispatcher: str, fp8_recipe: str | None, token_drop: str, rows_per_expert: float) -> bool:
+    """Whether Megatron-Core's grouped experts copy their rows into per-expert blocks padded to the FP8 recipe's row
+    multiple and copy the output back (an FP8 job; ``fp8_recipe`` None: a 16-row recipe).
+
+    TEGroupedMLP (megatron/core/transformer/moe/experts.py, core_v0.14.0 to d0b3b775, the 25.09-26.06 stacks) runs
+    Transformer Engine's ``Fp8Padding`` on its input and routing probabilities and ``Fp8Unpadding`` on its output
+    whenever a local expert's row count is not a multiple of the alignment (``fused_multi_row_padding`` /
+    ``fused_multi_row_unpadding``: a copy of every row, and backward the same copies of the gradients).  HybridEP's
+    permute writes the padded layout itself (``_HybridEPManager.dispatch`` passes ``pad_multiple``), and
+    ``moe_router_padding_for_quantization`` pads the routing map instead (no Megatron-Bridge Qwen3, DeepSeek or
+    gpt-oss recipe of v0.1-v0.5 sets it).  Dropless (or unpadded token-drop) routing gives each expert a count that
+    varies step to step, so some expert is unaligned; padded to capacity every expert takes ``rows_per_expert``."""
+    if dispatcher == "hybridep":
+        return False
+    if token_drop == "pad":
+        return rows_per_expert % QUANTIZATION_ALIGN_ROWS.get(fp8_recipe or "", 16) != 0
+    return True
+
+
 def forwarding_domain(dispatcher: str, scale_up_gpus: int, gpus_per_server: int) -> int:
     """GPUs a flex dispatcher reaches over NVLink before it needs the scale-out network: HybridEP spans a
     whole NVLink domain (multi-node NVLink such as GB200 NVL72, Megatron-Bridge flex_dispatcher_backend.py);
@@ -190,5 +214,5 @@ def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, disp
         return float(min(k, distinct_targets(ranks, k)))
     return float(min(k, node_limit, distinct_targets(nodes, k)))
 
-__all__ = ["expert_load", "active_experts", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "expert_capacity",
+__all__ = ["quantization_padding", "QUANTIZATION_ALIGN_ROWS", "expert_load", "active_experts", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "expert_capacity",
            "token_drop_copies", "token_drop_mode", "check_token_drop"]

@@ -377,7 +377,7 @@ def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> floa
 
 
 def _shape(model, par: Parallelism, spec) -> Shape:
-    from fabricsim.workload.moe import expert_load
+    from fabricsim.workload.moe import expert_load, quantization_padding
 
     tokens = spec.micro_batch * spec.seq / par.cp
     per_expert, routed = expert_load(model, par, tokens, spec) if model.routed_experts else (0.0, 0.0)
@@ -387,7 +387,9 @@ def _shape(model, par: Parallelism, spec) -> Shape:
                  token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes,
                  None if spec.recompute_modules is None else tuple(spec.recompute_modules),
                  spec.cuda_graph_full_iteration, sync_free(spec, model), spec.moe_fused_grouped_mlp, spec.fp8_attention,
-                 expert_sort(dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit), model, par))
+                 expert_sort(dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit), model, par),
+                 bool(model.routed_experts) and spec.precision == "fp8" and quantization_padding(dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
+                                                                  spec.fp8_recipe, token_drop_mode(spec, model), per_expert))
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
