@@ -187,13 +187,15 @@ def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, 
 
 
 def time_calls(design, fabric, calls: list[CommCall], algorithm: str, load_balancing: str | None, method: str,
-               seed: int = 0) -> None:
+               seed: int = 0, timings: dict | None = None) -> None:
     """Time every call on the fabric (flow-level, or analytic per group) and store its timing.
 
     Calls of the same operation, algorithm and size on the same groups share one timing, simulated
     once: ZeRO-3 issues one collective per weight tensor, and a layer's norm gains and biases all
-    have ``hidden_size`` elements.  Each call keeps its own counts, so exposure sums every one."""
-    timings: dict[tuple, GroupTiming] = {}
+    have ``hidden_size`` elements.  Each call keeps its own counts, so exposure sums every one.
+    ``timings``: a cache shared by several plans of one step (the candidate pacing ranks of a pipeline),
+    whose calls must stay alive while it is used (keys hold the groups' ids)."""
+    timings = {} if timings is None else timings
     for call in calls:
         size = max(1, int(round(call.size_bytes)))
         if call.op == "send_recv":

@@ -21,6 +21,7 @@ MFU = model FLOPs per step / (step time x GPUs x dense BF16 peak), model FLOPs f
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
@@ -159,18 +160,22 @@ def _stage_computes(model, gpu, shape: Shape, profile, layout: StageLayout, reco
     return computes
 
 
-def _busiest_rank(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
-                  attention_override, rank_stages) -> tuple[tuple[int, ...], StageCompute]:
-    """The rank whose work per unit takes longest (it paces the pipeline), as (its stages, its compute).
-    ``rank_stages``: the stages each rank runs -- one under 1F1B, stage r and pp-1-r under DualPipe,
-    whose unit is then a pair of micro-batches, one through each."""
+def _rank_candidates(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
+                     attention_override, rank_stages) -> list[tuple[tuple[int, ...], StageCompute]]:
+    """The ranks that may pace the pipeline, as (their stages, their compute per unit), most compute first: one rank
+    of each distinct make-up (decoder and MoE layers, first stage, last stage), since a rank with less compute can
+    still need longer once the communication it cannot hide is counted (an MoE stage's all-to-alls against the
+    output head's stage).  ``rank_stages``: the stages each rank runs -- one under 1F1B, stage r and pp-1-r under
+    DualPipe, whose unit is then a pair of micro-batches, one through each."""
     computes = _stage_computes(model, gpu, shape, profile, layout, recompute, attention_override)
-    best = None
+    last = layout.stages - 1
+    distinct: dict = {}
     for stages in rank_stages:
-        compute = computes[stages[0]] if len(stages) == 1 else pair_compute(*(computes[i] for i in stages))
-        if best is None or compute.total_s > best[1].total_s + 1e-15:
-            best = (stages, compute)
-    return best
+        key = tuple((layout.layers[i], layout.moe_layers[i], i == 0, i == last) for i in stages)
+        if key not in distinct:
+            compute = computes[stages[0]] if len(stages) == 1 else pair_compute(*(computes[i] for i in stages))
+            distinct[key] = (stages, compute)
+    return sorted(distinct.values(), key=lambda candidate: -candidate[1].total_s)
 
 
 def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
@@ -234,73 +239,93 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                              f"recompute={spec.recompute!r} chose full to fit HBM; lower the micro-batch or drop the overlap")
     shape = _shape(model, par, spec)
     rank_stages = paired_ranks(par.pp) if dualpipe else [(i,) for i in range(layout.stages)]
-    stages, stage = _busiest_rank(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
-    units = m // len(stages)  # DualPipe: pairs of micro-batches
-    layers_here = sum(layout.layers[i] for i in stages)
-    moe_here = sum(layout.moe_layers[i] for i in stages)
-    params = [parameters_per_gpu(model, par, layout, i) for i in stages]
-    dense, experts = sum(p[0] for p in params), sum(p[1] for p in params)
-    # with 'full' on the first k layers of each stage: the layers recomputed on this rank's stages (0: all)
-    recompute_here = sum(recomputed_layers(memory.recompute, memory.recompute_layers, layout.layers[i])
-                         for i in stages) if memory.recompute_layers else 0
     coordinated = par.zero == 3 and profile.zero3_coordinator
     layer_tensors = _weight_tensors(model, par)
     layer_elements = sum(layer_tensors)
     modules = fetch_modules(model, gpu, shape, profile, par.tp, spec) if coordinated else []
     if coordinated:
-        gathered = sorted({m.gathered for m in modules if m.gathered})
-        persistent = sorted({p for m in modules for p in m.persistent})
+        gathered = sorted({module.gathered for module in modules if module.gathered})
+        persistent = sorted({p for module in modules for p in module.persistent})
     else:
         gathered, persistent = (list(layer_tensors) if par.zero == 3 else []), []
         if gathered and profile.zero3_flat_buffer_copies:  # FSDP2: one flat buffer, one collective per layer
             gathered = [sum(gathered)]
-    root = _root_elements(model, par, layout, stages) if par.zero == 3 and not coordinated else None
     gathers = 3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2  # ZeRO-3, per layer
     ep_copies = _ep_copies(model, par, spec, design, dropped_copies) if model.routed_experts and par.ep > 1 else None
+    dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
-    calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
-                       dense, experts, spec.gradient_reduce_bytes, in_network=spec.algorithm == "in_network",
-                       weight_tensors=gathered, persistent_tensors=persistent, root_elements=root or 0.0,
-                       recompute_layers=recompute_here,
-                       zero3_gathers=gathers,
-                       ep_copies=ep_copies,
-                       context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded,
-                       gathered_bytes=tuple(map(sum, zip(*(gathered_weight_bytes(job, i, *p)
-                                                            for i, p in zip(stages, params))))))
     policy = spec.load_balancing or design.load_balancing
-    if ep_copies is not None and dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit) in FLEX_DISPATCHERS:
-        for call in calls:
-            call.direct = call.kind == "ep"  # DeepEP / HybridEP kernels, not NCCL's all-to-all
-    (time_comm or time_calls)(design, fabric, calls, spec.algorithm, policy, method)
-    sm_bound = ep_sms = None
-    if ep_copies is not None:
-        dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-        ep_sms = dispatcher_sms(dispatcher, spec.ep_dispatcher_sms)
-        server = groups.ep // design.scenario.cluster.gpus_per_server  # each expert group's GPUs by server
-        sm_bound = cap_ep_calls(calls, gpu, dispatcher, bool((server == server[:, :1]).all()), ep_sms)
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
-    coordinator = coordinate_calls(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
-                              profile) if coordinated else None
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
-    ep_exposed = None
-    if spec.moe_a2a_overlap and stage.moe_phases is not None:  # merged 1F1B, phase by phase (a2a_overlap.py)
-        a2a = max((c.time_s for c in calls if c.kind == "ep"), default=0.0)
-        ep_exposed = exposed_per_micro_batch(stage.moe_phases, a2a, moe_here, units)
-    exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
-                      dp_overlap, layer_elements, coordinator, pp_hidden=dualpipe,
-                      pp_overlap=spec.pp_comm_overlap, ep_exposed=ep_exposed, ep_sms=ep_sms)
-    copies = flat_buffer_copy_s(layer_elements, layers_here, root, gathers, spec.gradient_reduce_bytes,
-                                gpu.hbm_stream_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
-    offloading = offload_exposure(model, gpu, shape, profile, job, spec.attention_efficiency) if offload else None
-    offload_s = offloading.exposed_s if offloading else 0.0
-    micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies + offload_s
-    if dualpipe:
-        bubble = dualpipe_bubble_s(stage, micro - stage.total_s, par.pp)
-    else:
-        bubble = (par.pp - 1) / par.virtual_stages * micro
-    pipeline = units * micro + bubble
-    optimizer = optimizer_step_s(gpu, dense, experts, par)
+    timings: dict = {}  # a collective of the same size on the same groups is timed once for every candidate rank
+
+    def time_rank(stages, stage) -> SimpleNamespace:
+        """One candidate pacing rank (``stages`` it runs, ``stage`` its compute per unit): its collectives planned
+        for its own layers and timed, their exposure, and the time it needs for the step (``busy``)."""
+        units = m // len(stages)  # DualPipe: pairs of micro-batches
+        layers_here = sum(layout.layers[i] for i in stages)
+        moe_here = sum(layout.moe_layers[i] for i in stages)
+        params = [parameters_per_gpu(model, par, layout, i) for i in stages]
+        dense, experts = sum(p[0] for p in params), sum(p[1] for p in params)
+        # with 'full' on the first k layers of each stage: the layers recomputed on this rank's stages (0: all)
+        recompute_here = sum(recomputed_layers(memory.recompute, memory.recompute_layers, layout.layers[i])
+                             for i in stages) if memory.recompute_layers else 0
+        root = _root_elements(model, par, layout, stages) if par.zero == 3 and not coordinated else None
+        calls = plan_calls(model, par, groups, spec.seq, spec.micro_batch, memory.recompute, layers_here, moe_here,
+                           dense, experts, spec.gradient_reduce_bytes, in_network=spec.algorithm == "in_network",
+                           weight_tensors=gathered, persistent_tensors=persistent, root_elements=root or 0.0,
+                           recompute_layers=recompute_here, zero3_gathers=gathers, ep_copies=ep_copies,
+                           context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded,
+                           gathered_bytes=tuple(map(sum, zip(*(gathered_weight_bytes(job, i, *p)
+                                                                for i, p in zip(stages, params))))))
+        if ep_copies is not None and dispatcher in FLEX_DISPATCHERS:
+            for call in calls:
+                call.direct = call.kind == "ep"  # DeepEP / HybridEP kernels, not NCCL's all-to-all
+        if time_comm is not None:
+            time_comm(design, fabric, calls, spec.algorithm, policy, method)
+        else:
+            time_calls(design, fabric, calls, spec.algorithm, policy, method, timings=timings)
+        sm_bound = ep_sms = None
+        if ep_copies is not None:
+            ep_sms = dispatcher_sms(dispatcher, spec.ep_dispatcher_sms)
+            server = groups.ep // design.scenario.cluster.gpus_per_server  # each expert group's GPUs by server
+            sm_bound = cap_ep_calls(calls, gpu, dispatcher, bool((server == server[:, :1]).all()), ep_sms)
+        coordinator = coordinate_calls(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
+                                       profile) if coordinated else None
+        ep_exposed = None
+        if spec.moe_a2a_overlap and stage.moe_phases is not None:  # merged 1F1B, phase by phase (a2a_overlap.py)
+            a2a = max((c.time_s for c in calls if c.kind == "ep"), default=0.0)
+            ep_exposed = exposed_per_micro_batch(stage.moe_phases, a2a, moe_here, units)
+        exposure = expose(calls, stage, layers_here, units, par, gpu, profile, spec.tp_comm_overlap, ep_overlap,
+                          dp_overlap, layer_elements, coordinator, pp_hidden=dualpipe,
+                          pp_overlap=spec.pp_comm_overlap, ep_exposed=ep_exposed, ep_sms=ep_sms)
+        copies = flat_buffer_copy_s(layer_elements, layers_here, root, gathers, spec.gradient_reduce_bytes,
+                                    gpu.hbm_stream_bytes_per_s) if root is not None and profile.zero3_flat_buffer_copies else 0.0
+        offloading = offload_exposure(model, gpu, shape, profile, job, spec.attention_efficiency) if offload else None
+        offload_s = offloading.exposed_s if offloading else 0.0
+        micro = stage.total_s + exposure.slowdown_per_micro + sum(exposure.per_micro.values()) + copies + offload_s
+        if dualpipe:
+            bubble = dualpipe_bubble_s(stage, micro - stage.total_s, par.pp)
+        else:
+            bubble = (par.pp - 1) / par.virtual_stages * micro
+        pipeline = units * micro + bubble
+        optimizer = optimizer_step_s(gpu, dense, experts, par)
+        return SimpleNamespace(stages=stages, stage=stage, units=units, layers_here=layers_here, calls=calls,
+                               exposure=exposure, copies=copies, offloading=offloading, offload_s=offload_s,
+                               bubble=bubble, pipeline=pipeline, optimizer=optimizer, sm_bound=sm_bound, ep_sms=ep_sms,
+                               coordinator=coordinator, recompute_here=recompute_here,
+                               busy=pipeline + exposure.dp_per_step + optimizer)
+
+    # the rank that needs longest paces the step: its compute and the communication it cannot hide
+    candidates = _rank_candidates(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
+    paced = max((time_rank(*candidate) for candidate in candidates), key=lambda rank: rank.busy)  # first on ties
+    stages, stage, units, layers_here, calls, exposure = (paced.stages, paced.stage, paced.units, paced.layers_here,
+                                                          paced.calls, paced.exposure)
+    copies, offloading, offload_s, bubble, pipeline = (paced.copies, paced.offloading, paced.offload_s, paced.bubble,
+                                                       paced.pipeline)
+    optimizer, sm_bound, ep_sms, coordinator = paced.optimizer, paced.sm_bound, paced.ep_sms, paced.coordinator
+    recompute_here = paced.recompute_here
     stragglers = expected_straggler_delay(gpus, "normal", spec.jitter_s) if spec.jitter_s > 0 else 0.0
     breakdown = {"compute": units * (stage.total_s - stage.recompute_s),
                  "recompute": units * stage.recompute_s,
@@ -338,7 +363,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                      f"{offloading.forward_wait_s * 1e3:,.1f} ms (forward) + {offloading.backward_wait_s * 1e3:,.1f} ms "
                      "(backward) per micro-batch for copies")
     if ep_copies is not None:
-        notes.append(f"MoE token dispatch: {dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)}, {ep_copies:.2f} "
+        notes.append(f"MoE token dispatch: {dispatcher}, {ep_copies:.2f} "
                      f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)"
                      + (f"; DeepEP's kernels on {ep_sms} SMs move at most {sm_bound / 1e9:,.0f} GB/s, below the link"
                         if sm_bound else ""))
@@ -381,15 +406,16 @@ def _shape(model, par: Parallelism, spec) -> Shape:
 
     tokens = spec.micro_batch * spec.seq / par.cp
     per_expert, routed = expert_load(model, par, tokens, spec) if model.routed_experts else (0.0, 0.0)
+    dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
+    padding = bool(model.routed_experts) and spec.precision == "fp8" \
+        and quantization_padding(dispatcher, spec.fp8_recipe, token_drop_mode(spec, model), per_expert)
     return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
                  per_expert, routed, spec.fp8_recipe,
                  None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp,
                  token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes,
                  None if spec.recompute_modules is None else tuple(spec.recompute_modules),
                  spec.cuda_graph_full_iteration, sync_free(spec, model), spec.moe_fused_grouped_mlp, spec.fp8_attention,
-                 expert_sort(dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit), model, par),
-                 bool(model.routed_experts) and spec.precision == "fp8" and quantization_padding(dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit),
-                                                                  spec.fp8_recipe, token_drop_mode(spec, model), per_expert))
+                 expert_sort(dispatcher, model, par), padding)
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
