@@ -200,3 +200,26 @@ def test_a_static_moe_batch_spreads_its_experts_over_the_tp_group():
     assert r.decode_a2a_s == 0.0
     with pytest.raises(FabricsimError, match="workload.infer.ep=16: a static batch runs on one tensor-parallel group"):
         infer(scenario, fabric, model="deepseek-v3", mode="static", tp=8, ep=16, batch=64)
+
+
+def test_tp_decode_gathers_the_output_heads_logits():
+    """TensorRT-LLM's column-parallel lm_head (gather_output=True) all-gathers every sequence's vocab logits."""
+    import numpy as np
+
+    from fabricsim.collectives.concurrent import time_groups
+    from fabricsim.workload.inference import tp_all_reduce_seconds, tp_logits_gather_seconds
+
+    scenario = scenario_from_dict({"cluster": {"gpu": "h100-sxm", "gpus": 8}})
+    fabric = fabric_from_scenario(scenario)
+    model = default_catalog().sections["models"]["llama3-70b"]
+    gpus = np.arange(8)
+    gather = tp_logits_gather_seconds(fabric, gpus, 8, 806, model, "ecmp")
+    # 806 sequences x 128,256 vocab x 2 B = 206,748,672 B gathered
+    assert gather == pytest.approx(time_groups(fabric, "all_gather", "auto", gpus.reshape(1, 8), 206_748_672).time_s)
+    # no faster than each GPU receiving 7/8 of it over NVLink4's 450 GB/s per direction: 0.402 ms
+    assert gather > 206_748_672 * 7 / 8 / 450e9
+    assert tp_logits_gather_seconds(fabric, gpus, 1, 806, model, "ecmp") == 0.0
+    r = infer(scenario, fabric, model="llama3-70b", mode="static", tp=8, prefill_gpus=8, decode_gpus=8, batch=806,
+              context=2048, output_tokens=2048, weight_bytes=1, kv_bytes=1, software="trtllm-2024")
+    # 80 layers x 2 all-reduces of 806 x 8,192 x 2 B, plus the gather
+    assert r.decode_tp_s == pytest.approx(tp_all_reduce_seconds(fabric, gpus, 8, 806, model, "ecmp") + gather)

@@ -9,7 +9,7 @@ from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
 from fabricsim.workload import catalog_entry, infer
 from fabricsim.workload.forward import forward_cost
-from fabricsim.workload.inference import tp_all_reduce_seconds
+from fabricsim.workload.inference import tp_all_reduce_seconds, tp_logits_gather_seconds
 from fabricsim.workload.serving_pipeline import cycle_seconds, hop_seconds, stage_layer_counts, stage_parameters, stages
 
 SPEC = dict(model="llama3-405b", mode="static", tp=4, pp=2, prefill_gpus=8, decode_gpus=8, batch=277, context=9429,
@@ -66,7 +66,9 @@ def test_decode_cycle_is_pp_micro_batches_of_the_slowest_stage_plus_hops(h200):
     stage_s = []
     for i, stage in enumerate(stages(model, 2)):
         cost = forward_cost(stage.model, gpu, profile, micro, context, 4, "fp8", 1, True, 1, micro, head=stage.last)
-        stage_s.append(cost.total_s + tp_all_reduce_seconds(fabric, i * 4 + np.arange(4), 4, micro, stage.model, "ecmp"))
+        gpus = i * 4 + np.arange(4)
+        gather = tp_logits_gather_seconds(fabric, gpus, 4, micro, stage.model, "ecmp") if stage.last else 0.0
+        stage_s.append(cost.total_s + tp_all_reduce_seconds(fabric, gpus, 4, micro, stage.model, "ecmp") + gather)
     hops = hop_seconds(fabric, 4, 2, micro, 16384, "ecmp")
     assert r.decode_p2p_s == pytest.approx(hops)
     # the last stage runs the same 63 layers + the output head, which outweighs the 0.04 ms of sends: stage-bound

@@ -34,6 +34,9 @@ from fabricsim.workload.trtllm_bench import engine_limits, generation_only_share
 DISPATCH_BYTES = 1
 """Bytes per hidden element dispatched to experts (FP8; DeepSeek-V3 report section 3.3.2) -- combine is BF16."""
 COMBINE_BYTES = 2
+LOGIT_BYTES = 2
+"""Bytes per logit gathered from the TP shards of the output head (the model's BF16/FP16 dtype: TensorRT-LLM
+gathers the lm_head output before casting it to its float32 ``logits`` output)."""
 
 
 @dataclass
@@ -174,6 +177,20 @@ def tp_all_reduce_seconds(fabric, gpus: np.ndarray, tp: int, tokens: float, mode
     return 2 * model.layers * time_groups(fabric, "all_reduce", "auto", gpus[:tp].reshape(1, tp), size, policy).time_s
 
 
+def tp_logits_gather_seconds(fabric, gpus: np.ndarray, tp: int, rows: float, model, policy) -> float:
+    """All-gather of the output head's logits over the TP group (seconds per pass).
+
+    The head is column-parallel: each GPU computes ``rows`` x vocab / tp logits, and every GPU then needs all
+    vocab logits of its rows to sample (TensorRT-LLM: ``lm_head = ColumnLinear(..., gather_output=True)`` in
+    tensorrt_llm/models/llama/model.py, gathered in the model's 16-bit dtype before the cast to the float32
+    ``logits`` output).  ``rows``: positions whose logits are computed -- every sequence of a decode step, the
+    last token of each prompt of a prefill pass.  The size is the gathered tensor (NCCL convention)."""
+    if tp <= 1 or rows <= 0:
+        return 0.0
+    size = max(1, int(rows * model.vocab_size * LOGIT_BYTES))
+    return time_groups(fabric, "all_gather", "auto", gpus[:tp].reshape(1, tp), size, policy).time_s
+
+
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     from fabricsim.topology.build import build_fabric
     from fabricsim.topology.design import design_fabric
@@ -214,7 +231,8 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     copies = _copies(model, prefill_ep, per_node, spec.routing_node_limit)
     prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, moe_tokens, copies, model, policy, spec.tp)
     prefill_s = (cost.total_s + prefill_a2a
-                 + tp_all_reduce_seconds(fabric, prefill, spec.tp, prompt_tokens, model, policy))
+                 + tp_all_reduce_seconds(fabric, prefill, spec.tp, prompt_tokens, model, policy)
+                 + tp_logits_gather_seconds(fabric, prefill, spec.tp, spec.prefill_batch, model, policy))
 
     # KV hand-over: every prefill GPU sends its part of a request's cache to a decode GPU, all at once
     kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
@@ -230,7 +248,8 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     split = 2 if spec.two_batch_overlap else 1
     step = forward_cost(model, gpu, profile, seqs_per_group / split, context, spec.tp, precision, spec.kv_bytes, True,
                         ep, tokens_per_gpu / split)
-    tp_s = split * tp_all_reduce_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
+    tp_s = split * (tp_all_reduce_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
+                    + tp_logits_gather_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy))
     a2a = split * moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu / split, copies, model, policy, spec.tp)
     compute_s = split * step.total_s
     if split == 2:
@@ -313,6 +332,12 @@ def _graph_padding(spec, model, gpu, profile) -> tuple[int, float]:
     return padded_batch(spec.batch, sizes), share
 
 
+def _tp_decode_seconds(fabric, gpus: np.ndarray, tp: int, rows: float, model, policy) -> float:
+    """TP communication of one decode step of ``rows`` sequences: the layers' all-reduces and the logits gather."""
+    return (tp_all_reduce_seconds(fabric, gpus, tp, rows, model, policy)
+            + tp_logits_gather_seconds(fabric, gpus, tp, rows, model, policy))
+
+
 def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -> InferenceResult:
     """One TP instance: prefill the whole batch, then decode it; context grows from the prompt to the end.
     Under CUDA-graph padding the generation-only share of the steps computes the padded rows.  An MoE
@@ -323,17 +348,18 @@ def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -
     prompt_tokens = spec.batch * spec.context
     prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
                            ep, prompt_tokens / ep)
-    prefill_s = prefill.total_s + tp_all_reduce_seconds(fabric, gpus, spec.tp, prompt_tokens, model, policy)
+    prefill_s = (prefill.total_s + tp_all_reduce_seconds(fabric, gpus, spec.tp, prompt_tokens, model, policy)
+                 + tp_logits_gather_seconds(fabric, gpus, spec.tp, spec.batch, model, policy))
     context = spec.context + spec.output_tokens / 2
     step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
                         ep, spec.batch / ep)
-    tp_s = tp_all_reduce_seconds(fabric, gpus, spec.tp, spec.batch, model, policy)
+    tp_s = _tp_decode_seconds(fabric, gpus, spec.tp, spec.batch, model, policy)
     rows, share = _graph_padding(spec, model, gpu, profile)
     if rows > spec.batch and share > 0:
         padded = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
                               ep, spec.batch / ep, rows=rows)
         step = _mix(padded, step, share)
-        tp_s = share * tp_all_reduce_seconds(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
+        tp_s = share * _tp_decode_seconds(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
     tpot = step.total_s + tp_s
     resident = _resident(model, spec, ep, spec.batch, gpu)
     kv_request = kv_cache_bytes(model, spec.context, spec.kv_bytes)
@@ -370,5 +396,6 @@ def _mix(a: ForwardCost, b: ForwardCost, share: float) -> ForwardCost:
     return ForwardCost(*(share * x + (1 - share) * y for x, y in zip(astuple(a), astuple(b))))
 
 
-__all__ = ["InferenceResult", "serve", "run_seconds", "concurrent_prefills", "tp_all_reduce_seconds", "kv_stream_seconds", "weights_and_kv_per_gpu",
+__all__ = ["InferenceResult", "serve", "run_seconds", "concurrent_prefills", "tp_all_reduce_seconds", "tp_logits_gather_seconds",
+           "kv_stream_seconds", "weights_and_kv_per_gpu",
            "check_resident"]

@@ -33,6 +33,7 @@ from fabricsim.collectives.concurrent import time_transfers
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.forward import forward_cost
 from fabricsim.workload.inference import (InferenceResult, check_resident, kv_stream_seconds, tp_all_reduce_seconds,
+                                          tp_logits_gather_seconds,
                                           weights_and_kv_per_gpu)
 from fabricsim.workload.model import kv_cache_bytes, parameter_counts
 
@@ -134,11 +135,13 @@ def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: i
         gpus = index * tp + np.arange(tp)
         p = forward_cost(stage.model, gpu, profile, prompt_tokens, spec.context, tp, precision, spec.kv_bytes, False,
                          ep, prompt_tokens / ep, head=stage.last)
-        prefill_s.append(p.total_s + tp_all_reduce_seconds(fabric, gpus, tp, prompt_tokens, stage.model, policy))
+        prefill_s.append(p.total_s + tp_all_reduce_seconds(fabric, gpus, tp, prompt_tokens, stage.model, policy)
+                         + (tp_logits_gather_seconds(fabric, gpus, tp, micro, stage.model, policy) if stage.last else 0.0))
         d = forward_cost(stage.model, gpu, profile, micro, context, tp, precision, spec.kv_bytes, True,
                          ep, micro / ep, head=stage.last)
         steps.append(d)
-        decode_s.append(d.total_s + tp_all_reduce_seconds(fabric, gpus, tp, micro, stage.model, policy))
+        decode_s.append(d.total_s + tp_all_reduce_seconds(fabric, gpus, tp, micro, stage.model, policy)
+                        + (tp_logits_gather_seconds(fabric, gpus, tp, micro, stage.model, policy) if stage.last else 0.0))
     prefill_hops = hop_seconds(fabric, tp, pp, prompt_tokens, model.hidden_size, policy)
     decode_hops = hop_seconds(fabric, tp, pp, micro, model.hidden_size, policy)
     prefill = cycle_seconds(prefill_s, prefill_hops)
