@@ -13,7 +13,7 @@ from fabricsim.catalog import default_catalog
 from fabricsim.errors import FabricsimError
 from fabricsim.workload import train
 from fabricsim.workload.a2a_overlap import MoePhases, exposed_per_micro_batch, merged_layer_exposed_s
-from fabricsim.workload.compute import Shape, layer_work
+from fabricsim.workload.compute import Shape, fp8_cast_bytes, layer_work
 from fabricsim.workload.elementwise import fused_mlp_saved_bytes
 from fabricsim.workload.fp8_attention import cast_elements
 from fabricsim.workload.kernels import FUSED_MLP_KERNELS, MOE_DISPATCH_KERNELS, layer_kernels, moe_kernels
@@ -53,7 +53,7 @@ def test_fused_mlp_saved_bytes_by_hand():
 def test_fused_mlp_removes_exactly_those_bytes_from_the_layer():
     plain = layer_work(QWEN, B200, _shape(), PROFILE, True)
     fused = layer_work(QWEN, B200, _shape(fused_mlp=True), PROFILE, True)
-    saved_f, saved_b = fused_mlp_saved_bytes(QWEN, _shape(), PROFILE, PROFILE.fp8_cast_bytes_per_element)
+    saved_f, saved_b = fused_mlp_saved_bytes(QWEN, _shape(), PROFILE, fp8_cast_bytes(PROFILE, "mxfp8"))
     hbm = B200.hbm_stream_bytes_per_s
     assert plain.memory_forward - fused.memory_forward == pytest.approx(saved_f / hbm)
     assert plain.memory_backward - fused.memory_backward == pytest.approx(saved_b / hbm)
@@ -102,7 +102,7 @@ def test_fp8_attention_rate_and_casts_by_hand():
     ratio = (0.642 * 1024 / (1024 + 1708)) / (0.775 * 1024 / (1024 + 2017))
     assert fp8.attention_forward == pytest.approx(bf16.attention_forward * ratio)
     assert cast_elements(QWEN, 1024, 1) == (1024 * 5120, 1024 * 4096)
-    per = PROFILE.fp8_cast_bytes_per_element
+    per = fp8_cast_bytes(PROFILE, "mxfp8")  # the run's recipe (ASSUMED to scale attention's casts too)
     assert fp8.memory_forward - bf16.memory_forward == pytest.approx(per * 1024 * 5120 / B200.hbm_stream_bytes_per_s)
 
 

@@ -157,10 +157,29 @@ def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False
     return measured * length * gpu.sustained_compute_ratio * profile.kernel_efficiency
 
 
-def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool,
-               wgrad_bytes: int = WGRAD_OUTPUT_BYTES) -> tuple[float, float, float, float, tuple]:
+RECIPE_CAST_BYTES = {"delayed": 4.0, "tensorwise": 6.0, "mxfp8": 4.0 + 2 / 32, "blockwise": 4.0 + 2 * 4 / 128}
+"""HBM bytes per element to quantize a GEMM input by FP8 recipe (read BF16 2 B, write the FP8 copy and its
+transposed copy for the weight gradient 1 + 1 B, plus): delayed scaling nothing (the scale comes from the amax
+history); per-tensor current scaling ('tensorwise') an amax pass over the input first (+2 B; Transformer Engine
+Float8CurrentScalingQuantizer: nvte_compute_amax before nvte_quantize_v2); MXFP8 one E8M0 scale byte per 32
+elements for each copy (OCP Microscaling Formats v1.0: blocks of 32; Transformer Engine MXFP8Quantizer writes
+row- and column-wise data and scales in the one cast kernel); blockwise (DeepSeek-V3 report section 3.3.2: 1 x 128
+activation tiles, 128 x 128 weight blocks) one FP32 scale per 128 elements for each copy."""
+
+
+def fp8_cast_bytes(profile, recipe: str | None) -> float:
+    """Bytes per element of an FP8 cast under ``recipe`` (None: the software profile's own recipe): the profile's
+    figure for its own recipe, :data:`RECIPE_CAST_BYTES` for another one a run chooses (``fp8_recipe``)."""
+    if recipe is None or recipe == profile.fp8_recipe:
+        return profile.fp8_cast_bytes_per_element
+    return RECIPE_CAST_BYTES[recipe]
+
+
+def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool, wgrad_bytes: int = WGRAD_OUTPUT_BYTES,
+               cast_bytes: float | None = None) -> tuple[float, float, float, float, tuple]:
     """(forward s, backward s, FP8-cast bytes forward, backward, per-GEMM rows); ``wgrad_bytes``: bytes the
-    weight-gradient epilogue moves per element (:func:`fabricsim.workload.gemm.wgrad_output_bytes`)."""
+    weight-gradient epilogue moves per element (:func:`fabricsim.workload.gemm.wgrad_output_bytes`);
+    ``cast_bytes``: bytes per quantized element (:func:`fp8_cast_bytes`; None: the profile's)."""
     forward = backward = cast_f = cast_b = 0.0
     rows = []
     for g in gemms:
@@ -174,7 +193,7 @@ def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool,
             if not (g.follows_norm and profile.fused_norm_cast):
                 cast_f += g.m * g.k * g.batch
             cast_b += g.m * g.n * g.batch  # the output gradient, quantized for dgrad and wgrad
-    per = profile.fp8_cast_bytes_per_element
+    per = profile.fp8_cast_bytes_per_element if cast_bytes is None else cast_bytes
     return forward, backward, cast_f * per, cast_b * per, tuple(rows)
 
 
@@ -216,12 +235,12 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         gemms = moe_layer_gemms(model, shape.tokens, shape.tp, shape.ep, shape.etp, shape.tokens_per_expert)
     else:
         gemms = dense_layer_gemms(model, shape.tokens, shape.tp)
-    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes))
+    per = fp8_cast_bytes(profile, shape.fp8_recipe)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes), per)
     efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention, shape.seq / shape.cp)
     af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency)
     elementwise_f, elementwise_b, rerun_bytes, attention_side = layer_elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s
-    per = profile.fp8_cast_bytes_per_element
     qkv, d_out = cast_elements(model, shape.tokens, shape.tp) if shape.fp8_attention else (0.0, 0.0)
     saved_f, saved_b = fused_mlp_saved_bytes(model, shape, profile, per) if moe and shape.fused_mlp else (0.0, 0.0)
     elementwise_f, elementwise_b = elementwise_f + per * qkv - saved_f, elementwise_b + per * d_out - saved_b
@@ -267,7 +286,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
                      0.0, per_op, per_op_flops, rows)
     if moe:
         ef, eb, ecast_f, ecast_b, _ = _gemm_work([g for g in gemms if g.grouped], rates, profile, fp8,
-                                                wgrad_output_bytes(shape.gradient_bytes))
+                                                wgrad_output_bytes(shape.gradient_bytes), per)
         act_f, act_b = routed_activation_bytes(model, shape, profile)
         moved = expert_sort_bytes(model, shape) + expert_padding_bytes(model, shape)  # copies in the experts' phase
         act_f, act_b = act_f + moved, act_b + moved
@@ -276,7 +295,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     # padded token-drop knows its all-to-all splits on the host, a sync-free dispatch never asks: no synchronization
     synced = not (graphs or shape.full_iteration or shape.sync_free or shape.token_drop == "pad")
     if moe and profile.moe_host_sync and synced:
-        pre_gemm_f, _, pre_cast_f, _, _ = _gemm_work([g for g in gemms if g.graph_part], rates, profile, fp8)
+        pre_gemm_f, _, pre_cast_f, _, _ = _gemm_work([g for g in gemms if g.graph_part], rates, profile, fp8,
+                                                  cast_bytes=per)
         pre_kernels = kernels_before_sync(*kernel_args, fp8=fp8, **kernel_kw)
         pre_gpu = pre_gemm_f + af + (attention_side + pre_cast_f) / hbm + profile.kernel_overhead_s * pre_kernels \
             + node * kernels.graph_nodes_forward  # the captured parts all run before the synchronization
@@ -299,7 +319,8 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
         rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
         fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
         projection = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)]
-        pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8, wgrad)
+        pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8, wgrad,
+                                             fp8_cast_bytes(profile, shape.fp8_recipe))
         gf, gb, cast_f, cast_b, rows = gf + pf, gb + pb, cast_f + pcf, cast_b + pcb, prows + rows
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
