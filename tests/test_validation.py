@@ -91,7 +91,7 @@ def test_summary_p90_by_hand():
 
 
 def test_unknown_layer_and_case_are_named():
-    with pytest.raises(FabricsimError, match="valid layers are collectives, economics, inference, plan, reliability, .*training"):
+    with pytest.raises(FabricsimError, match="valid layers are collectives, economics, inference, kernels, plan, reliability, .*training"):
         run_validation(layer="optics")
     with pytest.raises(FabricsimError, match="no such case; valid ids: .*superpod-b200-2su-leaf-switches"):
         run_validation(case_id="no-such-case")

@@ -19,13 +19,14 @@ from fabricsim.errors import FabricsimError, format_validation_error
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where PyYAML was built with it (ten times faster on the cases files), else PyYAML's."""
-KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus", "scale_up")
+KINDS = ("plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus", "scale_up",
+         "gemm")
 
 
 class Setup(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: Literal["plan", "collective", "pattern", "reliability", "training", "inference", "multisite", "torus",
-                  "scale_up"]
+                  "scale_up", "gemm"]
     scenario: dict = Field(default_factory=dict, description="input to fabricsim.scenario.scenario_from_dict")
     metric: str
 

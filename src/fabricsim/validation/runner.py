@@ -24,6 +24,7 @@ Setup fields by ``kind`` (``metric`` names the output compared with the publishe
 * ``training``: ``train`` (keyword arguments of :func:`fabricsim.workload.train`); metric ``mfu``,
   ``model_flops_per_s_per_gpu``, ``hardware_flops_per_s_per_gpu``, ``tokens_per_s``, ``step_time_s``.
 * ``multisite`` / ``torus``: see :mod:`fabricsim.validation.fabric_cases`.
+* ``gemm``: one grouped linear's kernels against a microbenchmark, see :mod:`fabricsim.validation.kernel_cases`.
 * ``inference``: ``infer`` (keyword arguments of :func:`fabricsim.workload.infer`); metric
   ``ttft_s``, ``tpot_s``, ``tokens_per_s_per_gpu``, ``decode_tokens_per_s_per_gpu`` (output tokens
   per second per decode GPU).
@@ -214,9 +215,17 @@ def _fabric_kind(setup, ctx: Context) -> float:
     return evaluate(setup, ctx.scenario(setup))
 
 
+def _gemm(setup, ctx: Context) -> float:
+    from fabricsim.validation.kernel_cases import gemm_flops_per_s
+
+    if setup.metric != "flops_per_s":
+        raise FabricsimError(f"gemm metric {setup.metric!r}: use flops_per_s")
+    return gemm_flops_per_s(setup, ctx.scenario(setup))
+
+
 EVALUATORS = {"plan": _plan, "collective": _collective, "pattern": _pattern, "reliability": _reliability,
               "training": _training, "inference": _inference, "multisite": _fabric_kind, "torus": _fabric_kind,
-              "scale_up": _fabric_kind}
+              "scale_up": _fabric_kind, "gemm": _gemm}
 
 
 def score(case: Case, model: float) -> CaseResult:

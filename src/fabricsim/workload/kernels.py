@@ -141,8 +141,12 @@ def grouped_linear_kernels(local_experts: int, fp8: bool, recipe: str, streams: 
     """One grouped expert linear over ``local_experts`` experts (forward and backward).
 
     Transformer Engine GroupedLinear (``streams`` an integer) -- forward: a GEMM and (FP8) an input
-    quantization per expert, a weight-workspace lookup per expert (host only); the GEMMs' gaps
-    overlap over ``streams`` streams.  Backward: the data- and weight-gradient GEMMs per expert, the
+    quantization per expert, a weight-workspace lookup per expert (host only).  Every expert GEMM pays its
+    own launch gap: the ``streams`` streams let the launches queue but do not hide the gaps, as the only
+    published microbenchmark of the path shows (Transformer Engine PR #2045, TE 2.7 general_grouped_gemm on
+    H100: 8 x 4096 x 768 x 2048 at 628 TFLOP/s and 16 x 2048 x 768 x 2048 at 554, within 1% of the GEMM model
+    plus one gap per GEMM; one gap per round of ``streams`` GEMMs would give 711 and 683 -- validation
+    cases te27-grouped-gemm-*).  Backward: the data- and weight-gradient GEMMs per expert, the
     output gradient quantized per expert, the main-gradient hand-off per expert (host only).
     ``streams`` None: one grouped GEMM kernel for all experts (one quantization forward, one
     backward; dgrad and wgrad kernels)."""
@@ -151,10 +155,9 @@ def grouped_linear_kernels(local_experts: int, fp8: bool, recipe: str, streams: 
         return KernelCount(1 + q, 2 + q, 1 + q, 2 + q)
     n = max(1, int(local_experts))
     q = QUANTIZE_KERNELS[recipe] * n if fp8 else 0
-    rounds = math.ceil(n / streams)
     weights = n if fp8 else 0
     return KernelCount(issued_forward=n + q + weights, issued_backward=2 * n + q + n,
-                       gaps_forward=rounds + q, gaps_backward=2 * rounds + q)
+                       gaps_forward=n + q, gaps_backward=2 * n + q)
 
 
 def _casts(gemms, profile, fp8: bool, q: int) -> int:
