@@ -4,7 +4,7 @@ published microbenchmark of that kernel.
 ``gemm`` setup: ``gemm`` = {``groups`` (GEMMs of the same shape, one per expert), ``m``, ``n``, ``k``,
 ``precision`` (bf16 | fp8), ``implementation`` (``multi-stream``: Transformer Engine GroupedLinear's one cuBLAS
 GEMM per group over the software profile's ``expert_gemm_streams``; ``grouped``: one grouped kernel for all
-groups, CUTLASS / DeepGEMM), ``software`` (profile, default megatron-core-2025)} on the scenario's GPU; metric
+groups, CUTLASS / DeepGEMM; ``single``: one plain GEMM, groups 1), ``software`` (profile, default megatron-core-2025)} on the scenario's GPU; metric
 ``flops_per_s``: 2 m n k x groups over the time.  The time is what a layer charges for that grouped linear
 (:func:`fabricsim.workload.gemm.gemm_seconds` for the groups sharing the SMs, plus the software profile's
 ``kernel_overhead_s`` per launch gap that :func:`fabricsim.workload.kernels.grouped_linear_kernels` counts), with
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from fabricsim.errors import FabricsimError
 
-IMPLEMENTATIONS = ("multi-stream", "grouped")
+IMPLEMENTATIONS = ("multi-stream", "grouped", "single")
 
 
 def gemm_flops_per_s(setup, scenario) -> float:
@@ -28,7 +28,9 @@ def gemm_flops_per_s(setup, scenario) -> float:
     implementation = spec.get("implementation", "multi-stream")
     if implementation not in IMPLEMENTATIONS:
         raise FabricsimError(f"setup.gemm.implementation={implementation!r}: use {' or '.join(IMPLEMENTATIONS)}")
-    groups, m, n, k = (int(spec[key]) for key in ("groups", "m", "n", "k"))
+    groups, m, n, k = (int(spec.get(key, 1)) for key in ("groups", "m", "n", "k"))
+    if implementation == "single" and groups != 1:
+        raise FabricsimError(f"setup.gemm.groups={groups}: a single GEMM has one group")
     precision = spec.get("precision", "bf16")
     profile = catalog_entry(scenario, "software", spec.get("software", "megatron-core-2025"), "setup.gemm.software")
     gpu = scenario.catalog().get("gpus", scenario.cluster.gpu).model_copy(update={"sustained_compute_ratio": 1.0})

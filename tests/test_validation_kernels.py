@@ -1,0 +1,42 @@
+"""Kernel-level validation cases (fabricsim.validation.kernel_cases): the time a layer charges for one grouped
+linear, by hand, and the published microbenchmarks it is checked against."""
+
+import pytest
+
+from fabricsim.errors import FabricsimError
+from fabricsim.validation.runner import run_validation
+
+
+def _setup(**gemm):
+    from fabricsim.validation.cases import Setup
+
+    return Setup(kind="gemm", scenario={"cluster": {"gpu": "h100-sxm", "gpus": 8}}, metric="flops_per_s", gemm=gemm)
+
+
+def test_multi_stream_pays_one_gap_per_expert_gemm_by_hand():
+    from fabricsim.catalog import default_catalog
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.validation.kernel_cases import gemm_flops_per_s
+    from fabricsim.workload.gemm import gemm_seconds, rates_for
+
+    scenario = scenario_from_dict({"cluster": {"gpu": "h100-sxm", "gpus": 8}})
+    catalog = default_catalog()
+    gpu = catalog.get("gpus", "h100-sxm").model_copy(update={"sustained_compute_ratio": 1.0})
+    gap = catalog.get("software", "megatron-core-2025").kernel_overhead_s
+    rates = rates_for(gpu, "bf16")
+    flops = 2.0 * 4096 * 768 * 2048 * 8
+    for implementation, gaps in (("multi-stream", 8), ("grouped", 1)):
+        expected = flops / (float(gemm_seconds(4096, 768, 2048, rates, 8)) + gaps * gap)
+        got = gemm_flops_per_s(_setup(groups=8, m=4096, n=768, k=2048, implementation=implementation), scenario)
+        assert got == pytest.approx(expected)
+    with pytest.raises(FabricsimError, match="single GEMM has one group"):
+        gemm_flops_per_s(_setup(groups=2, m=4096, n=768, k=2048, implementation="single"), scenario)
+    with pytest.raises(FabricsimError, match="implementation='fused'"):
+        gemm_flops_per_s(_setup(groups=2, m=4096, n=768, k=2048, implementation="fused"), scenario)
+
+
+def test_kernel_cases_hold_their_published_microbenchmarks():
+    results = {r.case.id: r for r in run_validation(layer="kernels")}
+    assert results["te27-grouped-gemm-multistream-16x2048x768x2048-h100"].error == pytest.approx(0.0, abs=0.03)
+    assert results["cublas-bf16-gemm-128256x4096xk256-b200"].error == pytest.approx(0.0, abs=0.06)
+    assert all(r.status == "pass" for r in results.values())
