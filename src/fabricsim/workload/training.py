@@ -258,11 +258,12 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     policy = spec.load_balancing or design.load_balancing
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
-    timings: dict = {}  # a collective of the same size on the same groups is timed once for every candidate rank
+    timings: dict = {"flow": {}, "analytic": {}}  # a collective of one size on the same groups is timed once
 
-    def time_rank(stages, stage) -> SimpleNamespace:
+    def time_rank(stages, stage, how: str = method) -> SimpleNamespace:
         """One candidate pacing rank (``stages`` it runs, ``stage`` its compute per unit): its collectives planned
-        for its own layers and timed, their exposure, and the time it needs for the step (``busy``)."""
+        for its own layers and timed (``how``: flow or analytic), their exposure, and the time it needs for the
+        step (``busy``)."""
         units = m // len(stages)  # DualPipe: pairs of micro-batches
         layers_here = sum(layout.layers[i] for i in stages)
         moe_here = sum(layout.moe_layers[i] for i in stages)
@@ -283,9 +284,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             for call in calls:
                 call.direct = call.kind == "ep"  # DeepEP / HybridEP kernels, not NCCL's all-to-all
         if time_comm is not None:
-            time_comm(design, fabric, calls, spec.algorithm, policy, method)
+            time_comm(design, fabric, calls, spec.algorithm, policy, how)
         else:
-            time_calls(design, fabric, calls, spec.algorithm, policy, method, timings=timings)
+            time_calls(design, fabric, calls, spec.algorithm, policy, how, timings=timings[how])
         sm_bound = ep_sms = None
         if ep_copies is not None:
             ep_sms = dispatcher_sms(dispatcher, spec.ep_dispatcher_sms)
@@ -319,7 +320,11 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
 
     # the rank that needs longest paces the step: its compute and the communication it cannot hide
     candidates = _rank_candidates(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
-    paced = max((time_rank(*candidate) for candidate in candidates), key=lambda rank: rank.busy)  # first on ties
+    # several candidates under flow-level timing: the analytic model (no contention) picks the rank, the flows time it
+    ranking = "analytic" if method == "flow" and time_comm is None and len(candidates) > 1 else method
+    paced = max((time_rank(*candidate, how=ranking) for candidate in candidates), key=lambda rank: rank.busy)  # first on ties
+    if ranking != method:
+        paced = time_rank(paced.stages, paced.stage)
     stages, stage, units, layers_here, calls, exposure = (paced.stages, paced.stage, paced.units, paced.layers_here,
                                                           paced.calls, paced.exposure)
     copies, offloading, offload_s, bubble, pipeline = (paced.copies, paced.offloading, paced.offload_s, paced.bubble,
