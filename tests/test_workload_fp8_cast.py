@@ -3,7 +3,7 @@
 import pytest
 
 from fabricsim.catalog import default_catalog
-from fabricsim.workload.compute import RECIPE_CAST_BYTES, fp8_cast_bytes
+from fabricsim.workload.fp8_casts import RECIPE_CAST_BYTES, fp8_cast_bytes
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from fabricsim.catalog import default_catalog
 from fabricsim.errors import FabricsimError
 from fabricsim.workload import train
 from fabricsim.workload.a2a_overlap import MoePhases, exposed_per_micro_batch, merged_layer_exposed_s
-from fabricsim.workload.compute import Shape, fp8_cast_bytes, layer_work
+from fabricsim.workload.compute import Shape, layer_work
+from fabricsim.workload.fp8_casts import fp8_cast_bytes
 from fabricsim.workload.elementwise import fused_mlp_saved_bytes
 from fabricsim.workload.fp8_attention import cast_elements
 from fabricsim.workload.kernels import FUSED_MLP_KERNELS, MOE_DISPATCH_KERNELS, layer_kernels, moe_kernels

@@ -36,6 +36,7 @@ from fabricsim.workload.a2a_overlap import MoePhases
 from fabricsim.workload.elementwise import (chains, expert_padding_bytes, expert_sort_bytes, fused_mlp_saved_bytes,
                                             layer_elementwise_bytes, routed_activation_bytes)
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
+from fabricsim.workload.fp8_casts import fp8_cast_bytes
 from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
@@ -155,24 +156,6 @@ def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False
     table = gpu.attention_efficiency
     measured = table.get(profile.attention, table.get("flash2", DEFAULT_ATTENTION_EFFICIENCY))
     return measured * length * gpu.sustained_compute_ratio * profile.kernel_efficiency
-
-
-RECIPE_CAST_BYTES = {"delayed": 4.0, "tensorwise": 6.0, "mxfp8": 4.0 + 2 / 32, "blockwise": 4.0 + 2 * 4 / 128}
-"""HBM bytes per element to quantize a GEMM input by FP8 recipe (read BF16 2 B, write the FP8 copy and its
-transposed copy for the weight gradient 1 + 1 B, plus): delayed scaling nothing (the scale comes from the amax
-history); per-tensor current scaling ('tensorwise') an amax pass over the input first (+2 B; Transformer Engine
-Float8CurrentScalingQuantizer: nvte_compute_amax before nvte_quantize_v2); MXFP8 one E8M0 scale byte per 32
-elements for each copy (OCP Microscaling Formats v1.0: blocks of 32; Transformer Engine MXFP8Quantizer writes
-row- and column-wise data and scales in the one cast kernel); blockwise (DeepSeek-V3 report section 3.3.2: 1 x 128
-activation tiles, 128 x 128 weight blocks) one FP32 scale per 128 elements for each copy."""
-
-
-def fp8_cast_bytes(profile, recipe: str | None) -> float:
-    """Bytes per element of an FP8 cast under ``recipe`` (None: the software profile's own recipe): the profile's
-    figure for its own recipe, :data:`RECIPE_CAST_BYTES` for another one a run chooses (``fp8_recipe``)."""
-    if recipe is None or recipe == profile.fp8_recipe:
-        return profile.fp8_cast_bytes_per_element
-    return RECIPE_CAST_BYTES[recipe]
 
 
 def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool, wgrad_bytes: int = WGRAD_OUTPUT_BYTES,

@@ -49,7 +49,6 @@ CudaGraphManager; 0.16 refuses a captured MoE layer that is not drop-and-pad).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from fabricsim.errors import FabricsimError

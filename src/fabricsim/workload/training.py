@@ -30,9 +30,10 @@ from fabricsim.workload.activation_offload import check_offload, offload_exposur
 from fabricsim.workload.zero3_fetch import coordinate_calls, fetch_modules
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
 from fabricsim.workload.ep_dispatch import cap_ep_calls, dispatcher_sms
-from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s, stage_compute
+from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s
+from fabricsim.workload.pacing import rank_candidates
 from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
-from fabricsim.workload.dualpipe import check_dualpipe, pair_compute, paired_ranks
+from fabricsim.workload.dualpipe import check_dualpipe, paired_ranks
 from fabricsim.workload.exposure import Exposure, expose, flat_buffer_copy_s
 from fabricsim.workload.recompute_modules import check_for_model, check_modules
 from fabricsim.workload.memory import (MemoryJob, MemoryUse, activation_storage, choose_recompute, embedding_parameters,
@@ -144,38 +145,6 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
         fabric = build_fabric(design)
     profile = catalog_entry(scenario, "software", spec.software, "workload.train.software")
     return simulate_step(design, fabric, spec, model, method, profile)
-
-
-def _stage_computes(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
-                    attention_override) -> list[StageCompute]:
-    """Every stage's micro-batch compute, first to last (stages of equal make-up computed once)."""
-    cache: dict = {}
-    computes = []
-    for i, (layers, moe) in enumerate(zip(layout.layers, layout.moe_layers)):
-        key = (layers - moe, moe, i == layout.stages - 1)
-        if key not in cache:
-            cache[key] = stage_compute(model, gpu, shape, profile, key[0], moe, key[2], recompute.recompute,
-                                       recompute.recompute_layers, attention_override, layout.mtp if key[2] else 0)
-        computes.append(cache[key])
-    return computes
-
-
-def _rank_candidates(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
-                     attention_override, rank_stages) -> list[tuple[tuple[int, ...], StageCompute]]:
-    """The ranks that may pace the pipeline, as (their stages, their compute per unit), most compute first: one rank
-    of each distinct make-up (decoder and MoE layers, first stage, last stage), since a rank with less compute can
-    still need longer once the communication it cannot hide is counted (an MoE stage's all-to-alls against the
-    output head's stage).  ``rank_stages``: the stages each rank runs -- one under 1F1B, stage r and pp-1-r under
-    DualPipe, whose unit is then a pair of micro-batches, one through each."""
-    computes = _stage_computes(model, gpu, shape, profile, layout, recompute, attention_override)
-    last = layout.stages - 1
-    distinct: dict = {}
-    for stages in rank_stages:
-        key = tuple((layout.layers[i], layout.moe_layers[i], i == 0, i == last) for i in stages)
-        if key not in distinct:
-            compute = computes[stages[0]] if len(stages) == 1 else pair_compute(*(computes[i] for i in stages))
-            distinct[key] = (stages, compute)
-    return sorted(distinct.values(), key=lambda candidate: -candidate[1].total_s)
 
 
 def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
@@ -319,7 +288,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                                busy=pipeline + exposure.dp_per_step + optimizer)
 
     # the rank that needs longest paces the step: its compute and the communication it cannot hide
-    candidates = _rank_candidates(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
+    candidates = rank_candidates(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
     # several candidates under flow-level timing: the analytic model (no contention) picks the rank, the flows time it
     ranking = "analytic" if method == "flow" and time_comm is None and len(candidates) > 1 else method
     paced = max((time_rank(*candidate, how=ranking) for candidate in candidates), key=lambda rank: rank.busy)  # first on ties

@@ -1,0 +1,31 @@
+"""Bytes an FP8 cast moves per element of a GEMM input, by scaling recipe (bytes).
+
+A Transformer Engine linear quantizes each BF16 input before its FP8 GEMM: it reads the input and writes the FP8
+copy the forward GEMM uses and a transposed FP8 copy for the weight gradient.  What else it moves depends on how the
+recipe scales (:data:`RECIPE_CAST_BYTES`).  A software profile states the figure of its own stack
+(``fp8_cast_bytes_per_element`` with its ``fp8_recipe``); a run that picks another recipe pays that recipe's
+(:func:`fp8_cast_bytes`).
+"""
+
+from __future__ import annotations
+
+
+RECIPE_CAST_BYTES = {"delayed": 4.0, "tensorwise": 6.0, "mxfp8": 4.0 + 2 / 32, "blockwise": 4.0 + 2 * 4 / 128}
+"""HBM bytes per element to quantize a GEMM input by FP8 recipe (read BF16 2 B, write the FP8 copy and its
+transposed copy for the weight gradient 1 + 1 B, plus): delayed scaling nothing (the scale comes from the amax
+history); per-tensor current scaling ('tensorwise') an amax pass over the input first (+2 B; Transformer Engine
+Float8CurrentScalingQuantizer: nvte_compute_amax before nvte_quantize_v2); MXFP8 one E8M0 scale byte per 32
+elements for each copy (OCP Microscaling Formats v1.0: blocks of 32; Transformer Engine MXFP8Quantizer writes
+row- and column-wise data and scales in the one cast kernel); blockwise (DeepSeek-V3 report section 3.3.2: 1 x 128
+activation tiles, 128 x 128 weight blocks) one FP32 scale per 128 elements for each copy."""
+
+
+def fp8_cast_bytes(profile, recipe: str | None) -> float:
+    """Bytes per element of an FP8 cast under ``recipe`` (None: the software profile's own recipe): the profile's
+    figure for its own recipe, :data:`RECIPE_CAST_BYTES` for another one a run chooses (``fp8_recipe``)."""
+    if recipe is None or recipe == profile.fp8_recipe:
+        return profile.fp8_cast_bytes_per_element
+    return RECIPE_CAST_BYTES[recipe]
+
+
+__all__ = ["RECIPE_CAST_BYTES", "fp8_cast_bytes"]
