@@ -31,6 +31,7 @@ multiply of the block).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from fabricsim.workload.a2a_overlap import MoePhases
 from fabricsim.workload.elementwise import (chains, expert_padding_bytes, expert_sort_bytes, fused_mlp_saved_bytes,
@@ -38,7 +39,7 @@ from fabricsim.workload.elementwise import (chains, expert_padding_bytes, expert
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
 from fabricsim.workload.fp8_casts import fp8_cast_bytes
 from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
-from fabricsim.workload.gemm import WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
+from fabricsim.workload.gemm import OUTPUT_BYTES, WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
 from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
@@ -158,6 +159,13 @@ def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False
     return measured * length * gpu.sustained_compute_ratio * profile.kernel_efficiency
 
 
+@lru_cache(maxsize=65536)
+def _gemm_s(m: float, n: float, k: float, rates, batch: float, out_bytes: float) -> float:
+    """Seconds of one (batched) GEMM shape (:func:`fabricsim.workload.gemm.gemm_seconds`), remembered: a step asks
+    for the same shapes stage after stage and a layout search layout after layout."""
+    return float(gemm_seconds(m, n, k, rates, batch, out_bytes))
+
+
 def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool, wgrad_bytes: int = WGRAD_OUTPUT_BYTES,
                cast_bytes: float | None = None) -> tuple[float, float, float, float, tuple]:
     """(forward s, backward s, FP8-cast bytes forward, backward, per-GEMM rows); ``wgrad_bytes``: bytes the
@@ -166,10 +174,10 @@ def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool, wgrad_bytes: int = 
     forward = backward = cast_f = cast_b = 0.0
     rows = []
     for g in gemms:
-        f = float(gemm_seconds(g.m, g.n, g.k, rates, g.batch))
+        f = _gemm_s(g.m, g.n, g.k, rates, g.batch, OUTPUT_BYTES)
         dgrad, wgrad = backward_of(g)
-        b = float(gemm_seconds(dgrad.m, dgrad.n, dgrad.k, rates, dgrad.batch)
-                  + gemm_seconds(wgrad.m, wgrad.n, wgrad.k, rates, wgrad.batch, wgrad_bytes))
+        b = (_gemm_s(dgrad.m, dgrad.n, dgrad.k, rates, dgrad.batch, OUTPUT_BYTES)
+             + _gemm_s(wgrad.m, wgrad.n, wgrad.k, rates, wgrad.batch, wgrad_bytes))
         forward, backward = forward + f, backward + b
         rows.append((g, f + b, 1.0))
         if fp8:
