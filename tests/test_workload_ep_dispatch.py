@@ -97,3 +97,33 @@ def test_dispatcher_sms_must_leave_sms_to_the_compute():
         scenario = scenario_from_dict({"cluster": {"gpu": "b200", "gpus": 8}})
         train(scenario, model="qwen3-30b-a3b", tp=1, pp=1, dp=8, ep=8, expert_tp=1, global_batch=8, micro_batch=1,
               seq=4096, moe_dispatcher="hybridep", communication="analytic", ep_dispatcher_sms=148)
+
+
+def test_hybridep_sends_each_rows_fp32_probabilities_for_its_domains_experts():
+    """HybridEP: experts per rank x ranks per NVLink domain FP32 values per dispatched row (hybrid_ep_backend.cuh)."""
+    from fabricsim.workload.ep_dispatch import prob_bytes_per_row
+
+    assert prob_bytes_per_row("hybridep", 128, 8, 72) == 4 * 16 * 8  # Qwen3-30B, EP8 inside an NVL72 rack: 512 B
+    assert prob_bytes_per_row("hybridep", 256, 64, 8) == 4 * 4 * 8  # DeepSeek-V3, EP64 over 8-GPU domains: 128 B
+    assert prob_bytes_per_row("alltoall", 128, 8, 72) == 0.0
+    assert prob_bytes_per_row("deepep", 128, 8, 8) == 0.0
+    assert prob_bytes_per_row("hybridep", 128, 1, 72) == 0.0
+
+
+def test_the_probabilities_ride_on_half_of_the_all_to_alls():
+    """plan_calls sizes the EP call at the mean of the four all-to-alls: rows x (2 h + extra / 2)."""
+    import numpy as np
+    from types import SimpleNamespace
+
+    from fabricsim.workload.comms import plan_calls
+    from fabricsim.workload.parallelism import Parallelism
+
+    model = SimpleNamespace(hidden_size=2048, experts_per_token=8, kv_heads=4, head_dim=128, layers=48)
+    par = Parallelism(tp=1, pp=1, cp=1, dp=8, ep=8)
+    groups = SimpleNamespace(ep=np.arange(8).reshape(1, 8), dp_cp=np.arange(8).reshape(1, 8),
+                             edp=np.arange(8).reshape(8, 1), tp=np.arange(8).reshape(8, 1))
+    plain, extra = (next(c for c in plan_calls(model, par, groups, 4096, 1, "none", 48, 48, 0.0, 0.0, 2,
+                                               ep_copies=8.0, ep_row_extra_bytes=e) if c.kind == "ep")
+                    for e in (0.0, 512.0))
+    assert plain.size_bytes == 4096 * 8 * 2048 * 2
+    assert extra.size_bytes == 4096 * 8 * (2048 * 2 + 256)

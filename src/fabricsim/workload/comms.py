@@ -68,7 +68,7 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                recompute_layers: int = 0, zero3_gathers: int = 2, ep_copies: float | None = None,
                persistent_tensors: list[float] = (), root_elements: float = 0.0,
                context_parallel: str = "allgather", kv_expanded: bool = False,
-               gathered_bytes: tuple[float, float] | None = None) -> list[CommCall]:
+               gathered_bytes: tuple[float, float] | None = None, ep_row_extra_bytes: float = 0.0) -> list[CommCall]:
     """Every collective of one step, sized for the scenario (bytes).
 
     ZeRO-3: ``weight_tensors`` are gathered and reduce-scattered; ``persistent_tensors`` (below the
@@ -77,7 +77,8 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
     per micro-batch (FSDP2 keeps the root unsharded between forward and backward) and reduce-scattered
     after the backward.  ``gathered_bytes``: (dense, expert) bytes the distributed optimizer's weight all-gather
     moves (default BF16: 2 per parameter; primary FP8 weights move one byte per linear weight, memory.py
-    gathered_weight_bytes).  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
+    gathered_weight_bytes).  ``ep_row_extra_bytes``: bytes an MoE dispatcher sends with each token row on the
+    forward dispatch and the combine's backward (HybridEP's routing probabilities, ep_dispatch.py).  ``in_network``: gradients are all-reduced by the switches (SHARP) instead of reduce-scattered
     (each shard owner then updates its part of the optimizer state, so memory is unchanged).
     ``context_parallel``: the software's CP exchange (allgather | pytorch-ring); ``kv_expanded``: the
     attention call sees keys and values repeated to every query head."""
@@ -108,7 +109,8 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
                               layers_here, 0))
     if par.ep > 1 and moe_layers_here:
         copies = model.experts_per_token if ep_copies is None else ep_copies
-        per_rank = tokens / par.tp * copies * hidden * ACTIVATION_BYTES
+        # ep_row_extra_bytes ride on two of the four all-to-alls (HybridEP's probabilities): their mean share
+        per_rank = tokens / par.tp * copies * (hidden * ACTIVATION_BYTES + ep_row_extra_bytes / 2)
         recomputed = 2 if recompute == "full" else 0  # the recomputed forward dispatches and combines again
         calls.append(CommCall("ep", "MoE all-to-all", "all_to_all", groups.ep, per_rank,
                               (4 + recomputed) * moe_layers_here, 0))

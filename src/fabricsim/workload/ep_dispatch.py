@@ -30,6 +30,24 @@ HYBRIDEP_SMS = 16
 (scripts/performance/utils/overrides.py at v0.3.0 and v0.5.0)."""
 
 
+PROB_BYTES = 4
+"""HybridEP carries each routing probability in FP32 (deepseek-ai/DeepEP hybrid-ep branch,
+csrc/hybrid_ep/backend/hybrid_ep_backend.cuh: ``float`` prob buffers of NUM_OF_EXPERTS_PER_RANK x
+NUM_OF_RANKS_PER_NODE per token)."""
+
+
+def prob_bytes_per_row(dispatcher: str, routed_experts: int, ep: int, domain_gpus: int) -> float:
+    """Bytes HybridEP sends with every dispatched token row besides its hidden state: the row's routing
+    probabilities for every expert of the NVLink domain it reaches (experts per rank x ranks per domain, FP32) --
+    written by the forward dispatch and read back by the combine's backward (hybrid_ep_backend.cuh
+    ``attn_input_prob`` / ``expert_output_prob``, 'only valid in forward dispatch'), so two of a layer's four
+    all-to-alls carry them.  0 for every other dispatcher (the all-to-all dispatcher and DeepEP keep the
+    probabilities on the sending rank: Megatron-Core token_dispatcher.py)."""
+    if dispatcher != "hybridep" or ep <= 1:
+        return 0.0
+    return PROB_BYTES * routed_experts / ep * min(ep, domain_gpus)
+
+
 def dispatcher_sms(dispatcher: str, override: int | None = None) -> int | None:
     """SMs the expert dispatcher's own kernels occupy while they run (``override``: the job's setting); None for
     NCCL's all-to-all, whose channels the software profile's ``comm_sms`` stands for."""
@@ -63,4 +81,4 @@ def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None =
     return capped
 
 
-__all__ = ["DEEPEP_SMS", "HYBRIDEP_SMS", "dispatcher_sms", "sm_rate_bytes_per_s", "cap_ep_calls"]
+__all__ = ["PROB_BYTES", "prob_bytes_per_row", "DEEPEP_SMS", "HYBRIDEP_SMS", "dispatcher_sms", "sm_rate_bytes_per_s", "cap_ep_calls"]

@@ -29,7 +29,7 @@ from fabricsim.workload import catalog_entry
 from fabricsim.workload.activation_offload import check_offload, offload_exposure
 from fabricsim.workload.zero3_fetch import coordinate_calls, fetch_modules
 from fabricsim.workload.comms import CommCall, plan_calls, time_calls
-from fabricsim.workload.ep_dispatch import cap_ep_calls, dispatcher_sms
+from fabricsim.workload.ep_dispatch import cap_ep_calls, dispatcher_sms, prob_bytes_per_row
 from fabricsim.workload.compute import Shape, StageCompute, attention_kind, optimizer_step_s
 from fabricsim.workload.pacing import rank_candidates
 from fabricsim.workload.dualpipe import bubble_s as dualpipe_bubble_s
@@ -222,6 +222,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     gathers = 3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2  # ZeRO-3, per layer
     ep_copies = _ep_copies(model, par, spec, design, dropped_copies) if model.routed_experts and par.ep > 1 else None
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
+    prob_bytes = prob_bytes_per_row(dispatcher, model.routed_experts, par.ep, forwarding_domain(
+        dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server)) if ep_copies is not None else 0.0
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     policy = spec.load_balancing or design.load_balancing
@@ -248,7 +250,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                            recompute_layers=recompute_here, zero3_gathers=gathers, ep_copies=ep_copies,
                            context_parallel=profile.context_parallel, kv_expanded=profile.attention_kv_expanded,
                            gathered_bytes=tuple(map(sum, zip(*(gathered_weight_bytes(job, i, *p)
-                                                                for i, p in zip(stages, params))))))
+                                                                for i, p in zip(stages, params))))),
+                           ep_row_extra_bytes=prob_bytes)
         if ep_copies is not None and dispatcher in FLEX_DISPATCHERS:
             for call in calls:
                 call.direct = call.kind == "ep"  # DeepEP / HybridEP kernels, not NCCL's all-to-all
