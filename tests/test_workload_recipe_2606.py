@@ -186,7 +186,8 @@ def test_fp8_backward_runs_windowed_layers_as_full_causal():
     assert attention_flops_per_token_per_layer(oss, 4096) < backward_pass_flops(oss, 4096)
     assert backward_pass_flops(QWEN, 4096) == attention_flops_per_token_per_layer(QWEN, 4096)
     shape = Shape(4096.0, 4096, 1, 1, False, "fp8", 8, 1, 128.0, 16384.0, "mxfp8")
-    plain = layer_work(oss, B200, shape, PROFILE, False)
+    one_rate = B200.model_copy(update={"windowed_attention_efficiency": {}})  # BF16 windows at the full-layer rate
+    plain = layer_work(oss, one_rate, shape, PROFILE, False)
     fp8 = layer_work(oss, B200, replace(shape, fp8_attention=True), PROFILE, False)
     band, square = attention_flops_per_token_per_layer(oss, 4096), backward_pass_flops(oss, 4096)
     ratio = (0.642 * 4096 / (4096 + 1708)) / (0.775 * 4096 / (4096 + 2017))

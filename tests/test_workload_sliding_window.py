@@ -54,3 +54,30 @@ def test_a_window_needs_its_layer_count():
     fields.update(sliding_window_layers=37)
     with pytest.raises(ValueError, match="at most layers=36"):
         LlmModel(**fields)
+
+
+def test_windowed_layers_run_at_the_measured_band_rate():
+    """seq 4096, 16,384 query tokens: full layers 0.5 x 2048 keys, windowed 0.5 x 126.97 (above); 16,384 FLOPs a key.
+    Full 16,384 x 1024 x 16,384 = 2.7488e11 FLOPs at 0.3 of 2.5e15 = 0.36652 ms; band 16,384 x 63.484 x 16,384 =
+    1.7042e10 FLOPs at 0.05 of 2.5e15 = 0.13633 ms; 0.50285 ms in all (0.38925 ms at one rate)."""
+    from fabricsim.workload.windowed_attention import attention_seconds_by_layer_kind
+    flops, seconds = attention_seconds_by_layer_kind(OSS, 4096, 16384, 2.5e15, 0.3, 0.05)
+    assert flops == pytest.approx(2.7488e11 + 1.7042e10, rel=1e-4)
+    assert seconds == pytest.approx(0.36652e-3 + 0.13633e-3, rel=1e-4)
+    _, one_rate = attention_seconds_by_layer_kind(OSS, 4096, 16384, 2.5e15, 0.3, None)
+    assert one_rate == pytest.approx(0.38925e-3, rel=1e-4)
+    # no windows: the full-layer rate alone
+    _, llama = attention_seconds_by_layer_kind(LLAMA, 4096, 16384, 2.5e15, 0.3, 0.05)
+    assert llama == pytest.approx(2 * 32 * 256 * 2048 * 16384 / 7.5e14, rel=1e-12)  # 0.733 ms
+
+
+def test_band_rate_is_cudnns_measurement_on_blackwell_only():
+    """GB200: 3.5 / (1/161 + 2.5/182) = 175 TFLOP/s of 2,500 = 0.070 (cudnn-frontend gpt_oss preset), times the
+    node's sustained ratio and the profile's kernel efficiency; Hopper has no band measurement."""
+    from fabricsim.workload.windowed_attention import windowed_attention_efficiency
+    profile = CATALOG.get("software", "megatron-core-2025")
+    gb200, h100 = CATALOG.get("gpus", "gb200"), CATALOG.get("gpus", "h100-sxm")
+    assert 3.5 / (1 / 161 + 2.5 / 182) / 2500 == pytest.approx(0.070, abs=5e-4)
+    assert windowed_attention_efficiency(gb200, profile) == pytest.approx(
+        0.070 * gb200.sustained_compute_ratio * profile.kernel_efficiency, rel=1e-12)
+    assert windowed_attention_efficiency(h100, profile) is None

@@ -176,6 +176,10 @@ class Gpu(Entry):
         default_factory=dict, description="by kernel: the sequence length at which the kernel reaches half its "
         "asymptotic efficiency (a fixed cost per query block and head, paid once per row of the causal square): "
         "efficiency = attention_efficiency x seq / (seq + this); absent: one efficiency at every length")
+    windowed_attention_efficiency: dict[str, float] = Field(
+        default_factory=dict, description="by kernel: fraction of dense BF16 peak the fused kernel sustains on a "
+        "sliding-window layer's band (the window's FLOPs, 1 forward + 2.5 backward, as measured on the window's "
+        "own shape); absent: windowed layers run at attention_efficiency like full ones")
     architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
         description="GPU architecture generation (selects the collective library's per-generation constants)"
     )

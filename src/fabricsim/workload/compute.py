@@ -48,6 +48,7 @@ from fabricsim.workload.model import attention_flops_per_token_per_layer
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, per_op_recompute, saved_matmuls
 from fabricsim.workload.recompute_modules import layer_parts, rerun_seconds
 from fabricsim.workload.ring_attention import merge_bytes
+from fabricsim.workload.windowed_attention import attention_seconds_by_layer_kind, windowed_attention_efficiency
 
 ATTENTION_BACKWARD_FACTOR = 2.5
 """Flash attention backward FLOPs / forward FLOPs (Dao 2023: 5 matmuls backward vs 2 forward)."""
@@ -188,14 +189,21 @@ def _gemm_work(gemms: list[Gemm], rates, profile, fp8: bool, wgrad_bytes: int = 
     return forward, backward, cast_f * per, cast_b * per, tuple(rows)
 
 
-def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float) -> tuple[float, float, float]:
-    """(forward s, backward s, executed FLOPs); recomputing the attention core repeats the forward."""
+def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float,
+                    windowed: float | None = None) -> tuple[float, float, float]:
+    """(forward s, backward s, executed FLOPs); recomputing the attention core repeats the forward.
+    ``windowed``: efficiency of the fused kernel on sliding-window layers (:mod:`fabricsim.workload.windowed_attention`;
+    None: the same as full layers)."""
     t, s, b = shape.tp, shape.seq, shape.micro_batch
     if attention_kind(model, profile) != "materialized":
+        rate = gpu.bf16_dense_flops * efficiency
+        if not shape.fp8_attention and windowed is not None:  # windowed layers at their measured band rate
+            fwd_flops, fwd = attention_seconds_by_layer_kind(model, s, shape.tokens / t, gpu.bf16_dense_flops,
+                                                             efficiency, windowed)
+            return fwd, ATTENTION_BACKWARD_FACTOR * fwd, (1 + ATTENTION_BACKWARD_FACTOR) * fwd_flops
         fwd_flops = attention_flops_per_token_per_layer(model, s) * shape.tokens / t
         bwd_flops = ATTENTION_BACKWARD_FACTOR * (backward_pass_flops(model, s) * shape.tokens / t
                                                  if shape.fp8_attention else fwd_flops)
-        rate = gpu.bf16_dense_flops * efficiency
         return fwd_flops / rate, bwd_flops / rate, fwd_flops + bwd_flops
     # scores written to HBM: batched GEMMs over (micro-batch x heads / t) of the full s x s square
     if model.attention == "mla":
@@ -229,7 +237,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     per = fp8_cast_bytes(profile, shape.fp8_recipe)
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes), per)
     efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention, shape.seq / shape.cp)
-    af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency)
+    windowed = None if attention_override is not None else windowed_attention_efficiency(gpu, profile)
+    af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency, windowed)
     elementwise_f, elementwise_b, rerun_bytes, attention_side = layer_elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s
     qkv, d_out = cast_elements(model, shape.tokens, shape.tp) if shape.fp8_attention else (0.0, 0.0)

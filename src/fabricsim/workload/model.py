@@ -101,16 +101,22 @@ def _window_share(model) -> tuple[float, float]:
     return model.sliding_window + 1.0, model.sliding_window_layers / model.layers
 
 
+def causal_keys_by_layer_kind(model, seq: float) -> tuple[float, float]:
+    """(full layers', sliding-window layers') shares of :func:`causal_keys_per_query`: each kind's keys a query
+    reaches times the kind's share of the layers (the second is 0 without windows)."""
+    full = seq / 2
+    if not model.sliding_window_layers:
+        return full, 0.0
+    w, share = _window_share(model)
+    windowed = full if seq <= w else w - w * w / (2 * seq)
+    return (1 - share) * full, share * windowed
+
+
 def causal_keys_per_query(model, seq: float) -> float:
     """Keys a query of a causal sequence of ``seq`` tokens attends to, averaged over the sequence and the
     model's layers: ``seq / 2`` in a full layer; in a sliding-window layer of ``w`` keys the kernel skips the
     masked blocks, so ``w - w^2 / (2 seq)`` once the sequence is longer than the window."""
-    full = seq / 2
-    if not model.sliding_window_layers:
-        return full
-    w, share = _window_share(model)
-    windowed = full if seq <= w else w - w * w / (2 * seq)
-    return (1 - share) * full + share * windowed
+    return sum(causal_keys_by_layer_kind(model, seq))
 
 
 def decode_keys_per_query(model, context: float) -> float:
