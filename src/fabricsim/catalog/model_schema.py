@@ -44,6 +44,8 @@ class LlmModel(Entry):
     vocab_size: int = Field(gt=0, le=100_000_000)
     tied_embeddings: bool = False
     learned_positions: int = Field(0, ge=0, le=2**30, description="learned position embeddings (GPT-3: 2048); 0 for RoPE")
+    rope_attention_scale: float = Field(1.0, gt=0, le=100, description="factor RoPE multiplies its cos and sin by "
+                                        "(YaRN's attention concentration, 0.1 ln(scaling factor) + 1; 1: plain RoPE)")
     max_sequence: int = Field(gt=0, le=2**30, description="longest trained context, tokens")
     # MLA (DeepSeek-V2/V3): queries and keys/values pass through low-rank latents
     q_lora_rank: int | None = Field(None, gt=0, le=1_000_000)

@@ -92,6 +92,9 @@ class SoftwareProfile(Entry):
         "FP32 RMSNorm chain and complex rotary: fabricsim.workload.elementwise), or eager-fused-norm (eager with a "
         "fused norm kernel)")
     fused_norm_cast: bool = Field(False, description="norm kernels write FP8 GEMM inputs directly (no separate cast)")
+    fused_rope_unit_scale_only: bool = Field(False, description="the fused RoPE kernel takes no attention scale: a "
+                                             "model whose RoPE scales cos and sin (YaRN, rope_attention_scale != 1) "
+                                             "runs the framework's unfused rotary op by op")
     context_parallel: Literal["allgather", "pytorch-ring"] = Field(
         "allgather", description="how context parallelism exchanges keys and values: allgather (the Llama 3 paper's: "
         "one K/V all-gather per layer forward, one dK/dV reduce-scatter backward) or pytorch-ring (PyTorch's 2024 "

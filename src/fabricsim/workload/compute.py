@@ -256,7 +256,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
     graphs = profile.cuda_graphs if shape.cuda_graphs is None else shape.cuda_graphs
     kernel_args = (gemms, model, profile, attention_kind(model, profile))
-    kernel_kw = dict(recipe=shape.fp8_recipe or profile.fp8_recipe, scope=scope, chain=chains(profile, shape.elementwise),
+    kernel_kw = dict(recipe=shape.fp8_recipe or profile.fp8_recipe, scope=scope, chain=chains(profile, shape.elementwise, model),
                      token_drop=shape.token_drop if moe else "")
     kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw, sync_free=shape.sync_free,
                             fused_mlp=shape.fused_mlp, fp8_attention=shape.fp8_attention,

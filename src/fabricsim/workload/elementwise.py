@@ -58,9 +58,23 @@ EAGER_FUSED_NORM = replace(EAGER, norm=FUSED.norm, norm_kernels=FUSED.norm_kerne
 CHAINS = {"fused": FUSED, "eager": EAGER, "eager-fused-norm": EAGER_FUSED_NORM}
 
 
-def chains(profile, override: str | None = None) -> Chains:
-    """The chains of a software profile (``elementwise``), or of ``override`` (a job's own setting)."""
-    return CHAINS[override or profile.elementwise]
+UNFUSED_SCALED_ROTARY = (24.0, 20.0)
+"""Bytes per query/key element (forward, backward) of Megatron-Core's unfused rotary op with a scale
+(core_v0.14+ ``rope_utils._apply_rotary_pos_emb_bshd``: ``t * cos_ + rotate_half(t) * sin_`` then ``cat`` with the
+empty pass-through): multiply (2 + 2), rotate_half's negated half and concatenation (1 + 1, 2 + 2), multiply
+(2 + 2), add (4 + 2), concatenation (2 + 2) = 24 bytes in 6 kernels; backward the two multiplies (4 + 4), the
+negation (2), the re-assembly of the two halves (4) and the sum of the branches (6) = 20."""
+
+
+def chains(profile, override: str | None = None, model=None) -> Chains:
+    """The chains of a software profile (``elementwise``), or of ``override`` (a job's own setting); with ``model``,
+    a scaled RoPE (YaRN) that the stack's fused kernel does not take runs unfused (``fused_rope_unit_scale_only``:
+    Megatron-Core ``apply_rotary_pos_emb`` warns 'mscale is not supported by TE's fused RoPE' and falls back)."""
+    chain = CHAINS[override or profile.elementwise]
+    if (model is not None and getattr(model, "rope_attention_scale", 1.0) != 1.0 and profile.fused_rope_unit_scale_only
+            and chain.rotary == FUSED.rotary):
+        chain = replace(chain, rotary=UNFUSED_SCALED_ROTARY, rotary_kernels=6)
+    return chain
 
 
 def head_copy_bytes(model, tokens: float, tp: int) -> tuple[float, float]:
@@ -100,7 +114,7 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
     sp = t if shape.sequence_parallel else 1
     tokens = shape.tokens
     mask = 1 if profile.dropout else 0
-    chain = chains(profile, shape.elementwise)
+    chain = chains(profile, shape.elementwise, model)
     norms_f, norms_b = (2 * per * h * tokens / sp for per in chain.norm)
     residual_f = 2 * (6 + mask) * h * tokens / sp
     residual_b = 2 * (6 + mask) * h * tokens / sp
@@ -176,5 +190,5 @@ def fused_mlp_saved_bytes(model, shape, profile, cast_bytes_per_element: float) 
 
 
 __all__ = ["Chains", "FUSED", "EAGER", "EAGER_FUSED_NORM", "CHAINS", "chains", "head_copy_bytes", "layer_elementwise_bytes",
-           "ACTIVATION_BYTES", "expert_sort_bytes", "expert_padding_bytes", "fused_mlp_saved_bytes",
+           "ACTIVATION_BYTES", "UNFUSED_SCALED_ROTARY", "expert_sort_bytes", "expert_padding_bytes", "fused_mlp_saved_bytes",
            "routed_activation_bytes"]
