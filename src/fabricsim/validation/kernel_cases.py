@@ -4,9 +4,9 @@ published microbenchmark of that kernel.
 ``gemm`` setup: ``gemm`` = {``groups`` (GEMMs of the same shape, one per expert), ``m``, ``n``, ``k``,
 ``precision`` (bf16 | fp8), ``implementation`` (``multi-stream``: Transformer Engine GroupedLinear's one cuBLAS
 GEMM per group over the software profile's ``expert_gemm_streams``; ``grouped``: one grouped kernel for all
-groups, CUTLASS / DeepGEMM; ``single``: one plain GEMM, groups 1), ``software`` (profile, default megatron-core-2025)} on the scenario's GPU; metric
-``flops_per_s``: 2 m n k x groups over the time.  The time is what a layer charges for that grouped linear
-(:func:`fabricsim.workload.gemm.gemm_seconds` for the groups sharing the SMs, plus the software profile's
+groups, CUTLASS / DeepGEMM; ``single``: one plain GEMM, groups 1), ``software`` (profile, default
+megatron-core-2025)} on the scenario's GPU; metric ``flops_per_s``: 2 m n k x groups over the time.  The time
+is what a layer charges for that grouped linear (:func:`fabricsim.workload.gemm.gemm_seconds` for the groups sharing the SMs, plus the software profile's
 ``kernel_overhead_s`` per launch gap that :func:`fabricsim.workload.kernels.grouped_linear_kernels` counts), with
 the GPU's sustained-compute ratio at 1: a microbenchmark runs one kernel on an otherwise idle GPU, not a loaded
 node through a training step.
@@ -20,6 +20,7 @@ IMPLEMENTATIONS = ("multi-stream", "grouped", "single")
 
 
 def gemm_flops_per_s(setup, scenario) -> float:
+    """FLOP/s of the case's GEMMs as a training layer times them on the scenario's GPU (module docstring)."""
     from fabricsim.workload import catalog_entry
     from fabricsim.workload.gemm import gemm_seconds, rates_for
     from fabricsim.workload.kernels import grouped_linear_kernels

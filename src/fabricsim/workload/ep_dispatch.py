@@ -81,4 +81,5 @@ def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None =
     return capped
 
 
-__all__ = ["PROB_BYTES", "prob_bytes_per_row", "DEEPEP_SMS", "HYBRIDEP_SMS", "dispatcher_sms", "sm_rate_bytes_per_s", "cap_ep_calls"]
+__all__ = ["PROB_BYTES", "prob_bytes_per_row",
+           "DEEPEP_SMS", "HYBRIDEP_SMS", "dispatcher_sms", "sm_rate_bytes_per_s", "cap_ep_calls"]

@@ -17,7 +17,7 @@ from fabricsim.workload.pipeline import StageLayout
 
 
 def stage_computes(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
-                    attention_override) -> list[StageCompute]:
+                   attention_override) -> list[StageCompute]:
     """Every stage's micro-batch compute, first to last (stages of equal make-up computed once)."""
     cache: dict = {}
     computes = []
@@ -31,7 +31,7 @@ def stage_computes(model, gpu, shape: Shape, profile, layout: StageLayout, recom
 
 
 def rank_candidates(model, gpu, shape: Shape, profile, layout: StageLayout, recompute: MemoryUse,
-                     attention_override, rank_stages) -> list[tuple[tuple[int, ...], StageCompute]]:
+                    attention_override, rank_stages) -> list[tuple[tuple[int, ...], StageCompute]]:
     """The ranks that may pace the pipeline, as (their stages, their compute per unit), most compute first: one rank
     of each distinct make-up (decoder and MoE layers, first stage, last stage), since a rank with less compute can
     still need longer once the communication it cannot hide is counted (an MoE stage's all-to-alls against the
