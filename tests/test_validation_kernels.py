@@ -42,5 +42,7 @@ def test_kernel_cases_hold_their_published_microbenchmarks():
     assert results["flashinfer-mxfp8-gemm-8192x8192x4096-b200"].error == pytest.approx(0.0, abs=0.05)
     # fewer output tiles than SMs: the model's split-K spreads K over the idle SMs, the measured kernel does not gain
     # that much -- a known miss, and its sign (the model optimistic) is part of what the case shows
-    assert results["flashinfer-mxfp8-gemm-1024x4096x4096-b200"].error > 0.15
-    assert all(r.status == "pass" for case_id, r in results.items() if case_id != "flashinfer-mxfp8-gemm-1024x4096x4096-b200")
+    few_tiles = ("flashinfer-mxfp8-gemm-1024x4096x4096-b200", "vllm-cutlass-fp8-gemm-256x6144x4096-b200",
+                 "vllm-cutlass-fp8-gemm-512x6144x4096-b200")
+    assert all(0.15 < results[case_id].error < 0.30 for case_id in few_tiles)
+    assert all(r.status == "pass" for case_id, r in results.items() if case_id not in few_tiles)
