@@ -183,7 +183,10 @@ def _evidence_section(doc: dict) -> str:
              c["display"]["unit"], "-" if c["error"] is None else f"{c['error']:+.1%}", c["role"], c["status"]]
             for c in doc["cases"]]
     return ("<h3>Published measurements nearest this job</h3><p>Re-run as this report was written: fabricsim's "
-            f"|error| on them, median {doc['median_abs_error'] or 0:.1%}; {doc['passed']} of {doc['count']} within tolerance "
+            f"|error| on them, median {doc['median_abs_error'] or 0:.1%}"
+            + ("" if doc.get("median_error") is None else f" (median signed {doc['median_error']:+.1%}: + where fabricsim "
+               "is above the published figure)")
+            + f"; {doc['passed']} of {doc['count']} within tolerance "
             "(fabricsim validate --case &lt;case&gt; -v gives each one's setup, source and any known cause).</p>"
             + _table(["case", "shares", "published", "fabricsim", "unit", "error", "role", "result"], rows))
 

@@ -286,8 +286,10 @@ function renderEvidence(doc) {
   $("evidence-section").hidden = !doc;
   if (!doc) return;
   const ev = doc.evidence;
+  const signed = ev.median_error == null ? "" :
+    ` (median signed ${ev.median_error > 0 ? "+" : ""}${(100 * ev.median_error).toFixed(1)}%: + where fabricsim is above the published figure)`;
   $("evidence-summary").textContent = ev.count ? `fabricsim's |error| on them: median ` +
-    `${fmtPct(ev.median_abs_error)}, ${ev.passed} of ${ev.count} within tolerance` :
+    `${fmtPct(ev.median_abs_error)}${signed}, ${ev.passed} of ${ev.count} within tolerance` :
     "no published measurement in fabricsim's validation set is near this job: treat its figures as unvalidated";
   for (const c of ev.cases) {
     const tr = document.createElement("tr");
