@@ -129,7 +129,7 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
         shared = model.shared_experts * model.expert_ffn_hidden_size * tokens / t
         routed = model.expert_ffn_hidden_size / shape.etp * shape.routed_tokens
         width = shared + routed
-        permute = 4 * ACTIVATION_BYTES * h * shape.routed_tokens + expert_sort_bytes(model, shape) \
+        permute = _routed_row_copies_bytes(model, shape) + expert_sort_bytes(model, shape) \
             + expert_padding_bytes(model, shape)
         rerun = {"routed_act": act_f * routed, "shared_act": act_f * shared, "permute": permute}
     else:
@@ -143,11 +143,17 @@ def layer_elementwise_bytes(model, shape, profile, moe: bool) -> tuple[float, fl
     return forward, backward, rerun, norms_f + residual_f / 2 + rope_f + qk_norm_f + copies_f
 
 
+def _routed_row_copies_bytes(model, shape) -> float:
+    """Bytes, each way, of copying every routed token row (BF16, ``h`` wide) to a new layout and back: read and
+    write, twice."""
+    return 4 * ACTIVATION_BYTES * model.hidden_size * shape.routed_tokens
+
+
 def expert_sort_bytes(model, shape) -> float:
     """Bytes, each way, of the all-to-all dispatcher's sort of received rows by local expert and the inverse
     sort before the combine (``shape.expert_sort``, :func:`fabricsim.workload.moe.expert_sort`): every routed
     token copy read and written twice; they run in the experts' phase, after the dispatch and before the combine."""
-    return 4 * ACTIVATION_BYTES * model.hidden_size * shape.routed_tokens if shape.expert_sort else 0.0
+    return _routed_row_copies_bytes(model, shape) if shape.expert_sort else 0.0
 
 
 def expert_padding_bytes(model, shape) -> float:
@@ -157,9 +163,7 @@ def expert_padding_bytes(model, shape) -> float:
     ``h`` BF16 elements each); backward the same copies of the gradients.  Left out: the padding of the routing
     probabilities (one value per row, a third kernel each way) and the padding rows themselves (fewer than the
     alignment per local expert).  They run in the experts' phase, between the dispatch and the combine."""
-    if not shape.expert_padding:
-        return 0.0
-    return 4 * ACTIVATION_BYTES * model.hidden_size * shape.routed_tokens
+    return _routed_row_copies_bytes(model, shape) if shape.expert_padding else 0.0
 
 
 def routed_activation_bytes(model, shape, profile) -> tuple[float, float]:

@@ -248,8 +248,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     split = 2 if spec.two_batch_overlap else 1
     step = forward_cost(model, gpu, profile, seqs_per_group / split, context, spec.tp, precision, spec.kv_bytes, True,
                         ep, tokens_per_gpu / split)
-    tp_s = split * (tp_all_reduce_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
-                    + tp_logits_gather_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy))
+    tp_s = split * _tp_decode_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
     a2a = split * moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu / split, copies, model, policy, spec.tp)
     compute_s = split * step.total_s
     if split == 2:
