@@ -21,7 +21,6 @@ MFU = model FLOPs per step / (step time x GPUs x dense BF16 peak), model FLOPs f
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from types import SimpleNamespace
 
 from fabricsim.collectives.stragglers import expected_straggler_delay
 from fabricsim.errors import FabricsimError
@@ -50,6 +49,31 @@ from fabricsim.workload.recipe_checks import check_recipe_features, sync_free
 FLOW_LEVEL_LIMIT = 131_072
 """``communication: auto`` simulates flows up to this many GPUs (a 100k-GPU step takes ~3 s, see
 benchmarks/bench_training.py) and uses the analytic model beyond."""
+
+
+@dataclass(frozen=True)
+class RankTiming:
+    """One candidate pacing rank of a step (seconds): the stages it runs and its compute per unit, its collectives
+    as planned and timed for its own layers, what of them it cannot hide, and the time it needs for the step
+    (``busy``: pipeline + exposed per-step DP + optimizer)."""
+
+    stages: tuple[int, ...]
+    stage: StageCompute
+    units: int
+    layers_here: int
+    calls: list[CommCall]
+    exposure: Exposure
+    copies: float
+    offloading: object
+    offload_s: float
+    bubble: float
+    pipeline: float
+    optimizer: float
+    sm_bound: float | None
+    ep_sms: int | None
+    coordinator: object
+    recompute_here: int
+    busy: float
 
 
 @dataclass
@@ -231,7 +255,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
     timings: dict = {"flow": {}, "analytic": {}}  # a collective of one size on the same groups is timed once
 
-    def time_rank(stages, stage, how: str = method) -> SimpleNamespace:
+    def time_rank(stages, stage, how: str = method) -> RankTiming:
         """One candidate pacing rank (``stages`` it runs, ``stage`` its compute per unit): its collectives planned
         for its own layers and timed (``how``: flow or analytic), their exposure, and the time it needs for the
         step (``busy``)."""
@@ -284,11 +308,11 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             bubble = (par.pp - 1) / par.virtual_stages * micro
         pipeline = units * micro + bubble
         optimizer = optimizer_step_s(gpu, dense, experts, par)
-        return SimpleNamespace(stages=stages, stage=stage, units=units, layers_here=layers_here, calls=calls,
-                               exposure=exposure, copies=copies, offloading=offloading, offload_s=offload_s,
-                               bubble=bubble, pipeline=pipeline, optimizer=optimizer, sm_bound=sm_bound, ep_sms=ep_sms,
-                               coordinator=coordinator, recompute_here=recompute_here,
-                               busy=pipeline + exposure.dp_per_step + optimizer)
+        return RankTiming(stages=stages, stage=stage, units=units, layers_here=layers_here, calls=calls,
+                          exposure=exposure, copies=copies, offloading=offloading, offload_s=offload_s,
+                          bubble=bubble, pipeline=pipeline, optimizer=optimizer, sm_bound=sm_bound, ep_sms=ep_sms,
+                          coordinator=coordinator, recompute_here=recompute_here,
+                          busy=pipeline + exposure.dp_per_step + optimizer)
 
     # the rank that needs longest paces the step: its compute and the communication it cannot hide
     candidates = rank_candidates(model, gpu, shape, profile, layout, memory, spec.attention_efficiency, rank_stages)
