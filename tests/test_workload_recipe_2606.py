@@ -174,7 +174,7 @@ def test_every_feature_together_runs_and_each_helps():
     assert _job(**{**FEATURES, "fp8_attention": False}).step_time_s < full.step_time_s  # short: the casts win
 
 
-def test_fp8_backward_runs_windowed_layers_as_full_causal():
+def test_fp8_backward_runs_windowed_layers_as_full_causal(monkeypatch):
     """gpt-oss (18 of 36 layers through a 128-token window): the FP8 backward works through the whole causal square
     of every layer, 2 x 64 heads x (64 + 64) x seq / 2 FLOPs per token and layer (cuDNN's FP8 backward grows with
     seq^2 on the gpt_oss preset); the forward keeps the band.  A model without windows is unaffected."""
@@ -186,8 +186,9 @@ def test_fp8_backward_runs_windowed_layers_as_full_causal():
     assert attention_flops_per_token_per_layer(oss, 4096) < backward_pass_flops(oss, 4096)
     assert backward_pass_flops(QWEN, 4096) == attention_flops_per_token_per_layer(QWEN, 4096)
     shape = Shape(4096.0, 4096, 1, 1, False, "fp8", 8, 1, 128.0, 16384.0, "mxfp8")
-    one_rate = B200.model_copy(update={"windowed_attention_efficiency": {}})  # BF16 windows at the full-layer rate
-    plain = layer_work(oss, one_rate, shape, PROFILE, False)
+    import fabricsim.workload.compute as compute
+    monkeypatch.setattr(compute, "windowed_attention_efficiency", lambda *_: None)  # BF16 windows at the full rate
+    plain = layer_work(oss, B200, shape, PROFILE, False)
     fp8 = layer_work(oss, B200, replace(shape, fp8_attention=True), PROFILE, False)
     band, square = attention_flops_per_token_per_layer(oss, 4096), backward_pass_flops(oss, 4096)
     ratio = (0.642 * 4096 / (4096 + 1708)) / (0.775 * 4096 / (4096 + 2017))

@@ -237,7 +237,8 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     per = fp8_cast_bytes(profile, shape.fp8_recipe)
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes), per)
     efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention, shape.seq / shape.cp)
-    windowed = None if attention_override is not None else windowed_attention_efficiency(gpu, profile)
+    windowed = None if attention_override is not None or not model.sliding_window_layers else \
+        windowed_attention_efficiency(gpu, profile, model.sliding_window)
     af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency, windowed)
     elementwise_f, elementwise_b, rerun_bytes, attention_side = layer_elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s

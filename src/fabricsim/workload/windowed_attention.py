@@ -9,10 +9,20 @@ loop instead of a ``seq / 256`` one on average.  cuDNN's own benchmark of that s
 and GB300) runs the band at 161-191 TFLOP/s of its FLOPs, 0.07 of BF16 peak, while the same kernel reaches 0.47 on
 a full causal layer of 4,096 tokens.
 
+Where the catalog has no band measurement (Hopper), the band rate follows from the same tile loop and the kernel's
+full-layer curve ``e(seq) = e_max x seq / (seq + h)`` (catalog ``attention_efficiency`` and
+``attention_half_sequence_tokens``): a causal query tile reaches ``seq / 256`` key tiles on average, so the curve
+says each query tile costs a fixed ``h / 256`` key tiles' worth of work besides its loop.  A band of ``W`` keys
+does ``W / 128`` tiles of FLOPs in a loop of ``W / 128 + 1`` tiles (:func:`band_efficiency`).  On GB200 this
+predicts 0.074 from the head-dim-128 full-layer curve against the 0.070 cuDNN measures on gpt-oss's head-dim-64
+band; on H200 (cuDNN 9.19, results/h200_919_only_cudnn/gpt_oss_20260227_034819.csv, a 1,024-token window, head
+dim 64) it predicts 0.38 against a measured 0.31, the head-dim-64 kernel's larger fixed share per tile not being
+modelled.  A band measurement, where there is one, sets the rate at its window (128 keys) and the tile loop
+scales it to other windows.  Kernels without a length curve (FlashAttention-2) run windowed layers at the
+full-layer rate.
+
 The FLOPs stay :func:`fabricsim.workload.model.attention_flops_per_token_per_layer`'s, split by layer kind
-(:func:`fabricsim.workload.model.causal_keys_by_layer_kind`); only the windowed part's rate changes.  Where the
-catalog has no measured band rate for the kernel (Hopper, FlashAttention-2) windowed layers run at the full-layer
-efficiency as before.
+(:func:`fabricsim.workload.model.causal_keys_by_layer_kind`); only the windowed part's rate changes.
 """
 
 from __future__ import annotations
@@ -20,14 +30,37 @@ from __future__ import annotations
 from fabricsim.workload.model import attention_flops_per_key, causal_keys_by_layer_kind
 
 
-def windowed_attention_efficiency(gpu, profile) -> float | None:
-    """Share of dense BF16 peak the profile's fused kernel sustains on a sliding-window layer's band on ``gpu``,
-    scaled like every attention efficiency by the GPU's sustained compute ratio and the profile's kernel
-    efficiency; None without a measurement for that kernel."""
-    measured = gpu.windowed_attention_efficiency.get(profile.attention)
-    if measured is None:
+TILE_TOKENS = 128
+"""Queries and keys per tile of the fused attention kernels (cuDNN and FlashAttention tile 128 x 128 on Hopper and
+Blackwell)."""
+MEASURED_WINDOW_TOKENS = 128
+"""The window of the catalog's band measurements (cudnn-frontend's gpt_oss preset: sliding_window_size 128)."""
+
+
+def band_efficiency(window_tokens: float, full_efficiency: float, half_sequence_tokens: float) -> float:
+    """Share of peak a fused kernel sustains on a sliding-window band of ``window_tokens`` keys, from its full-layer
+    curve ``full_efficiency x seq / (seq + half_sequence_tokens)``: the window's ``W / 128`` tiles of FLOPs over a
+    fixed ``half_sequence_tokens / 256`` tiles per query tile plus a ``W / 128 + 1``-tile loop (module docstring)."""
+    tiles = window_tokens / TILE_TOKENS
+    return full_efficiency * tiles / (half_sequence_tokens / (2 * TILE_TOKENS) + tiles + 1)
+
+
+def windowed_attention_efficiency(gpu, profile, window_tokens: float = MEASURED_WINDOW_TOKENS) -> float | None:
+    """Share of dense BF16 peak the profile's fused kernel sustains on a sliding-window layer's band of
+    ``window_tokens`` keys on ``gpu``: the catalog's measurement (at its 128-key window, scaled to others by the
+    tile loop), else the tile loop on the kernel's full-layer curve; scaled like every attention efficiency by the
+    GPU's sustained compute ratio and the profile's kernel efficiency.  None for a kernel with neither."""
+    kernel = profile.attention
+    full, half = gpu.attention_efficiency.get(kernel), gpu.attention_half_sequence_tokens.get(kernel)
+    measured = gpu.windowed_attention_efficiency.get(kernel)
+    if measured is not None:
+        band = measured if not half else measured * (band_efficiency(window_tokens, full, half)
+                                                     / band_efficiency(MEASURED_WINDOW_TOKENS, full, half))
+    elif full is not None and half:
+        band = band_efficiency(window_tokens, full, half)
+    else:
         return None
-    return measured * gpu.sustained_compute_ratio * profile.kernel_efficiency
+    return band * gpu.sustained_compute_ratio * profile.kernel_efficiency
 
 
 def attention_seconds_by_layer_kind(model, seq: float, tokens: float, peak_flops: float, full_efficiency: float,
@@ -42,4 +75,4 @@ def attention_seconds_by_layer_kind(model, seq: float, tokens: float, peak_flops
     return full + windowed, full / (peak_flops * full_efficiency) + windowed / (peak_flops * band_efficiency)
 
 
-__all__ = ["windowed_attention_efficiency", "attention_seconds_by_layer_kind"]
+__all__ = ["windowed_attention_efficiency", "band_efficiency", "attention_seconds_by_layer_kind"]
