@@ -53,10 +53,12 @@ def windowed_attention_efficiency(gpu, profile, window_tokens: float = MEASURED_
     kernel = profile.attention
     full, half = gpu.attention_efficiency.get(kernel), gpu.attention_half_sequence_tokens.get(kernel)
     measured = gpu.windowed_attention_efficiency.get(kernel)
+    curve = full is not None and bool(half)
     if measured is not None:
-        band = measured if not half else measured * (band_efficiency(window_tokens, full, half)
-                                                     / band_efficiency(MEASURED_WINDOW_TOKENS, full, half))
-    elif full is not None and half:
+        scale = band_efficiency(window_tokens, full, half) / band_efficiency(MEASURED_WINDOW_TOKENS, full, half) \
+            if curve else 1.0
+        band = measured * scale
+    elif curve:
         band = band_efficiency(window_tokens, full, half)
     else:
         return None
