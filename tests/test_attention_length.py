@@ -44,3 +44,20 @@ def test_no_curve_no_length_dependence():
     assert attention_efficiency(a100, PROFILE, None, seq=1024) == attention_efficiency(a100, PROFILE, None, seq=65536)
     b200 = CATALOG.gpu("b200")
     assert attention_efficiency(b200, PROFILE, None, seq=2048) < attention_efficiency(b200, PROFILE, None, seq=32768)
+
+
+def test_flashattention_v1_runs_at_half_flashattention2():
+    """Dao 2023 (FlashAttention-2, arXiv:2307.08691), abstract: FlashAttention-2's changes 'yield around 2x speedup
+    compared to FlashAttention'; section 1 puts FlashAttention (v1) at 25-40% of A100 peak.  Every GPU that carries
+    both kernels has flash1 = flash2 / 2, on A100 inside that band; MPT's Triton FlashAttention (composer-fsdp-2023)
+    runs at it."""
+    both = [g for g in CATALOG.sections["gpus"].values() if {"flash1", "flash2"} <= set(g.attention_efficiency)]
+    assert {g.name for g in both} >= {"a100-sxm", "a100-sxm-40gb", "h100-sxm", "h200-sxm"}
+    for gpu in both:
+        assert gpu.attention_efficiency["flash1"] == pytest.approx(gpu.attention_efficiency["flash2"] / 2)
+    a100 = CATALOG.gpu("a100-sxm")
+    assert 0.25 <= a100.attention_efficiency["flash1"] <= 0.40
+    composer = CATALOG.get("software", "composer-fsdp-2023")
+    assert composer.attention == "flash1"
+    scale = a100.sustained_compute_ratio * composer.kernel_efficiency
+    assert attention_efficiency(a100, composer, None, seq=2048) == pytest.approx(0.275 * scale)
