@@ -1,6 +1,7 @@
 """Catalog entries that extend another entry of their section (``extends: <name>``).
 
-Versions of one library differ in a handful of constants; an entry for an older version names the
+Versions of one library differ in a handful of constants (and one model shape at two sequence lengths in its
+position table); an entry for an older version names the
 entry it differs from and lists only what differs, each difference cited to its own release::
 
     collective_libraries:
@@ -33,8 +34,9 @@ import copy
 
 from fabricsim.errors import FabricsimError, echo
 
-EXTENDABLE = ("collective_libraries",)
-"""Sections whose entries may extend another entry of the same section."""
+EXTENDABLE = ("collective_libraries", "models")
+"""Sections whose entries may extend another entry of the same section (models: the same shape at another
+sequence length, where a learned position table grows with it)."""
 
 RESTATED = {"collective_libraries": ("source", "version")}
 """Fields an extending entry must state itself (never inherited)."""
@@ -72,7 +74,7 @@ def resolve(section: str, name: str, fields: dict, known: dict[str, dict], where
     parent_name = fields["extends"]
     here = f"{where}: {section}.{name}.extends={echo(parent_name)}"
     if section not in EXTENDABLE:
-        raise FabricsimError(f"{here}: only entries of {', '.join(EXTENDABLE)} may extend another entry")
+        raise FabricsimError(f"{here}: only entries of {' or '.join(EXTENDABLE)} may extend another entry")
     if not isinstance(parent_name, str) or parent_name not in known:
         valid = ", ".join(sorted(known)) or "none yet"
         raise FabricsimError(f"{here}: the parent must be an entry of {section} defined before this one "

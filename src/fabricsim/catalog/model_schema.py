@@ -21,6 +21,8 @@ class LlmModel(Entry):
     Upper bounds on sizes are ~100x the largest published models: they catch typos and keep
     every derived count (parameters, FLOPs, bytes) finite."""
 
+    extends: str | None = Field(None, description=(
+        "entry this one was derived from (its fields, with the ones listed here changed; catalog.inherit)"))
     layers: int = Field(gt=0, le=10_000)
     hidden_size: int = Field(gt=0, le=1_000_000)
     attention: Literal["mha", "gqa", "mla"] = "gqa"
