@@ -177,6 +177,10 @@ class Gpu(Entry):
         default_factory=dict, description="by kernel: the sequence length at which the kernel reaches half its "
         "asymptotic efficiency (a fixed cost per query block and head, paid once per row of the causal square): "
         "efficiency = attention_efficiency x seq / (seq + this); absent: one efficiency at every length")
+    attention_head_dim_64_ratio: dict[str, float] = Field(
+        default_factory=dict, description="by kernel: the fused kernel's rate (forward + backward, 1 : 2.5) at head "
+        "dimension 64 over its rate at 128, where attention_efficiency is measured; sets the fixed work per score "
+        "(fabricsim.workload.attention_head_dim); absent: one rate at every head dimension")
     windowed_attention_efficiency: dict[str, float] = Field(
         default_factory=dict, description="by kernel: fraction of dense BF16 peak the fused kernel sustains on a "
         "sliding-window layer's band (the window's FLOPs, 1 forward + 2.5 backward, as measured on the window's "
@@ -184,6 +188,14 @@ class Gpu(Entry):
     architecture: Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"] = Field(
         description="GPU architecture generation (selects the collective library's per-generation constants)"
     )
+
+    @model_validator(mode="after")
+    def _head_dim_ratios(self) -> "Gpu":
+        bad = {k: v for k, v in self.attention_head_dim_64_ratio.items() if not 0.5 < v <= 1.0}
+        if bad:
+            raise ValueError(f"attention_head_dim_64_ratio={bad}: each ratio (rate at head dimension 64 over 128) must "
+                             "lie in (0.5, 1]")
+        return self
 
     @model_validator(mode="after")
     def _host_copy_pair(self) -> "Gpu":

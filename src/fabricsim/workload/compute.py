@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from fabricsim.workload.a2a_overlap import MoePhases
+from fabricsim.workload.attention_head_dim import kernel_head_dim_factor
 from fabricsim.workload.elementwise import (chains, expert_padding_bytes, expert_sort_bytes, fused_mlp_saved_bytes,
                                             layer_elementwise_bytes, routed_activation_bytes)
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
@@ -145,14 +146,18 @@ def attention_kind(model, profile) -> str:
     return profile.attention
 
 
-def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False, seq: float | None = None) -> float:
+def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False, seq: float | None = None,
+                         model=None) -> float:
     """Share of dense BF16 peak the profile's fused attention kernel sustains on this GPU in a training step
     (``fp8``: FP8 inputs, :mod:`fabricsim.workload.fp8_attention`) at ``seq`` tokens per call (catalog
-    ``attention_half_sequence_tokens``)."""
+    ``attention_half_sequence_tokens``) on ``model``'s heads (:mod:`fabricsim.workload.attention_head_dim`; None:
+    head dimension 128, where the catalog measures)."""
     if override is not None:
         return override
-    half = gpu.attention_half_sequence_tokens.get(f"{profile.attention}-fp8" if fp8 else profile.attention)
+    kernel = f"{profile.attention}-fp8" if fp8 else profile.attention
+    half = gpu.attention_half_sequence_tokens.get(kernel)
     length = seq / (seq + half) if half and seq else 1.0
+    length *= kernel_head_dim_factor(gpu, kernel, model)
     if fp8:
         return fp8_attention_efficiency(gpu, profile) * length
     table = gpu.attention_efficiency
@@ -236,9 +241,9 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
         gemms = dense_layer_gemms(model, shape.tokens, shape.tp)
     per = fp8_cast_bytes(profile, shape.fp8_recipe)
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, rates, profile, fp8, wgrad_output_bytes(shape.gradient_bytes), per)
-    efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention, shape.seq / shape.cp)
+    efficiency = attention_efficiency(gpu, profile, attention_override, shape.fp8_attention, shape.seq / shape.cp, model)
     windowed = None if attention_override is not None or not model.sliding_window_layers else \
-        windowed_attention_efficiency(gpu, profile, model.sliding_window)
+        windowed_attention_efficiency(gpu, profile, model.sliding_window, model)
     af, ab, attention_flops = _attention_work(model, gpu, shape, profile, bf16, efficiency, windowed)
     elementwise_f, elementwise_b, rerun_bytes, attention_side = layer_elementwise_bytes(model, shape, profile, moe)
     hbm = gpu.hbm_stream_bytes_per_s

@@ -68,7 +68,7 @@ def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_b
     """(seconds, FLOPs, KV bytes read) of attention in one layer; ``fp8``: an FP8 run (weights and activations)."""
     fp8_prompt = (not decode and fp8 and kv_bytes == 1 and profile.fp8_context_attention
                   and f"{profile.attention}-fp8" in gpu.attention_efficiency)
-    efficiency = attention_efficiency(gpu, profile, None, fp8=fp8_prompt, seq=context)  # decode also walks the context
+    efficiency = attention_efficiency(gpu, profile, None, fp8=fp8_prompt, seq=context, model=model)  # decode walks it too
     rate = gpu.bf16_dense_flops * efficiency
     if not decode:
         flops = attention_flops_per_token_per_layer(model, context) * tokens / tp  # causal prompt of length context

@@ -16,9 +16,11 @@ says each query tile costs a fixed ``h / 256`` key tiles' worth of work besides 
 does ``W / 128`` tiles of FLOPs in a loop of ``W / 128 + 1`` tiles (:func:`band_efficiency`).  On GB200 this
 predicts 0.074 from the head-dim-128 full-layer curve against the 0.070 cuDNN measures on gpt-oss's head-dim-64
 band; on H200 (cuDNN 9.19, results/h200_919_only_cudnn/gpt_oss_20260227_034819.csv, a 1,024-token window, head
-dim 64) it predicts 0.38 against a measured 0.31, the head-dim-64 kernel's larger fixed share per tile not being
-modelled.  A band measurement, where there is one, sets the rate at its window (128 keys) and the tile loop
-scales it to other windows.  Kernels without a length curve (FlashAttention-2) run windowed layers at the
+dim 64) it predicts 0.38 from the head-dim-128 curve against a measured 0.31: the narrow head's fixed work per
+score (:mod:`fabricsim.workload.attention_head_dim`, catalog ``attention_head_dim_64_ratio``, 0.80 for cuDNN on
+Hopper from FlashAttention-3's head-dim-64 and -128 panels) takes it to 0.30.  A band measurement, where there is
+one, sets the rate at its window (128 keys) and head dimension (64), and the tile loop and the head-dimension
+factor scale it to other windows and heads.  Kernels without a length curve (FlashAttention-2) run windowed layers at the
 full-layer rate.
 
 The FLOPs stay :func:`fabricsim.workload.model.attention_flops_per_token_per_layer`'s, split by layer kind
@@ -27,6 +29,7 @@ The FLOPs stay :func:`fabricsim.workload.model.attention_flops_per_token_per_lay
 
 from __future__ import annotations
 
+from fabricsim.workload.attention_head_dim import MEASURED_HEAD_DIM, attention_head_dim, head_dim_factor
 from fabricsim.workload.model import attention_flops_per_key, causal_keys_by_layer_kind
 
 
@@ -35,6 +38,8 @@ TILE_TOKENS = 128
 Blackwell)."""
 MEASURED_WINDOW_TOKENS = 128
 """The window of the catalog's band measurements (cudnn-frontend's gpt_oss preset: sliding_window_size 128)."""
+MEASURED_BAND_HEAD_DIM = 64
+"""The head dimension of the catalog's band measurements (the gpt_oss preset's heads)."""
 
 
 def band_efficiency(window_tokens: float, full_efficiency: float, half_sequence_tokens: float) -> float:
@@ -45,21 +50,26 @@ def band_efficiency(window_tokens: float, full_efficiency: float, half_sequence_
     return full_efficiency * tiles / (half_sequence_tokens / (2 * TILE_TOKENS) + tiles + 1)
 
 
-def windowed_attention_efficiency(gpu, profile, window_tokens: float = MEASURED_WINDOW_TOKENS) -> float | None:
+def windowed_attention_efficiency(gpu, profile, window_tokens: float = MEASURED_WINDOW_TOKENS,
+                                  model=None) -> float | None:
     """Share of dense BF16 peak the profile's fused kernel sustains on a sliding-window layer's band of
-    ``window_tokens`` keys on ``gpu``: the catalog's measurement (at its 128-key window, scaled to others by the
-    tile loop), else the tile loop on the kernel's full-layer curve; scaled like every attention efficiency by the
-    GPU's sustained compute ratio and the profile's kernel efficiency.  None for a kernel with neither."""
+    ``window_tokens`` keys on ``gpu`` for ``model``'s heads (None: head dimension 128): the catalog's measurement (at
+    its 128-key window and head dimension 64, scaled to others by the tile loop and the head-dimension factor), else
+    the tile loop on the kernel's full-layer curve times the head-dimension factor; scaled like every attention
+    efficiency by the GPU's sustained compute ratio and the profile's kernel efficiency.  None for a kernel with
+    neither."""
     kernel = profile.attention
     full, half = gpu.attention_efficiency.get(kernel), gpu.attention_half_sequence_tokens.get(kernel)
     measured = gpu.windowed_attention_efficiency.get(kernel)
     curve = full is not None and bool(half)
+    ratio = gpu.attention_head_dim_64_ratio.get(kernel)
+    heads = head_dim_factor(ratio, MEASURED_HEAD_DIM if model is None else attention_head_dim(model))
     if measured is not None:
         scale = band_efficiency(window_tokens, full, half) / band_efficiency(MEASURED_WINDOW_TOKENS, full, half) \
             if curve else 1.0
-        band = measured * scale
+        band = measured * scale * heads / head_dim_factor(ratio, MEASURED_BAND_HEAD_DIM)
     elif curve:
-        band = band_efficiency(window_tokens, full, half)
+        band = band_efficiency(window_tokens, full, half) * heads
     else:
         return None
     return band * gpu.sustained_compute_ratio * profile.kernel_efficiency
