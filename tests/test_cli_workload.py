@@ -54,3 +54,22 @@ def test_train_schedule_dualpipe_from_the_command_line():
         out = runner.invoke(app, ["train", *SMALL, *job, *args])
         assert out.exit_code == 2, out.output
         assert needle in out.output
+
+
+def test_train_table_states_the_attention_rate_it_charged():
+    """The per-micro-batch table names the attention kernel's achieved share of dense BF16 peak: executed attention
+    FLOPs over attention seconds over the peak, the figure a practitioner compares with a kernel benchmark."""
+    import re
+
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.workload import train
+
+    args = dict(model="llama3-8b", tp=8, pp=2, dp=4, global_batch=32, seq=4096)
+    out = runner.invoke(app, ["train", *SMALL, "--model", "llama3-8b", "--tp", "8", "--pp", "2", "--dp", "4",
+                              "--gbs", "32", "--seq", "4096"])
+    assert out.exit_code == 0, out.output
+    shown = int(re.search(r"attention \((\d+)% of dense BF16 peak\)", out.stdout).group(1))
+    result = train(scenario_from_dict({"cluster": {"gpus": 64}}), **args)
+    stage = result.stage
+    assert shown == round(100 * stage.attention_flops / stage.attention_s / result.peak_flops_per_gpu)
+    assert 10 <= shown <= 60

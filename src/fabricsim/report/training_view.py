@@ -77,7 +77,11 @@ def compute_table(result) -> Table:
     table.add_column("work")
     table.add_column("ms", justify="right")
     table.add_column("share", justify="right")
-    rows = [("GEMMs", stage.gemm_s), ("attention", stage.attention_s),
+    attention = "attention"
+    if stage.attention_s > 0 and stage.attention_flops > 0:
+        rate = stage.attention_flops / stage.attention_s / result.peak_flops_per_gpu
+        attention = f"attention ({rate:.0%} of dense BF16 peak)"
+    rows = [("GEMMs", stage.gemm_s), (attention, stage.attention_s),
             ("memory-bound kernels (norms, activations, casts)", stage.memory_s),
             ("kernel launch gaps", stage.launch_s), ("waiting for the host (CPU-bound)", stage.host_bound_s),
             ("recomputation (extra forward)", stage.recompute_s)]
