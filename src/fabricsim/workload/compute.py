@@ -157,12 +157,12 @@ def attention_efficiency(gpu, profile, override: float | None, fp8: bool = False
     kernel = f"{profile.attention}-fp8" if fp8 else profile.attention
     half = gpu.attention_half_sequence_tokens.get(kernel)
     length = seq / (seq + half) if half and seq else 1.0
-    length *= kernel_head_dim_factor(gpu, kernel, model)
+    shape = length * kernel_head_dim_factor(gpu, kernel, model)
     if fp8:
-        return fp8_attention_efficiency(gpu, profile) * length
+        return fp8_attention_efficiency(gpu, profile) * shape
     table = gpu.attention_efficiency
     measured = table.get(profile.attention, table.get("flash2", DEFAULT_ATTENTION_EFFICIENCY))
-    return measured * length * gpu.sustained_compute_ratio * profile.kernel_efficiency
+    return measured * shape * gpu.sustained_compute_ratio * profile.kernel_efficiency
 
 
 @lru_cache(maxsize=65536)

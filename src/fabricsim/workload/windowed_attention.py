@@ -20,8 +20,8 @@ dim 64) it predicts 0.38 from the head-dim-128 curve against a measured 0.31: th
 score (:mod:`fabricsim.workload.attention_head_dim`, catalog ``attention_head_dim_64_ratio``, 0.80 for cuDNN on
 Hopper from FlashAttention-3's head-dim-64 and -128 panels) takes it to 0.30.  A band measurement, where there is
 one, sets the rate at its window (128 keys) and head dimension (64), and the tile loop and the head-dimension
-factor scale it to other windows and heads.  Kernels without a length curve (FlashAttention-2) run windowed layers at the
-full-layer rate.
+factor scale it to other windows and heads.  Kernels without a length curve (FlashAttention-2) run windowed layers
+at the full-layer rate.
 
 The FLOPs stay :func:`fabricsim.workload.model.attention_flops_per_token_per_layer`'s, split by layer kind
 (:func:`fabricsim.workload.model.causal_keys_by_layer_kind`); only the windowed part's rate changes.
