@@ -39,7 +39,7 @@ def head_dim_factor(ratio_at_64: float | None, head_dim: float) -> float:
     if ratio_at_64 is None or head_dim >= MEASURED_HEAD_DIM:
         return 1.0
     x = fixed_columns(ratio_at_64)
-    return (head_dim / (head_dim + x)) / (MEASURED_HEAD_DIM / (MEASURED_HEAD_DIM + x))
+    return min(1.0, (head_dim / (head_dim + x)) / (MEASURED_HEAD_DIM / (MEASURED_HEAD_DIM + x)))  # 1 up to rounding
 
 
 def attention_head_dim(model) -> int:
