@@ -242,7 +242,12 @@ class InferSpec(_Strict):
         None, ge=1, le=10**9, description="static mode: requests a benchmark serves in all, batch at a time, every one "
         "of the same lengths (trtllm-bench with --input-stdev 0 --output-stdev 0): they run in waves, the last one "
         "short, and throughput is the run's; None: the steady state of full batches")
-    weight_bytes: Literal[1, 2] = Field(1, description="bytes per weight (1 = FP8, 2 = BF16)")
+    weight_bytes: Literal[0.5, 1, 2] = Field(1, description="bytes per weight (0.5 = NVFP4: 4-bit values with an FP8 "
+                                            "scale per 16, on FP4 tensor cores where the GPU has them; 1 = FP8; 2 = BF16)")
+    expert_weight_bytes: Literal[0.5, 1, 2] | None = Field(
+        None, description="bytes per routed-expert weight, when an MoE checkpoint quantizes its experts apart (NVIDIA's "
+        "NVFP4 checkpoints re-cast the MoE GEMM weights to NVFP4 and keep attention in FP8: weight_bytes 1, "
+        "expert_weight_bytes 0.5); None: weight_bytes")
     kv_bytes: Literal[1, 2] = Field(2, description="bytes per KV-cache element")
     kv_cache_fraction: float = Field(
         0.9, gt=0, le=1, description="share of free GPU memory the KV cache may take (TensorRT-LLM "

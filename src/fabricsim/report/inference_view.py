@@ -41,6 +41,8 @@ def inference_table(result) -> Table:
         table.add_row("the whole run", f"{result.requests:,} requests in {waves} wave{'s' * (waves != 1)} of {result.batch}"
                       + (f" and one of {last}" if last else "") + f": {result.run_s:,.1f} s")
     where = " over the whole run" if result.requests else "" if static else " (prefill and decode GPUs)"
+    if result.weights:
+        table.add_row("weights", result.weights)
     table.add_row("output tokens/s per GPU", f"{result.tokens_per_s_per_gpu:,.1f}{where}")
     table.add_row("decode memory per GPU", format_bytes(result.decode_memory_bytes))
     return table

@@ -90,7 +90,7 @@ def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_b
 
 def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, precision: str, kv_bytes: int,
                  decode: bool, ep: int = 1, moe_tokens: float | None = None, rows: float | None = None,
-                 head: bool = True) -> ForwardCost:
+                 head: bool = True, expert_precision: str | None = None) -> ForwardCost:
     """A forward pass of ``tokens`` tokens on one GPU of a TP group of ``tp``.
 
     Prefill: ``tokens`` prompt tokens attending causally over prompts of ``context`` tokens.
@@ -101,10 +101,14 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     to a captured CUDA-graph size (default ``tokens``); the padding requests hold no KV cache, so attention
     still reads the ``tokens`` real sequences (:mod:`fabricsim.workload.trtllm_bench`).
     ``head``: whether this GPU runs the output head (False on all but the last pipeline stage).
+    ``expert_precision``: the routed experts' GEMMs (None: ``precision``), e.g. 'fp4' for an NVFP4 checkpoint of an
+    MoE whose experts alone are 4-bit (:func:`fabricsim.workload.gemm.rates_for`).
     Every pass pays the profile's ``iteration_layer_s`` per layer (a TensorRT engine enqueued without CUDA graphs
     by an executor without an overlap scheduler); a prompt pass of an FP8 run with an FP8 KV cache runs its
     attention at the FP8 rate when the profile's ``fp8_context_attention`` says so."""
     rates = rates_for(gpu, precision, profile.kernel_efficiency)
+    expert_rates = rates if expert_precision in (None, precision) else rates_for(gpu, expert_precision,
+                                                                                   profile.kernel_efficiency)
     sequences = tokens if decode else 0.0
     if decode and rows is not None:
         tokens = max(tokens, rows)
@@ -121,9 +125,9 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         active = active_experts(model, dispatched * ep, model.routed_experts / ep) if moe else None
         reached = active if moe else reached
         gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode, active)
-        g = sum(float(gemm_seconds(x.m, x.n, x.k, rates, x.batch)) for x in gemms)
+        g = sum(float(gemm_seconds(x.m, x.n, x.k, expert_rates if x.grouped else rates, x.batch)) for x in gemms)
         a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, context, tp, kv_bytes, decode,
-                              sequences, precision == "fp8")
+                              sequences, precision in ("fp8", "fp4"))
         shape = Shape(tokens, int(context), 1, tp, True, precision, ep, 1, per_expert,
                       per_expert * model.routed_experts / ep if moe else 0.0)
         elementwise, _, _, _ = layer_elementwise_bytes(model, shape, profile, moe)

@@ -55,8 +55,14 @@ WGRAD_OUTPUT_BYTES = wgrad_output_bytes(4)
 """FP32 main gradients: read and write 4 bytes per element."""
 
 
+NVFP4_BYTES = 0.5 + 1.0 / 16
+"""Bytes per element of an NVFP4 operand: a 4-bit value and an FP8 (E4M3) scale per 16-element block (NVIDIA's
+NVFP4: 16-element blocks, FP8 per-block scales, an FP32 per-tensor scale -- negligible), e.g. nvidia/*-NVFP4
+checkpoints as SemiAnalysis InferenceX describes them (MiniMax-M2.5, 2026-05-26)."""
+
+
 def input_bytes(precision: str) -> float:
-    return 1.0 if precision == "fp8" else 2.0
+    return {"fp8": 1.0, "fp4": NVFP4_BYTES}.get(precision, 2.0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class GemmRates:
     in_bytes: float
     epilogue_overlap: float = 0.0
     stream_k: bool = True
+    weight_bytes: float | None = None  # bytes per element of the B (weight) operand; None: in_bytes (both operands alike)
 
     @property
     def k_balance(self) -> float:
@@ -99,15 +106,28 @@ def shape_efficiency(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OU
 
 
 def rates_for(gpu, precision: str, software_efficiency: float = 1.0) -> GemmRates:
-    """GEMM figures of ``gpu`` (a catalog Gpu) at ``precision`` ('bf16' or 'fp8'): the ceiling is
+    """GEMM figures of ``gpu`` (a catalog Gpu) at ``precision`` ('bf16', 'fp8' or 'fp4'): the ceiling is
     the MAMF-derived one times the GPU's sustained-compute ratio in a loaded node and the software
-    stack's library efficiency (both 1 for a single-kernel benchmark)."""
-    fp8 = precision == "fp8" and gpu.fp8_matmul_efficiency is not None  # else FP8 runs as BF16 (A100)
-    peak = gpu.fp8_dense_flops if fp8 else gpu.bf16_dense_flops
-    measured = gpu.fp8_matmul_efficiency if fp8 else gpu.matmul_efficiency
-    in_bytes = input_bytes("fp8" if fp8 else "bf16")
+    stack's library efficiency (both 1 for a single-kernel benchmark).
+
+    'fp4' is NVFP4 weights: multiplied with NVFP4 activations on FP4 tensor cores (catalog ``fp4_dense_flops``, its
+    MAMF ratio ``fp4_matmul_efficiency``, else FP8's -- an assumption); on a GPU without them the weights are widened
+    inside the kernel (weight-only quantization) to the best precision it multiplies -- FP8 on Hopper (W4A8), BF16
+    before -- at that precision's rate, the weight operand still moving NVFP4 bytes (an assumption: serving stacks
+    also run W4A16 kernels on Hopper)."""
+    weights = None
+    if precision == "fp4" and gpu.fp4_dense_flops is not None:
+        peak, in_bytes = gpu.fp4_dense_flops, input_bytes("fp4")
+        measured = gpu.fp4_matmul_efficiency or gpu.fp8_matmul_efficiency or gpu.matmul_efficiency
+    else:
+        if precision == "fp4":  # weight-only: the weights stay 4-bit in HBM
+            precision, weights = "fp8", NVFP4_BYTES
+        fp8 = precision == "fp8" and gpu.fp8_matmul_efficiency is not None  # else FP8 runs as BF16 (A100)
+        peak = gpu.fp8_dense_flops if fp8 else gpu.bf16_dense_flops
+        measured = gpu.fp8_matmul_efficiency if fp8 else gpu.matmul_efficiency
+        in_bytes = input_bytes("fp8" if fp8 else "bf16")
     base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_stream_bytes_per_s, in_bytes,
-                     gpu.gemm_epilogue_overlap, gpu.gemm_stream_k)
+                     gpu.gemm_epilogue_overlap, gpu.gemm_stream_k, weights)
     sustained = gpu.sustained_compute_ratio * software_efficiency
     return replace(base, ceiling=min(1.0, measured / sweep_best_efficiency(base)) * sustained)
 
@@ -125,7 +145,8 @@ def gemm_seconds(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OUTPUT
     m, n, k, batch = (np.asarray(x, dtype=float) for x in (m, n, k, batch))
     flops = 2.0 * m * n * k * batch
     compute = flops / (rates.peak * rates.ceiling * shape_efficiency(m, n, k, rates, batch, out_bytes))
-    memory = batch * (rates.in_bytes * (m * k + k * n) + out_bytes * m * n) / rates.hbm_bytes_per_s
+    weights = rates.in_bytes if rates.weight_bytes is None else rates.weight_bytes
+    memory = batch * (rates.in_bytes * m * k + weights * k * n + out_bytes * m * n) / rates.hbm_bytes_per_s
     return np.maximum(compute, memory)
 
 
@@ -135,4 +156,4 @@ def achieved_fraction(m, n, k, rates: GemmRates) -> np.ndarray:
     return 2.0 * np.asarray(m, float) * np.asarray(n, float) * np.asarray(k, float) / (seconds * rates.peak)
 
 
-__all__ = ["GemmRates", "rates_for", "wgrad_output_bytes", "sweep_best_efficiency", "gemm_seconds", "shape_efficiency", "achieved_fraction", "input_bytes"]
+__all__ = ["GemmRates", "NVFP4_BYTES", "rates_for", "wgrad_output_bytes", "sweep_best_efficiency", "gemm_seconds", "shape_efficiency", "achieved_fraction", "input_bytes"]

@@ -29,6 +29,7 @@ from fabricsim.errors import FabricsimError
 from fabricsim.workload.forward import ForwardCost, forward_cost
 from fabricsim.workload.model import kv_cache_bytes, kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
+from fabricsim.workload.weight_format import describe, expert_precision, stored_bytes, weight_precision
 from fabricsim.workload.trtllm_bench import engine_limits, generation_only_share, graph_batch_sizes, padded_batch
 
 DISPATCH_BYTES = 1
@@ -69,6 +70,7 @@ class InferenceResult:
     decode_stage_s: float = 0.0  # pp > 1: the slowest stage's decode time for one micro-batch (compute + its TP all-reduces)
     requests: int = 0  # static mode, a finite benchmark: requests served in all (0: the steady state)
     run_s: float = 0.0  # static mode, a finite benchmark: seconds to serve them all, wave by wave
+    weights: str = ""  # the checkpoint's weight formats as the GEMMs run them (weight_format.describe)
 
     @property
     def ttft_s(self) -> float:
@@ -192,6 +194,15 @@ def tp_logits_gather_seconds(fabric, gpus: np.ndarray, tp: int, rows: float, mod
 
 
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
+    """Serve ``spec`` (an InferSpec) on the scenario's fabric: static instances or disaggregated prefill and decode
+    (:func:`_serve`), the result labelled with the weight formats its GEMMs ran."""
+    result = _serve(scenario, spec, model, fabric)
+    gpu = (fabric.design if fabric is not None else None)
+    gpu = gpu.gpu if gpu is not None else scenario.catalog().get("gpus", scenario.cluster.gpu)
+    return replace(result, weights=describe(spec, gpu))
+
+
+def _serve(scenario, spec, model, fabric=None) -> InferenceResult:
     from fabricsim.topology.build import build_fabric
     from fabricsim.topology.design import design_fabric
     from fabricsim.workload import catalog_entry
@@ -203,7 +214,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
         fabric = build_fabric(design)
     policy = spec.load_balancing or design.load_balancing
     gpu = design.gpu
-    precision = "fp8" if spec.weight_bytes == 1 else "bf16"
+    precision = weight_precision(spec.weight_bytes)
     moe_layers = model.moe_layers if model.routed_experts else 0
     per_node = min(design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
     if spec.mode == "static" and spec.pp > 1:
@@ -227,7 +238,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     prefill_ep = spec.prefill_gpus if model.routed_experts else 1
     moe_tokens = prompt_tokens / spec.tp
     cost = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
-                        prefill_ep, moe_tokens)
+                        prefill_ep, moe_tokens, expert_precision=expert_precision(spec))
     copies = _copies(model, prefill_ep, per_node, spec.routing_node_limit)
     prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, moe_tokens, copies, model, policy, spec.tp)
     prefill_s = (cost.total_s + prefill_a2a
@@ -247,7 +258,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     copies = _copies(model, ep, per_node, spec.routing_node_limit)
     split = 2 if spec.two_batch_overlap else 1
     step = forward_cost(model, gpu, profile, seqs_per_group / split, context, spec.tp, precision, spec.kv_bytes, True,
-                        ep, tokens_per_gpu / split)
+                        ep, tokens_per_gpu / split, expert_precision=expert_precision(spec))
     tp_s = split * _tp_decode_seconds(fabric, decode, spec.tp, seqs_per_group / split, model, policy)
     a2a = split * moe_layers * _a2a(fabric, decode, ep, tokens_per_gpu / split, copies, model, policy, spec.tp)
     compute_s = split * step.total_s
@@ -289,7 +300,8 @@ def weights_and_kv_per_gpu(spec, model, parameters: float, routed: float, ep: in
     """(weight bytes, KV-cache bytes) per GPU of a tensor-parallel group: ``parameters`` over tp but the
     ``routed`` expert parameters among them over ``ep``, and the KV cache of ``model``'s layers for
     ``sequences`` sequences of context + output tokens, split over tp (MLA's latent is not split over heads)."""
-    weights = spec.weight_bytes * ((parameters - routed) / spec.tp + routed / ep)
+    weights = stored_bytes(spec.weight_bytes) * (parameters - routed) / spec.tp + stored_bytes(
+        spec.expert_weight_bytes or spec.weight_bytes) * routed / ep
     kv_split = spec.tp if model.attention != "mla" else 1
     kv = sequences * kv_cache_bytes(model, spec.context + spec.output_tokens, spec.kv_bytes) / kv_split
     return weights, kv
@@ -324,7 +336,10 @@ def _graph_padding(spec, model, gpu, profile) -> tuple[int, float]:
     if model.attention != "mla":  # tuning.py: at least one KV head per GPU
         kv *= max(spec.tp, model.kv_heads) / model.kv_heads
     memory = gpu.memory_total_bytes or gpu.hbm_bytes
-    max_bs, max_tokens = engine_limits(parameter_counts(model).total, spec.weight_bytes, kv, memory, spec.tp,
+    counts = parameter_counts(model)
+    per_parameter = (stored_bytes(spec.weight_bytes) * (counts.total - counts.routed_experts_total) + stored_bytes(
+        spec.expert_weight_bytes or spec.weight_bytes) * counts.routed_experts_total) / counts.total
+    max_bs, max_tokens = engine_limits(counts.total, per_parameter, kv, memory, spec.tp,
                                        spec.context, spec.output_tokens, spec.kv_cache_fraction)
     sizes = graph_batch_sizes(profile.decode_graph_batch_sizes, max_bs, max_tokens)
     share = generation_only_share(spec.batch, max_tokens, spec.context, spec.output_tokens)
@@ -346,17 +361,17 @@ def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -
     gpus = np.arange(spec.tp)
     prompt_tokens = spec.batch * spec.context
     prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
-                           ep, prompt_tokens / ep)
+                           ep, prompt_tokens / ep, expert_precision=expert_precision(spec))
     prefill_s = (prefill.total_s + tp_all_reduce_seconds(fabric, gpus, spec.tp, prompt_tokens, model, policy)
                  + tp_logits_gather_seconds(fabric, gpus, spec.tp, spec.batch, model, policy))
     context = spec.context + spec.output_tokens / 2
     step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
-                        ep, spec.batch / ep)
+                        ep, spec.batch / ep, expert_precision=expert_precision(spec))
     tp_s = _tp_decode_seconds(fabric, gpus, spec.tp, spec.batch, model, policy)
     rows, share = _graph_padding(spec, model, gpu, profile)
     if rows > spec.batch and share > 0:
         padded = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
-                              ep, spec.batch / ep, rows=rows)
+                              ep, spec.batch / ep, rows=rows, expert_precision=expert_precision(spec))
         step = _mix(padded, step, share)
         tp_s = share * _tp_decode_seconds(fabric, gpus, spec.tp, rows, model, policy) + (1 - share) * tp_s
     tpot = step.total_s + tp_s

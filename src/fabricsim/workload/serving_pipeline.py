@@ -36,6 +36,7 @@ from fabricsim.workload.inference import (InferenceResult, check_resident, kv_st
                                           tp_logits_gather_seconds,
                                           weights_and_kv_per_gpu)
 from fabricsim.workload.model import kv_cache_bytes, parameter_counts
+from fabricsim.workload.weight_format import expert_precision
 
 ACTIVATION_BYTES = 2
 """Bytes per hidden-state element sent between stages (BF16)."""
@@ -134,11 +135,11 @@ def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: i
     for index, stage in enumerate(parts):
         gpus = index * tp + np.arange(tp)
         p = forward_cost(stage.model, gpu, profile, prompt_tokens, spec.context, tp, precision, spec.kv_bytes, False,
-                         ep, prompt_tokens / ep, head=stage.last)
+                         ep, prompt_tokens / ep, head=stage.last, expert_precision=expert_precision(spec))
         prefill_s.append(p.total_s + tp_all_reduce_seconds(fabric, gpus, tp, prompt_tokens, stage.model, policy)
                          + (tp_logits_gather_seconds(fabric, gpus, tp, micro, stage.model, policy) if stage.last else 0.0))
         d = forward_cost(stage.model, gpu, profile, micro, context, tp, precision, spec.kv_bytes, True,
-                         ep, micro / ep, head=stage.last)
+                         ep, micro / ep, head=stage.last, expert_precision=expert_precision(spec))
         steps.append(d)
         decode_s.append(d.total_s + tp_all_reduce_seconds(fabric, gpus, tp, micro, stage.model, policy)
                         + (tp_logits_gather_seconds(fabric, gpus, tp, micro, stage.model, policy) if stage.last else 0.0))

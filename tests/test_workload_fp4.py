@@ -1,0 +1,60 @@
+"""NVFP4 weights in serving: FP4 tensor cores on Blackwell, weight-only widening elsewhere, and the bytes they hold."""
+
+import pytest
+
+from fabricsim.catalog import default_catalog
+from fabricsim.errors import FabricsimError
+from fabricsim.scenario import scenario_from_dict
+from fabricsim.workload import infer
+from fabricsim.workload.gemm import NVFP4_BYTES, gemm_seconds, rates_for
+from fabricsim.workload.weight_format import expert_precision, stored_bytes, weight_precision
+
+CATALOG = default_catalog()
+
+
+def test_nvfp4_bytes_are_a_nibble_and_an_fp8_scale_per_16():
+    assert NVFP4_BYTES == pytest.approx(0.5 + 1 / 16)
+    assert stored_bytes(0.5) == NVFP4_BYTES and stored_bytes(1) == 1.0 and stored_bytes(2) == 2.0
+    assert [weight_precision(b) for b in (0.5, 1, 2)] == ["fp4", "fp8", "bf16"]
+
+
+def test_fp4_on_blackwell_tensor_cores_and_widened_on_hopper():
+    """B200: the catalog's dense FP4 peak (9 PFLOP/s), both operands in NVFP4, FP8's MAMF ratio (assumed).  H100 has no
+    FP4 tensor cores: the GEMM runs at its FP8 rate and only the weight operand moves NVFP4 bytes."""
+    b200, h100 = CATALOG.gpu("b200"), CATALOG.gpu("h100-sxm")
+    fp4, fp8 = rates_for(b200, "fp4"), rates_for(b200, "fp8")
+    assert fp4.peak == 9.0e15 and fp4.in_bytes == NVFP4_BYTES and fp4.weight_bytes is None
+    assert fp4.ceiling == pytest.approx(fp8.ceiling, rel=0.02)  # same MAMF ratio, re-derived over the sweep
+    widened, h100_fp8 = rates_for(h100, "fp4"), rates_for(h100, "fp8")
+    assert widened.peak == h100_fp8.peak and widened.in_bytes == 1.0 and widened.weight_bytes == NVFP4_BYTES
+    # a decode GEMM (16 rows) is bound by reading its weights: NVFP4 reads 0.5625 / 1 of FP8's bytes
+    m, n, k = 16, 8192, 8192
+    ratio = float(gemm_seconds(m, n, k, widened)) / float(gemm_seconds(m, n, k, h100_fp8))
+    expected = (m * k * 1.0 + k * n * NVFP4_BYTES + 2 * m * n) / (m * k * 1.0 + k * n * 1.0 + 2 * m * n)
+    assert ratio == pytest.approx(expected, rel=1e-9)
+    # a prefill GEMM is compute-bound: FP4 tensor cores double B200's rate, widening leaves H100's alone
+    big = (8192, 8192, 8192)
+    assert float(gemm_seconds(*big, fp8)) / float(gemm_seconds(*big, fp4)) == pytest.approx(2.0, rel=0.03)
+    assert float(gemm_seconds(*big, widened)) == pytest.approx(float(gemm_seconds(*big, h100_fp8)), rel=1e-9)
+
+
+def _minimax(gpu="b200", **kw):
+    spec = dict(model="minimax-m2.5", prefill_gpus=2, decode_gpus=2, tp=2, ep=2, batch=16, prefill_batch=1,
+                context=7373, output_tokens=922, weight_bytes=1, kv_bytes=1, software="serving-2025")
+    spec.update(kw)
+    return infer(scenario_from_dict({"cluster": {"gpu": gpu, "gpus": 4}}), **spec)
+
+
+def test_nvfp4_experts_hold_fewer_bytes_and_decode_faster():
+    """MiniMax-M2.5 (224.7B of its 228.7B parameters in routed experts) on 2 B200: NVFP4 experts hold 0.5625 of FP8's
+    expert bytes and, decode reading those weights, the step shortens; attention and the KV cache are unchanged."""
+    fp8, nvfp4 = _minimax(), _minimax(expert_weight_bytes=0.5)
+    assert nvfp4.tokens_per_s_per_gpu > 1.15 * fp8.tokens_per_s_per_gpu
+    assert nvfp4.prefill_s < fp8.prefill_s  # the experts' prompt GEMMs run on FP4 tensor cores
+    assert expert_precision(type("S", (), {"expert_weight_bytes": 0.5, "weight_bytes": 1})()) == "fp4"
+    assert expert_precision(type("S", (), {"expert_weight_bytes": None, "weight_bytes": 1})()) is None
+
+
+def test_weight_bytes_outside_the_formats_is_refused_with_the_field_named():
+    with pytest.raises(FabricsimError, match="weight_bytes"):
+        _minimax(expert_weight_bytes=0.75)
