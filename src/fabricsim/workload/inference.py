@@ -197,8 +197,7 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     """Serve ``spec`` (an InferSpec) on the scenario's fabric: static instances or disaggregated prefill and decode
     (:func:`_serve`), the result labelled with the weight formats its GEMMs ran."""
     result = _serve(scenario, spec, model, fabric)
-    gpu = (fabric.design if fabric is not None else None)
-    gpu = gpu.gpu if gpu is not None else scenario.catalog().get("gpus", scenario.cluster.gpu)
+    gpu = fabric.design.gpu if fabric is not None else scenario.catalog().get("gpus", scenario.cluster.gpu)
     return replace(result, weights=describe(spec, gpu))
 
 

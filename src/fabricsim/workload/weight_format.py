@@ -39,7 +39,10 @@ NAMES = {0.5: "NVFP4", 1: "FP8", 2: "BF16"}
 def _format(weight_bytes: float, gpu) -> str:
     name = NAMES[weight_bytes]
     if weight_bytes == 0.5:
-        return name + (" on FP4 tensor cores" if gpu.fp4_dense_flops else " widened to FP8 in the GEMMs (no FP4 tensor cores)")
+        if gpu.fp4_dense_flops:
+            return name + " on FP4 tensor cores"
+        widened = "FP8" if gpu.fp8_matmul_efficiency is not None else "BF16"
+        return f"{name} widened to {widened} in the GEMMs (no FP4 tensor cores)"
     return name
 
 
