@@ -58,3 +58,16 @@ def test_nvfp4_experts_hold_fewer_bytes_and_decode_faster():
 def test_weight_bytes_outside_the_formats_is_refused_with_the_field_named():
     with pytest.raises(FabricsimError, match="weight_bytes"):
         _minimax(expert_weight_bytes=0.75)
+
+
+def test_published_nvfp4_serving_runs_hold():
+    """The held-out InferenceX NVFP4 rows (MiniMax-M2.5 on B200 by vLLM; DeepSeek-R1-0528 on B200, B300 and GB200 by
+    SGLang, TensorRT-LLM and Dynamo): every one within its 25% tolerance, their median within 10%."""
+    from fabricsim.validation.runner import run_validation
+
+    rows = run_validation(layer="inference", match="inferencex-*-nvfp4-*") + run_validation(
+        layer="inference", match="inferencex-dsr1-fp4-*")
+    assert len(rows) == 17
+    assert all(r.status == "pass" for r in rows)
+    errors = sorted(abs(r.error) for r in rows)
+    assert errors[len(errors) // 2] < 0.10
