@@ -71,3 +71,31 @@ def test_published_nvfp4_serving_runs_hold():
     assert all(r.status == "pass" for r in rows)
     errors = sorted(abs(r.error) for r in rows)
     assert errors[len(errors) // 2] < 0.10
+
+
+def test_nvfp4_training_needs_fp4_tensor_cores_and_runs_its_gemms_on_them():
+    """precision fp4 (Megatron-Bridge's nvfp4 recipe): refused on H100 with the field named; on GB300 the 70B step's
+    layer GEMMs run at the FP4 rate (3x FP8's dense peak on Blackwell Ultra, the same MAMF ratio) and its casts move
+    the NVFP4 recipe's bytes (read twice -- amax and cast -- and write two 0.5625-byte copies)."""
+    from fabricsim.workload import train
+    from fabricsim.workload.fp8_casts import RECIPE_CAST_BYTES
+
+    assert RECIPE_CAST_BYTES["nvfp4"] == pytest.approx(2 + 2 + 2 * NVFP4_BYTES)
+    job = dict(model="llama3-70b", tp=1, pp=4, dp=16, virtual_stages=5, global_batch=256, micro_batch=1, seq=8192,
+               gradient_reduce_bytes=2, recompute="none", gpus=64, tp_comm_overlap=0.0)
+    with pytest.raises(FabricsimError, match="workload.train.precision=fp4"):
+        train(scenario_from_dict({"cluster": {"gpu": "h100-sxm", "gpus": 64}}), precision="fp4", **job)
+    gb300 = scenario_from_dict({"cluster": {"gpu": "gb300", "gpus": 72}})
+    fp8 = train(gb300, precision="fp8", fp8_recipe="mxfp8", **job)
+    fp4 = train(gb300, precision="fp4", **job)
+    layer_gemms = lambda r: sum(s for g, s, _ in r.stage.gemms if g.name != "output head")  # noqa: E731
+    assert layer_gemms(fp8) / layer_gemms(fp4) == pytest.approx(3.0, rel=0.1)
+    assert 1.3 < fp4.tokens_per_s_per_gpu / fp8.tokens_per_s_per_gpu < 2.0
+
+
+def test_published_nvfp4_training_runs_hold():
+    """Megatron-Bridge 26.02's NVFP4 rows (Llama 3 70B and 3.1 405B on GB200 and GB300), held out: within 25%."""
+    from fabricsim.validation.runner import run_validation
+
+    rows = run_validation(layer="training", match="*-nvfp4")
+    assert len(rows) == 4 and all(r.status == "pass" for r in rows)

@@ -133,7 +133,10 @@ class TrainSpec(_Strict):
         "virtual_stages when pp > 1")
     gpus: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="GPUs of the job; default every GPU of the cluster (a placement may leave some idle)")
-    precision: Literal["bf16", "fp8"] = Field("bf16", description="GEMM precision (MFU is against BF16 peak)")
+    precision: Literal["bf16", "fp8", "fp4"] = Field(
+        "bf16", description="GEMM precision (MFU is against BF16 peak); fp4: NVFP4 (Megatron fp4 e2m1 with the nvfp4 "
+        "recipe, Transformer Engine NVFP4BlockScaling: forward, data- and weight-gradient GEMMs of the transformer "
+        "layers on FP4 tensor cores, their inputs quantized by NVFP4 casts; Blackwell and later)")
     fp8_weights: bool = Field(
         False, description="with precision fp8: the transformer layers' linear weights are kept in FP8 (Megatron "
         "fp8_param_gather / fp8_param, Transformer Engine fp8_model_init; every Megatron-Bridge FP8 recipe but "

@@ -139,6 +139,12 @@ class Shape:
     expert_padding: bool = False  # MoE, FP8: grouped experts copy rows into aligned blocks and back (moe.quantization_padding)
 
 
+def quantized(precision: str, gpu) -> bool:
+    """Whether GEMM inputs are cast before their GEMMs: FP8 on a GPU with FP8 tensor cores (else FP8 runs as BF16),
+    NVFP4 always (training refuses it without FP4 tensor cores)."""
+    return precision == "fp4" or (precision == "fp8" and gpu.fp8_matmul_efficiency is not None)
+
+
 def attention_kind(model, profile) -> str:
     """The attention path the stack runs for this model: unfused when its fused kernel lacks a feature."""
     if getattr(model, "attention_sinks", False) and not profile.fused_attention_sinks:
@@ -232,7 +238,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     """Forward and backward seconds of one layer (dense or MoE) for one micro-batch on one GPU."""
     rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
     bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
-    fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
+    fp8 = quantized(shape.precision, gpu)  # FP8 or NVFP4 GEMM inputs: cast kernels before the GEMMs
     if shape.expert_padding and not (moe and fp8 and profile.expert_gemm_streams and not shape.fused_mlp):
         shape = replace(shape, expert_padding=False)  # only Transformer Engine GroupedLinear pads, and only in FP8
     if moe:
@@ -323,7 +329,7 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     gf, gb, cast_f, cast_b, rows = _gemm_work(head_gemms(model, shape.tokens, shape.tp), bf16, profile, False, wgrad)
     if mtp:
         rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
-        fp8 = shape.precision == "fp8" and gpu.fp8_matmul_efficiency is not None
+        fp8 = quantized(shape.precision, gpu)
         projection = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)]
         pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8, wgrad,
                                              fp8_cast_bytes(profile, shape.fp8_recipe))

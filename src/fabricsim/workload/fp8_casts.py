@@ -10,14 +10,19 @@ recipe scales (:data:`RECIPE_CAST_BYTES`).  A software profile states the figure
 from __future__ import annotations
 
 
-RECIPE_CAST_BYTES = {"delayed": 4.0, "tensorwise": 6.0, "mxfp8": 4.0 + 2 / 32, "blockwise": 4.0 + 2 * 4 / 128}
+RECIPE_CAST_BYTES = {"delayed": 4.0, "tensorwise": 6.0, "mxfp8": 4.0 + 2 / 32, "blockwise": 4.0 + 2 * 4 / 128,
+                     "nvfp4": 4.0 + 2 * (0.5 + 1 / 16)}
 """HBM bytes per element to quantize a GEMM input by FP8 recipe (read BF16 2 B, write the FP8 copy and its
 transposed copy for the weight gradient 1 + 1 B, plus): delayed scaling nothing (the scale comes from the amax
 history); per-tensor current scaling ('tensorwise') an amax pass over the input first (+2 B; Transformer Engine
 Float8CurrentScalingQuantizer: nvte_compute_amax before nvte_quantize_v2); MXFP8 one E8M0 scale byte per 32
 elements for each copy (OCP Microscaling Formats v1.0: blocks of 32; Transformer Engine MXFP8Quantizer writes
 row- and column-wise data and scales in the one cast kernel); blockwise (DeepSeek-V3 report section 3.3.2: 1 x 128
-activation tiles, 128 x 128 weight blocks) one FP32 scale per 128 elements for each copy."""
+activation tiles, 128 x 128 weight blocks) one FP32 scale per 128 elements for each copy; NVFP4 (precision fp4) an
+amax pass for its FP32 per-tensor scale (+2 B, as current scaling) and a 4-bit value and an FP8 scale per 16 elements
+for each copy (0.5625 B: :data:`fabricsim.workload.gemm.NVFP4_BYTES`), the weight-gradient copy's random Hadamard
+transform and the gradients' stochastic rounding computed inside the cast (Transformer Engine NVFP4BlockScaling;
+ASSUMED to add no HBM traffic)."""
 
 
 def fp8_cast_bytes(profile, recipe: str | None) -> float:

@@ -55,10 +55,11 @@ from fabricsim.errors import FabricsimError
 from fabricsim.workload.elementwise import FUSED, Chains
 from fabricsim.workload.expert_epilogue import epilogue_kernels
 
-QUANTIZE_KERNELS = {"delayed": 1, "tensorwise": 3, "mxfp8": 1, "blockwise": 1}
+QUANTIZE_KERNELS = {"delayed": 1, "tensorwise": 3, "mxfp8": 1, "blockwise": 1, "nvfp4": 2}
 """Kernels per FP8 quantization of one tensor, by Megatron ``fp8_recipe``: current ('tensorwise')
 scaling = ``nvte_compute_amax`` + ``nvte_compute_scale_from_amax`` + ``nvte_quantize_v2``
-(Transformer Engine Float8CurrentScalingQuantizer::quantize_impl); the others one cast kernel."""
+(Transformer Engine Float8CurrentScalingQuantizer::quantize_impl); NVFP4 an amax pass for its FP32 per-tensor scale
+and the cast (ASSUMED: the block scales are computed in the cast); the others one cast kernel."""
 MOE_ROUTER_KERNELS = 6
 """Router kernels besides its GEMM: score, top-k, normalisation and load-balancing terms."""
 MOE_PREPROCESS_KERNELS = 6

@@ -380,7 +380,10 @@ def _does_not_fit(job: MemoryJob, use: MemoryUse) -> str:
 
 def activation_storage(profile, spec) -> str:
     """How this run keeps linear layers' inputs (workload.model.STORAGE_BYTES): the profile's way in FP8 runs,
-    BF16 otherwise; Transformer Engine's delayed scaling keeps an extra FP8 copy of the attention output."""
+    BF16 otherwise; Transformer Engine's delayed scaling keeps an extra FP8 copy of the attention output; NVFP4 runs
+    keep Transformer Engine's NVFP4 casts (``te-nvfp4``)."""
+    if spec.precision == "fp4":
+        return "te-nvfp4"
     if spec.precision != "fp8":
         return "bf16"
     if profile.activation_storage == "te-fp8" and (spec.fp8_recipe or profile.fp8_recipe) == "delayed":

@@ -168,14 +168,16 @@ def kv_cache_bytes(model, tokens: float, bytes_per_element: float = 2) -> float:
 
 
 STORAGE_BYTES = {"bf16": (2.0, 2.0, 2.0), "fp8": (1.0, 1.5, 1.0), "te-fp8": (1.0, 2.0, 2.0),
-                 "te-fp8-delayed": (1.0, 3.0, 2.0)}
+                 "te-fp8-delayed": (1.0, 3.0, 2.0), "te-nvfp4": (0.5 + 1 / 16, 2.0, 2.0)}
 """Bytes per element a layer keeps of (a linear layer's input, the attention output, the SwiGLU input), by how
 the stack caches activations (software profile ``activation_storage``; in FP8 runs only).  Transformer Engine
 2.12 ``pytorch/module/linear.py`` (and LayerNormLinear, GroupedLinear) saves the quantized input
 (``saved_inputmat = inputmat`` after quantization, column-wise data for the weight gradient) unless
 ``save_original_input``; Megatron-Core b0cc2706 ``attention.py`` sets that on ``linear_proj`` for FP8
 recipes other than delayed scaling ("the output of the fused core_attn is saved by itself"), so the
-attention output is kept once in BF16, and twice (BF16 + FP8) under delayed scaling."""
+attention output is kept once in BF16, and twice (BF16 + FP8) under delayed scaling; NVFP4 runs (precision fp4,
+``te-nvfp4``) keep the NVFP4 cast of each linear's input (a 4-bit value and an FP8 scale per 16), the attention
+output and the SwiGLU input in BF16 as ``te-fp8``."""
 
 
 def activation_bytes_per_token_per_layer(model, seq: int, tp: int = 1, sequence_parallel: bool = True,

@@ -194,6 +194,10 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                       spec.sequence_parallel, spec.expert_tp or spec.tp)
     check_parallelism(par, gpus, model, design.scale_up.gpus)
     gpu = design.gpu
+    if spec.precision == "fp4" and gpu.fp4_dense_flops is None:
+        raise FabricsimError(f"workload.train.precision=fp4 (NVFP4 training) needs FP4 tensor cores, and {gpu.name} has "
+                             "none (catalog fp4_dense_flops); use precision fp8 or a Blackwell GPU (b200, gb200, b300, "
+                             "gb300)")
     _check_sequence(spec, par)
     m = _micro_batches(spec, par)
     dualpipe = spec.pipeline_schedule == "dualpipe"
@@ -408,10 +412,11 @@ def _shape(model, par: Parallelism, spec) -> Shape:
     tokens = spec.micro_batch * spec.seq / par.cp
     per_expert, routed = expert_load(model, par, tokens, spec) if model.routed_experts else (0.0, 0.0)
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-    padding = bool(model.routed_experts) and spec.precision == "fp8" \
-        and quantization_padding(dispatcher, spec.fp8_recipe, token_drop_mode(spec, model), per_expert)
+    recipe = "nvfp4" if spec.precision == "fp4" else spec.fp8_recipe
+    padding = bool(model.routed_experts) and spec.precision in ("fp8", "fp4") \
+        and quantization_padding(dispatcher, recipe, token_drop_mode(spec, model), per_expert)
     return Shape(tokens, spec.seq, spec.micro_batch, par.tp, par.sequence_parallel, spec.precision, par.ep, par.etp,
-                 per_expert, routed, spec.fp8_recipe,
+                 per_expert, routed, recipe,
                  None if spec.cuda_graph_scope is None else tuple(spec.cuda_graph_scope), spec.elementwise, par.cp,
                  token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes,
                  None if spec.recompute_modules is None else tuple(spec.recompute_modules),
