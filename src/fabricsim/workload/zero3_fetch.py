@@ -128,7 +128,7 @@ def coordinate(modules: list[FetchModule], layers: int, recomputed: int, ranks: 
     gathers, reduces = Counter(), Counter()
 
     def issue_gather(elements: float) -> None:
-        nonlocal host, comm, busy, gathers
+        nonlocal host, comm, busy
         start = host + issue / 2  # the views are built in Python before the NCCL call is enqueued
         host += issue
         t = gather_s(elements)
