@@ -30,7 +30,7 @@ def test_training_cases_span_sources_gpus_precisions_and_architectures():
     gpus = {c.setup.scenario.get("cluster", {}).get("gpu", "h100-sxm") for c in cases}
     assert {"a100-sxm", "h100-sxm", "h800-sxm", "b200", "gb200", "gb300"} <= gpus
     train = [c.setup.model_extra["train"] for c in cases]
-    assert {t.get("precision", "bf16") for t in train} == {"bf16", "fp8"}
+    assert {t.get("precision", "bf16") for t in train} == {"bf16", "fp8", "fp4"}
     assert any(t.get("ep", 1) > 1 for t in train) and any(t.get("zero") == 3 for t in train)
     fitted = [c for c in cases if c.role == "fitted"]
     assert len(fitted) <= 7  # one per named constant; at most an eighth of the cases
