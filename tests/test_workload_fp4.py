@@ -99,3 +99,15 @@ def test_published_nvfp4_training_runs_hold():
 
     rows = run_validation(layer="training", match="*-nvfp4")
     assert len(rows) == 4 and all(r.status == "pass" for r in rows)
+
+
+def test_cli_refuses_nvfp4_training_without_fp4_cores_before_searching_layouts():
+    """Without a layout of the user's, fabricsim train searches one; an fp4 job on H100 must say why it cannot run,
+    not that no layout fits."""
+    from typer.testing import CliRunner
+
+    from fabricsim.cli import app
+
+    out = CliRunner().invoke(app, ["train", "--model", "llama3-8b", "--precision", "fp4"])
+    assert out.exit_code == 2
+    assert "workload.train.precision=fp4" in out.output and "no parallel layout" not in out.output

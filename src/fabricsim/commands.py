@@ -51,12 +51,15 @@ def train_step(scenario, overrides: dict, fabric=None):
     from fabricsim.errors import FabricsimError
     from fabricsim.scenario import scenario_from_dict
     from fabricsim.workload import effective_spec, model_entry, train
+    from fabricsim.workload.training import check_precision
 
     if layout_is_users(scenario, overrides):
         return train(scenario, fabric=fabric, **overrides), overrides, None
     default_model = scenario_from_dict({}).workload.train.model
-    model = effective_spec(scenario, "train", overrides).model  # a bad setting is named here, not searched around
+    spec = effective_spec(scenario, "train", overrides)  # a bad setting is named here, not searched around
+    model = spec.model
     model_entry(scenario, model, "workload.train.model")
+    check_precision(spec.precision, scenario.catalog().get("gpus", scenario.cluster.gpu))
     reason = f"the default scenario's layout is sized for {default_model}, not {model}"
     if model == default_model:
         try:

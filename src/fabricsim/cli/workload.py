@@ -44,7 +44,7 @@ def train(
     recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full, per-op (torchtitan)"),
     recompute_layers: Optional[int] = typer.Option(None, "--recompute-layers", help="with full: layers per stage recomputed"),
     software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. megatron-core-2025, llama3-2024"),
-    precision: Optional[str] = typer.Option(None, "--precision", help="bf16 or fp8"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="bf16, fp8 or fp4 (NVFP4, Blackwell)"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal (default: the fabric's)"),
     algo: Optional[str] = typer.Option(None, "--algo", help="DP collective algorithm: auto, ring, tree, hierarchical, in_network"),
     communication: Optional[str] = typer.Option(None, "--communication", help="auto, flow, analytic"),

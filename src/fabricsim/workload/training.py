@@ -171,6 +171,14 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
     return simulate_step(design, fabric, spec, model, method, profile)
 
 
+def check_precision(precision: str, gpu) -> None:
+    """Refuse NVFP4 training on a GPU without FP4 tensor cores, naming the field (FabricsimError)."""
+    if precision == "fp4" and gpu.fp4_dense_flops is None:
+        raise FabricsimError(f"workload.train.precision=fp4 (NVFP4 training) needs FP4 tensor cores, and {gpu.name} has "
+                             "none (catalog fp4_dense_flops); use precision fp8 or a Blackwell GPU (b200, gb200, b300, "
+                             "gb300)")
+
+
 def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
     """Time one training step of ``spec`` (a TrainSpec) on the fabric (``fabric`` may be None when
     ``method`` is analytic); ``profile`` is the software profile (catalog section ``software``).
@@ -194,10 +202,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                       spec.sequence_parallel, spec.expert_tp or spec.tp)
     check_parallelism(par, gpus, model, design.scale_up.gpus)
     gpu = design.gpu
-    if spec.precision == "fp4" and gpu.fp4_dense_flops is None:
-        raise FabricsimError(f"workload.train.precision=fp4 (NVFP4 training) needs FP4 tensor cores, and {gpu.name} has "
-                             "none (catalog fp4_dense_flops); use precision fp8 or a Blackwell GPU (b200, gb200, b300, "
-                             "gb300)")
+    check_precision(spec.precision, gpu)
     _check_sequence(spec, par)
     m = _micro_batches(spec, par)
     dualpipe = spec.pipeline_schedule == "dualpipe"
