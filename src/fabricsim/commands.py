@@ -51,7 +51,7 @@ def train_step(scenario, overrides: dict, fabric=None):
     from fabricsim.errors import FabricsimError
     from fabricsim.scenario import scenario_from_dict
     from fabricsim.workload import effective_spec, model_entry, train
-    from fabricsim.workload.training import check_precision
+    from fabricsim.workload.recipe_checks import check_precision
 
     if layout_is_users(scenario, overrides):
         return train(scenario, fabric=fabric, **overrides), overrides, None

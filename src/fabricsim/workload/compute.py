@@ -38,7 +38,7 @@ from fabricsim.workload.attention_head_dim import kernel_head_dim_factor
 from fabricsim.workload.elementwise import (chains, expert_padding_bytes, expert_sort_bytes, fused_mlp_saved_bytes,
                                             layer_elementwise_bytes, routed_activation_bytes)
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
-from fabricsim.workload.fp8_casts import fp8_cast_bytes
+from fabricsim.workload.fp8_casts import fp8_cast_bytes, quantized
 from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import OUTPUT_BYTES, WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
@@ -137,12 +137,6 @@ class Shape:
     fp8_attention: bool = False  # attention core in FP8 (fp8_attention.py)
     expert_sort: bool = False  # MoE: received tokens re-sorted by local expert and back (elementwise.py)
     expert_padding: bool = False  # MoE, FP8: grouped experts copy rows into aligned blocks and back (moe.quantization_padding)
-
-
-def quantized(precision: str, gpu) -> bool:
-    """Whether GEMM inputs are cast before their GEMMs: FP8 on a GPU with FP8 tensor cores (else FP8 runs as BF16),
-    NVFP4 always (training refuses it without FP4 tensor cores)."""
-    return precision == "fp4" or (precision == "fp8" and gpu.fp8_matmul_efficiency is not None)
 
 
 def attention_kind(model, profile) -> str:

@@ -33,4 +33,10 @@ def fp8_cast_bytes(profile, recipe: str | None) -> float:
     return RECIPE_CAST_BYTES[recipe]
 
 
-__all__ = ["RECIPE_CAST_BYTES", "fp8_cast_bytes"]
+def quantized(precision: str, gpu) -> bool:
+    """Whether GEMM inputs are cast before their GEMMs: FP8 on a GPU with FP8 tensor cores (else FP8 runs as BF16),
+    NVFP4 always (training refuses it without FP4 tensor cores)."""
+    return precision == "fp4" or (precision == "fp8" and gpu.fp8_matmul_efficiency is not None)
+
+
+__all__ = ["RECIPE_CAST_BYTES", "fp8_cast_bytes", "quantized"]

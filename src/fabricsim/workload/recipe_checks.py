@@ -116,4 +116,12 @@ def _check_a2a_overlap(spec, model, par, recompute_modules, mtp: int) -> None:
                              + "; ".join(problems))
 
 
-__all__ = ["sync_free", "check_recipe_features"]
+def check_precision(precision: str, gpu) -> None:
+    """Refuse NVFP4 training on a GPU without FP4 tensor cores, naming the field (FabricsimError)."""
+    if precision == "fp4" and gpu.fp4_dense_flops is None:
+        raise FabricsimError(f"workload.train.precision=fp4 (NVFP4 training) needs FP4 tensor cores, and {gpu.name} has "
+                             "none (catalog fp4_dense_flops); use precision fp8 or a Blackwell GPU (b200, gb200, b300, "
+                             "gb300)")
+
+
+__all__ = ["sync_free", "check_recipe_features", "check_precision"]

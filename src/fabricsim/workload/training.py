@@ -44,7 +44,7 @@ from fabricsim.workload.moe import (FLEX_DISPATCHERS, check_token_drop, dispatch
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 from fabricsim.workload.a2a_overlap import exposed_per_micro_batch
-from fabricsim.workload.recipe_checks import check_recipe_features, sync_free
+from fabricsim.workload.recipe_checks import check_precision, check_recipe_features, sync_free
 
 FLOW_LEVEL_LIMIT = 131_072
 """``communication: auto`` simulates flows up to this many GPUs (a 100k-GPU step takes ~3 s, see
@@ -169,14 +169,6 @@ def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
         fabric = build_fabric(design)
     profile = catalog_entry(scenario, "software", spec.software, "workload.train.software")
     return simulate_step(design, fabric, spec, model, method, profile)
-
-
-def check_precision(precision: str, gpu) -> None:
-    """Refuse NVFP4 training on a GPU without FP4 tensor cores, naming the field (FabricsimError)."""
-    if precision == "fp4" and gpu.fp4_dense_flops is None:
-        raise FabricsimError(f"workload.train.precision=fp4 (NVFP4 training) needs FP4 tensor cores, and {gpu.name} has "
-                             "none (catalog fp4_dense_flops); use precision fp8 or a Blackwell GPU (b200, gb200, b300, "
-                             "gb300)")
 
 
 def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=None) -> TrainingResult:
