@@ -142,6 +142,10 @@ class Gpu(Entry):
     gemm_stream_k: bool = Field(
         True, description="the GEMM library balances the last wave of tiles over idle SMs (stream-K); False: "
         "classic tiling, a partly filled last wave leaves SMs idle (wave quantization)")
+    gemm_static_persistent: bool = Field(
+        False, description="the GPU's GEMM library runs persistent grids (one block per SM) with a static share of tiles "
+        "per block, so a GEMM launched beside a communication kernel that holds SMs runs the waiting blocks' share "
+        "late (fabricsim.workload.persistent_gemm); False: a classic grid or dynamic tile scheduling")
     matmul_best_shape: list[int] = Field(
         default_factory=list, description="M, N, K at which matmul_efficiency was measured ([] = unknown); "
         "the GEMM model peaks at MAMF over the whole sweep, not at this shape")

@@ -68,6 +68,9 @@ class SoftwareProfile(Entry):
         "all-to-all, so the CPU cannot run ahead of that layer (the layer takes max(GPU, host) time)")
     comm_sms: int = Field(ge=0, description="SMs a communication kernel occupies while it overlaps compute "
                           "(NCCL channels / userbuffers SMs); compute slows by comm_sms / sm_count meanwhile")
+    gemm_sm_carveout: bool = Field(False, description="the stack launches its GEMMs on the SMs a concurrent collective "
+                                   "leaves (PyTorch torch._C._set_sm_carveout_experimental, Transformer Engine "
+                                   "NVTE_EXT_MARGIN_SM), so persistent GEMMs pay only the SM share while it runs")
     fp8_cast_bytes_per_element: float = Field(
         ge=0, description="HBM bytes per GEMM-input element to quantize it to FP8 (read BF16, write FP8 and its "
         "transposed copy for the weight gradient, plus an amax pass for current scaling)")

@@ -357,6 +357,7 @@ class StageCompute:
     host_bound_s: float = 0.0  # time the GPU waits for the host to issue kernels (included in forward/backward)
     recompute_flops: float = 0.0  # GEMM FLOPs of per-op recomputation ('full' is counted per layer by the caller)
     moe_phases: MoePhases | None = None  # one MoE layer split as the merged 1F1B schedule pairs it (a2a_overlap.py)
+    gemm_kernels: float = 0.0  # GEMM kernels of the micro-batch (forward, dgrad, wgrad; one per local expert)
 
     @property
     def total_s(self) -> float:
@@ -400,7 +401,8 @@ def stage_compute(model, gpu, shape: Shape, profile, dense_layers: int, moe_laye
                         work.gemm_flops, work.attention_flops, rows, host,
                         work.per_op_recompute_flops if recompute == PER_OP else 0.0,
                         None if moe is None else MoePhases(moe.forward - moe.expert_forward, moe.expert_forward,
-                                                           moe.backward - moe.expert_backward, moe.expert_backward))
+                                                           moe.backward - moe.expert_backward, moe.expert_backward),
+                        sum(3 * count * (g.batch if g.grouped else 1) for g, _, count in work.gemms))
 
 
 def _host_bound(work: LayerWork, moe: LayerWork | None, moe_layers: int) -> tuple[float, float]:

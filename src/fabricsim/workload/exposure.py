@@ -24,13 +24,17 @@ Per micro-batch on the busiest stage (seconds), from the simulated time of every
 
 **Overlap is not free**: while a communication kernel runs beside the GEMMs it occupies
 ``comm_sms`` of the GPU's SMs (NCCL channels, userbuffers; an expert dispatcher's own SM count for DeepEP and
-HybridEP), so compute slows by ``comm_sms / sm_count`` for as long as the overlap lasts (``slowdown``); and FSDP2 copies its flat
+HybridEP), so compute slows by ``comm_sms / sm_count`` for as long as the overlap lasts (``slowdown``) -- or, for data-parallel
+collectives beside GEMMs that run persistent grids with a static tile share (Hopper cuBLAS), by the stretch of the GEMMs
+whose blocks wait for the held SMs (:mod:`fabricsim.workload.persistent_gemm`); and FSDP2 copies its flat
 communication buffers on the compute stream (:func:`flat_buffer_copy_s`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from fabricsim.workload.persistent_gemm import mean_gemm_kernel_s, overlap_cost_s
 
 
 @dataclass(frozen=True)
@@ -82,23 +86,42 @@ def expose(calls, stage, layers: int, micro_batches: int, par, gpu, profile, tp_
     hidden["pp"] = pp - exposed["pp"]
     prefetch = 1.0 if profile.zero3_prefetch_elements is None or not layer_elements else \
         min(1.0, profile.zero3_prefetch_elements / layer_elements)
-    exposed["dp"], hidden["dp"], dp_step, dp_step_hidden = _data_parallel(calls, stage, layers, micro_batches,
-                                                                          dp_overlap, prefetch, coordinator)
+    dp = _data_parallel(calls, stage, layers, micro_batches, dp_overlap, prefetch, coordinator)
+    exposed["dp"], hidden["dp"], dp_step = dp.micro_exposed, dp.micro_hidden, dp.step_exposed
     share = profile.comm_sms / gpu.sm_count
     ep_share = share if ep_sms is None else ep_sms / gpu.sm_count
-    slowdown = share * (sum(hidden.values()) - hidden["ep"] + dp_step_hidden / micro_batches) + ep_share * hidden["ep"]
+    slowdown = share * (sum(hidden.values()) - hidden["ep"] - hidden["dp"]) + ep_share * hidden["ep"]
+    persistent = gpu.gemm_static_persistent and not profile.gemm_sm_carveout
+    gemm_share, gemm_kernel = stage.gemm_s / max(stage.total_s, 1e-12), mean_gemm_kernel_s(stage)
+    slowdown += overlap_cost_s(dp.micro_hidden, dp.micro_windows, gemm_share, gemm_kernel, share, persistent)
+    slowdown += overlap_cost_s(dp.step_hidden, dp.step_windows, gemm_share, gemm_kernel, share,
+                               persistent) / micro_batches
     return Exposure(exposed, dp_step, slowdown, hidden)
 
 
+@dataclass(frozen=True)
+class _DataParallel:
+    """Data-parallel communication of one step (seconds), and the separate calls the hidden part runs in."""
+
+    micro_exposed: float
+    micro_hidden: float
+    step_exposed: float
+    step_hidden: float
+    micro_windows: float = 0.0  # hidden calls per micro-batch
+    step_windows: float = 0.0  # hidden calls per step
+
+
 def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
-                   prefetch: float = 1.0, coordinator=None) -> tuple[float, float, float, float]:
-    """(exposed per micro-batch, hidden per micro-batch, exposed per step, hidden per step) of DP."""
+                   prefetch: float = 1.0, coordinator=None) -> _DataParallel:
+    """Exposed and hidden DP seconds per micro-batch and per step, and the calls the hidden part runs in."""
     dp = [c for c in calls if c.kind == "dp"]
     if coordinator is not None:  # ZeRO-3 through DeepSpeed's 2021 coordinator: timed module by module
         others = [c for c in dp if not c.per_layer]
         step = sum(c.time_s * c.per_step for c in others)
         micro = sum(c.time_s * c.per_micro_batch for c in others)
-        return coordinator.exposed_s + micro, coordinator.hidden_s, step + coordinator.post_step_s, 0.0
+        gathers = sum(c.per_micro_batch for c in dp if c.per_layer)
+        return _DataParallel(coordinator.exposed_s + micro, coordinator.hidden_s, step + coordinator.post_step_s, 0.0,
+                             gathers)
     step_reduce = sum(c.time_s * c.per_step for c in dp if c.op != "all_gather")
     step_gather = sum(c.time_s * c.per_step for c in dp if c.op == "all_gather")
     zero3 = [c for c in dp if c.per_layer]
@@ -108,7 +131,7 @@ def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
     micro = sum(c.time_s * c.per_micro_batch for c in dp if not c.per_layer)
     if not overlap:
         per_layer = sum(c.time_s * c.per_layer for c in zero3)
-        return micro + layers * per_layer + root_gather + root_reduce, 0.0, step_reduce + step_gather, 0.0
+        return _DataParallel(micro + layers * per_layer + root_gather + root_reduce, 0.0, step_reduce + step_gather, 0.0)
     step_exposed = max(0.0, step_reduce - stage.backward_s) + max(0.0, step_gather - stage.forward_s)
     step_hidden = step_reduce + step_gather - step_exposed
     micro_exposed = max(0.0, micro - stage.total_s)  # queued reductions keep running into the next forward
@@ -116,6 +139,10 @@ def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
     micro_exposed += root_gather
     step_exposed += root_reduce  # the last micro-batch's; the others' run under the next micro-batch
     micro_hidden += root_reduce * (micro_batches - 1) / micro_batches
+    micro_windows = sum(c.per_micro_batch for c in dp if not c.per_layer) if micro_hidden > 0 else 0.0
+    if micro_batches > 1:
+        micro_windows += sum(c.per_micro_batch for c in calls if c.kind == "dp" and c.root and c.op != "all_gather")
+    step_windows = sum(c.per_step for c in calls if c.kind == "dp") if step_hidden else 0.0
     if zero3:
         gather = sum(c.time_s for c in zero3 if c.op == "all_gather")  # one pass over the layer's tensors
         passes = max(c.per_layer for c in zero3 if c.op == "all_gather")  # forward, (recompute,) backward
@@ -130,7 +157,8 @@ def _data_parallel(calls, stage, layers: int, micro_batches: int, overlap: bool,
         per_layer_exposed = gather - hidden_f + back_gathers - hidden_b + reduce - hidden_r
         micro_exposed += layers * per_layer_exposed
         micro_hidden += layers * (hidden_f + hidden_b + hidden_r)
-    return micro_exposed, micro_hidden, step_exposed, step_hidden
+        micro_windows += layers * (passes + 1)  # one gather per pass and one reduce-scatter per layer
+    return _DataParallel(micro_exposed, micro_hidden, step_exposed, step_hidden, micro_windows, step_windows)
 
 
 def flat_buffer_copy_s(layer_elements: float, layers: int, root_elements: float, gathers: int,
