@@ -7,8 +7,8 @@ them into the Python API's keywords, so both front ends call :func:`fabricsim.wo
 
 from __future__ import annotations
 
-TRAIN_OPTIONS = ("model", "tp", "pp", "cp", "dp", "ep", "vpp", "schedule", "gbs", "seq", "micro_batch", "zero", "recompute",
-                 "recompute_layers", "software", "precision", "lb", "algo", "communication")
+TRAIN_OPTIONS = ("model", "tp", "pp", "cp", "dp", "ep", "vpp", "schedule", "gbs", "seq", "micro_batch", "zero", "dp_shard",
+                 "recompute", "recompute_layers", "software", "precision", "lb", "algo", "communication")
 """``fabricsim train`` options that set the job (besides --what-if, --search, --json)."""
 
 INFER_OPTIONS = ("model", "prefill_gpus", "decode_gpus", "tp", "pp", "ep", "batch", "context", "output_tokens",

@@ -49,6 +49,10 @@ class TrainSpec(_Strict):
     seq: int = Field(8192, ge=1, le=MAX_TOKENS, description="tokens per sequence")
     micro_batch: int = Field(1, ge=1, le=10**9, description="sequences per micro-batch")
     zero: Literal[0, 1, 2, 3] = Field(1, description="ZeRO stage / FSDP: 0 none, 1 optimizer, 2 +grads, 3 +weights")
+    dp_shard: int | None = Field(
+        None, ge=1, le=MAX_DEGREE, description="hybrid sharding (HSDP: PyTorch FSDP HYBRID_SHARD, torchtitan "
+        "data_parallel_shard_degree): the data-parallel ranks one ZeRO-3 shard group spans; the dp / dp_shard groups "
+        "replicate each other and all-reduce their gradient shards; None: all dp ranks (FULL_SHARD)")
     sequence_parallel: bool = Field(True, description="Megatron sequence parallelism with TP")
     recompute: Literal["auto", "none", "selective", "full", "per-op"] = Field(
         "auto", description="activation recomputation; auto = the least that fits HBM (none, selective, full on "
@@ -203,6 +207,10 @@ class TrainSpec(_Strict):
                              f"recompute_layers={self.recompute_layers}: Megatron-Core refuses CPU offloading with "
                              "activation recomputation; use recompute none (or auto) without recompute_modules / "
                              "recompute_layers")
+        if self.dp_shard is not None and self.zero != 3:
+            raise ValueError(f"dp_shard={self.dp_shard} shards weights, gradients and optimizer state over a group of "
+                             f"data-parallel ranks (ZeRO-3 / FSDP HYBRID_SHARD) but zero={self.zero}; set zero: 3 or drop "
+                             "dp_shard")
         if self.recompute_modules is not None and self.recompute_layers is not None:
             raise ValueError(f"recompute_layers={self.recompute_layers} (Megatron recompute_num_layers) goes with "
                              f"recompute: full, not with recompute_modules={self.recompute_modules} (selective "

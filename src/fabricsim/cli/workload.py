@@ -41,6 +41,8 @@ def train(
     seq: Optional[int] = typer.Option(None, "--seq", help="sequence length, tokens"),
     micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="sequences per micro-batch"),
     zero: Optional[int] = typer.Option(None, "--zero", help="ZeRO stage 0-3"),
+    dp_shard: Optional[int] = typer.Option(None, "--dp-shard", help="with --zero 3: data-parallel ranks per shard group "
+                                           "(hybrid sharding, HSDP); the groups replicate each other"),
     recompute: Optional[str] = typer.Option(None, "--recompute", help="auto, none, selective, full, per-op (torchtitan)"),
     recompute_layers: Optional[int] = typer.Option(None, "--recompute-layers", help="with full: layers per stage recomputed"),
     software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. megatron-core-2025, llama3-2024"),

@@ -19,7 +19,9 @@ def training_summary(result) -> Table:
                   + (f", EP {par.ep}" + (f" (expert TP {par.etp})" if par.etp > 1 else "") if par.ep > 1 else "")
                   + (f", {par.virtual_stages} virtual stages" if par.virtual_stages > 1 else "")
                   + (", DualPipe" if result.schedule == "dualpipe" else "")
-                  + f", ZeRO-{par.zero}, recompute {recompute}")
+                  + f", ZeRO-{par.zero}"
+                  + (f" (hybrid: shards over {par.dp_shard} DP ranks, {par.dp // par.dp_shard} replicas)" if par.hybrid else "")
+                  + f", recompute {recompute}")
     if result.layout is not None and result.layout.stages > 1:
         layers = result.layout.layers
         table.add_row("pipeline stages", f"{layers[0]} layers first, {layers[-1]} last, "

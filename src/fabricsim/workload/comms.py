@@ -34,7 +34,7 @@ import numpy as np
 from fabricsim.collectives.algorithms import ALGORITHMS
 from fabricsim.collectives.concurrent import GroupTiming, time_groups, time_transfers
 from fabricsim.workload.memory import recomputed_share
-from fabricsim.workload.parallelism import Parallelism, RankGroups
+from fabricsim.workload.parallelism import Parallelism, RankGroups, hybrid_groups
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
 from fabricsim.workload.ring_attention import dkv_send_bytes, gathers_per_layer, kv_gather_bytes
 
@@ -121,10 +121,12 @@ def plan_calls(model, par: Parallelism, groups: RankGroups, seq: int, micro_batc
         calls.append(CommCall("pp", "send/recv", "send_recv", groups.pp, activation,
                               2 * par.virtual_stages, 0))
     if par.dp * par.cp > 1:
-        dp_groups = groups.dp_cp
+        dp_groups, replicas = groups.dp_cp, None
+        if par.hybrid and par.zero == 3:
+            dp_groups, replicas = hybrid_groups(groups.dp_cp, par.dp, par.cp, par.dp_shard)
         dense_gather, expert_gather = gathered_bytes or (2 * dense_params, 2 * expert_params)
         _dp_calls(calls, par, dp_groups, dense_params, gradient_bytes, "dense", in_network, weight_tensors,
-                  layers_here, zero3_gathers, persistent_tensors, root_elements, dense_gather)
+                  layers_here, zero3_gathers, persistent_tensors, root_elements, dense_gather, replicas)
         if expert_params and par.ep > 1:
             edp = groups.edp
             if edp.shape[1] > 1:
@@ -151,7 +153,12 @@ def _ring_calls(model, par, groups, seq: int, micro_batch: int, recompute: str, 
 
 
 def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, weight_tensors=(),
-              layers: int = 1, gathers: int = 2, persistent=(), root: float = 0.0, gathered: float | None = None) -> None:
+              layers: int = 1, gathers: int = 2, persistent=(), root: float = 0.0, gathered: float | None = None,
+              replicas: np.ndarray | None = None) -> None:
+    """The data-parallel collectives of one kind of parameters; ``replicas``: under hybrid sharding (HSDP) the groups
+    of shard-group replicas, which all-reduce each reduce-scattered gradient shard right after the reduce-scatter
+    (PyTorch FSDP HYBRID_SHARD: torch/distributed/fsdp/_runtime_utils.py ``_reduce_grad``, the all-reduce over the
+    inter-node group; FSDP2 ``foreach_reduce``)."""
     gathered = 2 * params if gathered is None else gathered  # bytes of the once-per-step weight all-gather
     if par.zero == 0 or (in_network and par.zero < 3):
         per_micro = par.zero == 2  # sharded gradients are reduced every micro-batch
@@ -164,19 +171,29 @@ def _dp_calls(calls, par, dp_groups, params, gradient_bytes, label, in_network, 
         # ZeRO-3 / FSDP re-gathers each weight tensor before its forward and its backward (and before a
         # recomputed forward when it releases them), per micro-batch, and reduce-scatters its gradient
         tensors = list(weight_tensors) or [params / max(1, layers)]
+        shard = dp_groups.shape[1]
+
+        def replicated(what: str, elements: float, per_micro: float, **kinds) -> None:
+            if replicas is not None and replicas.shape[1] > 1:
+                calls.append(CommCall("dp", f"{label} {what} shard all-reduce across replicas (HSDP)", "all_reduce",
+                                      replicas, elements * gradient_bytes / shard, per_micro, 0, **kinds))
+
         for i, elements in enumerate(tensors):
             calls.append(CommCall("dp", f"{label} weight all-gather (ZeRO-3) {i}", "all_gather", dp_groups,
                                   elements * 2, gathers * layers, 0, per_layer=gathers))
             calls.append(CommCall("dp", f"{label} grad reduce-scatter (ZeRO-3) {i}", "reduce_scatter", dp_groups,
                                   elements * gradient_bytes, layers, 0, per_layer=1))
+            replicated(f"grad {i}", elements, layers, per_layer=1)
         for i, elements in enumerate(persistent):  # kept whole: gradients reduce-scattered, never gathered
             calls.append(CommCall("dp", f"{label} persistent grad reduce-scatter (ZeRO-3) {i}", "reduce_scatter",
                                   dp_groups, elements * gradient_bytes, layers, 0, per_layer=1))
+            replicated(f"persistent grad {i}", elements, layers, per_layer=1)
         if root:
             calls.append(CommCall("dp", f"{label} root weight all-gather (ZeRO-3)", "all_gather", dp_groups,
                                   root * 2, 1, 0, root=True))
             calls.append(CommCall("dp", f"{label} root grad reduce-scatter (ZeRO-3)", "reduce_scatter", dp_groups,
                                   root * gradient_bytes, 1, 0, root=True))
+            replicated("root grad", root, 1, root=True)
         return
     if par.zero == 2:
         # sharded gradients: each micro-batch's gradients are reduce-scattered as its backward finishes

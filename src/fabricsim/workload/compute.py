@@ -429,7 +429,7 @@ def _merge_rows(rows, gpu, precision: str) -> list:
 
 def optimizer_step_s(gpu, dense_params: float, expert_params: float, par) -> float:
     """Adam update of this GPU's shard of parameters, HBM-bound (seconds)."""
-    shards = par.dp * par.cp if par.zero >= 1 else 1
+    shards = par.zero_shards if par.zero >= 1 else 1
     expert_shards = par.expert_data_parallel if par.zero >= 1 else 1
     return ADAM_BYTES_PER_PARAMETER * (dense_params / shards + expert_params / expert_shards) / gpu.hbm_stream_bytes_per_s
 

@@ -257,7 +257,7 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
                   chunks: int | None = None) -> MemoryUse:
     model, par = job.model, job.par
     dense, experts = parameters_per_gpu(model, par, job.layout, stage)
-    dense_shards = par.dp * par.cp
+    dense_shards = par.zero_shards
     expert_shards = par.expert_data_parallel
 
     def sharded(per_parameter: float, stage_needed: int) -> float:

@@ -41,10 +41,21 @@ class Parallelism:
     zero: int = 1  # 0 plain DP, 1 optimizer states sharded, 2 +gradients, 3 +weights (FSDP)
     sequence_parallel: bool = True
     etp: int = 1  # expert tensor parallelism: each routed expert's width split over etp GPUs
+    dp_shard: int = 0  # HSDP: data-parallel ranks of one ZeRO-3 shard group (0: all dp ranks, FULL_SHARD)
 
     @property
     def gpus(self) -> int:
         return self.tp * self.pp * self.cp * self.dp
+
+    @property
+    def zero_shards(self) -> int:
+        """Ranks a ZeRO-sharded dense tensor is split over: dp x cp, or under hybrid sharding dp_shard x cp."""
+        return (self.dp_shard or self.dp) * self.cp
+
+    @property
+    def hybrid(self) -> bool:
+        """Hybrid sharding: shard groups of dp_shard ranks that replicate each other."""
+        return 0 < self.dp_shard < self.dp
 
     @property
     def expert_data_parallel(self) -> int:
@@ -61,6 +72,14 @@ def check_parallelism(par: Parallelism, gpus: int, model, gpus_per_domain: int) 
             raise FabricsimError(f"workload.train.{name}={value}: parallel degrees must be >= 1")
     if par.zero not in (0, 1, 2, 3):
         raise FabricsimError(f"workload.train.zero={par.zero}: valid ZeRO stages are 0, 1, 2, 3")
+    if par.dp_shard and (par.dp % par.dp_shard or par.dp_shard > par.dp):
+        valid = divisors(par.dp)
+        raise FabricsimError(f"workload.train.dp_shard={par.dp_shard} must divide dp={par.dp} (shard groups of equal "
+                             f"size that replicate each other); valid: {', '.join(map(str, valid[:12]))}"
+                             + (", ..." if len(valid) > 12 else ""))
+    if par.hybrid and par.ep > 1:
+        raise FabricsimError(f"workload.train.dp_shard={par.dp_shard} with ep={par.ep}: hybrid sharding of the routed "
+                             "experts is not modelled; drop dp_shard or ep")
     if par.gpus != gpus:
         hint = f"; with tp={par.tp}, pp={par.pp}, cp={par.cp} use dp={gpus // (par.tp * par.pp * par.cp)}" \
             if gpus % (par.tp * par.pp * par.cp) == 0 else ""
@@ -163,6 +182,16 @@ def place_ranks(gpus: int, placement: str, gpus_per_server: int = 8, domain: int
                 f"{cluster_gpus:,} (raise cluster.gpus)")
         return mapped
     return np.arange(gpus, dtype=np.int64)
+
+
+def hybrid_groups(dp_cp: np.ndarray, dp: int, cp: int, dp_shard: int) -> tuple[np.ndarray, np.ndarray]:
+    """(shard groups, replicate groups) of hybrid sharding from the dp x cp gradient groups (each row cp-major,
+    dp-minor): a shard group is ``dp_shard`` neighbouring data-parallel ranks with all their cp ranks (torchtitan's
+    FSDP mesh dp_shard x cp); a replicate group holds the ranks at one position of every shard group."""
+    rows = dp_cp.reshape(-1, cp, dp // dp_shard, dp_shard)
+    shard = rows.transpose(0, 2, 1, 3).reshape(-1, cp * dp_shard)
+    replicate = rows.transpose(0, 1, 3, 2).reshape(-1, dp // dp_shard)
+    return shard, replicate
 
 
 def rank_groups(par: Parallelism, order: str = "tp-cp-ep-dp-pp", placement: str = "contiguous",

@@ -191,7 +191,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             f"(workload.train.model={spec.model}), or let fabricsim search the layouts (fabricsim train --search)")
     dp = spec.dp or gpus // replica
     par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
-                      spec.sequence_parallel, spec.expert_tp or spec.tp)
+                      spec.sequence_parallel, spec.expert_tp or spec.tp, spec.dp_shard or 0)
     check_parallelism(par, gpus, model, design.scale_up.gpus)
     gpu = design.gpu
     check_precision(spec.precision, gpu)
