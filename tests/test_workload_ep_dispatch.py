@@ -127,3 +127,40 @@ def test_the_probabilities_ride_on_half_of_the_all_to_alls():
                     for e in (0.0, 512.0))
     assert plain.size_bytes == 4096 * 8 * 2048 * 2
     assert extra.size_bytes == 4096 * 8 * (2048 * 2 + 256)
+
+
+def test_deepep_across_nvl72_trays_runs_at_the_measured_multi_node_nvlink_rate():
+    """NVIDIA's GB200 notes: DeepEP at EP32 across NVL72 trays, 24 SMs: ~400 GB/s dispatch, ~190 GB/s combine
+    (harmonic mean 257.6 GB/s); a group inside one tray keeps the 8-rank intranode rate; a GPU without a
+    multi-node-NVLink measurement (H100) gets no cap across servers."""
+    from copy import deepcopy
+
+    from fabricsim.workload.ep_dispatch import cap_ep_calls
+    from fabricsim.workload.moe import forwarding_domain
+
+    gb200 = CATALOG.gpu("gb200")
+    assert sm_rate_bytes_per_s(gb200, 24, mnnvl=True) == pytest.approx(2 / (1 / 400e9 + 1 / 190e9), rel=1e-3)
+    assert sm_rate_bytes_per_s(gb200, 24) > sm_rate_bytes_per_s(gb200, 24, mnnvl=True)
+    call = _ep_call(16, "hybridep")
+    capped = [deepcopy(call)]
+    assert cap_ep_calls(capped, gb200, "deepep", False, 24, mnnvl=True) is not None
+    assert capped[0].time_s == pytest.approx(call.size_bytes / sm_rate_bytes_per_s(gb200, 24, mnnvl=True))
+    uncapped = [deepcopy(call)]
+    assert cap_ep_calls(uncapped, CATALOG.gpu("h100-sxm"), "deepep", False, 24, mnnvl=True) is None
+    assert uncapped[0].time_s == call.time_s
+    # DeepEP's NVLink kernels reach the whole NVL72 domain only where that path is measured
+    assert forwarding_domain("deepep", 72, 4, deepep_mnnvl=True) == 72
+    assert forwarding_domain("deepep", 72, 4) == 4 and forwarding_domain("hybridep", 72, 4) == 72
+
+
+def test_hybridep_beats_deepep_across_nvl72_trays_as_nvidia_measured():
+    """The notes' roadmap: switching DeepSeek-V3's EP32 dispatch from DeepEP to HybridEP on GB200 NVL72 gained 13.7%
+    (829.93 -> 943.56 TFLOPS); the model must order them the same way."""
+    scenario = scenario_from_dict({"cluster": {"gpu": "gb200", "gpus": 288}})
+    job = dict(model="deepseek-v3", tp=1, pp=8, virtual_stages=4, ep=32, dp=32, global_batch=2048, micro_batch=1,
+               seq=4096, precision="fp8", fp8_recipe="mxfp8", software="megatron-core-2025", zero=1,
+               recompute="selective", recompute_modules=["mlp", "moe_act"], first_stage_layers=7, last_stage_layers=6,
+               mtp=0, gpus=256, cuda_graph_scope=["attn", "moe_router", "moe_preprocess"])
+    deepep = train(scenario, **job, moe_dispatcher="deepep", ep_dispatcher_sms=24)
+    hybridep = train(scenario, **job, moe_dispatcher="hybridep")
+    assert hybridep.tokens_per_s_per_gpu > 1.05 * deepep.tokens_per_s_per_gpu

@@ -164,6 +164,10 @@ class Gpu(Entry):
     deepep_sm_bytes_per_s: list[float] = Field(
         default_factory=list, description="[dispatch, combine] bytes/s one SM moves in DeepEP's normal intranode "
         "kernels where they are SM-bound (measured at few SMs); [] unknown: the dispatch runs at the link's rate")
+    deepep_mnnvl_sm_bytes_per_s: list[float] = Field(
+        default_factory=list, description="[dispatch, combine] bytes/s one SM moves in DeepEP's NVLink kernels when an "
+        "expert group spans the compute trays of a multi-node NVLink domain (NVL72); [] unknown: DeepEP's NVLink kernels "
+        "stop at one server and the rest of the group is reached as other nodes")
     host_link_bytes_per_s: float | None = Field(
         None, gt=0, description="the GPU's own link to host memory, per direction, as specified (PCIe Gen5 x16 on x86 "
         "boards; its share of NVLink-C2C on Grace superchips), bytes/s; None: not in the catalog")

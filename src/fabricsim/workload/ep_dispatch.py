@@ -14,7 +14,11 @@ seconds, the per-SM rate read per GPU at its fewest-SM measurement (catalog ``de
 dispatch and combine; all measured at hidden 7168).  The all-to-all model of the fabric gives the
 link's time; a call takes the longer of the two.  HybridEP is not SM-bound at these sizes (16 SMs give
 750 of the 764 GB/s 32 SMs give on GB200, same README) and DeepEP's internode kernels are bound by the
-NICs, so neither is capped here.
+NICs, so neither is capped here.  Across the trays of a GB200 NVL72 DeepEP's NVLink kernels (its
+multi-node-NVLink build, community PR 218) are slower still: about 400 GB/s dispatch and 190 GB/s combine
+on 24 SMs at EP32 (NVIDIA's DeepSeek-V3 GB200 optimization notes, Megatron-LM docs/discussions, 2025-11),
+catalog ``deepep_mnnvl_sm_bytes_per_s``; such a group forwards one copy per target GPU over NVLink, as
+inside one server (:func:`fabricsim.workload.moe.forwarding_domain`).
 """
 
 from __future__ import annotations
@@ -56,20 +60,26 @@ def dispatcher_sms(dispatcher: str, override: int | None = None) -> int | None:
     return {"deepep": DEEPEP_SMS, "hybridep": HYBRIDEP_SMS}.get(dispatcher)
 
 
-def sm_rate_bytes_per_s(gpu, sms: int = DEEPEP_SMS) -> float | None:
-    """Bytes per second DeepEP's intranode kernels move on ``sms`` SMs of ``gpu``, averaged over equal
-    bytes of dispatch and combine (the harmonic mean of the two rates); None when not measured."""
-    if not gpu.deepep_sm_bytes_per_s:
+def sm_rate_bytes_per_s(gpu, sms: int = DEEPEP_SMS, mnnvl: bool = False) -> float | None:
+    """Bytes per second DeepEP's NVLink kernels move on ``sms`` SMs of ``gpu``, averaged over equal bytes of
+    dispatch and combine (the harmonic mean of the two rates); ``mnnvl``: across the compute trays of a
+    multi-node NVLink domain (catalog ``deepep_mnnvl_sm_bytes_per_s``); None when not measured."""
+    rates = gpu.deepep_mnnvl_sm_bytes_per_s if mnnvl else gpu.deepep_sm_bytes_per_s
+    if not rates:
         return None
-    dispatch, combine = gpu.deepep_sm_bytes_per_s
+    dispatch, combine = rates
     return sms * 2.0 / (1.0 / dispatch + 1.0 / combine)
 
 
-def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None = DEEPEP_SMS) -> float | None:
-    """Give every MoE all-to-all call of a DeepEP job whose expert groups stay inside one server at least the
-    SM-bound time of its bytes (``size_bytes`` per rank: every row it receives, its own included).  Returns
-    the SM-bound rate (bytes/s) when it slowed a call, else None."""
-    rate = sm_rate_bytes_per_s(gpu, sms) if dispatcher == "deepep" and intranode else None
+def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None = DEEPEP_SMS,
+                 mnnvl: bool = False) -> float | None:
+    """Give every MoE all-to-all call of a DeepEP job whose expert groups stay inside one server (``intranode``)
+    or inside one multi-node NVLink domain (``mnnvl``, at that path's measured rate) at least the SM-bound time of
+    its bytes (``size_bytes`` per rank: every row it receives, its own included).  Returns the SM-bound rate
+    (bytes/s) when it slowed a call, else None."""
+    rate = None
+    if dispatcher == "deepep" and (intranode or mnnvl):
+        rate = sm_rate_bytes_per_s(gpu, sms, mnnvl=not intranode)
     if rate is None:
         return None
     capped = None

@@ -185,11 +185,15 @@ def quantization_padding(dispatcher: str, fp8_recipe: str | None, token_drop: st
     return True
 
 
-def forwarding_domain(dispatcher: str, scale_up_gpus: int, gpus_per_server: int) -> int:
+def forwarding_domain(dispatcher: str, scale_up_gpus: int, gpus_per_server: int, deepep_mnnvl: bool = False) -> int:
     """GPUs a flex dispatcher reaches over NVLink before it needs the scale-out network: HybridEP spans a
     whole NVLink domain (multi-node NVLink such as GB200 NVL72, Megatron-Bridge flex_dispatcher_backend.py);
-    DeepEP's intranode kernels one server."""
-    return scale_up_gpus if dispatcher == "hybridep" else min(scale_up_gpus, gpus_per_server)
+    DeepEP's intranode kernels one server, or the whole domain where the GPU has a measured multi-node-NVLink
+    DeepEP (``deepep_mnnvl``: catalog deepep_mnnvl_sm_bytes_per_s; ASSUMED: DeepEP on such a system is that build,
+    community PR 218, since upstream DeepEP keeps its NVLink kernels to 8 ranks)."""
+    if dispatcher == "hybridep" or (dispatcher == "deepep" and deepep_mnnvl):
+        return scale_up_gpus
+    return min(scale_up_gpus, gpus_per_server)
 
 
 def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, dispatcher: str | None = None) -> float:

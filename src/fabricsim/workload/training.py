@@ -248,7 +248,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     ep_copies = _ep_copies(model, par, spec, design, dropped_copies) if model.routed_experts and par.ep > 1 else None
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
     prob_bytes = prob_bytes_per_row(dispatcher, model.routed_experts, par.ep, forwarding_domain(
-        dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server)) if ep_copies is not None else 0.0
+        dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server,
+        bool(design.gpu.deepep_mnnvl_sm_bytes_per_s))) if ep_copies is not None else 0.0
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     policy = spec.load_balancing or design.load_balancing
@@ -288,7 +289,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         if ep_copies is not None:
             ep_sms = dispatcher_sms(dispatcher, spec.ep_dispatcher_sms)
             server = groups.ep // design.scenario.cluster.gpus_per_server  # each expert group's GPUs by server
-            sm_bound = cap_ep_calls(calls, gpu, dispatcher, bool((server == server[:, :1]).all()), ep_sms)
+            domain = groups.ep // design.scale_up.gpus  # ... and by NVLink domain
+            sm_bound = cap_ep_calls(calls, gpu, dispatcher, bool((server == server[:, :1]).all()), ep_sms,
+                                    mnnvl=bool((domain == domain[:, :1]).all()))
         coordinator = coordinate_calls(modules, calls, memory.recompute, recompute_here, layers_here, par, spec,
                                        profile) if coordinated else None
         ep_exposed = None
@@ -394,7 +397,8 @@ def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | No
     if dropped_copies is not None:
         return dropped_copies
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-    domain = forwarding_domain(dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server)
+    domain = forwarding_domain(dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server,
+                               bool(design.gpu.deepep_mnnvl_sm_bytes_per_s))
     return dispatch_copies(model, par, domain, spec.routing_node_limit, dispatcher)
 
 
