@@ -85,7 +85,7 @@ def _cli(case: dict, files: dict[str, str]) -> tuple[str, str]:
              "load_balancing": "--lb", "op": "--op", "sizes": "--sizes", "ranks": "--ranks",
              "placement": "--placement", "channels": "--channels", "seed": "--seed", "fail_links": "--fail-links",
              "fail_tier": "--fail-tier", "method": "--method", "model": "--model", "tp": "--tp", "pp": "--pp",
-             "dp": "--dp", "micro_batch": "--micro-batch", "zero": "--zero", "recompute": "--recompute",
+             "dp": "--dp", "micro_batch": "--micro-batch", "zero": "--zero", "dp_shard": "--dp-shard", "recompute": "--recompute",
              "communication": "--communication", "prefill_gpus": "--prefill-gpus", "decode_gpus": "--decode-gpus",
              "ep": "--ep", "batch": "--batch", "context": "--context", "protocol": "--proto",
              "cross_rail": "--cross-rail"}
