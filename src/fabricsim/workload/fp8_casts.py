@@ -9,9 +9,11 @@ recipe scales (:data:`RECIPE_CAST_BYTES`).  A software profile states the figure
 
 from __future__ import annotations
 
+from fabricsim.workload.gemm import NVFP4_BYTES
+
 
 RECIPE_CAST_BYTES = {"delayed": 4.0, "tensorwise": 6.0, "mxfp8": 4.0 + 2 / 32, "blockwise": 4.0 + 2 * 4 / 128,
-                     "nvfp4": 4.0 + 2 * (0.5 + 1 / 16)}
+                     "nvfp4": 4.0 + 2 * NVFP4_BYTES}
 """HBM bytes per element to quantize a GEMM input by FP8 recipe (read BF16 2 B, write the FP8 copy and its
 transposed copy for the weight gradient 1 + 1 B, plus): delayed scaling nothing (the scale comes from the amax
 history); per-tensor current scaling ('tensorwise') an amax pass over the input first (+2 B; Transformer Engine

@@ -29,7 +29,7 @@ from fabricsim.errors import FabricsimError
 from fabricsim.workload.forward import ForwardCost, forward_cost
 from fabricsim.workload.model import kv_cache_bytes, kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
-from fabricsim.workload.weight_format import describe, expert_precision, stored_bytes, weight_precision
+from fabricsim.workload.weight_format import describe, expert_precision, stored_weight_bytes, weight_precision
 from fabricsim.workload.trtllm_bench import engine_limits, generation_only_share, graph_batch_sizes, padded_batch
 
 DISPATCH_BYTES = 1
@@ -299,8 +299,7 @@ def weights_and_kv_per_gpu(spec, model, parameters: float, routed: float, ep: in
     """(weight bytes, KV-cache bytes) per GPU of a tensor-parallel group: ``parameters`` over tp but the
     ``routed`` expert parameters among them over ``ep``, and the KV cache of ``model``'s layers for
     ``sequences`` sequences of context + output tokens, split over tp (MLA's latent is not split over heads)."""
-    weights = stored_bytes(spec.weight_bytes) * (parameters - routed) / spec.tp + stored_bytes(
-        spec.expert_weight_bytes or spec.weight_bytes) * routed / ep
+    weights = stored_weight_bytes(spec, (parameters - routed) / spec.tp, routed / ep)
     kv_split = spec.tp if model.attention != "mla" else 1
     kv = sequences * kv_cache_bytes(model, spec.context + spec.output_tokens, spec.kv_bytes) / kv_split
     return weights, kv
@@ -336,8 +335,8 @@ def _graph_padding(spec, model, gpu, profile) -> tuple[int, float]:
         kv *= max(spec.tp, model.kv_heads) / model.kv_heads
     memory = gpu.memory_total_bytes or gpu.hbm_bytes
     counts = parameter_counts(model)
-    per_parameter = (stored_bytes(spec.weight_bytes) * (counts.total - counts.routed_experts_total) + stored_bytes(
-        spec.expert_weight_bytes or spec.weight_bytes) * counts.routed_experts_total) / counts.total
+    routed = counts.routed_experts_total
+    per_parameter = stored_weight_bytes(spec, counts.total - routed, routed) / counts.total
     max_bs, max_tokens = engine_limits(counts.total, per_parameter, kv, memory, spec.tp,
                                        spec.context, spec.output_tokens, spec.kv_cache_fraction)
     sizes = graph_batch_sizes(profile.decode_graph_batch_sizes, max_bs, max_tokens)

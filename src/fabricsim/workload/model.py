@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fabricsim.workload.gemm import NVFP4_BYTES
 from fabricsim.workload.layers import dense_layer_gemms, moe_layer_gemms
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, saved_bytes_per_token
 from fabricsim.workload.recompute_modules import layer_parts
@@ -168,7 +169,7 @@ def kv_cache_bytes(model, tokens: float, bytes_per_element: float = 2) -> float:
 
 
 STORAGE_BYTES = {"bf16": (2.0, 2.0, 2.0), "fp8": (1.0, 1.5, 1.0), "te-fp8": (1.0, 2.0, 2.0),
-                 "te-fp8-delayed": (1.0, 3.0, 2.0), "te-nvfp4": (0.5 + 1 / 16, 2.0, 2.0)}
+                 "te-fp8-delayed": (1.0, 3.0, 2.0), "te-nvfp4": (NVFP4_BYTES, 2.0, 2.0)}
 """Bytes per element a layer keeps of (a linear layer's input, the attention output, the SwiGLU input), by how
 the stack caches activations (software profile ``activation_storage``; in FP8 runs only).  Transformer Engine
 2.12 ``pytorch/module/linear.py`` (and LayerNormLinear, GroupedLinear) saves the quantized input

@@ -247,9 +247,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     gathers = 3 if memory.recompute == "full" and profile.zero3_regather_for_recompute else 2  # ZeRO-3, per layer
     ep_copies = _ep_copies(model, par, spec, design, dropped_copies) if model.routed_experts and par.ep > 1 else None
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-    prob_bytes = prob_bytes_per_row(dispatcher, model.routed_experts, par.ep, forwarding_domain(
-        dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server,
-        bool(design.gpu.deepep_mnnvl_sm_bytes_per_s))) if ep_copies is not None else 0.0
+    prob_bytes = prob_bytes_per_row(dispatcher, model.routed_experts, par.ep, _nvlink_reach(dispatcher, design)) \
+        if ep_copies is not None else 0.0
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
                          domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
     policy = spec.load_balancing or design.load_balancing
@@ -397,9 +396,13 @@ def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | No
     if dropped_copies is not None:
         return dropped_copies
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-    domain = forwarding_domain(dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server,
-                               bool(design.gpu.deepep_mnnvl_sm_bytes_per_s))
-    return dispatch_copies(model, par, domain, spec.routing_node_limit, dispatcher)
+    return dispatch_copies(model, par, _nvlink_reach(dispatcher, design), spec.routing_node_limit, dispatcher)
+
+
+def _nvlink_reach(dispatcher: str, design) -> int:
+    """GPUs the job's expert dispatcher reaches over NVLink before the scale-out network (moe.forwarding_domain)."""
+    return forwarding_domain(dispatcher, design.scale_up.gpus, design.scenario.cluster.gpus_per_server,
+                             bool(design.gpu.deepep_mnnvl_sm_bytes_per_s))
 
 
 def _root_elements(model, par: Parallelism, layout: StageLayout, stages) -> float:

@@ -33,6 +33,12 @@ def stored_bytes(weight_bytes: float) -> float:
     return NVFP4_BYTES if weight_bytes == 0.5 else float(weight_bytes)
 
 
+def stored_weight_bytes(spec, dense: float, routed: float) -> float:
+    """HBM bytes of ``dense`` parameters at the checkpoint's weight format and ``routed`` expert parameters at its
+    experts' format (``expert_weight_bytes``, else the same)."""
+    return stored_bytes(spec.weight_bytes) * dense + stored_bytes(spec.expert_weight_bytes or spec.weight_bytes) * routed
+
+
 NAMES = {0.5: "NVFP4", 1: "FP8", 2: "BF16"}
 
 
@@ -55,4 +61,4 @@ def describe(spec, gpu) -> str:
     return text
 
 
-__all__ = ["WEIGHT_PRECISIONS", "weight_precision", "expert_precision", "stored_bytes", "describe"]
+__all__ = ["WEIGHT_PRECISIONS", "weight_precision", "expert_precision", "stored_bytes", "stored_weight_bytes", "describe"]
