@@ -106,7 +106,7 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
     cluster = _optional(
         gpu=st.sampled_from(NAMES["gpus"]), gpus=gpus, scale_up=st.sampled_from(NAMES["scale_up"]),
         nic=st.sampled_from(NAMES["nics"]), gpus_per_server=st.sampled_from([1, 2, 4, 8, 16, 64, 72]),
-        scale_out_per_gpu=st.sampled_from(["200G", "400G", "800G", "1.6T", 4e11]))
+        scale_out_per_gpu=st.sampled_from(["200G", "400G", "800G", "1.6T", 4e11]), gpus_per_nic=st.sampled_from([1, 1, 2, 4, 3]))
     fabric = _optional(
         switch=st.sampled_from(NAMES["switches"]), tiers=st.sampled_from(["auto", 1, 2, 3]),
         oversubscription=st.lists(st.sampled_from([1, 1.5, 2, 3, 4, 7.5]), min_size=1, max_size=2),
@@ -200,7 +200,8 @@ def _merge(base: dict, extra: dict) -> dict:
 
 FIELD_PATHS = [
     ("cluster", "gpu"), ("cluster", "gpus"), ("cluster", "scale_up"), ("cluster", "nic"),
-    ("cluster", "gpus_per_server"), ("cluster", "scale_out_per_gpu"), ("fabric", "switch"), ("fabric", "tiers"),
+    ("cluster", "gpus_per_server"), ("cluster", "scale_out_per_gpu"), ("cluster", "gpus_per_nic"), ("fabric", "switch"),
+    ("fabric", "tiers"),
     ("fabric", "oversubscription"), ("fabric", "planes"), ("fabric", "port_speed"), ("fabric", "media"),
     ("fabric", "transport"), ("fabric", "load_balancing"), ("fabric", "optics"), ("layout", "host_to_leaf_m"),
     ("layout", "spine_to_core_m"), ("layout", "gpus_per_rack"), ("economics", "prices"), ("economics", "years"),

@@ -25,6 +25,8 @@ SHAPES = {
     "gb200-144": {"cluster": {"gpu": "gb200", "gpus": 144, "scale_up": "gb200-nvl72", "gpus_per_server": 4},
                   "fabric": {}},
     "h100-efa-p5-256": {"cluster": {"gpus": 256, "nic": "efa-p5"}, "fabric": {"transport": "efa", "switch": "tomahawk5"}},
+    "a100-shared-nic-64": {"cluster": {"gpu": "a100-sxm", "gpus": 64, "gpus_per_nic": 2},
+                           "fabric": {"switch": "quantum-hdr", "in_network_reduction": "sharp"}},
 }
 
 

@@ -35,7 +35,7 @@ def error_of(data: dict) -> str:
 def test_p5_gives_each_gpu_four_100g_efa_ports_and_sprays():
     design = p5(16).design
     # 32 cards x 100 Gb/s per 8-GPU instance: 400 Gb/s and 4 ports per GPU, 8 x 4 = 32 rails
-    assert (design.scale_out_bits_per_s, design.link_bits_per_s, design.ports_per_gpu_per_plane) == (400e9, 100e9, 4)
+    assert (design.scale_out_bits_per_s, design.link_bits_per_s, design.ports_per_nic_per_plane) == (400e9, 100e9, 4)
     assert design.shape.rails == 32 and design.load_balancing == "spray"
 
 

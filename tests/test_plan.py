@@ -36,7 +36,7 @@ def test_every_nic_port_has_exactly_one_link_and_no_switch_is_overfull(data):
     ports = fabric.ports_used_per_switch()
     endpoint = fabric.node_tier == 0
     assert np.all(ports[endpoint] == 1)
-    assert endpoint.sum() == design.gpus * design.ports_per_gpu_per_plane * design.planes
+    assert endpoint.sum() == design.gpus * design.ports_per_nic_per_plane * design.planes
     assert ports[~endpoint].max() <= design.shape.radix
     # links join adjacent tiers only
     assert np.all(fabric.node_tier[fabric.link_upper] == fabric.node_tier[fabric.link_lower] + 1)

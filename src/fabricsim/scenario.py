@@ -52,7 +52,12 @@ class ClusterSpec(_Strict):
         "system's figure (8 for HGX, 4 for an NVL72 compute tray)"
     )
     scale_out_per_gpu: float | None = Field(
-        None, description="scale-out bandwidth per GPU in bits/s (or '800G'); default: the GPU's catalog figure"
+        None, description="scale-out bandwidth per GPU in bits/s (or '800G'): each GPU's NIC, shared when gpus_per_nic "
+        "> 1; default: the GPU's catalog figure"
+    )
+    gpus_per_nic: int = Field(
+        1, ge=1, le=64, description="GPUs that share one NIC (and its scale_out_per_gpu) behind a PCIe switch: 2 on "
+        "A100 HGX boards cabled with 4 HDR NICs for 8 GPUs; 1: every GPU has its own"
     )
 
     @field_validator("scale_out_per_gpu", mode="before")

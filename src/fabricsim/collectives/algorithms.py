@@ -112,10 +112,11 @@ def build_phases(fabric: Fabric, op: str, algorithm: str, gpus: np.ndarray, size
         factor = {"all_reduce": 2 * (n - 1) / n, "reduce_scatter": (n - 1) / n, "all_gather": (n - 1) / n,
                   "broadcast": 1.0}[op]
         coflows = ring_coflows(gpus, node, comm.rings, RING_CONNECTIONS, factor * S / comm.rings,
-                               cross_rail=cross_rail, wrap=op != "broadcast")
+                               cross_rail=cross_rail, wrap=op != "broadcast", gpus_per_nic=comm.gpus_per_nic)
         return [Phase(f"{op} {algorithm}", coflows)]
     if algorithm == "tree":
-        return [Phase(f"{op} tree (NCCL double binary tree)", tree_coflows(gpus, node, comm.rings, 1, S))]
+        coflows = tree_coflows(gpus, node, comm.rings, 1, S, gpus_per_nic=comm.gpus_per_nic)
+        return [Phase(f"{op} tree (NCCL double binary tree)", coflows)]
     matrix = node_matrix(gpus, node)
     d, m = matrix.shape
     efficiency = fabric.design.scale_up.in_switch_reduction_efficiency or 1.0
@@ -161,12 +162,12 @@ def _sharp_arcs(fabric: Fabric, gpus: np.ndarray, tree: int) -> tuple[np.ndarray
     tree link once up, once down)."""
     design = fabric.design
     shape = design.shape
-    ppg = design.ports_per_gpu_per_plane
+    ppg = design.ports_per_nic_per_plane
     k = shape.planes * ppg
     arcs = []
     for plane in range(shape.planes):
         for port in range(ppg):
-            endpoint = gpus * ppg + port
+            endpoint = design.endpoints_of(gpus, port)
             host = fabric.link_base[1] + plane * shape.endpoints + endpoint
             arcs += [2 * host, 2 * host + 1]
             leaves = np.unique(fabric.endpoint_leaf[endpoint]).astype(np.int64)

@@ -22,6 +22,7 @@ import numpy as np
 
 from fabricsim.collectives.algorithms import check_op, padded_size
 from fabricsim.collectives.communicator import Communicator
+from fabricsim.collectives.nccl_patterns import entry_positions
 from fabricsim.collectives.trees import degrees, dtree_parents
 from fabricsim.netsim.transport import get_transport
 
@@ -44,15 +45,22 @@ def _tree_degree_sum(nodes: int) -> int:
     return int((degrees(first) + degrees(second)).max()) if nodes > 1 else 0
 
 
-def _chain_neighbours(m: int, rings: int) -> int:
-    """Most chain neighbours (summed over rings) any GPU of a node has: ring r's chain starts at
-    position r mod m; its ends have one neighbour, the others two."""
+def _chain_neighbours(m: int, rings: int, gpus_per_nic: int = 1) -> int:
+    """Most chain neighbours (summed over rings) any GPU of a node has: ring r's chain starts at its
+    entry position (:func:`entry_positions`); its ends have one neighbour, the others two."""
     if m <= 1:
         return 0
     position = np.arange(m)
-    index = (position[:, None] - np.arange(rings)[None, :]) % m
+    index = (position[:, None] - entry_positions(rings, m, gpus_per_nic)[None, :]) % m
     neighbours = np.where((index == 0) | (index == m - 1), 1, 2)
     return int(neighbours.sum(axis=1).max())
+
+
+def _rings_per_nic(m: int, rings: int, gpus_per_nic: int) -> int:
+    """Most rings (or tree channels of one tree) that leave a node through one NIC: ring r through the NIC
+    of the GPU at its entry position."""
+    nic = entry_positions(rings, m, gpus_per_nic) % max(1, m) // max(1, gpus_per_nic)
+    return int(np.bincount(nic).max())
 
 
 def transfer_time(design, comm: Communicator, op: str, algorithm: str, size_bytes: int) -> float:
@@ -64,6 +72,9 @@ def transfer_time(design, comm: Communicator, op: str, algorithm: str, size_byte
         return 0.0
     S = float(padded_size(size_bytes, n))
     nic, nvl = payload_rates(design, comm.tier)
+    g = comm.gpus_per_nic
+    per_nic = nic * g  # one NIC's payload rate; a shared NIC splits it among the ranks that use it:
+    nic = per_nic / max(1, min(g, m))  # a node's ranks are contiguous, so min(g, m) of them share each NIC
     eff = design.scale_up.in_switch_reduction_efficiency or 1.0
     if op == "send_recv":
         return S / (nvl if d == 1 else nic)
@@ -76,13 +87,12 @@ def transfer_time(design, comm: Communicator, op: str, algorithm: str, size_byte
     nvls_weight = {"all_reduce": 1 + 1 / m, "reduce_scatter": 1.0, "all_gather": 1.0}.get(op, 1.0)
     if algorithm in ("ring", "pat"):
         through_nvlink = factor * S / nvl if m > 1 else 0.0
-        rings_per_nic = -(-R // m)
-        through_nic = rings_per_nic * factor * S / (R * nic) if d > 1 else 0.0
+        through_nic = _rings_per_nic(m, R, g) * factor * S / (R * per_nic) if d > 1 else 0.0
         return max(through_nvlink, through_nic)
     if algorithm == "tree":
         per_channel = S / (2 * R)
-        through_nvlink = _chain_neighbours(m, R) * 2 * per_channel / nvl
-        through_nic = -(-R // m) * _tree_degree_sum(d) * per_channel / nic if d > 1 else 0.0
+        through_nvlink = _chain_neighbours(m, R, g) * 2 * per_channel / nvl
+        through_nic = _rings_per_nic(m, R, g) * _tree_degree_sum(d) * per_channel / per_nic if d > 1 else 0.0
         return max(through_nvlink, through_nic)
     if algorithm == "nvls":
         return S * nvls_weight / (eff * nvl)

@@ -55,7 +55,7 @@ class Communicator:
     architecture: str  # row of the library's per-architecture tables
     intra: str  # "nvlink" or "pci": what joins GPUs of a node
     tier: int  # highest fabric tier crossed between nodes (0: one node)
-    nic_bytes_per_s: float  # scale-out bandwidth of one GPU's NIC, as the library sees it
+    nic_bytes_per_s: float  # scale-out bandwidth of one NIC (a GPU's own, or one gpus_per_nic GPUs share)
     nvlink_bytes_per_s: float  # scale-up payload bandwidth per GPU, as the library sees it
     ring_speed_bytes_per_s: float  # per-ring bandwidth the ring search settled on (the tuner's graph bandwidth)
     nvls: bool  # NVLink SHARP usable
@@ -64,6 +64,7 @@ class Communicator:
     net_latency_s: float = 0.0  # latency the network plugin reports for the NICs (NCCL's graph latencyInter)
     protocols: tuple[str, ...] = ("ll", "ll128", "simple")  # protocols the network plugin leaves enabled
     needs_flush: bool = True  # receivers flush GDR writes before use (NCCL ncclTopoNeedFlush, see nccl_model)
+    gpus_per_nic: int = 1  # GPUs that share one NIC (cluster.gpus_per_nic)
 
     @property
     def node_band(self) -> int:
@@ -93,9 +94,9 @@ def highest_tier(design, gpus: np.ndarray) -> int:
     servers = np.unique(gpus // per_server)
     # a rail leaf serves leaf_down / ports-per-GPU servers; a pod's spine_down leaves serve
     # spine_down / rails groups of them (rail-optimized), else spine_down leaves of whole servers
-    leaf_span = max(1, shape.leaf_down // max(1, design.ports_per_gpu_per_plane))
+    leaf_span = max(1, shape.leaf_down // max(1, design.ports_per_nic_per_plane))
     if not shape.rail_optimized:
-        leaf_span = max(1, shape.leaf_down // max(1, per_server * design.ports_per_gpu_per_plane))
+        leaf_span = max(1, shape.leaf_down // max(1, round(per_server * design.endpoints_per_gpu)))
     rails = shape.rails if shape.rail_optimized else 1
     pod_servers = leaf_span * max(1, shape.spine_down // max(1, rails))
     if shape.tiers == 1 or (servers // leaf_span).min() == (servers // leaf_span).max():
@@ -161,11 +162,12 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
     nodes, counts = np.unique(node_of(design, gpus), return_counts=True)
     arch = LIBRARY_ARCHITECTURE[design.gpu.architecture]
     intra = "nvlink" if design.scale_up.protocol in ("nvlink", "ualink") else "pci"
-    nic = design.scale_out_bits_per_s / 8.0
+    nic = design.nic_bits_per_s / 8.0
     nvlink = design.gpu.scale_up_bits_per_s / 8.0 * design.scale_up.payload_efficiency
     m = int(counts.min())
+    nics = max(1, m // design.gpus_per_nic)  # NICs the node's ranks reach: GPUs sharing a NIC share it
     speeds = library.ring_speeds_bytes_per_s[arch]["intra" if nodes.size == 1 else "inter"]
-    found, speed = ring_search(speeds, nic, m, nvlink, m, int(nodes.size), library.max_ring_channels)
+    found, speed = ring_search(speeds, nic, nics, nvlink, m, int(nodes.size), library.max_ring_channels)
     if rings is not None:
         if rings < 1:
             raise FabricsimError(f"--channels {rings}: need at least 1 channel")
@@ -177,8 +179,8 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
             raise FabricsimError(f"--min-channels {min_channels}: need at least 1 channel")
         channels = max(channels, min(min_channels, 2 * library.max_ring_channels))
     nvls_channels = library.nvls_channels[arch][node_band(int(nodes.size))]
-    # every GPU here has its own NIC, so every rank of the node can head an NVLS channel (search.cc)
-    nvls_heads = max(1, min(m, library.max_nvls_arity))
+    # a rank heads an NVLS channel through its NIC (search.cc): every rank where each GPU has its own
+    nvls_heads = max(1, min(nics, library.max_nvls_arity))
     return Communicator(
         ranks=int(gpus.size), nodes=int(nodes.size), ranks_per_node=m, max_ranks_per_node=int(counts.max()),
         rings=int(found), channels=int(channels),
@@ -195,6 +197,7 @@ def describe(design, gpus: np.ndarray, library, in_network: tuple[bool, bool],
         net_latency_s=plugin.reported_latency_s if plugin is not None else 0.0,
         protocols=enabled_protocols(library, plugin, int(nodes.size), design.gpu.nics_on_cpu, arch),
         needs_flush=needs_flush(arch, design.gpu.nics_on_cpu, plugin),
+        gpus_per_nic=design.gpus_per_nic,
     )
 
 

@@ -210,8 +210,11 @@ def transfer_s(lib, comm: Communicator, op: str, algorithm: str, protocol: str, 
         cap = comm.nvls_heads * per_channel if per_channel > 0 else None
     elif a == "pat":
         share = lib.pat_bandwidth_fraction
-    elif a == "collnet_direct" and arch in HOPPER_OR_NEWER:
-        share = lib.collnet_direct_fraction
+    elif a == "collnet_direct":
+        share = lib.collnet_direct_fraction if arch in HOPPER_OR_NEWER else 1.0
+        if not executed and comm.gpus_per_nic > 1:  # "CollNet+Direct requires all GPUs to have a local NIC to
+            ratio = float(comm.gpus_per_nic)  # work at full speed": the tuner divides by the GPU/NIC ratio less
+            share /= ratio - (ratio - 1) / 2  # half its excess (tuning.cc v2.12 to v2.30.7); not measured here
     t = simple_transfer_s / share
     if cap:
         t = max(t, size_bytes / (cap * _bus_ratio(op, a, comm.ranks)))

@@ -2,8 +2,9 @@
 
 * Nodes (scale-up domains) are visited in communicator rank order (NCCL numbers nodes by their first
   rank), and ranks of a node in rank order.
-* Ring ``r`` enters every node on the GPU at position ``r mod m`` of the node and, with PXN (NCCL's
-  default), leaves it through the *same* GPU's NIC: the node's last GPU hands its data over NVLink
+* Ring ``r`` enters every node on the GPU at position ``r mod m`` of the node (where ``g`` GPUs share
+  a NIC, at position ``r g mod m``, then the NICs' other GPUs: rings spread over the NICs first, as
+  NCCL's search assigns NICs) and, with PXN (NCCL's default), leaves it through the *same* GPU's NIC: the node's last GPU hands its data over NVLink
   back to the entry GPU, whose NIC sends it to the next node's entry GPU -- so every hop between
   nodes stays on one rail (NCCL_CROSS_NIC tries rail-aligned rings first).  ``cross_rail=True``
   builds the ring a rail-unaware library would: it leaves each node from its last GPU.
@@ -60,19 +61,38 @@ def _node_slots(visit: np.ndarray, position: np.ndarray, size: np.ndarray) -> tu
     return order, visit[order], step
 
 
+def entry_positions(rings: int, ranks_per_node: int, gpus_per_nic: int = 1) -> np.ndarray:
+    """Position in its node at which each ring (and tree channel) enters and leaves every node: ``r mod m``;
+    where ``gpus_per_nic`` GPUs share a NIC, first one GPU of every NIC (``r g mod m``), then the next
+    GPU of each, so that the rings share the NICs evenly."""
+    r = np.arange(rings, dtype=np.int64)
+    m, g = max(1, ranks_per_node), max(1, gpus_per_nic)
+    if g == 1:  # rotating a node by its size brings it back: r, not r mod m, keeps unequal nodes exact
+        return r
+    return (r * g) % m + ((r * g) // m) % g
+
+
+def _rotated(seq: np.ndarray, step: np.ndarray, positions: np.ndarray):
+    """``seq`` entering every node ``k`` positions further, for each ``k`` of ``positions``."""
+    rotations = [seq]
+    for k in positions:
+        while len(rotations) <= k:
+            rotations.append(rotations[-1][step])
+        yield rotations[k]
+
+
 def ring_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: int, bytes_per_ring: float,
-                 cross_rail: bool = False, wrap: bool = True) -> list[Coflow]:
+                 cross_rail: bool = False, wrap: bool = True, gpus_per_nic: int = 1) -> list[Coflow]:
     """One lockstep coflow per ring; ``bytes_per_ring`` crosses every edge of a ring."""
     gpus = np.asarray(gpus, dtype=np.int64)
     visit, position, size = rank_layout(node)
     d = int(visit.max()) + 1
     order, seq_visit, step = _node_slots(visit, position, size)
-    seq = gpus[order]
     out = []
-    for r in range(rings):
+    positions = entry_positions(rings, int(size.max()), gpus_per_nic)
+    for r, seq in enumerate(_rotated(gpus[order], step, positions)):
         src, dst = _ring_edges(seq, seq_visit, d, cross_rail, wrap)
         out.append(Coflow(src, dst, bytes_per_ring, channel=r, connections=connections))
-        seq = seq[step]  # the next ring enters every node one position further
     return out
 
 
@@ -97,7 +117,7 @@ def _ring_edges(seq, seq_visit, d, cross_rail, wrap):
 
 
 def tree_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: int, size_bytes: float,
-                 chain: bool = True) -> list[Coflow]:
+                 chain: bool = True, gpus_per_nic: int = 1) -> list[Coflow]:
     """NCCL tree all-reduce: per ring NIC, one channel on each of the two trees, each carrying
     ``size_bytes / (2 rings)`` up and down; ``chain=False`` leaves out the intra-node chain (NVLS
     tree: the switch reduces inside the node)."""
@@ -110,8 +130,8 @@ def tree_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: in
     link = np.flatnonzero(seq_visit[:-1] == seq_visit[1:])  # slot -> next slot of the same node: a chain edge
     out = []
     per_channel = size_bytes / (2 * rings)
-    seq = gpus[order]
-    for r in range(rings):
+    positions = entry_positions(rings, int(size.max()), gpus_per_nic)
+    for r, seq in enumerate(_rotated(gpus[order], step, positions)):
         heads = seq[head]
         chain_src, chain_dst = seq[link], seq[link + 1]
         for t, (p, c) in enumerate(edges):
@@ -123,5 +143,4 @@ def tree_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: in
             up_src, up_dst = np.concatenate(parts_src), np.concatenate(parts_dst)
             src, dst = np.concatenate([up_src, up_dst]), np.concatenate([up_dst, up_src])
             out.append(Coflow(src, dst, per_channel, channel=2 * r + t, connections=connections))
-        seq = seq[step]
     return out

@@ -29,7 +29,7 @@ class _Geometry:
         fabric = arcs.fabric
         design = fabric.design
         self.shape = shape = design.shape
-        self.ppg = design.ports_per_gpu_per_plane
+        self.ppg = design.ports_per_nic_per_plane
         k = shape.planes * self.ppg
         self.weight = 1.0 / k
         self.rows = np.repeat(rows, k)
@@ -37,8 +37,8 @@ class _Geometry:
         self.plane, port = np.divmod(sub, self.ppg)
         self.src_gpu = np.repeat(src, k)
         self.dst_gpu = np.repeat(dst, k)
-        e_s = self.src_gpu * self.ppg + port
-        e_d = self.dst_gpu * self.ppg + port
+        e_s = design.endpoints_of(self.src_gpu, port)
+        e_d = design.endpoints_of(self.dst_gpu, port)
         self.leaf_s = fabric.endpoint_leaf[e_s].astype(np.int64)
         self.leaf_d = fabric.endpoint_leaf[e_d].astype(np.int64)
         lb = fabric.link_base

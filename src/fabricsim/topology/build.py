@@ -87,7 +87,7 @@ def build_fabric(design: FabricDesign) -> Fabric:
         node_tier=node_tier,
         node_plane=node_plane,
         node_base=node_base,
-        endpoint_gpu=np.tile(gpus.repeat(design.ports_per_gpu_per_plane), planes).astype(np.int32),
+        endpoint_gpu=np.tile(gpus[::design.gpus_per_nic].repeat(design.ports_per_nic_per_plane), planes).astype(np.int32),
         endpoint_leaf=leaf_of.astype(np.int32),
         gpu_server=(gpus // design.gpus_per_server).astype(np.int32),
         gpu_scale_up_domain=(gpus // design.scale_up.gpus).astype(np.int32),

@@ -32,9 +32,9 @@ class FabricDesign:
     switch: Switch
     scale_up: ScaleUpSystem
     gpus: int
-    scale_out_bits_per_s: float  # NIC bandwidth per GPU, per direction
+    scale_out_bits_per_s: float  # NIC bandwidth per GPU (a shared NIC's divided among its GPUs), per direction
     link_bits_per_s: float
-    ports_per_gpu_per_plane: int
+    ports_per_nic_per_plane: int  # switch ports of one NIC (one GPU's, or a shared NIC's) in each plane
     planes: int
     shape: FatTreeShape
     media: tuple[LinkMedia, ...]  # per tier present: leaf, spine, core
@@ -43,6 +43,7 @@ class FabricDesign:
     tier_switches: tuple[Switch, ...] = ()  # switch model of each tier present (leaf, spine, core)
     tier_link_bits_per_s: tuple[float, ...] = ()  # link speed below each tier present: NIC-leaf, leaf-spine, spine-core
     rail_only: bool = False  # each rail its own fat-tree: ``planes`` counts rails x fabric.planes
+    gpus_per_nic: int = 1  # GPUs sharing one NIC (cluster.gpus_per_nic)
 
     def switch_of(self, tier_index: int) -> Switch:
         """Switch model of tier ``tier_index`` (0 leaf, 1 spine, 2 core)."""
@@ -58,16 +59,38 @@ class FabricDesign:
 
     @property
     def nics_per_gpu(self) -> float:
-        """NIC cards per GPU (e.g. 1 ConnectX-7 per H100; 1.6 Tb/s over 800G ports = 2 ports)."""
-        return self.nic_ports_per_gpu / self.nic.ports
+        """NIC cards per GPU: whole cards per NIC attachment (e.g. 1 ConnectX-7 per H100, even run below its
+        port speed; 1.6 Tb/s over single-port 800G cards = 2), divided among the GPUs that share it (0.5 where
+        two A100s share an HDR NIC)."""
+        return math.ceil(self._nic_ports_per_attachment / self.nic.ports - 1e-9) / self.gpus_per_nic
+
+    @property
+    def nic_bits_per_s(self) -> float:
+        """Scale-out bandwidth of one NIC attachment (a GPU's own, or the one ``gpus_per_nic`` GPUs share),
+        per direction."""
+        return self.scale_out_bits_per_s * self.gpus_per_nic
+
+    @property
+    def endpoints_per_gpu(self) -> float:
+        """Switch ports (endpoints) per GPU in each plane: fractional where GPUs share a NIC."""
+        return self.ports_per_nic_per_plane / self.gpus_per_nic
+
+    def endpoints_of(self, gpus, port=0):
+        """Endpoint index (within a plane) of port ``port`` of the NIC each of ``gpus`` sends through."""
+        return gpus // self.gpus_per_nic * self.ports_per_nic_per_plane + port
 
     @property
     def nic_ports_per_gpu(self) -> float:
-        return self.scale_out_bits_per_s / self.nic.port_bits_per_s
+        """NIC ports cabled per GPU (a port run below its speed is still a port)."""
+        return self._nic_ports_per_attachment / self.gpus_per_nic
+
+    @property
+    def _nic_ports_per_attachment(self) -> int:
+        return math.ceil(self.nic_bits_per_s / self.nic.port_bits_per_s - 1e-9)
 
     @property
     def endpoints_per_plane(self) -> int:
-        return self.gpus * self.ports_per_gpu_per_plane
+        return self.gpus // self.gpus_per_nic * self.ports_per_nic_per_plane
 
     @property
     def tier_names(self) -> tuple[str, ...]:
@@ -172,28 +195,29 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
     switches = [switch] + [catalog.switch(fabric.switches.get(t, fabric.switch)) for t in TIER_NAMES[1:]]
     scale_up = catalog.scale_up(cluster.scale_up or gpu.default_scale_up)
     check_parts(catalog, fabric, gpu, nic, switches)
-    scale_out = cluster.scale_out_per_gpu or nic.per_gpu_bits_per_s or gpu.scale_out_bits_per_s
-    speed, per_gpu = resolve_link_speed(scale_out, nic, switch, fabric.planes, fabric.port_speed)
+    nic_bandwidth = cluster.scale_out_per_gpu or nic.per_gpu_bits_per_s or gpu.scale_out_bits_per_s
+    sharing = _check_sharing(cluster)
+    speed, per_nic = resolve_link_speed(nic_bandwidth, nic, switch, fabric.planes, fabric.port_speed)
     speeds = _tier_speeds(fabric, speed, switches)
-    endpoints = cluster.gpus * per_gpu
+    endpoints = cluster.gpus // sharing * per_nic
     planes = fabric.planes
+    nics_per_server = cluster.gpus_per_server // sharing
     if fabric.rail_only:
-        # rail r of every server on its own fat-tree: one endpoint per server (per GPU port) in each
-        rails = cluster.gpus_per_server
-        if cluster.gpus % rails:
+        # rail r of every server on its own fat-tree: one endpoint per server (per NIC port) in each
+        if cluster.gpus % cluster.gpus_per_server:
             raise FabricsimError(f"fabric.rail_only: cluster.gpus={cluster.gpus:,} is not a whole number of "
-                                 f"{rails}-GPU servers; each rail needs one GPU of every server")
-        endpoints, planes = cluster.gpus // rails * per_gpu, fabric.planes * rails
+                                 f"{cluster.gpus_per_server}-GPU servers; each rail needs one GPU of every server")
+        endpoints, planes = cluster.gpus // cluster.gpus_per_server * per_nic, fabric.planes * nics_per_server
     downlinks = tuple(fabric.downlinks) + (None,) * (2 - len(fabric.downlinks))
     shape = size_fat_tree(
         endpoints,
         switch.radix(speed),
         fabric.tiers,
         tuple(fabric.oversubscription),
-        rails=1 if fabric.rail_only else cluster.gpus_per_server * per_gpu,
+        rails=1 if fabric.rail_only else nics_per_server * per_nic,
         rail_optimized=fabric.rail_optimized and not fabric.rail_only,
         planes=planes,
-        endpoints_per_gpu=per_gpu,
+        endpoints_per_gpu=per_nic / sharing,
         budgets=_budgets(switches, speeds),
         downlinks=downlinks,
     )
@@ -220,9 +244,9 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
         switch=switch,
         scale_up=scale_up,
         gpus=cluster.gpus,
-        scale_out_bits_per_s=scale_out,
+        scale_out_bits_per_s=nic_bandwidth / sharing,
         link_bits_per_s=speed,
-        ports_per_gpu_per_plane=per_gpu,
+        ports_per_nic_per_plane=per_nic,
         planes=planes,
         shape=shape,
         media=media,
@@ -231,7 +255,20 @@ def design_fabric(scenario: Scenario) -> FabricDesign:
         tier_switches=tuple(switches[: shape.tiers]),
         tier_link_bits_per_s=tuple(speeds[: shape.tiers]),
         rail_only=fabric.rail_only,
+        gpus_per_nic=sharing,
     )
+
+
+def _check_sharing(cluster) -> int:
+    """``cluster.gpus_per_nic``, checked: a shared NIC serves GPUs of one server, and every GPU has one."""
+    sharing = cluster.gpus_per_nic
+    if cluster.gpus_per_server % sharing or cluster.gpus % sharing:
+        valid = [d for d in range(1, cluster.gpus_per_server + 1) if cluster.gpus_per_server % d == 0]
+        raise FabricsimError(
+            f"cluster.gpus_per_nic={sharing}: the GPUs sharing a NIC sit in one server, so it must divide "
+            f"cluster.gpus_per_server={cluster.gpus_per_server} and cluster.gpus={cluster.gpus:,}; valid: "
+            f"{', '.join(map(str, valid))}")
+    return sharing
 
 
 def scale_up_domains(gpus: int, scale_up: ScaleUpSystem) -> int:

@@ -31,7 +31,7 @@ class Fabric:
     node_tier: np.ndarray  # int8, 0 endpoint, 1 leaf, 2 spine, 3 core
     node_plane: np.ndarray  # int16
     node_base: tuple[int, int, int, int]  # first node id of each tier
-    endpoint_gpu: np.ndarray  # int32, GPU of each endpoint (all planes)
+    endpoint_gpu: np.ndarray  # int32, GPU of each endpoint (all planes; a shared NIC's first GPU)
     endpoint_leaf: np.ndarray  # int32, leaf index (within plane) of each endpoint of plane 0
     gpu_server: np.ndarray  # int32
     gpu_scale_up_domain: np.ndarray  # int32

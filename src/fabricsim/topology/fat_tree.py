@@ -170,7 +170,7 @@ def size_fat_tree(
     rails: int = 1,
     rail_optimized: bool = True,
     planes: int = 1,
-    endpoints_per_gpu: int = 1,
+    endpoints_per_gpu: float = 1.0,
     budgets: tuple[PortBudget, PortBudget, PortBudget] | None = None,
     downlinks: tuple[int | None, int | None] = (None, None),
 ) -> FatTreeShape:
@@ -179,7 +179,8 @@ def size_fat_tree(
     ``radix`` is the leaf's port count at the host link speed.  ``budgets`` (leaf, spine, core)
     describe tiers whose switches or link speeds differ (default: ``radix`` ports of one speed
     everywhere); ``downlinks`` fixes the down-ports of a leaf / spine (default: the capacity split
-    by the oversubscription).  ``endpoints_per_gpu`` only converts limits into GPUs for error messages.
+    by the oversubscription).  ``endpoints_per_gpu`` (fractional where GPUs share a NIC) only converts limits into GPUs for error
+    messages.
     """
     if endpoints <= 0:
         raise FabricsimError(f"cluster.gpus: need at least one GPU, got {endpoints} endpoints")
@@ -218,9 +219,9 @@ def size_fat_tree(
     if tiers == "auto":
         chosen = next((t for t in (1, 2, 3) if fits(t)), None)
         if chosen is None:
-            most = limit(3) // endpoints_per_gpu
+            most = int(limit(3) / endpoints_per_gpu + 1e-9)
             raise FabricsimError(
-                f"no fat-tree of 1-3 tiers connects {endpoints // endpoints_per_gpu:,} GPUs with radix "
+                f"no fat-tree of 1-3 tiers connects {round(endpoints / endpoints_per_gpu):,} GPUs with radix "
                 f"{radix} (maximum {most:,} GPUs with 3 tiers); use a higher-radix switch, a lower port "
                 f"speed (more ports), or more fabric.planes"
             )
@@ -228,11 +229,11 @@ def size_fat_tree(
     if tiers not in (1, 2, 3):
         raise FabricsimError(f"fabric.tiers={tiers!r}: valid values are auto, 1, 2, 3")
     if not fits(tiers):
-        most = limit(tiers) // endpoints_per_gpu
+        most = int(limit(tiers) / endpoints_per_gpu + 1e-9)
         better = next((t for t in (1, 2, 3) if fits(t)), None)
         fix = f"use tiers={better} or tiers=auto" if better else "use a higher-radix switch or more planes"
         raise FabricsimError(
-            f"fabric.tiers={tiers} cannot connect {endpoints // endpoints_per_gpu:,} GPUs with radix "
+            f"fabric.tiers={tiers} cannot connect {round(endpoints / endpoints_per_gpu):,} GPUs with radix "
             f"{radix}; maximum is {most:,}; {fix}"
         )
     leaves = leaves_for(tiers)
