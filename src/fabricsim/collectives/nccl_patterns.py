@@ -4,7 +4,8 @@
   rank), and ranks of a node in rank order.
 * Ring ``r`` enters every node on the GPU at position ``r mod m`` of the node (where ``g`` GPUs share
   a NIC, at position ``r g mod m``, then the NICs' other GPUs: rings spread over the NICs first, as
-  NCCL's search assigns NICs) and, with PXN (NCCL's default), leaves it through the *same* GPU's NIC: the node's last GPU hands its data over NVLink
+  NCCL's search assigns NICs) and, with PXN (NCCL's default), leaves it through the *same* GPU's NIC:
+  the node's last GPU hands its data over NVLink
   back to the entry GPU, whose NIC sends it to the next node's entry GPU -- so every hop between
   nodes stays on one rail (NCCL_CROSS_NIC tries rail-aligned rings first).  ``cross_rail=True``
   builds the ring a rail-unaware library would: it leaves each node from its last GPU.

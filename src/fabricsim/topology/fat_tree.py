@@ -179,8 +179,8 @@ def size_fat_tree(
     ``radix`` is the leaf's port count at the host link speed.  ``budgets`` (leaf, spine, core)
     describe tiers whose switches or link speeds differ (default: ``radix`` ports of one speed
     everywhere); ``downlinks`` fixes the down-ports of a leaf / spine (default: the capacity split
-    by the oversubscription).  ``endpoints_per_gpu`` (fractional where GPUs share a NIC) only converts limits into GPUs for error
-    messages.
+    by the oversubscription).  ``endpoints_per_gpu`` (fractional where GPUs share a NIC) only converts
+    limits into GPUs for error messages.
     """
     if endpoints <= 0:
         raise FabricsimError(f"cluster.gpus: need at least one GPU, got {endpoints} endpoints")
