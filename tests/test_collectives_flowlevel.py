@@ -246,6 +246,7 @@ def test_every_algorithm_runs_and_respects_the_port_bound(fab256, op, algo):
 GENERATIONS = {
     "a100": {"gpu": "a100-sxm"}, "h100": {"gpu": "h100-sxm"}, "b200": {"gpu": "b200"},
     "gb200": {"gpu": "gb200", "scale_up": "gb200-nvl72", "gpus_per_server": 4},
+    "a100-4-nics": {"gpu": "a100-sxm", "gpus_per_nic": 2}, "a800-1-nic": {"gpu": "a800-sxm", "gpus_per_nic": 8},
 }
 
 
