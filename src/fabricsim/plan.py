@@ -211,13 +211,13 @@ def plan_design(design: FabricDesign, fabric: Fabric | None = None) -> Plan:
         planes=planes,
         link_bits_per_s=design.link_bits_per_s,
         radix=radix,
-        max_gpus_at_these_tiers=int(shape.max_endpoints / design.endpoints_per_gpu + 1e-9)
+        max_gpus_at_these_tiers=design.gpus_behind(shape.max_endpoints)
         * (design.gpus_per_server // design.gpus_per_nic if design.rail_only else 1),  # rail-only: a fat-tree per rail
         tier_lines=tier_lines,
         media_lines=media_lines,
         fiber_m=fiber_m,
         pods=shape.pods,
-        gpus_per_pod=(min(gpus, int(shape.spine_down * shape.leaf_down / design.endpoints_per_gpu + 1e-9))
+        gpus_per_pod=(min(gpus, design.gpus_behind(shape.spine_down * shape.leaf_down))
                       if shape.tiers == 3 else gpus if shape.tiers == 2 else 0),
         gpus_per_segment=min(gpus, shape.leaf_down // design.ports_per_nic_per_plane
                              * (design.gpus_per_server if shape.rail_optimized and shape.rails > 1

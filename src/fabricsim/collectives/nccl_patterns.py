@@ -53,13 +53,17 @@ def node_matrix(gpus: np.ndarray, node: np.ndarray) -> np.ndarray:
 
 def _node_slots(visit: np.ndarray, position: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, ...]:
     """Slots of the ranks node by node (visit order), by position within a node: (rank in each slot, node
-    of each slot, the slot one position further round its node).  Ring ``r`` visits each node from its
-    position ``r mod (ranks in the node)``: its GPUs are the slot order's GPUs gathered ``r`` times
-    through the last array."""
+    of each slot, position of each slot in its node, ranks in that node)."""
     order = np.lexsort((position, visit))
-    slot_position = position[order]
-    step = np.arange(order.size) - slot_position + (slot_position + 1) % size[order]
-    return order, visit[order], step
+    return order, visit[order], position[order], size[order]
+
+
+def _rotated(seq: np.ndarray, slot_position: np.ndarray, slot_size: np.ndarray, positions: np.ndarray):
+    """``seq`` (one GPU per slot) entering every node ``k`` positions further round it, for each ``k`` of
+    ``positions``: slot ``i`` takes the GPU ``k`` slots on in its own node."""
+    base = np.arange(seq.size) - slot_position
+    for k in positions:
+        yield seq[base + (slot_position + k) % slot_size]
 
 
 def entry_positions(rings: int, ranks_per_node: int, gpus_per_nic: int = 1) -> np.ndarray:
@@ -73,25 +77,16 @@ def entry_positions(rings: int, ranks_per_node: int, gpus_per_nic: int = 1) -> n
     return (r * g) % m + ((r * g) // m) % g
 
 
-def _rotated(seq: np.ndarray, step: np.ndarray, positions: np.ndarray):
-    """``seq`` entering every node ``k`` positions further, for each ``k`` of ``positions``."""
-    rotations = [seq]
-    for k in positions:
-        while len(rotations) <= k:
-            rotations.append(rotations[-1][step])
-        yield rotations[k]
-
-
 def ring_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: int, bytes_per_ring: float,
                  cross_rail: bool = False, wrap: bool = True, gpus_per_nic: int = 1) -> list[Coflow]:
     """One lockstep coflow per ring; ``bytes_per_ring`` crosses every edge of a ring."""
     gpus = np.asarray(gpus, dtype=np.int64)
     visit, position, size = rank_layout(node)
     d = int(visit.max()) + 1
-    order, seq_visit, step = _node_slots(visit, position, size)
+    order, seq_visit, slot_position, slot_size = _node_slots(visit, position, size)
     out = []
     positions = entry_positions(rings, int(size.max()), gpus_per_nic)
-    for r, seq in enumerate(_rotated(gpus[order], step, positions)):
+    for r, seq in enumerate(_rotated(gpus[order], slot_position, slot_size, positions)):
         src, dst = _ring_edges(seq, seq_visit, d, cross_rail, wrap)
         out.append(Coflow(src, dst, bytes_per_ring, channel=r, connections=connections))
     return out
@@ -126,13 +121,13 @@ def tree_coflows(gpus: np.ndarray, node: np.ndarray, rings: int, connections: in
     visit, position, size = rank_layout(node)
     d = int(visit.max()) + 1
     edges = [tree_edges(tree_parents) for tree_parents in dtree_parents(d)]
-    order, seq_visit, step = _node_slots(visit, position, size)
+    order, seq_visit, slot_position, slot_size = _node_slots(visit, position, size)
     head = np.flatnonzero(seq_visit != np.roll(seq_visit, 1))  # a node's first slot: the NIC's GPU
     link = np.flatnonzero(seq_visit[:-1] == seq_visit[1:])  # slot -> next slot of the same node: a chain edge
     out = []
     per_channel = size_bytes / (2 * rings)
     positions = entry_positions(rings, int(size.max()), gpus_per_nic)
-    for r, seq in enumerate(_rotated(gpus[order], step, positions)):
+    for r, seq in enumerate(_rotated(gpus[order], slot_position, slot_size, positions)):
         heads = seq[head]
         chain_src, chain_dst = seq[link], seq[link + 1]
         for t, (p, c) in enumerate(edges):

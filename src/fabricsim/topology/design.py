@@ -75,6 +75,10 @@ class FabricDesign:
         """Switch ports (endpoints) per GPU in each plane: fractional where GPUs share a NIC."""
         return self.ports_per_nic_per_plane / self.gpus_per_nic
 
+    def gpus_behind(self, endpoints: int) -> int:
+        """GPUs that ``endpoints`` switch ports of one plane serve (whole GPUs)."""
+        return endpoints * self.gpus_per_nic // self.ports_per_nic_per_plane
+
     def endpoints_of(self, gpus, port=0):
         """Endpoint index (within a plane) of port ``port`` of the NIC each of ``gpus`` sends through."""
         return gpus // self.gpus_per_nic * self.ports_per_nic_per_plane + port
