@@ -101,7 +101,7 @@ def test_cli_exit_codes_and_json(monkeypatch):
     ok = runner.invoke(app, ["validate", "--layer", "plan", "--json"])
     assert ok.exit_code == 0
     data = json.loads(ok.stdout)
-    assert set(data) == {"cases", "summary", "families", "counts", "exit_code"}
+    assert set(data) == {"cases", "summary", "families", "pairs", "pair_summary", "counts", "exit_code"}
     assert data["families"] == []  # plan cases are not split into families
     first = data["cases"][0]
     assert {"id", "layer", "role", "published", "model", "unit", "error", "tolerance", "status", "reason",

@@ -322,9 +322,13 @@ def summarize(results: list[CaseResult]) -> list[dict]:
 
 def as_json(results: list[CaseResult]) -> dict:
     """The machine-readable form of a run: every case, the per-layer summary, the held-out error by family
-    (:mod:`fabricsim.validation.families`), the exit code."""
+    (:mod:`fabricsim.validation.families`), the pairs of runs that differ only in the GPU with fabricsim's error
+    on their ratio (:mod:`fabricsim.validation.pairs`), the exit code."""
     from fabricsim.validation.families import family_rows
+    from fabricsim.validation.pairs import find_pairs, pair_summary
 
+    pairs = find_pairs(results)
     return {"cases": [r.as_dict() for r in results], "summary": summarize(results), "families": family_rows(results),
+            "pairs": [p.as_dict() for p in pairs], "pair_summary": pair_summary(pairs),
             "counts": {s: sum(r.status == s for r in results) for s in ("pass", "miss", "not-runnable")},
             "exit_code": exit_code(results)}

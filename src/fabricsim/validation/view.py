@@ -97,6 +97,32 @@ def family_table(results: list[CaseResult]) -> Table | None:
     return table
 
 
+def pair_table(results: list[CaseResult]) -> Table | None:
+    """Runs that differ only in the GPU (:mod:`fabricsim.validation.pairs`): the published ratio of the two figures
+    against fabricsim's, so a model right on each figure for the wrong reason shows; None when no pair ran."""
+    from fabricsim.validation.pairs import find_pairs, pair_summary
+
+    pairs = find_pairs(results)
+    gpu = [p for p in pairs if p.kind == "gpu"]
+    if not gpu:
+        return None
+    stats = pair_summary(pairs)
+    spread = ("" if stats["median_repeat_spread"] is None else
+              f"; {stats['repeat_pairs']} setups published twice on one GPU differ by a median "
+              f"{stats['median_repeat_spread']:.1%} between the two runs (the measurements' own spread)")
+    table = Table(title="Same run on two GPUs: published ratio vs fabricsim's (+: fabricsim widens the gap)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption=f"{stats['gpu_pairs']} pairs, ratio error median |e| {stats['median_abs_ratio_error']:.1%}, "
+                          f"bias {stats['median_ratio_error']:+.1%}{spread}",
+                  caption_justify="left")
+    for col in ("GPUs", "published", "fabricsim", "ratio error", "cases"):
+        table.add_column(col, justify="right" if col in ("published", "fabricsim", "ratio error") else "left")
+    for p in gpu:
+        table.add_row("/".join(p.gpus), f"{p.published_ratio:.3f}", f"{p.model_ratio:.3f}", f"{p.ratio_error:+.1%}",
+                      f"{p.first.case.id} / {p.second.case.id}")
+    return table
+
+
 def detail(r: CaseResult) -> str:
     c = r.case
     setup = {k: v for k, v in c.setup.model_dump().items() if v not in ({}, None)}
@@ -140,9 +166,9 @@ def evidence_table(evidence) -> Table | str:
 
 def validation_tables(results: list[CaseResult], verbose: bool = False) -> Group:
     parts: list = [case_table(results), summary_table(results)]
-    families = family_table(results)
-    if families is not None:
-        parts.append(families)
+    for table in (family_table(results), pair_table(results)):
+        if table is not None:
+            parts.append(table)
     for r in results:
         if r.status != "pass":
             colour = "red" if r.status == "miss" else "yellow"
