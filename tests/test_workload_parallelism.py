@@ -59,6 +59,45 @@ def test_bad_order_and_placement_are_named():
         rank_groups(Parallelism(), placement="scattered")
 
 
+def test_domain_gpus_fill_each_rack_with_the_same_number_of_ranks():
+    """NVIDIA's Llama 3.1 8B MLPerf run on GB200 (Slurm SEGMENT=16): 512 ranks on 16 of 18 trays of 8 NVL72 racks."""
+    par = Parallelism(tp=2, cp=4, dp=64)
+    g = rank_groups(par, gpus_per_server=4, domain=72, cluster_gpus=576, domain_gpus=64)
+    gpu = g.gpu_of_rank
+    assert gpu[63] == 63 and gpu[64] == 72 and gpu[511] == 7 * 72 + 63
+    assert np.bincount(gpu // 72).tolist() == [64] * 8  # 64 GPUs of every rack, the last 8 left idle
+    assert np.all(gpu % 72 < 64)
+    racks = g.dp_cp // 72  # each gradient (DP x CP) communicator: 32 ranks in each of the 8 racks
+    assert all(np.bincount(row).tolist() == [32] * 8 for row in racks)
+    packed = rank_groups(par, gpus_per_server=4, domain=72, cluster_gpus=512).dp_cp[0] // 72
+    assert np.bincount(packed).tolist() == [36] * 7 + [4]  # without it: 7 full racks and 4 ranks in an eighth
+
+
+@settings(max_examples=60, deadline=None)
+@given(servers_per_domain=st.integers(1, 18), used=st.integers(1, 18), server=st.sampled_from([4, 8]),
+       ranks=st.integers(1, 600))
+def test_domain_gpus_place_every_rank_once_in_rank_order(servers_per_domain, used, server, ranks):
+    from fabricsim.workload.parallelism import place_ranks
+    domain, used = server * servers_per_domain, server * min(used, servers_per_domain)
+    cluster = -(-ranks // used) * domain
+    gpu = place_ranks(ranks, "auto", server, domain, 1, cluster, domain_gpus=used)
+    assert len(set(gpu.tolist())) == ranks and gpu.max() < cluster  # one GPU per rank, inside the cluster
+    assert np.all(np.diff(gpu) > 0) and np.all(gpu % domain < used)  # rank order, only the used slots
+    assert np.bincount(gpu // domain).max() <= used
+
+
+@pytest.mark.parametrize("domain_gpus, cluster, placement, message", [
+    (66, 576, "auto", "whole servers of 4 GPUs from a domain; give a multiple of 4"),
+    (80, 576, "auto", "holds 72 GPUs; give at most that many"),
+    (64, 512, "auto", "need 576 GPUs; the cluster has 512"),
+    (64, 576, "random-servers", "placement random-servers scatters"),
+])
+def test_bad_domain_gpus_are_refused_naming_the_field(domain_gpus, cluster, placement, message):
+    with pytest.raises(FabricsimError, match=f"workload.train.domain_gpus={domain_gpus}.*{message}"):
+        rank_groups(Parallelism(tp=2, cp=4, dp=64), placement=placement, gpus_per_server=4, domain=72,
+                    cluster_gpus=cluster, domain_gpus=domain_gpus)
+
+
 @pytest.fixture(scope="module")
 def fab2048():
     return fabric_from_scenario(scenario_from_dict({"cluster": {"gpus": 2048}}))

@@ -174,6 +174,9 @@ class TrainSpec(_Strict):
                        "paper used tp-cp-pp-dp, section 3.3.2)")
     placement: Literal["contiguous", "random-servers", "domain-aligned", "auto"] = Field(
         "auto", description="ranks onto GPUs; auto keeps expert/TP groups inside scale-up domains when they fit")
+    domain_gpus: int | None = Field(
+        None, ge=1, le=MAX_DEGREE, description="GPUs the job takes from every scale-up domain, whole servers, in rank "
+        "order (Slurm --segment; NVIDIA's GB200/GB300 NVL72 runs use 16 of 18 trays, 64 GPUs); default: the placement's")
     algorithm: str = Field("auto", max_length=40, description="DP all-reduce / reduce-scatter algorithm (auto: fastest)")
     load_balancing: Literal["ecmp", "spray", "adaptive", "flowlet", "ideal"] | None = Field(
         None, description="default: the fabric's")

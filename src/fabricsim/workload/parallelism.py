@@ -151,17 +151,21 @@ def parse_order(order: str) -> tuple[list[str], bool]:
 
 
 def place_ranks(gpus: int, placement: str, gpus_per_server: int = 8, domain: int = 0, unit: int = 1,
-                cluster_gpus: int | None = None, seed: int = 0) -> np.ndarray:
+                cluster_gpus: int | None = None, seed: int = 0, domain_gpus: int | None = None) -> np.ndarray:
     """GPU index of every rank.
 
     ``contiguous``: rank r on GPU r.  ``random-servers``: whole servers in random order.
     ``domain-aligned``: each scale-up domain of ``domain`` GPUs takes as many whole groups of ``unit``
     consecutive ranks as fit (e.g. 64 of a 72-GPU NVL72 rack for expert groups of 64), the rest stay idle.
     ``auto``: domain-aligned when groups of ``unit`` do not tile the domain and the cluster has the room,
-    else contiguous."""
+    else contiguous.  ``domain_gpus``: the job takes exactly this many GPUs (whole servers) of every scale-up
+    domain, consecutive ranks filling one domain before the next (Slurm's ``--segment``: NVIDIA runs jobs on 16 of
+    an NVL72 rack's 18 compute trays, 64 GPUs, keeping two as spares); it replaces the placement's own choice."""
     cluster_gpus = cluster_gpus or gpus
     if placement not in PLACEMENTS:
         raise FabricsimError(f"workload.train.placement={placement!r}: valid placements are {', '.join(PLACEMENTS)}")
+    if domain_gpus is not None:
+        return _segments(gpus, placement, gpus_per_server, domain, cluster_gpus, domain_gpus)
     if placement == "auto":
         fits = domain and unit <= domain and domain % unit
         need = -(-gpus // (domain // unit * unit)) * domain if fits else gpus
@@ -184,6 +188,27 @@ def place_ranks(gpus: int, placement: str, gpus_per_server: int = 8, domain: int
     return np.arange(gpus, dtype=np.int64)
 
 
+def _segments(gpus: int, placement: str, gpus_per_server: int, domain: int, cluster_gpus: int,
+              domain_gpus: int) -> np.ndarray:
+    """Rank r on slot ``r % domain_gpus`` of scale-up domain ``r // domain_gpus`` (see :func:`place_ranks`)."""
+    field = f"workload.train.domain_gpus={domain_gpus}"
+    if placement == "random-servers":
+        raise FabricsimError(f"{field} fills each scale-up domain in rank order; placement random-servers scatters "
+                             "servers instead: use one or the other")
+    if not domain or domain_gpus > domain:
+        raise FabricsimError(f"{field}: a scale-up domain of this cluster holds {domain or gpus_per_server} GPUs; "
+                             "give at most that many")
+    if domain_gpus % gpus_per_server:
+        raise FabricsimError(f"{field}: the job takes whole servers of {gpus_per_server} GPUs from a domain; give a "
+                             f"multiple of {gpus_per_server} (e.g. {max(gpus_per_server, domain_gpus // gpus_per_server * gpus_per_server)})")
+    rank = np.arange(gpus, dtype=np.int64)
+    mapped = rank // domain_gpus * domain + rank % domain_gpus
+    if mapped[-1] >= cluster_gpus:
+        raise FabricsimError(f"{field}: {gpus:,} ranks at {domain_gpus} per {domain}-GPU scale-up domain need "
+                             f"{-(-gpus // domain_gpus) * domain:,} GPUs; the cluster has {cluster_gpus:,} (raise cluster.gpus)")
+    return mapped
+
+
 def hybrid_groups(dp_cp: np.ndarray, dp: int, cp: int, dp_shard: int) -> tuple[np.ndarray, np.ndarray]:
     """(shard groups, replicate groups) of hybrid sharding from the dp x cp gradient groups (each row cp-major,
     dp-minor): a shard group is ``dp_shard`` neighbouring data-parallel ranks with all their cp ranks (torchtitan's
@@ -196,7 +221,7 @@ def hybrid_groups(dp_cp: np.ndarray, dp: int, cp: int, dp_shard: int) -> tuple[n
 
 def rank_groups(par: Parallelism, order: str = "tp-cp-ep-dp-pp", placement: str = "contiguous",
                 gpus_per_server: int = 8, seed: int = 0, domain: int = 0,
-                cluster_gpus: int | None = None) -> RankGroups:
+                cluster_gpus: int | None = None, domain_gpus: int | None = None) -> RankGroups:
     """Communicator groups as GPU-index matrices for a rank ``order`` and ``placement``.
 
     Expert parallelism folds into the tp x cp x dp ranks of each pipeline stage (Megatron-Core's
@@ -205,7 +230,7 @@ def rank_groups(par: Parallelism, order: str = "tp-cp-ep-dp-pp", placement: str 
     ``ep x edp x etp`` otherwise."""
     dims, ep_inner = parse_order(order)
     unit = par.ep * par.etp if par.ep > 1 else par.tp
-    gpu_of_rank = place_ranks(par.gpus, placement, gpus_per_server, domain, unit, cluster_gpus, seed)
+    gpu_of_rank = place_ranks(par.gpus, placement, gpus_per_server, domain, unit, cluster_gpus, seed, domain_gpus)
     sizes = {"tp": par.tp, "cp": par.cp, "dp": par.dp, "pp": par.pp}
     # axis k of the grid is dims[-1-k] (slowest first), so rank = sum(index_d * stride_d)
     grid = gpu_of_rank.reshape([sizes[d] for d in reversed(dims)])

@@ -250,7 +250,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     prob_bytes = prob_bytes_per_row(dispatcher, model.routed_experts, par.ep, _nvlink_reach(dispatcher, design)) \
         if ep_copies is not None else 0.0
     groups = rank_groups(par, spec.order, spec.placement, design.scenario.cluster.gpus_per_server,
-                         domain=design.scale_up.gpus, cluster_gpus=cluster_gpus)
+                         domain=design.scale_up.gpus, cluster_gpus=cluster_gpus, domain_gpus=spec.domain_gpus)
     policy = spec.load_balancing or design.load_balancing
     dp_overlap = profile.dp_overlap if spec.dp_overlap is None else spec.dp_overlap
     ep_overlap = spec.ep_comm_overlap if spec.ep_comm_overlap is not None else (1.0 if dualpipe else 0.0)
