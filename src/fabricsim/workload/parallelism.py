@@ -177,20 +177,26 @@ def place_ranks(gpus: int, placement: str, gpus_per_server: int = 8, domain: int
         return (servers[:, None] * gpus_per_server + np.arange(gpus_per_server)).ravel()
     if placement == "domain-aligned" and domain and unit <= domain:
         per_domain = domain // unit * unit
-        rank = np.arange(gpus, dtype=np.int64)
-        mapped = rank // per_domain * domain + rank % per_domain
-        if mapped[-1] >= cluster_gpus:
-            raise FabricsimError(
-                f"workload.train.placement=domain-aligned: {gpus:,} ranks in groups of {unit} use {per_domain} of each "
-                f"{domain}-GPU scale-up domain and need {-(-gpus // per_domain) * domain:,} GPUs; the cluster has "
-                f"{cluster_gpus:,} (raise cluster.gpus)")
-        return mapped
+        return _fill_domains(gpus, domain, per_domain, cluster_gpus,
+                             f"workload.train.placement=domain-aligned: {gpus:,} ranks in groups of {unit} use "
+                             f"{per_domain} of each {domain}-GPU scale-up domain and")
     return np.arange(gpus, dtype=np.int64)
+
+
+def _fill_domains(gpus: int, domain: int, per_domain: int, cluster_gpus: int, why: str) -> np.ndarray:
+    """Rank r on slot ``r % per_domain`` of scale-up domain ``r // per_domain``; refused, after ``why``, when the
+    last rank lands beyond the cluster."""
+    rank = np.arange(gpus, dtype=np.int64)
+    mapped = rank // per_domain * domain + rank % per_domain
+    if mapped[-1] >= cluster_gpus:
+        raise FabricsimError(f"{why} need {-(-gpus // per_domain) * domain:,} GPUs; the cluster has {cluster_gpus:,} "
+                             "(raise cluster.gpus)")
+    return mapped
 
 
 def _segments(gpus: int, placement: str, gpus_per_server: int, domain: int, cluster_gpus: int,
               domain_gpus: int) -> np.ndarray:
-    """Rank r on slot ``r % domain_gpus`` of scale-up domain ``r // domain_gpus`` (see :func:`place_ranks`)."""
+    """``domain_gpus`` of every scale-up domain, checked (see :func:`place_ranks`)."""
     field = f"workload.train.domain_gpus={domain_gpus}"
     if placement == "random-servers":
         raise FabricsimError(f"{field} fills each scale-up domain in rank order; placement random-servers scatters "
@@ -201,12 +207,8 @@ def _segments(gpus: int, placement: str, gpus_per_server: int, domain: int, clus
     if domain_gpus % gpus_per_server:
         raise FabricsimError(f"{field}: the job takes whole servers of {gpus_per_server} GPUs from a domain; give a "
                              f"multiple of {gpus_per_server} (e.g. {max(gpus_per_server, domain_gpus // gpus_per_server * gpus_per_server)})")
-    rank = np.arange(gpus, dtype=np.int64)
-    mapped = rank // domain_gpus * domain + rank % domain_gpus
-    if mapped[-1] >= cluster_gpus:
-        raise FabricsimError(f"{field}: {gpus:,} ranks at {domain_gpus} per {domain}-GPU scale-up domain need "
-                             f"{-(-gpus // domain_gpus) * domain:,} GPUs; the cluster has {cluster_gpus:,} (raise cluster.gpus)")
-    return mapped
+    return _fill_domains(gpus, domain, domain_gpus, cluster_gpus,
+                         f"{field}: {gpus:,} ranks at {domain_gpus} per {domain}-GPU scale-up domain")
 
 
 def hybrid_groups(dp_cp: np.ndarray, dp: int, cp: int, dp_shard: int) -> tuple[np.ndarray, np.ndarray]:
