@@ -79,14 +79,13 @@ def gpu_of(result: CaseResult) -> str:
 def comparison_key(result: CaseResult) -> str:
     """The case's layer, metric, unit and setup without the GPU platform (:data:`PLATFORM_FIELDS`), as one string;
     two cases pair when their keys are equal."""
-    setup = result.case.setup.model_dump()
-    scenario = json.loads(json.dumps(setup.pop("scenario", {})))
+    setup = result.case.setup.model_dump()  # a fresh copy: the case itself is not touched below
+    scenario = setup.pop("scenario", None) or {}
     cluster = scenario.get("cluster", {})
-    job = next((setup[section]["gpus"] for section in ("train", "infer")
-                if isinstance(setup.get(section), dict) and "gpus" in setup[section]), cluster.get("gpus"))
+    job = cluster.get("gpus")
     for section in ("train", "infer"):
         if isinstance(setup.get(section), dict):
-            setup[section] = {k: v for k, v in setup[section].items() if k != "gpus"}
+            job = setup[section].pop("gpus", job)
     scenario["cluster"] = {k: v for k, v in cluster.items() if k not in PLATFORM_FIELDS}
     return json.dumps({"layer": result.case.layer, "unit": result.case.unit, "job_gpus": job, "setup": setup,
                        "scenario": scenario}, sort_keys=True, default=str)
