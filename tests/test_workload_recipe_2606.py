@@ -1,5 +1,6 @@
 """The 26.06 Megatron-Bridge MoE recipe features as mechanisms: full-iteration CUDA graphs with a sync-free HybridEP
-dispatch, Transformer Engine's fused grouped MLP, FP8 attention and Megatron-Core's merged-1F1B all-to-all overlap.
+dispatch, Transformer Engine's fused grouped MLP, FP8 attention, the MXFP8 output head and Megatron-Core's merged-1F1B
+all-to-all overlap.
 Hand-counted bytes and launches, analytic bounds of the overlap, and the errors for combinations that do not exist."""
 
 from dataclasses import replace
@@ -13,7 +14,8 @@ from fabricsim.catalog import default_catalog
 from fabricsim.errors import FabricsimError
 from fabricsim.workload import train
 from fabricsim.workload.a2a_overlap import MoePhases, exposed_per_micro_batch, merged_layer_exposed_s
-from fabricsim.workload.compute import Shape, layer_work
+from fabricsim.workload.compute import Shape, head_work, layer_work
+from fabricsim.workload.gemm import gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.fp8_casts import fp8_cast_bytes
 from fabricsim.workload.elementwise import fused_mlp_saved_bytes
 from fabricsim.workload.fp8_attention import cast_elements
@@ -142,6 +144,8 @@ def test_overlap_step_between_compute_and_no_overlap():
     (dict(moe_dispatcher="hybridep", moe_expert_rank_capacity_factor=1.5, routing_imbalance=2.0), "routing_imbalance"),
     (dict(moe_fused_grouped_mlp=True, fp8_recipe="tensorwise"), "MXFP8"),
     (dict(fp8_attention=True, precision="bf16", fp8_recipe=None), "precision: fp8"),
+    (dict(fp8_output_head=True, precision="bf16", fp8_recipe=None), "fp8_output_head=true with precision='bf16'"),
+    (dict(fp8_output_head=True, fp8_recipe="tensorwise"), "fp8_recipe: mxfp8"),
     (dict(moe_a2a_overlap=True, recompute="full"), "full recomputation"),
     (dict(moe_a2a_overlap=True, ep_comm_overlap=0.5), "ep_comm_overlap"),
 ])
@@ -194,3 +198,32 @@ def test_fp8_backward_runs_windowed_layers_as_full_causal(monkeypatch):
     ratio = (0.642 * 4096 / (4096 + 1708)) / (0.775 * 4096 / (4096 + 2017))
     assert fp8.attention_forward / plain.attention_forward == pytest.approx(ratio)
     assert fp8.attention_backward / plain.attention_backward == pytest.approx(ratio * square / band)
+
+
+def test_fp8_output_head_gemms_and_casts_by_hand():
+    """Qwen3-30B's head, 1,024 tokens x 2,048 -> 151,936 on B200: BF16 by default (Megatron-Core's own
+    ColumnParallelLinear), with fp8_output_head the forward (1,024 x 151,936 x 2,048), data-gradient (1,024 x 2,048 x
+    151,936) and weight-gradient (151,936 x 2,048 x 1,024, accumulating into 4-byte gradients) GEMMs at the FP8 rates;
+    its input (1,024 x 2,048 elements, no fused norm) and the logits' gradient (1,024 x 151,936) are quantized; one
+    more kernel each way.  The loss is the same either way."""
+    plain = head_work(QWEN, B200, _shape(), PROFILE)
+    fp8 = head_work(QWEN, B200, _shape(fp8_output_head=True), PROFILE)
+    t, h, v = 1024, 2048, 151936
+    for work, rates in ((plain, rates_for(B200, "bf16")), (fp8, rates_for(B200, "fp8"))):
+        assert work.gemm_forward == pytest.approx(float(gemm_seconds(t, v, h, rates)))
+        assert work.gemm_backward == pytest.approx(float(gemm_seconds(t, h, v, rates))
+                                                   + float(gemm_seconds(v, h, t, rates, 1.0, wgrad_output_bytes(4))))
+    per, hbm = fp8_cast_bytes(PROFILE, "mxfp8"), B200.hbm_stream_bytes_per_s
+    assert fp8.memory_forward - plain.memory_forward == pytest.approx(per * t * h / hbm)
+    assert fp8.memory_backward - plain.memory_backward == pytest.approx(per * t * v / hbm)
+    gap = PROFILE.kernel_overhead_s
+    assert fp8.launch_forward - plain.launch_forward == pytest.approx(gap)
+    assert fp8.host_forward - plain.host_forward == pytest.approx(PROFILE.host_s_per_kernel)
+    assert fp8.gemm_forward < 0.6 * plain.gemm_forward  # a 151,936-wide GEMM is near both peaks (FP8 = 2 x BF16)
+
+
+def test_fp8_output_head_speeds_the_step_and_keeps_the_flops():
+    plain, fp8 = _job(**FEATURES), _job(**FEATURES, fp8_output_head=True)
+    assert fp8.model_flops_per_step == plain.model_flops_per_step
+    assert fp8.step_time_s < plain.step_time_s
+    assert any("fp8_output_head" in note for note in fp8.notes)

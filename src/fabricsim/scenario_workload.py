@@ -126,6 +126,11 @@ class TrainSpec(_Strict):
     fp8_attention: bool = Field(
         False, description="attention core in FP8 through cuDNN (Megatron/Transformer Engine fp8_dot_product_attention): "
         "the GPU's measured FP8 attention rate, Q/K/V and dO quantized; precision fp8 only")
+    fp8_output_head: bool = Field(
+        False, description="the output head (LM head) in MXFP8 too (Megatron-Core fp8_output_proj: Transformer "
+        "Engine's TELMHeadColumnParallelLinear, forward, data- and weight-gradient GEMMs at the FP8 rate, its input "
+        "and the logits' gradient quantized); default false: Megatron-Core's own BF16 ColumnParallelLinear; "
+        "precision fp8 with fp8_recipe mxfp8 only")
     ep_dispatcher_sms: int | None = Field(
         None, ge=1, le=100_000, description="SMs the expert dispatcher's kernels occupy while they run (Megatron-Core "
         "moe_deepep_num_sms / moe_hybridep_num_sms); default DeepEP 20, HybridEP 16, Megatron-Bridge's performance "

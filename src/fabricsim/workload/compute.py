@@ -137,6 +137,7 @@ class Shape:
     fp8_attention: bool = False  # attention core in FP8 (fp8_attention.py)
     expert_sort: bool = False  # MoE: received tokens re-sorted by local expert and back (elementwise.py)
     expert_padding: bool = False  # MoE, FP8: grouped experts copy rows into aligned blocks and back (moe.quantization_padding)
+    fp8_output_head: bool = False  # the output head's GEMMs in MXFP8 (Megatron-Core fp8_output_proj): head_work
 
 
 def attention_kind(model, profile) -> str:
@@ -317,10 +318,18 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
 
     The output projection runs in BF16 even in FP8 training: Megatron-Core builds it as its own
     ``tensor_parallel.ColumnParallelLinear`` (models/gpt/gpt_model.py), not a Transformer Engine
-    module, so ``fp8_autocast`` leaves it alone; the MTP projection is a Transformer Engine linear."""
-    bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
+    module, so ``fp8_autocast`` leaves it alone; the MTP projection is a Transformer Engine linear.
+    With ``shape.fp8_output_head`` (Megatron-Core ``fp8_output_proj`` under MXFP8) it is Transformer Engine's
+    ``TELMHeadColumnParallelLinear`` (extensions/transformer_engine.py), a plain linear inside the FP8 context: its
+    three GEMMs run at the FP8 rate, its input is quantized by a kernel of its own (the final norm is a separate
+    module, so no fused norm-and-cast) and the logits' gradient before the data- and weight-gradient GEMMs."""
+    fp8_head = shape.fp8_output_head
+    head_rates = rates_for(gpu, shape.precision if fp8_head else "bf16", profile.kernel_efficiency)
     wgrad = wgrad_output_bytes(shape.gradient_bytes)
-    gf, gb, cast_f, cast_b, rows = _gemm_work(head_gemms(model, shape.tokens, shape.tp), bf16, profile, False, wgrad)
+    gemms = [replace(g, follows_norm=False) for g in head_gemms(model, shape.tokens, shape.tp)] if fp8_head else \
+        head_gemms(model, shape.tokens, shape.tp)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, head_rates, profile, fp8_head, wgrad,
+                                              fp8_cast_bytes(profile, shape.fp8_recipe))
     if mtp:
         rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
         fp8 = quantized(shape.precision, gpu)
@@ -331,11 +340,12 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
     node = profile.graph_node_seconds(gpu.architecture)
-    launch = profile.kernel_overhead_s + 3 * (node if profile.cuda_graphs else profile.kernel_overhead_s)
+    kernels = 4 + (1 if fp8_head else 0)  # projection, loss (3); the quantization of the head's input or gradient
+    launch = profile.kernel_overhead_s + (kernels - 1) * (node if profile.cuda_graphs else profile.kernel_overhead_s)
     hbm = gpu.hbm_stream_bytes_per_s
-    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
-    if shape.full_iteration:  # inside the step's one graph: four graph nodes, nothing issued per kernel
-        launch, host = 4 * node, 0.0
+    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else kernels)
+    if shape.full_iteration:  # inside the step's one graph: every kernel a graph node, nothing issued per kernel
+        launch, host = kernels * node, 0.0
     return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,
                      sum(row[0].flops for row in rows) * 3, 0.0, host, 2 * host, gemms=rows)
 

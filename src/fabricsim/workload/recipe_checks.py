@@ -3,12 +3,12 @@
 The features (scenario ``workload.train``): ``cuda_graph_full_iteration`` (Megatron-Core ``cuda_graph_impl
 full_iteration``), ``moe_expert_rank_capacity_factor`` (HybridEP's static receive buffers: a sync-free dropless
 dispatch), ``moe_fused_grouped_mlp`` (Megatron-Bridge ``cutedsl_fused_grouped_mlp``), ``fp8_attention``
-(``fp8_dot_product_attention``) and ``moe_a2a_overlap`` (``overlap_moe_expert_parallel_comm``).  Their effects
-live where their concepts do: launches in kernels.py, bytes in elementwise.py, the attention rate in
-fp8_attention.py, the host synchronization in host_sync.py (skipped when sync-free), the all-to-all overlap in
-a2a_overlap.py.  Sources of the rules: Megatron-LM transformer_config.py at d98e8a6 (2026-08), Megatron-Core
-token_dispatcher.py ``_HybridEPManager`` and experts.py ``TEGroupedMLP._is_fused_impl_supported``, Transformer
-Engine v2.16 ops/fused/forward_grouped_mlp.py.
+(``fp8_dot_product_attention``), ``fp8_output_head`` (``fp8_output_proj``) and ``moe_a2a_overlap``
+(``overlap_moe_expert_parallel_comm``).  Their effects live where their concepts do: launches in kernels.py, bytes
+in elementwise.py, the attention rate in fp8_attention.py, the output head's rate in compute.py ``head_work``, the
+host synchronization in host_sync.py (skipped when sync-free), the all-to-all overlap in a2a_overlap.py.  Sources of the rules: Megatron-LM transformer_config.py at d98e8a6 (2026-08), Megatron-Core
+token_dispatcher.py ``_HybridEPManager`` and experts.py ``TEGroupedMLP._is_fused_impl_supported``, fp8_utils.py
+``is_mxfp8_output_proj_active``, Transformer Engine v2.16 ops/fused/forward_grouped_mlp.py.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def check_recipe_features(spec, model, par, gpu, profile, dispatcher: str, graph
         raise FabricsimError(f"workload.train.fp8_attention=true with precision={spec.precision!r}: Transformer "
                              "Engine runs attention in FP8 only inside an FP8 recipe (fp8_dot_product_attention needs "
                              "fp8); set precision: fp8 or fp8_attention: false")
+    recipe = spec.fp8_recipe or profile.fp8_recipe
+    if spec.fp8_output_head and (spec.precision != "fp8" or recipe != "mxfp8"):
+        raise FabricsimError(f"workload.train.fp8_output_head=true with precision={spec.precision!r} and fp8_recipe="
+                             f"{recipe!r}: Megatron-Core runs the output head in FP8 only under MXFP8 "
+                             "(fp8_utils.is_mxfp8_output_proj_active: fp8_output_proj, fp8 and fp8_recipe mxfp8); set "
+                             "precision: fp8 and fp8_recipe: mxfp8, or fp8_output_head: false")
     if spec.moe_a2a_overlap:
         _check_a2a_overlap(spec, model, par, recompute_modules, mtp)
 

@@ -375,7 +375,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         notes.append(f"MoE token-drop, capacity factor {spec.moe_capacity_factor:g}: each local expert multiplies "
                      f"{shape.tokens_per_expert:,.0f} rows" + (" (padded to capacity: no host synchronization)"
                                                              if shape.token_drop == "pad" else " at most"))
-    features = [f for f in ("cuda_graph_full_iteration", "moe_a2a_overlap", "moe_fused_grouped_mlp", "fp8_attention")
+    features = [f for f in ("cuda_graph_full_iteration", "moe_a2a_overlap", "moe_fused_grouped_mlp", "fp8_attention",
+                            "fp8_output_head")
                 if getattr(spec, f)] + (["sync-free HybridEP dispatch"] if sync_free(spec, model) else [])
     if features:
         notes.append(f"recipe features: {', '.join(features)} (recipe_checks.py lists where each acts)")
@@ -425,7 +426,7 @@ def _shape(model, par: Parallelism, spec) -> Shape:
                  token_drop_mode(spec, model), spec.cuda_graphs, spec.gradient_reduce_bytes,
                  None if spec.recompute_modules is None else tuple(spec.recompute_modules),
                  spec.cuda_graph_full_iteration, sync_free(spec, model), spec.moe_fused_grouped_mlp, spec.fp8_attention,
-                 expert_sort(dispatcher, model, par), padding)
+                 expert_sort(dispatcher, model, par), padding, spec.fp8_output_head)
 
 
 def _weight_tensors(model, par: Parallelism) -> list[float]:
