@@ -217,8 +217,10 @@ def test_fp8_output_head_gemms_and_casts_by_hand():
     assert fp8.memory_forward - plain.memory_forward == pytest.approx(per * t * h / hbm)
     assert fp8.memory_backward - plain.memory_backward == pytest.approx(per * t * v / hbm)
     gap = PROFILE.kernel_overhead_s
-    assert fp8.launch_forward - plain.launch_forward == pytest.approx(gap)
-    assert fp8.host_forward - plain.host_forward == pytest.approx(PROFILE.host_s_per_kernel)
+    for each_way in ("forward", "backward"):
+        assert getattr(fp8, f"launch_{each_way}") - getattr(plain, f"launch_{each_way}") == pytest.approx(gap)
+        assert getattr(fp8, f"host_{each_way}") - getattr(plain, f"host_{each_way}") == pytest.approx(
+            PROFILE.host_s_per_kernel)
     assert fp8.gemm_forward < 0.6 * plain.gemm_forward  # a 151,936-wide GEMM is near both peaks (FP8 = 2 x BF16)
 
 

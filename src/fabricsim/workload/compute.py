@@ -326,8 +326,9 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     fp8_head = shape.fp8_output_head
     head_rates = rates_for(gpu, shape.precision if fp8_head else "bf16", profile.kernel_efficiency)
     wgrad = wgrad_output_bytes(shape.gradient_bytes)
-    gemms = [replace(g, follows_norm=False) for g in head_gemms(model, shape.tokens, shape.tp)] if fp8_head else \
-        head_gemms(model, shape.tokens, shape.tp)
+    gemms = head_gemms(model, shape.tokens, shape.tp)
+    if fp8_head:  # its own input cast: no norm to fuse it into
+        gemms = [replace(g, follows_norm=False) for g in gemms]
     gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, head_rates, profile, fp8_head, wgrad,
                                               fp8_cast_bytes(profile, shape.fp8_recipe))
     if mtp:
@@ -340,14 +341,18 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient
     node = profile.graph_node_seconds(gpu.architecture)
-    kernels = 4 + (1 if fp8_head else 0)  # projection, loss (3); the quantization of the head's input or gradient
-    launch = profile.kernel_overhead_s + (kernels - 1) * (node if profile.cuda_graphs else profile.kernel_overhead_s)
-    hbm = gpu.hbm_stream_bytes_per_s
-    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else kernels)
+    per_kernel = node if profile.cuda_graphs else profile.kernel_overhead_s
+    launch = profile.kernel_overhead_s + 3 * per_kernel  # projection and loss: four kernels forward, twice that back
+    host = profile.host_s_per_kernel * (1 if profile.cuda_graphs else 4)
+    casts = 1 if fp8_head else 0  # quantizing the head's input (forward) and the logits' gradient (backward)
+    host_cast = 0.0 if profile.cuda_graphs else casts * profile.host_s_per_kernel
+    launch_f, launch_b, host_f, host_b = (launch + casts * per_kernel, 2 * launch + casts * per_kernel,
+                                          host + host_cast, 2 * host + host_cast)
     if shape.full_iteration:  # inside the step's one graph: every kernel a graph node, nothing issued per kernel
-        launch, host = kernels * node, 0.0
-    return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch, 2 * launch, 0.0,
-                     sum(row[0].flops for row in rows) * 3, 0.0, host, 2 * host, gemms=rows)
+        launch_f, launch_b, host_f, host_b = (4 + casts) * node, (8 + casts) * node, 0.0, 0.0
+    hbm = gpu.hbm_stream_bytes_per_s
+    return LayerWork(gf, gb, 0.0, 0.0, (loss_f + cast_f) / hbm, (loss_b + cast_b) / hbm, launch_f, launch_b, 0.0,
+                     sum(row[0].flops for row in rows) * 3, 0.0, host_f, host_b, gemms=rows)
 
 
 @dataclass(frozen=True)
