@@ -17,6 +17,13 @@ layer takes ``sum(max(compute_i, a2a_i))`` and exposes ``sum(max(0, a2a_i - comp
 more than without overlap, never a step faster than its compute.  The first forward and the last backward of a
 step have no partner and expose their all-to-alls whole (:func:`exposed_per_micro_batch`); extra warm-up forwards
 of a pipelined schedule are taken to run in the bubble (not counted).
+
+Not modelled: the host work the split schedule adds.  NVIDIA's DeepSeek-V3 GB200 guide (Megatron-LM
+docs/discussions/deepseek-v3-gb200-optimization, 2025-11, 'Why didn't we use 1F1B AlltoAll overlap on the GB200?')
+found it net negative there without full CUDA graphs: it 'divides the forward and backward into multiple stages for
+scheduling, and there is some synchronization between different stages, which aggravates the CPU overhead'.  A flat
+extra host time per merged MoE layer does not reproduce the published rows (tried 2026-12 at 1, 2 and 4 ms on the
+fourteen eager overlapped cases: 1-2 ms brings some within 5% and sends others 30-50% slow), so no figure is charged.
 """
 
 from __future__ import annotations
