@@ -150,7 +150,9 @@ class TrainSpec(_Strict):
         False, description="with precision fp8: the transformer layers' linear weights are kept in FP8 (Megatron "
         "fp8_param_gather / fp8_param, Transformer Engine fp8_model_init; every Megatron-Bridge FP8 recipe but "
         "subchannel sets it): 1 byte per weight on Blackwell, 2 on Hopper (a transposed copy); embeddings and "
-        "norms stay BF16; per-tensor recipes (delayed, tensorwise) only")
+        "norms stay BF16; the distributed optimizer's once-per-step weight all-gather moves 1 byte per weight, "
+        "ZeRO-3 / FSDP's per-layer gathers are still timed in BF16 (not modelled in FP8); per-tensor recipes "
+        "(delayed, tensorwise) only")
     fp8_recipe: Fp8Recipe | None = Field(
         None, description="FP8 scaling recipe (Megatron fp8_recipe; Megatron-Bridge 'FP8-CS' = tensorwise, 'FP8-MX' = "
         "mxfp8); default: the software profile's")
