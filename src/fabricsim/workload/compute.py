@@ -324,19 +324,18 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     three GEMMs run at the FP8 rate, its input is quantized by a kernel of its own (the final norm is a separate
     module, so no fused norm-and-cast) and the logits' gradient before the data- and weight-gradient GEMMs."""
     fp8_head = shape.fp8_output_head
-    head_rates = rates_for(gpu, shape.precision if fp8_head else "bf16", profile.kernel_efficiency)
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)  # the Transformer Engine linears' rate
+    per = fp8_cast_bytes(profile, shape.fp8_recipe)
     wgrad = wgrad_output_bytes(shape.gradient_bytes)
     gemms = head_gemms(model, shape.tokens, shape.tp)
     if fp8_head:  # its own input cast: no norm to fuse it into
         gemms = [replace(g, follows_norm=False) for g in gemms]
-    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, head_rates, profile, fp8_head, wgrad,
-                                              fp8_cast_bytes(profile, shape.fp8_recipe))
+    head_rates = rates if fp8_head else rates_for(gpu, "bf16", profile.kernel_efficiency)
+    gf, gb, cast_f, cast_b, rows = _gemm_work(gemms, head_rates, profile, fp8_head, wgrad, per)
     if mtp:
-        rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
         fp8 = quantized(shape.precision, gpu)
         projection = [Gemm("MTP projection", shape.tokens, model.hidden_size / shape.tp, 2 * model.hidden_size)]
-        pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8, wgrad,
-                                             fp8_cast_bytes(profile, shape.fp8_recipe))
+        pf, pb, pcf, pcb, prows = _gemm_work(projection, rates, profile, fp8, wgrad, per)
         gf, gb, cast_f, cast_b, rows = gf + pf, gb + pb, cast_f + pcf, cast_b + pcb, prows + rows
     logits = shape.tokens * model.vocab_size / shape.tp
     loss_f, loss_b = 12 * logits, 8 * logits  # FP32 softmax cross-entropy: write, read, reduce; gradient

@@ -6,8 +6,9 @@ dispatch), ``moe_fused_grouped_mlp`` (Megatron-Bridge ``cutedsl_fused_grouped_ml
 (``fp8_dot_product_attention``), ``fp8_output_head`` (``fp8_output_proj``) and ``moe_a2a_overlap``
 (``overlap_moe_expert_parallel_comm``).  Their effects live where their concepts do: launches in kernels.py, bytes
 in elementwise.py, the attention rate in fp8_attention.py, the output head's rate in compute.py ``head_work``, the
-host synchronization in host_sync.py (skipped when sync-free), the all-to-all overlap in a2a_overlap.py.  Sources of the rules: Megatron-LM transformer_config.py at d98e8a6 (2026-08), Megatron-Core
-token_dispatcher.py ``_HybridEPManager`` and experts.py ``TEGroupedMLP._is_fused_impl_supported``, fp8_utils.py
+host synchronization in host_sync.py (skipped when sync-free), the all-to-all overlap in a2a_overlap.py.  Sources of
+the rules: Megatron-LM transformer_config.py at d98e8a6 (2026-08), Megatron-Core token_dispatcher.py
+``_HybridEPManager``, experts.py ``TEGroupedMLP._is_fused_impl_supported`` and fp8_utils.py
 ``is_mxfp8_output_proj_active``, Transformer Engine v2.16 ops/fused/forward_grouped_mlp.py.
 """
 
