@@ -229,3 +229,12 @@ def test_fp8_output_head_speeds_the_step_and_keeps_the_flops():
     assert fp8.model_flops_per_step == plain.model_flops_per_step
     assert fp8.step_time_s < plain.step_time_s
     assert any("fp8_output_head" in note for note in fp8.notes)
+
+
+def test_fp8_output_head_costs_nothing_where_fp8_runs_as_bf16():
+    """A100 has no FP8 tensor cores: its transformer layers run an FP8 recipe as BF16 with no casts, and so does the
+    head -- the flag changes nothing there."""
+    a100 = CATALOG.get("gpus", "a100-sxm")
+    plain = head_work(QWEN, a100, _shape(), PROFILE)
+    flagged = head_work(QWEN, a100, _shape(fp8_output_head=True), PROFILE)
+    assert flagged == plain

@@ -323,7 +323,7 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     ``TELMHeadColumnParallelLinear`` (extensions/transformer_engine.py), a plain linear inside the FP8 context: its
     three GEMMs run at the FP8 rate, its input is quantized by a kernel of its own (the final norm is a separate
     module, so no fused norm-and-cast) and the logits' gradient before the data- and weight-gradient GEMMs."""
-    fp8_head = shape.fp8_output_head
+    fp8_head = shape.fp8_output_head and quantized(shape.precision, gpu)  # as the layers: FP8 runs as BF16 on A100
     rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)  # the Transformer Engine linears' rate
     per = fp8_cast_bytes(profile, shape.fp8_recipe)
     wgrad = wgrad_output_bytes(shape.gradient_bytes)
