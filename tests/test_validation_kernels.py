@@ -35,6 +35,35 @@ def test_multi_stream_pays_one_gap_per_expert_gemm_by_hand():
         gemm_flops_per_s(_setup(groups=2, m=4096, n=768, k=2048, implementation="fused"), scenario)
 
 
+def test_a_list_of_shapes_is_timed_as_single_gemms_one_after_another():
+    """``shapes``: a benchmark's summed time of a layer's GEMMs -- each a single GEMM with its own launch gap, the
+    metric their FLOPs over the summed time (not the mean of their rates)."""
+    from fabricsim.scenario import scenario_from_dict
+    from fabricsim.validation.kernel_cases import gemm_flops_per_s
+
+    scenario = scenario_from_dict({"cluster": {"gpu": "h100-sxm", "gpus": 8}})
+    shapes = [[15872, 12288, 4096], [15872, 4096, 4096]]
+    single = [gemm_flops_per_s(_setup(m=m, n=n, k=k, implementation="single"), scenario) for m, n, k in shapes]
+    flops = [2.0 * m * n * k for m, n, k in shapes]
+    expected = sum(flops) / sum(f / rate for f, rate in zip(flops, single))
+    assert gemm_flops_per_s(_setup(shapes=shapes), scenario) == pytest.approx(expected, rel=1e-12)
+    assert min(single) < expected < max(single)
+
+
+def test_fp4_gemms_run_at_the_measured_cublaslt_rate_on_blackwell():
+    """The fitted FP4 share: B200's 8,192^3 FP4 GEMM at cuBLASLt's measured 5,239 TFLOP/s (within 1%), and GB200,
+    GB300 and B300 take B200's share of their own FP4 peaks."""
+    from fabricsim.catalog import default_catalog
+
+    results = {r.case.id: r for r in run_validation(layer="kernels", match="cublaslt-mxfp4-*")}
+    fitted = results["cublaslt-mxfp4-gemm-8192x8192x8192-b200"]
+    assert fitted.case.role == "fitted" and fitted.error == pytest.approx(0.0, abs=0.01)
+    # the smaller shapes sit above a ~10 us floor per FP4 GEMM the model lacks: a known miss, optimistic
+    assert all(r.error > 0.15 for case_id, r in results.items() if case_id != fitted.case.id)
+    catalog = default_catalog()
+    assert {catalog.get("gpus", g).fp4_matmul_efficiency for g in ("b200", "b300", "gb200", "gb300")} == {0.618}
+
+
 def test_kernel_cases_hold_their_published_microbenchmarks():
     results = {r.case.id: r for r in run_validation(layer="kernels")}
     assert results["te27-grouped-gemm-multistream-16x2048x768x2048-h100"].error == pytest.approx(0.0, abs=0.03)
@@ -57,6 +86,12 @@ def test_kernel_cases_hold_their_published_microbenchmarks():
     # fit (sustained_compute_ratio 0.6907) finds, a known miss at the kernel layer's full-clock convention
     b200 = [results[f"torchao-mxfp8-grouped-{p}-b200"] for p in ("fwd-8x16384x2048x7168", "dgrad-8x16384x7168x2048")]
     assert all(0.25 < r.error < 0.50 for r in b200)
+    # B300 in Transformer Engine's GEMM benchmark (15 held-out rows): every shape at or below the model, BF16 within 18%
+    b300 = {case_id: r for case_id, r in results.items() if case_id.startswith("te217-gemm-b300-")}
+    assert len(b300) == 15 and all(-0.05 < r.error for r in b300.values())
+    assert all(r.error < 0.20 for case_id, r in b300.items() if "-bf16-" in case_id)
     known = set(few_tiles) | {r.case.id for r in masked} | {r.case.id for r in b200} | {
-        "deepgemm-fp8-dense-64x7168x2048-h800", "deepgemm-fp8-dense-128x2112x7168-h800", "deepgemm-fp8-dense-4096x2112x7168-h800"}
+        "deepgemm-fp8-dense-64x7168x2048-h800", "deepgemm-fp8-dense-128x2112x7168-h800", "deepgemm-fp8-dense-4096x2112x7168-h800"} | {
+        case_id for case_id, r in b300.items() if r.status == "miss"} | {
+        case_id for case_id in results if case_id.startswith("cublaslt-mxfp4-") and "8192x8192x8192" not in case_id}
     assert all(r.status == "pass" for case_id, r in results.items() if case_id not in known)

@@ -156,7 +156,8 @@ class Gpu(Entry):
         None, gt=0, description="dense FP4 tensor FLOP/s (NVFP4 / MXFP4 operands, Blackwell and later); None: no FP4 "
         "tensor cores -- FP4 weights are then widened in the GEMM (weight-only quantization)")
     fp4_matmul_efficiency: float | None = Field(
-        None, gt=0, le=1, description="achievable fraction of dense FP4 peak (measured MAMF); None: as FP8")
+        None, gt=0, le=1, description="achievable fraction of dense FP4 peak (measured MAMF, or bisected so the GEMM "
+        "model meets one measured shape); None: as FP8")
     sustained_compute_ratio: float = Field(
         1.0, gt=0, le=1, description="tensor-core throughput a GPU sustains through a whole training step (every GPU "
         "of the node busy, NVLink, HBM and NICs drawing from the same power budget, real shapes) relative to the "
