@@ -68,7 +68,8 @@ def test_kernel_cases_hold_their_published_microbenchmarks():
     results = {r.case.id: r for r in run_validation(layer="kernels")}
     assert results["te27-grouped-gemm-multistream-16x2048x768x2048-h100"].error == pytest.approx(0.0, abs=0.03)
     assert results["cublas-bf16-gemm-128256x4096xk256-b200"].error == pytest.approx(0.0, abs=0.06)
-    assert results["flashinfer-mxfp8-gemm-8192x8192x4096-b200"].error == pytest.approx(0.0, abs=0.05)
+    # MXFP8 at the catalog's block-scaled share of per-tensor FP8 (0.951, fitted on B300's TE benchmark): -1% -> -6%
+    assert results["flashinfer-mxfp8-gemm-8192x8192x4096-b200"].error == pytest.approx(-0.058, abs=0.01)
     # fewer output tiles than SMs: the model's split-K spreads K over the idle SMs, the measured kernel does not gain
     # that much -- a known miss, and its sign (the model optimistic) is part of what the case shows
     few_tiles = ("flashinfer-mxfp8-gemm-1024x4096x4096-b200", "vllm-cutlass-fp8-gemm-256x6144x4096-b200",
@@ -82,10 +83,10 @@ def test_kernel_cases_hold_their_published_microbenchmarks():
     assert sorted(abs(r.error) for r in deepgemm.values())[13] < 0.06
     masked = [r for case_id, r in deepgemm.items() if "-masked-" in case_id and "x1024x4096x" not in case_id]
     assert all(0.15 < r.error < 0.40 for r in masked)
-    # B200 MXFP8 grouped GEMMs at the 1,000 W limit run at ~0.7-0.76 of the full-clock model: the factor the training
-    # fit (sustained_compute_ratio 0.6907) finds, a known miss at the kernel layer's full-clock convention
+    # B200 MXFP8 grouped GEMMs at the 1,000 W limit run at ~0.73-0.80 of the full-clock model: near the factor the
+    # training fit (sustained_compute_ratio 0.6907) finds, a known miss at the kernel layer's full-clock convention
     b200 = [results[f"torchao-mxfp8-grouped-{p}-b200"] for p in ("fwd-8x16384x2048x7168", "dgrad-8x16384x7168x2048")]
-    assert all(0.25 < r.error < 0.50 for r in b200)
+    assert all(0.20 < r.error < 0.45 for r in b200)
     # B300 in Transformer Engine's GEMM benchmark (15 held-out rows): every shape at or below the model, BF16 within 18%
     b300 = {case_id: r for case_id, r in results.items() if case_id.startswith("te217-gemm-b300-")}
     assert len(b300) == 15 and all(-0.05 < r.error for r in b300.values())

@@ -209,7 +209,7 @@ def test_fp8_output_head_gemms_and_casts_by_hand():
     plain = head_work(QWEN, B200, _shape(), PROFILE)
     fp8 = head_work(QWEN, B200, _shape(fp8_output_head=True), PROFILE)
     t, h, v = 1024, 2048, 151936
-    for work, rates in ((plain, rates_for(B200, "bf16")), (fp8, rates_for(B200, "fp8"))):
+    for work, rates in ((plain, rates_for(B200, "bf16")), (fp8, rates_for(B200, "fp8", 1.0, "mxfp8"))):
         assert work.gemm_forward == pytest.approx(float(gemm_seconds(t, v, h, rates)))
         assert work.gemm_backward == pytest.approx(float(gemm_seconds(t, h, v, rates))
                                                    + float(gemm_seconds(v, h, t, rates, 1.0, wgrad_output_bytes(4))))

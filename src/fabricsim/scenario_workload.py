@@ -155,7 +155,8 @@ class TrainSpec(_Strict):
         "(delayed, tensorwise) only")
     fp8_recipe: Fp8Recipe | None = Field(
         None, description="FP8 scaling recipe (Megatron fp8_recipe; Megatron-Bridge 'FP8-CS' = tensorwise, 'FP8-MX' = "
-        "mxfp8); default: the software profile's")
+        "mxfp8): sets the quantization kernels and bytes, and mxfp8's block-scaled GEMMs run at the GPU's "
+        "mxfp8_matmul_ratio of per-tensor FP8; default: the software profile's")
     elementwise: Literal["fused", "eager", "eager-fused-norm"] | None = Field(
         None, description="norms, rotary embedding and activation as fused kernels (torch.compile, Transformer "
         "Engine) or eager PyTorch ops; default: the software profile's")

@@ -152,6 +152,9 @@ class Gpu(Entry):
     fp8_matmul_efficiency: float | None = Field(
         None, gt=0, le=1, description="achievable fraction of dense FP8 peak (measured MAMF); None = as BF16")
     fp8_matmul_best_shape: list[int] = Field(default_factory=list, description="M, N, K of the FP8 measurement")
+    mxfp8_matmul_ratio: float = Field(
+        1.0, gt=0, le=1, description="rate of a block-scaled MXFP8 GEMM (one E8M0 scale per 32 elements) relative to a "
+        "per-tensor-scaled FP8 GEMM of the same shape, which fp8_matmul_efficiency (MAMF) measures; 1: the same")
     fp4_dense_flops: float | None = Field(
         None, gt=0, description="dense FP4 tensor FLOP/s (NVFP4 / MXFP4 operands, Blackwell and later); None: no FP4 "
         "tensor cores -- FP4 weights are then widened in the GEMM (weight-only quantization)")

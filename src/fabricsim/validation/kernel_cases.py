@@ -2,7 +2,7 @@
 published microbenchmark of that kernel.
 
 ``gemm`` setup: ``gemm`` = {``groups`` (GEMMs of the same shape, one per expert), ``m``, ``n``, ``k``,
-``precision`` (bf16 | fp8 | fp4), ``implementation`` (``multi-stream``: Transformer Engine GroupedLinear's one cuBLAS
+``precision`` (bf16 | fp8 | fp4), ``fp8_recipe`` (``mxfp8`` for block-scaled FP8 operands; default per-tensor), ``implementation`` (``multi-stream``: Transformer Engine GroupedLinear's one cuBLAS
 GEMM per group over the software profile's ``expert_gemm_streams``; ``grouped``: one grouped kernel for all
 groups, CUTLASS / DeepGEMM; ``single``: one plain GEMM, groups 1), ``software`` (profile, default
 megatron-core-2025)} on the scenario's GPU; metric ``flops_per_s``: 2 m n k x groups over the time.  Instead of
@@ -31,7 +31,7 @@ def gemm_flops_per_s(setup, scenario) -> float:
     precision = spec.get("precision", "bf16")
     profile = catalog_entry(scenario, "software", spec.get("software", "megatron-core-2025"), "setup.gemm.software")
     gpu = scenario.catalog().get("gpus", scenario.cluster.gpu).model_copy(update={"sustained_compute_ratio": 1.0})
-    rates = rates_for(gpu, precision, profile.kernel_efficiency)
+    rates = rates_for(gpu, precision, profile.kernel_efficiency, spec.get("fp8_recipe"))
     if "shapes" in spec:  # single GEMMs run one after another, each with its own launch gap
         shapes = [tuple(int(x) for x in shape) for shape in spec["shapes"]]
         seconds = sum(float(gemm_seconds(m, n, k, rates)) + profile.kernel_overhead_s for m, n, k in shapes)

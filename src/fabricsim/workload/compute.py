@@ -231,7 +231,7 @@ def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float,
 
 def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override: float | None = None) -> LayerWork:
     """Forward and backward seconds of one layer (dense or MoE) for one micro-batch on one GPU."""
-    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency, shape.fp8_recipe or profile.fp8_recipe)
     bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
     fp8 = quantized(shape.precision, gpu)  # FP8 or NVFP4 GEMM inputs: cast kernels before the GEMMs
     if shape.expert_padding and not (moe and fp8 and profile.expert_gemm_streams and not shape.fused_mlp):
@@ -324,7 +324,8 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     three GEMMs run at the FP8 rate, its input is quantized by a kernel of its own (the final norm is a separate
     module, so no fused norm-and-cast) and the logits' gradient before the data- and weight-gradient GEMMs."""
     fp8_head = shape.fp8_output_head and quantized(shape.precision, gpu)  # as the layers: FP8 runs as BF16 on A100
-    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency)  # the Transformer Engine linears' rate
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency,  # the Transformer Engine linears' rate
+                      shape.fp8_recipe or profile.fp8_recipe)
     per = fp8_cast_bytes(profile, shape.fp8_recipe)
     wgrad = wgrad_output_bytes(shape.gradient_bytes)
     gemms = head_gemms(model, shape.tokens, shape.tp)

@@ -105,10 +105,11 @@ def shape_efficiency(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OU
     return tile_fill * k_fill
 
 
-def rates_for(gpu, precision: str, software_efficiency: float = 1.0) -> GemmRates:
+def rates_for(gpu, precision: str, software_efficiency: float = 1.0, fp8_recipe: str | None = None) -> GemmRates:
     """GEMM figures of ``gpu`` (a catalog Gpu) at ``precision`` ('bf16', 'fp8' or 'fp4'): the ceiling is
     the MAMF-derived one times the GPU's sustained-compute ratio in a loaded node and the software
-    stack's library efficiency (both 1 for a single-kernel benchmark).
+    stack's library efficiency (both 1 for a single-kernel benchmark).  FP8 under ``fp8_recipe`` 'mxfp8'
+    multiplies block-scaled operands, at the GPU's ``mxfp8_matmul_ratio`` of the per-tensor FP8 rate MAMF measures.
 
     'fp4' is NVFP4 weights: multiplied with NVFP4 activations on FP4 tensor cores (catalog ``fp4_dense_flops``, its
     MAMF ratio ``fp4_matmul_efficiency``, else FP8's -- an assumption); on a GPU without them the weights are widened
@@ -129,6 +130,8 @@ def rates_for(gpu, precision: str, software_efficiency: float = 1.0) -> GemmRate
     base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_stream_bytes_per_s, in_bytes,
                      gpu.gemm_epilogue_overlap, gpu.gemm_stream_k, weights)
     sustained = gpu.sustained_compute_ratio * software_efficiency
+    if precision == "fp8" and fp8_recipe == "mxfp8" and weights is None and gpu.fp8_matmul_efficiency is not None:
+        sustained *= gpu.mxfp8_matmul_ratio
     return replace(base, ceiling=min(1.0, measured / sweep_best_efficiency(base)) * sustained)
 
 
