@@ -2,7 +2,8 @@
 published microbenchmark of that kernel.
 
 ``gemm`` setup: ``gemm`` = {``groups`` (GEMMs of the same shape, one per expert), ``m``, ``n``, ``k``,
-``precision`` (bf16 | fp8 | fp4), ``fp8_recipe`` (``mxfp8`` for block-scaled FP8 operands; default per-tensor), ``implementation`` (``multi-stream``: Transformer Engine GroupedLinear's one cuBLAS
+``precision`` (bf16 | fp8 | fp4), ``fp8_recipe`` (``mxfp8`` for block-scaled FP8 operands; default per-tensor),
+``implementation`` (``multi-stream``: Transformer Engine GroupedLinear's one cuBLAS
 GEMM per group over the software profile's ``expert_gemm_streams``; ``grouped``: one grouped kernel for all
 groups, CUTLASS / DeepGEMM; ``single``: one plain GEMM, groups 1), ``software`` (profile, default
 megatron-core-2025)} on the scenario's GPU; metric ``flops_per_s``: 2 m n k x groups over the time.  Instead of

@@ -231,7 +231,8 @@ def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float,
 
 def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override: float | None = None) -> LayerWork:
     """Forward and backward seconds of one layer (dense or MoE) for one micro-batch on one GPU."""
-    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency, shape.fp8_recipe or profile.fp8_recipe)
+    recipe = shape.fp8_recipe or profile.fp8_recipe
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency, recipe)
     bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
     fp8 = quantized(shape.precision, gpu)  # FP8 or NVFP4 GEMM inputs: cast kernels before the GEMMs
     if shape.expert_padding and not (moe and fp8 and profile.expert_gemm_streams and not shape.fused_mlp):
@@ -263,7 +264,7 @@ def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override:
     scope = profile.cuda_graph_scope if shape.cuda_graph_scope is None else shape.cuda_graph_scope
     graphs = profile.cuda_graphs if shape.cuda_graphs is None else shape.cuda_graphs
     kernel_args = (gemms, model, profile, attention_kind(model, profile))
-    kernel_kw = dict(recipe=shape.fp8_recipe or profile.fp8_recipe, scope=scope, chain=chains(profile, shape.elementwise, model),
+    kernel_kw = dict(recipe=recipe, scope=scope, chain=chains(profile, shape.elementwise, model),
                      token_drop=shape.token_drop if moe else "")
     kernels = layer_kernels(*kernel_args, moe=moe, fp8=fp8, **kernel_kw, sync_free=shape.sync_free,
                             fused_mlp=shape.fused_mlp, fp8_attention=shape.fp8_attention,

@@ -130,9 +130,9 @@ def rates_for(gpu, precision: str, software_efficiency: float = 1.0, fp8_recipe:
     base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_stream_bytes_per_s, in_bytes,
                      gpu.gemm_epilogue_overlap, gpu.gemm_stream_k, weights)
     sustained = gpu.sustained_compute_ratio * software_efficiency
-    if precision == "fp8" and fp8_recipe == "mxfp8" and weights is None and gpu.fp8_matmul_efficiency is not None:
-        sustained *= gpu.mxfp8_matmul_ratio
-    return replace(base, ceiling=min(1.0, measured / sweep_best_efficiency(base)) * sustained)
+    fp8_cores = weights is None and gpu.fp8_matmul_efficiency is not None  # not FP8 run as BF16, not widened FP4
+    block_scale = gpu.mxfp8_matmul_ratio if precision == "fp8" and fp8_recipe == "mxfp8" and fp8_cores else 1.0
+    return replace(base, ceiling=min(1.0, measured / sweep_best_efficiency(base)) * sustained * block_scale)
 
 
 @lru_cache(maxsize=64)
