@@ -1,4 +1,5 @@
-"""DeepEP's intranode kernels move tokens at a rate their SMs set (fabricsim.workload.ep_dispatch)."""
+"""DeepEP's intranode kernels move tokens at a rate their SMs set, HybridEP's at its Torch API's measured rate
+(fabricsim.workload.ep_dispatch)."""
 
 import pytest
 
@@ -32,8 +33,8 @@ def _ep_call(gpus, dispatcher, gpu="h100-sxm"):
 
 def test_deepep_inside_a_server_takes_its_sm_bound_time_hybridep_does_not():
     """Qwen3-30B, PP2 x EP8 on two 8-GPU H100 servers (each expert group inside one): DeepEP on 20 SMs moves each rank's rows at ~307 GB/s, below
-    what NVLink carries, so its all-to-all takes rows x hidden x 2 / 307 GB/s; HybridEP runs at the link's
-    rate and is faster."""
+    what NVLink carries, so its all-to-all takes rows x hidden x 2 / 307 GB/s; HybridEP (no H100 NVLink measurement
+    in the catalog) runs at the link's rate and is faster."""
     rate = sm_rate_bytes_per_s(CATALOG.gpu("h100-sxm"))
     deepep = _ep_call(16, "deepep")
     assert deepep.time_s == pytest.approx(deepep.size_bytes / rate, rel=1e-9)
@@ -43,7 +44,8 @@ def test_deepep_inside_a_server_takes_its_sm_bound_time_hybridep_does_not():
 
 
 def test_no_cap_across_servers_or_for_other_dispatchers():
-    """DeepEP's internode kernels are bound by the NICs, HybridEP's by the link: cap_ep_calls leaves them alone."""
+    """DeepEP's internode kernels are bound by the NICs, and HybridEP is measured on no H100 NVLink: cap_ep_calls
+    leaves them alone."""
     from copy import deepcopy
 
     from fabricsim.workload.ep_dispatch import cap_ep_calls
@@ -59,6 +61,32 @@ def test_no_cap_across_servers_or_for_other_dispatchers():
     assert calls[0].time_s == pytest.approx(call.size_bytes / sm_rate_bytes_per_s(gpu))
 
 
+def test_hybridep_torch_api_rate_by_hand():
+    """HybridEP's Torch API on GB200 (DeepEP hybrid-ep README): 8 ranks on 16 SMs 550.10 / 538.44 GB/s dispatch /
+    combine (harmonic mean 544.2); 32 SMs at 8 ranks 545.71 / 568.94; a 64-rank NVL72 group takes the 36-rank row (the
+    most measured), 20 SMs the 16-SM column, 4 ranks the fewest measured (8); H100 has no NVLink measurement."""
+    from fabricsim.workload.ep_dispatch import hybridep_rate_bytes_per_s as rate
+
+    gb200 = CATALOG.gpu("gb200")
+    mean = lambda d, c: 2 / (1 / d + 1 / c)  # noqa: E731
+    assert rate(gb200, 16, 8) == pytest.approx(mean(550.10e9, 538.44e9), rel=1e-9)
+    assert rate(gb200, 32, 8) == pytest.approx(mean(545.71e9, 568.94e9), rel=1e-9)
+    assert rate(gb200, 32, 64) == pytest.approx(mean(479.02e9, 447.89e9), rel=1e-9)
+    assert rate(gb200, 20, 8) == rate(gb200, 16, 8) and rate(gb200, 16, 4) == rate(gb200, 16, 8)
+    assert rate(CATALOG.gpu("b200"), 32, 8) == pytest.approx(mean(535.94e9, 530.86e9), rel=1e-9)
+    assert rate(CATALOG.gpu("h100-sxm"), 16, 8) is None
+
+
+def test_hybridep_inside_an_nvlink_domain_takes_its_torch_api_time():
+    """Qwen3-30B EP8 on 16 B200: each HybridEP all-to-all moves its rows at no more than the measured Torch API rate
+    (the fabric's NVLink time alone is shorter)."""
+    from fabricsim.workload.ep_dispatch import hybridep_rate_bytes_per_s
+
+    call = _ep_call(16, "hybridep", gpu="b200")
+    assert call.time_s == pytest.approx(call.size_bytes / hybridep_rate_bytes_per_s(CATALOG.gpu("b200"), 16, 8))
+    assert call.size_bytes / call.time_s < 0.8 * 900e9  # well below NVLink 5's 900 GB/s a direction
+
+
 def test_dispatcher_sms_defaults_and_override():
     """Megatron-Core defaults: DeepEP 20, HybridEP 16 SMs; NCCL's all-to-all leaves it to the profile (None)."""
     from fabricsim.workload.ep_dispatch import HYBRIDEP_SMS, dispatcher_sms
@@ -68,8 +96,9 @@ def test_dispatcher_sms_defaults_and_override():
 
 
 def _overlapped(sms):
-    """Qwen3-30B on 8 GB200, EP8 HybridEP with the merged-1F1B all-to-all overlap, 4 micro-batches."""
-    scenario = scenario_from_dict({"cluster": {"gpu": "gb200", "gpus": 8}})
+    """Qwen3-30B on 8 B200, EP8 HybridEP with the merged-1F1B all-to-all overlap, 4 micro-batches (B200's HybridEP
+    rate is measured at 16 SMs only, so the all-to-all's time does not move with the SMs given to it)."""
+    scenario = scenario_from_dict({"cluster": {"gpu": "b200", "gpus": 8}})
     return train(scenario, model="qwen3-30b-a3b", tp=1, pp=1, dp=8, ep=8, expert_tp=1, global_batch=32, micro_batch=1,
                  seq=4096, precision="fp8", fp8_recipe="mxfp8", software="megatron-core-2025", moe_dispatcher="hybridep",
                  moe_a2a_overlap=True, recompute="none", communication="analytic", ep_dispatcher_sms=sms)
@@ -80,7 +109,7 @@ def test_hidden_all_to_all_slows_compute_by_the_dispatchers_sms():
     with the dispatcher's SMs (16 -> 32 adds 16 / sm_count of the hidden EP time; the rest of the comm keeps the
     profile's comm_sms), nothing else moves."""
     base, wide = _overlapped(16), _overlapped(32)
-    sm_count = CATALOG.gpu("gb200").sm_count
+    sm_count = CATALOG.gpu("b200").sm_count
     hidden_ep = base.exposure.hidden_per_micro["ep"]
     assert hidden_ep > 0 and wide.exposure.hidden_per_micro == base.exposure.hidden_per_micro
     extra = wide.exposure.slowdown_per_micro - base.exposure.slowdown_per_micro

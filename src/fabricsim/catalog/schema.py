@@ -172,6 +172,10 @@ class Gpu(Entry):
         default_factory=list, description="[dispatch, combine] bytes/s one SM moves in DeepEP's NVLink kernels when an "
         "expert group spans the compute trays of a multi-node NVLink domain (NVL72); [] unknown: DeepEP's NVLink kernels "
         "stop at one server and the rest of the group is reached as other nodes")
+    hybridep_bytes_per_s: dict[int, dict[int, list[float]]] = Field(
+        default_factory=dict, description="HybridEP's measured [dispatch, combine] algorithm bandwidth over NVLink "
+        "through its Torch API (bytes/s; bytes = rows received x hidden x 2, as DeepEP's), by SMs given to it and "
+        "then by EP ranks: {16: {8: [d, c], 32: [d, c]}, 32: {...}}; {}: HybridEP's calls at the fabric's rate")
     host_link_bytes_per_s: float | None = Field(
         None, gt=0, description="the GPU's own link to host memory, per direction, as specified (PCIe Gen5 x16 on x86 "
         "boards; its share of NVLink-C2C on Grace superchips), bytes/s; None: not in the catalog")

@@ -12,9 +12,13 @@ hidden 7168, 4,096 tokens), where NVLink would carry ~410.  So a dispatch moves 
 
 seconds, the per-SM rate read per GPU at its fewest-SM measurement (catalog ``deepep_sm_bytes_per_s``,
 dispatch and combine; all measured at hidden 7168).  The all-to-all model of the fabric gives the
-link's time; a call takes the longer of the two.  HybridEP is not SM-bound at these sizes (16 SMs give
-750 of the 764 GB/s 32 SMs give on GB200, same README) and DeepEP's internode kernels are bound by the
-NICs, so neither is capped here.  Across the trays of a GB200 NVL72 DeepEP's NVLink kernels (its
+link's time; a call takes the longer of the two.  DeepEP's internode kernels are bound by the NICs and are
+not capped.  HybridEP's kernels are not SM-bound (16 SMs give 750 of the 764 GB/s of BF16 dispatch 32 SMs give
+on GB200, same README, kernel time alone), but Megatron-Core calls them through HybridEP's Torch API, whose
+measured rate -- the one the DeepEP figures above are -- is a quarter lower: 550 and 538 GB/s of dispatch and
+combine on 8 GB200 with 16 SMs, 470 and 418 at 36 ranks across an NVL72 rack (catalog ``hybridep_bytes_per_s``,
+by SMs and ranks); a HybridEP call inside one NVLink domain takes at least its bytes at that rate.
+Across the trays of a GB200 NVL72 DeepEP's NVLink kernels (its
 multi-node-NVLink build, community PR 218) are slower still: about 400 GB/s dispatch and 190 GB/s combine
 on 24 SMs at EP32 (NVIDIA's DeepSeek-V3 GB200 optimization notes, Megatron-LM docs/discussions, 2025-11),
 catalog ``deepep_mnnvl_sm_bytes_per_s``; such a group forwards one copy per target GPU over NVLink, as
@@ -71,20 +75,36 @@ def sm_rate_bytes_per_s(gpu, sms: int = DEEPEP_SMS, mnnvl: bool = False) -> floa
     return sms * 2.0 / (1.0 / dispatch + 1.0 / combine)
 
 
+def hybridep_rate_bytes_per_s(gpu, sms: int, ranks: int) -> float | None:
+    """Bytes per second HybridEP's Torch API moves over NVLink for an expert group of ``ranks`` GPUs given ``sms``
+    SMs, averaged over equal bytes of dispatch and combine: the catalog's measurement at the most SMs not above
+    ``sms`` and the most ranks not above ``ranks`` (the fewest measured where none is); None when not measured."""
+    table = gpu.hybridep_bytes_per_s
+    if not table:
+        return None
+    by_ranks = table[max((k for k in table if k <= sms), default=min(table))]
+    dispatch, combine = by_ranks[max((k for k in by_ranks if k <= ranks), default=min(by_ranks))]
+    return 2.0 / (1.0 / dispatch + 1.0 / combine)
+
+
 def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None = DEEPEP_SMS,
                  mnnvl: bool = False) -> float | None:
-    """Give every MoE all-to-all call of a DeepEP job whose expert groups stay inside one server (``intranode``)
-    or inside one multi-node NVLink domain (``mnnvl``, at that path's measured rate) at least the SM-bound time of
-    its bytes (``size_bytes`` per rank: every row it receives, its own included).  Returns the SM-bound rate
-    (bytes/s) when it slowed a call, else None."""
-    rate = None
-    if dispatcher == "deepep" and (intranode or mnnvl):
-        rate = sm_rate_bytes_per_s(gpu, sms, mnnvl=not intranode)
-    if rate is None:
+    """Give every MoE all-to-all call of a DeepEP or HybridEP job whose expert groups stay inside one server
+    (``intranode``) or inside one multi-node NVLink domain (``mnnvl``, at that path's measured rate) at least the
+    time of its bytes at the dispatcher's measured rate (``size_bytes`` per rank: every row it receives, its own
+    included): DeepEP's SM-bound one, HybridEP's Torch API one.  Returns the rate (bytes/s) when it slowed a call,
+    else None."""
+    if not (intranode or mnnvl) or dispatcher not in ("deepep", "hybridep"):
         return None
     capped = None
     for call in calls:
         if call.kind == "ep" and call.timing is not None:
+            if dispatcher == "deepep":
+                rate = sm_rate_bytes_per_s(gpu, sms, mnnvl=not intranode)
+            else:
+                rate = hybridep_rate_bytes_per_s(gpu, sms or HYBRIDEP_SMS, call.groups.shape[-1])
+            if rate is None:
+                return None
             floor = call.size_bytes / rate
             if floor > call.timing.time_s:
                 call.timing, capped = replace(call.timing, time_s=floor), rate
@@ -92,4 +112,5 @@ def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None =
 
 
 __all__ = ["PROB_BYTES", "prob_bytes_per_row",
-           "DEEPEP_SMS", "HYBRIDEP_SMS", "dispatcher_sms", "sm_rate_bytes_per_s", "cap_ep_calls"]
+           "DEEPEP_SMS", "HYBRIDEP_SMS", "dispatcher_sms", "sm_rate_bytes_per_s", "hybridep_rate_bytes_per_s",
+           "cap_ep_calls"]
