@@ -38,7 +38,7 @@ from fabricsim.workload.attention_head_dim import kernel_head_dim_factor
 from fabricsim.workload.elementwise import (chains, expert_padding_bytes, expert_sort_bytes, fused_mlp_saved_bytes,
                                             layer_elementwise_bytes, routed_activation_bytes)
 from fabricsim.workload.expert_epilogue import NONE as NO_EPILOGUE, eager_expert_epilogue
-from fabricsim.workload.fp8_casts import fp8_cast_bytes, quantized
+from fabricsim.workload.fp8_casts import fp8_cast_bytes, quantized, run_recipe
 from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements, fp8_attention_efficiency
 from fabricsim.workload.gemm import OUTPUT_BYTES, WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
@@ -231,7 +231,7 @@ def _attention_work(model, gpu, shape: Shape, profile, rates, efficiency: float,
 
 def layer_work(model, gpu, shape: Shape, profile, moe: bool, attention_override: float | None = None) -> LayerWork:
     """Forward and backward seconds of one layer (dense or MoE) for one micro-batch on one GPU."""
-    recipe = shape.fp8_recipe or profile.fp8_recipe
+    recipe = run_recipe(shape, profile)
     rates = rates_for(gpu, shape.precision, profile.kernel_efficiency, recipe)
     bf16 = rates_for(gpu, "bf16", profile.kernel_efficiency)
     fp8 = quantized(shape.precision, gpu)  # FP8 or NVFP4 GEMM inputs: cast kernels before the GEMMs
@@ -325,8 +325,7 @@ def head_work(model, gpu, shape: Shape, profile, mtp: bool = False) -> LayerWork
     three GEMMs run at the FP8 rate, its input is quantized by a kernel of its own (the final norm is a separate
     module, so no fused norm-and-cast) and the logits' gradient before the data- and weight-gradient GEMMs."""
     fp8_head = shape.fp8_output_head and quantized(shape.precision, gpu)  # as the layers: FP8 runs as BF16 on A100
-    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency,  # the Transformer Engine linears' rate
-                      shape.fp8_recipe or profile.fp8_recipe)
+    rates = rates_for(gpu, shape.precision, profile.kernel_efficiency, run_recipe(shape, profile))  # TE linears' rate
     per = fp8_cast_bytes(profile, shape.fp8_recipe)
     wgrad = wgrad_output_bytes(shape.gradient_bytes)
     gemms = head_gemms(model, shape.tokens, shape.tp)

@@ -94,20 +94,20 @@ def cap_ep_calls(calls, gpu, dispatcher: str, intranode: bool, sms: int | None =
     time of its bytes at the dispatcher's measured rate (``size_bytes`` per rank: every row it receives, its own
     included): DeepEP's SM-bound one, HybridEP's Torch API one.  Returns the rate (bytes/s) when it slowed a call,
     else None."""
-    if not (intranode or mnnvl) or dispatcher not in ("deepep", "hybridep"):
+    ep_calls = [call for call in calls if call.kind == "ep" and call.timing is not None]
+    if not ep_calls or not (intranode or mnnvl) or dispatcher not in ("deepep", "hybridep"):
+        return None
+    if dispatcher == "deepep":
+        rate = sm_rate_bytes_per_s(gpu, sms, mnnvl=not intranode)
+    else:  # every EP call runs on the same expert groups
+        rate = hybridep_rate_bytes_per_s(gpu, sms or HYBRIDEP_SMS, ep_calls[0].groups.shape[-1])
+    if rate is None:
         return None
     capped = None
-    for call in calls:
-        if call.kind == "ep" and call.timing is not None:
-            if dispatcher == "deepep":
-                rate = sm_rate_bytes_per_s(gpu, sms, mnnvl=not intranode)
-            else:
-                rate = hybridep_rate_bytes_per_s(gpu, sms or HYBRIDEP_SMS, call.groups.shape[-1])
-            if rate is None:
-                return None
-            floor = call.size_bytes / rate
-            if floor > call.timing.time_s:
-                call.timing, capped = replace(call.timing, time_s=floor), rate
+    for call in ep_calls:
+        floor = call.size_bytes / rate
+        if floor > call.timing.time_s:
+            call.timing, capped = replace(call.timing, time_s=floor), rate
     return capped
 
 

@@ -27,6 +27,12 @@ transform and the gradients' stochastic rounding computed inside the cast (Trans
 ASSUMED to add no HBM traffic)."""
 
 
+def run_recipe(job, profile) -> str:
+    """The FP8 scaling recipe a run uses: ``job.fp8_recipe`` (a TrainSpec or a compute Shape) where it sets one, else
+    the software profile's."""
+    return job.fp8_recipe or profile.fp8_recipe
+
+
 def fp8_cast_bytes(profile, recipe: str | None) -> float:
     """Bytes per element of an FP8 cast under ``recipe`` (None: the software profile's own recipe): the profile's
     figure for its own recipe, :data:`RECIPE_CAST_BYTES` for another one a run chooses (``fp8_recipe``)."""
@@ -41,4 +47,4 @@ def quantized(precision: str, gpu) -> bool:
     return precision == "fp4" or (precision == "fp8" and gpu.fp8_matmul_efficiency is not None)
 
 
-__all__ = ["RECIPE_CAST_BYTES", "fp8_cast_bytes", "quantized"]
+__all__ = ["RECIPE_CAST_BYTES", "fp8_cast_bytes", "quantized", "run_recipe"]

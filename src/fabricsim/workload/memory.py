@@ -22,6 +22,7 @@ import numpy as np
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.activation_offload import FIELD as OFFLOAD_FIELD
 from fabricsim.workload.activation_offload import resident_peak
+from fabricsim.workload.fp8_casts import run_recipe
 from fabricsim.workload.model import activation_bytes_per_token_per_layer, parameter_counts
 from fabricsim.workload.parallelism import Parallelism
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
@@ -386,7 +387,7 @@ def activation_storage(profile, spec) -> str:
         return "te-nvfp4"
     if spec.precision != "fp8":
         return "bf16"
-    if profile.activation_storage == "te-fp8" and (spec.fp8_recipe or profile.fp8_recipe) == "delayed":
+    if profile.activation_storage == "te-fp8" and run_recipe(spec, profile) == "delayed":
         return "te-fp8-delayed"
     return profile.activation_storage
 
@@ -395,7 +396,7 @@ def primary_fp8_weight_bytes(spec, profile, gpu) -> float:
     """Bytes per linear weight with primary FP8 weights (:func:`fp8_weight_bytes`), 0 without them."""
     if not spec.fp8_weights:
         return 0.0
-    recipe = spec.fp8_recipe or profile.fp8_recipe
+    recipe = run_recipe(spec, profile)
     if spec.precision != "fp8" or recipe not in ("delayed", "tensorwise"):
         raise FabricsimError(
             f"workload.train.fp8_weights=true with precision={spec.precision!r} and fp8_recipe={recipe!r}: FP8 weights "

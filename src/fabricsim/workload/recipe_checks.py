@@ -15,6 +15,7 @@ the rules: Megatron-LM transformer_config.py at d98e8a6 (2026-08), Megatron-Core
 from __future__ import annotations
 
 from fabricsim.errors import FabricsimError
+from fabricsim.workload.fp8_casts import run_recipe
 
 
 def sync_free(spec, model) -> bool:
@@ -40,7 +41,7 @@ def check_recipe_features(spec, model, par, gpu, profile, dispatcher: str, graph
         raise FabricsimError(f"workload.train.fp8_attention=true with precision={spec.precision!r}: Transformer "
                              "Engine runs attention in FP8 only inside an FP8 recipe (fp8_dot_product_attention needs "
                              "fp8); set precision: fp8 or fp8_attention: false")
-    recipe = spec.fp8_recipe or profile.fp8_recipe
+    recipe = run_recipe(spec, profile)
     if spec.fp8_output_head and (spec.precision != "fp8" or recipe != "mxfp8"):
         raise FabricsimError(f"workload.train.fp8_output_head=true with precision={spec.precision!r} and fp8_recipe="
                              f"{recipe!r}: Megatron-Core runs the output head in FP8 only under MXFP8 "
@@ -83,7 +84,7 @@ def _check_full_iteration(spec, model, profile, graphs: bool, scope, token_drop:
 
 
 def _check_fused_mlp(spec, model, par, gpu, profile) -> None:
-    recipe = spec.fp8_recipe or profile.fp8_recipe
+    recipe = run_recipe(spec, profile)
     problems = []
     if not model.routed_experts:
         problems.append(f"{model.name} has no routed experts")
