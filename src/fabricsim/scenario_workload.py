@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from fabricsim.catalog.software_schema import CudaGraphPart, Fp8Recipe
+from fabricsim.catalog.software_schema import CudaGraphPart, Fp8Recipe, OptimizerPrecision
 from fabricsim.scenario_base import Strict as _Strict
 
 MAX_DEGREE = 10_000_000
@@ -166,6 +166,11 @@ class TrainSpec(_Strict):
         "moe_router); default: the software profile's")
     gradient_reduce_bytes: Literal[2, 4] = Field(
         4, description="bytes per gradient element reduced across DP (Llama 3 paper 3.3.2, numerical stability: FP32 reduce-scatter)")
+    optimizer_states: OptimizerPrecision | None = Field(
+        None, description="precision of Adam's state: fp32 (FP32 master and moments, 12 bytes per parameter), "
+        "bf16-moments (FP32 master, BF16 moments: 8; DeepSeek-V3, Megatron's precision-aware optimizer with BF16 "
+        "exp_avg and exp_avg_sq), bf16 (BF16 weights updated in place and BF16 moments: 4, as torch.optim.Adam "
+        "over BF16 parameters); sets memory and the optimizer step; default: the software profile's")
     tp_comm_overlap: float | None = Field(
         None, ge=0, le=1, description="share of TP communication hidden behind GEMMs; default: the software "
         "profile's (chunked userbuffers overlap, or none)")

@@ -16,6 +16,9 @@ from fabricsim.catalog.schema import Entry
 Fp8Recipe = Literal["delayed", "tensorwise", "mxfp8", "blockwise"]
 """Megatron ``fp8_recipe`` values: how FP8 GEMM inputs are scaled."""
 
+OptimizerPrecision = Literal["fp32", "bf16-moments", "bf16"]
+"""Precision of Adam's state (master copy and moments): :mod:`fabricsim.workload.optimizer_states`."""
+
 Architecture = Literal["volta", "ampere", "hopper", "blackwell", "rubin", "other"]
 """GPU architecture generations (catalog ``Gpu.architecture``)."""
 
@@ -78,6 +81,10 @@ class SoftwareProfile(Entry):
         "delayed", description="FP8 scaling recipe of the stack's FP8 runs (Megatron fp8_recipe): delayed (amax "
         "history), tensorwise (per-tensor current scaling: an amax and a scale kernel before each cast), mxfp8 / "
         "blockwise (block scales computed in the cast kernel)")
+    optimizer_states: OptimizerPrecision = Field(
+        "fp32", description="precision of Adam's state: fp32 (FP32 master copy and moments, 12 bytes per "
+        "parameter), bf16-moments (FP32 master, BF16 moments: 8), bf16 (BF16 weights updated in place, BF16 "
+        "moments: 4, gradients held in BF16): fabricsim.workload.optimizer_states")
     expert_gemm_streams: int | None = Field(
         None, ge=1, description="routed experts run as one GEMM per local expert spread over this many CUDA streams, "
         "each expert quantized and handed its gradient separately (Transformer Engine 2.x GroupedLinear: 4); None: "

@@ -43,6 +43,7 @@ from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements,
 from fabricsim.workload.gemm import OUTPUT_BYTES, WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
 from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
+from fabricsim.workload.optimizer_states import STATES
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
@@ -55,9 +56,9 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 """Flash attention backward FLOPs / forward FLOPs (Dao 2023: 5 matmuls backward vs 2 forward)."""
 DEFAULT_ATTENTION_EFFICIENCY = 0.35
 """Used only when a (user) GPU entry gives no attention_efficiency for the kernel: FlashAttention-2 on H100."""
-ADAM_BYTES_PER_PARAMETER = 2 * 12 + 4 + 2
-"""Adam update per parameter: read and write FP32 master, momentum and variance (2 x 12 bytes),
-read the FP32 gradient (4), write the BF16 weight (2)."""
+ADAM_BYTES_PER_PARAMETER = STATES["fp32"].update_bytes
+"""Adam update per parameter with FP32 states: read and write FP32 master, momentum and variance (2 x 12 bytes),
+read the FP32 gradient (4), write the BF16 weight (2); other precisions: :mod:`fabricsim.workload.optimizer_states`."""
 
 
 @dataclass(frozen=True)
@@ -442,11 +443,13 @@ def _merge_rows(rows, gpu, precision: str) -> list:
     return [(g, s, flops / (s * peak) if s else 0.0) for g, s, flops in merged.values()]
 
 
-def optimizer_step_s(gpu, dense_params: float, expert_params: float, par) -> float:
-    """Adam update of this GPU's shard of parameters, HBM-bound (seconds)."""
+def optimizer_step_s(gpu, dense_params: float, expert_params: float, par,
+                     update_bytes: float = ADAM_BYTES_PER_PARAMETER) -> float:
+    """Adam update of this GPU's shard of parameters, HBM-bound (seconds); ``update_bytes``: bytes moved per
+    parameter (:attr:`fabricsim.workload.optimizer_states.OptimizerStates.update_bytes`)."""
     shards = par.zero_shards if par.zero >= 1 else 1
     expert_shards = par.expert_data_parallel if par.zero >= 1 else 1
-    return ADAM_BYTES_PER_PARAMETER * (dense_params / shards + expert_params / expert_shards) / gpu.hbm_stream_bytes_per_s
+    return update_bytes * (dense_params / shards + expert_params / expert_shards) / gpu.hbm_stream_bytes_per_s
 
 
 __all__ = ["LayerWork", "Shape", "StageCompute", "layer_work", "head_work", "stage_compute", "optimizer_step_s",

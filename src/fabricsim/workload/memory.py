@@ -26,14 +26,13 @@ from fabricsim.workload.fp8_casts import run_recipe
 from fabricsim.workload.model import activation_bytes_per_token_per_layer, parameter_counts
 from fabricsim.workload.parallelism import Parallelism
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
+from fabricsim.workload.optimizer_states import STATES, WEIGHT_BYTES, OptimizerStates
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 from fabricsim.workload.recompute_modules import layer_parts
 
-WEIGHT_BYTES = 2
-"""BF16 weights used by forward and backward."""
-OPTIMIZER_BYTES = 12
+OPTIMIZER_BYTES = STATES["fp32"].held_bytes
 """Mixed-precision Adam: FP32 master weights, momentum and variance, 4 bytes each (Rajbhandari et
-al. 2020, ZeRO, section 3.1: K = 12)."""
+al. 2020, ZeRO, section 3.1: K = 12); a job's own precision: ``MemoryJob.optimizer``."""
 FP8_WEIGHT_BYTES = {"blackwell": 1.0}
 """Bytes per element of a linear weight kept in FP8 under a per-tensor recipe (Megatron fp8_param: Transformer
 Engine fp8_model_init makes the weights Float8Tensors; Megatron-Core b0cc2706
@@ -102,6 +101,7 @@ class MemoryJob:
     recompute_modules: tuple | None = None  # selective: Megatron-Core modules recomputed; None: fabricsim's default set
     offload_layers: int = 0  # first layers whose activations go to host memory (pp 1, recompute none)
     fp8_weight_bytes: float = 0.0  # bytes per linear weight kept in FP8 (Megatron fp8_param); 0: BF16 weights
+    optimizer: OptimizerStates = STATES["fp32"]  # Adam's state precision (fabricsim.workload.optimizer_states)
 
 
 def recomputed_layers(recompute: str, recompute_layers: int, layers: int) -> int:
@@ -297,7 +297,8 @@ def _stage_memory(job: MemoryJob, stage: int, recompute: str, recompute_layers: 
     logits = 4.0 * tokens * model.vocab_size / par.tp if last else 0.0  # FP32 logits on the last stage
     weight_dense, weight_experts = weight_bytes_per_gpu(job, stage, dense, experts)
     weights = weight_dense / (dense_shards if par.zero >= 3 else 1) + weight_experts / (expert_shards if par.zero >= 3 else 1)
-    return MemoryUse(weights, sharded(job.gradient_bytes, 2), sharded(OPTIMIZER_BYTES, 1),
+    gradients = sharded(job.optimizer.held_gradient_bytes(job.gradient_bytes), 2)
+    return MemoryUse(weights, gradients, sharded(job.optimizer.held_bytes, 1),
                      activations, logits, RESERVED_BYTES, job.gpu.hbm_bytes, recompute,
                      recompute_layers if recompute == "full" else 0, stage, job.offload_layers, host)
 
@@ -369,7 +370,12 @@ def _does_not_fit(job: MemoryJob, use: MemoryUse) -> str:
         other = memory_use(replace(job, par=option, layout=layout), level)
         if other.fits and name not in fixes:
             fixes.append(f"{name} ({other.total / GB:.0f} GB)")
-    hint = "; would fit: " + ", ".join(fixes) if fixes else "; no single change tried (recompute, ZeRO-3, 2x PP or TP) fits"
+    if job.optimizer.moment_bytes > STATES["bf16-moments"].moment_bytes:  # DeepSeek-V3's BF16 moments
+        other = memory_use(replace(job, optimizer=STATES["bf16-moments"]), use.recompute)
+        if other.fits:
+            fixes.append(f"optimizer_states=bf16-moments ({other.total / GB:.0f} GB)")
+    hint = ("; would fit: " + ", ".join(fixes) if fixes
+            else "; no single change tried (recompute, ZeRO-3, 2x PP or TP, BF16 optimizer moments) fits")
     where = f" on pipeline stage {use.stage}" if par.pp > 1 else ""
     if use.offload_layers:
         where += f" with the activations of {use.offload_layers} layers offloaded to host memory"

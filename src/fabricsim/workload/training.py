@@ -39,6 +39,7 @@ from fabricsim.workload.memory import (MemoryJob, MemoryUse, activation_storage,
                                       gathered_weight_bytes, parameters_per_gpu, primary_fp8_weight_bytes, recomputed_layers,
                                       recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
+from fabricsim.workload.optimizer_states import describe, optimizer_states
 from fabricsim.workload.moe import (FLEX_DISPATCHERS, check_token_drop, dispatch_copies, dispatcher_for, expert_sort,
                                     forwarding_domain, token_drop_copies, token_drop_mode)
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
@@ -223,10 +224,11 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     # Megatron-Core recompute_modules: selective granularity on every layer (none of them: nothing recomputed)
     selective_modules = None if spec.recompute_modules is None else check_modules(spec.recompute_modules)
     check_for_model(selective_modules, model)
+    states = optimizer_states(spec.optimizer_states or profile.optimizer_states)
     job = MemoryJob(model, gpu, par, spec.seq, spec.micro_batch, m, spec.gradient_reduce_bytes, layout,
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
                     activation_storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules,
-                    offload, primary_fp8_weight_bytes(spec, profile, gpu))
+                    offload, primary_fp8_weight_bytes(spec, profile, gpu), states)
     memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
     if spec.moe_a2a_overlap and memory.recompute == "full":
         raise FabricsimError("workload.train.moe_a2a_overlap=true needs no full recomputation (Megatron-Core), and "
@@ -310,7 +312,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         else:
             bubble = (par.pp - 1) / par.virtual_stages * micro
         pipeline = units * micro + bubble
-        optimizer = optimizer_step_s(gpu, dense, experts, par)
+        optimizer = optimizer_step_s(gpu, dense, experts, par, states.update_bytes)
         return RankTiming(stages=stages, stage=stage, units=units, layers_here=layers_here, calls=calls,
                           exposure=exposure, copies=copies, offloading=offloading, offload_s=offload_s,
                           bubble=bubble, pipeline=pipeline, optimizer=optimizer, sm_bound=sm_bound, ep_sms=ep_sms,
@@ -360,6 +362,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             partial = f" of modules [{', '.join(selective_modules)}]"
         notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' and selective_modules is None else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
+    if states.precision != "fp32":
+        notes.append(f"optimizer: {describe(states)} (optimizer_states {states.precision})")
     if offloading:
         notes.append(f"activations of the first {offload} layers offloaded to host memory (Megatron-Core cpu_offloading): "
                      f"{offloading.copied_bytes / 1e9:,.1f} GB each way per micro-batch over the host link, "
