@@ -45,6 +45,11 @@ class TrainSpec(_Strict):
         None, ge=1, le=10**9, description="interleaved schedule: micro-batches per round (Megatron "
         "microbatch_group_size_per_vp_stage, the Llama 3 paper's N); fewer in flight, less activation memory; "
         "default pp")
+    pipeline_flushes: int = Field(
+        1, ge=1, le=10**6, description="pipeline schedules (each a fill and a drain) per optimizer step: "
+        "torch.distributed.pipelining runs one schedule per local batch and accumulates gradients over several "
+        "(gradient accumulation: NeMo AutoModel, torchtitan), paying the bubble each time; Megatron runs every "
+        "micro-batch of the step in one schedule (1)")
     global_batch: int = Field(2048, ge=1, le=10**9, description="sequences per optimizer step")
     seq: int = Field(8192, ge=1, le=MAX_TOKENS, description="tokens per sequence")
     micro_batch: int = Field(1, ge=1, le=10**9, description="sequences per micro-batch")

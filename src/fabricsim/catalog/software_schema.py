@@ -81,6 +81,11 @@ class SoftwareProfile(Entry):
         "delayed", description="FP8 scaling recipe of the stack's FP8 runs (Megatron fp8_recipe): delayed (amax "
         "history), tensorwise (per-tensor current scaling: an amax and a scale kernel before each cast), mxfp8 / "
         "blockwise (block scales computed in the cast kernel)")
+    fsdp_pipeline_unsharded: bool = Field(
+        False, description="with ZeRO-3 and pipeline stages, FSDP keeps a stage's gathered weights and unreduced "
+        "gradients through the whole schedule (FSDP2 reshard_after_forward off when pipelining, and "
+        "torch.distributed.pipelining's backward_maybe_with_nosync neither resharding nor reducing before the "
+        "last backward): weights gathered and gradients reduce-scattered once per step, as ZeRO-1")
     optimizer_states: OptimizerPrecision = Field(
         "fp32", description="precision of Adam's state: fp32 (FP32 master copy and moments, 12 bytes per "
         "parameter), bf16-moments (FP32 master, BF16 moments: 8), bf16 (BF16 weights updated in place, BF16 "

@@ -6,8 +6,8 @@ Composition (seconds, on the busiest pipeline stage; Narayanan et al. 2021 for t
   matmul rate, attention, memory-bound elementwise work at HBM bandwidth) + exposed TP, CP and EP
   communication (``1 - overlap`` of their simulated time) + the pipeline send/recv of each model
   chunk, which 1F1B waits for;
-* pipeline: ``(m + (pp - 1) / v) x (t_f + t_b)`` for ``m`` micro-batches and ``v`` virtual stages;
-  the ``(pp - 1) / v`` part is the bubble;
+* pipeline: ``(m + f (pp - 1) / v) x (t_f + t_b)`` for ``m`` micro-batches, ``v`` virtual stages and ``f``
+  schedules per step (``pipeline_flushes``: 1 in Megatron); the ``f (pp - 1) / v`` part is the bubble;
 * data parallelism: the gradient reduce-scatter overlaps the last micro-batch's backward and the
   weight all-gather the first micro-batch's forward (Megatron's ``overlap_grad_reduce`` /
   ``overlap_param_gather``); what does not fit in that window is exposed;
@@ -143,10 +143,17 @@ def _micro_batches(spec, par: Parallelism) -> int:
             f"workload.train.global_batch={spec.global_batch} is not a whole number of micro-batches of "
             f"{spec.micro_batch} per data-parallel replica (dp={par.dp}); use a multiple of {par.dp * spec.micro_batch}")
     m = int(per_replica)
+    flushes = spec.pipeline_flushes
+    if flushes > 1 and spec.pipeline_schedule == "dualpipe":
+        raise FabricsimError(f"workload.train.pipeline_flushes={flushes}: DualPipe runs a step's micro-batches in one "
+                             "schedule; use pipeline_flushes=1 with pipeline_schedule=dualpipe")
+    if m % flushes:
+        raise FabricsimError(f"workload.train.pipeline_flushes={flushes} does not divide the {m} micro-batches per "
+                             f"data-parallel replica into equal schedules; use a divisor of {m}")
     group = spec.pipeline_group or par.pp
-    if par.virtual_stages > 1 and m % group:
-        raise FabricsimError(f"workload.train: interleaved pipelining needs micro-batches per replica ({m}) to be a "
-                             f"multiple of the micro-batch group ({group}: pipeline_group, default pp)")
+    if par.virtual_stages > 1 and (m // flushes) % group:
+        raise FabricsimError(f"workload.train: interleaved pipelining needs micro-batches per schedule ({m // flushes}) "
+                             f"to be a multiple of the micro-batch group ({group}: pipeline_group, default pp)")
     return m
 
 
@@ -194,6 +201,9 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     par = Parallelism(spec.tp, spec.pp, spec.cp, dp, spec.ep, spec.virtual_stages or 1, spec.zero,
                       spec.sequence_parallel, spec.expert_tp or spec.tp, spec.dp_shard or 0)
     check_parallelism(par, gpus, model, design.scale_up.gpus)
+    pipelined_fsdp = par.zero == 3 and par.pp > 1 and profile.fsdp_pipeline_unsharded
+    if pipelined_fsdp:  # FSDP2 under torch.distributed.pipelining: ZeRO-1's memory and traffic
+        par = replace(par, zero=1)
     gpu = design.gpu
     check_precision(spec.precision, gpu)
     _check_sequence(spec, par)
@@ -279,6 +289,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                            gathered_bytes=tuple(map(sum, zip(*(gathered_weight_bytes(job, i, *p)
                                                                 for i, p in zip(stages, params))))),
                            ep_row_extra_bytes=prob_bytes)
+        if pipelined_fsdp:  # the gather and the reduce-scatter come once per schedule
+            calls = [replace(c, per_step=c.per_step * spec.pipeline_flushes) if c.kind == "dp" else c for c in calls]
         if ep_copies is not None and dispatcher in FLEX_DISPATCHERS:
             for call in calls:
                 call.direct = call.kind == "ep"  # DeepEP / HybridEP kernels, not NCCL's all-to-all
@@ -310,7 +322,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
         if dualpipe:
             bubble = dualpipe_bubble_s(stage, micro - stage.total_s, par.pp)
         else:
-            bubble = (par.pp - 1) / par.virtual_stages * micro
+            bubble = spec.pipeline_flushes * (par.pp - 1) / par.virtual_stages * micro  # a fill and a drain per schedule
         pipeline = units * micro + bubble
         optimizer = optimizer_step_s(gpu, dense, experts, par, states.update_bytes)
         return RankTiming(stages=stages, stage=stage, units=units, layers_here=layers_here, calls=calls,
@@ -362,6 +374,11 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
             partial = f" of modules [{', '.join(selective_modules)}]"
         notes.append(f"activation recomputation '{memory.recompute}'{partial} ({'chosen so memory fits, ' if spec.recompute == 'auto' and selective_modules is None else ''}"
                      f"{memory.total / 2**30:,.1f} of {memory.hbm / 2**30:,.1f} GiB); recomputed FLOPs are not model FLOPs")
+    if pipelined_fsdp:
+        notes.append("zero=3 with pipeline stages: this stack's FSDP keeps each stage's gathered weights and unreduced "
+                     "gradients from the schedule's first forward to its last backward, so weights are gathered and "
+                     "gradients reduce-scattered once per schedule (pipeline_flushes per step), optimizer states "
+                     "sharded: timed as zero=1 (software profile fsdp_pipeline_unsharded)")
     if states.precision != "fp32":
         notes.append(f"optimizer: {describe(states)} (optimizer_states {states.precision})")
     if offloading:
