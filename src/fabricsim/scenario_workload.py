@@ -101,6 +101,11 @@ class TrainSpec(_Strict):
     routing_node_limit: int | None = Field(
         None, ge=1, le=MAX_DEGREE, description="node-limited routing: each token goes to experts on at most this many nodes and "
         "crosses the network once per node (DeepSeek-V3: 4); default: one copy per routed expert")
+    routing: Literal["random", "contiguous"] = Field(
+        "random", description="which experts a token picks when benchmarks force the balance: random (Megatron-Core's "
+        "moe_router_force_load_balancing draws random logits: a token's k experts spread over the EP ranks) or "
+        "contiguous (NeMo AutoModel's FakeBalancedGate: token t takes experts tk .. tk + k - 1, which sit on one or "
+        "two ranks, so the flex dispatchers send one or two copies); the expert load is balanced either way")
     moe_dispatcher: Literal["alltoall", "deepep", "hybridep"] | None = Field(
         None, description="MoE token dispatcher: alltoall sends one copy per routed expert; deepep / hybridep (Megatron-Core "
         "flex dispatcher) one per target GPU inside a node and one per target node across nodes, forwarded over NVLink; "

@@ -26,6 +26,8 @@ padding included, however the router chose (token_dispatcher.py ``MoEAlltoAllTok
 
 from __future__ import annotations
 
+import numpy as np
+
 import math
 
 from fabricsim.errors import FabricsimError
@@ -134,6 +136,17 @@ def distinct_targets(units: int, k: int) -> float:
     return units * (1 - (1 - 1 / units) ** k)
 
 
+def contiguous_targets(experts: int, units: int, k: int) -> float:
+    """Mean distinct units (GPUs or nodes, each holding ``experts / units`` consecutive experts) among a token's
+    ``k`` experts when token ``t`` takes experts ``tk .. tk + k - 1`` modulo ``experts`` (NeMo AutoModel
+    components/moe/layers.py FakeBalancedGate: ``arange(tokens x k).view(-1, k) % experts``): exact over the
+    pattern's period, which divides ``experts`` tokens."""
+    per_unit = experts / units
+    first = (np.arange(experts)[:, None] * k + np.arange(k)[None, :]) % experts
+    owners = np.floor(first / per_unit)
+    return float(np.mean([len(np.unique(row)) for row in owners]))
+
+
 FLEX_DISPATCHERS = ("deepep", "hybridep")
 """Megatron-Core's flex token dispatchers: their own kernels write tokens straight into the peers' receive buffers
 (NVSHMEM / IPC), not through NCCL's point-to-point FIFOs."""
@@ -196,7 +209,8 @@ def forwarding_domain(dispatcher: str, scale_up_gpus: int, gpus_per_server: int,
     return min(scale_up_gpus, gpus_per_server)
 
 
-def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, dispatcher: str | None = None) -> float:
+def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, dispatcher: str | None = None,
+                    routing: str = "random") -> float:
     """Token copies one token sends over the network per dispatch (and gathers back per combine).
 
     Megatron's all-to-all dispatcher sends one copy per routed expert: ``k``.  The flex dispatchers
@@ -207,16 +221,20 @@ def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, disp
     capped by node-limited routing at ``M`` (DeepSeek-V3 report section 2.1.2: ``M`` = 4).  When
     the whole EP group sits in one node there is no scale-out leg: the intranode dispatch sends
     one copy per *target GPU* over NVLink (DeepEP ``get_dispatch_layout``: ``is_token_in_rank`` is
-    [tokens x ranks]), ``ep (1 - (1 - 1/ep)^k)`` of them."""
+    [tokens x ranks]), ``ep (1 - (1 - 1/ep)^k)`` of them.  Under ``contiguous`` routing a token's experts are k
+    consecutive ones (:func:`contiguous_targets`), on one or two ranks and nodes."""
     k = model.experts_per_token
     if dispatcher_for(dispatcher, node_limit) == "alltoall":
         return float(k)
     node_limit = node_limit or k
     ranks = par.ep * par.etp
     nodes = max(1, -(-ranks // gpus_per_node))
-    if nodes == 1:
-        return float(min(k, distinct_targets(ranks, k)))
-    return float(min(k, node_limit, distinct_targets(nodes, k)))
+    units = ranks if nodes == 1 else nodes
+    if routing == "contiguous" and model.routed_experts % units == 0:
+        spread = contiguous_targets(model.routed_experts, units, k)
+    else:
+        spread = distinct_targets(units, k)
+    return float(min(k, spread) if nodes == 1 else min(k, node_limit, spread))
 
-__all__ = ["quantization_padding", "QUANTIZATION_ALIGN_ROWS", "expert_load", "active_experts", "dispatch_copies", "dispatcher_for", "distinct_targets", "forwarding_domain", "expert_capacity",
+__all__ = ["quantization_padding", "QUANTIZATION_ALIGN_ROWS", "expert_load", "active_experts", "dispatch_copies", "dispatcher_for", "distinct_targets", "contiguous_targets", "forwarding_domain", "expert_capacity",
            "token_drop_copies", "token_drop_mode", "check_token_drop"]

@@ -418,7 +418,8 @@ def _ep_copies(model, par: Parallelism, spec, design, dropped_copies: float | No
     if dropped_copies is not None:
         return dropped_copies
     dispatcher = dispatcher_for(spec.moe_dispatcher, spec.routing_node_limit)
-    return dispatch_copies(model, par, _nvlink_reach(dispatcher, design), spec.routing_node_limit, dispatcher)
+    return dispatch_copies(model, par, _nvlink_reach(dispatcher, design), spec.routing_node_limit, dispatcher,
+                           spec.routing)
 
 
 def _nvlink_reach(dispatcher: str, design) -> int:
