@@ -389,7 +389,8 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                      "(backward) per micro-batch for copies")
     if ep_copies is not None:
         notes.append(f"MoE token dispatch: {dispatcher}, {ep_copies:.2f} "
-                     f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing)"
+                     f"copies of each token per all-to-all over EP {par.ep} (top-{model.experts_per_token} routing"
+                     + (", each token's experts consecutive" if spec.routing == "contiguous" else "") + ")"
                      + (f"; DeepEP's kernels on {ep_sms} SMs move at most {sm_bound / 1e9:,.0f} GB/s, below the link"
                         if sm_bound else ""))
     if shape.token_drop:
