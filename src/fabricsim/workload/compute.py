@@ -43,10 +43,10 @@ from fabricsim.workload.fp8_attention import backward_pass_flops, cast_elements,
 from fabricsim.workload.gemm import OUTPUT_BYTES, WGRAD_OUTPUT_BYTES, gemm_seconds, rates_for, wgrad_output_bytes
 from fabricsim.workload.host_sync import synced_forward_s
 from fabricsim.workload.kernels import kernels_before_sync, layer_kernels
-from fabricsim.workload.optimizer_states import STATES
 from fabricsim.workload.layers import Gemm, backward_of, dense_layer_gemms, head_gemms, moe_layer_gemms
 from fabricsim.workload.memory import recomputed_share
 from fabricsim.workload.model import attention_flops_per_token_per_layer
+from fabricsim.workload.optimizer_states import STATES
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP, per_op_recompute, saved_matmuls
 from fabricsim.workload.recompute_modules import layer_parts, rerun_seconds
 from fabricsim.workload.ring_attention import merge_bytes

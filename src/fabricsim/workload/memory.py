@@ -24,9 +24,9 @@ from fabricsim.workload.activation_offload import FIELD as OFFLOAD_FIELD
 from fabricsim.workload.activation_offload import resident_peak
 from fabricsim.workload.fp8_casts import run_recipe
 from fabricsim.workload.model import activation_bytes_per_token_per_layer, parameter_counts
+from fabricsim.workload.optimizer_states import STATES, WEIGHT_BYTES, OptimizerStates
 from fabricsim.workload.parallelism import Parallelism
 from fabricsim.workload.per_op_checkpoint import POLICY as PER_OP
-from fabricsim.workload.optimizer_states import STATES, WEIGHT_BYTES, OptimizerStates
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 from fabricsim.workload.recompute_modules import layer_parts
 

@@ -26,9 +26,9 @@ padding included, however the router chose (token_dispatcher.py ``MoEAlltoAllTok
 
 from __future__ import annotations
 
-import numpy as np
-
 import math
+
+import numpy as np
 
 from fabricsim.errors import FabricsimError
 
@@ -141,10 +141,9 @@ def contiguous_targets(experts: int, units: int, k: int) -> float:
     ``k`` experts when token ``t`` takes experts ``tk .. tk + k - 1`` modulo ``experts`` (NeMo AutoModel
     components/moe/layers.py FakeBalancedGate: ``arange(tokens x k).view(-1, k) % experts``): exact over the
     pattern's period, which divides ``experts`` tokens."""
-    per_unit = experts / units
-    first = (np.arange(experts)[:, None] * k + np.arange(k)[None, :]) % experts
-    owners = np.floor(first / per_unit)
-    return float(np.mean([len(np.unique(row)) for row in owners]))
+    chosen = (np.arange(experts)[:, None] * k + np.arange(k)[None, :]) % experts
+    owners = np.sort(np.floor(chosen * units / experts), axis=1)
+    return float(np.mean(1 + np.count_nonzero(np.diff(owners, axis=1), axis=1)))
 
 
 FLEX_DISPATCHERS = ("deepep", "hybridep")
@@ -230,7 +229,7 @@ def dispatch_copies(model, par, gpus_per_node: int, node_limit: int | None, disp
     ranks = par.ep * par.etp
     nodes = max(1, -(-ranks // gpus_per_node))
     units = ranks if nodes == 1 else nodes
-    if routing == "contiguous" and model.routed_experts % units == 0:
+    if routing == "contiguous":
         spread = contiguous_targets(model.routed_experts, units, k)
     else:
         spread = distinct_targets(units, k)

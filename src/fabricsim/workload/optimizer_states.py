@@ -6,7 +6,7 @@ Three precisions, as public training stacks run them:
 * ``fp32``: an FP32 master copy of every BF16 weight and FP32 moments, 4 + 4 + 4 = 12 bytes (mixed-precision
   Adam, Rajbhandari et al. 2020, ZeRO, section 3.1: K = 12; Megatron-Core's distributed optimizer by default).
 * ``bf16-moments``: the FP32 master copy with both moments in BF16, 4 + 2 + 2 = 8 bytes (DeepSeek-AI 2024,
-  DeepSeek-V3 Technical Report, section 3.3.3 'Low-Precision Storage and Communication': "we adopt the BF16
+  DeepSeek-V3 Technical Report, section 3.3, 'Low-Precision Storage and Communication': "we adopt the BF16
   data format instead of FP32 to track the first and second moments in the AdamW optimizer ... the master
   weights ... and gradients ... are still retained in FP32"; Megatron-Core's precision-aware optimizer with
   exp_avg_dtype and exp_avg_sq_dtype bfloat16, as Megatron-Bridge's DeepSeek-V3 recipe sets them).

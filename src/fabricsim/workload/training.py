@@ -39,9 +39,9 @@ from fabricsim.workload.memory import (MemoryJob, MemoryUse, activation_storage,
                                       gathered_weight_bytes, parameters_per_gpu, primary_fp8_weight_bytes, recomputed_layers,
                                       recomputed_share)
 from fabricsim.workload.model import training_flops_per_token
-from fabricsim.workload.optimizer_states import describe, optimizer_states
 from fabricsim.workload.moe import (FLEX_DISPATCHERS, check_token_drop, dispatch_copies, dispatcher_for, expert_sort,
                                     forwarding_domain, token_drop_copies, token_drop_mode)
+from fabricsim.workload.optimizer_states import describe, optimizer_states
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
 from fabricsim.workload.pipeline import StageLayout, stage_layout
 from fabricsim.workload.a2a_overlap import exposed_per_micro_batch
@@ -239,7 +239,14 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
                     materialized, profile.dropout, spec.pipeline_group, spec.pipeline_schedule,
                     activation_storage(profile, spec), profile.recompute_mla_up_projection, dropped_copies, selective_modules,
                     offload, primary_fp8_weight_bytes(spec, profile, gpu), states)
-    memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
+    try:
+        memory = choose_recompute(job, spec.recompute if selective_modules is None else "selective", spec.recompute_layers)
+    except FabricsimError as error:
+        if not pipelined_fsdp:
+            raise
+        raise FabricsimError(f"{error} (zero=3 with pipeline stages under software {profile.name} keeps weights and "
+                             "gradients whole through each schedule, as zero=1 does: the figures and fixes above are "
+                             "zero=1's)") from None
     if spec.moe_a2a_overlap and memory.recompute == "full":
         raise FabricsimError("workload.train.moe_a2a_overlap=true needs no full recomputation (Megatron-Core), and "
                              f"recompute={spec.recompute!r} chose full to fit HBM; lower the micro-batch or drop the overlap")
