@@ -5,7 +5,7 @@ torch.compile rows of the same job."""
 import pytest
 
 from fabricsim.catalog import default_catalog
-from fabricsim.validation.runner import Context, _workload, select_cases
+from fabricsim.validation.runner import Context, select_cases, workload_result
 from fabricsim.workload.compute import Shape, layer_work
 from fabricsim.workload.elementwise import layer_elementwise_bytes
 from fabricsim.workload.elementwise import EAGER, FUSED
@@ -47,7 +47,7 @@ def test_eager_chains_launch_their_ops_one_by_one():
 
 def _tokens_per_s(case_id: str) -> tuple[float, float]:
     case = select_cases(case_id=case_id)[0]
-    return case.published, _workload(case.setup, Context(), "train", "train").tokens_per_s_per_gpu
+    return case.published, workload_result(case.setup, Context(), "train", "train").tokens_per_s_per_gpu
 
 
 @pytest.mark.parametrize("gpus", [8, 128])

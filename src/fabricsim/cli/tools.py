@@ -24,15 +24,21 @@ def validate(
     match: Optional[str] = typer.Option(None, "--match", help="run the cases whose ids match a shell pattern, e.g. "
                                         "'mlperf51-*' or '*-gb300-*'"),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="each case's source, setup, prediction and error"),
+    attribute: bool = typer.Option(False, "--attribute", help="training cases only: each one's missing time per "
+                                   "micro-batch against the parts of fabricsim's step, and which part the misses "
+                                   "keep a steady ratio to (where to look for the missing mechanism)"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Published figures vs fabricsim, per case and per layer; exit 1 if any case misses its tolerance.
 
     Cases: nccl-tests busbw, reference-architecture counts, the Llama 3 failure census, training tables."""
-    from fabricsim.validation.view import validate_command
+    from fabricsim.validation.view import attribution_command, validate_command
 
     with working(err_console, "validation cases"):
-        code = validate_command(layer, case, verbose, json_out, console, match)
+        if attribute:
+            code = attribution_command(layer, case, match, json_out, console)
+        else:
+            code = validate_command(layer, case, verbose, json_out, console, match)
     raise typer.Exit(code=code)
 
 

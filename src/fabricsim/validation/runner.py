@@ -182,7 +182,8 @@ def _reliability(setup, ctx: Context) -> float:
     return float(metrics[setup.metric]())
 
 
-def _workload(setup, ctx: Context, function: str, section: str):
+def workload_result(setup, ctx: Context, function: str, section: str):
+    """The result of ``fabricsim.workload.<function>`` (train, infer) on a case's setup (its ``section`` keys)."""
     import fabricsim.workload as workload
 
     call = getattr(workload, function, None)
@@ -198,12 +199,12 @@ def _workload(setup, ctx: Context, function: str, section: str):
 
 
 def _training(setup, ctx: Context) -> float:
-    result = _workload(setup, ctx, "train", "train")
+    result = workload_result(setup, ctx, "train", "train")
     return float(getattr(result, setup.metric))
 
 
 def _inference(setup, ctx: Context) -> float:
-    result = _workload(setup, ctx, "infer", "infer")
+    result = workload_result(setup, ctx, "infer", "infer")
     if setup.metric == "decode_tokens_per_s_per_gpu":
         return result.decode_tokens_per_s / result.decode_gpus
     return float(getattr(result, setup.metric))

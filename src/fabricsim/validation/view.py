@@ -190,3 +190,37 @@ def validate_command(layer: str | None, case: str | None, verbose: bool, json_ou
             results = run_validation(layer, case, progress=lambda c: status.update(f"validating {c.id}"), match=match)
         console.print(validation_tables(results, verbose))
     return exit_code(results)
+
+
+def attribution_command(layer: str | None, case: str | None, match: str | None, json_out: bool,
+                        console: Console | None = None) -> int:
+    """``fabricsim validate --attribute``: each selected training case's missing time per pipeline unit against the
+    parts of fabricsim's step, and which part the misses keep a steady ratio to (:mod:`..attribution`)."""
+    from fabricsim.validation.attribution import attribute, ratio_spread
+    from fabricsim.validation.runner import select_cases
+
+    console = console or Console()
+    rows = attribute(select_cases(layer, case, match))
+    spread = ratio_spread(rows)
+    if json_out:
+        sys.stdout.write(json.dumps({
+            "cases": [{"id": r.case_id, "error": r.error, "missing_s": r.missing_s, "parts_s": r.parts_s} for r in rows],
+            "ratios": [{"part": n, "median": m, "robust_spread": s, "spread": c} for n, m, s, c in spread]},
+            indent=2) + "\n")
+        return 0
+    parts = [name for name, *_ in spread] or sorted({name for r in rows for name in r.parts_s})
+    table = Table(title="Where the misses sit: missing ms per micro-batch of the busiest stage, and fabricsim's parts",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("case", "error", "missing", *parts):
+        table.add_column(col, justify="left" if col == "case" else "right", no_wrap=col == "case")
+    for r in rows:
+        table.add_row(r.case_id, f"{r.error:+.1%}", f"{r.missing_s * 1e3:,.1f}",
+                      *(f"{r.parts_s.get(p, 0.0) * 1e3:,.1f}" for p in parts))
+    ratios = Table(title="missing / part over the cases, steadiest first (a ratio is where to look, not a cause)",
+                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("part", "median ratio", "robust spread", "spread"):
+        ratios.add_column(col, justify="left" if col == "part" else "right")
+    for name, median, robust, plain in spread:
+        ratios.add_row(name, f"{median:,.2f}", f"{robust:.0%}", f"{plain:.0%}")
+    console.print(Group(table, ratios) if spread else table)
+    return 0
