@@ -14,6 +14,10 @@ decoder (``account_for_embedding_in_pipeline_split`` / ``account_for_loss_in_pip
 147-200): ``layers + 2`` are split evenly over the stages and their model chunks, and the first chunk
 of the first stage and the last chunk of the last stage build one decoder layer fewer.  Megatron-Bridge's
 Llama 3.1 405B recipe sets both.
+
+A step's micro-batches run as one schedule (Megatron) or as several, each with its own fill and drain
+(``pipeline_flushes``: torch.distributed.pipelining with gradient accumulation): :func:`micro_batches` checks
+the split.
 """
 
 from __future__ import annotations
@@ -125,4 +129,29 @@ def _assemble(pp: int, first, last, rest: int, free: int) -> list[int]:
     return counts
 
 
-__all__ = ["StageLayout", "stage_layout"]
+
+
+def micro_batches(spec, par) -> int:
+    """Micro-batches per data-parallel replica and step (a TrainSpec ``spec`` on Parallelism ``par``), checked to
+    split into ``pipeline_flushes`` equal schedules, each a whole number of interleaved micro-batch groups."""
+    per_replica = spec.global_batch / (par.dp * spec.micro_batch)
+    if per_replica != int(per_replica) or per_replica < 1:
+        raise FabricsimError(
+            f"workload.train.global_batch={spec.global_batch} is not a whole number of micro-batches of "
+            f"{spec.micro_batch} per data-parallel replica (dp={par.dp}); use a multiple of {par.dp * spec.micro_batch}")
+    m = int(per_replica)
+    flushes = spec.pipeline_flushes
+    if flushes > 1 and spec.pipeline_schedule == "dualpipe":
+        raise FabricsimError(f"workload.train.pipeline_flushes={flushes}: DualPipe runs a step's micro-batches in one "
+                             "schedule; use pipeline_flushes=1 with pipeline_schedule=dualpipe")
+    if m % flushes:
+        raise FabricsimError(f"workload.train.pipeline_flushes={flushes} does not divide the {m} micro-batches per "
+                             f"data-parallel replica into equal schedules; use a divisor of {m}")
+    group = spec.pipeline_group or par.pp
+    if par.virtual_stages > 1 and (m // flushes) % group:
+        raise FabricsimError(f"workload.train: interleaved pipelining needs micro-batches per schedule ({m // flushes}) "
+                             f"to be a multiple of the micro-batch group ({group}: pipeline_group, default pp)")
+    return m
+
+
+__all__ = ["StageLayout", "micro_batches", "stage_layout"]

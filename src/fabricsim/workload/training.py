@@ -43,7 +43,7 @@ from fabricsim.workload.moe import (FLEX_DISPATCHERS, check_token_drop, dispatch
                                     forwarding_domain, token_drop_copies, token_drop_mode)
 from fabricsim.workload.optimizer_states import describe, optimizer_states
 from fabricsim.workload.parallelism import Parallelism, check_parallelism, rank_groups
-from fabricsim.workload.pipeline import StageLayout, stage_layout
+from fabricsim.workload.pipeline import StageLayout, micro_batches, stage_layout
 from fabricsim.workload.a2a_overlap import exposed_per_micro_batch
 from fabricsim.workload.recipe_checks import check_precision, check_recipe_features, sync_free
 
@@ -136,27 +136,6 @@ def _check_sequence(spec, par: Parallelism) -> None:
                              f"(load-balanced context parallelism); use a multiple of {2 * par.cp}")
 
 
-def _micro_batches(spec, par: Parallelism) -> int:
-    per_replica = spec.global_batch / (par.dp * spec.micro_batch)
-    if per_replica != int(per_replica) or per_replica < 1:
-        raise FabricsimError(
-            f"workload.train.global_batch={spec.global_batch} is not a whole number of micro-batches of "
-            f"{spec.micro_batch} per data-parallel replica (dp={par.dp}); use a multiple of {par.dp * spec.micro_batch}")
-    m = int(per_replica)
-    flushes = spec.pipeline_flushes
-    if flushes > 1 and spec.pipeline_schedule == "dualpipe":
-        raise FabricsimError(f"workload.train.pipeline_flushes={flushes}: DualPipe runs a step's micro-batches in one "
-                             "schedule; use pipeline_flushes=1 with pipeline_schedule=dualpipe")
-    if m % flushes:
-        raise FabricsimError(f"workload.train.pipeline_flushes={flushes} does not divide the {m} micro-batches per "
-                             f"data-parallel replica into equal schedules; use a divisor of {m}")
-    group = spec.pipeline_group or par.pp
-    if par.virtual_stages > 1 and (m // flushes) % group:
-        raise FabricsimError(f"workload.train: interleaved pipelining needs micro-batches per schedule ({m // flushes}) "
-                             f"to be a multiple of the micro-batch group ({group}: pipeline_group, default pp)")
-    return m
-
-
 def train_on_scenario(scenario, spec, model, fabric=None) -> TrainingResult:
     """Design the scenario's fabric, build it when flows are simulated, and time one step."""
     from fabricsim.topology.build import build_fabric
@@ -207,7 +186,7 @@ def simulate_step(design, fabric, spec, model, method: str, profile, time_comm=N
     gpu = design.gpu
     check_precision(spec.precision, gpu)
     _check_sequence(spec, par)
-    m = _micro_batches(spec, par)
+    m = micro_batches(spec, par)
     dualpipe = spec.pipeline_schedule == "dualpipe"
     if dualpipe:
         check_dualpipe(par.pp, m, spec.virtual_stages)
