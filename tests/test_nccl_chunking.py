@@ -55,6 +55,19 @@ def test_executed_fill_is_one_real_chunk_per_channel(a100):
     assert fill_bytes(lib, comm, "ring", "ll128", GiB) == 0.0
 
 
+@pytest.mark.parametrize("nodes, levels", [(1, 0), (2, 1), (4, 2), (8, 3), (16, 4)])
+def test_nvls_tree_fill_adds_a_chunk_per_tree_level_each_way(nodes, levels):
+    """NVLS's own fill is chunk_steps NVLS chunks per channel; across nodes the first chunk also climbs the
+    binary tree of nodes (floor(log2 nodes) levels) and comes back down, one chunk per level each way."""
+    fab = _fabric("h100-sxm", 8 * nodes)
+    lib, comm = library(fab.design), communicator(fab.design, np.arange(8 * nodes))
+    assert comm.nodes == nodes
+    algorithm = "nvls_tree" if nodes > 1 else "nvls"
+    one_node = comm.nvls_channels * lib.chunk_steps * lib.nvls_chunk_bytes
+    extra = comm.nvls_channels * 2 * levels * lib.nvls_chunk_bytes
+    assert fill_bytes(lib, comm, algorithm, "simple", GiB) == pytest.approx(one_node + extra, rel=1e-12)
+
+
 def test_the_tuner_predicts_no_fill_and_the_call_runs_one(a100):
     """Predicted = NCCL's latency + launch + bytes / bus bandwidth; executed adds the fill x the rate."""
     lib, comm = library(a100.design), communicator(a100.design, np.arange(8))

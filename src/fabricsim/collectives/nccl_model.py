@@ -245,13 +245,18 @@ def ring_chunk_bytes(lib, comm: Communicator, size_bytes: float) -> float:
 def fill_bytes(lib, comm: Communicator, algorithm: str, protocol: str, size_bytes: float) -> float:
     """Bytes of a call that move before the pipeline runs at full rate, as the kernels run it: one chunk
     per channel -- a ring's chunk as NCCL sizes it for this call (:func:`ring_chunk_bytes`), NVLS's
-    chunk, elsewhere a full Simple chunk.  NCCL's tuner predicts no fill (tuning.cc
+    chunk, elsewhere a full Simple chunk.  NVLS tree also waits for its first NVLS chunk to climb the
+    inter-node tree and come back down: one more chunk per tree level each way (NCCL all_reduce.h
+    ``RunWorkColl<..., NCCL_ALGO_NVLS_TREE, NCCL_PROTO_SIMPLE>``: the head rank's reduce warps send each chunk up
+    ``treeUp`` after its children's, the broadcast warps receive it back down, chunk by chunk, over a binary
+    tree of the nodes, ncclGetBtree: ``floor(log2 nodes)`` levels).  NCCL's tuner predicts no fill (tuning.cc
     ncclTopoGetAlgoTime: latency + bytes / bandwidth)."""
     a = library_algorithm(algorithm, comm)
     if algorithm == "direct" or protocol != "simple":  # LL/LL128 flag every line: no chunk to fill
         return 0.0
     if a in ("nvls", "nvls_tree"):
-        return comm.nvls_channels * lib.chunk_steps * lib.nvls_chunk_bytes
+        tree_hops = 2 * log2_floor(comm.nodes) if a == "nvls_tree" and comm.nodes > 1 else 0
+        return comm.nvls_channels * (lib.chunk_steps + tree_hops) * lib.nvls_chunk_bytes
     if a == "ring":
         return comm.channels * ring_chunk_bytes(lib, comm, size_bytes)
     step = lib.buffer_bytes[protocol] / lib.steps
