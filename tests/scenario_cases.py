@@ -156,7 +156,9 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
                                                     "shared_experts", "attention"]), max_size=3),
         activation_offload_layers=st.sampled_from([1, 4, 40, 200]), gradient_reduce_bytes=st.sampled_from([2, 4]),
         embedding_in_pipeline_split=st.booleans(), loss_in_pipeline_split=st.booleans(), fp8_weights=st.booleans(),
-        precision=st.sampled_from(["bf16", "fp8"]))
+        precision=st.sampled_from(["bf16", "fp8"]), optimizer_states=st.sampled_from(["fp32", "bf16-moments", "bf16"]),
+        pipeline_flushes=st.sampled_from([1, 2, 3, 8]), routing=st.sampled_from(["random", "contiguous"]),
+        software=st.sampled_from(NAMES["software"]))
     infer = _optional(
         model=st.sampled_from(NAMES["models"]), prefill_gpus=st.integers(1, 64), decode_gpus=st.integers(1, 128),
         tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), context=st.sampled_from([1, 1024, 8192]),
@@ -225,6 +227,7 @@ FIELD_PATHS = [
     ("workload", "train", "cuda_graphs"), ("workload", "train", "recompute_modules"),
     ("workload", "train", "activation_offload_layers"), ("workload", "train", "gradient_reduce_bytes"),
     ("workload", "train", "embedding_in_pipeline_split"), ("workload", "train", "fp8_weights"),
+    ("workload", "train", "optimizer_states"), ("workload", "train", "pipeline_flushes"), ("workload", "train", "routing"),
     ("workload", "infer", "mode"), ("workload", "infer", "prefill_batch"),
     ("fabric", "topology"), ("fabric", "torus"), ("sites",), ("layout", "scale_up_rack_to_rack_m"),
 ]
