@@ -127,6 +127,10 @@ def test_bad_inference_input_is_named(nvl72):
         infer(scenario, fabric, model="llama3-70b", prefill_gpus=8, decode_gpus=8, tp=8, batch=4096, context=131072)
     with pytest.raises(FabricsimError, match="is dense"):
         infer(scenario, fabric, model="llama3-70b", prefill_gpus=8, decode_gpus=8, tp=8, ep=8)
+    # weights alone beyond a GPU's HBM: no batch size helps, and the message says so (not "batch <= 0")
+    with pytest.raises(FabricsimError, match="the weights alone exceed it, so no batch fits") as raised:
+        infer(scenario, fabric, model="llama3-405b", mode="static", tp=1, batch=1)
+    assert "batch <=" not in str(raised.value)
 
 
 def test_context_phase_pays_the_engines_per_layer_cost_and_decode_does_not():

@@ -311,10 +311,14 @@ def check_resident(spec, gpu, weights: float, kv: float, sequences: float, needs
     resident = weights + kv
     if resident > gpu.hbm_bytes:
         fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, kv))
+        count = f"{sequences:,.0f}" if float(sequences).is_integer() else f"{sequences:,.1f}"
+        held = f"{weights / 1e9:,.0f} GB weights + KV cache of {count} sequences x {spec.context + spec.output_tokens:,} tokens"
+        fix = (f"batch <= {fit} would fit, or more GPUs" if fit >= 1 else
+               "the weights alone exceed it, so no batch fits: spread them over more GPUs (a larger tp, ep or pp) "
+               "or store them in fewer bytes (weight_bytes)")
         raise FabricsimError(
-            f"workload.infer: {needs} needs {resident / 1e9:,.0f} GB per GPU ({weights / 1e9:,.0f} GB weights + "
-            f"KV cache of {sequences:g} sequences x {spec.context + spec.output_tokens:,} tokens) but "
-            f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; batch <= {fit} would fit, or more GPUs")
+            f"workload.infer: {needs} needs {resident / 1e9:,.0f} GB per GPU ({held}) but "
+            f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; {fix}")
     return resident
 
 
