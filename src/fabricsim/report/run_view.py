@@ -55,8 +55,9 @@ def run_tables(result: RunResult) -> Group:
 
 def training_run_table(result: RunResult) -> Table:
     step = result.training
+    software = f", software {step.software}" if step.software else ""
     table = key_value_table(f"Training step: {step.model}, TP {step.parallelism.tp} x CP {step.parallelism.cp} x "
-                            f"PP {step.parallelism.pp} x DP {step.parallelism.dp} (`fabricsim train` for details)")
+                            f"PP {step.parallelism.pp} x DP {step.parallelism.dp}{software} (`fabricsim train` for details)")
     table.add_row("step time", f"{step.step_time_s:,.2f} s, {step.tokens_per_s:,.0f} tokens/s, "
                   f"{step.model_flops_per_s_per_gpu / 1e12:,.0f} TFLOP/s per GPU, MFU {step.mfu:.1%}")
     top = sorted(((v, k) for k, v in step.breakdown_s.items() if v > 0), reverse=True)[:4]
