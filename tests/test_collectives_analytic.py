@@ -179,3 +179,13 @@ def test_min_channels_lift_the_executed_ll128_ceiling_not_the_tuners():
     assert lifted > 1.1 * capped
     with pytest.raises(FabricsimError, match="min-channels"):
         communicator(design, np.arange(16), min_channels=0)
+
+
+@pytest.mark.parametrize("method", ["flow", "analytic"])
+def test_one_rank_exchanges_nothing_and_reports_no_latency(method):
+    """A communicator of one rank has nothing to send: the call, its latency and its bandwidths are all zero
+    (before, the table showed a 6.6 us latency under a 0 us time)."""
+    design = design_fabric(scenario_from_dict({"cluster": {"gpu": "h100-sxm", "gpus": 8}}))
+    fabric = design if method == "analytic" else fabric_from_scenario(design.scenario)
+    row = run_collective(fabric, sizes=[2**20], ranks=1, method=method).results[0]
+    assert (row.time_s, row.latency_s, row.busbw_bytes_per_s) == (0.0, 0.0, 0.0)

@@ -161,6 +161,8 @@ def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simp
     """One call as the kernels run it (``in_place``: the output buffer holds the input, as nccl-tests'
     in-place columns; the default is out of place; ``direct``: an MoE dispatcher's own kernels move the
     bytes, not NCCL's point-to-point FIFOs, :func:`fabricsim.collectives.nccl_model.copy_bound_s`)."""
+    if comm.ranks <= 1:  # nothing to exchange: no call is timed (call_time_s), so no latency either
+        return Composed(choice.algorithm, choice.protocol, 0.0, 0.0, 0.0, False)
     lib = library(design)
     extra = extra_network_s(design, comm)
     total = call_time_s(lib, comm, op, choice.algorithm, choice.protocol, size, simple_transfer_s, extra,
