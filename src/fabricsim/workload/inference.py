@@ -312,10 +312,15 @@ def check_resident(spec, gpu, weights: float, kv: float, sequences: float, needs
     if resident > gpu.hbm_bytes:
         fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, kv))
         count = f"{sequences:,.0f}" if float(sequences).is_integer() else f"{sequences:,.1f}"
-        held = f"{weights / 1e9:,.0f} GB weights + KV cache of {count} sequences x {spec.context + spec.output_tokens:,} tokens"
-        fix = (f"batch <= {fit} would fit, or more GPUs" if fit >= 1 else
-               "the weights alone exceed it, so no batch fits: spread them over more GPUs (a larger tp, ep or pp) "
-               "or store them in fewer bytes (weight_bytes)")
+        noun = "sequence" if float(sequences) == 1 else "sequences"
+        held = f"{weights / 1e9:,.0f} GB weights + KV cache of {count} {noun} x {spec.context + spec.output_tokens:,} tokens"
+        if fit >= 1:
+            fix = f"batch <= {fit} would fit, or more GPUs"
+        else:
+            short = ("the weights alone exceed it" if weights > gpu.hbm_bytes else
+                     "one sequence's KV cache does not fit beside the weights")
+            fix = (f"{short}, so no batch fits: spread the model over more GPUs (a larger tp, ep or pp) or store it in "
+                   "fewer bytes (weight_bytes, kv_bytes)")
         raise FabricsimError(
             f"workload.infer: {needs} needs {resident / 1e9:,.0f} GB per GPU ({held}) but "
             f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; {fix}")
