@@ -132,7 +132,7 @@ def test_bad_inference_input_is_named(nvl72):
         infer(scenario, fabric, model="llama3-405b", mode="static", tp=1, batch=1)
     assert "batch <=" not in str(raised.value)
     with pytest.raises(FabricsimError, match="one sequence's KV cache does not fit beside the weights"):
-        infer(scenario, fabric, model="llama3-70b", mode="static", tp=1, batch=1, context=120_000)
+        infer(scenario, fabric, model="llama3-70b", mode="static", tp=1, batch=1, context=500_000)
 
 
 def test_context_phase_pays_the_engines_per_layer_cost_and_decode_does_not():
