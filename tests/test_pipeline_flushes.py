@@ -48,5 +48,8 @@ def test_pipelined_fsdp_gathers_once_per_schedule():
     flat = train(SCENARIO, **dict(job, pp=1, virtual_stages=None, dp=64))
     assert flat.parallelism.zero == 3
     assert any(c.kind == "dp" and c.per_layer for c in flat.calls)
+    # torchtitan turns resharding off under pipelining too (apply_fsdp: reshard_after_forward=False when pp_enabled)
     titan = train(SCENARIO, **dict(job, software="torchtitan-2024", optimizer_states="bf16"))
-    assert titan.parallelism.zero == 3
+    assert titan.parallelism.zero == 1
+    megatron = train(SCENARIO, **dict(job, software="megatron-core-2025", optimizer_states="bf16"))
+    assert megatron.parallelism.zero == 3
