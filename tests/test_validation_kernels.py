@@ -51,17 +51,21 @@ def test_a_list_of_shapes_is_timed_as_single_gemms_one_after_another():
 
 
 def test_fp4_gemms_run_at_the_measured_cublaslt_rate_on_blackwell():
-    """The fitted FP4 share: B200's 8,192^3 FP4 GEMM at cuBLASLt's measured 5,239 TFLOP/s (within 1%), and GB200,
-    GB300 and B300 take B200's share of their own FP4 peaks."""
+    """The two fitted FP4 figures: B200's 8,192^3 FP4 GEMM at cuBLASLt's measured 5,239 TFLOP/s and its 128 x 24,576 x
+    1,536 GEMM at 745 TFLOP/s (both within 1%); the table's other five shapes, held out, within 25% under the static
+    tile schedule and the per-kernel time (they ran 25-132% fast with stream-K and no fixed time); GB200, GB300 and
+    B300 take B200's figures."""
     from fabricsim.catalog import default_catalog
 
     results = {r.case.id: r for r in run_validation(layer="kernels", match="cublaslt-mxfp4-*")}
-    fitted = results["cublaslt-mxfp4-gemm-8192x8192x8192-b200"]
-    assert fitted.case.role == "fitted" and fitted.error == pytest.approx(0.0, abs=0.01)
-    # the smaller shapes sit above a ~10 us floor per FP4 GEMM the model lacks: a known miss, optimistic
-    assert all(r.error > 0.15 for case_id, r in results.items() if case_id != fitted.case.id)
+    fitted = {"cublaslt-mxfp4-gemm-8192x8192x8192-b200", "cublaslt-mxfp4-gemm-128x24576x1536-b200"}
+    for case_id in fitted:
+        assert results[case_id].case.role == "fitted" and results[case_id].error == pytest.approx(0.0, abs=0.01)
+    held_out = [r.error for case_id, r in results.items() if case_id not in fitted]
+    assert len(held_out) == 5 and all(abs(error) < 0.25 for error in held_out)
     catalog = default_catalog()
-    assert {catalog.get("gpus", g).fp4_matmul_efficiency for g in ("b200", "b300", "gb200", "gb300")} == {0.618}
+    gpus = [catalog.get("gpus", g) for g in ("b200", "b300", "gb200", "gb300")]
+    assert {(g.fp4_matmul_efficiency, g.fp4_gemm_stream_k, g.fp4_gemm_fixed_s) for g in gpus} == {(0.644, False, 5.83e-6)}
 
 
 def test_kernel_cases_hold_their_published_microbenchmarks():

@@ -34,11 +34,34 @@ def test_fp4_on_blackwell_tensor_cores_and_widened_on_hopper():
     ratio = float(gemm_seconds(m, n, k, widened)) / float(gemm_seconds(m, n, k, h100_fp8))
     expected = (m * k * 1.0 + k * n * NVFP4_BYTES + 2 * m * n) / (m * k * 1.0 + k * n * 1.0 + 2 * m * n)
     assert ratio == pytest.approx(expected, rel=1e-9)
-    # a prefill GEMM is compute-bound: FP4 tensor cores double B200's peak but reach 0.618 / 0.763 of FP8's share of
-    # it (cuBLASLt FP4 at 8,192^3: 5,239 TFLOP/s, DeepGEMM PR #348), widening leaves H100's alone
+    # a prefill GEMM is compute-bound: FP4 tensor cores double B200's peak but reach less of it than FP8 does of its
+    # own -- cuBLASLt FP4 at 8,192^3: 5,239 TFLOP/s (DeepGEMM PR #348, the fit) against FP8's 3,432 MAMF --, widening
+    # leaves H100's alone
     big = (8192, 8192, 8192)
-    assert float(gemm_seconds(*big, fp8)) / float(gemm_seconds(*big, fp4)) == pytest.approx(2.0 * 0.618 / 0.763, rel=0.03)
+    alone = rates_for(b200.model_copy(update={"sustained_compute_ratio": 1.0}), "fp4")  # one kernel on an idle GPU
+    fp4_rate = 2.0 * 8192**3 / (float(gemm_seconds(*big, alone)) + 3e-6)  # + the kernel case's launch gap
+    assert fp4_rate == pytest.approx(5239e12, rel=0.01)
+    assert 1.4 < float(gemm_seconds(*big, fp8)) / float(gemm_seconds(*big, fp4)) < 1.7
     assert float(gemm_seconds(*big, widened)) == pytest.approx(float(gemm_seconds(*big, h100_fp8)), rel=1e-9)
+
+
+def test_block_scaled_fp4_gemms_run_a_static_tile_schedule_and_a_fixed_time_per_kernel():
+    """Blackwell's block-scaled FP4 GEMMs (CUTLASS's persistent kernels with a static tile schedule): one tile more
+    than the SMs takes a second wave -- about twice the time of exactly one wave, where stream-K would balance it --
+    and every kernel from 128 rows takes the fitted fixed time on top; FP8 keeps stream-K and no fixed time."""
+    b200 = CATALOG.gpu("b200")
+    fp4, fp8 = rates_for(b200, "fp4"), rates_for(b200, "fp8")
+    assert (fp4.stream_k, fp4.fixed_s) == (False, b200.fp4_gemm_fixed_s) and (fp8.stream_k, fp8.fixed_s) == (True, 0.0)
+    tile_m, tile_n = fp4.tile
+    one_wave = (tile_m * b200.sm_count, tile_n, 8192)  # exactly one tile per SM
+    one_more = (tile_m * (b200.sm_count + 1), tile_n, 8192)
+    work = [float(gemm_seconds(*shape, fp4)) - fp4.fixed_s for shape in (one_wave, one_more)]
+    assert work[1] / work[0] == pytest.approx(2.0, rel=0.02)
+    balanced = [float(gemm_seconds(*shape, fp8)) for shape in (one_wave, one_more)]
+    assert balanced[1] / balanced[0] < 1.05  # stream-K spreads the extra tile over the SMs
+    # the fixed time applies from 128 rows: a 127-row GEMM skips it, a 128-row one pays it
+    small, at_floor = float(gemm_seconds(127, 2048, 2048, fp4)), float(gemm_seconds(128, 2048, 2048, fp4))
+    assert at_floor - small == pytest.approx(fp4.fixed_s, rel=0.05)
 
 
 def _minimax(gpu="b200", **kw):

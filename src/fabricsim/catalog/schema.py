@@ -161,6 +161,12 @@ class Gpu(Entry):
     fp4_matmul_efficiency: float | None = Field(
         None, gt=0, le=1, description="achievable fraction of dense FP4 peak (measured MAMF, or bisected so the GEMM "
         "model meets one measured shape); None: as FP8")
+    fp4_gemm_stream_k: bool | None = Field(
+        None, description="whether the block-scaled FP4 GEMM kernels balance the last wave of tiles (stream-K); "
+        "False: a static persistent tile schedule, whose last wave leaves SMs idle; None: as gemm_stream_k")
+    fp4_gemm_fixed_s: float = Field(
+        0.0, ge=0, description="seconds every block-scaled FP4 GEMM kernel takes beyond its tiles' work (its prologue "
+        "and epilogue: the floor a small GEMM does not go under), besides the software profile's launch gap")
     sustained_compute_ratio: float = Field(
         1.0, gt=0, le=1, description="tensor-core throughput a GPU sustains through a whole training step (every GPU "
         "of the node busy, NVLink, HBM and NICs drawing from the same power budget, real shapes) relative to the "

@@ -43,6 +43,13 @@ OUTPUT_BYTES = 2
 MAMF_SWEEP = np.arange(256, 20480 + 1, 256, dtype=float)
 """M, N and K values of the MAMF sweep (ml-engineering compute/accelerator/benchmarks/README.md,
 mamf-finder.py exhaustive search: ``--m_range 0 20480 256 --n_range 0 20480 256 --k_range 0 20480 256``)."""
+FIXED_MIN_ROWS = 128
+"""Rows from which a kernel's fixed time (``GemmRates.fixed_s``) applies: the smallest M of the measurements that set it
+(block-scaled FP4 GEMMs on B200 from 128 rows, DeepGEMM PR #348).  Below it decode GEMMs of a few rows run other
+kernels (swapped operands, split K) that no measurement here times, and serving rows of 4-32 sequences on NVFP4
+(the InferenceX MiniMax-M2.5 cases) run faster than a per-kernel floor would allow."""
+
+
 def wgrad_output_bytes(gradient_bytes: int = 4) -> int:
     """Bytes a weight-gradient GEMM's epilogue moves per output element: it accumulates into the main
     gradient over micro-batches (Megatron's gradient_accumulation_fusion: read and write), whose dtype is
@@ -78,6 +85,7 @@ class GemmRates:
     epilogue_overlap: float = 0.0
     stream_k: bool = True
     weight_bytes: float | None = None  # bytes per element of the B (weight) operand; None: in_bytes (both operands alike)
+    fixed_s: float = 0.0  # seconds each kernel takes beyond its tiles' work (block-scaled FP4: prologue and epilogue)
 
     @property
     def k_balance(self) -> float:
@@ -116,10 +124,12 @@ def rates_for(gpu, precision: str, software_efficiency: float = 1.0, fp8_recipe:
     inside the kernel (weight-only quantization) to the best precision it multiplies -- FP8 on Hopper (W4A8), BF16
     before -- at that precision's rate, the weight operand still moving NVFP4 bytes (an assumption: serving stacks
     also run W4A16 kernels on Hopper)."""
-    weights = None
+    weights, stream_k, fixed = None, gpu.gemm_stream_k, 0.0
     if precision == "fp4" and gpu.fp4_dense_flops is not None:
         peak, in_bytes = gpu.fp4_dense_flops, input_bytes("fp4")
         measured = gpu.fp4_matmul_efficiency or gpu.fp8_matmul_efficiency or gpu.matmul_efficiency
+        stream_k = gpu.gemm_stream_k if gpu.fp4_gemm_stream_k is None else gpu.fp4_gemm_stream_k
+        fixed = gpu.fp4_gemm_fixed_s
     else:
         if precision == "fp4":  # weight-only: the weights stay 4-bit in HBM
             precision, weights = "fp8", NVFP4_BYTES
@@ -128,7 +138,7 @@ def rates_for(gpu, precision: str, software_efficiency: float = 1.0, fp8_recipe:
         measured = gpu.fp8_matmul_efficiency if fp8 else gpu.matmul_efficiency
         in_bytes = input_bytes("fp8" if fp8 else "bf16")
     base = GemmRates(peak, 1.0, gpu.sm_count, tuple(gpu.gemm_tile), gpu.hbm_stream_bytes_per_s, in_bytes,
-                     gpu.gemm_epilogue_overlap, gpu.gemm_stream_k, weights)
+                     gpu.gemm_epilogue_overlap, stream_k, weights, fixed)
     sustained = gpu.sustained_compute_ratio * software_efficiency
     fp8_cores = weights is None and gpu.fp8_matmul_efficiency is not None  # not FP8 run as BF16, not widened FP4
     block_scale = gpu.mxfp8_matmul_ratio if precision == "fp8" and fp8_recipe == "mxfp8" and fp8_cores else 1.0
@@ -144,13 +154,15 @@ def sweep_best_efficiency(rates: GemmRates) -> float:
 
 
 def gemm_seconds(m, n, k, rates: GemmRates, batch=1.0, out_bytes: float = OUTPUT_BYTES) -> np.ndarray:
-    """Seconds of ``batch`` independent GEMMs of M x N x K each (compute or HBM bound, whichever is slower)."""
+    """Seconds of ``batch`` independent GEMMs of M x N x K each (compute or HBM bound, whichever is slower), run as
+    one kernel: plus the kernel's fixed time (``rates.fixed_s``, block-scaled FP4 on Blackwell) from
+    ``FIXED_MIN_ROWS`` rows up."""
     m, n, k, batch = (np.asarray(x, dtype=float) for x in (m, n, k, batch))
     flops = 2.0 * m * n * k * batch
     compute = flops / (rates.peak * rates.ceiling * shape_efficiency(m, n, k, rates, batch, out_bytes))
     weights = rates.in_bytes if rates.weight_bytes is None else rates.weight_bytes
     memory = batch * (rates.in_bytes * m * k + weights * k * n + out_bytes * m * n) / rates.hbm_bytes_per_s
-    return np.maximum(compute, memory)
+    return np.maximum(compute, memory) + np.where(m >= FIXED_MIN_ROWS, rates.fixed_s, 0.0)
 
 
 def achieved_fraction(m, n, k, rates: GemmRates) -> np.ndarray:
