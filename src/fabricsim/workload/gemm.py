@@ -18,6 +18,9 @@ per streaming multiprocessor (SM) at a time, streaming K through each tile:
   GEMM computes 128.
 * **Memory bound.**  No GEMM runs faster than reading A and B and writing C from HBM (decode,
   tiny experts).
+* **Block-scaled FP4 on Blackwell** (catalog ``fp4_gemm_stream_k``, ``fp4_gemm_fixed_s``): persistent kernels with a
+  static tile schedule (no stream-K: the last wave's idle SMs count) and a fixed time per kernel from
+  ``FIXED_MIN_ROWS`` rows, both read off cuBLASLt's MXFP4 measurements.
 
 The per-generation *ceiling* is not fitted.  It comes from the measured Maximum Achievable Matmul
 FLOPS (MAMF, ml-engineering table in ``gpus.yaml``).  MAMF is the *maximum* over a brute-force sweep
