@@ -49,3 +49,30 @@ def test_command_line_and_a_clear_error():
         attribute(select_cases(layer="plan"))
     shown = CliRunner().invoke(app, ["validate", "--layer", "plan", "--attribute"])
     assert shown.exit_code != 0 and "no training case" in shown.output
+
+
+def test_a_serving_run_splits_into_parts_that_add_up_to_its_length():
+    """A static serving case (TensorRT-LLM 0.15, 70B at TP8, 1,500 requests in waves): the parts -- prefills, decode
+    kernels, KV-cache reads, TP all-reduces -- add up to the model's run, and the missing seconds are the run times the
+    error (throughput is requests x tokens over the run)."""
+    from fabricsim.validation.attribution import attribute_serving
+    from fabricsim.validation.runner import Context, workload_result
+
+    case = select_cases(case_id="trtllm015-llama31-70b-h100-fp8-tp8-2048-2048")[0]
+    row = attribute_serving([case])[0]
+    result = workload_result(case.setup, Context(), "infer", "infer")
+    assert sum(row.parts_s.values()) == pytest.approx(result.run_s, rel=1e-9)
+    assert row.missing_s == pytest.approx(result.run_s * row.error, rel=1e-12)
+    assert set(row.parts_s) == {"prefill", "decode GEMMs and other kernels", "decode KV-cache reads", "decode TP comm"}
+    with pytest.raises(FabricsimError, match="no static serving case with a tokens/s per GPU metric"):
+        attribute_serving(select_cases(case_id=CASE))
+
+
+def test_cli_attributes_serving_cases_when_no_training_case_is_selected():
+    out = CliRunner().invoke(app, ["validate", "--match", "trtllm015-llama31-70b-h100-fp8-tp8-2*", "--attribute", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert {c["id"] for c in data["cases"]} == {"trtllm015-llama31-70b-h100-fp8-tp8-2048-128",
+                                                 "trtllm015-llama31-70b-h100-fp8-tp8-2048-2048",
+                                                 "trtllm015-llama31-70b-h100-fp8-tp8-20000-2000"}
+    assert {r["part"] for r in data["ratios"]} >= {"prefill", "decode TP comm"}

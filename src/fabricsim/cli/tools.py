@@ -24,9 +24,11 @@ def validate(
     match: Optional[str] = typer.Option(None, "--match", help="run the cases whose ids match a shell pattern, e.g. "
                                         "'mlperf51-*' or '*-gb300-*'"),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="each case's source, setup, prediction and error"),
-    attribute: bool = typer.Option(False, "--attribute", help="training cases only: each one's missing time per "
-                                   "micro-batch against the parts of fabricsim's step, and which part the misses "
-                                   "keep a steady ratio to (where to look for the missing mechanism)"),
+    attribute: bool = typer.Option(False, "--attribute", help="training cases: each one's missing time per "
+                                   "micro-batch against the parts of fabricsim's step (static serving cases, when no "
+                                   "training case is selected: the run's prefills, decode kernels, KV reads and "
+                                   "communication), and which part the misses keep a steady ratio to (where to look "
+                                   "for the missing mechanism)"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Published figures vs fabricsim, per case and per layer; exit 1 if any case misses its tolerance.

@@ -1,4 +1,5 @@
-"""Where a family of training misses sits: the missing time of each case set against the parts of fabricsim's step.
+"""Where a family of training or serving misses sits: the missing time of each case set against the parts of fabricsim's
+step (training) or run (static serving: prefills, decode kernels, KV-cache reads, communication).
 
 A training case's published throughput says how long its step took; fabricsim's step is the sum of parts it can
 name (GEMMs by kind, attention, memory-bound kernels, launch gaps, exposed communication by kind).  The missing time
@@ -71,6 +72,40 @@ def attribute(cases: list[Case]) -> list[MissAttribution]:
     return rows
 
 
+def serving_parts(result) -> dict[str, float]:
+    """Seconds of the parts of a static serving run (an InferenceResult): the prefills and the decode steps' GEMMs and
+    other kernels, KV-cache reads, tensor-parallel and expert communication, over the whole run (every wave)."""
+    waves = (result.run_s if result.requests else result.batch_s) / result.batch_s
+    steps = waves * result.output_tokens
+    parts = {"prefill": waves * result.prefill_s,
+             "decode GEMMs and other kernels": steps * (result.decode_compute_s - result.decode_memory_s),
+             "decode KV-cache reads": steps * result.decode_memory_s,
+             "decode TP comm": steps * result.decode_tp_s, "decode all-to-all": steps * result.decode_a2a_s}
+    return {name: seconds for name, seconds in parts.items() if seconds > 0}
+
+
+def attribute_serving(cases: list[Case]) -> list[MissAttribution]:
+    """Re-run each static serving case with a throughput metric and split its miss over the run's parts: the missing
+    seconds are the published run's length less the model's (other cases are skipped)."""
+    rows = []
+    ctx = runner.Context()
+    for case in cases:
+        if case.layer != "inference" or case.setup.kind != "inference" or case.setup.metric != "tokens_per_s_per_gpu":
+            continue
+        result = runner.workload_result(case.setup, ctx, "infer", "infer")
+        if result.mode != "static":
+            continue
+        model = float(result.tokens_per_s_per_gpu)
+        run_s = result.run_s if result.requests else result.batch_s
+        rows.append(MissAttribution(case.id, model / case.published - 1, run_s * (model / case.published - 1),
+                                    serving_parts(result)))
+    if not rows:
+        raise FabricsimError("fabricsim validate --attribute: no training case with a throughput, FLOP/s or MFU metric "
+                             "and no static serving case with a tokens/s per GPU metric among the selected ones; select "
+                             "them with --layer training, --layer inference or --match")
+    return rows
+
+
 def ratio_spread(rows: list[MissAttribution]) -> list[tuple[str, float, float, float]]:
     """Per part every row has: (part, median of missing / part, robust spread, spread), least robust spread
     first.  The robust spread is the median absolute deviation of the ratios over their median, so that a few rows
@@ -88,4 +123,5 @@ def ratio_spread(rows: list[MissAttribution]) -> list[tuple[str, float, float, f
     return sorted(out, key=lambda item: (item[2], item[3]))
 
 
-__all__ = ["MissAttribution", "attribute", "ratio_spread", "step_parts", "INVERSE_METRICS"]
+__all__ = ["MissAttribution", "attribute", "attribute_serving", "ratio_spread", "serving_parts", "step_parts",
+           "INVERSE_METRICS"]

@@ -195,12 +195,15 @@ def validate_command(layer: str | None, case: str | None, verbose: bool, json_ou
 def attribution_command(layer: str | None, case: str | None, match: str | None, json_out: bool,
                         console: Console | None = None) -> int:
     """``fabricsim validate --attribute``: each selected training case's missing time per pipeline unit against the
-    parts of fabricsim's step, and which part the misses keep a steady ratio to (:mod:`..attribution`)."""
-    from fabricsim.validation.attribution import attribute, ratio_spread
+    parts of fabricsim's step (or, when no training case is selected, each static serving case's missing seconds
+    against the parts of its run), and which part the misses keep a steady ratio to (:mod:`..attribution`)."""
+    from fabricsim.validation.attribution import attribute, attribute_serving, ratio_spread
     from fabricsim.validation.runner import select_cases
 
     console = console or Console()
-    rows = attribute(select_cases(layer, case, match))
+    cases = select_cases(layer, case, match)
+    training = any(c.layer == "training" for c in cases)
+    rows = attribute(cases) if training else attribute_serving(cases)
     spread = ratio_spread(rows)
     if json_out:
         sys.stdout.write(json.dumps({
@@ -209,13 +212,15 @@ def attribution_command(layer: str | None, case: str | None, match: str | None, 
             indent=2) + "\n")
         return 0
     parts = [name for name, *_ in spread] or sorted({name for r in rows for name in r.parts_s})
-    table = Table(title="Where the misses sit: missing ms per micro-batch of the busiest stage, and fabricsim's parts",
+    unit = ("ms per micro-batch of the busiest stage" if training else "s of the whole run (every wave)")
+    scale = 1e3 if training else 1.0
+    table = Table(title=f"Where the misses sit: missing {unit}, and fabricsim's parts",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("case", "error", "missing", *parts):
         table.add_column(col, justify="left" if col == "case" else "right", no_wrap=col == "case")
     for r in rows:
-        table.add_row(r.case_id, f"{r.error:+.1%}", f"{r.missing_s * 1e3:,.1f}",
-                      *(f"{r.parts_s.get(p, 0.0) * 1e3:,.1f}" for p in parts))
+        table.add_row(r.case_id, f"{r.error:+.1%}", f"{r.missing_s * scale:,.1f}",
+                      *(f"{r.parts_s.get(p, 0.0) * scale:,.1f}" for p in parts))
     ratios = Table(title="missing / part over the cases, steadiest first (a ratio is where to look, not a cause)",
                    title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("part", "median ratio", "robust spread", "spread"):
