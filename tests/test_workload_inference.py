@@ -229,3 +229,21 @@ def test_tp_decode_gathers_the_output_heads_logits():
               context=2048, output_tokens=2048, weight_bytes=1, kv_bytes=1, software="trtllm-2024")
     # 80 layers x 2 all-reduces of 806 x 8,192 x 2 B, plus the gather
     assert r.decode_tp_s == pytest.approx(tp_all_reduce_seconds(fabric, gpus, 8, 806, model, "ecmp") + gather)
+
+
+def test_serving_norms_and_residual_adds_are_replicated_on_every_tp_rank():
+    """Serving runs tensor parallelism without sequence parallelism: each rank norms and adds the residual of the whole
+    hidden state, so a decode step's memory-bound seconds are a replicated part plus a part that shrinks as 1 / tp
+    (the activation of the rank's own FFN columns); the replicated part -- two norms and two residual adds per
+    layer -- is about half of a TP1 step's for Llama 3 70B."""
+    from fabricsim.workload.forward import forward_cost
+
+    catalog = default_catalog()
+    model, gpu = catalog.get("models", "llama3-70b"), catalog.get("gpus", "h100-sxm")
+    profile = catalog.get("software", "trtllm-2024")
+    memory = {tp: forward_cost(model, gpu, profile, 806, 3072, tp, "fp8", 1, True).memory_s for tp in (1, 2, 4, 8)}
+    sharded = 2 * (memory[1] - memory[2])  # m(tp) = replicated + sharded / tp
+    replicated = memory[1] - sharded
+    assert memory[4] == pytest.approx(replicated + sharded / 4, rel=1e-9)
+    assert memory[8] == pytest.approx(replicated + sharded / 8, rel=1e-9)
+    assert 0.35 < replicated / memory[1] < 0.6

@@ -128,7 +128,10 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         g = sum(float(gemm_seconds(x.m, x.n, x.k, expert_rates if x.grouped else rates, x.batch)) for x in gemms)
         a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, context, tp, kv_bytes, decode,
                               sequences, precision in ("fp8", "fp4"))
-        shape = Shape(tokens, int(context), 1, tp, True, precision, ep, 1, per_expert,
+        # no sequence parallelism in serving: every TP rank norms and adds the residual of the whole hidden state
+        # after the all-reduce (vLLM and TensorRT-LLM apply RMSNorm to the all-reduced hidden state; Korthikanti et
+        # al. 2022, section 4.2.2: without sequence parallelism the layer norms are replicated across the TP group)
+        shape = Shape(tokens, int(context), 1, tp, False, precision, ep, 1, per_expert,
                       per_expert * model.routed_experts / ep if moe else 0.0)
         elementwise, _, _, _ = layer_elementwise_bytes(model, shape, profile, moe)
         n = len(gemms) + 7 + (MOE_EXTRA_KERNELS if moe else 0)
