@@ -12,7 +12,7 @@ TRAIN_OPTIONS = ("model", "tp", "pp", "cp", "dp", "ep", "vpp", "schedule", "gbs"
 """``fabricsim train`` options that set the job (besides --what-if, --search, --json)."""
 
 INFER_OPTIONS = ("model", "prefill_gpus", "decode_gpus", "tp", "pp", "ep", "batch", "context", "output_tokens",
-                 "requests", "lb", "mode", "software")
+                 "context_cv", "output_tokens_cv", "requests", "lb", "mode", "software")
 """``fabricsim infer`` options."""
 
 KEYWORDS = {"vpp": "virtual_stages", "schedule": "pipeline_schedule", "gbs": "global_batch", "lb": "load_balancing", "algo": "algorithm"}

@@ -275,6 +275,16 @@ class InferSpec(_Strict):
     batch: int = Field(256, ge=1, le=10**7, description="sequences decoded together per decode instance")
     context: int = Field(8192, ge=1, le=MAX_TOKENS, description="prompt tokens per request")
     output_tokens: int = Field(1024, ge=1, le=MAX_TOKENS, description="generated tokens per request")
+    context_cv: float = Field(
+        0.0, ge=0, le=10, description="coefficient of variation (standard deviation / mean) of the requests' prompt "
+        "lengths; 0: every prompt has context tokens. A prompt pass's attention grows with the square of each "
+        "prompt's length (fabricsim.workload.request_lengths)")
+    output_tokens_cv: float = Field(
+        0.0, ge=0, le=10, description="coefficient of variation of the requests' output lengths; 0: every request "
+        "generates output_tokens. Long requests take part in more decode steps, so the sequences in flight hold more "
+        "cached tokens than the means suggest (MLPerf's DeepSeek-R1 set: 1.25)")
+    length_correlation: float = Field(
+        0.0, ge=-1, le=1, description="correlation of a request's prompt and output lengths (Pearson)")
     requests: int | None = Field(
         None, ge=1, le=10**9, description="static mode: requests a benchmark serves in all, batch at a time, every one "
         "of the same lengths (trtllm-bench with --input-stdev 0 --output-stdev 0): they run in waves, the last one "

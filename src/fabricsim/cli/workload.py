@@ -111,6 +111,10 @@ def infer(
     batch: Optional[int] = typer.Option(None, "--batch", help="sequences decoded together"),
     context: Optional[int] = typer.Option(None, "--context", help="prompt tokens per request"),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="generated tokens per request"),
+    context_cv: Optional[float] = typer.Option(None, "--context-cv", help="spread of prompt lengths: standard "
+                                               "deviation / mean (default 0: all equal)"),
+    output_tokens_cv: Optional[float] = typer.Option(None, "--output-tokens-cv", help="spread of output lengths: "
+                                                     "standard deviation / mean (default 0: all equal)"),
     requests: Optional[int] = typer.Option(None, "--requests", help="static mode: requests served in all, batch at a "
                                            "time, of equal lengths (a finite benchmark such as trtllm-bench)"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal"),

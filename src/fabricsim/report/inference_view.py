@@ -24,6 +24,10 @@ def inference_table(result) -> Table:
     table.add_row("time per output token", f"{result.tpot_s * 1e3:,.2f} ms (forward pass {result.decode_compute_s * 1e3:,.2f} ms, "
                   f"of which KV-cache reads {result.decode_memory_s * 1e3:,.2f} ms; + TP all-reduce "
                   f"{result.decode_tp_s * 1e3:,.2f} ms + exposed MoE all-to-all {result.decode_a2a_s * 1e3:,.2f} ms)")
+    if result.decode_context:
+        how = ("averaged over the run's decode steps: long requests take part in more of them" if result.lengths_vary
+               else "the prompt and half the output")
+        table.add_row("KV cache a decode step reads", f"{result.decode_context:,.0f} tokens per sequence ({how})")
     if result.pp > 1:
         table.add_row("pipeline", f"{result.pp} stages of {result.decode_gpus // result.pp} GPUs, {result.pp} micro-batches "
                       f"of {result.batch / result.pp:,.1f} sequences in flight; per cycle: slowest stage "

@@ -87,6 +87,8 @@ class InferBody(_Body):
     batch: Optional[int] = None
     context: Optional[int] = None
     output_tokens: Optional[int] = None
+    context_cv: Optional[float] = Field(None, description="spread of prompt lengths: standard deviation / mean")
+    output_tokens_cv: Optional[float] = Field(None, description="spread of output lengths: standard deviation / mean")
     requests: Optional[int] = Field(None, description="static mode: requests served in all, batch at a time")
     lb: Optional[str] = None
     mode: Optional[str] = None

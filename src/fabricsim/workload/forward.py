@@ -90,7 +90,8 @@ def _attention(model, gpu, profile, tokens: float, context: float, tp: int, kv_b
 
 def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, precision: str, kv_bytes: int,
                  decode: bool, ep: int = 1, moe_tokens: float | None = None, rows: float | None = None,
-                 head: bool = True, expert_precision: str | None = None) -> ForwardCost:
+                 head: bool = True, expert_precision: str | None = None,
+                 attention_span: float | None = None) -> ForwardCost:
     """A forward pass of ``tokens`` tokens on one GPU of a TP group of ``tp``.
 
     Prefill: ``tokens`` prompt tokens attending causally over prompts of ``context`` tokens.
@@ -103,6 +104,9 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
     ``head``: whether this GPU runs the output head (False on all but the last pipeline stage).
     ``expert_precision``: the routed experts' GEMMs (None: ``precision``), e.g. 'fp4' for an NVFP4 checkpoint of an
     MoE whose experts alone are 4-bit (:func:`fabricsim.workload.gemm.rates_for`).
+    ``attention_span`` (prefill): the prompt length whose causal attention the batch's prompt tokens pay, when prompts
+    differ in length (:meth:`fabricsim.workload.request_lengths.RequestLengths.prompt_attention_span`; default
+    ``context``).
     Every pass pays the profile's ``iteration_layer_s`` per layer (a TensorRT engine enqueued without CUDA graphs
     by an executor without an overlap scheduler); a prompt pass of an FP8 run with an FP8 KV cache runs its
     attention at the FP8 rate when the profile's ``fp8_context_attention`` says so."""
@@ -126,7 +130,8 @@ def forward_cost(model, gpu, profile, tokens: float, context: float, tp: int, pr
         reached = active if moe else reached
         gemms = _layer_gemms(model, tokens, tp, ep, per_expert, moe, decode, active)
         g = sum(float(gemm_seconds(x.m, x.n, x.k, expert_rates if x.grouped else rates, x.batch)) for x in gemms)
-        a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, context, tp, kv_bytes, decode,
+        span = context if decode or attention_span is None else attention_span
+        a, f, kv = _attention(model, gpu, profile, sequences if decode else tokens, span, tp, kv_bytes, decode,
                               sequences, precision in ("fp8", "fp4"))
         # no sequence parallelism in serving: every TP rank norms and adds the residual of the whole hidden state
         # after the all-reduce (vLLM and TensorRT-LLM apply RMSNorm to the all-reduced hidden state; Korthikanti et

@@ -29,6 +29,7 @@ from fabricsim.errors import FabricsimError
 from fabricsim.workload.forward import ForwardCost, forward_cost
 from fabricsim.workload.model import kv_cache_bytes, kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
+from fabricsim.workload.request_lengths import RequestLengths
 from fabricsim.workload.weight_format import describe, expert_precision, stored_weight_bytes, weight_precision
 from fabricsim.workload.trtllm_bench import engine_limits, generation_only_share, graph_batch_sizes, padded_batch
 
@@ -71,6 +72,8 @@ class InferenceResult:
     requests: int = 0  # static mode, a finite benchmark: requests served in all (0: the steady state)
     run_s: float = 0.0  # static mode, a finite benchmark: seconds to serve them all, wave by wave
     weights: str = ""  # the checkpoint's weight formats as the GEMMs run them (weight_format.describe)
+    decode_context: float = 0.0  # cached tokens a decode step reads per sequence, over the run (request_lengths)
+    lengths_vary: bool = False  # requests differ in length (context_cv or output_tokens_cv above 0)
 
     @property
     def ttft_s(self) -> float:
@@ -236,8 +239,10 @@ def _serve(scenario, spec, model, fabric=None) -> InferenceResult:
     prompt_tokens = spec.prefill_batch * spec.context
     prefill_ep = spec.prefill_gpus if model.routed_experts else 1
     moe_tokens = prompt_tokens / spec.tp
+    lengths = RequestLengths.of(spec)
     cost = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
-                        prefill_ep, moe_tokens, expert_precision=expert_precision(spec))
+                        prefill_ep, moe_tokens, expert_precision=expert_precision(spec),
+                        attention_span=lengths.prompt_attention_span())
     copies = _copies(model, prefill_ep, per_node, spec.routing_node_limit)
     prefill_a2a = moe_layers * _a2a(fabric, prefill, prefill_ep, moe_tokens, copies, model, policy, spec.tp)
     prefill_s = (cost.total_s + prefill_a2a
@@ -253,7 +258,7 @@ def _serve(scenario, spec, model, fabric=None) -> InferenceResult:
     groups = spec.decode_gpus // spec.tp
     seqs_per_group = spec.batch / groups
     tokens_per_gpu = spec.batch / spec.decode_gpus
-    context = spec.context + spec.output_tokens / 2
+    context = lengths.decode_context()
     copies = _copies(model, ep, per_node, spec.routing_node_limit)
     split = 2 if spec.two_batch_overlap else 1
     step = forward_cost(model, gpu, profile, seqs_per_group / split, context, spec.tp, precision, spec.kv_bytes, True,
@@ -278,7 +283,8 @@ def _serve(scenario, spec, model, fabric=None) -> InferenceResult:
                            prefill_a2a, kv_s, kv_request, compute_s, split * kv_stream_seconds(step, gpu), tp_s,
                            a2a_exposed, tpot, decode_requests_per_s / prefill_requests_per_s, resident, "disaggregated",
                            spec.output_tokens, prompt_tokens, spec.tp,
-                           decode_active_experts=step.active_experts, local_experts=step.local_experts)
+                           decode_active_experts=step.active_experts, local_experts=step.local_experts,
+                           decode_context=context, lengths_vary=not lengths.fixed)
 
 
 def _copies(model, ep: int, per_node: int, node_limit: int | None) -> float:
@@ -367,11 +373,13 @@ def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -
     sums the experts (no all-to-all)."""
     gpus = np.arange(spec.tp)
     prompt_tokens = spec.batch * spec.context
+    lengths = RequestLengths.of(spec)
     prefill = forward_cost(model, gpu, profile, prompt_tokens, spec.context, spec.tp, precision, spec.kv_bytes, False,
-                           ep, prompt_tokens / ep, expert_precision=expert_precision(spec))
+                           ep, prompt_tokens / ep, expert_precision=expert_precision(spec),
+                           attention_span=lengths.prompt_attention_span())
     prefill_s = (prefill.total_s + tp_all_reduce_seconds(fabric, gpus, spec.tp, prompt_tokens, model, policy)
                  + tp_logits_gather_seconds(fabric, gpus, spec.tp, spec.batch, model, policy))
-    context = spec.context + spec.output_tokens / 2
+    context = lengths.decode_context()
     step = forward_cost(model, gpu, profile, spec.batch, context, spec.tp, precision, spec.kv_bytes, True,
                         ep, spec.batch / ep, expert_precision=expert_precision(spec))
     tp_s = _tp_decode_seconds(fabric, gpus, spec.tp, spec.batch, model, policy)
@@ -387,7 +395,8 @@ def _static(spec, model, gpu, profile, fabric, policy, precision, ep: int = 1) -
     return InferenceResult(model.name, 0, spec.tp, spec.batch, spec.context, prefill_s, 0.0, 0.0, kv_request,
                            step.total_s, kv_stream_seconds(step, gpu), tp_s, 0.0, tpot, 0.0, resident, "static",
                            spec.output_tokens, prompt_tokens, spec.tp, decode_rows=rows if share > 0 else spec.batch,
-                           decode_active_experts=step.active_experts, local_experts=step.local_experts)
+                           decode_active_experts=step.active_experts, local_experts=step.local_experts,
+                           decode_context=context, lengths_vary=not lengths.fixed)
 
 
 def concurrent_prefills(ranks: int, batch: int, output_tokens: int, contexts: str) -> float:

@@ -36,6 +36,7 @@ from fabricsim.workload.inference import (InferenceResult, check_resident, kv_st
                                           tp_logits_gather_seconds,
                                           weights_and_kv_per_gpu)
 from fabricsim.workload.model import kv_cache_bytes, parameter_counts
+from fabricsim.workload.request_lengths import RequestLengths
 from fabricsim.workload.weight_format import expert_precision
 
 ACTIVATION_BYTES = 2
@@ -130,12 +131,14 @@ def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: i
     parts = stages(model, pp)
     micro = spec.batch / pp
     prompt_tokens = micro * spec.context
-    context = spec.context + spec.output_tokens / 2
+    lengths = RequestLengths.of(spec)
+    context = lengths.decode_context()
     prefill_s, decode_s, steps = [], [], []
     for index, stage in enumerate(parts):
         gpus = index * tp + np.arange(tp)
         p = forward_cost(stage.model, gpu, profile, prompt_tokens, spec.context, tp, precision, spec.kv_bytes, False,
-                         ep, prompt_tokens / ep, head=stage.last, expert_precision=expert_precision(spec))
+                         ep, prompt_tokens / ep, head=stage.last, expert_precision=expert_precision(spec),
+                         attention_span=lengths.prompt_attention_span())
         prefill_s.append(p.total_s + tp_all_reduce_seconds(fabric, gpus, tp, prompt_tokens, stage.model, policy)
                          + (tp_logits_gather_seconds(fabric, gpus, tp, micro, stage.model, policy) if stage.last else 0.0))
         d = forward_cost(stage.model, gpu, profile, micro, context, tp, precision, spec.kv_bytes, True,
@@ -157,7 +160,8 @@ def static_pipelined(spec, model, gpu, profile, fabric, policy, precision, ep: i
                            pp * kv_stream_seconds(step, gpu),
                            tp_s, 0.0, tpot, 0.0, resident, "static", spec.output_tokens, spec.batch * spec.context,
                            tp * pp, decode_active_experts=step.active_experts, local_experts=step.local_experts,
-                           decode_rows=spec.batch, pp=pp, decode_p2p_s=decode_hops, decode_stage_s=decode_s[slowest])
+                           decode_rows=spec.batch, pp=pp, decode_p2p_s=decode_hops, decode_stage_s=decode_s[slowest],
+                           decode_context=context, lengths_vary=not lengths.fixed)
 
 
 __all__ = ["static_pipelined", "ACTIVATION_BYTES", "TOKEN_ID_BYTES", "Stage", "stage_layer_counts", "stages", "stage_parameters",
