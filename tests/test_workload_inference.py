@@ -93,8 +93,9 @@ def test_a_finite_benchmark_runs_in_waves_and_the_last_one_is_short():
     assert 1000 / 1152 * full.tokens_per_s_per_gpu < run.tokens_per_s_per_gpu < full.tokens_per_s_per_gpu
     whole = infer(scenario, **job, batch=250, requests=1000)  # four full waves: the steady state
     assert whole.tokens_per_s_per_gpu == pytest.approx(infer(scenario, **job, batch=250).tokens_per_s_per_gpu)
-    with pytest.raises(FabricsimError, match="requests=1000: a finite run of requests is modelled for one static"):
-        infer(scenario, model="llama3-8b", prefill_gpus=1, decode_gpus=1, requests=1000)
+    with pytest.raises(FabricsimError, match="requests=1000: a finite run of requests is modelled for instances "
+                                             "without pipeline stages"):
+        infer(scenario, **{**job, "tp": 2, "pp": 2}, batch=64, requests=1000)
 
 
 def test_attention_dp_ranks_that_prefill_on_their_own_stall_one_another():

@@ -1,4 +1,5 @@
-"""Requests of varying lengths: the length-weighted KV context of decode steps and the prompts' attention span."""
+"""Requests of varying lengths: the length-weighted KV context of decode steps, the prompts' attention span, and a
+finite run's queue and drain."""
 
 import numpy as np
 import pytest
@@ -8,9 +9,12 @@ from typer.testing import CliRunner
 
 from fabricsim.catalog import default_catalog
 from fabricsim.cli import app
+from fabricsim.errors import FabricsimError
 from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
 from fabricsim.workload import infer
+from fabricsim.workload import finite_run
+from fabricsim.workload.finite_run import decode_seconds, occupancy, output_lengths
 from fabricsim.workload.forward import forward_cost
 from fabricsim.workload.model import attention_flops_per_token_per_layer
 from fabricsim.workload.request_lengths import RequestLengths
@@ -98,3 +102,95 @@ def test_cli_takes_the_spreads_and_names_a_bad_one():
     assert "KV cache a decode step reads" in shown.output and "2,000 tokens per sequence" in shown.output
     bad = runner.invoke(app, ["infer", "--no-evidence", "--output-tokens-cv", "-0.5"])
     assert bad.exit_code == 2 and "workload.infer.output_tokens_cv" in bad.output
+
+
+# --- a finite run: the queue of requests and the drain at its end (fabricsim.workload.finite_run) ---------------
+
+
+def _linear_step(batch: int) -> float:
+    """A decode step that streams its weights (1 ms) and adds 10 us per sequence: linear, so the run's grid
+    interpolation is exact."""
+    return 1e-3 + 1e-5 * batch
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 500), min_size=1, max_size=300), st.integers(1, 64))
+def test_every_token_is_decoded_once_and_the_batch_never_overflows(lengths, batch):
+    active, steps = occupancy(np.asarray(lengths), batch)
+    assert np.sum(active * steps) == pytest.approx(sum(lengths))
+    assert active.max() <= min(batch, len(lengths)) and active.min() >= 1
+    assert np.all(np.diff(active) < 0)  # full while requests wait, then one fewer at each finish
+    assert np.sum(steps) >= max(lengths)
+
+
+def test_equal_lengths_run_in_waves_the_last_one_short():
+    batch, length = 8, 100
+    active, steps = occupancy(np.full(2 * batch + 3, float(length)), batch)
+    assert list(zip(active, steps)) == [(8, 200), (3, 100)]
+    seconds, tokens = decode_seconds(2 * batch + 3, batch, length, 0.0, _linear_step)
+    assert tokens == (2 * batch + 3) * length
+    assert seconds == pytest.approx(200 * _linear_step(8) + 100 * _linear_step(3))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3000), st.integers(1, 512), st.sampled_from([0.0, 0.4, 1.25, 3.0]))
+def test_a_finite_run_is_never_faster_than_its_full_batch(requests, batch, cv):
+    seconds, tokens = decode_seconds(requests, batch, 300, cv, _linear_step)
+    full = min(batch, requests)
+    assert seconds >= tokens / full * _linear_step(full) * (1 - 1e-12)
+
+
+def test_gamma_lengths_keep_the_runs_mean_and_spread():
+    lengths = output_lengths(50_000, 3828, 1.253)
+    assert lengths.mean() == pytest.approx(3828, rel=5e-3)
+    assert lengths.std() / lengths.mean() == pytest.approx(1.253, rel=2e-2)
+    assert np.all(output_lengths(10, 128, 0.0) == 128)
+
+
+def test_requests_beyond_the_simulated_ones_run_at_the_full_batch():
+    cap = finite_run.MAX_SIMULATED_REQUESTS
+    base, _ = decode_seconds(cap, 256, 500, 1.0, _linear_step)
+    more, tokens = decode_seconds(cap + 10_000, 256, 500, 1.0, _linear_step)
+    assert more - base == pytest.approx(10_000 * 500 / 256 * _linear_step(256))
+    assert tokens == pytest.approx(output_lengths(cap, 500, 1.0).sum() + 10_000 * 500)
+
+
+def test_the_drain_of_heavy_tailed_outputs_costs_a_short_run_most():
+    """MLPerf's DeepSeek-R1 layout (1,032 in flight, outputs of mean 3,828 and cv 1.25): 26,328 requests keep
+    ~90% of the full batch's rate, one pass of the 4,388 samples ~60% (decode steps of 15 ms + 48 us per sequence,
+    fabricsim's steps of that deployment: 14.7 ms at 8 sequences, 65.2 ms at 1,032)."""
+    def step(batch: int) -> float:
+        return 15e-3 + 48e-6 * batch
+
+    rates = {}
+    for requests in (4388, 26328):
+        seconds, tokens = decode_seconds(requests, 1032, 3828, 1.253, step)
+        rates[requests] = tokens / seconds / (1032 / step(1032))
+    assert 0.5 < rates[4388] < 0.75 and 0.85 < rates[26328] < 0.97
+
+
+def test_a_disaggregated_run_serves_fewer_tokens_per_second_than_its_steady_state(h100):
+    scenario, fabric = h100
+    job = dict(model="llama3-8b", tp=1, prefill_gpus=2, decode_gpus=2, batch=64, context=512, output_tokens=512,
+               output_tokens_cv=1.0)
+    steady = infer(scenario, fabric, **job)
+    run = infer(scenario, fabric, **job, requests=640)
+    assert run.requests == 640 and 0 < run.run_steady_s < run.run_s
+    assert run.run_steady_s == pytest.approx(640 * 512 * steady.tpot_s / 64)
+    assert run.tokens_per_s_per_gpu == pytest.approx(steady.tokens_per_s_per_gpu * run.run_steady_s / run.run_s)
+
+
+def test_a_static_run_of_varying_lengths_prefills_in_series(h100):
+    scenario, fabric = h100
+    job = dict(model="llama3-8b", mode="static", tp=1, batch=64, context=512, output_tokens=512, output_tokens_cv=1.0)
+    steady = infer(scenario, fabric, **job)
+    run = infer(scenario, fabric, **job, requests=640)
+    assert run.run_steady_s == pytest.approx(10 * steady.batch_s)
+    assert run.run_s > run.run_steady_s
+
+
+def test_a_pipelined_instance_refuses_a_finite_run_by_name(h100):
+    scenario, fabric = h100
+    with pytest.raises(FabricsimError, match=r"workload.infer.requests=100: .*pp: 1"):
+        infer(scenario, fabric, model="llama3-8b", mode="static", tp=2, pp=2, batch=64, requests=100,
+              output_tokens_cv=1.0)

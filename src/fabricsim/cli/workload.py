@@ -115,8 +115,8 @@ def infer(
                                                "deviation / mean (default 0: all equal)"),
     output_tokens_cv: Optional[float] = typer.Option(None, "--output-tokens-cv", help="spread of output lengths: "
                                                      "standard deviation / mean (default 0: all equal)"),
-    requests: Optional[int] = typer.Option(None, "--requests", help="static mode: requests served in all, batch at a "
-                                           "time, of equal lengths (a finite benchmark such as trtllm-bench)"),
+    requests: Optional[int] = typer.Option(None, "--requests", help="requests a finite benchmark serves in all, batch "
+                                           "in flight at a time (trtllm-bench, MLPerf Offline): the run's throughput"),
     lb: Optional[str] = typer.Option(None, "--lb", help="ecmp, spray, adaptive (per packet), flowlet (per flow), ideal"),
     mode: Optional[str] = typer.Option(None, "--mode", help="disaggregated or static (one batch on tp GPUs)"),
     software: Optional[str] = typer.Option(None, "--software", help="software profile, e.g. serving-2025"),

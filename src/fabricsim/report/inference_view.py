@@ -40,7 +40,11 @@ def inference_table(result) -> Table:
     if not static:
         table.add_row("prefill instances per decode instance", f"{result.prefill_instances_per_decode:,.2f}")
         table.add_row("prefill throughput", f"{result.prefill_tokens_per_s_per_gpu:,.0f} prompt tokens/s per prefill GPU")
-    if result.requests:
+    if result.requests and result.lengths_vary:
+        table.add_row("the whole run", f"{result.requests:,} requests of varying lengths, {result.batch:,} in flight: "
+                      f"{result.run_s:,.1f} s, {result.run_steady_s / result.run_s:.0%} of the full batch's rate (the "
+                      "batch empties while the longest requests finish)")
+    elif result.requests:
         waves, last = divmod(result.requests, result.batch)
         table.add_row("the whole run", f"{result.requests:,} requests in {waves} wave{'s' * (waves != 1)} of {result.batch}"
                       + (f" and one of {last}" if last else "") + f": {result.run_s:,.1f} s")

@@ -89,7 +89,7 @@ class InferBody(_Body):
     output_tokens: Optional[int] = None
     context_cv: Optional[float] = Field(None, description="spread of prompt lengths: standard deviation / mean")
     output_tokens_cv: Optional[float] = Field(None, description="spread of output lengths: standard deviation / mean")
-    requests: Optional[int] = Field(None, description="static mode: requests served in all, batch at a time")
+    requests: Optional[int] = Field(None, description="requests a finite benchmark serves in all, batch in flight at a time")
     lb: Optional[str] = None
     mode: Optional[str] = None
     software: Optional[str] = None

@@ -26,6 +26,7 @@ import numpy as np
 
 from fabricsim.collectives.concurrent import time_groups, time_transfers
 from fabricsim.errors import FabricsimError
+from fabricsim.workload.finite_run import decode_seconds
 from fabricsim.workload.forward import ForwardCost, forward_cost
 from fabricsim.workload.model import kv_cache_bytes, kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
@@ -69,8 +70,9 @@ class InferenceResult:
     pp: int = 1  # pipeline stages of the instance (static mode)
     decode_p2p_s: float = 0.0  # pp > 1: hops of one micro-batch's trip per decode cycle (hidden-state sends + token ids)
     decode_stage_s: float = 0.0  # pp > 1: the slowest stage's decode time for one micro-batch (compute + its TP all-reduces)
-    requests: int = 0  # static mode, a finite benchmark: requests served in all (0: the steady state)
-    run_s: float = 0.0  # static mode, a finite benchmark: seconds to serve them all, wave by wave
+    requests: int = 0  # a finite benchmark: requests served in all (0: the steady state)
+    run_s: float = 0.0  # a finite benchmark: seconds to serve them all (waves, or the queue and its drain)
+    run_steady_s: float = 0.0  # a finite benchmark: seconds the same tokens take with the batch full throughout
     weights: str = ""  # the checkpoint's weight formats as the GEMMs run them (weight_format.describe)
     decode_context: float = 0.0  # cached tokens a decode step reads per sequence, over the run (request_lengths)
     lengths_vary: bool = False  # requests differ in length (context_cv or output_tokens_cv above 0)
@@ -90,13 +92,14 @@ class InferenceResult:
 
     @property
     def tokens_per_s_per_gpu(self) -> float:
-        """Output tokens/s per GPU of the whole deployment (static: the batch's throughput per GPU, or with
-        ``requests`` the whole run's)."""
+        """Output tokens/s per GPU of the whole deployment (static: the batch's throughput per GPU), or with
+        ``requests`` the whole run's."""
+        gpus = self.decode_gpus if self.mode == "static" else \
+            self.decode_gpus + self.prefill_instances_per_decode * self.prefill_gpus
+        if self.requests:
+            return self.requests * self.output_tokens / self.run_s / gpus
         if self.mode == "static":
-            if self.requests:
-                return self.requests * self.output_tokens / self.run_s / self.decode_gpus
-            return self.batch * self.output_tokens / self.batch_s / self.decode_gpus
-        gpus = self.decode_gpus + self.prefill_instances_per_decode * self.prefill_gpus
+            return self.batch * self.output_tokens / self.batch_s / gpus
         return self.decode_tokens_per_s / gpus
 
     @property
@@ -117,10 +120,10 @@ def _check(spec, model, design) -> int:
         raise FabricsimError(f"workload.infer.attention_dp_contexts=independent: ranks that prefill on their own need "
                              f"attention data parallelism (tp < prefill_gpus), not tp={spec.tp} on prefill_gpus="
                              f"{spec.prefill_gpus} in mode={spec.mode!r}; use aligned")
-    if spec.requests is not None and (spec.mode != "static" or spec.pp > 1):
-        raise FabricsimError(f"workload.infer.requests={spec.requests}: a finite run of requests is modelled for one "
-                             f"static instance without pipeline stages (mode: static, pp: 1), not mode={spec.mode!r}, "
-                             f"pp={spec.pp}; drop requests for the steady state")
+    if spec.requests is not None and spec.pp > 1:
+        raise FabricsimError(f"workload.infer.requests={spec.requests}: a finite run of requests is modelled for "
+                             f"instances without pipeline stages (pp: 1), not pp={spec.pp}; drop requests for the "
+                             f"steady state")
     if spec.mode == "static" and model.routed_experts and (ep > spec.tp or spec.tp % ep):
         raise FabricsimError(f"workload.infer.ep={ep}: a static batch runs on one tensor-parallel group of tp={spec.tp} "
                              f"GPUs, so its experts can be spread over at most those GPUs; use an ep that divides "
@@ -199,9 +202,37 @@ def tp_logits_gather_seconds(fabric, gpus: np.ndarray, tp: int, rows: float, mod
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     """Serve ``spec`` (an InferSpec) on the scenario's fabric: static instances or disaggregated prefill and decode
     (:func:`_serve`), the result labelled with the weight formats its GEMMs ran."""
-    result = _serve(scenario, spec, model, fabric)
+    if spec.requests is not None and (spec.mode != "static" or spec.output_tokens_cv > 0):
+        from fabricsim.topology.build import build_fabric
+        from fabricsim.topology.design import design_fabric
+
+        fabric = fabric if fabric is not None else build_fabric(design_fabric(scenario))
+        result = _finite_run(scenario, spec, model, fabric)
+    else:
+        result = _serve(scenario, spec, model, fabric)
     gpu = fabric.design.gpu if fabric is not None else scenario.catalog().get("gpus", scenario.cluster.gpu)
     return replace(result, weights=describe(spec, gpu))
+
+
+def _finite_run(scenario, spec, model, fabric) -> InferenceResult:
+    """A run of ``spec.requests`` requests whose output lengths vary, or on a disaggregated deployment: the decode
+    steps of its queue and drain (:mod:`fabricsim.workload.finite_run`), each step timed as the steady state's at
+    that many sequences in flight, plus, on a static instance, the prompts' prefill in series."""
+    _check(spec, model, fabric.design)
+    steady = spec.model_copy(update={"requests": None})
+    result = _serve(scenario, steady, model, fabric)
+
+    def step_seconds(batch: int) -> float:
+        if batch == spec.batch:
+            return result.tpot_s
+        return _serve(scenario, steady.model_copy(update={"batch": batch}), model, fabric).tpot_s
+
+    decode_s, tokens = decode_seconds(spec.requests, spec.batch, spec.output_tokens, spec.output_tokens_cv,
+                                      step_seconds)
+    decode_s *= spec.requests * spec.output_tokens / tokens  # the run's mean output, whatever the rounding
+    prefill_s = spec.requests / spec.batch * result.prefill_s if spec.mode == "static" else 0.0
+    steady_s = spec.requests * spec.output_tokens * result.tpot_s / spec.batch + prefill_s
+    return replace(result, requests=spec.requests, run_s=prefill_s + decode_s, run_steady_s=steady_s)
 
 
 def _serve(scenario, spec, model, fabric=None) -> InferenceResult:
@@ -229,8 +260,8 @@ def _serve(scenario, spec, model, fabric=None) -> InferenceResult:
             last = spec.requests % spec.batch
             tail = _static(spec.model_copy(update={"batch": last}), model, gpu, profile, fabric, policy, precision, ep) \
                 if last else None
-            result = replace(result, requests=spec.requests,
-                             run_s=run_seconds(spec.requests, spec.batch, result, tail))
+            result = replace(result, requests=spec.requests, run_s=run_seconds(spec.requests, spec.batch, result, tail),
+                             run_steady_s=spec.requests / spec.batch * result.batch_s)
         return result
 
     # prefill: each attention group (tp GPUs) runs prefill_batch prompts; MoE layers over all prefill GPUs

@@ -1,0 +1,84 @@
+"""A finite serving benchmark: ``requests`` requests of varying output lengths, ``batch`` of them in flight.
+
+An offline benchmark (MLPerf Offline, trtllm-bench, vLLM's throughput script) hands every request to the server at
+once.  In-flight batching keeps ``batch`` sequences decoding while requests are waiting: when one finishes, the next
+takes its place.  Once the last request has started, nothing replaces the ones that finish, and the batch empties
+while the longest requests run on.  A decode step of a few sequences still streams every weight, so this drain
+serves far fewer tokens per second than the full batch -- and the longer the tail of the output lengths, the longer
+it lasts.
+
+* **Lengths.**  The requests' output lengths are the quantiles of a gamma distribution with the run's mean and
+  coefficient of variation (an assumption: only the two moments are given; on MLPerf's DeepSeek-R1 samples,
+  cv 1.25, the gamma's drain is within a point of the samples' own), in a fixed shuffled order, since benchmarks
+  issue their samples in random order (MLPerf LoadGen's sample_index_rng_seed).  Equal lengths (cv 0) run in
+  waves: the batch starts together and finishes together.
+* **Occupancy.**  Every sequence in flight takes one token per decode step; an event simulation over the requests'
+  finishing steps gives how many steps the run spends at each number of sequences in flight.
+* **Step time.**  The caller's decode step at a few batch sizes (the full batch, halved down to one), linear in
+  between.
+
+Only the decode steps are simulated; the caller adds the prompts' prefill (in series on a static instance, beside
+it on disaggregated prefill GPUs).  Seconds, tokens.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+import numpy as np
+from scipy import stats
+
+MAX_SIMULATED_REQUESTS = 200_000
+"""Requests simulated one by one; a longer run only lengthens the stretch at the full batch, which is added whole
+(every request beyond these runs while others are waiting, so the batch stays full)."""
+ORDER_SEED = 0
+"""Seed of the requests' shuffled order (fixed, so that a run's figures repeat)."""
+
+
+def output_lengths(requests: int, mean: float, cv: float) -> np.ndarray:
+    """Output tokens of each of ``requests`` requests, in the order they are issued: ``mean`` for all when ``cv``
+    is 0, else the gamma distribution's quantiles (shape 1 / cv^2, mean ``mean``), at least one token each."""
+    if cv == 0:
+        return np.full(requests, float(mean))
+    shape = 1.0 / cv ** 2
+    quantiles = (np.arange(requests) + 0.5) / requests
+    lengths = np.maximum(1.0, np.round(stats.gamma.ppf(quantiles, shape, scale=mean / shape)))
+    return np.random.default_rng(ORDER_SEED).permutation(lengths)
+
+
+def occupancy(lengths: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sequences in flight, decode steps) of each stretch of the run: the first ``batch`` requests start at step
+    0, each later one at the step an earlier one finishes; after the last one has started, the batch empties
+    one finishing request at a time."""
+    lengths = np.asarray(lengths, dtype=float)
+    slots = min(batch, len(lengths))
+    finishing = list(lengths[:slots])
+    heapq.heapify(finishing)
+    for length in lengths[slots:]:
+        start = heapq.heappop(finishing)
+        heapq.heappush(finishing, start + length)
+    ends = np.sort(np.asarray(finishing))  # all at or after last_start: the batch is full until the first of them
+    active = slots - np.arange(slots)
+    steps = np.diff(ends, prepend=0.0)
+    keep = steps > 0
+    return active[keep], steps[keep]
+
+
+def decode_seconds(requests: int, batch: int, mean: float, cv: float,
+                   step_seconds: Callable[[int], float]) -> tuple[float, float]:
+    """(seconds, output tokens) of the decode steps of a run of ``requests`` requests of mean output ``mean`` and
+    coefficient of variation ``cv``, ``batch`` in flight; ``step_seconds(b)``: one decode step of ``b`` sequences."""
+    simulated = min(requests, MAX_SIMULATED_REQUESTS)
+    lengths = output_lengths(simulated, mean, cv)
+    active, steps = occupancy(lengths, batch)
+    top = min(batch, simulated)
+    grid = np.unique(np.maximum(1, top // 2 ** np.arange(int(np.log2(top)) + 1)))
+    times = np.array([step_seconds(int(b)) for b in grid])
+    seconds = float(np.sum(steps * np.interp(active, grid, times)))
+    tokens = float(lengths.sum())
+    extra = (requests - simulated) * mean  # tokens of the requests beyond the simulated ones, all at the full batch
+    return seconds + extra / top * times[-1], tokens + extra
+
+
+__all__ = ["output_lengths", "occupancy", "decode_seconds", "MAX_SIMULATED_REQUESTS"]
