@@ -165,7 +165,7 @@ def valid_scenarios(max_gpus: int = 1_048_576, flow_gpus: int | None = None) -> 
         output_tokens=st.integers(1, 4096), mode=st.sampled_from(["disaggregated", "static"]),
         two_batch_overlap=st.booleans(), pp=st.sampled_from([1, 2, 4]), ep=st.sampled_from([1, 2, 8, 64]),
         context_cv=st.sampled_from([0.0, 0.5, 1.25, 10.0]), output_tokens_cv=st.sampled_from([0.0, 0.78, 3.0]),
-        length_correlation=st.sampled_from([-1.0, -0.34, 0.0, 1.0]))
+        length_correlation=st.sampled_from([-1.0, -0.34, 0.0, 1.0]), requests=st.sampled_from([1, 7, 1000, 10**9]))
     examples = st.sampled_from([{}] + [data for data in (yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yaml")))
                                        if data.get("cluster", {}).get("gpus", 16384) <= max_gpus])
     written = _optional(cluster=cluster, fabric=fabric, layout=layout, economics=economics, reliability=reliability,
