@@ -58,7 +58,7 @@ def occupancy(lengths: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     for length in lengths[slots:]:
         start = heapq.heappop(finishing)
         heapq.heappush(finishing, start + length)
-    ends = np.sort(np.asarray(finishing))  # all at or after last_start: the batch is full until the first of them
+    ends = np.sort(np.asarray(finishing))  # the batch is full until the first of these finishes
     active = slots - np.arange(slots)
     steps = np.diff(ends, prepend=0.0)
     keep = steps > 0

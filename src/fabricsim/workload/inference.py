@@ -31,6 +31,7 @@ from fabricsim.workload.forward import ForwardCost, forward_cost
 from fabricsim.workload.model import kv_cache_bytes, kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
 from fabricsim.workload.request_lengths import RequestLengths
+from fabricsim.workload.serving_memory import check_resident, weights_and_kv_per_gpu
 from fabricsim.workload.weight_format import describe, expert_precision, stored_weight_bytes, weight_precision
 from fabricsim.workload.trtllm_bench import engine_limits, generation_only_share, graph_batch_sizes, padded_batch
 
@@ -331,39 +332,6 @@ def kv_stream_seconds(step, gpu) -> float:
     return step.kv_bytes / gpu.hbm_stream_bytes_per_s
 
 
-def weights_and_kv_per_gpu(spec, model, parameters: float, routed: float, ep: int, sequences: float
-                           ) -> tuple[float, float]:
-    """(weight bytes, KV-cache bytes) per GPU of a tensor-parallel group: ``parameters`` over tp but the
-    ``routed`` expert parameters among them over ``ep``, and the KV cache of ``model``'s layers for
-    ``sequences`` sequences of context + output tokens, split over tp (MLA's latent is not split over heads)."""
-    weights = stored_weight_bytes(spec, (parameters - routed) / spec.tp, routed / ep)
-    kv_split = spec.tp if model.attention != "mla" else 1
-    kv = sequences * kv_cache_bytes(model, spec.context + spec.output_tokens, spec.kv_bytes) / kv_split
-    return weights, kv
-
-
-def check_resident(spec, gpu, weights: float, kv: float, sequences: float, needs: str) -> float:
-    """Bytes resident per GPU (weights + KV cache); more than the GPU's HBM is an error that says which batch
-    would fit.  ``needs``: what holds them, as the message names it ('decode', 'the heaviest of ... stages')."""
-    resident = weights + kv
-    if resident > gpu.hbm_bytes:
-        fit = int(spec.batch * max(0.0, gpu.hbm_bytes - weights) / max(1.0, kv))
-        count = f"{sequences:,.0f}" if float(sequences).is_integer() else f"{sequences:,.1f}"
-        noun = "sequence" if float(sequences) == 1 else "sequences"
-        held = f"{weights / 1e9:,.0f} GB weights + KV cache of {count} {noun} x {spec.context + spec.output_tokens:,} tokens"
-        if fit >= 1:
-            fix = f"batch <= {fit} would fit, or more GPUs"
-        else:
-            short = ("the weights alone exceed it" if weights > gpu.hbm_bytes else
-                     "one sequence's KV cache does not fit beside the weights")
-            fix = (f"{short}, so no batch fits: spread the model over more GPUs (a larger tp, ep or pp) or store it in "
-                   "fewer bytes (weight_bytes, kv_bytes)")
-        raise FabricsimError(
-            f"workload.infer: {needs} needs {resident / 1e9:,.0f} GB per GPU ({held}) but "
-            f"{gpu.name} has {gpu.hbm_bytes / 1e9:,.0f} GB; {fix}")
-    return resident
-
-
 def _resident(model, spec, ep: int, seqs_per_group: float, gpu) -> float:
     """Bytes per decode GPU: its share of the weights and the KV cache of its sequences; too many is an error."""
     counts = parameter_counts(model)
@@ -458,5 +426,4 @@ def _mix(a: ForwardCost, b: ForwardCost, share: float) -> ForwardCost:
 
 
 __all__ = ["InferenceResult", "serve", "run_seconds", "concurrent_prefills", "tp_all_reduce_seconds", "tp_logits_gather_seconds",
-           "kv_stream_seconds", "weights_and_kv_per_gpu",
-           "check_resident"]
+           "kv_stream_seconds"]

@@ -32,11 +32,11 @@ import numpy as np
 from fabricsim.collectives.concurrent import time_transfers
 from fabricsim.errors import FabricsimError
 from fabricsim.workload.forward import forward_cost
-from fabricsim.workload.inference import (InferenceResult, check_resident, kv_stream_seconds, tp_all_reduce_seconds,
-                                          tp_logits_gather_seconds,
-                                          weights_and_kv_per_gpu)
+from fabricsim.workload.inference import (InferenceResult, kv_stream_seconds, tp_all_reduce_seconds,
+                                          tp_logits_gather_seconds)
 from fabricsim.workload.model import kv_cache_bytes, parameter_counts
 from fabricsim.workload.request_lengths import RequestLengths
+from fabricsim.workload.serving_memory import check_resident, weights_and_kv_per_gpu
 from fabricsim.workload.weight_format import expert_precision
 
 ACTIVATION_BYTES = 2
