@@ -14,7 +14,7 @@ from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
 from fabricsim.workload import infer
 from fabricsim.workload import finite_run
-from fabricsim.workload.finite_run import decode_seconds, occupancy, output_lengths
+from fabricsim.workload.finite_run import decode_seconds, occupancy, output_lengths, simulate
 from fabricsim.workload.forward import forward_cost
 from fabricsim.workload.model import attention_flops_per_token_per_layer
 from fabricsim.workload.request_lengths import RequestLengths
@@ -116,20 +116,24 @@ def _linear_step(batch: int) -> float:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 500), min_size=1, max_size=300), st.integers(1, 64))
 def test_every_token_is_decoded_once_and_the_batch_never_overflows(lengths, batch):
-    active, steps = occupancy(np.asarray(lengths), batch)
+    active, steps, ends = occupancy(np.asarray(lengths), batch)
     assert np.sum(active * steps) == pytest.approx(sum(lengths))
     assert active.max() <= min(batch, len(lengths)) and active.min() >= 1
-    assert np.all(np.diff(active) < 0)  # full while requests wait, then one fewer at each finish
-    assert np.sum(steps) >= max(lengths)
+    assert np.all(np.diff(active) <= 0)  # full while requests wait, then fewer at each finish
+    assert ends[-1] == np.sum(steps) >= max(lengths)
 
 
 def test_equal_lengths_run_in_waves_the_last_one_short():
     batch, length = 8, 100
-    active, steps = occupancy(np.full(2 * batch + 3, float(length)), batch)
-    assert list(zip(active, steps)) == [(8, 200), (3, 100)]
+    active, steps, ends = occupancy(np.full(2 * batch + 3, float(length)), batch)
+    assert list(zip(active, steps, ends)) == [(8, 100, 100), (8, 100, 200), (3, 100, 300)]
     seconds, tokens = decode_seconds(2 * batch + 3, batch, length, 0.0, _linear_step)
     assert tokens == (2 * batch + 3) * length
     assert seconds == pytest.approx(200 * _linear_step(8) + 100 * _linear_step(3))
+    # 19 requests: 8 done at the first wave's end, 8 at the second's, 3 at the third's
+    run = simulate(2 * batch + 3, batch, length, 0.0, _linear_step)
+    assert run.half_done_s == pytest.approx(200 * _linear_step(8))
+    assert run.nine_tenths_done_s == pytest.approx(seconds)
 
 
 @settings(max_examples=30, deadline=None)
@@ -138,6 +142,13 @@ def test_a_finite_run_is_never_faster_than_its_full_batch(requests, batch, cv):
     seconds, tokens = decode_seconds(requests, batch, 300, cv, _linear_step)
     full = min(batch, requests)
     assert seconds >= tokens / full * _linear_step(full) * (1 - 1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3000), st.integers(1, 512), st.sampled_from([0.0, 0.4, 1.25, 3.0]))
+def test_half_the_requests_are_done_before_nine_tenths_and_both_before_the_end(requests, batch, cv):
+    run = simulate(requests, batch, 300, cv, _linear_step)
+    assert 0 < run.half_done_s <= run.nine_tenths_done_s <= run.seconds * (1 + 1e-12)
 
 
 def test_gamma_lengths_keep_the_runs_mean_and_spread():
@@ -153,6 +164,7 @@ def test_requests_beyond_the_simulated_ones_run_at_the_full_batch():
     more, tokens = decode_seconds(cap + 10_000, 256, 500, 1.0, _linear_step)
     assert more - base == pytest.approx(10_000 * 500 / 256 * _linear_step(256))
     assert tokens == pytest.approx(output_lengths(cap, 500, 1.0).sum() + 10_000 * 500)
+    assert simulate(cap + 10_000, 256, 500, 1.0, _linear_step).nine_tenths_done_s == 0  # not simulated: not reported
 
 
 def test_the_drain_of_heavy_tailed_outputs_costs_a_short_run_most():

@@ -43,7 +43,9 @@ def inference_table(result) -> Table:
     if result.requests and result.lengths_vary:
         table.add_row("the whole run", f"{result.requests:,} requests of varying lengths, {result.batch:,} in flight: "
                       f"{result.run_s:,.1f} s, {result.run_steady_s / result.run_s:.0%} of the full batch's rate (the "
-                      "batch empties while the longest requests finish)")
+                      "batch empties while the longest requests finish)"
+                      + (f"; half the requests done at {result.run_half_done_s:,.1f} s, nine tenths at "
+                         f"{result.run_nine_tenths_done_s:,.1f} s" if result.run_nine_tenths_done_s else ""))
     elif result.requests:
         waves, last = divmod(result.requests, result.batch)
         table.add_row("the whole run", f"{result.requests:,} requests in {waves} wave{'s' * (waves != 1)} of {result.batch}"

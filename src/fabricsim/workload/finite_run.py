@@ -15,7 +15,8 @@ it lasts.
 * **Occupancy.**  Every sequence in flight takes one token per decode step; an event simulation over the requests'
   finishing steps gives how many steps the run spends at each number of sequences in flight.
 * **Step time.**  The caller's decode step at a few batch sizes (the full batch, halved down to one), linear in
-  between.
+  between.  Summed over the stretches, it gives the run's seconds and the time each request is done (MLPerf
+  Offline reports those as latency percentiles: LoadGen issues every sample at the start).
 
 Only the decode steps are simulated; the caller adds the prompts' prefill (in series on a static instance, beside
 it on disaggregated prefill GPUs).  Seconds, tokens.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -47,38 +49,66 @@ def output_lengths(requests: int, mean: float, cv: float) -> np.ndarray:
     return np.random.default_rng(ORDER_SEED).permutation(lengths)
 
 
-def occupancy(lengths: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sequences in flight, decode steps) of each stretch of the run: the first ``batch`` requests start at step
-    0, each later one at the step an earlier one finishes; after the last one has started, the batch empties
-    one finishing request at a time."""
+def finish_steps(lengths: np.ndarray, batch: int) -> np.ndarray:
+    """The decode step at which each request (in issue order) finishes: the first ``batch`` start at step 0, each
+    later one at the step an earlier one finishes."""
     lengths = np.asarray(lengths, dtype=float)
     slots = min(batch, len(lengths))
-    finishing = list(lengths[:slots])
+    finish = lengths.copy()
+    finishing = [(lengths[i], i) for i in range(slots)]
     heapq.heapify(finishing)
-    for length in lengths[slots:]:
-        start = heapq.heappop(finishing)
-        heapq.heappush(finishing, start + length)
-    ends = np.sort(np.asarray(finishing))  # the batch is full until the first of these finishes
-    active = slots - np.arange(slots)
-    steps = np.diff(ends, prepend=0.0)
-    keep = steps > 0
-    return active[keep], steps[keep]
+    for index in range(slots, len(lengths)):
+        start, _ = heapq.heappop(finishing)
+        finish[index] = start + lengths[index]
+        heapq.heappush(finishing, (finish[index], index))
+    return finish
+
+
+def occupancy(lengths: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sequences in flight, decode steps, the step each stretch ends at) of each stretch of the run between two
+    finishing steps: the batch stays full while requests wait, then empties one finishing request at a time."""
+    ends = np.sort(finish_steps(lengths, batch))
+    edges = np.unique(ends)
+    starts = np.concatenate([[0.0], edges[:-1]])
+    finished = np.searchsorted(ends, starts, side="right")
+    return np.minimum(batch, len(ends) - finished), edges - starts, edges
+
+
+@dataclass(frozen=True)
+class FiniteRun:
+    """Decode seconds and output tokens of a finite run, and when its requests are done (seconds from the start
+    until half and nine tenths of them have finished; 0 when the run is longer than ``MAX_SIMULATED_REQUESTS``)."""
+
+    seconds: float
+    tokens: float
+    half_done_s: float = 0.0
+    nine_tenths_done_s: float = 0.0
+
+
+def simulate(requests: int, batch: int, mean: float, cv: float, step_seconds: Callable[[int], float]) -> FiniteRun:
+    """The decode steps of a run of ``requests`` requests of mean output ``mean`` and coefficient of variation
+    ``cv``, ``batch`` in flight; ``step_seconds(b)``: one decode step of ``b`` sequences."""
+    simulated = min(requests, MAX_SIMULATED_REQUESTS)
+    lengths = output_lengths(simulated, mean, cv)
+    active, steps, edges = occupancy(lengths, batch)
+    top = min(batch, simulated)
+    grid = np.unique(np.maximum(1, top // 2 ** np.arange(int(np.log2(top)) + 1)))
+    times = np.array([step_seconds(int(b)) for b in grid])
+    elapsed = np.cumsum(steps * np.interp(active, grid, times))  # seconds at each stretch's end
+    done = {}
+    if simulated == requests:
+        finished = np.sort(finish_steps(lengths, batch))
+        at = elapsed[np.searchsorted(edges, finished)]
+        done = dict(half_done_s=float(np.quantile(at, 0.5)), nine_tenths_done_s=float(np.quantile(at, 0.9)))
+    extra = (requests - simulated) * mean  # tokens of the requests beyond the simulated ones, all at the full batch
+    return FiniteRun(float(elapsed[-1]) + extra / top * times[-1], float(lengths.sum()) + extra, **done)
 
 
 def decode_seconds(requests: int, batch: int, mean: float, cv: float,
                    step_seconds: Callable[[int], float]) -> tuple[float, float]:
-    """(seconds, output tokens) of the decode steps of a run of ``requests`` requests of mean output ``mean`` and
-    coefficient of variation ``cv``, ``batch`` in flight; ``step_seconds(b)``: one decode step of ``b`` sequences."""
-    simulated = min(requests, MAX_SIMULATED_REQUESTS)
-    lengths = output_lengths(simulated, mean, cv)
-    active, steps = occupancy(lengths, batch)
-    top = min(batch, simulated)
-    grid = np.unique(np.maximum(1, top // 2 ** np.arange(int(np.log2(top)) + 1)))
-    times = np.array([step_seconds(int(b)) for b in grid])
-    seconds = float(np.sum(steps * np.interp(active, grid, times)))
-    tokens = float(lengths.sum())
-    extra = (requests - simulated) * mean  # tokens of the requests beyond the simulated ones, all at the full batch
-    return seconds + extra / top * times[-1], tokens + extra
+    """(seconds, output tokens) of the decode steps of a finite run (:func:`simulate`)."""
+    run = simulate(requests, batch, mean, cv, step_seconds)
+    return run.seconds, run.tokens
 
 
-__all__ = ["output_lengths", "occupancy", "decode_seconds", "MAX_SIMULATED_REQUESTS"]
+__all__ = ["FiniteRun", "output_lengths", "finish_steps", "occupancy", "simulate", "decode_seconds", "MAX_SIMULATED_REQUESTS"]

@@ -26,7 +26,7 @@ import numpy as np
 
 from fabricsim.collectives.concurrent import time_groups, time_transfers
 from fabricsim.errors import FabricsimError
-from fabricsim.workload.finite_run import decode_seconds
+from fabricsim.workload.finite_run import simulate
 from fabricsim.workload.forward import ForwardCost, forward_cost
 from fabricsim.workload.model import kv_cache_bytes, kv_cache_bytes_per_token, parameter_counts
 from fabricsim.workload.moe import dispatch_copies
@@ -74,6 +74,8 @@ class InferenceResult:
     requests: int = 0  # a finite benchmark: requests served in all (0: the steady state)
     run_s: float = 0.0  # a finite benchmark: seconds to serve them all (waves, or the queue and its drain)
     run_steady_s: float = 0.0  # a finite benchmark: seconds the same tokens take with the batch full throughout
+    run_half_done_s: float = 0.0  # a finite run of varying lengths: seconds until half the requests are done
+    run_nine_tenths_done_s: float = 0.0  # ... until nine tenths are done (0: not simulated, finite_run)
     weights: str = ""  # the checkpoint's weight formats as the GEMMs run them (weight_format.describe)
     decode_context: float = 0.0  # cached tokens a decode step reads per sequence, over the run (request_lengths)
     lengths_vary: bool = False  # requests differ in length (context_cv or output_tokens_cv above 0)
@@ -228,12 +230,13 @@ def _finite_run(scenario, spec, model, fabric) -> InferenceResult:
             return result.tpot_s
         return _serve(scenario, steady.model_copy(update={"batch": batch}), model, fabric).tpot_s
 
-    decode_s, tokens = decode_seconds(spec.requests, spec.batch, spec.output_tokens, spec.output_tokens_cv,
-                                      step_seconds)
-    decode_s *= spec.requests * spec.output_tokens / tokens  # the run's mean output, whatever the rounding
+    run = simulate(spec.requests, spec.batch, spec.output_tokens, spec.output_tokens_cv, step_seconds)
+    decode_s = run.seconds * spec.requests * spec.output_tokens / run.tokens  # the run's mean output, whatever the rounding
     prefill_s = spec.requests / spec.batch * result.prefill_s if spec.mode == "static" else 0.0
     steady_s = spec.requests * spec.output_tokens * result.tpot_s / spec.batch + prefill_s
-    return replace(result, requests=spec.requests, run_s=prefill_s + decode_s, run_steady_s=steady_s)
+    stretch = (prefill_s + decode_s) / run.seconds  # a static instance's prefills spread over the run (approximation)
+    return replace(result, requests=spec.requests, run_s=prefill_s + decode_s, run_steady_s=steady_s,
+                   run_half_done_s=run.half_done_s * stretch, run_nine_tenths_done_s=run.nine_tenths_done_s * stretch)
 
 
 def _serve(scenario, spec, model, fabric=None) -> InferenceResult:
