@@ -67,7 +67,11 @@ def finish_steps(lengths: np.ndarray, batch: int) -> np.ndarray:
 def occupancy(lengths: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sequences in flight, decode steps, the step each stretch ends at) of each stretch of the run between two
     finishing steps: the batch stays full while requests wait, then empties one finishing request at a time."""
-    ends = np.sort(finish_steps(lengths, batch))
+    return _stretches(np.sort(finish_steps(lengths, batch)), batch)
+
+
+def _stretches(ends: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`occupancy` from the requests' finishing steps, sorted."""
     edges = np.unique(ends)
     starts = np.concatenate([[0.0], edges[:-1]])
     finished = np.searchsorted(ends, starts, side="right")
@@ -90,14 +94,14 @@ def simulate(requests: int, batch: int, mean: float, cv: float, step_seconds: Ca
     ``cv``, ``batch`` in flight; ``step_seconds(b)``: one decode step of ``b`` sequences."""
     simulated = min(requests, MAX_SIMULATED_REQUESTS)
     lengths = output_lengths(simulated, mean, cv)
-    active, steps, edges = occupancy(lengths, batch)
+    finished = np.sort(finish_steps(lengths, batch))
+    active, steps, edges = _stretches(finished, batch)
     top = min(batch, simulated)
     grid = np.unique(np.maximum(1, top // 2 ** np.arange(int(np.log2(top)) + 1)))
     times = np.array([step_seconds(int(b)) for b in grid])
     elapsed = np.cumsum(steps * np.interp(active, grid, times))  # seconds at each stretch's end
     done = {}
     if simulated == requests:
-        finished = np.sort(finish_steps(lengths, batch))
         at = elapsed[np.searchsorted(edges, finished)]
         done = dict(half_done_s=float(np.quantile(at, 0.5)), nine_tenths_done_s=float(np.quantile(at, 0.9)))
     extra = (requests - simulated) * mean  # tokens of the requests beyond the simulated ones, all at the full batch
