@@ -170,3 +170,11 @@ def test_a_malformed_cases_file_is_a_named_error_not_a_traceback(tmp_path, monke
     monkeypatch.setattr(cases_module.resources, "files", lambda package: tmp_path)
     with pytest.raises(FabricsimError, match=r"broken\.yaml is not valid YAML \(line 3"):
         cases_module.load_cases()
+
+
+def test_durations_of_whole_runs_show_in_seconds_and_short_ones_in_milliseconds():
+    from fabricsim.validation.cases import display
+
+    assert display(0.016, "s", 0.016) == (pytest.approx(16.0), "ms")  # a first-token latency
+    assert display(2000.29, "s", 1970.3) == (pytest.approx(2000.29), "s")  # a run's nine tenths done
+    assert display(None, "s", 1970.3)[1] == "s" and display(None, "s")[1] == "ms"

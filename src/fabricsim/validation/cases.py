@@ -51,9 +51,16 @@ DISPLAY = {"bytes/s": ("GB/s", 1e9), "FLOP/s": ("TFLOP/s", 1e12), "fraction": ("
 """How a case's SI unit is shown: (label, divisor)."""
 
 
-def display(value: float | None, unit: str) -> tuple[float | None, str]:
-    """A case figure in its display unit: (scaled value or None, label)."""
+LONG_SECONDS = 100.0
+"""Case durations from this many seconds up (whole serving runs) are shown in seconds, not milliseconds."""
+
+
+def display(value: float | None, unit: str, published: float | None = None) -> tuple[float | None, str]:
+    """A case figure in its display unit: (scaled value or None, label); ``published``: the case's published figure,
+    which picks the unit for both of its figures (seconds for a duration of ``LONG_SECONDS`` or more)."""
     label, divisor = DISPLAY.get(unit, (unit, 1.0))
+    if unit == "s" and published is not None and abs(published) >= LONG_SECONDS:
+        label, divisor = "s", 1.0
     return (None if value is None else value / divisor), label
 
 

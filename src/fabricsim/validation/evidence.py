@@ -173,7 +173,7 @@ def document(evidence: list[Evidence] | None) -> dict:
         return {}
     cases = []
     for e in evidence:
-        (published, label), model = display(e.published, e.unit), display(e.model, e.unit)[0]
+        (published, label), model = display(e.published, e.unit, e.published), display(e.model, e.unit, e.published)[0]
         cases.append({**asdict(e), "display": {"published": published, "model": model, "unit": label}})
     return {"evidence": {"cases": cases, **summary(evidence)}}
 
