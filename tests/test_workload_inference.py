@@ -93,9 +93,12 @@ def test_a_finite_benchmark_runs_in_waves_and_the_last_one_is_short():
     assert 1000 / 1152 * full.tokens_per_s_per_gpu < run.tokens_per_s_per_gpu < full.tokens_per_s_per_gpu
     whole = infer(scenario, **job, batch=250, requests=1000)  # four full waves: the steady state
     assert whole.tokens_per_s_per_gpu == pytest.approx(infer(scenario, **job, batch=250).tokens_per_s_per_gpu)
-    with pytest.raises(FabricsimError, match="requests=1000: a finite run of requests is modelled for instances "
-                                             "without pipeline stages"):
-        infer(scenario, **{**job, "tp": 2, "pp": 2}, batch=64, requests=1000)
+    # a pipelined instance runs the same waves through the queue of fabricsim.workload.finite_run: 2 full waves of 64
+    # and one of 32 (a size the run times exactly), every prompt prefilled at the full batch's rate
+    piped = {**job, "tp": 2, "pp": 2, "prefill_gpus": 4, "decode_gpus": 4}
+    full, tail = infer(scenario, **piped, batch=64), infer(scenario, **piped, batch=32)
+    run = infer(scenario, **piped, batch=64, requests=160)
+    assert run.run_s == pytest.approx(160 / 64 * full.prefill_s + 128 * (2 * full.tpot_s + tail.tpot_s), rel=1e-9)
 
 
 def test_attention_dp_ranks_that_prefill_on_their_own_stall_one_another():

@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from fabricsim.catalog import default_catalog
 from fabricsim.cli import app
-from fabricsim.errors import FabricsimError
 from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
 from fabricsim.workload import infer
@@ -201,8 +200,10 @@ def test_a_static_run_of_varying_lengths_prefills_in_series(h100):
     assert run.run_s > run.run_steady_s
 
 
-def test_a_pipelined_instance_refuses_a_finite_run_by_name(h100):
+def test_a_pipelined_instance_runs_a_finite_run_too(h100):
     scenario, fabric = h100
-    with pytest.raises(FabricsimError, match=r"workload.infer.requests=100: .*pp: 1"):
-        infer(scenario, fabric, model="llama3-8b", mode="static", tp=2, pp=2, batch=64, requests=100,
-              output_tokens_cv=1.0)
+    job = dict(model="llama3-8b", mode="static", tp=2, pp=2, batch=64, context=512, output_tokens=512,
+               output_tokens_cv=1.0)
+    steady, run = infer(scenario, fabric, **job), infer(scenario, fabric, **job, requests=640)
+    assert run.run_steady_s == pytest.approx(10 * steady.batch_s)
+    assert run.run_steady_s < run.run_s and 0 < run.run_half_done_s < run.run_nine_tenths_done_s < run.run_s

@@ -123,10 +123,6 @@ def _check(spec, model, design) -> int:
         raise FabricsimError(f"workload.infer.attention_dp_contexts=independent: ranks that prefill on their own need "
                              f"attention data parallelism (tp < prefill_gpus), not tp={spec.tp} on prefill_gpus="
                              f"{spec.prefill_gpus} in mode={spec.mode!r}; use aligned")
-    if spec.requests is not None and spec.pp > 1:
-        raise FabricsimError(f"workload.infer.requests={spec.requests}: a finite run of requests is modelled for "
-                             f"instances without pipeline stages (pp: 1), not pp={spec.pp}; drop requests for the "
-                             f"steady state")
     if spec.mode == "static" and model.routed_experts and (ep > spec.tp or spec.tp % ep):
         raise FabricsimError(f"workload.infer.ep={ep}: a static batch runs on one tensor-parallel group of tp={spec.tp} "
                              f"GPUs, so its experts can be spread over at most those GPUs; use an ep that divides "
@@ -205,7 +201,7 @@ def tp_logits_gather_seconds(fabric, gpus: np.ndarray, tp: int, rows: float, mod
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     """Serve ``spec`` (an InferSpec) on the scenario's fabric: static instances or disaggregated prefill and decode
     (:func:`_serve`), the result labelled with the weight formats its GEMMs ran."""
-    if spec.requests is not None and (spec.mode != "static" or spec.output_tokens_cv > 0):
+    if spec.requests is not None and (spec.mode != "static" or spec.pp > 1 or spec.output_tokens_cv > 0):
         from fabricsim.topology.build import build_fabric
         from fabricsim.topology.design import design_fabric
 
