@@ -288,8 +288,9 @@ class InferSpec(_Strict):
     requests: int | None = Field(
         None, ge=1, le=10**9, description="requests a finite benchmark serves in all, batch in flight at a time, and "
         "throughput is the run's; of equal lengths (trtllm-bench with --input-stdev 0 --output-stdev 0) they run in "
-        "waves, the last one short; with output_tokens_cv they queue and the batch empties while the longest finish "
-        "(fabricsim.workload.finite_run); None: the steady state of full batches")
+        "waves, the last one short; with output_tokens_cv (and on disaggregated or pipelined deployments) they queue "
+        "and the batch empties while the longest finish (fabricsim.workload.finite_run); None: the steady state of full "
+        "batches")
     weight_bytes: Literal[0.5, 1, 2] = Field(1, description="bytes per weight (0.5 = NVFP4: 4-bit values with an FP8 "
                                             "scale per 16, on FP4 tensor cores where the GPU has them; 1 = FP8; 2 = BF16)")
     expert_weight_bytes: Literal[0.5, 1, 2] | None = Field(

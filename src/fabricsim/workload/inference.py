@@ -214,9 +214,9 @@ def serve(scenario, spec, model, fabric=None) -> InferenceResult:
 
 
 def _finite_run(scenario, spec, model, fabric) -> InferenceResult:
-    """A run of ``spec.requests`` requests whose output lengths vary, or on a disaggregated deployment: the decode
-    steps of its queue and drain (:mod:`fabricsim.workload.finite_run`), each step timed as the steady state's at
-    that many sequences in flight, plus, on a static instance, the prompts' prefill in series."""
+    """A run of ``spec.requests`` requests whose output lengths vary, or on a disaggregated deployment or a pipelined
+    instance: the decode steps of its queue and drain (:mod:`fabricsim.workload.finite_run`), each step timed as the
+    steady state's at that many sequences in flight, plus, on a static instance, the prompts' prefill in series."""
     _check(spec, model, fabric.design)
     steady = spec.model_copy(update={"requests": None})
     result = _serve(scenario, steady, model, fabric)
