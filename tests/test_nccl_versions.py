@@ -233,7 +233,8 @@ collective_libraries:
     assert lib.fitted_on == {"executed_ring_ll128_fraction": ["nccl-ar-azure-nd-a100-v4-16mib"],  # inherited
                              "per_channel_simple_copy_bytes_per_s": ["nccl-ag-1x2xb200-nvlink5-gke-dranet-inplace-4gib",
                                                                      "nccl-ag-1x2xb200-nvlink5-gke-dranet-inplace-8gib"],
-                             "per_channel_p2p_copy_bytes_per_s": ["nccl-a2a-4xgb300-tray-oci-16gib"]}
+                             "per_channel_p2p_copy_bytes_per_s": ["nccl-a2a-4xgb300-tray-oci-16gib"],
+                             "host_call_s": ["nccl-ar-azure-nd-a100-v4-64kib"]}
     assert lib.hardware_latency_s["net"]["ring"] == {"ll": 2.7e-6, "ll128": 4.0e-6, "simple": 15.0e-6}
     assert lib.hardware_latency_s["nvlink"] == default_catalog().get("collective_libraries", "nccl").hardware_latency_s["nvlink"]
 

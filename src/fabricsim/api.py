@@ -198,7 +198,7 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
                      channels: int | None = None, seed: int = 0, fail_links: int = 0, fail_tier: int = 2,
                      method: str = "flow", protocol: str | None = None, cross_rail: bool = False,
                      stage: Callable[[str], None] | None = None, notes: list[str] | None = None,
-                     min_channels: int | None = None, in_place: bool = False):
+                     min_channels: int | None = None, in_place: bool = False, gpus_per_thread: int = 1):
     """What ``fabricsim collective`` computes: (report, lost capacity by tier; None when analytic).
 
     ``method="analytic"`` times the sizes on the fabric's design (any scale); ``"flow"`` builds the fabric,
@@ -244,7 +244,8 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     if method == "analytic" and not fail_links:
         stage("alpha-beta model")
         return run_collective(design, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
-                              method="analytic", protocol=protocol, min_channels=min_channels, in_place=in_place), None
+                              method="analytic", protocol=protocol, min_channels=min_channels, in_place=in_place,
+                              gpus_per_thread=gpus_per_thread), None
     stage("building the fabric")
     fabric = build_fabric(design)
     lost = {}
@@ -259,7 +260,7 @@ def collective_sweep(scenario: Scenario, op: str = "all_reduce", algorithm: str 
     try:
         report = run_collective(fabric, op, algorithm, list(sizes), ranks, load_balancing, placement, channels, seed,
                                 method, protocol=protocol, cross_rail=cross_rail, min_channels=min_channels,
-                                in_place=in_place)
+                                in_place=in_place, gpus_per_thread=gpus_per_thread)
     except FabricsimError as exc:
         if fail_links:
             raise FabricsimError(f"with --fail-links {fail_links} on tier {fail_tier}: {exc}") from None

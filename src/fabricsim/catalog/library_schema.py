@@ -152,6 +152,11 @@ class CollectiveLibrary(Entry):
     launch_overhead_s: float = Field(
         ge=0, description="host enqueue + kernel launch of one call, paid once per call beside the tuner's latency"
     )
+    host_call_s: float = Field(
+        0.0, ge=0, description=(
+            "CPU seconds one host thread spends issuing one call on one GPU (the library's enqueue and the kernel "
+            "launch): a thread that drives several GPUs issues their calls in turn (fabricsim.collectives.timing."
+            "host_issue_s)"))
     extends: str | None = Field(None, description=(
         "entry this one was derived from (its fields, with the ones listed here changed; catalog.inherit)"))
 

@@ -142,6 +142,9 @@ def collective(
     cross_rail: bool = typer.Option(False, "--cross-rail", help="rings leave each node from their last GPU (no PXN): hops change rail"),
     in_place: bool = typer.Option(False, "--in-place", help="output buffer holds the input (nccl-tests' in-place "
                                   "columns; default out of place)"),
+    gpus_per_thread: int = typer.Option(1, "--gpus-per-thread", min=1,
+                                        help="GPUs one host thread drives (nccl-tests -g): it issues their calls in "
+                                        "turn, a floor on small messages; default one process per GPU"),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="seed of ECMP hashing and random placement"),
     fail_links: int = typer.Option(0, "--fail-links", min=0, help="take this many random links down first"),
     fail_tier: int = typer.Option(2, "--fail-tier", min=1, max=3,
@@ -172,7 +175,8 @@ def collective(
             return
         report, lost = collective_sweep(spec, op, algo or "auto", sweep, ranks, lb, placement, channels, seed,
                                         fail_links, fail_tier, method, proto, cross_rail, stage=stage, notes=notes,
-                                        min_channels=min_channels, in_place=in_place)
+                                        min_channels=min_channels, in_place=in_place,
+                                        gpus_per_thread=gpus_per_thread)
         found = nearest(evidence, stage, collective_evidence, spec, op, report.ranks, max(sweep), algo or "auto")
     if json_out:
         _print_json({**collective_document(report, lost), **({"notes": notes} if notes else {}),

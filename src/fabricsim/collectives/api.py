@@ -18,7 +18,7 @@ from fabricsim.collectives.algorithms import ALGORITHMS, build_phases, padded_si
 from fabricsim.collectives.analytic import transfer_time
 from fabricsim.collectives.flowlevel import PhaseResult, time_phase
 from fabricsim.collectives.placement import place_ranks
-from fabricsim.collectives.timing import REFERENCE_BYTES, communicator, compose, scaled, tune
+from fabricsim.collectives.timing import REFERENCE_BYTES, communicator, compose, host_issue_s, scaled, tune
 from fabricsim.errors import FabricsimError
 from fabricsim.netsim.routing import POLICIES
 from fabricsim.netsim.transport import get_transport
@@ -51,6 +51,7 @@ class SizeResult:
     delivered: float
     phases: list[PhaseResult] = field(default_factory=list)
     copy_bound: bool = False  # a Simple ring's channels, not the links, bind (collectives/ring_copy.py)
+    host_bound: bool = False  # the host thread issuing every GPU's call binds, not the GPUs (timing.host_issue_s)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class CollectiveReport:
     gpus: np.ndarray
     results: list[SizeResult]
     nodes: int = 1
+    gpus_per_thread: int = 1
 
 
 def time_phases(fabric: Fabric, phases, policy: str, seed: int = 0) -> tuple[float, list[PhaseResult]]:
@@ -104,6 +106,7 @@ def run_collective(
     cross_rail: bool = False,
     min_channels: int | None = None,
     in_place: bool = False,
+    gpus_per_thread: int = 1,
 ) -> CollectiveReport:
     """Time ``op`` at each size on ``ranks`` GPUs of the fabric.
 
@@ -114,7 +117,9 @@ def run_collective(
     (``fabric`` may then be a FabricDesign; delivered is 1 by construction: it assumes load-balanced
     uplinks).  ``cross_rail`` builds rings that leave each node from their last GPU (no PXN).  ``in_place``
     times the call with its output buffer holding the input (nccl-tests' in-place columns; default out of
-    place, the first columns)."""
+    place, the first columns).  ``gpus_per_thread`` is nccl-tests' ``-g``: one host thread issues the call on
+    that many GPUs in turn, so no call takes less than that many times the library's host time per call
+    (:func:`fabricsim.collectives.timing.host_issue_s`); 1 is one process or thread per GPU."""
     if method not in ("flow", "analytic"):
         raise FabricsimError(f"--method {method!r}: valid methods are flow, analytic")
     design = getattr(fabric, "design", fabric)
@@ -124,6 +129,9 @@ def run_collective(
         if size <= 0:
             raise FabricsimError(f"message size {size} bytes: sizes must be > 0")
     ranks = design.gpus if ranks is None else ranks
+    if isinstance(gpus_per_thread, bool) or not isinstance(gpus_per_thread, int) or not 1 <= gpus_per_thread <= ranks:
+        raise FabricsimError(f"--gpus-per-thread={gpus_per_thread!r}: one host thread drives between 1 GPU and all "
+                             f"{ranks} ranks (nccl-tests -g)")
     gpus = place_ranks(ranks, design.gpus, placement, seed, design.scale_up.gpus)
     policy = load_balancing or design.load_balancing
     if policy not in POLICIES:
@@ -140,23 +148,27 @@ def run_collective(
         else:
             transfers[name] = simulated_transfer(fabric, op, name, gpus, comm, policy, seed, cross_rail)
     results = []
+    host_s = host_issue_s(design, gpus_per_thread) if ranks > 1 else 0.0
     for size, choice in zip(sizes, choices):
         actual, ideal, detail = transfers[choice.algorithm]
         timed = compose(design, comm, op, choice, size, scaled(actual, REFERENCE_BYTES, size, ranks), in_place)
         ideal_s = compose(design, comm, op, choice, size, scaled(ideal, REFERENCE_BYTES, size, ranks),
                           in_place).time_s
-        results.append(_size_result(op, timed, size, ranks, ideal_s, detail))
+        results.append(_size_result(op, timed, size, ranks, ideal_s, detail, host_s))
     return CollectiveReport(op, algorithm, policy, placement, design.scenario.fabric.transport, ranks,
-                            comm.channels, gpus, results, comm.nodes)
+                            comm.channels, gpus, results, comm.nodes, gpus_per_thread)
 
 
-def _size_result(op, timed, size, ranks, ideal_s, phases) -> SizeResult:
+def _size_result(op, timed, size, ranks, ideal_s, phases, host_s: float = 0.0) -> SizeResult:
+    """One size's row; ``host_s``: the host's floor on the call (the GPUs' time and the ideal one both wait
+    for it, so the routing policy's delivered share is of the GPUs' part only)."""
     padded = padded_size(size, ranks)
-    time_s = timed.time_s
+    host_bound = host_s > timed.time_s
+    time_s, ideal_s = max(timed.time_s, host_s), max(ideal_s, host_s)
     algbw = padded / time_s if time_s > 0 else 0.0
     return SizeResult(timed.algorithm, timed.protocol, size, padded, time_s, ideal_s, timed.latency_s, algbw,
                       algbw * busbw_factor(op, ranks), ideal_s / time_s if time_s > 0 else 1.0, phases,
-                      timed.copy_bound)
+                      timed.copy_bound, host_bound)
 
 
 __all__ = ["ALGORITHMS", "run_collective", "busbw_factor", "CollectiveReport", "SizeResult"]

@@ -9,7 +9,8 @@
    covers the call (:mod:`fabricsim.collectives.region_tuner`).
 3. The transfer of the chosen algorithm is simulated (or computed) once at a reference size: the
    Simple-protocol transfer time is proportional to the bytes, so every size scales from it.
-4. time = latency + protocol transfer (:func:`fabricsim.collectives.nccl_model.call_time_s`).
+4. time = latency + protocol transfer (:func:`fabricsim.collectives.nccl_model.call_time_s`), never shorter than
+   the host takes to issue the call on every GPU one thread drives (:func:`host_issue_s`).
 """
 
 from __future__ import annotations
@@ -177,3 +178,12 @@ def compose(design, comm: Communicator, op: str, choice: Choice, size: int, simp
 def scaled(reference_s: float, reference_size: int, size: int, ranks: int) -> float:
     """A Simple transfer time measured at ``reference_size`` carried to ``size`` (bytes scale it)."""
     return reference_s * padded_size(size, ranks) / padded_size(reference_size, ranks)
+
+
+def host_issue_s(design, gpus_per_thread: int = 1) -> float:
+    """Shortest time (seconds) between two calls when one host thread drives ``gpus_per_thread`` GPUs
+    (nccl-tests ``-g``): the thread issues every GPU's call in turn, each costing the library's
+    ``host_call_s`` of CPU time (enqueue and kernel launch), and the next call cannot start before all are
+    issued.  A benchmark loop that never waits for the GPUs then repeats a call every
+    ``max(GPU time, this)``: small messages take a flat floor that grows with the GPUs per thread."""
+    return gpus_per_thread * library(design).host_call_s

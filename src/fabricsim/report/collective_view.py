@@ -31,6 +31,11 @@ def collective_tables(report: CollectiveReport) -> Group:
                 links.add_row(phase.name, label, f"{util:.1%}")
     bound = [format_bytes(r.size_bytes) for r in report.results if r.copy_bound]
     parts = [table]
+    host = [format_bytes(r.size_bytes) for r in report.results if r.host_bound]
+    if host:
+        parts.append(f"[dim]at {', '.join(host)} the host binds, not the GPUs: one thread issues the call on each of its "
+                     f"{report.gpus_per_thread} GPUs in turn (nccl-tests -g {report.gpus_per_thread}; "
+                     "fabricsim.collectives.timing.host_issue_s)")
     if bound:
         parts.append(f"[dim]at {', '.join(bound)} the ring's {report.channels} channels bind, each one thread block loading "
                      "and storing every chunk it forwards (NCCL's Simple ring kernels; fabricsim.collectives.ring_copy), "

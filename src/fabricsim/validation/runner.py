@@ -13,7 +13,7 @@ Setup fields by ``kind`` (``metric`` names the output compared with the publishe
   model (a transport, a part); it is reported not-runnable with that text, never scored.
 * ``collective``: ``op``, ``algorithm`` (default auto), ``protocol``, ``size`` ("8GiB"), ``ranks``,
   ``load_balancing``, ``placement``, ``seed``, ``min_channels``, ``in_place`` (nccl-tests' in-place columns;
-  default out of place); metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
+  default out of place), ``gpus_per_thread`` (nccl-tests' ``-g``; default 1); metric ``busbw`` | ``algbw`` (bytes/s), ``time`` (s),
   ``delivered`` (ideal time / time) -> :func:`fabricsim.collectives.api.run_collective`.
 * ``pattern``: a random permutation, one long-lived pair per GPU (``load_balancing``,
   ``flows_per_pair``); metric ``throughput``: mean delivered rate / link rate.
@@ -134,7 +134,8 @@ def _collective(setup, ctx: Context) -> float:
                             ranks=extra.get("ranks"), load_balancing=extra.get("load_balancing"),
                             placement=extra.get("placement", "contiguous"), seed=extra.get("seed", 0),
                             protocol=extra.get("protocol"), min_channels=extra.get("min_channels"),
-                            in_place=bool(extra.get("in_place", False))).results[0]
+                            in_place=bool(extra.get("in_place", False)),
+                            gpus_per_thread=extra.get("gpus_per_thread", 1)).results[0]
     metrics = {"busbw": result.busbw_bytes_per_s, "algbw": result.algbw_bytes_per_s, "time": result.time_s,
                "delivered": result.delivered}
     if setup.metric not in metrics:
