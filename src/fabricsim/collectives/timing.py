@@ -185,5 +185,6 @@ def host_issue_s(design, gpus_per_thread: int = 1) -> float:
     (nccl-tests ``-g``): the thread issues every GPU's call in turn, each costing the library's
     ``host_call_s`` of CPU time (enqueue and kernel launch), and the next call cannot start before all are
     issued.  A benchmark loop that never waits for the GPUs then repeats a call every
-    ``max(GPU time, this)``: small messages take a flat floor that grows with the GPUs per thread."""
+    ``max(GPU time, this)``: small messages take a flat floor that grows with the GPUs per thread.  Calls
+    replayed from a captured CUDA graph (nccl-tests ``-G``) are not issued one by one: time them with 1."""
     return gpus_per_thread * library(design).host_call_s
