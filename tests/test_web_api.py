@@ -242,6 +242,20 @@ def test_collective_is_the_cli_document_and_bounded(client):
     assert response.status_code == 422 and response.json()["error"] == cli_error("collective", "--op", "all_gossip")
 
 
+def test_collective_nccl_tests_options_are_the_clis(client):
+    """in_place, min_channels and gpus_per_thread (nccl-tests -g) reach the sweep as the CLI's flags do."""
+    body = {"scenario": SMALL, "ranks": 8, "sizes": "1KiB,1GiB", "in_place": True, "min_channels": 16,
+            "gpus_per_thread": 8, "evidence": False}
+    response = client.post("/api/collective", json=body)
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert doc == cli_json("collective", "--set", "cluster.gpus=1024", "--ranks", "8", "--sizes", "1KiB,1GiB",
+                           "--in-place", "--min-channels", "16", "--gpus-per-thread", "8", "--no-evidence", "--json")
+    assert doc["gpus_per_thread"] == 8 and [r["host_bound"] for r in doc["results"]] == [True, False]
+    bad = client.post("/api/collective", json={**body, "gpus_per_thread": 9})
+    assert bad.status_code == 422 and "between 1 GPU and all 8 ranks" in bad.json()["error"]
+
+
 TORUS = {"cluster": {"gpu": "tpu-v4", "gpus": 64},
          "fabric": {"topology": "torus", "torus": {"dims": [4, 4, 4], "ocs": "palomar-136"}}}
 

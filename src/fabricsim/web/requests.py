@@ -112,6 +112,11 @@ class CollectiveBody(_Body):
     placement: str = Field("contiguous", description="contiguous, random, one-per-node")
     channels: Optional[int] = Field(None, ge=1, le=64, description="rings (default: the library's ring search)")
     cross_rail: bool = False
+    min_channels: Optional[int] = Field(None, ge=1, le=64, description="channels the kernels run on, at least "
+                                        "(NCCL_MIN_NCHANNELS)")
+    in_place: bool = Field(False, description="output buffer holds the input (nccl-tests' in-place columns)")
+    gpus_per_thread: int = Field(1, ge=1, description="GPUs one host thread drives (nccl-tests -g): it issues their "
+                                 "calls in turn, a floor on small messages")
     seed: int = Field(0, ge=0)
     fail_links: int = Field(0, ge=0, description="take this many random links down first (flow method)")
     fail_tier: int = Field(2, ge=1, le=3)

@@ -97,6 +97,7 @@ def collective(data: dict, sizes: list[int], options: dict) -> dict:
 
     report, lost = collective_sweep(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["lb"], o["placement"],
                                     o["channels"], o["seed"], o["fail_links"], o["fail_tier"], o["method"], o["proto"],
-                                    o["cross_rail"])
+                                    o["cross_rail"], min_channels=o["min_channels"], in_place=o["in_place"],
+                                    gpus_per_thread=o["gpus_per_thread"])
     nearest = collective_evidence(spec, o["op"], report.ranks, max(sizes), o["algo"] or "auto") if o["evidence"] else None
     return to_jsonable({**documents.collective_document(report, lost), **document(nearest)})
