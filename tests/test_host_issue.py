@@ -102,3 +102,20 @@ def test_cli_flag_and_note(tmp_path):
     assert "at 1 KiB the host binds" in text.output and "nccl-tests -g 8" in text.output
     bad = CliRunner().invoke(app, ["collective", str(path), "--sizes", "1KiB", "--gpus-per-thread", "9"])
     assert bad.exit_code != 0 and "Traceback" not in bad.output and "between 1 GPU and all 8 ranks" in bad.output
+
+
+def test_nccl_options_refused_on_a_torus(tmp_path):
+    """A torus (or multi-site) scenario is not timed as an NCCL run: its NCCL flags are refused by name, not
+    silently dropped."""
+    from typer.testing import CliRunner
+
+    from fabricsim.cli import app
+
+    path = tmp_path / "torus.yaml"
+    path.write_text("cluster: {gpu: tpu-v4, gpus: 64}\n"
+                    "fabric: {topology: torus, torus: {dims: [4, 4, 4], ocs: palomar-136}}\n")
+    out = CliRunner().invoke(app, ["collective", str(path), "--sizes", "1MiB", "--gpus-per-thread", "8", "--in-place"])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert "--in-place, --gpus-per-thread: NCCL options" in out.output and "is a torus" in out.output
+    plain = CliRunner().invoke(app, ["collective", str(path), "--sizes", "1MiB", "--no-evidence", "--json"])
+    assert plain.exit_code == 0, plain.output

@@ -103,9 +103,16 @@ def other_method(spec, method: str) -> str:
     return "analytic" if method == "auto" else method
 
 
-def collective_other(spec, op: str, algorithm: str, sizes: list[int], ranks, method: str, lb=None):
+def collective_other(spec, op: str, algorithm: str, sizes: list[int], ranks, method: str, lb=None,
+                     nccl_options: dict | None = None):
     """A collective on a torus scenario, or across the sites of a multi-site one (``method`` as the user gave
-    it: auto, flow or analytic); None if the scenario is a single fat-tree."""
+    it: auto, flow or analytic); None if the scenario is a single fat-tree.  ``nccl_options``: the options of an
+    NCCL run on one fabric the user set (flag -> whether it was given), refused on the other kinds."""
+    given = [flag for flag, used in (nccl_options or {}).items() if used]
+    if given and (spec.sites is not None or spec.fabric.topology == "torus"):
+        kind = "spans several sites" if spec.sites is not None else "is a torus"
+        raise FabricsimError(f"{', '.join(given)}: NCCL options of a run on one switched fabric; this scenario {kind}, "
+                             "whose collectives fabricsim times without them")
     if spec.sites is not None:
         from fabricsim.collectives.multisite import sweep_across_sites
         from fabricsim.topology.sites import design_sites
