@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fabricsim.collectives.algorithms import nccl_tests_bytes
 from fabricsim.collectives.api import run_collective
 from fabricsim.collectives.timing import host_issue_s, library
 from fabricsim.errors import FabricsimError
@@ -73,7 +74,7 @@ def test_time_is_the_larger_of_gpu_and_host(a100x8, size, threads, op):
     more = run_collective(a100x8, op, sizes=[size], method="analytic", gpus_per_thread=threads).results[0]
     assert more.time_s == pytest.approx(max(base.time_s, threads * HOST_CALL_S), rel=1e-12)
     assert more.time_s >= base.time_s
-    assert more.algbw_bytes_per_s * more.time_s == pytest.approx(more.padded_bytes, rel=1e-9)
+    assert more.algbw_bytes_per_s * more.time_s == pytest.approx(nccl_tests_bytes(op, size, 8), rel=1e-9)
 
 
 @pytest.mark.parametrize("bad", [0, 9, -1, True, 2.5])

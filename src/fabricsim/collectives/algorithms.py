@@ -46,6 +46,23 @@ def padded_size(size_bytes: int, ranks: int) -> int:
     return int(-(-size_bytes // unit) * unit)
 
 
+RANK_SPLIT_OPS = ("reduce_scatter", "all_gather", "all_to_all")
+"""Operations whose buffer nccl-tests splits into one block per rank."""
+
+
+def nccl_tests_bytes(op: str, size_bytes: int, ranks: int) -> int:
+    """The bytes nccl-tests reports for a requested size (its ``size`` column, from which it computes algbw and
+    busbw), float elements: all-reduce, broadcast and send/recv take the whole elements of the request;
+    reduce-scatter, all-gather and all-to-all give every rank the same whole number of elements, a multiple of
+    16 bytes, rounded down (NVIDIA/nccl-tests src/*.cu ``*GetCollByteCount``: ``base = (count / nranks) &
+    ~(16 / eltSize - 1)``), so a request under 16 bytes per rank reports 0."""
+    count = size_bytes // ELEMENT_BYTES
+    if op in RANK_SPLIT_OPS:
+        per_rank = (count // ranks) & ~(16 // ELEMENT_BYTES - 1)
+        return int(per_rank * ranks * ELEMENT_BYTES)
+    return int(count * ELEMENT_BYTES)
+
+
 def check_op(op: str, algorithm: str) -> None:
     if op not in ALGORITHMS:
         raise FabricsimError(f"--op {op!r}: valid operations are {', '.join(ALGORITHMS)}")

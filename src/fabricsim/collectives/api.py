@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fabricsim.collectives.algorithms import ALGORITHMS, build_phases, padded_size
+from fabricsim.collectives.algorithms import ALGORITHMS, build_phases, nccl_tests_bytes, padded_size
 from fabricsim.collectives.analytic import transfer_time
 from fabricsim.collectives.flowlevel import PhaseResult, time_phase
 from fabricsim.collectives.placement import place_ranks
@@ -42,7 +42,7 @@ class SizeResult:
     algorithm: str
     protocol: str
     size_bytes: int
-    padded_bytes: int
+    padded_bytes: int  # the bytes timed: whole float elements per rank
     time_s: float
     ideal_time_s: float
     latency_s: float  # the library's latency part of time_s
@@ -161,11 +161,12 @@ def run_collective(
 
 def _size_result(op, timed, size, ranks, ideal_s, phases, host_s: float = 0.0) -> SizeResult:
     """One size's row; ``host_s``: the host's floor on the call (the GPUs' time and the ideal one both wait
-    for it, so the routing policy's delivered share is of the GPUs' part only)."""
+    for it, so the routing policy's delivered share is of the GPUs' part only).  algbw and busbw are nccl-tests'
+    (its reported bytes over the time, :func:`fabricsim.collectives.algorithms.nccl_tests_bytes`)."""
     padded = padded_size(size, ranks)
     host_bound = host_s > timed.time_s
     time_s, ideal_s = max(timed.time_s, host_s), max(ideal_s, host_s)
-    algbw = padded / time_s if time_s > 0 else 0.0
+    algbw = nccl_tests_bytes(op, size, ranks) / time_s if time_s > 0 else 0.0
     return SizeResult(timed.algorithm, timed.protocol, size, padded, time_s, ideal_s, timed.latency_s, algbw,
                       algbw * busbw_factor(op, ranks), ideal_s / time_s if time_s > 0 else 1.0, phases,
                       timed.copy_bound, host_bound)
