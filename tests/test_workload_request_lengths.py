@@ -13,7 +13,7 @@ from fabricsim.scenario import scenario_from_dict
 from fabricsim.topology.build import fabric_from_scenario
 from fabricsim.workload import infer
 from fabricsim.workload import finite_run
-from fabricsim.workload.finite_run import decode_seconds, occupancy, output_lengths, simulate
+from fabricsim.workload.finite_run import occupancy, output_lengths, simulate
 from fabricsim.workload.forward import forward_cost
 from fabricsim.workload.model import attention_flops_per_token_per_layer
 from fabricsim.workload.request_lengths import RequestLengths
@@ -126,21 +126,20 @@ def test_equal_lengths_run_in_waves_the_last_one_short():
     batch, length = 8, 100
     active, steps, ends = occupancy(np.full(2 * batch + 3, float(length)), batch)
     assert list(zip(active, steps, ends)) == [(8, 100, 100), (8, 100, 200), (3, 100, 300)]
-    seconds, tokens = decode_seconds(2 * batch + 3, batch, length, 0.0, _linear_step)
-    assert tokens == (2 * batch + 3) * length
-    assert seconds == pytest.approx(200 * _linear_step(8) + 100 * _linear_step(3))
-    # 19 requests: 8 done at the first wave's end, 8 at the second's, 3 at the third's
     run = simulate(2 * batch + 3, batch, length, 0.0, _linear_step)
+    assert run.tokens == (2 * batch + 3) * length
+    assert run.seconds == pytest.approx(200 * _linear_step(8) + 100 * _linear_step(3))
+    # 19 requests: 8 done at the first wave's end, 8 at the second's, 3 at the third's
     assert run.half_done_s == pytest.approx(200 * _linear_step(8))
-    assert run.nine_tenths_done_s == pytest.approx(seconds)
+    assert run.nine_tenths_done_s == pytest.approx(run.seconds)
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 3000), st.integers(1, 512), st.sampled_from([0.0, 0.4, 1.25, 3.0]))
 def test_a_finite_run_is_never_faster_than_its_full_batch(requests, batch, cv):
-    seconds, tokens = decode_seconds(requests, batch, 300, cv, _linear_step)
+    run = simulate(requests, batch, 300, cv, _linear_step)
     full = min(batch, requests)
-    assert seconds >= tokens / full * _linear_step(full) * (1 - 1e-12)
+    assert run.seconds >= run.tokens / full * _linear_step(full) * (1 - 1e-12)
 
 
 @settings(max_examples=30, deadline=None)
@@ -159,11 +158,11 @@ def test_gamma_lengths_keep_the_runs_mean_and_spread():
 
 def test_requests_beyond_the_simulated_ones_run_at_the_full_batch():
     cap = finite_run.MAX_SIMULATED_REQUESTS
-    base, _ = decode_seconds(cap, 256, 500, 1.0, _linear_step)
-    more, tokens = decode_seconds(cap + 10_000, 256, 500, 1.0, _linear_step)
-    assert more - base == pytest.approx(10_000 * 500 / 256 * _linear_step(256))
-    assert tokens == pytest.approx(output_lengths(cap, 500, 1.0).sum() + 10_000 * 500)
-    assert simulate(cap + 10_000, 256, 500, 1.0, _linear_step).nine_tenths_done_s == 0  # not simulated: not reported
+    base = simulate(cap, 256, 500, 1.0, _linear_step)
+    more = simulate(cap + 10_000, 256, 500, 1.0, _linear_step)
+    assert more.seconds - base.seconds == pytest.approx(10_000 * 500 / 256 * _linear_step(256))
+    assert more.tokens == pytest.approx(output_lengths(cap, 500, 1.0).sum() + 10_000 * 500)
+    assert more.nine_tenths_done_s == 0  # not simulated: not reported
 
 
 def test_the_drain_of_heavy_tailed_outputs_costs_a_short_run_most():
@@ -175,8 +174,8 @@ def test_the_drain_of_heavy_tailed_outputs_costs_a_short_run_most():
 
     rates = {}
     for requests in (4388, 26328):
-        seconds, tokens = decode_seconds(requests, 1032, 3828, 1.253, step)
-        rates[requests] = tokens / seconds / (1032 / step(1032))
+        run = simulate(requests, 1032, 3828, 1.253, step)
+        rates[requests] = run.tokens / run.seconds / (1032 / step(1032))
     assert 0.5 < rates[4388] < 0.75 and 0.85 < rates[26328] < 0.97
 
 

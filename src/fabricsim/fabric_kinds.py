@@ -103,12 +103,18 @@ def other_method(spec, method: str) -> str:
     return "analytic" if method == "auto" else method
 
 
+NCCL_RUN_OPTIONS = {"proto": None, "channels": None, "min_channels": None, "cross_rail": False, "in_place": False,
+                    "gpus_per_thread": 1}
+"""Options of an NCCL run on one switched fabric, with their defaults: a torus or multi-site collective takes none."""
+
+
 def collective_other(spec, op: str, algorithm: str, sizes: list[int], ranks, method: str, lb=None,
-                     nccl_options: dict | None = None):
+                     nccl_options: dict | None = None, flag=lambda name: name):
     """A collective on a torus scenario, or across the sites of a multi-site one (``method`` as the user gave
-    it: auto, flow or analytic); None if the scenario is a single fat-tree.  ``nccl_options``: the options of an
-    NCCL run on one fabric the user set (flag -> whether it was given), refused on the other kinds."""
-    given = [flag for flag, used in (nccl_options or {}).items() if used]
+    it: auto, flow or analytic); None if the scenario is a single fat-tree.  ``nccl_options``: the user's values of
+    :data:`NCCL_RUN_OPTIONS` (any other keys are ignored); one set on the other kinds is refused, named by ``flag``."""
+    given = [flag(name) for name, default in NCCL_RUN_OPTIONS.items()
+             if (nccl_options or {}).get(name, default) != default]
     if given and (spec.sites is not None or spec.fabric.topology == "torus"):
         kind = "spans several sites" if spec.sites is not None else "is a torus"
         raise FabricsimError(f"{', '.join(given)}: NCCL options of a run on one switched fabric; this scenario {kind}, "

@@ -166,10 +166,10 @@ def collective(
     spec = load_scenario(scenario, set_)
     notes: list[str] = []
     with working(err_console, f"{op} sweep") as stage:
-        options = {"--proto": proto is not None, "--channels": channels is not None,
-                   "--min-channels": min_channels is not None, "--cross-rail": cross_rail, "--in-place": in_place,
-                   "--gpus-per-thread": gpus_per_thread != 1}
-        other = collective_other(spec, op, algo or "auto", sweep, ranks, method, lb, options)  # torus, or sites
+        options = dict(proto=proto, channels=channels, min_channels=min_channels, cross_rail=cross_rail,
+                       in_place=in_place, gpus_per_thread=gpus_per_thread)
+        other = collective_other(spec, op, algo or "auto", sweep, ranks, method, lb, options,
+                                 flag=lambda name: "--" + name.replace("_", "-"))  # a torus, or several sites
         if other is not None:
             if json_out:
                 _print_json(collective_document(other))

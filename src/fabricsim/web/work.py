@@ -90,10 +90,7 @@ def collective(data: dict, sizes: list[int], options: dict) -> dict:
 
     o = options
     spec = scenario_from_dict(data, WHERE)
-    options = {"proto": o["proto"] is not None, "channels": o["channels"] is not None,
-               "min_channels": o["min_channels"] is not None, "cross_rail": o["cross_rail"], "in_place": o["in_place"],
-               "gpus_per_thread": o["gpus_per_thread"] != 1}
-    other = collective_other(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["method"], o["lb"], options)
+    other = collective_other(spec, o["op"], o["algo"] or "auto", sizes, o["ranks"], o["method"], o["lb"], o)
     if other is not None:  # a torus, or several sites
         return to_jsonable(documents.collective_document(other))
     from fabricsim.validation.evidence import collective_evidence, document

@@ -108,11 +108,4 @@ def simulate(requests: int, batch: int, mean: float, cv: float, step_seconds: Ca
     return FiniteRun(float(elapsed[-1]) + extra / top * times[-1], float(lengths.sum()) + extra, **done)
 
 
-def decode_seconds(requests: int, batch: int, mean: float, cv: float,
-                   step_seconds: Callable[[int], float]) -> tuple[float, float]:
-    """(seconds, output tokens) of the decode steps of a finite run (:func:`simulate`)."""
-    run = simulate(requests, batch, mean, cv, step_seconds)
-    return run.seconds, run.tokens
-
-
-__all__ = ["FiniteRun", "output_lengths", "finish_steps", "occupancy", "simulate", "decode_seconds", "MAX_SIMULATED_REQUESTS"]
+__all__ = ["FiniteRun", "output_lengths", "finish_steps", "occupancy", "simulate", "MAX_SIMULATED_REQUESTS"]

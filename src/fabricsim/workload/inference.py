@@ -201,23 +201,22 @@ def tp_logits_gather_seconds(fabric, gpus: np.ndarray, tp: int, rows: float, mod
 def serve(scenario, spec, model, fabric=None) -> InferenceResult:
     """Serve ``spec`` (an InferSpec) on the scenario's fabric: static instances or disaggregated prefill and decode
     (:func:`_serve`), the result labelled with the weight formats its GEMMs ran."""
-    if spec.requests is not None and (spec.mode != "static" or spec.pp > 1 or spec.output_tokens_cv > 0):
-        from fabricsim.topology.build import build_fabric
-        from fabricsim.topology.design import design_fabric
-
-        fabric = fabric if fabric is not None else build_fabric(design_fabric(scenario))
-        result = _finite_run(scenario, spec, model, fabric)
-    else:
-        result = _serve(scenario, spec, model, fabric)
+    finite = spec.requests is not None and (spec.mode != "static" or spec.pp > 1 or spec.output_tokens_cv > 0)
+    result = (_finite_run if finite else _serve)(scenario, spec, model, fabric)
     gpu = fabric.design.gpu if fabric is not None else scenario.catalog().get("gpus", scenario.cluster.gpu)
     return replace(result, weights=describe(spec, gpu))
 
 
-def _finite_run(scenario, spec, model, fabric) -> InferenceResult:
+def _finite_run(scenario, spec, model, fabric=None) -> InferenceResult:
     """A run of ``spec.requests`` requests whose output lengths vary, or on a disaggregated deployment or a pipelined
     instance: the decode steps of its queue and drain (:mod:`fabricsim.workload.finite_run`), each step timed as the
     steady state's at that many sequences in flight, plus, on a static instance, the prompts' prefill in series."""
-    _check(spec, model, fabric.design)
+    from fabricsim.topology.build import build_fabric
+    from fabricsim.topology.design import design_fabric
+
+    design = fabric.design if fabric is not None else design_fabric(scenario)
+    _check(spec, model, design)  # before building the fabric (seconds at scale), which every step below shares
+    fabric = fabric if fabric is not None else build_fabric(design)
     steady = spec.model_copy(update={"requests": None})
     result = _serve(scenario, steady, model, fabric)
 

@@ -129,8 +129,6 @@ def _assemble(pp: int, first, last, rest: int, free: int) -> list[int]:
     return counts
 
 
-
-
 def micro_batches(spec, par) -> int:
     """Micro-batches per data-parallel replica and step (a TrainSpec ``spec`` on Parallelism ``par``), checked to
     split into ``pipeline_flushes`` equal schedules, each a whole number of interleaved micro-batch groups."""
