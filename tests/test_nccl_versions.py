@@ -243,7 +243,7 @@ collective_libraries:
     ("collective_libraries:\n  x:\n    extends: nope\n    version: '1'\n    source: 'somewhere'\n",
      "the parent must be an entry of collective_libraries defined before this one"),
     ("collective_libraries:\n  x:\n    extends: nccl\n    source: 'somewhere'\n", "states its own 'version'"),
-    ("gpus:\n  x:\n    extends: h100-sxm\n    source: 'somewhere'\n", "only entries of collective_libraries or models may extend"),
+    ("gpus:\n  x:\n    extends: h100-sxm\n    source: 'somewhere'\n", "only entries of collective_libraries or models or software may extend"),
 ])
 def test_bad_extends_is_a_clear_error(tmp_path, text, message):
     with pytest.raises(FabricsimError, match=re.escape(message)):

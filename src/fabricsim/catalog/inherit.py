@@ -34,9 +34,10 @@ import copy
 
 from fabricsim.errors import FabricsimError, echo
 
-EXTENDABLE = ("collective_libraries", "models")
+EXTENDABLE = ("collective_libraries", "models", "software")
 """Sections whose entries may extend another entry of the same section (models: the same shape at another
-sequence length, where a learned position table grows with it)."""
+sequence length, where a learned position table grows with it; software: one stack running another kernel for
+some models)."""
 
 RESTATED = {"collective_libraries": ("source", "version")}
 """Fields an extending entry must state itself (never inherited)."""

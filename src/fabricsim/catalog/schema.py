@@ -197,8 +197,8 @@ class Gpu(Entry):
         "reached over C2C), instead of one NIC per GPU behind its own PCIe switch")
     attention_efficiency: dict[str, float] = Field(
         default_factory=dict, description="fraction of dense BF16 peak a fused attention kernel sustains, forward "
-        "and backward together, by kernel: flash1 (FlashAttention v1), flash2, native (the generation's own best: "
-        "FA3 / cuDNN), and <kernel>-fp8 "
+        "and backward together, by kernel: flash1 (FlashAttention v1), flash2, flex (PyTorch FlexAttention), native (the "
+        "generation's own best: FA3 / cuDNN), and <kernel>-fp8 "
         "for the same kernel with FP8 inputs (cuDNN FP8 attention)")
     attention_half_sequence_tokens: dict[str, float] = Field(
         default_factory=dict, description="by kernel: the sequence length at which the kernel reaches half its "

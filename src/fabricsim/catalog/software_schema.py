@@ -31,10 +31,13 @@ MoE dispatcher's preprocessing (token counts, splits, first permutation)."""
 class SoftwareProfile(Entry):
     """A training/serving software stack of one era (framework, kernels, overlap defaults)."""
 
-    attention: Literal["materialized", "flash1", "flash2", "native"] = Field(
+    extends: str | None = Field(None, description=(
+        "profile this one was derived from (its fields, with the ones listed here changed; catalog.inherit)"))
+    attention: Literal["materialized", "flash1", "flash2", "flex", "native"] = Field(
         description="materialized: scores written to HBM (batched GEMMs + softmax/dropout kernels, pre-2022); "
         "flash1: FlashAttention (v1 algorithm, 2022: the CUDA kernel or Tri Dao's Triton port); "
-        "flash2: FlashAttention-2; native: the GPU generation's own fused kernel (FA3 / cuDNN)")
+        "flash2: FlashAttention-2; flex: PyTorch FlexAttention (Triton kernels torch.compile generates from a mask "
+        "and score modification); native: the GPU generation's own fused kernel (FA3 / cuDNN)")
     dropout: bool = Field(description="hidden and attention dropout on (GPT-era Megatron default 0.1)")
     dp_overlap: bool = Field(description="data-parallel gradient reduction / parameter gather overlapped with "
                              "backward / forward (Megatron-Core overlap_grad_reduce, FSDP prefetch)")
