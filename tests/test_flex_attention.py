@@ -64,3 +64,14 @@ def test_a_user_profile_that_changes_a_field_must_cite_it(tmp_path):
     path.write_text(path.read_text() + "    sources: {attention: 'flash-attn 2.8 in our image'}\n")
     mine = load_catalog([path]).get("software", "my-stack")
     assert mine.attention == "flash2" and mine.comm_sms == default_catalog().get("software", "automodel-2025").comm_sms
+
+
+def test_an_inherited_figure_keeps_its_parents_citation():
+    """A figure the parent cites only by its entry-level source is shown with that source, not the child's."""
+    catalog = default_catalog()
+    flex = catalog.get("software", "automodel-2025-flexattn")
+    parent = catalog.get("software", "automodel-2025")
+    assert "tp_comm_overlap" not in parent.sources and "tp_comm_overlap" not in parent.assumptions
+    assert flex.source_of("tp_comm_overlap") == f"unchanged from automodel-2025: {parent.source}"
+    assert flex.source_of("attention") == flex.sources["attention"]  # the changed figure: the child's citation
+    assert flex.source_of("dp_overlap") == f"unchanged from automodel-2025: {parent.sources['dp_overlap']}"

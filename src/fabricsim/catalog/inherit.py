@@ -23,7 +23,8 @@ Resolution happens on the raw YAML fields before validation:
   :data:`RESTATED`), and cites every field whose value it changes in ``sources``, ``assumptions`` or
   ``fitted_on`` -- the parent's citation of a field the child changed would be wrong;
 * the citations and assumptions it inherits are kept, marked ``unchanged from <parent>:`` so a
-  reader sees which release they were read from.
+  reader sees which release they were read from; a figure the parent cites only by its entry-level
+  ``source`` keeps that source, so marked, rather than the child's.
 
 Only the sections in :data:`EXTENDABLE` accept ``extends``.
 """
@@ -103,6 +104,11 @@ def resolve(section: str, name: str, fields: dict, known: dict[str, dict], where
         inherited = {k: inherited_text(parent_name, v) for k, v in (parent.get(mapping) or {}).items()
                      if k not in cited and k not in changed}
         merged[mapping] = {**inherited, **(fields.get(mapping) or {})}
+    # a figure the parent cites only by its entry-level source keeps that source, not the child's
+    for k in parent:
+        if (k not in BOOKKEEPING and k not in RESTATED.get(section, ()) and k not in changed and k not in cited
+                and k not in merged["sources"] and k not in merged["assumptions"] and "source" in parent):
+            merged["sources"][k] = inherited_text(parent_name, parent["source"])
     fitted = {k: v for k, v in (parent.get("fitted_on") or {}).items() if k not in cited and k not in changed}
     merged["fitted_on"] = {**fitted, **(fields.get("fitted_on") or {})}
     return merged
