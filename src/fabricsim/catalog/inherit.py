@@ -105,10 +105,12 @@ def resolve(section: str, name: str, fields: dict, known: dict[str, dict], where
                      if k not in cited and k not in changed}
         merged[mapping] = {**inherited, **(fields.get(mapping) or {})}
     # a figure the parent cites only by its entry-level source keeps that source, not the child's
-    for k in parent:
-        if (k not in BOOKKEEPING and k not in RESTATED.get(section, ()) and k not in changed and k not in cited
-                and k not in merged["sources"] and k not in merged["assumptions"] and "source" in parent):
-            merged["sources"][k] = inherited_text(parent_name, parent["source"])
+    if "source" in parent:
+        cited_already = {*BOOKKEEPING, *RESTATED.get(section, ()), *changed, *cited, *merged["sources"],
+                         *merged["assumptions"]}
+        for k in parent:
+            if k not in cited_already:
+                merged["sources"][k] = inherited_text(parent_name, parent["source"])
     fitted = {k: v for k, v in (parent.get("fitted_on") or {}).items() if k not in cited and k not in changed}
     merged["fitted_on"] = {**fitted, **(fields.get("fitted_on") or {})}
     return merged

@@ -19,10 +19,10 @@ A prompt pass attends causally, so its attention work grows with the square of e
 prompts costs the work of prompts of ``E[I^2] / E[I] = I (1 + cv_I^2)`` tokens each (its GEMMs, linear in tokens,
 only see the total).
 
-Only the first two moments are used (a distribution's shape beyond them does not enter these averages).  Not
-modelled: the end of a finite run, where the longest requests decode in a batch that empties (its drain), and the
-KV-cache reservation of a scheduler that holds every request's full length while it runs (the memory check keeps
-each sequence at the mean ``I + O``).
+Only the first two moments are used (a distribution's shape beyond them does not enter these averages).  These are
+the steady state's averages: the end of a finite run, where the longest requests decode in a batch that empties (its
+drain), is :mod:`fabricsim.workload.finite_run`'s.  Not modelled: the KV-cache reservation of a scheduler that holds
+every request's full length while it runs (the memory check keeps each sequence at the mean ``I + O``).
 """
 
 from __future__ import annotations
