@@ -44,3 +44,21 @@ def test_bandwidth_tax_and_cost_per_token(default):
     assert per_m == pytest.approx(tco.usd_per_year / (HOURS_PER_YEAR * 3600) / 2.0)
     with pytest.raises(FabricsimError):
         usd_per_million_tokens(tco, 0)
+
+
+def test_interconnect_power_share_reaches_the_seeds_30_percent_only_with_optical_scale_up(default):
+    """Seed 000: interconnect draws roughly 30% of cluster power.  With copper NVLink domains the plan's share is
+    about half that (NVLink switches, NICs, switches, optics and cables over IT power: 15.3% on the default 16,384 H100
+    cluster); the seed's figure emerges when the scale-up fabric itself goes optical (GB200 NVL576)."""
+    from fabricsim.validation.runner import COST_METRICS
+
+    _, plan = default
+    share = plan.network_share(plan.power_w)
+    assert COST_METRICS["network_power_share"](plan) == pytest.approx(share)
+    by_hand = sum(plan.power_w[k] for k in ("scale_up_fabric", "nics", "switches", "optics_and_cables"))
+    assert share == pytest.approx(by_hand / sum(plan.power_w.values()))
+    assert 0.12 < share < 0.20
+    nvl576 = plan_scenario(scenario_from_dict({"cluster": {"gpu": "gb200", "gpus": 4608, "scale_up": "gb200-nvl576"}}),
+                           materialise=False)
+    assert 0.25 < nvl576.network_share(nvl576.power_w) < 0.35
+    assert nvl576.power_w["scale_up_fabric"] / sum(nvl576.power_w.values()) > 0.15

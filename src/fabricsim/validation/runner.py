@@ -6,7 +6,8 @@ Setup fields by ``kind`` (``metric`` names the output compared with the publishe
 * ``plan``: metric ``servers``, ``pods``, ``gpus_per_pod``, ``gpus_per_segment``, ``optical_modules``,
   ``optical_ends``, a cost
   share (``capex_per_gpu``, ``scale_out_capex_share``, ``network_capex_share``,
-  ``switch_and_optics_capex_share``) or
+  ``switch_and_optics_capex_share``), the power share of the network with its scale-up fabric
+  (``network_power_share``) or
   ``<tier>_switches|links|cables|modules|oversubscription`` (tier leaf, spine, core); ``materialise: false``
   counts by arithmetic only.
 * every kind: ``requires`` (text) marks a published run that used something fabricsim does not
@@ -105,6 +106,7 @@ COST_METRICS = {
     "capex_per_gpu": lambda p: sum(p.capex_usd.values()) / p.gpus,
     "scale_out_capex_share": lambda p: p.network_share(p.capex_usd, include_scale_up=False),
     "network_capex_share": lambda p: p.network_share(p.capex_usd),
+    "network_power_share": lambda p: p.network_share(p.power_w),
     "switch_and_optics_capex_share": lambda p: (p.capex_usd["switches"] + p.capex_usd["optics_and_cables"])
     / sum(p.capex_usd.values()),
 }
