@@ -106,8 +106,8 @@ def resolve(section: str, name: str, fields: dict, known: dict[str, dict], where
         merged[mapping] = {**inherited, **(fields.get(mapping) or {})}
     # a figure the parent cites only by its entry-level source keeps that source, not the child's
     if "source" in parent:
-        cited_already = {*BOOKKEEPING, *RESTATED.get(section, ()), *changed, *cited, *merged["sources"],
-                         *merged["assumptions"]}
+        cited_already = {*BOOKKEEPING, *RESTATED.get(section, ()), *cited, *merged["sources"],
+                         *merged["assumptions"]}  # every changed field is in cited (checked above)
         for k in parent:
             if k not in cited_already:
                 merged["sources"][k] = inherited_text(parent_name, parent["source"])

@@ -17,15 +17,16 @@ from fabricsim.validation.runner import CaseResult, as_json, exit_code, run_vali
 MARK = {"pass": "[green]pass", "miss": "[red]MISS", "not-runnable": "[yellow]n/a"}
 
 
-def _unit(unit: str, published: float | None = None) -> str:
-    return display(None, unit, published)[1]
+def _figures(published: float | None, model: float | None, unit: str) -> tuple[str, str, str]:
+    """A case's published and fabricsim figures and their unit label, both in the unit the published one picks."""
 
+    def number(value: float | None) -> str:
+        scaled = display(value, unit, published)[0]
+        if scaled is None:
+            return "-"
+        return f"{scaled:,.0f}" if abs(scaled) >= 1000 or scaled == int(scaled) else f"{scaled:,.4g}"
 
-def _number(value: float | None, unit: str, published: float | None = None) -> str:
-    scaled = display(value, unit, published)[0]
-    if scaled is None:
-        return "-"
-    return f"{scaled:,.0f}" if abs(scaled) >= 1000 or scaled == int(scaled) else f"{scaled:,.4g}"
+    return number(published), number(model), display(None, unit, published)[1]
 
 
 def _percent(value: float | None) -> str:
@@ -48,9 +49,7 @@ def case_table(results: list[CaseResult]) -> Table:
             layer = c.layer
         tol = {"two-sided": f"±{c.tolerance:.0%}", "lower": f"≥-{c.tolerance:.0%}"}.get(c.bound, f"≤+{c.tolerance:.0%}")
         error = "-" if r.error is None else f"{r.error:+.1%}"
-        table.add_row(c.id, _number(c.published, c.unit, c.published), _number(r.model, c.unit, c.published),
-                      _unit(c.unit, c.published), error,
-                      tol, c.role, MARK[r.status])
+        table.add_row(c.id, *_figures(c.published, r.model, c.unit), error, tol, c.role, MARK[r.status])
     return table
 
 
@@ -160,8 +159,7 @@ def evidence_table(evidence) -> Table | str:
         table.add_column(col, justify="right" if col in ("published", "fabricsim", "error") else "left",
                          no_wrap=col == "case")
     for e in evidence:
-        table.add_row(e.case_id, ", ".join(e.shared), _number(e.published, e.unit, e.published),
-                      _number(e.model, e.unit, e.published), _unit(e.unit, e.published),
+        table.add_row(e.case_id, ", ".join(e.shared), *_figures(e.published, e.model, e.unit),
                       "-" if e.error is None else f"{e.error:+.1%}", e.role, MARK[e.status])
     return table
 
